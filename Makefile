@@ -1,0 +1,48 @@
+# scalepress — the targets CI and the README use.
+SHELL   := /bin/bash
+GO      ?= go
+BIN     := bin/scalepress
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/scalepress/scalepress/internal/cli.Version=$(VERSION)
+DIR     ?= .scalepress
+
+.PHONY: all deps build up down test unit e2e bench lint fuzz clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/scalepress
+
+# Brings the site up on the built-in defaults (http://127.0.0.1:8080), in the
+# foreground; Ctrl-C stops it. `make up ARGS=--detach` returns once it is ready.
+up: deps build
+	./$(BIN) up --dir $(DIR) $(ARGS)
+
+down: build
+	./$(BIN) down --dir $(DIR)
+
+# The README's test command: dependencies, build, unit tests, end-to-end tests.
+test: deps build unit e2e
+
+unit:
+	$(GO) test -race -short -count=1 ./internal/...
+
+e2e: build
+	SCALEPRESS_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m -v ./test/e2e/ 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:'; exit $${PIPESTATUS[0]}
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+lint:
+	@test -z "$$(gofmt -l cmd internal test)" || (gofmt -l cmd internal test; exit 1)
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; fi
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
+
+clean:
+	rm -rf bin e2e.log

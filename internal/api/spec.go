@@ -1,0 +1,114 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// NodeSpec is what the controller tells a node agent (`scalepress node --spec FILE`).
+type NodeSpec struct {
+	ID      string `json:"id"`
+	Addr    string `json:"addr"`    // HTTP listen address of the agent
+	Docroot string `json:"docroot"` // the node's own copy of the site tree
+	RunDir  string `json:"run_dir"` // php-fpm socket, config, pid files
+	LogDir  string `json:"log_dir"`
+	PIDDir  string `json:"pid_dir"` // where php-fpm's pid file goes, for cleanup after a crash
+	// PHPChildren is php-fpm's pm.max_children (pm = static).
+	PHPChildren    int    `json:"php_children"`
+	PHPMaxRequests int    `json:"php_max_requests"`
+	PHPUser        string `json:"php_user,omitempty"` // pool user when the agent runs as root
+	PHPGroup       string `json:"php_group,omitempty"`
+	// TrustedProxies are the IPs (edges, controller) whose X-Forwarded-* headers are believed.
+	TrustedProxies []string `json:"trusted_proxies"`
+}
+
+// EdgeSpec is what the controller tells an edge (`scalepress edge --spec FILE`).
+type EdgeSpec struct {
+	ID     string `json:"id"`
+	Region string `json:"region"`
+	Addr   string `json:"addr"`
+	// UpstreamsURL is polled for the in-service node set (GET returns Upstreams).
+	UpstreamsURL string `json:"upstreams_url"`
+	// Debug keeps internal headers (node id) on responses.
+	Debug bool `json:"debug"`
+}
+
+// RouterSpec is what the controller tells the database router.
+type RouterSpec struct {
+	Addr string `json:"addr"`
+	// MembersURL is polled for the members the router may send connections to.
+	MembersURL string `json:"members_url"`
+	// Members is the initial member list, used until MembersURL answers.
+	Members []string `json:"members"`
+}
+
+// Upstreams is the set of in-service nodes the edge balances over.
+type Upstreams struct {
+	Generation uint64     `json:"generation"`
+	Nodes      []Upstream `json:"nodes"`
+}
+
+// Upstream is one node address.
+type Upstream struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// DBMembers is the set of members the router may use, in preference order.
+type DBMembers struct {
+	Members []string `json:"members"`
+}
+
+// WriteSpec writes v as JSON to path atomically (temp file + rename).
+func WriteSpec(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write spec: %w", err)
+	}
+	return WriteFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+// ReadSpec reads a JSON spec written by WriteSpec.
+func ReadSpec(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read spec: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("read spec %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to a temp file next to path, syncs it and renames
+// it over path, so readers see the old or the new content, never a part.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

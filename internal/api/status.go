@@ -1,0 +1,121 @@
+// Package api holds the shapes shared by the CLI, the roles and the controller:
+// the status document of CONTRACT.md, the role specs the controller hands to the
+// processes it starts, and a small client for the control API.
+package api
+
+// Status is the document `scalepress status --json` prints and GET /v1/status
+// returns. Components that are not configured are nil and omitted.
+type Status struct {
+	SiteURL     string       `json:"site_url"`
+	APIURL      string       `json:"api_url"`
+	Dir         string       `json:"dir"`
+	Version     string       `json:"version"`
+	Ready       bool         `json:"ready"`
+	Admin       *Admin       `json:"admin,omitempty"`
+	Edges       []EdgeStatus `json:"edges"`
+	Nodes       []NodeStatus `json:"nodes"`
+	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
+	DB          *DBStatus    `json:"db,omitempty"`
+	Redis       *RedisStatus `json:"redis,omitempty"`
+	Files       *FilesStatus `json:"files,omitempty"`
+	DNS         *DNSStatus   `json:"dns,omitempty"`
+	Controller  Controller   `json:"controller"`
+}
+
+// Admin tells where the generated WordPress admin password is kept.
+type Admin struct {
+	User         string `json:"user"`
+	PasswordFile string `json:"password_file"`
+}
+
+// EdgeStatus is one edge process.
+type EdgeStatus struct {
+	ID      string `json:"id"`
+	Region  string `json:"region"`
+	Addr    string `json:"addr"`
+	Healthy bool   `json:"healthy"`
+	PID     int    `json:"pid"`
+}
+
+// Node states, as CONTRACT.md lists them.
+const (
+	NodePending    = "pending"
+	NodeWarming    = "warming"
+	NodeInService  = "in-service"
+	NodeDraining   = "draining"
+	NodeTerminated = "terminated"
+	NodeFailed     = "failed"
+)
+
+// NodeStatus is one PHP node: its agent and its php-fpm.
+type NodeStatus struct {
+	ID          string  `json:"id"`
+	Addr        string  `json:"addr"`
+	State       string  `json:"state"`
+	Docroot     string  `json:"docroot"`
+	PIDs        []int   `json:"pids"`
+	Utilization float64 `json:"utilization"`
+	Restarts    int     `json:"restarts"`
+	Error       string  `json:"error,omitempty"`
+}
+
+// Autoscaling is reported once the autoscaler exists.
+type Autoscaling struct {
+	Min         int     `json:"min"`
+	Max         int     `json:"max"`
+	Desired     int     `json:"desired"`
+	Target      float64 `json:"target"`
+	Utilization float64 `json:"utilization"`
+}
+
+// DB member states, as CONTRACT.md lists them.
+const (
+	DBSynced  = "synced"
+	DBJoining = "joining"
+	DBDonor   = "donor"
+	DBDown    = "down"
+)
+
+// DBStatus is the router and its members.
+type DBStatus struct {
+	Router  string           `json:"router"`
+	Name    string           `json:"name"`
+	Members []DBMemberStatus `json:"members"`
+	Writer  string           `json:"writer,omitempty"`
+	// RouterPID is the dbrouter process.
+	RouterPID int `json:"router_pid"`
+}
+
+// DBMemberStatus is one MariaDB member.
+type DBMemberStatus struct {
+	ID    string `json:"id"`
+	Addr  string `json:"addr"`
+	State string `json:"state"`
+	PID   int    `json:"pid"`
+}
+
+// RedisStatus is the object-cache server.
+type RedisStatus struct {
+	Addr  string `json:"addr"`
+	State string `json:"state"`
+	PID   int    `json:"pid"`
+}
+
+// FilesStatus is the file-sync store (not built yet; always nil for now).
+type FilesStatus struct {
+	Addr  string `json:"addr"`
+	State string `json:"state"`
+	Seq   uint64 `json:"seq"`
+}
+
+// DNSStatus is the geo DNS server (not built yet; always nil for now).
+type DNSStatus struct {
+	Addr string `json:"addr"`
+	Zone string `json:"zone"`
+}
+
+// Controller describes the controller process itself.
+type Controller struct {
+	PID     int    `json:"pid"`
+	Started string `json:"started"`
+}

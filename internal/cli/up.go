@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/controller"
+	"github.com/scalepress/scalepress/internal/supervise"
+)
+
+// detachTimeout bounds how long `up --detach` waits for the site.
+const detachTimeout = 10 * time.Minute
+
+func runUp(args []string) error {
+	fs := newFlags("up")
+	var d dirFlags
+	d.register(fs, true)
+	detach := fs.Bool("detach", false, "run in the background; return once the site answers through the edge")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := d.load()
+	if err != nil {
+		return err
+	}
+	if *detach {
+		return upDetached(d, cfg.API.Addr)
+	}
+	logger := newLogger(os.Stderr, "controller")
+	ctrl, err := controller.New(cfg, d.dir, Version, logger)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	return ctrl.Run(ctx, func() {
+		st := ctrl.Status()
+		fmt.Fprintf(os.Stderr, "scalepress: site ready at %s (admin %s, password in %s)\n", st.SiteURL, st.Admin.User, st.Admin.PasswordFile)
+	})
+}
+
+// upDetached starts the controller in its own session and waits until the
+// site answers through the edge, or the controller gives up (it then stops
+// everything it started, so nothing is left running).
+func upDetached(d dirFlags, apiAddr string) error {
+	l := d.layout()
+	if pid := controllerPID(l); pid > 0 {
+		return fmt.Errorf("%w: a controller (pid %d) already runs %s", controller.ErrAlreadyRunning, pid, l.Dir)
+	}
+	if err := os.MkdirAll(l.Logs(), 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(l.Run(), 0o755); err != nil {
+		return err
+	}
+	os.Remove(l.ControllerErr())
+	logf, err := os.OpenFile(l.ControllerLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"up", "--dir", l.Dir}
+	if d.config != "" {
+		abs, _ := filepath.Abs(d.config)
+		args = append(args, "--config", abs)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start controller: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	client := api.NewClient("http://" + apiAddr)
+	client.HTTP.Timeout = 2 * time.Second
+	deadline := time.After(detachTimeout)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			msg, _ := os.ReadFile(l.ControllerErr())
+			if len(msg) == 0 {
+				return fmt.Errorf("controller exited (%v) before the site was ready; see %s", err, l.ControllerLog())
+			}
+			return errors.New(strings.TrimSpace(string(msg)))
+		case <-deadline:
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+			return fmt.Errorf("site not ready after %s; see %s", detachTimeout, l.ControllerLog())
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			st, err := client.Status(ctx)
+			cancel()
+			if err == nil && st.Dir == l.Dir && st.Ready {
+				fmt.Printf("site ready at %s\nadmin: %s (password in %s)\ncontroller pid %d; logs in %s\n",
+					st.SiteURL, st.Admin.User, st.Admin.PasswordFile, cmd.Process.Pid, l.Logs())
+				return nil
+			}
+		}
+	}
+}
+
+// controllerPID is the pid of a live controller for l, or 0.
+func controllerPID(l controller.Layout) int {
+	b, err := os.ReadFile(l.ControllerPID())
+	if err != nil {
+		return 0
+	}
+	var pid int
+	fmt.Sscanf(string(b), "%d", &pid)
+	if pid > 0 && supervise.Alive(pid) {
+		return pid
+	}
+	return 0
+}

@@ -1,0 +1,160 @@
+// Package config is the scalepress configuration file: its format (YAML), its
+// defaults (everything on loopback), and its validation, which names the field.
+// Only this package knows the file format; roles get plain specs.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Config is the whole environment.
+type Config struct {
+	Site      Site      `yaml:"site"`
+	API       API       `yaml:"api"`
+	Edges     []Edge    `yaml:"edges"`
+	Nodes     Nodes     `yaml:"nodes"`
+	DB        DB        `yaml:"db"`
+	Redis     Redis     `yaml:"redis"`
+	WordPress WordPress `yaml:"wordpress"`
+	Supervise Supervise `yaml:"supervise"`
+}
+
+// Site is what the visitor sees.
+type Site struct {
+	Title      string `yaml:"title"`
+	URL        string `yaml:"url"` // empty: http://<first edge addr>
+	AdminUser  string `yaml:"admin_user"`
+	AdminEmail string `yaml:"admin_email"`
+	Debug      bool   `yaml:"debug"` // keep internal headers on responses
+}
+
+// API is the controller's control API.
+type API struct {
+	Addr string `yaml:"addr"`
+}
+
+// Edge is one edge process: the site's HTTP port in one region.
+type Edge struct {
+	ID     string `yaml:"id"`
+	Region string `yaml:"region"`
+	Addr   string `yaml:"addr"`
+}
+
+// Nodes is the PHP node group.
+type Nodes struct {
+	Count int `yaml:"count"`
+	// IPBase: node N listens on IPBase+N, Port.
+	IPBase string `yaml:"ip_base"`
+	Port   int    `yaml:"port"`
+	// PHPChildren is php-fpm's pm.max_children per node; 0 sizes it from CPUs and memory.
+	PHPChildren    int `yaml:"php_children"`
+	PHPMaxRequests int `yaml:"php_max_requests"`
+}
+
+// DB is the database: members and the router in front of them.
+type DB struct {
+	Members int `yaml:"members"`
+	// IPBase: member N listens on IPBase+N, Port.
+	IPBase     string `yaml:"ip_base"`
+	Port       int    `yaml:"port"`
+	Router     string `yaml:"router"`
+	Name       string `yaml:"name"`
+	User       string `yaml:"user"`
+	BufferPool string `yaml:"buffer_pool"`
+}
+
+// Redis is the object cache server.
+type Redis struct {
+	Addr      string `yaml:"addr"`
+	MaxMemory string `yaml:"maxmemory"`
+}
+
+// WordPress is the site tree and its scheduled work.
+type WordPress struct {
+	Source       string        `yaml:"source"`
+	Permalinks   string        `yaml:"permalinks"`
+	CronInterval time.Duration `yaml:"cron_interval"`
+}
+
+// Supervise is the restart policy for every child process.
+type Supervise struct {
+	MaxRestarts int           `yaml:"max_restarts"`
+	Window      time.Duration `yaml:"window"`
+}
+
+// Default returns the built-in configuration: everything on loopback at the
+// addresses of the architecture's address plan.
+func Default() Config {
+	return Config{
+		Site: Site{
+			Title:      "scalepress",
+			AdminUser:  "admin",
+			AdminEmail: "admin@example.invalid",
+		},
+		API:   API{Addr: "127.0.0.1:9090"},
+		Edges: []Edge{{ID: "edge-1", Region: "default", Addr: "127.0.0.1:8080"}},
+		Nodes: Nodes{
+			Count:          2,
+			IPBase:         "127.0.1.0",
+			Port:           8080,
+			PHPChildren:    0,
+			PHPMaxRequests: 1000,
+		},
+		DB: DB{
+			Members:    1,
+			IPBase:     "127.0.2.0",
+			Port:       3306,
+			Router:     "127.0.0.1:3306",
+			Name:       "wordpress",
+			User:       "wordpress",
+			BufferPool: "128M",
+		},
+		Redis: Redis{Addr: "127.0.3.1:6379", MaxMemory: "64mb"},
+		WordPress: WordPress{
+			Source:       "/usr/share/wordpress",
+			Permalinks:   "/%postname%/",
+			CronInterval: time.Minute,
+		},
+		Supervise: Supervise{MaxRestarts: 5, Window: time.Minute},
+	}
+}
+
+// SiteURL is the public URL of the site.
+func (c *Config) SiteURL() string {
+	if c.Site.URL != "" {
+		return c.Site.URL
+	}
+	if len(c.Edges) == 0 {
+		return ""
+	}
+	return "http://" + c.Edges[0].Addr
+}
+
+// NodeAddr is the listen address of node n (1-based).
+func (c *Config) NodeAddr(n int) string {
+	return offsetAddr(c.Nodes.IPBase, n, c.Nodes.Port)
+}
+
+// DBMemberAddr is the SQL address of member n (1-based).
+func (c *Config) DBMemberAddr(n int) string {
+	return offsetAddr(c.DB.IPBase, n, c.DB.Port)
+}
+
+func offsetAddr(base string, n, port int) string {
+	ip, err := netip.ParseAddr(base)
+	if err != nil {
+		return ""
+	}
+	for range n {
+		ip = ip.Next()
+	}
+	return netip.AddrPortFrom(ip, uint16(port)).String()
+}
+
+// NodeID names node n.
+func NodeID(n int) string { return fmt.Sprintf("node-%d", n) }
+
+// DBMemberID names member n.
+func DBMemberID(n int) string { return fmt.Sprintf("db-%d", n) }

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestTemplateIsDefault(t *testing.T) {
+	got, err := Parse("default.yaml", Template)
+	if err != nil {
+		t.Fatalf("template does not parse: %v", err)
+	}
+	if diff := cmp.Diff(Default(), got); diff != "" {
+		t.Errorf("template differs from Default() (-want +got):\n%s", diff)
+	}
+}
+
+func TestDefaultValidates(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string // substring; empty = no error
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "empty file is defaults", yaml: "", check: func(t *testing.T, c Config) {
+			if diff := cmp.Diff(Default(), c); diff != "" {
+				t.Error(diff)
+			}
+		}},
+		{name: "override keeps other defaults", yaml: "nodes:\n  count: 3\n", check: func(t *testing.T, c Config) {
+			if c.Nodes.Count != 3 || c.Nodes.Port != 8080 || c.DB.Name != "wordpress" {
+				t.Errorf("got %+v", c.Nodes)
+			}
+		}},
+		{name: "duration", yaml: "wordpress:\n  cron_interval: 90s\n", check: func(t *testing.T, c Config) {
+			if c.WordPress.CronInterval != 90*time.Second {
+				t.Errorf("got %s", c.WordPress.CronInterval)
+			}
+		}},
+		{name: "edges replace and get ids", yaml: "edges:\n  - addr: 127.0.0.5:80\n  - addr: 127.0.0.6:80\n    region: eu\n", check: func(t *testing.T, c Config) {
+			want := []Edge{{ID: "edge-1", Region: "default", Addr: "127.0.0.5:80"}, {ID: "edge-2", Region: "eu", Addr: "127.0.0.6:80"}}
+			if diff := cmp.Diff(want, c.Edges); diff != "" {
+				t.Error(diff)
+			}
+		}},
+		{name: "unknown top-level key", yaml: "site:\n  title: x\nnodez:\n  count: 1\n", wantErr: `cfg.yaml:3: unknown key "nodez" at the top level`},
+		{name: "unknown nested key", yaml: "nodes:\n  count: 2\n  cuont: 3\n", wantErr: `cfg.yaml:3: unknown key "cuont" in nodes`},
+		{name: "unknown key in list item", yaml: "edges:\n  - addr: 127.0.0.1:80\n    regoin: eu\n", wantErr: `cfg.yaml:3: unknown key "regoin" in edges[0]`},
+		{name: "wrong type", yaml: "nodes:\n  count: many\n", wantErr: "cfg.yaml:2: cannot unmarshal"},
+		{name: "bad duration", yaml: "supervise:\n  window: soon\n", wantErr: "cfg.yaml:2:"},
+		{name: "syntax error", yaml: "nodes: [\n", wantErr: "cfg.yaml:"},
+		{name: "duplicate key", yaml: "nodes:\n  count: 1\n  count: 2\n", wantErr: "already defined"},
+		{name: "section not a mapping", yaml: "nodes: 3\n", wantErr: "cfg.yaml:1: nodes must be a mapping"},
+		{name: "two documents", yaml: "site: {}\n---\napi: {}\n", wantErr: "more than one YAML document"},
+		{name: "validation names field", yaml: "nodes:\n  count: 0\n", wantErr: "nodes.count: must be 1-64, got 0"},
+		{name: "bad addr", yaml: "api:\n  addr: localhost:9090\n", wantErr: "api.addr: must be IP:port"},
+		{name: "bad edge addr", yaml: "edges:\n  - addr: nope\n", wantErr: "edges[0].addr: must be IP:port"},
+		{name: "address collision", yaml: "redis:\n  addr: 127.0.0.1:9090\n", wantErr: "redis.addr: address 127.0.0.1:9090 is already used by api.addr"},
+		{name: "galera not yet", yaml: "db:\n  members: 3\n", wantErr: "db.members: only 1 is supported"},
+		{name: "site url path", yaml: "site:\n  url: http://x.test/blog\n", wantErr: "site.url: must be scheme://host[:port]"},
+		{name: "cron too often", yaml: "wordpress:\n  cron_interval: 1s\n", wantErr: "wordpress.cron_interval"},
+		{name: "sql injection in db name", yaml: "db:\n  name: \"wp; DROP\"\n", wantErr: "db.name"},
+		{name: "relative source", yaml: "wordpress:\n  source: wp\n", wantErr: "wordpress.source: must be an absolute path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("cfg.yaml", []byte(tt.yaml))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if tt.check != nil {
+					tt.check(t, c)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want error containing %q, got none", tt.wantErr)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q does not contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestAddrs(t *testing.T) {
+	c := Default()
+	if got := c.NodeAddr(3); got != "127.0.1.3:8080" {
+		t.Errorf("NodeAddr(3) = %s", got)
+	}
+	if got := c.DBMemberAddr(1); got != "127.0.2.1:3306" {
+		t.Errorf("DBMemberAddr(1) = %s", got)
+	}
+	if got := c.SiteURL(); got != "http://127.0.0.1:8080" {
+		t.Errorf("SiteURL = %s", got)
+	}
+}
+
+// TestDocsListEveryKey keeps docs/config.md in step with the Config type.
+func TestDocsListEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range keyPaths(reflect.TypeOf(Config{}), "") {
+		if !strings.Contains(string(doc), "`"+key+"`") {
+			t.Errorf("docs/config.md does not document `%s`", key)
+		}
+	}
+}
+
+func keyPaths(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := tagName(f)
+		p := name
+		if prefix != "" {
+			p = prefix + "." + name
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+			p += "[]"
+		}
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Time{}) {
+			out = append(out, keyPaths(ft, p)...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(Template))
+	f.Add([]byte("nodes:\n  count: 3\n"))
+	f.Add([]byte("edges:\n  - addr: 127.0.0.1:80\n"))
+	f.Add([]byte("&a x: *a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if err == nil {
+			if verr := c.Validate(); verr != nil {
+				t.Fatalf("Parse accepted a config that does not validate: %v", verr)
+			}
+		}
+	})
+}

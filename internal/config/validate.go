@@ -1,0 +1,170 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// FieldError is a validation failure of one field, named by its YAML path.
+type FieldError struct {
+	Field string // e.g. "nodes.count", "edges[1].addr"
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+var (
+	idRE      = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	sqlNameRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
+	userRE    = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,60}$`)
+	sizeRE    = regexp.MustCompile(`^[0-9]+[KMGkmg]?$`)
+	redisMem  = regexp.MustCompile(`^[0-9]+(kb|mb|gb|KB|MB|GB)?$`)
+)
+
+// Validate checks every field and returns all problems, each naming its field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if strings.TrimSpace(c.Site.Title) == "" {
+		bad("site.title", "must not be empty")
+	}
+	if c.Site.URL != "" {
+		u, err := url.Parse(c.Site.URL)
+		switch {
+		case err != nil:
+			bad("site.url", "%v", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			bad("site.url", "scheme must be http or https, got %q", u.Scheme)
+		case u.Host == "":
+			bad("site.url", "must include a host, e.g. http://example.test")
+		case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+			bad("site.url", "must be scheme://host[:port] without path, query or fragment")
+		}
+	}
+	if !userRE.MatchString(c.Site.AdminUser) {
+		bad("site.admin_user", "must be 1-60 characters of letters, digits, _ . @ -")
+	}
+	if !strings.Contains(c.Site.AdminEmail, "@") || strings.ContainsAny(c.Site.AdminEmail, " \t\r\n'\"") {
+		bad("site.admin_email", "must be an e-mail address")
+	}
+
+	checkAddr := func(field, addr string) {
+		if _, err := netip.ParseAddrPort(addr); err != nil {
+			bad(field, "must be IP:port (e.g. 127.0.0.1:8080), got %q", addr)
+		}
+	}
+	checkAddr("api.addr", c.API.Addr)
+
+	if len(c.Edges) == 0 {
+		bad("edges", "at least one edge is needed")
+	}
+	ids := map[string]bool{}
+	for i, e := range c.Edges {
+		f := fmt.Sprintf("edges[%d]", i)
+		if !idRE.MatchString(e.ID) {
+			bad(f+".id", "must match %s, got %q", idRE, e.ID)
+		} else if ids[e.ID] {
+			bad(f+".id", "duplicate id %q", e.ID)
+		}
+		ids[e.ID] = true
+		if strings.TrimSpace(e.Region) == "" {
+			bad(f+".region", "must not be empty")
+		}
+		checkAddr(f+".addr", e.Addr)
+	}
+
+	checkBase := func(field, base string) {
+		ip, err := netip.ParseAddr(base)
+		if err != nil || !ip.Is4() {
+			bad(field, "must be an IPv4 address such as 127.0.1.0, got %q", base)
+		}
+	}
+	checkPort := func(field string, p int) {
+		if p < 1 || p > 65535 {
+			bad(field, "must be 1-65535, got %d", p)
+		}
+	}
+	if c.Nodes.Count < 1 || c.Nodes.Count > 64 {
+		bad("nodes.count", "must be 1-64, got %d", c.Nodes.Count)
+	}
+	checkBase("nodes.ip_base", c.Nodes.IPBase)
+	checkPort("nodes.port", c.Nodes.Port)
+	if c.Nodes.PHPChildren < 0 || c.Nodes.PHPChildren > 256 {
+		bad("nodes.php_children", "must be 0 (automatic) to 256, got %d", c.Nodes.PHPChildren)
+	}
+	if c.Nodes.PHPMaxRequests < 0 {
+		bad("nodes.php_max_requests", "must be >= 0, got %d", c.Nodes.PHPMaxRequests)
+	}
+
+	if c.DB.Members != 1 {
+		bad("db.members", "only 1 is supported by this version (Galera clustering is not built yet), got %d", c.DB.Members)
+	}
+	checkBase("db.ip_base", c.DB.IPBase)
+	checkPort("db.port", c.DB.Port)
+	checkAddr("db.router", c.DB.Router)
+	if !sqlNameRE.MatchString(c.DB.Name) {
+		bad("db.name", "must be 1-32 characters of letters, digits, _, got %q", c.DB.Name)
+	}
+	if !sqlNameRE.MatchString(c.DB.User) {
+		bad("db.user", "must be 1-32 characters of letters, digits, _, got %q", c.DB.User)
+	}
+	if !sizeRE.MatchString(c.DB.BufferPool) {
+		bad("db.buffer_pool", "must be a size like 128M, got %q", c.DB.BufferPool)
+	}
+
+	checkAddr("redis.addr", c.Redis.Addr)
+	if !redisMem.MatchString(c.Redis.MaxMemory) {
+		bad("redis.maxmemory", "must be a size like 64mb, got %q", c.Redis.MaxMemory)
+	}
+
+	if !filepath.IsAbs(c.WordPress.Source) {
+		bad("wordpress.source", "must be an absolute path, got %q", c.WordPress.Source)
+	}
+	if c.WordPress.Permalinks != "" && !strings.HasPrefix(c.WordPress.Permalinks, "/") {
+		bad("wordpress.permalinks", "must be empty (plain links) or start with /, got %q", c.WordPress.Permalinks)
+	}
+	if c.WordPress.CronInterval != 0 && c.WordPress.CronInterval < 10*time.Second {
+		bad("wordpress.cron_interval", "must be 0 (off) or at least 10s, got %s", c.WordPress.CronInterval)
+	}
+
+	if c.Supervise.MaxRestarts < 1 {
+		bad("supervise.max_restarts", "must be >= 1, got %d", c.Supervise.MaxRestarts)
+	}
+	if c.Supervise.Window < time.Second {
+		bad("supervise.window", "must be at least 1s, got %s", c.Supervise.Window)
+	}
+
+	if len(errs) == 0 {
+		// Listen addresses must not collide.
+		seen := map[string]string{}
+		claim := func(field, addr string) {
+			if prev, ok := seen[addr]; ok {
+				bad(field, "address %s is already used by %s", addr, prev)
+				return
+			}
+			seen[addr] = field
+		}
+		claim("api.addr", c.API.Addr)
+		for i, e := range c.Edges {
+			claim(fmt.Sprintf("edges[%d].addr", i), e.Addr)
+		}
+		claim("db.router", c.DB.Router)
+		claim("redis.addr", c.Redis.Addr)
+		for n := 1; n <= c.Nodes.Count; n++ {
+			claim(fmt.Sprintf("nodes (node %d)", n), c.NodeAddr(n))
+		}
+		for n := 1; n <= c.DB.Members; n++ {
+			claim(fmt.Sprintf("db (member %d)", n), c.DBMemberAddr(n))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,416 @@
+// Package controller turns the configuration into a running environment: it
+// prepares the state directory, starts and watches every role as a child
+// process (MariaDB, the database router, redis, the nodes, the edges),
+// provisions WordPress, serves the control API and runs wp-cron.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/galera"
+	"github.com/scalepress/scalepress/internal/phpfpm"
+	"github.com/scalepress/scalepress/internal/supervise"
+)
+
+// ErrAlreadyRunning means another controller holds the state directory.
+var ErrAlreadyRunning = errors.New("already running")
+
+// Controller runs one environment.
+type Controller struct {
+	cfg     config.Config
+	layout  Layout
+	logger  *slog.Logger
+	version string
+	started time.Time
+
+	bin       binaries
+	sup       *supervise.Supervisor
+	asRoot    bool
+	mysqlUser serviceUser
+	phpUser   serviceUser
+	redisUser serviceUser
+	secrets   secrets
+	lockFile  *os.File
+	http      *http.Client
+
+	// guarded by mu
+	mu        sync.Mutex
+	ready     bool
+	nodes     []*nodeState
+	edges     []*edgeState
+	members   []*memberState
+	redis     *procState
+	router    *procState
+	upGen     uint64
+	upstreams []api.Upstream
+}
+
+type procState struct {
+	proc    *supervise.Process
+	healthy bool
+}
+
+type nodeState struct {
+	id, addr, docroot string
+	proc              *supervise.Process
+	state             string
+	fails             int
+	util              float64
+}
+
+type edgeState struct {
+	cfg     config.Edge
+	proc    *supervise.Process
+	healthy bool
+}
+
+type memberState struct {
+	cfg    galera.MemberConfig
+	proc   *supervise.Process
+	prober *galera.Prober
+	state  string
+}
+
+// New returns a controller for the state directory dir.
+func New(cfg config.Config, dir string, version string, logger *slog.Logger) (*Controller, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
+	return &Controller{
+		cfg: cfg, layout: Layout{Dir: abs}, logger: logger, version: version,
+		asRoot: os.Geteuid() == 0,
+		http:   &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}, nil
+}
+
+// Run brings the environment up, calls onReady once the site answers through
+// the edge, keeps it healthy until ctx ends, then stops everything in reverse
+// dependency order. If bringing up fails, everything started is stopped and
+// the error says what failed.
+func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
+	c.started = time.Now()
+	if err := c.prepareDir(); err != nil {
+		return err
+	}
+	if err := c.lock(); err != nil {
+		return err
+	}
+	defer c.unlock()
+	os.Remove(c.layout.ControllerErr())
+	defer func() {
+		if err != nil {
+			os.WriteFile(c.layout.ControllerErr(), []byte(err.Error()+"\n"), 0o644)
+		}
+	}()
+
+	st, err := readState(c.layout.StateFile())
+	if err != nil {
+		return err
+	}
+	if cleaned, err := supervise.CleanupStale(c.layout.PIDs(), c.logger); err != nil {
+		return fmt.Errorf("clean up after the previous run: %w", err)
+	} else if len(cleaned) > 0 {
+		c.logger.Info("stopped processes left by a previous run", "names", cleaned)
+	}
+	if c.bin, err = findBinaries(c.cfg); err != nil {
+		return err
+	}
+	if c.asRoot {
+		if c.mysqlUser, err = lookupUser("mysql"); err != nil {
+			return err
+		}
+		if c.phpUser, err = lookupUser("www-data"); err != nil {
+			return err
+		}
+		if c.redisUser, err = lookupUser("redis"); err != nil {
+			return err
+		}
+		if err := checkTraversable(c.layout.Dir); err != nil {
+			return err
+		}
+	}
+	if err := checkPorts(c.cfg); err != nil {
+		return err
+	}
+	if err := os.WriteFile(c.layout.ControllerPID(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	defer os.Remove(c.layout.ControllerPID())
+	st.Version = c.version
+	if err := writeState(c.layout.StateFile(), st); err != nil {
+		return err
+	}
+	if c.secrets, err = loadSecrets(c.layout); err != nil {
+		return err
+	}
+
+	c.sup = supervise.New(c.logger.With("component", "supervise"))
+	c.sup.OnEvent(c.onProcessEvent)
+	defer c.sup.Close()
+	defer c.stopAll()
+
+	apiErr := make(chan error, 1)
+	apiSrv, err := c.startAPI(apiErr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		apiSrv.Shutdown(sctx)
+		cancel()
+	}()
+
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"database", c.startDB},
+		{"database router", c.startRouter},
+		{"redis", c.startRedis},
+		{"wordpress", c.provisionSite},
+		{"nodes", c.startNodes},
+		{"edges", c.startEdges},
+		{"site", c.waitSite},
+	}
+	for _, s := range steps {
+		t0 := time.Now()
+		if err := s.fn(ctx); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted while starting %s", s.name)
+			}
+			return fmt.Errorf("start %s: %w", s.name, err)
+		}
+		c.logger.Info("started", "step", s.name, "took", time.Since(t0).Round(time.Millisecond))
+	}
+	st.Installed = true
+	if err := writeState(c.layout.StateFile(), st); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ready = true
+	c.mu.Unlock()
+	c.logger.Info("site ready", "url", c.cfg.SiteURL(), "took", time.Since(c.started).Round(time.Millisecond))
+	if onReady != nil {
+		onReady()
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { c.healthLoop(lctx) })
+	if c.cfg.WordPress.CronInterval > 0 {
+		wg.Go(func() { c.cronLoop(lctx) })
+	}
+	select {
+	case <-ctx.Done():
+		c.logger.Info("stopping", "reason", context.Cause(ctx))
+		return nil
+	case err := <-apiErr:
+		return fmt.Errorf("control API: %w", err)
+	}
+}
+
+func (c *Controller) prepareDir() error {
+	for _, d := range []string{c.layout.Dir, c.layout.Logs(), c.layout.Run(), c.layout.PIDs(), c.layout.Specs()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+	}
+	// Service users (mysql, www-data) must reach their directories below.
+	if err := os.Chmod(c.layout.Dir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	return nil
+}
+
+func (c *Controller) lock() error {
+	f, err := os.OpenFile(c.layout.Lock(), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("lock state dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		pid, _ := os.ReadFile(c.layout.ControllerPID())
+		return fmt.Errorf("%w: another scalepress controller (pid %s) runs %s: use `scalepress down --dir %s` first", ErrAlreadyRunning, trimNL(pid), c.layout.Dir, c.layout.Dir)
+	}
+	c.lockFile = f
+	return nil
+}
+
+func (c *Controller) unlock() {
+	if c.lockFile != nil {
+		c.lockFile.Close()
+	}
+}
+
+func trimNL(b []byte) string {
+	s := string(b)
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// stopAll stops every child in reverse dependency order.
+func (c *Controller) stopAll() {
+	if c.sup == nil {
+		return
+	}
+	c.mu.Lock()
+	var edges, nodes, mid, db []string
+	for _, e := range c.edges {
+		edges = append(edges, e.cfg.ID)
+	}
+	for _, n := range c.nodes {
+		nodes = append(nodes, n.id)
+		n.state = api.NodeTerminated
+	}
+	mid = []string{"dbrouter", "redis"}
+	for _, m := range c.members {
+		db = append(db, m.cfg.ID)
+		if m.prober != nil {
+			m.prober.Close()
+		}
+	}
+	c.ready = false
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c.sup.StopAll(ctx, [][]string{edges, nodes, mid, db})
+	c.logger.Info("all processes stopped")
+}
+
+func (c *Controller) onProcessEvent(ev supervise.Event) {
+	switch ev.Kind {
+	case supervise.EventExited:
+		c.logger.Warn("process exited", "name", ev.Name, "pid", ev.Pid, "err", ev.Err)
+	case supervise.EventFailed:
+		c.logger.Error("process given up", "name", ev.Name, "err", ev.Err)
+	case supervise.EventStarted:
+		c.logger.Info("process started", "name", ev.Name, "pid", ev.Pid)
+	}
+}
+
+// restartPolicy is the configured policy for every child.
+func (c *Controller) restartPolicy() supervise.RestartPolicy {
+	return supervise.RestartPolicy{MaxRestarts: c.cfg.Supervise.MaxRestarts, Window: c.cfg.Supervise.Window}
+}
+
+// roleSpec is a child that is scalepress itself in another role.
+func (c *Controller) roleSpec(name, role string, spec any) (supervise.Spec, error) {
+	path := c.layout.Spec(name)
+	if err := api.WriteSpec(path, spec); err != nil {
+		return supervise.Spec{}, err
+	}
+	return supervise.Spec{
+		Name:    name,
+		Path:    c.bin.self,
+		Args:    []string{role, "--spec", path},
+		LogFile: c.layout.Log(name),
+		PIDDir:  c.layout.PIDs(),
+		Restart: c.restartPolicy(),
+		// A node drains in-flight requests (30 s) and stops php-fpm (10 s).
+		StopTimeout: 45 * time.Second,
+	}, nil
+}
+
+// waitFor polls check until it succeeds, the process gives up, or timeout.
+func waitFor(ctx context.Context, what string, timeout time.Duration, p *supervise.Process, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		last = check(cctx)
+		ccancel()
+		if last == nil {
+			return nil
+		}
+		var done <-chan struct{}
+		if p != nil {
+			done = p.Done()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready after %s: %v", what, timeout, last)
+		case <-done:
+			return fmt.Errorf("%s failed to start: %v", what, p.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Controller) httpCheck(url, host string, want int) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+func tcpCheck(addr string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+}
+
+// phpChildren is pm.max_children per node.
+func (c *Controller) phpChildren() int {
+	if c.cfg.Nodes.PHPChildren > 0 {
+		return c.cfg.Nodes.PHPChildren
+	}
+	mem, err := phpfpm.MemTotal()
+	if err != nil {
+		mem = 1 << 30
+	}
+	// Every node on this machine shares its CPUs and memory.
+	per := phpfpm.Size(runtime.NumCPU(), mem/uint64(max(c.cfg.Nodes.Count, 1)))
+	return per
+}
+
+// edgeIPs are the addresses nodes trust X-Forwarded-* from.
+func (c *Controller) edgeIPs() []string {
+	var out []string
+	for _, e := range c.cfg.Edges {
+		host, _, _ := net.SplitHostPort(e.Addr)
+		if !slices.Contains(out, host) {
+			out = append(out, host)
+		}
+	}
+	return out
+}

@@ -1,0 +1,182 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/redisd"
+	"github.com/scalepress/scalepress/internal/supervise"
+)
+
+// Health checking: every healthInterval each component is probed. A node
+// leaves the in-service set after nodeFall failed checks in a row and returns
+// after one good one (the balancer issue refines this with rise/fall).
+const (
+	healthInterval = time.Second
+	nodeFall       = 3
+)
+
+func (c *Controller) healthLoop(ctx context.Context) {
+	t := time.NewTicker(healthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.checkAll(ctx)
+	}
+}
+
+func (c *Controller) checkAll(ctx context.Context) {
+	c.mu.Lock()
+	nodes := append([]*nodeState(nil), c.nodes...)
+	edges := append([]*edgeState(nil), c.edges...)
+	members := append([]*memberState(nil), c.members...)
+	redis := c.redis
+	c.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Go(func() { c.checkNode(ctx, n) })
+	}
+	for _, e := range edges {
+		wg.Go(func() {
+			err := c.httpCheck("http://"+e.cfg.Addr+"/_scalepress/edge/health", "", 200)(ctx)
+			c.mu.Lock()
+			e.healthy = err == nil && e.proc.State() == supervise.Running
+			c.mu.Unlock()
+		})
+	}
+	for _, m := range members {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := m.prober.Probe(pctx)
+			cancel()
+			c.mu.Lock()
+			if err == nil {
+				m.state = api.DBSynced
+			} else {
+				m.state = api.DBDown
+			}
+			c.mu.Unlock()
+		})
+	}
+	if redis != nil {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := redisd.Ping(pctx, c.cfg.Redis.Addr)
+			cancel()
+			c.mu.Lock()
+			redis.healthy = err == nil
+			c.mu.Unlock()
+		})
+	}
+	wg.Wait()
+}
+
+func (c *Controller) checkNode(ctx context.Context, n *nodeState) {
+	var util float64
+	err := c.nodeStatus(ctx, n.addr, &util)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prev := n.state
+	switch {
+	case n.state == api.NodeTerminated:
+		return
+	case n.proc.State() == supervise.Failed:
+		n.state = api.NodeFailed
+	case err == nil:
+		n.fails = 0
+		n.util = util
+		n.state = api.NodeInService
+	default:
+		n.fails++
+		if n.fails >= nodeFall && n.state == api.NodeInService {
+			n.state = api.NodePending
+		}
+	}
+	if n.state != prev {
+		c.logger.Warn("node state changed", "node", n.id, "from", prev, "to", n.state, "err", err)
+		c.publishUpstreamsLocked()
+	}
+}
+
+func (c *Controller) nodeStatus(ctx context.Context, addr string, util *float64) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := c.httpCheck("http://"+addr+"/_scalepress/health", "", 200)(ctx); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/_scalepress/status", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil // healthy; utilisation unknown this round
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Utilization float64 `json:"utilization"`
+	}
+	if resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil {
+		*util = st.Utilization
+	}
+	return nil
+}
+
+// cronLoop runs wp-cron.php on exactly one in-service node every interval,
+// never two runs at once.
+func (c *Controller) cronLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.WordPress.CronInterval)
+	defer t.Stop()
+	site, _ := url.Parse(c.cfg.SiteURL())
+	cronClient := &http.Client{Timeout: 5 * time.Minute}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		node := c.cronNode()
+		if node == "" {
+			c.logger.Warn("wp-cron skipped: no node in service")
+			continue
+		}
+		ts := strconv.FormatFloat(float64(time.Now().UnixMicro())/1e6, 'f', 6, 64)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/wp-cron.php?doing_wp_cron=%s", node, ts), nil)
+		if err != nil {
+			continue
+		}
+		req.Host = site.Host
+		t0 := time.Now()
+		resp, err := cronClient.Do(req)
+		if err != nil {
+			c.logger.Warn("wp-cron failed", "node", node, "err", err)
+			continue
+		}
+		resp.Body.Close()
+		c.logger.Debug("wp-cron ran", "node", node, "status", resp.StatusCode, "took", time.Since(t0))
+	}
+}
+
+// cronNode is the first in-service node by id.
+func (c *Controller) cronNode() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.nodes {
+		if n.state == api.NodeInService {
+			return n.addr
+		}
+	}
+	return ""
+}

@@ -1,0 +1,30 @@
+package controller
+
+import (
+	"path/filepath"
+)
+
+// Layout names every path in the state directory.
+type Layout struct{ Dir string }
+
+func (l Layout) StateFile() string      { return filepath.Join(l.Dir, "state.json") }
+func (l Layout) Secrets() string        { return filepath.Join(l.Dir, "secrets") }
+func (l Layout) Secret(n string) string { return filepath.Join(l.Secrets(), n) }
+func (l Layout) Logs() string           { return filepath.Join(l.Dir, "logs") }
+func (l Layout) Log(n string) string    { return filepath.Join(l.Logs(), n+".log") }
+func (l Layout) Run() string            { return filepath.Join(l.Dir, "run") }
+func (l Layout) PIDs() string           { return filepath.Join(l.Run(), "pids") }
+func (l Layout) Specs() string          { return filepath.Join(l.Run(), "specs") }
+func (l Layout) ControllerPID() string  { return filepath.Join(l.Run(), "controller.pid") }
+func (l Layout) ControllerErr() string  { return filepath.Join(l.Run(), "controller.err") }
+func (l Layout) Lock() string           { return filepath.Join(l.Run(), "controller.lock") }
+func (l Layout) DBMember(id string) string {
+	return filepath.Join(l.Dir, "db", id)
+}
+func (l Layout) Redis() string            { return filepath.Join(l.Dir, "redis") }
+func (l Layout) Site() string             { return filepath.Join(l.Dir, "site") }
+func (l Layout) Node(id string) string    { return filepath.Join(l.Dir, "nodes", id) }
+func (l Layout) Docroot(id string) string { return filepath.Join(l.Node(id), "docroot") }
+func (l Layout) NodeRun(id string) string { return filepath.Join(l.Node(id), "run") }
+func (l Layout) Spec(name string) string  { return filepath.Join(l.Specs(), name+".json") }
+func (l Layout) ControllerLog() string    { return l.Log("controller") }

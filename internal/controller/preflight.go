@@ -1,0 +1,122 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/galera"
+	"github.com/scalepress/scalepress/internal/phpfpm"
+	"github.com/scalepress/scalepress/internal/redisd"
+)
+
+// ErrMissingDependency means a Debian package is not installed.
+var ErrMissingDependency = errors.New("missing dependency")
+
+// binaries are the programs the controller runs.
+type binaries struct {
+	self    string
+	php     string
+	phpfpm  string
+	redis   string
+	mariadb galera.Binaries
+}
+
+func findBinaries(cfg config.Config) (binaries, error) {
+	var b binaries
+	var err error
+	if b.self, err = os.Executable(); err != nil {
+		return b, fmt.Errorf("preflight: own executable: %w", err)
+	}
+	if b.php, err = exec.LookPath("php"); err != nil {
+		return b, fmt.Errorf("%w: php CLI not found (Debian package php-cli): run scripts/install-deps.sh", ErrMissingDependency)
+	}
+	if b.phpfpm, err = phpfpm.Binary(); err != nil {
+		return b, fmt.Errorf("%w: %v", ErrMissingDependency, err)
+	}
+	if b.redis, err = redisd.Binary(); err != nil {
+		return b, fmt.Errorf("%w: %v", ErrMissingDependency, err)
+	}
+	if b.mariadb, err = galera.FindBinaries(); err != nil {
+		return b, fmt.Errorf("%w: %v", ErrMissingDependency, err)
+	}
+	src := cfg.WordPress.Source
+	if _, err := os.Stat(filepath.Join(src, "wp-settings.php")); err != nil {
+		return b, fmt.Errorf("%w: WordPress not found at %s (Debian package wordpress): run scripts/install-deps.sh", ErrMissingDependency, src)
+	}
+	themes, _ := filepath.Glob(filepath.Join(src, "wp-content", "themes", "*", "style.css"))
+	if len(themes) == 0 {
+		return b, fmt.Errorf("%w: no WordPress theme under %s/wp-content/themes (Debian package wordpress-theme-twentytwentythree): run scripts/install-deps.sh", ErrMissingDependency, src)
+	}
+	return b, nil
+}
+
+// listenAddrs names every address the environment will listen on.
+func listenAddrs(cfg config.Config) [][2]string {
+	out := [][2]string{{"api.addr", cfg.API.Addr}, {"db.router", cfg.DB.Router}, {"redis.addr", cfg.Redis.Addr}}
+	for i, e := range cfg.Edges {
+		out = append(out, [2]string{fmt.Sprintf("edges[%d].addr", i), e.Addr})
+	}
+	for n := 1; n <= cfg.Nodes.Count; n++ {
+		out = append(out, [2]string{"node " + config.NodeID(n), cfg.NodeAddr(n)})
+	}
+	for n := 1; n <= cfg.DB.Members; n++ {
+		out = append(out, [2]string{"db member " + config.DBMemberID(n), cfg.DBMemberAddr(n)})
+	}
+	return out
+}
+
+// checkPorts fails, naming the address, when one is taken.
+func checkPorts(cfg config.Config) error {
+	for _, a := range listenAddrs(cfg) {
+		ln, err := net.Listen("tcp", a[1])
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("preflight: %s %s is already in use (another scalepress or service?): choose another address in the config", a[0], a[1])
+			}
+			return fmt.Errorf("preflight: %s %s: %w", a[0], a[1], err)
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+// serviceUser is an account a service is run as when the controller is root.
+type serviceUser struct {
+	Name     string
+	UID, GID int
+}
+
+func lookupUser(name string) (serviceUser, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return serviceUser{}, fmt.Errorf("%w: user %s not found (created by its Debian package): run scripts/install-deps.sh", ErrMissingDependency, name)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return serviceUser{Name: name, UID: uid, GID: gid}, nil
+}
+
+// checkTraversable makes sure services run as other users can reach the state
+// directory: every ancestor must be searchable by others.
+func checkTraversable(dir string) error {
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("preflight: %w", err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("preflight: %s (mode %04o) is not searchable by the service users (mysql, www-data) that must reach %s: chmod o+x %s, or use a --dir under another path", d, fi.Mode().Perm(), dir, d)
+		}
+		if d == "/" || d == "." {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,328 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/galera"
+	"github.com/scalepress/scalepress/internal/redisd"
+	"github.com/scalepress/scalepress/internal/supervise"
+	"github.com/scalepress/scalepress/internal/wordpress"
+)
+
+const monitorUser = "scalepress_monitor"
+
+func (c *Controller) credential(u serviceUser) *syscall.Credential {
+	if !c.asRoot {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID)}
+}
+
+func (c *Controller) startDB(ctx context.Context) error {
+	for n := 1; n <= c.cfg.DB.Members; n++ {
+		mc := galera.MemberConfig{
+			ID: config.DBMemberID(n), Addr: c.cfg.DBMemberAddr(n),
+			Dir: c.layout.DBMember(config.DBMemberID(n)), BufferPool: c.cfg.DB.BufferPool,
+			UID: -1, GID: -1,
+		}
+		if c.asRoot {
+			mc.UID, mc.GID = c.mysqlUser.UID, c.mysqlUser.GID
+		}
+		if err := galera.Prepare(ctx, mc, c.bin.mariadb); err != nil {
+			return err
+		}
+		path, args := galera.Command(mc, c.bin.mariadb)
+		p, err := c.sup.Start(supervise.Spec{
+			Name: mc.ID, Path: path, Args: args, LogFile: c.layout.Log(mc.ID),
+			Credential: c.credential(c.mysqlUser), PIDDir: c.layout.PIDs(),
+			Restart: c.restartPolicy(), StopTimeout: 60 * time.Second,
+		})
+		if err != nil {
+			return err
+		}
+		m := &memberState{cfg: mc, proc: p, state: api.DBJoining}
+		c.mu.Lock()
+		c.members = append(c.members, m)
+		c.mu.Unlock()
+		if err := galera.WaitReady(ctx, mc, c.bin.mariadb, p.Done()); err != nil {
+			return fmt.Errorf("%w (log: %s)", err, c.layout.Log(mc.ID))
+		}
+		if err := galera.EnsureSite(ctx, mc, c.bin.mariadb, galera.Grant{
+			Database: c.cfg.DB.Name, User: c.cfg.DB.User, Password: c.secrets.DBPassword,
+			MonitorUser: monitorUser, MonitorPassword: c.secrets.MonitorPassword,
+		}); err != nil {
+			return err
+		}
+		if m.prober, err = galera.NewProber(mc.Addr, monitorUser, c.secrets.MonitorPassword); err != nil {
+			return err
+		}
+		if err := waitFor(ctx, mc.ID, 30*time.Second, p, m.prober.Probe); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		m.state = api.DBSynced
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func (c *Controller) apiURL(path string) string { return "http://" + c.cfg.API.Addr + path }
+
+func (c *Controller) startRouter(ctx context.Context) error {
+	spec := api.RouterSpec{Addr: c.cfg.DB.Router, MembersURL: c.apiURL("/v1/db/members")}
+	for n := 1; n <= c.cfg.DB.Members; n++ {
+		spec.Members = append(spec.Members, c.cfg.DBMemberAddr(n))
+	}
+	s, err := c.roleSpec("dbrouter", "dbrouter", spec)
+	if err != nil {
+		return err
+	}
+	s.StopTimeout = 10 * time.Second
+	p, err := c.sup.Start(s)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.router = &procState{proc: p}
+	c.mu.Unlock()
+	return waitFor(ctx, "dbrouter", 15*time.Second, p, tcpCheck(c.cfg.DB.Router))
+}
+
+func (c *Controller) startRedis(ctx context.Context) error {
+	rc := redisd.Config{Addr: c.cfg.Redis.Addr, Dir: c.layout.Redis(), MaxMemory: c.cfg.Redis.MaxMemory}
+	if err := rc.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(rc.Dir, 0o755); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if c.asRoot {
+		os.Chown(rc.Dir, c.redisUser.UID, c.redisUser.GID)
+	}
+	conf := filepath.Join(rc.Dir, "redis.conf")
+	if err := os.WriteFile(conf, redisd.Render(rc), 0o644); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	p, err := c.sup.Start(supervise.Spec{
+		Name: "redis", Path: c.bin.redis, Args: []string{conf}, LogFile: c.layout.Log("redis"),
+		Credential: c.credential(c.redisUser), PIDDir: c.layout.PIDs(), Restart: c.restartPolicy(),
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.redis = &procState{proc: p}
+	c.mu.Unlock()
+	if err := waitFor(ctx, "redis", 15*time.Second, p, func(ctx context.Context) error { return redisd.Ping(ctx, rc.Addr) }); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.redis.healthy = true
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Controller) wpConfig() ([]byte, error) {
+	return wordpress.RenderConfig(wordpress.Config{
+		DBName: c.cfg.DB.Name, DBUser: c.cfg.DB.User, DBPassword: c.secrets.DBPassword,
+		DBHost: c.cfg.DB.Router, SiteURL: c.cfg.SiteURL(), Salts: c.secrets.Salts,
+		RedisAddr: c.cfg.Redis.Addr, Debug: c.cfg.Site.Debug,
+	})
+}
+
+// writeWPConfig writes wp-config.php into a tree: readable by the PHP user only.
+func (c *Controller) writeWPConfig(docroot string) error {
+	b, err := c.wpConfig()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(docroot, "wp-config.php")
+	if err := api.WriteFileAtomic(path, b, 0o640); err != nil {
+		return err
+	}
+	if c.asRoot {
+		if err := os.Chown(path, 0, c.phpUser.GID); err != nil {
+			return fmt.Errorf("wp-config: %w", err)
+		}
+	}
+	return nil
+}
+
+// provisionSite makes the canonical site tree and installs WordPress once.
+func (c *Controller) provisionSite(ctx context.Context) error {
+	site := c.layout.Site()
+	if _, err := os.Stat(site); os.IsNotExist(err) {
+		if err := wordpress.CopyTree(c.cfg.WordPress.Source, site, c.logger); err != nil {
+			return err
+		}
+	}
+	if err := c.writeWPConfig(site); err != nil {
+		return err
+	}
+	installed, err := wordpress.Install{
+		PHP: c.bin.php, Docroot: site, SiteURL: c.cfg.SiteURL(), Title: c.cfg.Site.Title,
+		AdminUser: c.cfg.Site.AdminUser, AdminEmail: c.cfg.Site.AdminEmail,
+		AdminPasswordFile: c.layout.Secret("admin-password"), Permalinks: c.cfg.WordPress.Permalinks,
+		ScratchDir: c.layout.Run(),
+	}.Run(ctx)
+	if err != nil {
+		return err
+	}
+	if installed {
+		c.logger.Info("WordPress installed", "url", c.cfg.SiteURL(), "admin", c.cfg.Site.AdminUser)
+	}
+	return nil
+}
+
+func (c *Controller) startNodes(ctx context.Context) error {
+	children := c.phpChildren()
+	for n := 1; n <= c.cfg.Nodes.Count; n++ {
+		id := config.NodeID(n)
+		ns := &nodeState{id: id, addr: c.cfg.NodeAddr(n), docroot: c.layout.Docroot(id), state: api.NodePending}
+		if err := c.prepareDocroot(ns.docroot); err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		spec := api.NodeSpec{
+			ID: id, Addr: ns.addr, Docroot: ns.docroot, RunDir: c.layout.NodeRun(id),
+			LogDir: c.layout.Logs(), PIDDir: c.layout.PIDs(),
+			PHPChildren: children, PHPMaxRequests: c.cfg.Nodes.PHPMaxRequests,
+			TrustedProxies: c.edgeIPs(),
+		}
+		if c.asRoot {
+			spec.PHPUser, spec.PHPGroup = c.phpUser.Name, groupName(c.phpUser.GID)
+		}
+		s, err := c.roleSpec(id, "node", spec)
+		if err != nil {
+			return err
+		}
+		if ns.proc, err = c.sup.Start(s); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.nodes = append(c.nodes, ns)
+		c.mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.nodes))
+	for i, ns := range c.nodes {
+		wg.Go(func() {
+			errs[i] = waitFor(ctx, ns.id, 60*time.Second, ns.proc, c.httpCheck("http://"+ns.addr+"/_scalepress/health", "", 200))
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("%w (log: %s)", errs[i], c.layout.Log(ns.id))
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	for _, ns := range c.nodes {
+		ns.state = api.NodeInService
+	}
+	c.publishUpstreamsLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// prepareDocroot gives a node its own copy of the site tree (until file sync
+// keeps them identical, a copy of the canonical tree made at first start).
+func (c *Controller) prepareDocroot(docroot string) error {
+	if err := os.MkdirAll(filepath.Dir(docroot), 0o755); err != nil {
+		return err
+	}
+	if _, err := os.Stat(docroot); os.IsNotExist(err) {
+		if err := wordpress.CopyTree(c.layout.Site(), docroot, c.logger); err != nil {
+			return err
+		}
+	}
+	if err := c.writeWPConfig(docroot); err != nil {
+		return err
+	}
+	if c.asRoot {
+		return wordpress.Chown(docroot, c.phpUser.UID, c.phpUser.GID)
+	}
+	return nil
+}
+
+func (c *Controller) startEdges(ctx context.Context) error {
+	for _, e := range c.cfg.Edges {
+		spec := api.EdgeSpec{ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL("/v1/upstreams"), Debug: c.cfg.Site.Debug}
+		s, err := c.roleSpec(e.ID, "edge", spec)
+		if err != nil {
+			return err
+		}
+		p, err := c.sup.Start(s)
+		if err != nil {
+			return err
+		}
+		es := &edgeState{cfg: e, proc: p}
+		c.mu.Lock()
+		c.edges = append(c.edges, es)
+		c.mu.Unlock()
+		if err := waitFor(ctx, e.ID, 15*time.Second, p, c.httpCheck("http://"+e.Addr+"/_scalepress/edge/health", "", 200)); err != nil {
+			return fmt.Errorf("%w (log: %s)", err, c.layout.Log(e.ID))
+		}
+		c.mu.Lock()
+		es.healthy = true
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// waitSite waits until the home page answers 200 through every edge.
+func (c *Controller) waitSite(ctx context.Context) error {
+	u, _ := url.Parse(c.cfg.SiteURL())
+	for _, e := range c.cfg.Edges {
+		if err := waitFor(ctx, "site through "+e.ID, 60*time.Second, nil, c.httpCheck("http://"+e.Addr+"/", u.Host, 200)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishUpstreamsLocked recomputes the in-service set for the edges.
+func (c *Controller) publishUpstreamsLocked() {
+	var ups []api.Upstream
+	for _, n := range c.nodes {
+		if n.state == api.NodeInService {
+			ups = append(ups, api.Upstream{ID: n.id, Addr: n.addr})
+		}
+	}
+	if !equalUpstreams(ups, c.upstreams) || c.upGen == 0 {
+		c.upstreams = ups
+		c.upGen++
+	}
+}
+
+func equalUpstreams(a, b []api.Upstream) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}

@@ -1,0 +1,49 @@
+package controller
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+)
+
+// StateFormat is the layout version of the state directory this binary writes.
+// A directory written by a newer format is refused rather than misread.
+const StateFormat = 1
+
+// ErrNewerState means the state directory was written by a newer scalepress.
+var ErrNewerState = errors.New("state directory is from a newer scalepress")
+
+type stateFile struct {
+	Format    int    `json:"format"`
+	CreatedAt string `json:"created_at"`
+	Version   string `json:"version"`
+	Installed bool   `json:"installed"`
+}
+
+func readState(path string) (stateFile, error) {
+	var s stateFile
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return stateFile{Format: StateFormat, CreatedAt: time.Now().UTC().Format(time.RFC3339)}, nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("state: %w", err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("state %s is damaged: %w", path, err)
+	}
+	if s.Format > StateFormat {
+		return s, fmt.Errorf("%w: %s has format %d (written by scalepress %s); this binary understands format %d — use a newer scalepress or another --dir", ErrNewerState, path, s.Format, s.Version, StateFormat)
+	}
+	return s, nil
+}
+
+func writeState(path string, s stateFile) error {
+	s.Format = StateFormat
+	b, _ := json.MarshalIndent(s, "", "  ")
+	return api.WriteFileAtomic(path, append(b, '\n'), 0o644)
+}

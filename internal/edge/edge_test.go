@@ -1,0 +1,116 @@
+package edge
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/scalepress/scalepress/internal/api"
+)
+
+func backend(t *testing.T, name string) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderNode, name)
+		io.WriteString(w, name+" host="+r.Host+" xff="+r.Header.Get("X-Forwarded-For")+" proto="+r.Header.Get("X-Forwarded-Proto")+" xfh="+r.Header.Get("X-Forwarded-Host"))
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newEdge(t *testing.T, debug bool, backends ...*httptest.Server) *httptest.Server {
+	t.Helper()
+	e, err := New(api.EdgeSpec{ID: "edge-1", Region: "default", Addr: "127.0.0.1:0", Debug: debug}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ups []api.Upstream
+	for i, b := range backends {
+		ups = append(ups, api.Upstream{ID: string(rune('a' + i)), Addr: strings.TrimPrefix(b.URL, "http://")})
+	}
+	e.SetUpstreams(ups)
+	s := httptest.NewServer(e)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func get(t *testing.T, url, host string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestProxy(t *testing.T) {
+	a, b := backend(t, "a"), backend(t, "b")
+	s := newEdge(t, false, a, b)
+	seen := map[string]int{}
+	for range 10 {
+		resp, body := get(t, s.URL+"/hello/", "site.test:8080")
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if got := resp.Header.Get(HeaderCache); got != "BYPASS" {
+			t.Errorf("X-Cache = %q", got)
+		}
+		if resp.Header.Get(HeaderNode) != "" {
+			t.Error("node header reached the client")
+		}
+		for _, want := range []string{"host=site.test:8080", "xff=127.0.0.1", "proto=http", "xfh=site.test:8080"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("backend saw %q, want %q", body, want)
+			}
+		}
+		seen[body[:1]]++
+	}
+	if seen["a"] != 5 || seen["b"] != 5 {
+		t.Errorf("round robin uneven: %v", seen)
+	}
+}
+
+func TestDebugKeepsNodeHeader(t *testing.T) {
+	s := newEdge(t, true, backend(t, "a"))
+	resp, _ := get(t, s.URL+"/", "")
+	if resp.Header.Get(HeaderNode) != "a" {
+		t.Errorf("debug edge dropped %s", HeaderNode)
+	}
+}
+
+func TestEdgeErrors(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	tests := []struct {
+		name     string
+		backends []*httptest.Server
+		path     string
+		want     int
+	}{
+		{"no node", nil, "/", http.StatusServiceUnavailable},
+		{"node down", []*httptest.Server{dead}, "/", http.StatusBadGateway},
+		{"internal path not forwarded", []*httptest.Server{backend(t, "a")}, "/_scalepress/status", http.StatusNotFound},
+		{"health", nil, PathHealth, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newEdge(t, false, tt.backends...)
+			resp, _ := get(t, s.URL+tt.path, "")
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+			if resp.Header.Get(HeaderCache) != "BYPASS" {
+				t.Errorf("X-Cache missing on %d", resp.StatusCode)
+			}
+		})
+	}
+}

@@ -1,0 +1,63 @@
+package fastcgi
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Network is "unix" or "tcp".
+	Network string
+	// Address is the socket path (unix) or host:port (tcp).
+	Address string
+	// MaxConns is a hard cap on simultaneously open connections. Set it to
+	// php-fpm's pm.max_children: every open connection, busy or idle, holds a
+	// php-fpm child, so a connection beyond max_children would wait in the
+	// listen backlog for a child that an idle keep-alive connection holds.
+	// Do blocks, respecting its context, while all connections are busy.
+	MaxConns int
+	// MaxIdle is the number of idle keep-alive connections kept (<= MaxConns).
+	// 0 closes every connection after its request.
+	MaxIdle int
+	// IdleTimeout closes connections that have been idle for longer.
+	IdleTimeout time.Duration
+	// DialTimeout bounds connecting to php-fpm.
+	DialTimeout time.Duration
+	// OnStderr, if set, is called by Forward with what the script wrote to
+	// FCGI_STDERR (bounded to 64 KiB) when the response has ended and the
+	// stream was not empty. php-fpm sends PHP errors there when the error_log
+	// ini setting is unset. It must not retain p.
+	OnStderr func(r *http.Request, p []byte)
+}
+
+// DefaultConfig returns the defaults. Address is empty and must be set.
+func DefaultConfig() Config {
+	return Config{
+		Network:     "unix",
+		MaxConns:    8,
+		MaxIdle:     8,
+		IdleTimeout: 30 * time.Second,
+		DialTimeout: time.Second,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.Network != "unix" && c.Network != "tcp":
+		return fmt.Errorf("fastcgi: config.network: must be \"unix\" or \"tcp\", got %q", c.Network)
+	case c.Address == "":
+		return fmt.Errorf("fastcgi: config.address: must not be empty")
+	case c.MaxConns < 1:
+		return fmt.Errorf("fastcgi: config.max_conns: must be at least 1, got %d", c.MaxConns)
+	case c.MaxIdle < 0 || c.MaxIdle > c.MaxConns:
+		return fmt.Errorf("fastcgi: config.max_idle: must be between 0 and max_conns (%d), got %d", c.MaxConns, c.MaxIdle)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("fastcgi: config.idle_timeout: must be positive, got %s", c.IdleTimeout)
+	case c.DialTimeout <= 0:
+		return fmt.Errorf("fastcgi: config.dial_timeout: must be positive, got %s", c.DialTimeout)
+	}
+	return nil
+}

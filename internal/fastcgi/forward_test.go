@@ -1,0 +1,302 @@
+package fastcgi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// recorder counts WriteHeader calls on top of httptest.ResponseRecorder.
+type recorder struct {
+	*httptest.ResponseRecorder
+	headerWrites int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.headerWrites++
+	r.ResponseRecorder.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.headerWrites == 0 {
+		r.WriteHeader(http.StatusOK)
+	}
+	return r.ResponseRecorder.Write(p)
+}
+
+func TestForwardParams(t *testing.T) {
+	tests := []struct {
+		name       string
+		req        func() *http.Request
+		params     map[string]string
+		wantParams map[string]string
+		wantStdin  string
+	}{
+		{
+			name: "GET with headers",
+			req: func() *http.Request {
+				r := httptest.NewRequest("GET", "http://example.com:8080/blog/?p=1", nil)
+				r.Header.Set("X-Foo", "bar")
+				r.Header["X_under"] = []string{"dropped"}
+				r.Header.Set("Proxy", "http://evil")
+				r.Header["Cookie"] = []string{"a=1", "b=2"}
+				r.Header["Accept"] = []string{"text/html", "*/*"}
+				return r
+			},
+			params: map[string]string{"SCRIPT_FILENAME": "/srv/index.php", "REQUEST_URI": "/index.php?p=1", "HTTP_ACCEPT": "overridden"},
+			wantParams: map[string]string{
+				"SCRIPT_FILENAME":   "/srv/index.php",
+				"GATEWAY_INTERFACE": "CGI/1.1",
+				"SERVER_SOFTWARE":   "scalepress",
+				"SERVER_PROTOCOL":   "HTTP/1.1",
+				"REQUEST_METHOD":    "GET",
+				"REQUEST_URI":       "/index.php?p=1",
+				"QUERY_STRING":      "p=1",
+				"REQUEST_SCHEME":    "http",
+				"REMOTE_ADDR":       "192.0.2.1",
+				"REMOTE_PORT":       "1234",
+				"SERVER_NAME":       "example.com",
+				"HTTP_HOST":         "example.com:8080",
+				"HTTP_X_FOO":        "bar",
+				"HTTP_COOKIE":       "a=1; b=2",
+				"HTTP_ACCEPT":       "overridden",
+			},
+		},
+		{
+			name: "POST with body",
+			req: func() *http.Request {
+				r := httptest.NewRequest("POST", "https://example.com/wp-login.php", strings.NewReader("log=admin&pwd=x"))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				return r
+			},
+			params: map[string]string{"SCRIPT_FILENAME": "/srv/wp-login.php"},
+			wantParams: map[string]string{
+				"SCRIPT_FILENAME":   "/srv/wp-login.php",
+				"GATEWAY_INTERFACE": "CGI/1.1",
+				"SERVER_SOFTWARE":   "scalepress",
+				"SERVER_PROTOCOL":   "HTTP/1.1",
+				"REQUEST_METHOD":    "POST",
+				"REQUEST_URI":       "/wp-login.php",
+				"REQUEST_SCHEME":    "https",
+				"HTTPS":             "on",
+				"REMOTE_ADDR":       "192.0.2.1",
+				"REMOTE_PORT":       "1234",
+				"SERVER_NAME":       "example.com",
+				"HTTP_HOST":         "example.com",
+				"CONTENT_TYPE":      "application/x-www-form-urlencoded",
+				"CONTENT_LENGTH":    "15",
+			},
+			wantStdin: "log=admin&pwd=x",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			type seen struct {
+				Params map[string]string
+				Stdin  string
+			}
+			got := make(chan seen, 1)
+			srv := newFakeServer(t, func(q *fakeRequest, w *fakeResponder) {
+				got <- seen{q.Params(), string(q.stdin)}
+				w.respond("\r\n")
+			})
+			c := srv.client(testConfig())
+			if err := c.Forward(httptest.NewRecorder(), tt.req(), tt.params); err != nil {
+				t.Fatalf("Forward() error = %v", err)
+			}
+			if diff := cmp.Diff(seen{tt.wantParams, tt.wantStdin}, <-got); diff != "" {
+				t.Errorf("request mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestForwardResponse(t *testing.T) {
+	big := strings.Repeat("z", 200_000)
+	tests := []struct {
+		name         string
+		method       string
+		script       func(w *fakeResponder)
+		wantErr      error // errors.Is; nil for success
+		wantErrText  string
+		wantWritten  bool // status line written
+		wantStatus   int
+		wantHeader   http.Header
+		wantBody     string
+		wantStderr   string
+		wantAccepted int64
+	}{
+		{
+			name: "small response gets content length",
+			script: func(w *fakeResponder) {
+				w.respond("Status: 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\nX-A: 1\r\n\r\nmissing")
+			},
+			wantWritten: true,
+			wantStatus:  404,
+			wantHeader:  http.Header{"Content-Type": {"text/plain"}, "X-A": {"1"}, "Content-Length": {"7"}},
+			wantBody:    "missing",
+		},
+		{
+			name:        "HEAD gets no content length",
+			method:      "HEAD",
+			script:      func(w *fakeResponder) { w.respond("Content-Type: text/html\r\n\r\n") },
+			wantWritten: true,
+			wantStatus:  200,
+			wantHeader:  http.Header{"Content-Type": {"text/html"}},
+		},
+		{
+			name:        "redirect",
+			script:      func(w *fakeResponder) { w.respond("Location: /wp-admin/\r\n\r\n") },
+			wantWritten: true,
+			wantStatus:  302,
+			wantHeader:  http.Header{"Location": {"/wp-admin/"}, "Content-Length": {"0"}},
+		},
+		{
+			name:        "large body streams",
+			script:      func(w *fakeResponder) { w.respond("Content-Type: text/plain\r\n\r\n" + big) },
+			wantWritten: true,
+			wantStatus:  200,
+			wantHeader:  http.Header{"Content-Type": {"text/plain"}},
+			wantBody:    big,
+		},
+		{
+			name: "stderr reported",
+			script: func(w *fakeResponder) {
+				w.stderr("PHP Notice: x")
+				w.respond("\r\nok")
+			},
+			wantWritten: true,
+			wantStatus:  200,
+			wantHeader:  http.Header{"Content-Length": {"2"}},
+			wantBody:    "ok",
+			wantStderr:  "PHP Notice: x",
+		},
+		{
+			name:        "malformed header writes nothing",
+			script:      func(w *fakeResponder) { w.respond("nonsense\r\n\r\n") },
+			wantErrText: "fastcgi: malformed response header line",
+		},
+		{
+			name: "failure right after header writes nothing",
+			script: func(w *fakeResponder) {
+				w.stdout("X: y\r\n\r\n")
+				w.end(0, statusOverloaded)
+			},
+			wantErr: ErrOverloaded,
+		},
+		{
+			name:        "informational status writes nothing",
+			script:      func(w *fakeResponder) { w.respond("Status: 103 Early Hints\r\n\r\n") },
+			wantErrText: "informational status 103",
+		},
+		{
+			name: "failure mid-body aborts",
+			script: func(w *fakeResponder) {
+				w.stdout("Content-Type: text/plain\r\n\r\n" + big)
+				w.closeConn()
+			},
+			wantErr:     ErrAborted,
+			wantWritten: true,
+			wantStatus:  200,
+			wantHeader:  http.Header{"Content-Type": {"text/plain"}},
+			wantBody:    big,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFakeServer(t, func(_ *fakeRequest, w *fakeResponder) { tt.script(w) })
+			cfg := testConfig()
+			var stderr string
+			cfg.OnStderr = func(_ *http.Request, p []byte) { stderr = string(p) }
+			c := srv.client(cfg)
+			method := tt.method
+			if method == "" {
+				method = "GET"
+			}
+			rec := &recorder{ResponseRecorder: httptest.NewRecorder()}
+			err := c.Forward(rec, httptest.NewRequest(method, "/", nil), map[string]string{"SCRIPT_FILENAME": "/x.php"})
+			if tt.wantErr == nil && tt.wantErrText == "" {
+				if err != nil {
+					t.Fatalf("Forward() error = %v", err)
+				}
+			} else {
+				if err == nil {
+					t.Fatal("Forward() succeeded, want error")
+				}
+				if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+					t.Errorf("Forward() error = %v, want %v", err, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErrText) {
+					t.Errorf("Forward() error = %q, want it to contain %q", err, tt.wantErrText)
+				}
+				if aborted := errors.Is(err, ErrAborted); aborted != tt.wantWritten {
+					t.Errorf("errors.Is(err, ErrAborted) = %t, want %t", aborted, tt.wantWritten)
+				}
+			}
+			type result struct {
+				Written bool
+				Status  int
+				Header  http.Header
+				Body    string
+				Stderr  string
+			}
+			got := result{rec.headerWrites > 0, rec.Code, rec.Header(), rec.Body.String(), stderr}
+			want := result{tt.wantWritten, tt.wantStatus, tt.wantHeader, tt.wantBody, tt.wantStderr}
+			if !tt.wantWritten {
+				want.Status, want.Header = 200, http.Header{} // recorder defaults
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("written response mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestForwardRequestBodyLength(t *testing.T) {
+	srv := newFakeServer(t, func(q *fakeRequest, w *fakeResponder) { w.respond("\r\n" + string(q.stdin)) })
+	c := srv.client(testConfig())
+	tests := []struct {
+		name     string
+		params   map[string]string
+		wantErr  error
+		wantBody string
+	}{
+		{name: "unknown length is refused", wantErr: ErrLengthRequired},
+		{name: "caller-supplied CONTENT_LENGTH is trusted", params: map[string]string{"CONTENT_LENGTH": "5"}, wantBody: "hello"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", io.NopCloser(strings.NewReader("hello")))
+			r.ContentLength = -1
+			rec := httptest.NewRecorder()
+			err := c.Forward(rec, r, tt.params)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Forward() error = %v, want %v", err, tt.wantErr)
+			}
+			if got := rec.Body.String(); got != tt.wantBody {
+				t.Errorf("body = %q, want %q", got, tt.wantBody)
+			}
+		})
+	}
+}
+
+func TestForwardClientGone(t *testing.T) {
+	srv := newFakeServer(t, func(q *fakeRequest, w *fakeResponder) {
+		var b [1]byte
+		q.conn.Read(b[:]) // block until the client closes
+		w.closed = true
+	})
+	c := srv.client(testConfig())
+	ctx, cancel := context.WithCancel(context.Background())
+	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+	cancel()
+	if err := c.Forward(httptest.NewRecorder(), r, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Forward() error = %v, want %v", err, context.Canceled)
+	}
+}

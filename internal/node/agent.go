@@ -1,0 +1,260 @@
+// Package node is the node agent: one "instance" of the PHP group. It writes
+// and runs its php-fpm pool, serves static files from its own docroot, sends
+// everything else to PHP over FastCGI with WordPress front-controller
+// semantics, and reports health and utilisation.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/fastcgi"
+	"github.com/scalepress/scalepress/internal/phpfpm"
+	"github.com/scalepress/scalepress/internal/supervise"
+)
+
+// Agent is a running node.
+type Agent struct {
+	spec    api.NodeSpec
+	logger  *slog.Logger
+	root    *os.Root
+	fcgi    *fastcgi.Client
+	trusted []netip.Addr
+	socket  string
+
+	inflight atomic.Int64
+	served   atomic.Int64
+}
+
+// MaxBody bounds a request body (php's post_max_size is 64M).
+const MaxBody = 64 << 20
+
+// Run starts php-fpm, serves HTTP on spec.Addr until ctx ends, then drains
+// in-flight requests and stops php-fpm.
+func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
+	a, err := newAgent(spec, logger)
+	if err != nil {
+		return err
+	}
+	defer a.root.Close()
+
+	ln, err := net.Listen("tcp", spec.Addr)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", spec.ID, err)
+	}
+	sup := supervise.New(logger)
+	defer sup.Close()
+	fpm, err := a.startPHPFPM(sup)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	stopFPM := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		fpm.Stop(sctx)
+	}
+	if err := a.waitPHP(ctx, fpm); err != nil {
+		ln.Close()
+		stopFPM()
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Longer than the edge's idle timeout, so the edge closes idle
+		// connections first and never reuses one the node is closing.
+		IdleTimeout: 75 * time.Second,
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Go(func() { serveErr <- srv.Serve(ln) })
+	logger.Info("node in service", "addr", spec.Addr, "docroot", spec.Docroot, "php_children", spec.PHPChildren)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-fpm.Done():
+		runErr = fmt.Errorf("node %s: php-fpm gave up: %v", spec.ID, fpm.Err())
+	case err := <-serveErr:
+		runErr = fmt.Errorf("node %s: serve: %w", spec.ID, err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	srv.Shutdown(sctx) // drain in-flight requests
+	cancel()
+	wg.Wait()
+	a.fcgi.Close()
+	stopFPM()
+	return runErr
+}
+
+func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
+	if spec.ID == "" || spec.Addr == "" || !filepath.IsAbs(spec.Docroot) || !filepath.IsAbs(spec.RunDir) {
+		return nil, fmt.Errorf("node: spec needs id, addr and absolute docroot and run_dir")
+	}
+	if spec.PHPChildren < 1 {
+		return nil, fmt.Errorf("node %s: php_children must be >= 1", spec.ID)
+	}
+	root, err := os.OpenRoot(spec.Docroot)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: docroot: %w", spec.ID, err)
+	}
+	a := &Agent{spec: spec, logger: logger, root: root, socket: filepath.Join(spec.RunDir, "php-fpm.sock")}
+	for _, s := range spec.TrustedProxies {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			root.Close()
+			return nil, fmt.Errorf("node %s: trusted proxy %q: %w", spec.ID, s, err)
+		}
+		a.trusted = append(a.trusted, ip)
+	}
+	cfg := fastcgi.DefaultConfig()
+	cfg.Network, cfg.Address = "unix", a.socket
+	cfg.MaxConns = spec.PHPChildren
+	cfg.MaxIdle = spec.PHPChildren
+	a.fcgi, err = fastcgi.New(cfg)
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("node %s: %w", spec.ID, err)
+	}
+	return a, nil
+}
+
+func (a *Agent) startPHPFPM(sup *supervise.Supervisor) (*supervise.Process, error) {
+	bin, err := phpfpm.Binary()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(a.spec.RunDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
+	}
+	os.Remove(a.socket) // left by a killed php-fpm
+	pool := phpfpm.Pool{
+		Name:                    a.spec.ID,
+		Listen:                  a.socket,
+		MaxChildren:             a.spec.PHPChildren,
+		MaxRequests:             a.spec.PHPMaxRequests,
+		StatusPath:              "/fpm-status",
+		PingPath:                "/fpm-ping",
+		PidFile:                 filepath.Join(a.spec.RunDir, "php-fpm.pid"),
+		ErrorLog:                filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log"),
+		RequestTerminateTimeout: 120 * time.Second,
+	}
+	if os.Geteuid() == 0 && a.spec.PHPUser != "" {
+		pool.User, pool.Group = a.spec.PHPUser, a.spec.PHPGroup
+		// The agent (root) connects to the socket; keep it private to root and the pool user.
+		pool.ListenOwner, pool.ListenGroup, pool.ListenMode = "root", a.spec.PHPGroup, "0660"
+	}
+	conf, err := phpfpm.Render(pool)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
+	}
+	confPath := filepath.Join(a.spec.RunDir, "php-fpm.conf")
+	iniPath := filepath.Join(a.spec.RunDir, "php.ini")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
+	}
+	ini, err := phpfpm.RenderINI(phpfpm.DefaultINI())
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
+	}
+	if err := os.WriteFile(iniPath, ini, 0o644); err != nil {
+		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
+	}
+	spec := supervise.Spec{
+		Name:        a.spec.ID + "-php-fpm",
+		Path:        bin,
+		Args:        []string{"--nodaemonize", "--fpm-config", confPath, "-c", iniPath},
+		LogFile:     filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log"),
+		StopSignal:  syscall.SIGQUIT, // graceful: finish running requests
+		StopTimeout: 10 * time.Second,
+		PIDDir:      a.spec.PIDDir,
+		Restart:     supervise.RestartPolicy{MaxRestarts: 5, Window: time.Minute},
+	}
+	p, err := sup.Start(spec)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: start php-fpm: %w", a.spec.ID, err)
+	}
+	return p, nil
+}
+
+// waitPHP polls php-fpm's ping until it answers (50–130 ms after exec here).
+func (a *Agent) waitPHP(ctx context.Context, fpm *supervise.Process) error {
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		last = a.ping(pctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-fpm.Done():
+			return fmt.Errorf("node %s: php-fpm failed to start: %v (see %s)", a.spec.ID, fpm.Err(), filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log"))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("node %s: php-fpm did not answer its ping within 30s: %v", a.spec.ID, last)
+}
+
+// ping asks php-fpm's ping path through FastCGI: proof that PHP answers.
+func (a *Agent) ping(ctx context.Context) error {
+	resp, err := a.fcgi.Do(ctx, map[string]string{
+		"SCRIPT_NAME": "/fpm-ping", "SCRIPT_FILENAME": "/fpm-ping",
+		"REQUEST_METHOD": "GET", "QUERY_STRING": "", "GATEWAY_INTERFACE": "CGI/1.1",
+	}, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 16)
+	n, _ := resp.Body.Read(buf)
+	if resp.Status != http.StatusOK || string(buf[:n]) != "pong" {
+		return fmt.Errorf("php-fpm ping: status %d, body %q", resp.Status, buf[:n])
+	}
+	return nil
+}
+
+// fpmStatus reads php-fpm's status page.
+func (a *Agent) fpmStatus(ctx context.Context) (phpfpm.Status, error) {
+	resp, err := a.fcgi.Do(ctx, map[string]string{
+		"SCRIPT_NAME": "/fpm-status", "SCRIPT_FILENAME": "/fpm-status",
+		"REQUEST_METHOD": "GET", "QUERY_STRING": "json", "GATEWAY_INTERFACE": "CGI/1.1",
+	}, nil)
+	if err != nil {
+		return phpfpm.Status{}, err
+	}
+	defer resp.Body.Close()
+	b := make([]byte, 0, 2048)
+	for {
+		if len(b) == cap(b) {
+			if len(b) > 1<<20 {
+				return phpfpm.Status{}, errors.New("php-fpm status: too large")
+			}
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := resp.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			break
+		}
+	}
+	return phpfpm.ParseStatus(b)
+}

@@ -1,0 +1,186 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/fastcgi"
+)
+
+// Internal paths the agent answers itself. The edge never forwards them.
+const (
+	PathHealth = "/_scalepress/health" // php-fpm answers its ping through FastCGI
+	PathStatus = "/_scalepress/status" // utilisation and php-fpm status (JSON)
+	HeaderNode = "X-Scalepress-Node"   // which node served; stripped by the edge unless debugging
+)
+
+// Status is what PathStatus returns.
+type Status struct {
+	ID          string  `json:"id"`
+	InFlight    int64   `json:"in_flight"`
+	Served      int64   `json:"served"`
+	Utilization float64 `json:"utilization"` // busy php workers / max_children
+	ListenQueue int     `json:"listen_queue"`
+	Active      int     `json:"active_processes"`
+	Total       int     `json:"total_processes"`
+	MaxReached  int64   `json:"max_children_reached"`
+	Waiting     int     `json:"waiting"` // requests waiting for a FastCGI connection in the agent
+}
+
+func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_scalepress/") {
+		a.serveInternal(w, r)
+		return
+	}
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	a.served.Add(1)
+	w.Header().Set(HeaderNode, a.spec.ID)
+
+	rt := resolve(a.root, r.URL.Path)
+	switch rt.kind {
+	case routeNotFound:
+		http.Error(w, "404 not found", http.StatusNotFound)
+	case routeForbidden:
+		http.Error(w, "403 forbidden", http.StatusForbidden)
+	case routeRedirect:
+		u := r.URL.Path + "/"
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, u, http.StatusMovedPermanently)
+	case routeStatic:
+		a.serveStatic(w, r, rt.file)
+	case routePHP:
+		a.servePHP(w, r, rt)
+	}
+}
+
+func (a *Agent) serveStatic(w http.ResponseWriter, r *http.Request, file string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	f, err := a.root.Open(file)
+	if err != nil {
+		http.Error(w, "404 not found", http.StatusNotFound)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		http.Error(w, "404 not found", http.StatusNotFound)
+		return
+	}
+	http.ServeContent(w, r, path.Base(file), fi.ModTime(), f)
+}
+
+func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route) {
+	if r.ContentLength > MaxBody {
+		http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	params := a.params(r, rt)
+	err := a.fcgi.Forward(w, r, params)
+	switch {
+	case err == nil:
+	case errors.Is(err, fastcgi.ErrAborted):
+		a.logger.Warn("php response cut short", "uri", r.RequestURI, "err", err)
+		panic(http.ErrAbortHandler) // the client must not take a truncated body for a whole one
+	case errors.Is(err, fastcgi.ErrLengthRequired):
+		http.Error(w, "411 length required", http.StatusLengthRequired)
+	case errors.Is(err, context.DeadlineExceeded):
+		http.Error(w, "504 gateway timeout: PHP did not answer in time", http.StatusGatewayTimeout)
+	case r.Context().Err() != nil:
+		// the client went away
+	default:
+		a.logger.Warn("php request failed", "uri", r.RequestURI, "err", err)
+		http.Error(w, "502 bad gateway: PHP did not answer", http.StatusBadGateway)
+	}
+}
+
+// params are the routing params of a request; fastcgi.Forward adds the
+// standard CGI params derived from the request itself.
+func (a *Agent) params(r *http.Request, rt route) map[string]string {
+	peerIP, _, _ := net.SplitHostPort(r.RemoteAddr)
+	p := make(map[string]string, 12)
+	p["DOCUMENT_ROOT"] = a.spec.Docroot
+	p["DOCUMENT_URI"] = rt.script
+	p["SCRIPT_NAME"] = rt.script
+	p["SCRIPT_FILENAME"] = a.spec.Docroot + rt.script
+	p["PHP_SELF"] = rt.script + rt.pathInfo
+	if rt.pathInfo != "" {
+		p["PATH_INFO"] = rt.pathInfo
+		p["PATH_TRANSLATED"] = a.spec.Docroot + rt.pathInfo
+	}
+	// WordPress builds URLs from the Host the visitor used, not the node's port.
+	if _, port, err := net.SplitHostPort(r.Host); err == nil {
+		p["SERVER_PORT"] = port
+	} else {
+		p["SERVER_PORT"] = "80"
+	}
+	if a.isTrusted(peerIP) {
+		p["SCALEPRESS_VIA_EDGE"] = "1"
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			// The edge appends the client it saw last; earlier entries are the client's claims.
+			last := strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:])
+			if _, err := netip.ParseAddr(last); err == nil {
+				p["REMOTE_ADDR"] = last
+			}
+		}
+	}
+	return p
+}
+
+func (a *Agent) isTrusted(ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	for _, t := range a.trusted {
+		if t == addr {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case PathHealth:
+		ctx, cancel := contextTimeout(r, time.Second)
+		defer cancel()
+		if err := a.ping(ctx); err != nil {
+			http.Error(w, "php-fpm: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	case PathStatus:
+		ctx, cancel := contextTimeout(r, 2*time.Second)
+		defer cancel()
+		st := Status{ID: a.spec.ID, InFlight: a.inflight.Load(), Served: a.served.Load(), Waiting: a.fcgi.Stats().Waiting}
+		fs, err := a.fpmStatus(ctx)
+		if err != nil {
+			http.Error(w, "php-fpm status: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		// The status request itself keeps one worker busy: do not count it.
+		if fs.TotalProcesses > 0 {
+			st.Utilization = float64(max(fs.ActiveProcesses-1, 0)) / float64(fs.TotalProcesses)
+		}
+		st.ListenQueue, st.Active, st.Total, st.MaxReached = fs.ListenQueue, fs.ActiveProcesses, fs.TotalProcesses, fs.MaxChildrenReached
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(st)
+	default:
+		http.NotFound(w, r)
+	}
+}

@@ -1,0 +1,104 @@
+package wordpress
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Config is what wp-config.php says.
+type Config struct {
+	DBName, DBUser, DBPassword string
+	DBHost                     string // the router, IP:port
+	SiteURL                    string // WP_HOME and WP_SITEURL
+	Salts                      map[string]string
+	RedisAddr                  string // for the object-cache drop-in (WP_REDIS_HOST/PORT)
+	Debug                      bool
+}
+
+// Validate names the field that is wrong.
+func (c Config) Validate() error {
+	switch {
+	case c.DBName == "":
+		return fmt.Errorf("wp-config: db name is empty")
+	case c.DBUser == "":
+		return fmt.Errorf("wp-config: db user is empty")
+	case c.DBHost == "":
+		return fmt.Errorf("wp-config: db host is empty")
+	}
+	u, err := url.Parse(c.SiteURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("wp-config: site url %q is not an http(s) URL", c.SiteURL)
+	}
+	for _, n := range SaltNames {
+		if c.Salts[n] == "" {
+			return fmt.Errorf("wp-config: salt %s is empty", n)
+		}
+	}
+	return nil
+}
+
+// phpString quotes s as a single-quoted PHP literal.
+func phpString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(s) + "'"
+}
+
+// RenderConfig returns wp-config.php. HTTPS is taken from X-Forwarded-Proto
+// only when the node agent marked the request as coming from a trusted edge
+// (FastCGI param SCALEPRESS_VIA_EDGE), so a client cannot claim HTTPS itself.
+func RenderConfig(c Config) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	def := func(name, value string) { fmt.Fprintf(&b, "define(%s, %s);\n", phpString(name), value) }
+	str := func(name, value string) { def(name, phpString(value)) }
+	boolean := func(v bool) string {
+		if v {
+			return "true"
+		}
+		return "false"
+	}
+
+	b.WriteString("<?php\n// Written by scalepress on every `scalepress up`; edits here are overwritten.\n\n")
+	str("DB_NAME", c.DBName)
+	str("DB_USER", c.DBUser)
+	str("DB_PASSWORD", c.DBPassword)
+	str("DB_HOST", c.DBHost)
+	str("DB_CHARSET", "utf8mb4")
+	str("DB_COLLATE", "")
+	b.WriteString("$table_prefix = 'wp_';\n\n")
+	for _, n := range SaltNames {
+		str(n, c.Salts[n])
+	}
+	b.WriteString("\n")
+	str("WP_HOME", c.SiteURL)
+	str("WP_SITEURL", c.SiteURL)
+	b.WriteString(`
+// HTTPS is believed from X-Forwarded-Proto only for requests the node agent
+// received from a trusted edge.
+if (!empty($_SERVER['SCALEPRESS_VIA_EDGE']) && isset($_SERVER['HTTP_X_FORWARDED_PROTO'])
+    && strtolower($_SERVER['HTTP_X_FORWARDED_PROTO']) === 'https') {
+    $_SERVER['HTTPS'] = 'on';
+}
+
+`)
+	b.WriteString("// wp-cron runs from the controller, on exactly one node.\n")
+	def("DISABLE_WP_CRON", "true")
+	b.WriteString("// Core updates would make the nodes' trees differ.\n")
+	def("AUTOMATIC_UPDATER_DISABLED", "true")
+	str("FS_METHOD", "direct")
+	def("WP_DEBUG", boolean(c.Debug))
+	if c.RedisAddr != "" {
+		host, port := c.RedisAddr, "6379"
+		if i := strings.LastIndexByte(c.RedisAddr, ':'); i >= 0 {
+			host, port = c.RedisAddr[:i], c.RedisAddr[i+1:]
+		}
+		str("WP_REDIS_HOST", host)
+		def("WP_REDIS_PORT", port)
+	}
+	b.WriteString("\nif (!defined('ABSPATH')) {\n    define('ABSPATH', __DIR__ . '/');\n}\nrequire_once ABSPATH . 'wp-settings.php';\n")
+	return b.Bytes(), nil
+}

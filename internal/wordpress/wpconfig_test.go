@@ -1,0 +1,161 @@
+package wordpress
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func testConfig() Config {
+	salts := map[string]string{}
+	for _, n := range SaltNames {
+		salts[n] = "salt-" + n
+	}
+	return Config{
+		DBName: "wordpress", DBUser: "wp", DBPassword: `pa'ss\word`,
+		DBHost: "127.0.0.1:3306", SiteURL: "http://127.0.0.1:8080",
+		Salts: salts, RedisAddr: "127.0.3.1:6379",
+	}
+}
+
+func TestRenderConfigGolden(t *testing.T) {
+	got, err := RenderConfig(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "wp-config.golden")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("wp-config.php differs from golden (-want +got):\n%s", diff)
+	}
+}
+
+// TestRenderConfigIsValidPHP lints the rendered file with the real PHP CLI
+// and checks that a quote in a value cannot break out of its string.
+func TestRenderConfigIsValidPHP(t *testing.T) {
+	php, err := exec.LookPath("php")
+	if err != nil {
+		t.Fatal("php CLI not found: run scripts/install-deps.sh (Debian package php-cli)")
+	}
+	got, err := RenderConfig(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "wp-config.php")
+	if err := os.WriteFile(f, got, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(php, "-l", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("php -l: %v\n%s", err, out)
+	}
+	// Evaluate the defines without loading WordPress.
+	src := strings.Replace(string(got), "require_once ABSPATH . 'wp-settings.php';", "echo DB_PASSWORD;", 1)
+	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(php, f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("php: %v\n%s", err, out)
+	}
+	if string(out) != `pa'ss\word` {
+		t.Errorf("DB_PASSWORD evaluates to %q", out)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"no db name", func(c *Config) { c.DBName = "" }, "db name"},
+		{"bad url", func(c *Config) { c.SiteURL = "ftp://x" }, "site url"},
+		{"missing salt", func(c *Config) { delete(c.Salts, "NONCE_SALT") }, "NONCE_SALT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testConfig()
+			tt.mutate(&c)
+			_, err := RenderConfig(c)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want error naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCopyTree(t *testing.T) {
+	src := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(src, "wp-settings.php"), []byte("<?php"), 0o644))
+	must(os.WriteFile(filepath.Join(src, "wp-config.php"), []byte("debian dispatcher"), 0o644))
+	must(os.MkdirAll(filepath.Join(src, "wp-includes", "js"), 0o755))
+	other := t.TempDir()
+	must(os.WriteFile(filepath.Join(other, "underscore.js"), []byte("lib"), 0o644))
+	must(os.Symlink(filepath.Join(other, "underscore.js"), filepath.Join(src, "wp-includes", "js", "underscore.js")))
+	must(os.Symlink("/nonexistent", filepath.Join(src, ".htaccess")))
+
+	dst := filepath.Join(t.TempDir(), "site")
+	must(CopyTree(src, dst, nil))
+	b, err := os.ReadFile(filepath.Join(dst, "wp-includes", "js", "underscore.js"))
+	must(err)
+	if string(b) != "lib" {
+		t.Errorf("symlink not dereferenced: %q", b)
+	}
+	if fi, _ := os.Lstat(filepath.Join(dst, "wp-includes", "js", "underscore.js")); fi.Mode()&os.ModeSymlink != 0 {
+		t.Error("copied a symlink, want a regular file")
+	}
+	for _, skipped := range []string{"wp-config.php", ".htaccess"} {
+		if _, err := os.Lstat(filepath.Join(dst, skipped)); err == nil {
+			t.Errorf("%s was copied", skipped)
+		}
+	}
+	if err := CopyTree(src, dst, nil); err == nil {
+		t.Error("copy over an existing tree succeeded")
+	}
+	if err := CopyTree(t.TempDir(), filepath.Join(t.TempDir(), "x"), nil); err == nil || !strings.Contains(err.Error(), "not a WordPress tree") {
+		t.Errorf("copy of a non-WordPress dir: %v", err)
+	}
+}
+
+func TestSecretsPersist(t *testing.T) {
+	dir := t.TempDir()
+	write := func(p string, b []byte) error { return os.WriteFile(p, b, 0o600) }
+	s1, err := LoadOrCreateSalts(filepath.Join(dir, "salts.json"), write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := LoadOrCreateSalts(filepath.Join(dir, "salts.json"), write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s1, s2); diff != "" {
+		t.Errorf("salts changed between loads: %s", diff)
+	}
+	p1, _ := LoadOrCreateSecret(filepath.Join(dir, "pw"), 24, write)
+	p2, _ := LoadOrCreateSecret(filepath.Join(dir, "pw"), 24, write)
+	if p1 != p2 || len(p1) != 24 {
+		t.Errorf("secret %q then %q", p1, p2)
+	}
+}

@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFoundation walks one environment through a user's first day: up, browse,
+// log in, publish, status, down, up again, and a crash of the controller.
+func TestFoundation(t *testing.T) {
+	s := newStack(t, 42, 2)
+	cold := s.up(t)
+	t.Logf("cold up --detach took %s", cold.Round(time.Millisecond))
+
+	var st = s.status(t)
+	var password string
+	title := uniqueTitle("Hello from the e2e test")
+	var permalink string
+
+	t.Run("home page is WordPress through the edge", func(t *testing.T) {
+		b := newBrowser(t)
+		p := b.get(s.site + "/")
+		if p.status != 200 {
+			t.Fatalf("GET / = %d", p.status)
+		}
+		mustContain(t, "home page", p, `<meta name="generator" content="WordPress`, "e2e site")
+		if got := p.header.Get("X-Cache"); got != "BYPASS" {
+			t.Errorf("X-Cache = %q, want BYPASS", got)
+		}
+		if p.header.Get("X-Scalepress-Node") != "" {
+			t.Error("internal node header reached the client")
+		}
+		// Static files come from the node's docroot, PHP source never does.
+		css := b.get(s.site + "/wp-includes/css/dashicons.min.css")
+		if css.status != 200 || !strings.Contains(css.header.Get("Content-Type"), "text/css") {
+			t.Errorf("static css: %d %s", css.status, css.header.Get("Content-Type"))
+		}
+		if cfg := b.get(s.site + "/wp-config.php"); cfg.status != 404 || strings.Contains(cfg.body, "DB_PASSWORD") {
+			t.Errorf("wp-config.php: %d", cfg.status)
+		}
+	})
+
+	t.Run("status reports the environment", func(t *testing.T) {
+		if st.SiteURL != s.site || !st.Ready {
+			t.Errorf("site_url %q ready %v", st.SiteURL, st.Ready)
+		}
+		if len(st.Nodes) != 2 {
+			t.Fatalf("%d nodes, want 2", len(st.Nodes))
+		}
+		for _, n := range st.Nodes {
+			if n.State != "in-service" || len(n.PIDs) < 2 {
+				t.Errorf("node %s: state %s pids %v", n.ID, n.State, n.PIDs)
+			}
+		}
+		if len(st.Edges) != 1 || !st.Edges[0].Healthy || st.Edges[0].PID == 0 {
+			t.Errorf("edges %+v", st.Edges)
+		}
+		if st.DB == nil || len(st.DB.Members) != 1 || st.DB.Members[0].State != "synced" {
+			t.Errorf("db %+v", st.DB)
+		}
+		if st.Redis == nil || st.Redis.State != "up" {
+			t.Errorf("redis %+v", st.Redis)
+		}
+		fi, err := os.Stat(st.Admin.PasswordFile)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("admin password file %s: %v mode %v", st.Admin.PasswordFile, err, fi.Mode())
+		}
+		b, _ := os.ReadFile(st.Admin.PasswordFile)
+		password = strings.TrimSpace(string(b))
+		if len(password) < 16 {
+			t.Fatalf("admin password %q too short", password)
+		}
+		human := s.cli(t, "status")
+		if human.code != 0 || !strings.Contains(human.stdout, password) {
+			t.Errorf("human status does not show the admin password: %s", human.stdout)
+		}
+	})
+
+	t.Run("admin logs in and publishes through the REST API", func(t *testing.T) {
+		b := newBrowser(t)
+		p := b.login(s.site, "admin", password)
+		if p.status != 200 || !strings.Contains(p.url, "/wp-admin/") {
+			t.Fatalf("login landed on %s (%d): %.300s", p.url, p.status, p.body)
+		}
+		mustContain(t, "wp-admin", p, "Dashboard")
+		wrong := newBrowser(t).login(s.site, "admin", "not-the-password")
+		if strings.Contains(wrong.url, "/wp-admin/") {
+			t.Fatal("a wrong password logged in")
+		}
+		nonce := b.restNonce(s.site)
+		created := b.publish(s.site, nonce, title, "Published by the end-to-end test.")
+		permalink = created.Link
+		if !strings.HasPrefix(permalink, s.site+"/") || strings.Contains(permalink, "?p=") {
+			t.Errorf("permalink %q is not a pretty link on the site", permalink)
+		}
+		anon := newBrowser(t)
+		mustContain(t, "home page", anon.get(s.site+"/"), title)
+		pp := anon.get(permalink)
+		if pp.status != 200 {
+			t.Fatalf("permalink %s = %d", permalink, pp.status)
+		}
+		mustContain(t, "permalink", pp, title, "Published by the end-to-end test.")
+	})
+
+	t.Run("second up is refused while running", func(t *testing.T) {
+		r := s.cli(t, "up", "--detach")
+		if r.code == 0 || !strings.Contains(r.stderr, "already runs") {
+			t.Errorf("second up: exit %d: %s", r.code, r.stderr)
+		}
+	})
+
+	t.Run("down leaves no process", func(t *testing.T) {
+		pids := allPIDs(s.status(t))
+		r := s.cli(t, "down")
+		if r.code != 0 {
+			t.Fatalf("down: %d %s", r.code, r.stderr)
+		}
+		waitGone(t, pids, s.dir, 0) // down returns only when everything is gone
+	})
+
+	t.Run("up again keeps the post and the password", func(t *testing.T) {
+		resume := s.up(t)
+		t.Logf("resume up --detach took %s", resume.Round(time.Millisecond))
+		b := newBrowser(t)
+		mustContain(t, "home after resume", b.get(s.site+"/"), title)
+		if p := b.login(s.site, "admin", password); !strings.Contains(p.url, "/wp-admin/") {
+			t.Fatalf("admin password changed: login landed on %s", p.url)
+		}
+	})
+
+	t.Run("kill -9 of the controller leaves no orphans", func(t *testing.T) {
+		st := s.status(t)
+		pids := allPIDs(st)
+		if err := kill(st.Controller.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, pids, s.dir, 60*time.Second)
+	})
+
+	t.Run("up after a crash resumes", func(t *testing.T) {
+		s.up(t)
+		mustContain(t, "permalink after crash", newBrowser(t).get(permalink), title)
+	})
+}
+
+// TestBadInput: each mistake gets a one-line cause, the contract's exit code,
+// and leaves nothing running.
+func TestBadInput(t *testing.T) {
+	t.Run("unknown config key", func(t *testing.T) {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "bad.yaml")
+		os.WriteFile(cfg, []byte("nodes:\n  count: 2\n  cuont: 3\n"), 0o644)
+		r := runBin(t, "up", "--detach", "--dir", dir, "--config", cfg)
+		if r.code != 2 || !strings.Contains(r.stderr, "bad.yaml:3") || !strings.Contains(r.stderr, `"cuont"`) {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("invalid value names the field", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "scalepress.yaml"), []byte("nodes:\n  count: 0\n"), 0o644)
+		r := runBin(t, "up", "--detach", "--dir", dir)
+		if r.code != 2 || !strings.Contains(r.stderr, "nodes.count") {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("unknown command and flag", func(t *testing.T) {
+		if r := runBin(t, "upp"); r.code != 2 {
+			t.Errorf("unknown command: exit %d", r.code)
+		}
+		if r := runBin(t, "up", "--detatch"); r.code != 2 {
+			t.Errorf("unknown flag: exit %d", r.code)
+		}
+	})
+	t.Run("port in use", func(t *testing.T) {
+		s := newStack(t, 43, 1)
+		ln, err := net.Listen("tcp", "127.43.0.1:8080")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		r := s.cli(t, "up", "--detach")
+		if r.code != 1 || !strings.Contains(r.stderr, "127.43.0.1:8080 is already in use") {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		if left := processesUsing(s.dir); len(left) > 0 {
+			t.Errorf("left running: %v", left)
+		}
+	})
+	t.Run("state dir from a newer version", func(t *testing.T) {
+		s := newStack(t, 44, 1)
+		os.WriteFile(filepath.Join(s.dir, "state.json"), []byte(`{"format": 99, "version": "9.0.0"}`), 0o644)
+		r := s.cli(t, "up", "--detach")
+		if r.code != 1 || !strings.Contains(r.stderr, "newer scalepress") {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		if left := processesUsing(s.dir); len(left) > 0 {
+			t.Errorf("left running: %v", left)
+		}
+	})
+	t.Run("status of nothing", func(t *testing.T) {
+		r := runBin(t, "status", "--dir", t.TempDir())
+		if r.code != 1 || !strings.Contains(r.stderr, "no environment is running") {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+}
