@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -331,8 +332,10 @@ func (c *Controller) roleSpec(name, role string, spec any) (supervise.Spec, erro
 	}, nil
 }
 
-// waitFor polls check until it succeeds, the process gives up, or timeout.
-func waitFor(ctx context.Context, what string, timeout time.Duration, p *supervise.Process, check func(context.Context) error) error {
+// waitFor polls check until it succeeds, or fails fast when the process
+// exits while starting (its restarts would only repeat the failure), naming
+// the last error line of its log.
+func waitFor(ctx context.Context, what string, timeout time.Duration, p *supervise.Process, logPath string, check func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
@@ -343,18 +346,57 @@ func waitFor(ctx context.Context, what string, timeout time.Duration, p *supervi
 		if last == nil {
 			return nil
 		}
-		var done <-chan struct{}
-		if p != nil {
-			done = p.Done()
+		if p != nil && (p.Restarts() > 0 || p.State() != supervise.Running && p.State() != supervise.Starting) {
+			return fmt.Errorf("%s exited while starting: %s (log: %s)", what, lastErrorLine(logPath), logPath)
 		}
 		select {
 		case <-ctx.Done():
+			if logPath != "" {
+				return fmt.Errorf("%s not ready after %s: %v (log: %s)", what, timeout, last, logPath)
+			}
 			return fmt.Errorf("%s not ready after %s: %v", what, timeout, last)
-		case <-done:
-			return fmt.Errorf("%s failed to start: %v", what, p.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// lastErrorLine is the last line of a log that reads like an error, else its last line.
+func lastErrorLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "no log"
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	off := max(fi.Size()-16<<10, 0)
+	buf := make([]byte, fi.Size()-off)
+	n, _ := f.ReadAt(buf, off)
+	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
+	pick := ""
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" {
+			continue
+		}
+		if pick == "" {
+			pick = l
+		}
+		low := strings.ToLower(l)
+		if strings.HasSuffix(low, "aborting") {
+			continue // mariadbd's last word; the cause is the line before
+		}
+		if strings.Contains(low, "error") || strings.Contains(low, "fatal") || strings.Contains(low, "failed") {
+			pick = l
+			break
+		}
+	}
+	if len(pick) > 400 {
+		pick = pick[:400] + "…"
+	}
+	if pick == "" {
+		return "the log is empty"
+	}
+	return pick
 }
 
 func (c *Controller) httpCheck(url, host string, want int) func(context.Context) error {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
@@ -152,8 +151,9 @@ func (c *Controller) cronLoop(ctx context.Context) {
 			c.logger.Warn("wp-cron skipped: no node in service")
 			continue
 		}
-		ts := strconv.FormatFloat(float64(time.Now().UnixMicro())/1e6, 'f', 6, 64)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/wp-cron.php?doing_wp_cron=%s", node, ts), nil)
+		// Without doing_wp_cron, wp-cron.php takes its own lock, as for an
+		// external job; with it, WordPress expects a lock spawn_cron set.
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/wp-cron.php", node), nil)
 		if err != nil {
 			continue
 		}

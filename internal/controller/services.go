@@ -54,8 +54,10 @@ func (c *Controller) startDB(ctx context.Context) error {
 		c.mu.Lock()
 		c.members = append(c.members, m)
 		c.mu.Unlock()
-		if err := galera.WaitReady(ctx, mc, c.bin.mariadb, p.Done()); err != nil {
-			return fmt.Errorf("%w (log: %s)", err, c.layout.Log(mc.ID))
+		if err := waitFor(ctx, mc.ID, 60*time.Second, p, c.layout.Log(mc.ID), func(ctx context.Context) error {
+			return galera.Ping(ctx, mc, c.bin.mariadb)
+		}); err != nil {
+			return err
 		}
 		if err := galera.EnsureSite(ctx, mc, c.bin.mariadb, galera.Grant{
 			Database: c.cfg.DB.Name, User: c.cfg.DB.User, Password: c.secrets.DBPassword,
@@ -66,7 +68,7 @@ func (c *Controller) startDB(ctx context.Context) error {
 		if m.prober, err = galera.NewProber(mc.Addr, monitorUser, c.secrets.MonitorPassword); err != nil {
 			return err
 		}
-		if err := waitFor(ctx, mc.ID, 30*time.Second, p, m.prober.Probe); err != nil {
+		if err := waitFor(ctx, mc.ID, 30*time.Second, p, c.layout.Log(mc.ID), m.prober.Probe); err != nil {
 			return err
 		}
 		c.mu.Lock()
@@ -95,7 +97,7 @@ func (c *Controller) startRouter(ctx context.Context) error {
 	c.mu.Lock()
 	c.router = &procState{proc: p}
 	c.mu.Unlock()
-	return waitFor(ctx, "dbrouter", 15*time.Second, p, tcpCheck(c.cfg.DB.Router))
+	return waitFor(ctx, "dbrouter", 15*time.Second, p, c.layout.Log("dbrouter"), tcpCheck(c.cfg.DB.Router))
 }
 
 func (c *Controller) startRedis(ctx context.Context) error {
@@ -123,7 +125,7 @@ func (c *Controller) startRedis(ctx context.Context) error {
 	c.mu.Lock()
 	c.redis = &procState{proc: p}
 	c.mu.Unlock()
-	if err := waitFor(ctx, "redis", 15*time.Second, p, func(ctx context.Context) error { return redisd.Ping(ctx, rc.Addr) }); err != nil {
+	if err := waitFor(ctx, "redis", 15*time.Second, p, c.layout.Log("redis"), func(ctx context.Context) error { return redisd.Ping(ctx, rc.Addr) }); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -216,10 +218,7 @@ func (c *Controller) startNodes(ctx context.Context) error {
 	errs := make([]error, len(c.nodes))
 	for i, ns := range c.nodes {
 		wg.Go(func() {
-			errs[i] = waitFor(ctx, ns.id, 60*time.Second, ns.proc, c.httpCheck("http://"+ns.addr+"/_scalepress/health", "", 200))
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("%w (log: %s)", errs[i], c.layout.Log(ns.id))
-			}
+			errs[i] = waitFor(ctx, ns.id, 60*time.Second, ns.proc, c.layout.Log(ns.id), c.httpCheck("http://"+ns.addr+"/_scalepress/health", "", 200))
 		})
 	}
 	wg.Wait()
@@ -272,8 +271,8 @@ func (c *Controller) startEdges(ctx context.Context) error {
 		c.mu.Lock()
 		c.edges = append(c.edges, es)
 		c.mu.Unlock()
-		if err := waitFor(ctx, e.ID, 15*time.Second, p, c.httpCheck("http://"+e.Addr+"/_scalepress/edge/health", "", 200)); err != nil {
-			return fmt.Errorf("%w (log: %s)", err, c.layout.Log(e.ID))
+		if err := waitFor(ctx, e.ID, 15*time.Second, p, c.layout.Log(e.ID), c.httpCheck("http://"+e.Addr+"/_scalepress/edge/health", "", 200)); err != nil {
+			return err
 		}
 		c.mu.Lock()
 		es.healthy = true
@@ -286,7 +285,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 func (c *Controller) waitSite(ctx context.Context) error {
 	u, _ := url.Parse(c.cfg.SiteURL())
 	for _, e := range c.cfg.Edges {
-		if err := waitFor(ctx, "site through "+e.ID, 60*time.Second, nil, c.httpCheck("http://"+e.Addr+"/", u.Host, 200)); err != nil {
+		if err := waitFor(ctx, "site through "+e.ID, 60*time.Second, nil, "", c.httpCheck("http://"+e.Addr+"/", u.Host, 200)); err != nil {
 			return err
 		}
 	}

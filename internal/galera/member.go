@@ -121,6 +121,10 @@ func Prepare(ctx context.Context, c MemberConfig, bin Binaries) error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("galera: %w", err)
 		}
+		// mariadbd runs as mysql: it must reach my.cnf and the run dir.
+		if err := os.Chmod(d, 0o755); err != nil {
+			return fmt.Errorf("galera: %w", err)
+		}
 	}
 	if err := os.WriteFile(c.MyCnf(), RenderMyCnf(c), 0o644); err != nil {
 		return fmt.Errorf("galera: %w", err)
@@ -175,27 +179,10 @@ func RootSQL(ctx context.Context, c MemberConfig, bin Binaries, sql string) (str
 	return out.String(), nil
 }
 
-// WaitReady polls until the member answers SQL as root, or ctx ends.
-func WaitReady(ctx context.Context, c MemberConfig, bin Binaries, exited <-chan struct{}) error {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	var last error
-	for {
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := RootSQL(qctx, c, bin, "SELECT 1;")
-		cancel()
-		if err == nil {
-			return nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("galera: %s not ready: %w (last: %v)", c.ID, ctx.Err(), last)
-		case <-exited:
-			return fmt.Errorf("galera: %s exited while starting; see its log", c.ID)
-		case <-t.C:
-		}
-	}
+// Ping asks the member for SELECT 1 as root over its socket.
+func Ping(ctx context.Context, c MemberConfig, bin Binaries) error {
+	_, err := RootSQL(ctx, c, bin, "SELECT 1;")
+	return err
 }
 
 func lastLines(b []byte, n int) string {

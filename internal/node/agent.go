@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -203,11 +204,13 @@ func (a *Agent) waitPHP(ctx context.Context, fpm *supervise.Process) error {
 		if last == nil {
 			return nil
 		}
+		if fpm.Restarts() > 0 || fpm.State() == supervise.Backoff || fpm.State() == supervise.Failed {
+			// It exited while starting; restarting would only repeat that.
+			return fmt.Errorf("node %s: php-fpm exited while starting: %s", a.spec.ID, lastLine(filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log")))
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-fpm.Done():
-			return fmt.Errorf("node %s: php-fpm failed to start: %v (see %s)", a.spec.ID, fpm.Err(), filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log"))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -257,4 +260,18 @@ func (a *Agent) fpmStatus(ctx context.Context) (phpfpm.Status, error) {
 		}
 	}
 	return phpfpm.ParseStatus(b)
+}
+
+// lastLine is the last non-empty line of a log file (php-fpm's error, typically).
+func lastLine(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "no log at " + path
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	if len(l) > 400 {
+		l = l[:400]
+	}
+	return l
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -107,6 +108,63 @@ func TestFoundation(t *testing.T) {
 		mustContain(t, "permalink", pp, title, "Published by the end-to-end test.")
 	})
 
+	t.Run("wp-cron runs from the controller on exactly one node", func(t *testing.T) {
+		// A must-use plugin, as a site owner would install one, that schedules
+		// an event and records which node ran it. WordPress's own page-load
+		// cron is disabled, so only the controller's wp-cron can run it.
+		plugin := `<?php
+add_action('e2e_cron_event', function () {
+    $log = get_option('e2e_cron_log', array());
+    $log[] = $_SERVER['SERVER_ADDR'] . ' ' . microtime(true);
+    update_option('e2e_cron_log', $log, false);
+});
+add_action('init', function () {
+    if (!wp_next_scheduled('e2e_cron_event')) {
+        wp_schedule_single_event(time() - 1, 'e2e_cron_event');
+    }
+});
+add_action('rest_api_init', function () {
+    register_rest_route('e2e/v1', '/cron', array('methods' => 'GET', 'permission_callback' => '__return_true',
+        'callback' => function () { return get_option('e2e_cron_log', array()); }));
+});
+`
+		for _, n := range st.Nodes {
+			dir := filepath.Join(n.Docroot, "wp-content", "mu-plugins")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "e2e-cron.php"), []byte(plugin), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := newBrowser(t)
+		deadline := time.Now().Add(45 * time.Second)
+		var log []string
+		for time.Now().Before(deadline) {
+			p := b.get(s.site + "/wp-json/e2e/v1/cron") // also schedules the next event
+			if p.status != 200 {
+				t.Fatalf("cron log: %d %.200s", p.status, p.body)
+			}
+			log = nil
+			if err := json.Unmarshal([]byte(p.body), &log); err != nil {
+				t.Fatalf("cron log %q: %v", p.body, err)
+			}
+			if len(log) >= 2 {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if len(log) < 2 {
+			t.Fatalf("the scheduled event ran %d times in 45 s with cron_interval 10s: %v", len(log), log)
+		}
+		first := strings.Fields(log[0])[0]
+		for _, l := range log {
+			if ip := strings.Fields(l)[0]; ip != first {
+				t.Errorf("cron ran on %s and %s; want exactly one node: %v", first, ip, log)
+			}
+		}
+	})
+
 	t.Run("second up is refused while running", func(t *testing.T) {
 		r := s.cli(t, "up", "--detach")
 		if r.code == 0 || !strings.Contains(r.stderr, "already runs") {
@@ -196,6 +254,42 @@ func TestBadInput(t *testing.T) {
 		os.WriteFile(filepath.Join(s.dir, "state.json"), []byte(`{"format": 99, "version": "9.0.0"}`), 0o644)
 		r := s.cli(t, "up", "--detach")
 		if r.code != 1 || !strings.Contains(r.stderr, "newer scalepress") {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		if left := processesUsing(s.dir); len(left) > 0 {
+			t.Errorf("left running: %v", left)
+		}
+	})
+	t.Run("missing Debian package is named", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "scalepress.yaml"), []byte("wordpress:\n  source: /nonexistent/wordpress\n"), 0o644)
+		r := runBin(t, "up", "--detach", "--dir", dir)
+		if r.code != 1 || !strings.Contains(r.stderr, "Debian package wordpress") || !strings.Contains(r.stderr, "install-deps.sh") {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("MariaDB failing to start", func(t *testing.T) {
+		s := newStack(t, 45, 1)
+		// A datadir marked initialised but empty: mariadbd cannot open its privilege tables.
+		data := filepath.Join(s.dir, "db", "db-1", "data")
+		os.MkdirAll(data, 0o755)
+		os.WriteFile(filepath.Join(data, ".scalepress-initialized"), []byte("x"), 0o644)
+		t0 := time.Now()
+		r := s.cli(t, "up", "--detach")
+		if r.code != 1 || !strings.Contains(r.stderr, "db-1 exited while starting") || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		t.Logf("failed in %s: %s", time.Since(t0).Round(time.Millisecond), r.stderr)
+		if left := processesUsing(s.dir); len(left) > 0 {
+			t.Errorf("left running: %v", left)
+		}
+	})
+	t.Run("php-fpm failing to start", func(t *testing.T) {
+		s := newStack(t, 46, 1)
+		// Something sits where php-fpm's socket must go.
+		os.MkdirAll(filepath.Join(s.dir, "nodes", "node-1", "run", "php-fpm.sock", "in-the-way"), 0o755)
+		r := s.cli(t, "up", "--detach")
+		if r.code != 1 || !strings.Contains(r.stderr, "node-1 exited while starting") || !strings.Contains(r.stderr, "php-fpm") {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
 		if left := processesUsing(s.dir); len(left) > 0 {
