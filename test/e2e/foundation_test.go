@@ -296,6 +296,23 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("left running: %v", left)
 		}
 	})
+	t.Run("init writes a config that up accepts", func(t *testing.T) {
+		dir := t.TempDir()
+		if r := runBin(t, "init", "--dir", dir); r.code != 0 {
+			t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "scalepress.yaml"))
+		if err != nil || !strings.Contains(string(b), "# scalepress configuration") {
+			t.Fatalf("init wrote %q: %v", b, err)
+		}
+		if r := runBin(t, "init", "--dir", dir); r.code != 2 || !strings.Contains(r.stderr, "--force") {
+			t.Errorf("init over an existing config: exit %d %q", r.code, r.stderr)
+		}
+		// status loads the config first: exit 1 (nothing running), not 2 (bad config).
+		if r := runBin(t, "status", "--dir", dir); r.code != 1 || !strings.Contains(r.stderr, "no environment is running") {
+			t.Errorf("status with the written config: exit %d %q", r.code, r.stderr)
+		}
+	})
 	t.Run("status of nothing", func(t *testing.T) {
 		r := runBin(t, "status", "--dir", t.TempDir())
 		if r.code != 1 || !strings.Contains(r.stderr, "no environment is running") {

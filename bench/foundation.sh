@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Foundation benchmarks, side by side in one run:
+#  1. seconds from `scalepress up --detach` to the first 200 through the edge, cold and resumed;
+#  2. uncached home page requests/s: scalepress (edge -> node agent -> php-fpm) vs
+#     nginx -> php-fpm, same docroot, same database, same php.ini, same pool size.
+# Usage: bench/foundation.sh [REPS=3] [DURATION=15s] [CONC="8 32"] [CHILDREN=4]
+# Needs: make build, scripts/install-deps.sh --bench (nginx-light, wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPS=${REPS:-3} DUR=${DURATION:-15s} CONC=${CONC:-"8 32"} CHILDREN=${CHILDREN:-4}
+BIN=$PWD/bin/scalepress
+W=${W:-/tmp/scalepress-bench}
+EDGE=127.77.0.1:8080 NGINX=127.77.0.9:8081
+SITE_HOST=$EDGE
+[[ -x $BIN ]] || make build
+command -v nginx >/dev/null || { echo "nginx missing: scripts/install-deps.sh --bench"; exit 1; }
+
+cleanup() {
+  [[ -f $W/nginx/nginx.pid ]] && kill "$(cat $W/nginx/nginx.pid)" 2>/dev/null || true
+  [[ -f $W/nginx/php-fpm.pid ]] && kill "$(cat $W/nginx/php-fpm.pid)" 2>/dev/null || true
+  $BIN down --dir $W >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+$BIN down --dir $W >/dev/null 2>&1 || true
+rm -rf $W; mkdir -p $W; chmod 755 $W
+cat > $W/scalepress.yaml <<EOC
+api: {addr: 127.77.0.1:9090}
+edges: [{addr: $EDGE}]
+nodes: {count: 1, ip_base: 127.77.1.0, php_children: $CHILDREN}
+db: {ip_base: 127.77.2.0, router: 127.77.0.1:3306}
+redis: {addr: 127.77.3.1:6379}
+wordpress: {cron_interval: 0s}
+EOC
+
+echo "== time from up to first 200 through the edge"
+ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
+for i in $(seq 1 $REPS); do
+  rm -rf $W/db $W/site $W/nodes $W/secrets $W/state.json $W/run $W/logs $W/redis
+  cold=$(ms $BIN up --detach --dir $W)
+  $BIN down --dir $W >/dev/null
+  resume=$(ms $BIN up --detach --dir $W)
+  $BIN down --dir $W >/dev/null
+  echo "run $i: cold ${cold} ms, resume ${resume} ms"
+done
+
+$BIN up --detach --dir $W >/dev/null
+# ~200 posts, categories, tags, comments, images: the baseline's content.
+WP=$W/site php ../shared/baselines/wordpress-stack/gen-content.php
+DOCROOT=$W/nodes/node-1/docroot
+
+# nginx -> php-fpm on the node's docroot with the node's php.ini and pool settings.
+N=$W/nginx; mkdir -p $N/tmp; chown -R www-data $N
+sed -e "s#^listen = .*#listen = $N/php-fpm.sock#" -e "s#^pid = .*#pid = $N/php-fpm.pid#" \
+    -e "s#^error_log = .*#error_log = $N/php-fpm.log#" -e "s#^\[node-1\]#[nginx]#" \
+    $W/nodes/node-1/run/php-fpm.conf > $N/php-fpm.conf
+sed -i "s#^listen.owner = .*#listen.owner = www-data#" $N/php-fpm.conf
+php-fpm8.2 --nodaemonize --fpm-config $N/php-fpm.conf -c $W/nodes/node-1/run/php.ini >$N/php-fpm.out 2>&1 &
+cat > $N/nginx.conf <<EOC
+user www-data;
+worker_processes auto;
+pid $N/nginx.pid;
+error_log $N/error.log warn;
+events { worker_connections 4096; }
+http {
+  include /etc/nginx/mime.types;
+  access_log off; sendfile on; tcp_nopush off; tcp_nodelay on;
+  keepalive_timeout 65; keepalive_requests 10000;
+  client_body_temp_path $N/tmp; fastcgi_temp_path $N/tmp; proxy_temp_path $N/tmp; uwsgi_temp_path $N/tmp; scgi_temp_path $N/tmp;
+  server {
+    listen $NGINX;
+    root $DOCROOT;
+    index index.php;
+    location / { try_files \$uri \$uri/ /index.php?\$args; }
+    location ~ \.php\$ {
+      try_files \$uri =404;
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+      fastcgi_param HTTP_HOST $SITE_HOST;
+      fastcgi_param SERVER_PORT 8080;
+      fastcgi_pass unix:$N/php-fpm.sock;
+    }
+  }
+}
+EOC
+for i in $(seq 1 50); do [[ -S $N/php-fpm.sock ]] && break; sleep 0.1; done
+nginx -c $N/nginx.conf
+sleep 0.5
+for u in "http://$EDGE/" "http://$NGINX/"; do
+  code=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Host: $SITE_HOST" "$u")
+  echo "check $u: $code"
+done
+# Warm both (opcache, buffer pool).
+wrk -t1 -c4 -d5s -H "Host: $SITE_HOST" "http://$EDGE/" >/dev/null
+wrk -t1 -c4 -d5s -H "Host: $SITE_HOST" "http://$NGINX/" >/dev/null
+
+echo "== uncached home page, wrk -t1 -d$DUR, $CHILDREN php-fpm children each, alternating"
+printf "%-4s %-4s %-12s %-10s %-10s\n" c rep target rps p50
+for c in $CONC; do
+  for r in $(seq 1 $REPS); do
+    for t in scalepress nginx; do
+      u="http://$EDGE/"; [[ $t == nginx ]] && u="http://$NGINX/"
+      out=$(wrk -t1 -c$c -d$DUR --latency --timeout 30s -H "Host: $SITE_HOST" "$u")
+      rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+      p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+      non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+      printf "%-4s %-4s %-12s %-10s %-10s %s\n" $c $r $t $rps $p50 "${non2xx:+non-2xx=$non2xx}"
+      # let php-fpm finish queued requests before the next target
+      sleep 3
+    done
+  done
+done
