@@ -24,17 +24,7 @@ func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
 		c.mu.Unlock()
 		writeJSON(w, ups)
 	})
-	mux.HandleFunc("GET /v1/db/members", func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		var m api.DBMembers
-		for _, mem := range c.members {
-			if mem.state == api.DBSynced {
-				m.Members = append(m.Members, mem.cfg.Addr)
-			}
-		}
-		c.mu.Unlock()
-		writeJSON(w, m)
-	})
+	mux.HandleFunc("GET /v1/db/members", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.routerMembers()) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -83,17 +73,7 @@ func (c *Controller) Status() api.Status {
 		}
 		st.Nodes = append(st.Nodes, ns)
 	}
-	db := &api.DBStatus{Router: c.cfg.DB.Router, Name: c.cfg.DB.Name, Members: []api.DBMemberStatus{}}
-	for _, m := range c.members {
-		db.Members = append(db.Members, api.DBMemberStatus{ID: m.cfg.ID, Addr: m.cfg.Addr, State: m.state, PID: m.proc.Pid()})
-		if db.Writer == "" && m.state == api.DBSynced {
-			db.Writer = m.cfg.ID
-		}
-	}
-	if c.router != nil {
-		db.RouterPID = c.router.proc.Pid()
-	}
-	st.DB = db
+	st.DB = c.dbStatusLocked()
 	if c.redis != nil {
 		state := "down"
 		if c.redis.healthy {

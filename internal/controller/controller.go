@@ -23,7 +23,6 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
-	"github.com/scalepress/scalepress/internal/galera"
 	"github.com/scalepress/scalepress/internal/phpfpm"
 	"github.com/scalepress/scalepress/internal/supervise"
 )
@@ -78,13 +77,6 @@ type edgeState struct {
 	cfg     config.Edge
 	proc    *supervise.Process
 	healthy bool
-}
-
-type memberState struct {
-	cfg    galera.MemberConfig
-	proc   *supervise.Process
-	prober *galera.Prober
-	state  string
 }
 
 // New returns a controller for the state directory dir.
@@ -284,12 +276,7 @@ func (c *Controller) stopAll() {
 		n.state = api.NodeTerminated
 	}
 	mid = []string{"dbrouter", "redis"}
-	for _, m := range c.members {
-		db = append(db, m.cfg.ID)
-		if m.prober != nil {
-			m.prober.Close()
-		}
-	}
+	db = c.dbStopOrderLocked()
 	c.ready = false
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

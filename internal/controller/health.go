@@ -39,7 +39,6 @@ func (c *Controller) checkAll(ctx context.Context) {
 	c.mu.Lock()
 	nodes := append([]*nodeState(nil), c.nodes...)
 	edges := append([]*edgeState(nil), c.edges...)
-	members := append([]*memberState(nil), c.members...)
 	redis := c.redis
 	c.mu.Unlock()
 
@@ -55,20 +54,7 @@ func (c *Controller) checkAll(ctx context.Context) {
 			c.mu.Unlock()
 		})
 	}
-	for _, m := range members {
-		wg.Go(func() {
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := m.prober.Probe(pctx)
-			cancel()
-			c.mu.Lock()
-			if err == nil {
-				m.state = api.DBSynced
-			} else {
-				m.state = api.DBDown
-			}
-			c.mu.Unlock()
-		})
-	}
+	wg.Go(func() { c.checkDB(ctx) })
 	if redis != nil {
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, time.Second)

@@ -13,13 +13,10 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
-	"github.com/scalepress/scalepress/internal/galera"
 	"github.com/scalepress/scalepress/internal/redisd"
 	"github.com/scalepress/scalepress/internal/supervise"
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
-
-const monitorUser = "scalepress_monitor"
 
 func (c *Controller) credential(u serviceUser) *syscall.Credential {
 	if !c.asRoot {
@@ -28,77 +25,7 @@ func (c *Controller) credential(u serviceUser) *syscall.Credential {
 	return &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID)}
 }
 
-func (c *Controller) startDB(ctx context.Context) error {
-	for n := 1; n <= c.cfg.DB.Members; n++ {
-		mc := galera.MemberConfig{
-			ID: config.DBMemberID(n), Addr: c.cfg.DBMemberAddr(n),
-			Dir: c.layout.DBMember(config.DBMemberID(n)), BufferPool: c.cfg.DB.BufferPool,
-			UID: -1, GID: -1,
-		}
-		if c.asRoot {
-			mc.UID, mc.GID = c.mysqlUser.UID, c.mysqlUser.GID
-		}
-		if err := galera.Prepare(ctx, mc, c.bin.mariadb); err != nil {
-			return err
-		}
-		path, args := galera.Command(mc, c.bin.mariadb)
-		p, err := c.sup.Start(supervise.Spec{
-			Name: mc.ID, Path: path, Args: args, LogFile: c.layout.Log(mc.ID),
-			Credential: c.credential(c.mysqlUser), PIDDir: c.layout.PIDs(),
-			Restart: c.restartPolicy(), StopTimeout: 60 * time.Second,
-		})
-		if err != nil {
-			return err
-		}
-		m := &memberState{cfg: mc, proc: p, state: api.DBJoining}
-		c.mu.Lock()
-		c.members = append(c.members, m)
-		c.mu.Unlock()
-		if err := waitFor(ctx, mc.ID, 60*time.Second, p, c.layout.Log(mc.ID), func(ctx context.Context) error {
-			return galera.Ping(ctx, mc, c.bin.mariadb)
-		}); err != nil {
-			return err
-		}
-		if err := galera.EnsureSite(ctx, mc, c.bin.mariadb, galera.Grant{
-			Database: c.cfg.DB.Name, User: c.cfg.DB.User, Password: c.secrets.DBPassword,
-			MonitorUser: monitorUser, MonitorPassword: c.secrets.MonitorPassword,
-		}); err != nil {
-			return err
-		}
-		if m.prober, err = galera.NewProber(mc.Addr, monitorUser, c.secrets.MonitorPassword); err != nil {
-			return err
-		}
-		if err := waitFor(ctx, mc.ID, 30*time.Second, p, c.layout.Log(mc.ID), m.prober.Probe); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		m.state = api.DBSynced
-		c.mu.Unlock()
-	}
-	return nil
-}
-
 func (c *Controller) apiURL(path string) string { return "http://" + c.cfg.API.Addr + path }
-
-func (c *Controller) startRouter(ctx context.Context) error {
-	spec := api.RouterSpec{Addr: c.cfg.DB.Router, MembersURL: c.apiURL("/v1/db/members")}
-	for n := 1; n <= c.cfg.DB.Members; n++ {
-		spec.Members = append(spec.Members, c.cfg.DBMemberAddr(n))
-	}
-	s, err := c.roleSpec("dbrouter", "dbrouter", spec)
-	if err != nil {
-		return err
-	}
-	s.StopTimeout = 10 * time.Second
-	p, err := c.sup.Start(s)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.router = &procState{proc: p}
-	c.mu.Unlock()
-	return waitFor(ctx, "dbrouter", 15*time.Second, p, c.layout.Log("dbrouter"), tcpCheck(c.cfg.DB.Router))
-}
 
 func (c *Controller) startRedis(ctx context.Context) error {
 	rc := redisd.Config{Addr: c.cfg.Redis.Addr, Dir: c.layout.Redis(), MaxMemory: c.cfg.Redis.MaxMemory}
