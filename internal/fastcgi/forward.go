@@ -16,7 +16,8 @@ import (
 // CONTENT_LENGTH, REMOTE_ADDR, HTTP_*, ...) that params does not set. Request
 // headers with '_' in their name and the Proxy header are not passed.
 //
-// r.Body is sent as stdin. The response status and headers are written once
+// r.Body is sent as stdin; r.ContentLength 0 means no body (server request
+// semantics). The response status and headers are written once
 // the first chunk of the body is available, which lets a complete body that
 // fits in 64 KiB get a Content-Length. The body is then streamed.
 //
@@ -26,7 +27,10 @@ import (
 // midway and w must be abandoned. r's context cancels the request.
 func (c *Client) Forward(w http.ResponseWriter, r *http.Request, params map[string]string) error {
 	body := r.Body
-	if body == http.NoBody {
+	if body == http.NoBody || r.ContentLength == 0 {
+		// Known empty (also when wrapped, e.g. by http.MaxBytesReader): send
+		// no body, so the request is one write and safe to retry on a
+		// connection php-fpm closed after pm.max_requests.
 		body = nil
 	}
 	if body != nil && r.ContentLength < 0 {

@@ -300,3 +300,28 @@ func TestForwardClientGone(t *testing.T) {
 		t.Fatalf("Forward() error = %v, want %v", err, context.Canceled)
 	}
 }
+
+func TestForwardRetriesEmptyBodyOnClosedConn(t *testing.T) {
+	srv := newFakeServer(t, func(q *fakeRequest, w *fakeResponder) {
+		if q.seq == 2 { // php-fpm closed the connection instead of answering
+			w.closeConn()
+			return
+		}
+		w.respond("\r\nok")
+	})
+	c := srv.client(testConfig())
+	for i := range 2 {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Body = http.MaxBytesReader(rec, r.Body, 1<<20) // as the node agent does
+		if err := c.Forward(rec, r, nil); err != nil {
+			t.Fatalf("request %d: Forward() error = %v", i+1, err)
+		}
+		if got := rec.Body.String(); got != "ok" {
+			t.Errorf("request %d: body = %q, want ok", i+1, got)
+		}
+	}
+	if n := srv.accepted.Load(); n != 2 {
+		t.Errorf("accepted %d connections, want 2", n)
+	}
+}

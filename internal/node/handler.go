@@ -26,7 +26,7 @@ type Status struct {
 	ID          string  `json:"id"`
 	InFlight    int64   `json:"in_flight"`
 	Served      int64   `json:"served"`
-	Utilization float64 `json:"utilization"` // busy php workers / max_children
+	Utilization float64 `json:"utilization"` // PHP requests running / max_children
 	ListenQueue int     `json:"listen_queue"`
 	Active      int     `json:"active_processes"`
 	Total       int     `json:"total_processes"`
@@ -165,19 +165,20 @@ func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Write([]byte("ok\n"))
 	case PathStatus:
+		// Utilisation comes from our own FastCGI connections, not php-fpm's
+		// status page: php-fpm counts a child holding an idle keep-alive
+		// connection as active, and may report more processes than max_children.
+		fs := a.fcgi.Stats()
+		st := Status{
+			ID: a.spec.ID, InFlight: a.inflight.Load(), Served: a.served.Load(),
+			Waiting: fs.Waiting, Active: fs.Busy, Total: a.spec.PHPChildren,
+			Utilization: float64(fs.Busy) / float64(a.spec.PHPChildren),
+		}
 		ctx, cancel := contextTimeout(r, 2*time.Second)
 		defer cancel()
-		st := Status{ID: a.spec.ID, InFlight: a.inflight.Load(), Served: a.served.Load(), Waiting: a.fcgi.Stats().Waiting}
-		fs, err := a.fpmStatus(ctx)
-		if err != nil {
-			http.Error(w, "php-fpm status: "+err.Error(), http.StatusServiceUnavailable)
-			return
+		if fpm, err := a.fpmStatus(ctx); err == nil {
+			st.ListenQueue, st.MaxReached = fpm.ListenQueue, fpm.MaxChildrenReached
 		}
-		// The status request itself keeps one worker busy: do not count it.
-		if fs.TotalProcesses > 0 {
-			st.Utilization = float64(max(fs.ActiveProcesses-1, 0)) / float64(fs.TotalProcesses)
-		}
-		st.ListenQueue, st.Active, st.Total, st.MaxReached = fs.ListenQueue, fs.ActiveProcesses, fs.TotalProcesses, fs.MaxChildrenReached
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
 	default:

@@ -41,7 +41,9 @@ type Pool struct {
 	// RequestTerminateTimeout kills a child running one request longer,
 	// default 60s; negative turns it off (renders 0).
 	RequestTerminateTimeout time.Duration
-	// Env holds env[K] = "V" lines (clear_env is on). A value starting
+	// Env holds env[K] = "V" lines (clear_env is on). Values must be
+	// non-empty and free of '"', '\', "${", newlines and NUL (php-fpm's
+	// parser rejects, unescapes or interpolates them). A value starting
 	// with '$' takes the master's environment variable of that name.
 	Env map[string]string
 	// AdminValues holds php_admin_value[k] = v lines, v written verbatim
@@ -160,6 +162,9 @@ func (p Pool) Validate() error {
 		v := p.Env[k]
 		if !envNameRE.MatchString(k) {
 			return fmt.Errorf("phpfpm: pool.env: name %q must match [A-Za-z_][A-Za-z0-9_]*", k)
+		}
+		if v == "" {
+			return fmt.Errorf("phpfpm: pool.env[%s]: value must not be empty (php-fpm rejects it)", k)
 		}
 		if strings.ContainsAny(v, "\"\n\r\x00\\") || strings.Contains(v, "${") {
 			return fmt.Errorf("phpfpm: pool.env[%s]: value must not contain a double quote, backslash, newline, NUL or ${", k)

@@ -85,10 +85,13 @@ func ParseStatus(b []byte) (Status, error) {
 	}, nil
 }
 
-// Utilization is the share of children busy: active/total, 0 when total is 0.
+// Utilization is the share of children busy: active/total, 0 when total is
+// 0, clamped to [0, 1]. php-fpm counts a child that holds an idle keep-alive
+// connection as active, and its counts can drift (php/php-src#14212), so a
+// FastCGI client's own busy count is the better load signal.
 func (s Status) Utilization() float64 {
-	if s.TotalProcesses <= 0 {
+	if s.TotalProcesses <= 0 || s.ActiveProcesses <= 0 {
 		return 0
 	}
-	return float64(s.ActiveProcesses) / float64(s.TotalProcesses)
+	return min(float64(s.ActiveProcesses)/float64(s.TotalProcesses), 1)
 }
