@@ -33,6 +33,8 @@ type EdgeSpec struct {
 	UpstreamsURL string `json:"upstreams_url"`
 	// Debug keeps internal headers (node id) on responses.
 	Debug bool `json:"debug"`
+	// SlowStart is how long a new node takes to get its full share (Go duration; "" = default 30s).
+	SlowStart string `json:"slow_start,omitempty"`
 }
 
 // RouterSpec is what the controller tells the database router.

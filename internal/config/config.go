@@ -15,6 +15,7 @@ type Config struct {
 	API       API       `yaml:"api"`
 	Edges     []Edge    `yaml:"edges"`
 	Nodes     Nodes     `yaml:"nodes"`
+	Autoscale Autoscale `yaml:"autoscaling"`
 	DB        DB        `yaml:"db"`
 	Redis     Redis     `yaml:"redis"`
 	WordPress WordPress `yaml:"wordpress"`
@@ -51,6 +52,23 @@ type Nodes struct {
 	// PHPChildren is php-fpm's pm.max_children per node; 0 sizes it from CPUs and memory.
 	PHPChildren    int `yaml:"php_children"`
 	PHPMaxRequests int `yaml:"php_max_requests"`
+	// SlowStart: a new node ramps to its full share of requests over this long.
+	SlowStart time.Duration `yaml:"slow_start"`
+	// DeregistrationDelay bounds how long a leaving node may finish its requests.
+	DeregistrationDelay time.Duration `yaml:"deregistration_delay"`
+}
+
+// Autoscale is target tracking on PHP utilisation, and self-healing.
+type Autoscale struct {
+	Enabled       bool          `yaml:"enabled"`
+	Min           int           `yaml:"min"`
+	Max           int           `yaml:"max"`
+	Target        float64       `yaml:"target"`
+	ScaleInWindow time.Duration `yaml:"scale_in_window"`
+	MaxStep       int           `yaml:"max_step"`
+	// At most MaxReplacements failed nodes are replaced per ReplacementWindow.
+	MaxReplacements   int           `yaml:"max_replacements"`
+	ReplacementWindow time.Duration `yaml:"replacement_window"`
 }
 
 // DB is the database: members and the router in front of them.
@@ -101,6 +119,13 @@ func Default() Config {
 			Port:           8080,
 			PHPChildren:    0,
 			PHPMaxRequests: 1000,
+
+			SlowStart:           30 * time.Second,
+			DeregistrationDelay: 30 * time.Second,
+		},
+		Autoscale: Autoscale{
+			Enabled: true, Min: 2, Max: 8, Target: 0.6, ScaleInWindow: 120 * time.Second, MaxStep: 4,
+			MaxReplacements: 3, ReplacementWindow: time.Minute,
 		},
 		DB: DB{
 			Members:    1,
@@ -151,6 +176,15 @@ func offsetAddr(base string, n, port int) string {
 		ip = ip.Next()
 	}
 	return netip.AddrPortFrom(ip, uint16(port)).String()
+}
+
+// MaxNodes is the most nodes that may run at once (their addresses are reserved).
+func (c *Config) MaxNodes() int {
+	if c.Autoscale.Enabled {
+		// Replacements may start while the node they replace drains.
+		return c.Autoscale.Max + c.Autoscale.MaxReplacements
+	}
+	return c.Nodes.Count + c.Autoscale.MaxReplacements
 }
 
 // NodeID names node n.

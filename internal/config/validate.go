@@ -104,6 +104,37 @@ func (c *Config) Validate() error {
 	if c.Nodes.PHPMaxRequests < 0 {
 		bad("nodes.php_max_requests", "must be >= 0, got %d", c.Nodes.PHPMaxRequests)
 	}
+	if c.Nodes.SlowStart < 0 || c.Nodes.SlowStart > 10*time.Minute {
+		bad("nodes.slow_start", "must be 0 (off) to 10m, got %s", c.Nodes.SlowStart)
+	}
+	if c.Nodes.DeregistrationDelay < time.Second || c.Nodes.DeregistrationDelay > time.Hour {
+		bad("nodes.deregistration_delay", "must be 1s to 1h, got %s", c.Nodes.DeregistrationDelay)
+	}
+	a := c.Autoscale
+	if a.Min < 1 || a.Min > 64 {
+		bad("autoscaling.min", "must be 1-64, got %d", a.Min)
+	}
+	if a.Max < a.Min || a.Max > 64 {
+		bad("autoscaling.max", "must be between autoscaling.min (%d) and 64, got %d", a.Min, a.Max)
+	}
+	if a.Target <= 0 || a.Target > 1 {
+		bad("autoscaling.target", "must be in (0, 1], got %g", a.Target)
+	}
+	if a.ScaleInWindow < time.Second {
+		bad("autoscaling.scale_in_window", "must be at least 1s, got %s", a.ScaleInWindow)
+	}
+	if a.MaxStep < 1 {
+		bad("autoscaling.max_step", "must be >= 1, got %d", a.MaxStep)
+	}
+	if a.MaxReplacements < 1 {
+		bad("autoscaling.max_replacements", "must be >= 1, got %d", a.MaxReplacements)
+	}
+	if a.ReplacementWindow < time.Second {
+		bad("autoscaling.replacement_window", "must be at least 1s, got %s", a.ReplacementWindow)
+	}
+	if a.Enabled && (c.Nodes.Count < a.Min || c.Nodes.Count > a.Max) {
+		bad("nodes.count", "the initial count %d must be within autoscaling.min %d and max %d", c.Nodes.Count, a.Min, a.Max)
+	}
 
 	if c.DB.Members != 1 {
 		bad("db.members", "only 1 is supported by this version (Galera clustering is not built yet), got %d", c.DB.Members)
@@ -159,7 +190,7 @@ func (c *Config) Validate() error {
 		}
 		claim("db.router", c.DB.Router)
 		claim("redis.addr", c.Redis.Addr)
-		for n := 1; n <= c.Nodes.Count; n++ {
+		for n := 1; n <= c.MaxNodes(); n++ {
 			claim(fmt.Sprintf("nodes (node %d)", n), c.NodeAddr(n))
 		}
 		for n := 1; n <= c.DB.Members; n++ {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
@@ -20,11 +21,18 @@ func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Status()) })
 	mux.HandleFunc("GET /v1/upstreams", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
+		if id := r.URL.Query().Get("edge"); id != "" {
+			if have, err := strconv.ParseUint(r.URL.Query().Get("have"), 10, 64); err == nil {
+				c.edgeGen[id] = have
+			}
+		}
 		ups := api.Upstreams{Generation: c.upGen, Nodes: append([]api.Upstream{}, c.upstreams...)}
 		c.mu.Unlock()
 		writeJSON(w, ups)
 	})
 	mux.HandleFunc("GET /v1/db/members", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.routerMembers()) })
+	mux.HandleFunc("GET /v1/events", c.handleEvents)
+	mux.HandleFunc("POST /v1/scale", c.handleScale)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -74,6 +82,9 @@ func (c *Controller) Status() api.Status {
 		st.Nodes = append(st.Nodes, ns)
 	}
 	st.DB = c.dbStatusLocked()
+	if c.scaler != nil {
+		st.Autoscaling = c.scaler.status(c.desired, c.avgUtilLocked())
+	}
 	if c.redis != nil {
 		state := "down"
 		if c.redis.healthy {
@@ -82,4 +93,51 @@ func (c *Controller) Status() api.Status {
 		st.Redis = &api.RedisStatus{Addr: c.cfg.Redis.Addr, State: state, PID: c.redis.proc.Pid()}
 	}
 	return st
+}
+
+func (c *Controller) handleEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
+	wait, _ := time.ParseDuration(q.Get("wait"))
+	wait = min(wait, 60*time.Second)
+	writeJSON(w, c.events.Since(r.Context(), since, wait))
+}
+
+func (c *Controller) handleScale(w http.ResponseWriter, r *http.Request) {
+	var req api.ScaleRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		http.Error(w, "scale: bad request body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	applied, err := c.scaler.update(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	c.eventWith("config", "", map[string]any{"min": applied.Min, "max": applied.Max, "target": applied.Target, "scale_in_window": applied.ScaleInWindow.String()},
+		"scaling policy set: min %d, max %d, target %.2f, scale-in window %s", applied.Min, applied.Max, applied.Target, applied.ScaleInWindow)
+	if st, err := readState(c.layout.StateFile()); err == nil {
+		w := applied.ScaleInWindow.String()
+		st.Policy = &api.ScaleRequest{Min: &applied.Min, Max: &applied.Max, Target: &applied.Target, ScaleInWindow: &w}
+		writeState(c.layout.StateFile(), st)
+	}
+	writeJSON(w, c.Status().Autoscaling)
+}
+
+// avgUtilLocked is the mean utilisation of the nodes in service.
+func (c *Controller) avgUtilLocked() float64 {
+	var sum float64
+	n := 0
+	for _, ns := range c.nodes {
+		if ns.state == api.NodeInService {
+			sum += ns.util
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }

@@ -58,6 +58,12 @@ type Controller struct {
 	router    *procState
 	upGen     uint64
 	upstreams []api.Upstream
+	edgeGen   map[string]uint64 // generation each edge last reported applying
+	desired   int               // node count the group converges to
+	events    *eventLog
+	groupWG   sync.WaitGroup // node launches and drains in flight
+	scaler    *scaler
+	healer    *healer
 }
 
 type procState struct {
@@ -66,11 +72,16 @@ type procState struct {
 }
 
 type nodeState struct {
+	n                 int // index: node-n at IPBase+n
 	id, addr, docroot string
 	proc              *supervise.Process
 	state             string
-	fails             int
-	util              float64
+	since             time.Time // of the last state change
+	fails             int       // consecutive failed health checks
+	util              float64   // PHP requests running / max_children
+	queue             int       // requests waiting for a PHP worker
+	children          int
+	reason            string // why it failed or is draining
 }
 
 type edgeState struct {
@@ -153,9 +164,17 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		return err
 	}
 
+	if c.events, err = openEventLog(filepath.Join(c.layout.Dir, "events.log")); err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	defer c.events.Close()
+	c.edgeGen = map[string]uint64{}
+	c.healer = &healer{max: c.cfg.Autoscale.MaxReplacements, window: c.cfg.Autoscale.ReplacementWindow}
+	c.scaler = newScaler(c.cfg, st.Policy)
 	c.sup = supervise.New(c.logger.With("component", "supervise"))
 	c.sup.OnEvent(c.onProcessEvent)
 	defer c.sup.Close()
+	defer c.groupWG.Wait()
 	defer c.stopAll()
 
 	apiErr := make(chan error, 1)
@@ -198,7 +217,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	c.mu.Lock()
 	c.ready = true
 	c.mu.Unlock()
-	c.logger.Info("site ready", "url", c.cfg.SiteURL(), "took", time.Since(c.started).Round(time.Millisecond))
+	c.event("config", "", "site ready at %s after %s", c.cfg.SiteURL(), time.Since(c.started).Round(time.Millisecond))
 	if onReady != nil {
 		onReady()
 	}
@@ -208,6 +227,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() { c.healthLoop(lctx) })
+	wg.Go(func() { c.groupLoop(lctx) })
 	if c.cfg.WordPress.CronInterval > 0 {
 		wg.Go(func() { c.cronLoop(lctx) })
 	}

@@ -14,13 +14,11 @@ import (
 	"github.com/scalepress/scalepress/internal/supervise"
 )
 
-// Health checking: every healthInterval each component is probed. A node
-// leaves the in-service set after nodeFall failed checks in a row and returns
-// after one good one (the balancer issue refines this with rise/fall).
-const (
-	healthInterval = time.Second
-	nodeFall       = 3
-)
+// Health checking: every healthInterval each component is probed. Nodes
+// report utilisation and whether PHP answers; the group loop replaces a node
+// that keeps failing (nodeFailAfter), the edges' own checks take a sick node
+// out of rotation sooner.
+const healthInterval = time.Second
 
 func (c *Controller) healthLoop(ctx context.Context) {
 	t := time.NewTicker(healthInterval)
@@ -69,54 +67,45 @@ func (c *Controller) checkAll(ctx context.Context) {
 }
 
 func (c *Controller) checkNode(ctx context.Context, n *nodeState) {
-	var util float64
-	err := c.nodeStatus(ctx, n.addr, &util)
+	if n.state == api.NodeTerminated || n.state == api.NodeFailed {
+		return
+	}
+	st, err := c.nodeStatus(ctx, n.addr)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	prev := n.state
-	switch {
-	case n.state == api.NodeTerminated:
-		return
-	case n.proc.State() == supervise.Failed:
-		n.state = api.NodeFailed
-	case err == nil:
-		n.fails = 0
-		n.util = util
-		n.state = api.NodeInService
-	default:
+	if err != nil || !st.PHPOK {
 		n.fails++
-		if n.fails >= nodeFall && n.state == api.NodeInService {
-			n.state = api.NodePending
-		}
+		return
 	}
-	if n.state != prev {
-		c.logger.Warn("node state changed", "node", n.id, "from", prev, "to", n.state, "err", err)
-		c.publishUpstreamsLocked()
-	}
+	n.fails = 0
+	n.util, n.queue = st.Utilization, st.Waiting
 }
 
-func (c *Controller) nodeStatus(ctx context.Context, addr string, util *float64) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+// agentStatus is the part of a node's /_scalepress/status the controller uses.
+type agentStatus struct {
+	InFlight    int64   `json:"in_flight"`
+	Utilization float64 `json:"utilization"`
+	Waiting     int     `json:"waiting"`
+	PHPOK       bool    `json:"php_ok"`
+}
+
+func (c *Controller) nodeStatus(ctx context.Context, addr string) (agentStatus, error) {
+	var st agentStatus
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := c.httpCheck("http://"+addr+"/_scalepress/health", "", 200)(ctx); err != nil {
-		return err
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/_scalepress/status", nil)
 	if err != nil {
-		return err
+		return st, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil // healthy; utilisation unknown this round
+		return st, err
 	}
 	defer resp.Body.Close()
-	var st struct {
-		Utilization float64 `json:"utilization"`
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status %d", resp.StatusCode)
 	}
-	if resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil {
-		*util = st.Utilization
-	}
-	return nil
+	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
 // cronLoop runs wp-cron.php on exactly one in-service node every interval,

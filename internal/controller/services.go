@@ -7,12 +7,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
-	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/redisd"
 	"github.com/scalepress/scalepress/internal/supervise"
 	"github.com/scalepress/scalepress/internal/wordpress"
@@ -110,56 +108,6 @@ func (c *Controller) provisionSite(ctx context.Context) error {
 	if installed {
 		c.logger.Info("WordPress installed", "url", c.cfg.SiteURL(), "admin", c.cfg.Site.AdminUser)
 	}
-	return nil
-}
-
-func (c *Controller) startNodes(ctx context.Context) error {
-	children := c.phpChildren()
-	for n := 1; n <= c.cfg.Nodes.Count; n++ {
-		id := config.NodeID(n)
-		ns := &nodeState{id: id, addr: c.cfg.NodeAddr(n), docroot: c.layout.Docroot(id), state: api.NodePending}
-		if err := c.prepareDocroot(ns.docroot); err != nil {
-			return fmt.Errorf("%s: %w", id, err)
-		}
-		spec := api.NodeSpec{
-			ID: id, Addr: ns.addr, Docroot: ns.docroot, RunDir: c.layout.NodeRun(id),
-			LogDir: c.layout.Logs(), PIDDir: c.layout.PIDs(),
-			PHPChildren: children, PHPMaxRequests: c.cfg.Nodes.PHPMaxRequests,
-			TrustedProxies: c.edgeIPs(),
-		}
-		if c.asRoot {
-			spec.PHPUser, spec.PHPGroup = c.phpUser.Name, groupName(c.phpUser.GID)
-		}
-		s, err := c.roleSpec(id, "node", spec)
-		if err != nil {
-			return err
-		}
-		if ns.proc, err = c.sup.Start(s); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		c.nodes = append(c.nodes, ns)
-		c.mu.Unlock()
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(c.nodes))
-	for i, ns := range c.nodes {
-		wg.Go(func() {
-			errs[i] = waitFor(ctx, ns.id, 60*time.Second, ns.proc, c.layout.Log(ns.id), c.httpCheck("http://"+ns.addr+"/_scalepress/health", "", 200))
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	c.mu.Lock()
-	for _, ns := range c.nodes {
-		ns.state = api.NodeInService
-	}
-	c.publishUpstreamsLocked()
-	c.mu.Unlock()
 	return nil
 }
 

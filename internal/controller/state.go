@@ -22,6 +22,8 @@ type stateFile struct {
 	CreatedAt string `json:"created_at"`
 	Version   string `json:"version"`
 	Installed bool   `json:"installed"`
+	// Policy holds what `scalepress scale` changed; it outlives restarts.
+	Policy *api.ScaleRequest `json:"policy,omitempty"`
 }
 
 func readState(path string) (stateFile, error) {

@@ -74,8 +74,62 @@ func TestProxy(t *testing.T) {
 		}
 		seen[body[:1]]++
 	}
-	if seen["a"] != 5 || seen["b"] != 5 {
-		t.Errorf("round robin uneven: %v", seen)
+	if seen["a"] == 0 || seen["b"] == 0 {
+		t.Errorf("one node got nothing: %v", seen)
+	}
+}
+
+func failing(t *testing.T, status int, own bool) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if own {
+			w.Header().Set(HeaderNodeError, "1")
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, "failing node")
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestRetries(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	tests := []struct {
+		name     string
+		backends []*httptest.Server
+		method   string
+		want     int
+	}{
+		{"GET after refused dial goes elsewhere", []*httptest.Server{dead, backend(t, "a")}, "GET", 200},
+		{"POST after refused dial goes elsewhere (never sent)", []*httptest.Server{dead, backend(t, "a")}, "POST", 200},
+		{"GET after the agent's own 502 goes elsewhere", []*httptest.Server{failing(t, 502, true), backend(t, "a")}, "GET", 200},
+		{"POST after the agent's own 502 is not repeated", []*httptest.Server{failing(t, 502, true), failing(t, 502, true)}, "POST", 502},
+		{"an application 500 is passed on", []*httptest.Server{failing(t, 500, false)}, "GET", 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newEdge(t, false, tt.backends...)
+			for range 10 {
+				var body io.Reader
+				if tt.method == "POST" {
+					body = strings.NewReader("body")
+				}
+				req, _ := http.NewRequest(tt.method, s.URL+"/x", body)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tt.want {
+					t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
+				}
+				if resp.Header.Get(HeaderNodeError) != "" {
+					t.Error("node error header reached the client")
+				}
+			}
+		})
 	}
 }
 

@@ -28,12 +28,17 @@ import (
 
 // Agent is a running node.
 type Agent struct {
-	spec    api.NodeSpec
-	logger  *slog.Logger
-	root    *os.Root
-	fcgi    *fastcgi.Client
+	spec   api.NodeSpec
+	logger *slog.Logger
+	root   *os.Root
+	fcgi   *fastcgi.Client
+	// health has its own connection, closed after each ping, so a ping
+	// never waits behind queued requests nor pins a php-fpm child.
+	health  *fastcgi.Client
 	trusted []netip.Addr
 	socket  string
+
+	maxQueue int // requests that may wait for a PHP worker before the node refuses more
 
 	inflight atomic.Int64
 	served   atomic.Int64
@@ -99,6 +104,7 @@ func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 	cancel()
 	wg.Wait()
 	a.fcgi.Close()
+	a.health.Close()
 	stopFPM()
 	return runErr
 }
@@ -114,7 +120,7 @@ func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node %s: docroot: %w", spec.ID, err)
 	}
-	a := &Agent{spec: spec, logger: logger, root: root, socket: filepath.Join(spec.RunDir, "php-fpm.sock")}
+	a := &Agent{spec: spec, logger: logger, root: root, socket: filepath.Join(spec.RunDir, "php-fpm.sock"), maxQueue: max(4*spec.PHPChildren, 16)}
 	for _, s := range spec.TrustedProxies {
 		ip, err := netip.ParseAddr(s)
 		if err != nil {
@@ -129,6 +135,12 @@ func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
 	cfg.MaxIdle = spec.PHPChildren
 	a.fcgi, err = fastcgi.New(cfg)
 	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("node %s: %w", spec.ID, err)
+	}
+	hcfg := cfg
+	hcfg.MaxConns, hcfg.MaxIdle = 1, 0
+	if a.health, err = fastcgi.New(hcfg); err != nil {
 		root.Close()
 		return nil, fmt.Errorf("node %s: %w", spec.ID, err)
 	}
@@ -219,7 +231,7 @@ func (a *Agent) waitPHP(ctx context.Context, fpm *supervise.Process) error {
 
 // ping asks php-fpm's ping path through FastCGI: proof that PHP answers.
 func (a *Agent) ping(ctx context.Context) error {
-	resp, err := a.fcgi.Do(ctx, map[string]string{
+	resp, err := a.health.Do(ctx, map[string]string{
 		"SCRIPT_NAME": "/fpm-ping", "SCRIPT_FILENAME": "/fpm-ping",
 		"REQUEST_METHOD": "GET", "QUERY_STRING": "", "GATEWAY_INTERFACE": "CGI/1.1",
 	}, nil)
@@ -237,7 +249,7 @@ func (a *Agent) ping(ctx context.Context) error {
 
 // fpmStatus reads php-fpm's status page.
 func (a *Agent) fpmStatus(ctx context.Context) (phpfpm.Status, error) {
-	resp, err := a.fcgi.Do(ctx, map[string]string{
+	resp, err := a.health.Do(ctx, map[string]string{
 		"SCRIPT_NAME": "/fpm-status", "SCRIPT_FILENAME": "/fpm-status",
 		"REQUEST_METHOD": "GET", "QUERY_STRING": "json", "GATEWAY_INTERFACE": "CGI/1.1",
 	}, nil)

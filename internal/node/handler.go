@@ -19,6 +19,10 @@ const (
 	PathHealth = "/_scalepress/health" // php-fpm answers its ping through FastCGI
 	PathStatus = "/_scalepress/status" // utilisation and php-fpm status (JSON)
 	HeaderNode = "X-Scalepress-Node"   // which node served; stripped by the edge unless debugging
+	// HeaderNodeError marks an error page of the agent's own (PHP never answered).
+	HeaderNodeError = "X-Scalepress-Node-Error"
+	// HeaderSaturated marks a 503 refused because every PHP worker is busy and the queue is full.
+	HeaderSaturated = "X-Scalepress-Saturated"
 )
 
 // Status is what PathStatus returns.
@@ -32,6 +36,8 @@ type Status struct {
 	Total       int     `json:"total_processes"`
 	MaxReached  int64   `json:"max_children_reached"`
 	Waiting     int     `json:"waiting"` // requests waiting for a FastCGI connection in the agent
+	PHPOK       bool    `json:"php_ok"`  // php-fpm answered its ping just now
+	PHPError    string  `json:"php_error,omitempty"`
 }
 
 func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -88,6 +94,14 @@ func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route) {
 		http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
+	if q := a.fcgi.Stats().Waiting; q >= a.maxQueue {
+		// Every PHP worker is busy and the queue is full: refuse before PHP
+		// sees the request, so the edge can send it (even a POST) elsewhere.
+		w.Header().Set(HeaderSaturated, "1")
+		w.Header().Set(HeaderNodeError, "1")
+		http.Error(w, "503 service unavailable: node saturated", http.StatusServiceUnavailable)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	params := a.params(r, rt)
 	err := a.fcgi.Forward(w, r, params)
@@ -99,11 +113,13 @@ func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route) {
 	case errors.Is(err, fastcgi.ErrLengthRequired):
 		http.Error(w, "411 length required", http.StatusLengthRequired)
 	case errors.Is(err, context.DeadlineExceeded):
+		w.Header().Set(HeaderNodeError, "1")
 		http.Error(w, "504 gateway timeout: PHP did not answer in time", http.StatusGatewayTimeout)
 	case r.Context().Err() != nil:
 		// the client went away
 	default:
 		a.logger.Warn("php request failed", "uri", r.RequestURI, "err", err)
+		w.Header().Set(HeaderNodeError, "1") // PHP did not answer: the edge may retry a GET elsewhere
 		http.Error(w, "502 bad gateway: PHP did not answer", http.StatusBadGateway)
 	}
 }
@@ -174,10 +190,12 @@ func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 			Waiting: fs.Waiting, Active: fs.Busy, Total: a.spec.PHPChildren,
 			Utilization: float64(fs.Busy) / float64(a.spec.PHPChildren),
 		}
-		ctx, cancel := contextTimeout(r, 2*time.Second)
+		ctx, cancel := contextTimeout(r, time.Second)
 		defer cancel()
-		if fpm, err := a.fpmStatus(ctx); err == nil {
-			st.ListenQueue, st.MaxReached = fpm.ListenQueue, fpm.MaxChildrenReached
+		if err := a.ping(ctx); err != nil {
+			st.PHPError = err.Error()
+		} else {
+			st.PHPOK = true
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)

@@ -65,6 +65,8 @@ nodes:
   count: %[2]d
   ip_base: 127.%[1]d.1.0
   php_children: 2
+autoscaling:
+  enabled: false
 db:
   ip_base: 127.%[1]d.2.0
   router: 127.%[1]d.0.1:3306

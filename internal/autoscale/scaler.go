@@ -1,0 +1,183 @@
+package autoscale
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Action names what a Decision does. Act on Decision.Desired; the Action
+// explains it.
+type Action string
+
+// Actions.
+const (
+	// ScaleOut: the load asks for more nodes.
+	ScaleOut Action = "scale-out"
+	// ScaleIn: the load asked for fewer nodes for a whole window.
+	ScaleIn Action = "scale-in"
+	// None: the size stays (within tolerance, waiting for the window, nodes
+	// warming, no metrics, or held at Min).
+	None Action = "none"
+	// AtMin: the group was below Min and grows to it.
+	AtMin Action = "min"
+	// AtMax: the group is above Max and shrinks to it, or the load asks
+	// for more than Max and the group stays at Max — the alert-worthy case.
+	AtMax Action = "max"
+)
+
+// Decision is the outcome of one tick, meant to be recorded as an event.
+type Decision struct {
+	At      time.Time
+	Current int
+	Desired int
+	// Recommended is what the load alone asks for, bounded by Min and Max,
+	// before step limits and stabilisation; 0 without metrics.
+	Recommended int
+	Action      Action
+	Reason      string
+	Inputs      Inputs
+}
+
+// Scaler applies a Policy tick after tick. It keeps the recommendations of
+// the last ScaleInWindow. It is not safe for concurrent use: the
+// controller's scaling loop owns it.
+type Scaler struct {
+	policy Policy
+	start  time.Time // first Decide
+	recs   []recommendation
+}
+
+type recommendation struct {
+	at    time.Time
+	nodes int
+}
+
+// NewScaler returns a Scaler for p.
+func NewScaler(p Policy) (*Scaler, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &Scaler{policy: p}, nil
+}
+
+// Policy returns the scaler's policy.
+func (s *Scaler) Policy() Policy { return s.policy }
+
+// Decide takes one tick: now, current — the group size the controller
+// intends, counting pending, warming, in-service and unhealthy nodes but not
+// those already being removed — and the metrics of the nodes. Calls must
+// come with non-decreasing now.
+func (s *Scaler) Decide(now time.Time, current int, nodes []NodeMetric) Decision {
+	p := s.policy
+	current = max(current, 0)
+	in := measure(nodes)
+	d := Decision{At: now, Current: current, Desired: current, Action: None, Inputs: in}
+	if s.start.IsZero() {
+		s.start = now
+	}
+	s.forget(now)
+
+	raw := 0 // what the load asks for, unbounded; 0 without metrics
+	ratio, inBand := 0.0, false
+	if in.InService > 0 {
+		ratio = in.Utilization / p.Target
+		inBand = math.Abs(ratio-1) <= p.Tolerance
+		if inBand {
+			raw = current
+		} else {
+			// The epsilon keeps 3 × 0.6/0.6 = 3.0000000000000004 at 3.
+			raw = int(math.Ceil(float64(in.InService)*ratio - 1e-9))
+		}
+		d.Recommended = min(max(raw, p.Min), p.Max)
+		s.recs = append(s.recs, recommendation{at: now, nodes: d.Recommended})
+	}
+	load := s.describe(in, ratio)
+
+	switch {
+	case current < p.Min:
+		d.Desired, d.Action = p.Min, AtMin
+		d.Reason = fmt.Sprintf("%d nodes below min %d: %d → %d nodes", current, p.Min, current, p.Min)
+	case current > p.Max:
+		d.Desired, d.Action = p.Max, AtMax
+		d.Reason = fmt.Sprintf("%d nodes above max %d: %d → %d nodes", current, p.Max, current, p.Max)
+	case in.InService == 0:
+		d.Reason = fmt.Sprintf("no in-service node reports metrics (%d warming): keep %d nodes", in.Warming, current)
+	case inBand:
+		d.Reason = fmt.Sprintf("%s, within the %s tolerance: keep %d nodes", load, pct(p.Tolerance), current)
+	case raw == current:
+		d.Reason = fmt.Sprintf("%s asks for %d nodes: keep %d nodes", load, raw, current)
+	case raw > current && current == p.Max:
+		d.Action = AtMax
+		d.Reason = fmt.Sprintf("%s asks for %d nodes: held at max %d", load, raw, p.Max)
+	case raw > current:
+		d.Desired, d.Action = min(d.Recommended, current+p.MaxStepOut), ScaleOut
+		d.Reason = fmt.Sprintf("%s: %d → %d nodes", load, current, d.Desired)
+		switch {
+		case d.Desired < d.Recommended:
+			d.Reason += fmt.Sprintf(" (asks for %d, step limit %d)", d.Recommended, p.MaxStepOut)
+		case raw > p.Max:
+			d.Reason += fmt.Sprintf(" (asks for %d, capped at max %d)", raw, p.Max)
+		}
+	case current == p.Min:
+		d.Reason = fmt.Sprintf("%s asks for %d nodes: held at min %d", load, raw, p.Min)
+	case in.Warming > 0:
+		d.Reason = fmt.Sprintf("%s asks for %d nodes: no scale-in while %d warming", load, d.Recommended, in.Warming)
+	case now.Sub(s.start) < p.ScaleInWindow:
+		d.Reason = fmt.Sprintf("%s asks for %d nodes: scale-in waits until load has been watched for %s (%s so far)",
+			load, d.Recommended, p.ScaleInWindow, now.Sub(s.start).Round(time.Second))
+	default:
+		peak := s.peak()
+		if peak >= current {
+			d.Reason = fmt.Sprintf("%s asks for %d nodes, but up to %d within the last %s: keep %d nodes",
+				load, d.Recommended, peak, p.ScaleInWindow, current)
+			break
+		}
+		d.Desired, d.Action = max(peak, current-p.MaxStepIn), ScaleIn
+		d.Reason = fmt.Sprintf("%s, at most %d nodes needed for %s: %d → %d nodes", load, peak, p.ScaleInWindow, current, d.Desired)
+		if d.Desired > peak {
+			d.Reason += fmt.Sprintf(" (step limit %d)", p.MaxStepIn)
+		}
+	}
+	return d
+}
+
+// forget drops recommendations older than the window.
+func (s *Scaler) forget(now time.Time) {
+	i := 0
+	for i < len(s.recs) && now.Sub(s.recs[i].at) >= s.policy.ScaleInWindow {
+		i++
+	}
+	s.recs = append(s.recs[:0], s.recs[i:]...)
+}
+
+// peak is the highest recommendation within the window.
+func (s *Scaler) peak() int {
+	m := 0
+	for _, r := range s.recs {
+		m = max(m, r.nodes)
+	}
+	return m
+}
+
+// describe renders the load, e.g. "utilisation 0.92 > target 0.60 (+53%)"
+// or, with a queue, "utilisation 1.40 (busy 1.00 + queue 12) > …".
+func (s *Scaler) describe(in Inputs, ratio float64) string {
+	if in.InService == 0 {
+		return "no metrics"
+	}
+	u := fmt.Sprintf("utilisation %.2f", in.Utilization)
+	if in.Queue > 0 {
+		u = fmt.Sprintf("utilisation %.2f (busy %.2f + queue %d)", in.Utilization, in.Busy, in.Queue)
+	}
+	cmp := "="
+	switch {
+	case ratio > 1:
+		cmp = ">"
+	case ratio < 1:
+		cmp = "<"
+	}
+	return fmt.Sprintf("%s %s target %.2f (%+.0f%%)", u, cmp, s.policy.Target, (ratio-1)*100)
+}
+
+func pct(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }

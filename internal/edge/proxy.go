@@ -1,0 +1,199 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync"
+
+	"github.com/scalepress/scalepress/internal/balancer"
+)
+
+// HeaderNodeError marks a 5xx the node agent produced itself (php-fpm did not
+// answer): for an idempotent request the edge may try another node.
+const HeaderNodeError = "X-Scalepress-Node-Error"
+
+var errNodeError = errors.New("node answered with its own error")
+
+// hopHeaders are connection-level headers never forwarded (RFC 9110 §7.6.1).
+var hopHeaders = []string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// forward sends r to a node picked by the balancer, retrying an idempotent
+// request on another node when the first failed before PHP answered, and
+// writes the answer to w with X-Cache: BYPASS.
+func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
+	resp, node, err := e.roundTrip(r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	if node != nil {
+		defer node.Done(balancer.OK)
+	}
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	removeHop(h, resp.Header)
+	if !e.spec.Debug {
+		h.Del(HeaderNode)
+		h.Del(HeaderNodeError)
+	}
+	h.Set(HeaderCache, cacheBypass)
+	w.WriteHeader(resp.StatusCode)
+	bp := copyBufs.Get().(*[]byte)
+	_, cerr := io.CopyBuffer(w, resp.Body, *bp)
+	copyBufs.Put(bp)
+	if cerr != nil && r.Context().Err() == nil {
+		panic(http.ErrAbortHandler) // cut short: the client must not take it for whole
+	}
+}
+
+// roundTrip returns the node's response and the node, whose Done the caller
+// calls (with OK) once the body is consumed; a nil node means Done was
+// already called (an error answer passed on as it is).
+func (e *Edge) roundTrip(r *http.Request) (*http.Response, *balancer.Node, error) {
+	out := e.outRequest(r)
+	var body *unclosedBody
+	if out.Body != nil {
+		// The transport closes a request body when an attempt fails; keep
+		// the client's open so that an attempt that read none of it can be
+		// repeated on another node.
+		body = &unclosedBody{r: out.Body}
+		out.Body = body
+	}
+	replayable := func() bool { return body == nil || body.n == 0 }
+	var tried [4]string
+	ntried := 0
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		node, err := e.bal.Pick(tried[:ntried]...)
+		if err != nil {
+			if lastErr != nil {
+				return nil, nil, lastErr // no other node to try
+			}
+			return nil, nil, err
+		}
+		wrote := false
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
+		out.URL.Host = node.Addr()
+		req := out.WithContext(httptrace.WithClientTrace(r.Context(), trace))
+		resp, err := e.transport.RoundTrip(req)
+		clientGone := r.Context().Err() != nil
+		if err == nil && resp.Header.Get(HeaderNodeError) == "" {
+			if o := balancer.Classify(resp.StatusCode, resp.Header, nil, false); o != balancer.OK {
+				node.Done(o) // reported for passive health; the answer still goes out
+				return resp, nil, nil
+			}
+			return resp, node, nil
+		}
+		gotResponse := false
+		if err == nil { // the agent's own error page: PHP never answered
+			outcome := balancer.Classify(resp.StatusCode, resp.Header, nil, false)
+			if outcome == balancer.OK {
+				outcome = balancer.Status5xx
+			}
+			node.Done(outcome)
+			err = errNodeError
+			if outcome == balancer.Saturated {
+				err = balancer.ErrSaturated
+			}
+			if attempt >= e.retries || !replayable() || !balancer.Retryable(r.Method, err, wrote, false) {
+				return resp, nil, nil // pass the node's answer on
+			}
+			resp.Body.Close()
+			lastErr = err
+		} else {
+			outcome := balancer.Classify(0, nil, err, clientGone)
+			node.Done(outcome)
+			if clientGone || attempt >= e.retries || !replayable() || !balancer.Retryable(r.Method, err, wrote, gotResponse) {
+				return nil, nil, err
+			}
+			lastErr = err
+		}
+		e.retried.Add(1)
+		if ntried < len(tried) {
+			tried[ntried] = node.ID()
+			ntried++
+		}
+	}
+}
+
+// outRequest is the request sent to nodes: the client's, with hop-by-hop
+// headers removed and X-Forwarded-* set. The Host stays the site's.
+func (e *Edge) outRequest(r *http.Request) *http.Request {
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	out.URL.Scheme = "http"
+	out.Close = false
+	removeHop(out.Header, r.Header)
+	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err == nil {
+		if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		out.Header.Set("X-Forwarded-For", clientIP)
+	}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	out.Header.Set("X-Forwarded-Proto", proto)
+	out.Header.Set("X-Forwarded-Host", r.Host)
+	if r.ContentLength == 0 {
+		out.Body = nil
+	}
+	return out
+}
+
+// unclosedBody passes reads through, counts them, and ignores Close.
+type unclosedBody struct {
+	r io.Reader
+	n int64
+}
+
+func (b *unclosedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *unclosedBody) Close() error { return nil }
+
+func removeHop(h http.Header, src http.Header) {
+	for _, f := range src.Values("Connection") {
+		for _, name := range strings.Split(f, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set(HeaderCache, cacheBypass)
+	switch {
+	case errors.Is(err, balancer.ErrNoUpstream):
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "503 service unavailable: no node in service", http.StatusServiceUnavailable)
+	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+		// the client went away; nobody reads this
+		w.WriteHeader(499)
+	default:
+		e.logger.Warn("proxy error", "uri", r.RequestURI, "err", err)
+		http.Error(w, "502 bad gateway: no node answered", http.StatusBadGateway)
+	}
+}

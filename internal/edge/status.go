@@ -1,0 +1,27 @@
+package edge
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/scalepress/scalepress/internal/balancer"
+)
+
+// Status is what the edge reports about itself (GET /_scalepress/edge/status).
+type Status struct {
+	ID         string            `json:"id"`
+	Region     string            `json:"region"`
+	Generation uint64            `json:"generation"`
+	Retried    int64             `json:"retried"`
+	Balancer   balancer.Snapshot `json:"balancer"`
+}
+
+// Status returns the edge's state.
+func (e *Edge) Status() Status {
+	return Status{ID: e.spec.ID, Region: e.spec.Region, Generation: e.generation.Load(), Retried: e.retried.Load(), Balancer: e.bal.Snapshot()}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
