@@ -44,6 +44,13 @@ type RouterSpec struct {
 	MembersURL string `json:"members_url"`
 	// Members is the initial member list, used until MembersURL answers.
 	Members []string `json:"members"`
+	// Mode is how connections are spread: "single" (default: every
+	// connection to one synced member) or "multi" (least connections).
+	// DBMembers.Mode, when set, overrides it.
+	Mode string `json:"mode,omitempty"`
+	// MetricsAddr, when set, serves GET /metrics (Prometheus text) and
+	// GET /status (JSON) about the router's choice and connections.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
 }
 
 // Upstreams is the set of in-service nodes the edge balances over.
@@ -58,9 +65,14 @@ type Upstream struct {
 	Addr string `json:"addr"`
 }
 
-// DBMembers is the set of members the router may use, in preference order.
+// DBMembers is the set of members the router may use, in preference order:
+// the synced members, by id.
 type DBMembers struct {
 	Members []string `json:"members"`
+	// IDs name Members (same order), for metrics.
+	IDs []string `json:"ids,omitempty"`
+	// Mode is "single" or "multi" (see RouterSpec.Mode); empty keeps the router's.
+	Mode string `json:"mode,omitempty"`
 }
 
 // WriteSpec writes v as JSON to path atomically (temp file + rename).

@@ -84,6 +84,13 @@ type DBStatus struct {
 	Writer  string           `json:"writer,omitempty"`
 	// RouterPID is the dbrouter process.
 	RouterPID int `json:"router_pid"`
+	// RouterMode is "single" (one writer) or "multi" (least connections).
+	RouterMode string `json:"router_mode,omitempty"`
+	// RouterChoice is the member that answered the controller's last
+	// connection through the router (in single mode: the writer).
+	RouterChoice string `json:"router_choice,omitempty"`
+	// ClusterSize is the size of the primary component, 0 when none.
+	ClusterSize int `json:"cluster_size,omitempty"`
 }
 
 // DBMemberStatus is one MariaDB member.
@@ -92,6 +99,17 @@ type DBMemberStatus struct {
 	Addr  string `json:"addr"`
 	State string `json:"state"`
 	PID   int    `json:"pid"`
+	// Galera's own view (absent for a standalone member or one that does not answer).
+	WsrepState        string  `json:"wsrep_state,omitempty"`    // wsrep_local_state_comment, e.g. Synced, Donor/Desynced
+	ClusterStatus     string  `json:"cluster_status,omitempty"` // Primary or non-Primary
+	ClusterSize       int     `json:"cluster_size,omitempty"`
+	StateUUID         string  `json:"state_uuid,omitempty"`
+	LastCommitted     int64   `json:"last_committed,omitempty"`
+	FlowControlPaused float64 `json:"flow_control_paused,omitempty"`
+	RecvQueue         int64   `json:"recv_queue,omitempty"`
+	// Starts counts the controller's starts of this member (restarts included).
+	Starts int    `json:"starts,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // RedisStatus is the object-cache server.

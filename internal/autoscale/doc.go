@@ -21,8 +21,8 @@
 // Tolerance, bounded by Min and Max. Scale-out happens at once, at most
 // MaxStepOut nodes per decision. Scale-in happens only when the highest
 // recommendation of the last ScaleInWindow is below the current size (the
-// stabilisation of Kubernetes' HPA), never before the scaler has watched a
-// whole window, never while a node warms, and at most MaxStepIn nodes per
+// stabilisation of Kubernetes' HPA), only once the scaler has had metrics
+// for a whole window without a gap, never while a node warms, and at most MaxStepIn nodes per
 // decision. Warming nodes count toward the size but not toward utilisation,
 // so the group does not scale out a second time while new nodes warm.
 //

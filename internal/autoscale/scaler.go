@@ -44,7 +44,7 @@ type Decision struct {
 // controller's scaling loop owns it.
 type Scaler struct {
 	policy Policy
-	start  time.Time // first Decide
+	since  time.Time // first tick of the current run of ticks with metrics; zero without
 	recs   []recommendation
 }
 
@@ -73,9 +73,6 @@ func (s *Scaler) Decide(now time.Time, current int, nodes []NodeMetric) Decision
 	current = max(current, 0)
 	in := measure(nodes)
 	d := Decision{At: now, Current: current, Desired: current, Action: None, Inputs: in}
-	if s.start.IsZero() {
-		s.start = now
-	}
 	s.forget(now)
 
 	raw := 0 // what the load asks for, unbounded; 0 without metrics
@@ -91,6 +88,11 @@ func (s *Scaler) Decide(now time.Time, current int, nodes []NodeMetric) Decision
 		}
 		d.Recommended = min(max(raw, p.Min), p.Max)
 		s.recs = append(s.recs, recommendation{at: now, nodes: d.Recommended})
+		if s.since.IsZero() {
+			s.since = now
+		}
+	} else {
+		s.since = time.Time{} // a gap: the window must fill again before a scale-in
 	}
 	load := s.describe(in, ratio)
 
@@ -123,9 +125,9 @@ func (s *Scaler) Decide(now time.Time, current int, nodes []NodeMetric) Decision
 		d.Reason = fmt.Sprintf("%s asks for %d nodes: held at min %d", load, raw, p.Min)
 	case in.Warming > 0:
 		d.Reason = fmt.Sprintf("%s asks for %d nodes: no scale-in while %d warming", load, d.Recommended, in.Warming)
-	case now.Sub(s.start) < p.ScaleInWindow:
-		d.Reason = fmt.Sprintf("%s asks for %d nodes: scale-in waits until load has been watched for %s (%s so far)",
-			load, d.Recommended, p.ScaleInWindow, now.Sub(s.start).Round(time.Second))
+	case now.Sub(s.since) < p.ScaleInWindow:
+		d.Reason = fmt.Sprintf("%s asks for %d nodes: scale-in waits until the load has been watched for %s (%s so far)",
+			load, d.Recommended, p.ScaleInWindow, now.Sub(s.since).Round(time.Second))
 	default:
 		peak := s.peak()
 		if peak >= current {

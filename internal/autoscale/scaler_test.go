@@ -102,6 +102,13 @@ func TestScalerSequences(t *testing.T) {
 			want:   []outcome{{6, None}, {4, ScaleIn}, {2, ScaleIn}},
 		},
 		{
+			name: "a gap in the metrics restarts the window",
+			ticks: []tick{
+				{0, 4, low(4)}, {60 * s, 4, nil}, {200 * s, 4, low(4)}, {319 * s, 4, low(4)}, {320 * s, 4, low(4)},
+			},
+			want: []outcome{{4, None}, {4, None}, {4, None}, {4, None}, {3, ScaleIn}},
+		},
+		{
 			name: "a brief lull does not remove nodes",
 			ticks: []tick{
 				{0, 4, nodes(4, 0.6, 0)},

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"slices"
 )
 
@@ -36,6 +37,7 @@ func (b *Balancer) Pick(exclude ...string) (*Node, error) {
 		// this sees the drain and tries again with the newer view.
 		if n.draining.Load() {
 			n.release()
+			runtime.Gosched() // let the drain publish its view
 			continue
 		}
 		n.picks.Add(1)
@@ -64,6 +66,8 @@ func (v *view) choose(slowStart, now int64, exclude []string) *Node {
 	case 1:
 		return cands[0]
 	}
+	// math/rand/v2's top-level functions read the runtime's per-thread
+	// ChaCha8 state: no lock, no shared cache line, a few ns.
 	r := rand.Uint64()
 	i, j := twoOf(r, len(cands))
 	a, c := cands[i], cands[j]

@@ -26,11 +26,13 @@ func (p RetryPolicy) Validate() error {
 
 // ErrSaturated is the error the edge passes to Retryable for a response the
 // node marked with HeaderSaturated.
-var ErrSaturated = errors.New("node saturated")
+var ErrSaturated = errors.New("balancer: node saturated")
 
 // Retryable reports whether a failed attempt may be repeated on another
 // node:
-//   - never after the client went away (context canceled or timed out);
+//   - never after the client went away (context.Canceled); the caller also
+//     checks its request's context, because a dial timeout wraps
+//     context.DeadlineExceeded too and is retryable;
 //   - always for ErrSaturated: the node agent refuses before PHP sees the
 //     request, so even a POST has had no effect (the body must be replayable);
 //   - never once a response byte arrived;
@@ -41,7 +43,7 @@ func Retryable(method string, err error, wroteRequest bool, gotResponse bool) bo
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled):
 		return false
 	case errors.Is(err, ErrSaturated):
 		return true

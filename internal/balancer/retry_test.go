@@ -4,13 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRetryable(t *testing.T) {
 	refused := fmt.Errorf("dial: %w", syscall.ECONNREFUSED)
+	// A dial that times out wraps context.DeadlineExceeded; it is retryable.
+	ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel()
+	_, dialTimeout := (&net.Dialer{}).DialContext(ctx, "tcp", "127.0.0.1:1")
+	if !errors.Is(dialTimeout, context.DeadlineExceeded) {
+		t.Fatalf("dial with an expired context = %v, want it to wrap context.DeadlineExceeded", dialTimeout)
+	}
 	tests := []struct {
 		name       string
 		method     string
@@ -28,7 +37,8 @@ func TestRetryable(t *testing.T) {
 		{"PUT after sending", "PUT", refused, true, false, false},
 		{"GET after a response byte", "GET", refused, true, true, false},
 		{"client canceled", "GET", fmt.Errorf("proxy: %w", context.Canceled), false, false, false},
-		{"client deadline", "GET", context.DeadlineExceeded, false, false, false},
+		{"GET dial timeout", "GET", dialTimeout, false, false, true},
+		{"POST dial timeout", "POST", dialTimeout, false, false, true},
 		{"saturated POST", "POST", ErrSaturated, true, true, true},
 	}
 	for _, tt := range tests {

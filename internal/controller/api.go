@@ -3,13 +3,13 @@ package controller
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
-	"github.com/scalepress/scalepress/internal/supervise"
 )
 
 func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
@@ -33,6 +33,7 @@ func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
 	mux.HandleFunc("GET /v1/db/members", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.routerMembers()) })
 	mux.HandleFunc("GET /v1/events", c.handleEvents)
 	mux.HandleFunc("POST /v1/scale", c.handleScale)
+	mux.HandleFunc("GET /metrics", c.handleMetrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -71,13 +72,16 @@ func (c *Controller) Status() api.Status {
 		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.cfg.ID, Region: e.cfg.Region, Addr: e.cfg.Addr, Healthy: e.healthy, PID: e.proc.Pid()})
 	}
 	for _, n := range c.nodes {
-		ns := api.NodeStatus{ID: n.id, Addr: n.addr, State: n.state, Docroot: n.docroot, PIDs: []int{}, Utilization: n.util, Restarts: n.proc.Restarts()}
-		if pid := n.proc.Pid(); pid > 0 {
-			ns.PIDs = append(ns.PIDs, pid)
-			ns.PIDs = append(ns.PIDs, childPIDs(pid)...)
+		ns := api.NodeStatus{ID: n.id, Addr: n.addr, State: n.state, Docroot: n.docroot, PIDs: []int{}, Utilization: n.util}
+		if n.proc != nil {
+			ns.Restarts = n.proc.Restarts()
+			if pid := n.proc.Pid(); pid > 0 {
+				ns.PIDs = append(ns.PIDs, pid)
+				ns.PIDs = append(ns.PIDs, childPIDs(pid)...)
+			}
 		}
-		if err := n.proc.Err(); err != nil && n.proc.State() == supervise.Failed {
-			ns.Error = err.Error()
+		if n.state == api.NodeFailed || n.state == api.NodeDraining {
+			ns.Error = n.reason
 		}
 		st.Nodes = append(st.Nodes, ns)
 	}
@@ -140,4 +144,31 @@ func (c *Controller) avgUtilLocked() float64 {
 		return 0
 	}
 	return sum / float64(n)
+}
+
+// handleMetrics exposes the group and its decisions in the Prometheus text format.
+func (c *Controller) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	st := c.Status()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	states := map[string]int{}
+	for _, n := range st.Nodes {
+		states[n.State]++
+	}
+	fmt.Fprintf(w, "# HELP scalepress_nodes Nodes by state.\n# TYPE scalepress_nodes gauge\n")
+	for _, s := range []string{api.NodePending, api.NodeWarming, api.NodeInService, api.NodeDraining, api.NodeTerminated, api.NodeFailed} {
+		fmt.Fprintf(w, "scalepress_nodes{state=%q} %d\n", s, states[s])
+	}
+	fmt.Fprintf(w, "# HELP scalepress_node_utilization PHP utilisation per node.\n# TYPE scalepress_node_utilization gauge\n")
+	for _, n := range st.Nodes {
+		fmt.Fprintf(w, "scalepress_node_utilization{node=%q,state=%q} %g\n", n.ID, n.State, n.Utilization)
+	}
+	if a := st.Autoscaling; a != nil {
+		fmt.Fprintf(w, "# HELP scalepress_autoscaling_desired Desired node count.\n# TYPE scalepress_autoscaling_desired gauge\nscalepress_autoscaling_desired %d\n", a.Desired)
+		fmt.Fprintf(w, "# HELP scalepress_autoscaling_utilization Mean utilisation of nodes in service.\n# TYPE scalepress_autoscaling_utilization gauge\nscalepress_autoscaling_utilization %g\n", a.Utilization)
+	}
+	counts := c.events.countByKind()
+	fmt.Fprintf(w, "# HELP scalepress_events_total Events by kind (scale = scaling decisions, heal = replacements).\n# TYPE scalepress_events_total counter\n")
+	for _, k := range []string{"scale", "heal", "node", "config"} {
+		fmt.Fprintf(w, "scalepress_events_total{kind=%q} %d\n", k, counts[k])
+	}
 }

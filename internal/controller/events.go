@@ -21,6 +21,7 @@ type eventLog struct {
 	seq     uint64
 	changed chan struct{} // closed and replaced on every Add
 	file    *os.File
+	byKind  map[string]uint64 // events added by this controller, by kind
 }
 
 const maxEvents = 2000
@@ -56,6 +57,10 @@ func (l *eventLog) Add(e api.Event) api.Event {
 	defer l.mu.Unlock()
 	l.seq++
 	e.Seq = l.seq
+	if l.byKind == nil {
+		l.byKind = map[string]uint64{}
+	}
+	l.byKind[e.Kind]++
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
@@ -105,4 +110,14 @@ func (l *eventLog) Close() {
 		l.file.Close()
 		l.file = nil
 	}
+}
+
+func (l *eventLog) countByKind() map[string]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]uint64, len(l.byKind))
+	for k, v := range l.byKind {
+		out[k] = v
+	}
+	return out
 }

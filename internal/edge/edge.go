@@ -24,6 +24,8 @@ import (
 const (
 	PathHealth   = "/_scalepress/edge/health"
 	PathStatus   = "/_scalepress/edge/status"
+	PathTop      = "/_scalepress/edge/top"
+	PathMetrics  = "/_scalepress/edge/metrics"
 	internalPfx  = "/_scalepress/"
 	HeaderCache  = "X-Cache"
 	HeaderNode   = "X-Scalepress-Node"
@@ -41,6 +43,7 @@ type Edge struct {
 
 	generation atomic.Uint64 // of the upstream set applied
 	retried    atomic.Int64
+	top        topPaths
 }
 
 // Option changes how New builds an edge (tests).
@@ -105,16 +108,29 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveInternal(w, r)
 		return
 	}
+	e.top.observe(r.Method, r.URL.Path)
 	e.forward(w, r)
 }
 
 func (e *Edge) serveInternal(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(HeaderCache, cacheBypass)
-	switch r.URL.Path {
-	case PathHealth:
+	if r.URL.Path == PathHealth {
 		w.Write([]byte("ok\n"))
+		return
+	}
+	// Everything else under /_scalepress/ is for operators on this host.
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err != nil || !net.ParseIP(host).IsLoopback() {
+		http.NotFound(w, r)
+		return
+	}
+	switch r.URL.Path {
 	case PathStatus:
 		writeJSON(w, e.Status())
+	case PathTop:
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		writeJSON(w, e.top.top(min(max(n, 1), 100)))
+	case PathMetrics:
+		e.serveMetrics(w)
 	default:
 		http.NotFound(w, r)
 	}

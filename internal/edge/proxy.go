@@ -189,6 +189,9 @@ func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, balancer.ErrNoUpstream):
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "503 service unavailable: no node in service", http.StatusServiceUnavailable)
+	case errors.Is(err, balancer.ErrSaturated):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "503 service unavailable: every node is saturated", http.StatusServiceUnavailable)
 	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
 		// the client went away; nobody reads this
 		w.WriteHeader(499)

@@ -40,6 +40,8 @@ type Agent struct {
 
 	maxQueue int // requests that may wait for a PHP worker before the node refuses more
 
+	load loadMeter
+
 	inflight atomic.Int64
 	served   atomic.Int64
 }
@@ -87,6 +89,11 @@ func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	var wg sync.WaitGroup
+	mctx, stopMeter := context.WithCancel(context.Background())
+	defer stopMeter()
+	wg.Go(func() {
+		a.load.run(mctx, func() (int, int) { st := a.fcgi.Stats(); return st.Busy, st.Waiting })
+	})
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
 	logger.Info("node in service", "addr", spec.Addr, "docroot", spec.Docroot, "php_children", spec.PHPChildren)
@@ -102,6 +109,7 @@ func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	srv.Shutdown(sctx) // drain in-flight requests
 	cancel()
+	stopMeter()
 	wg.Wait()
 	a.fcgi.Close()
 	a.health.Close()
@@ -120,7 +128,7 @@ func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node %s: docroot: %w", spec.ID, err)
 	}
-	a := &Agent{spec: spec, logger: logger, root: root, socket: filepath.Join(spec.RunDir, "php-fpm.sock"), maxQueue: max(4*spec.PHPChildren, 16)}
+	a := &Agent{spec: spec, logger: logger, root: root, socket: filepath.Join(spec.RunDir, "php-fpm.sock"), maxQueue: max(16*spec.PHPChildren, 64)}
 	for _, s := range spec.TrustedProxies {
 		ip, err := netip.ParseAddr(s)
 		if err != nil {

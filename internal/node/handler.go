@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,9 +17,10 @@ import (
 
 // Internal paths the agent answers itself. The edge never forwards them.
 const (
-	PathHealth = "/_scalepress/health" // php-fpm answers its ping through FastCGI
-	PathStatus = "/_scalepress/status" // utilisation and php-fpm status (JSON)
-	HeaderNode = "X-Scalepress-Node"   // which node served; stripped by the edge unless debugging
+	PathHealth  = "/_scalepress/health"  // php-fpm answers its ping through FastCGI
+	PathStatus  = "/_scalepress/status"  // utilisation and php-fpm status (JSON)
+	PathMetrics = "/_scalepress/metrics" // Prometheus text format
+	HeaderNode  = "X-Scalepress-Node"    // which node served; stripped by the edge unless debugging
 	// HeaderNodeError marks an error page of the agent's own (PHP never answered).
 	HeaderNodeError = "X-Scalepress-Node-Error"
 	// HeaderSaturated marks a 503 refused because every PHP worker is busy and the queue is full.
@@ -107,6 +109,7 @@ func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route) {
 	err := a.fcgi.Forward(w, r, params)
 	switch {
 	case err == nil:
+		a.load.done(time.Now())
 	case errors.Is(err, fastcgi.ErrAborted):
 		a.logger.Warn("php response cut short", "uri", r.RequestURI, "err", err)
 		panic(http.ErrAbortHandler) // the client must not take a truncated body for a whole one
@@ -173,9 +176,7 @@ func (a *Agent) isTrusted(ip string) bool {
 func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case PathHealth:
-		ctx, cancel := contextTimeout(r, time.Second)
-		defer cancel()
-		if err := a.ping(ctx); err != nil {
+		if err := a.phpAlive(r); err != nil {
 			http.Error(w, "php-fpm: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -184,22 +185,41 @@ func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 		// Utilisation comes from our own FastCGI connections, not php-fpm's
 		// status page: php-fpm counts a child holding an idle keep-alive
 		// connection as active, and may report more processes than max_children.
-		fs := a.fcgi.Stats()
+		busy, waiting := a.load.averages()
 		st := Status{
 			ID: a.spec.ID, InFlight: a.inflight.Load(), Served: a.served.Load(),
-			Waiting: fs.Waiting, Active: fs.Busy, Total: a.spec.PHPChildren,
-			Utilization: float64(fs.Busy) / float64(a.spec.PHPChildren),
+			Waiting: int(waiting + 0.5), Active: int(busy + 0.5), Total: a.spec.PHPChildren,
+			Utilization: busy / float64(a.spec.PHPChildren),
 		}
-		ctx, cancel := contextTimeout(r, time.Second)
-		defer cancel()
-		if err := a.ping(ctx); err != nil {
+		if err := a.phpAlive(r); err != nil {
 			st.PHPError = err.Error()
 		} else {
 			st.PHPOK = true
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
+	case PathMetrics:
+		fs := a.fcgi.Stats()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		id := a.spec.ID
+		fmt.Fprintf(w, "# HELP scalepress_node_in_flight HTTP requests being served.\n# TYPE scalepress_node_in_flight gauge\nscalepress_node_in_flight{node=%q} %d\n", id, a.inflight.Load())
+		fmt.Fprintf(w, "# HELP scalepress_node_requests_total HTTP requests served.\n# TYPE scalepress_node_requests_total counter\nscalepress_node_requests_total{node=%q} %d\n", id, a.served.Load())
+		fmt.Fprintf(w, "# HELP scalepress_node_php_busy PHP requests running.\n# TYPE scalepress_node_php_busy gauge\nscalepress_node_php_busy{node=%q} %d\n", id, fs.Busy)
+		fmt.Fprintf(w, "# HELP scalepress_node_php_waiting Requests waiting for a PHP worker.\n# TYPE scalepress_node_php_waiting gauge\nscalepress_node_php_waiting{node=%q} %d\n", id, fs.Waiting)
+		fmt.Fprintf(w, "# HELP scalepress_node_php_utilization Busy PHP workers / workers.\n# TYPE scalepress_node_php_utilization gauge\nscalepress_node_php_utilization{node=%q} %g\n", id, float64(fs.Busy)/float64(a.spec.PHPChildren))
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// phpAlive proves PHP answers: a request completed within the last two
+// seconds, or php-fpm answers its ping within a second. A saturated node
+// (every worker busy, so a ping waits) is alive as long as work completes.
+func (a *Agent) phpAlive(r *http.Request) error {
+	if a.load.progressed(time.Now(), 2*time.Second) {
+		return nil
+	}
+	ctx, cancel := contextTimeout(r, time.Second)
+	defer cancel()
+	return a.ping(ctx)
 }

@@ -68,6 +68,7 @@ nodes:
 autoscaling:
   enabled: false
 db:
+  members: 1
   ip_base: 127.%[1]d.2.0
   router: 127.%[1]d.0.1:3306
   buffer_pool: 64M
