@@ -35,6 +35,10 @@ type EdgeSpec struct {
 	Debug bool `json:"debug"`
 	// SlowStart is how long a new node takes to get its full share (Go duration; "" = default 30s).
 	SlowStart string `json:"slow_start,omitempty"`
+	// PurgeSecret authenticates POST /_scalepress/purge.
+	PurgeSecret string `json:"purge_secret,omitempty"`
+	// Cache configures the page cache; nil = defaults.
+	Cache *CacheSpec `json:"cache,omitempty"`
 }
 
 // RouterSpec is what the controller tells the database router.
@@ -81,7 +85,7 @@ func WriteSpec(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("write spec: %w", err)
 	}
-	return WriteFileAtomic(path, append(b, '\n'), 0o644)
+	return WriteFileAtomic(path, append(b, '\n'), 0o600) // specs may hold secrets
 }
 
 // ReadSpec reads a JSON spec written by WriteSpec.
@@ -125,4 +129,12 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// CacheSpec is the part of the page cache configuration an edge is told.
+type CacheSpec struct {
+	Enabled    bool   `json:"enabled"`
+	MaxBytes   int64  `json:"max_bytes"`
+	DefaultTTL string `json:"default_ttl"` // Go duration
+	StaticTTL  string `json:"static_ttl"`
 }

@@ -48,6 +48,7 @@ func init() {
 		"scale":    {summary: "change autoscaling at run time (--min --max --target --scale-in-window)", run: runScale},
 		"nodes":    {summary: "list the node group", run: runNodes},
 		"events":   {summary: "print the event log (-f to follow)", run: runEvents},
+		"purge":    {summary: "purge the edge caches: URL... | --tag TAG | --all [--hard]", run: runPurge},
 		"load":     {summary: "open-model load: --url URL --rate N --duration D", run: runLoad},
 		"node":     {summary: "role: node agent (started by the controller)", run: runNode, hidden: true},
 		"edge":     {summary: "role: edge (started by the controller)", run: runEdge, hidden: true},

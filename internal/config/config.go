@@ -17,6 +17,7 @@ type Config struct {
 	Nodes     Nodes     `yaml:"nodes"`
 	Autoscale Autoscale `yaml:"autoscaling"`
 	DB        DB        `yaml:"db"`
+	Cache     Cache     `yaml:"cache"`
 	Redis     Redis     `yaml:"redis"`
 	WordPress WordPress `yaml:"wordpress"`
 	Supervise Supervise `yaml:"supervise"`
@@ -73,14 +74,34 @@ type Autoscale struct {
 
 // DB is the database: members and the router in front of them.
 type DB struct {
+	// Members: 1 runs a standalone MariaDB; an odd number up to 9 runs a
+	// Galera cluster (every member accepts writes).
 	Members int `yaml:"members"`
-	// IPBase: member N listens on IPBase+N, Port.
-	IPBase     string `yaml:"ip_base"`
-	Port       int    `yaml:"port"`
-	Router     string `yaml:"router"`
-	Name       string `yaml:"name"`
-	User       string `yaml:"user"`
-	BufferPool string `yaml:"buffer_pool"`
+	// IPBase: member N listens on IPBase+N, Port (and Galera's 4567, 4568, 4444).
+	IPBase string `yaml:"ip_base"`
+	Port   int    `yaml:"port"`
+	Router string `yaml:"router"`
+	// RouterMode: single (every connection to one synced member) or multi
+	// (least connections across the synced members).
+	RouterMode string `yaml:"router_mode"`
+	// RouterMetrics: optional IP:port where the router serves /metrics and /status.
+	RouterMetrics string `yaml:"router_metrics"`
+	Name          string `yaml:"name"`
+	User          string `yaml:"user"`
+	BufferPool    string `yaml:"buffer_pool"`
+	// SSTMethod: how a member without data gets a full copy (rsync or mariabackup).
+	SSTMethod string `yaml:"sst_method"`
+	// GcacheSize: Galera's write-set cache per member; a member that returns
+	// within it catches up by IST instead of a full copy.
+	GcacheSize string `yaml:"gcache_size"`
+}
+
+// Cache is the edges' page cache and static-asset cache.
+type Cache struct {
+	Enabled    bool          `yaml:"enabled"`
+	MaxMB      int           `yaml:"max_mb"`
+	DefaultTTL time.Duration `yaml:"default_ttl"`
+	StaticTTL  time.Duration `yaml:"static_ttl"`
 }
 
 // Redis is the object cache server.
@@ -128,14 +149,18 @@ func Default() Config {
 			MaxReplacements: 3, ReplacementWindow: time.Minute,
 		},
 		DB: DB{
-			Members:    1,
+			Members:    3,
 			IPBase:     "127.0.2.0",
 			Port:       3306,
 			Router:     "127.0.0.1:3306",
+			RouterMode: "single",
 			Name:       "wordpress",
 			User:       "wordpress",
 			BufferPool: "128M",
+			SSTMethod:  "rsync",
+			GcacheSize: "128M",
 		},
+		Cache: Cache{Enabled: true, MaxMB: 256, DefaultTTL: 5 * time.Minute, StaticTTL: 7 * 24 * time.Hour},
 		Redis: Redis{Addr: "127.0.3.1:6379", MaxMemory: "64mb"},
 		WordPress: WordPress{
 			Source:       "/usr/share/wordpress",

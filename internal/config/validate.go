@@ -136,12 +136,24 @@ func (c *Config) Validate() error {
 		bad("nodes.count", "the initial count %d must be within autoscaling.min %d and max %d", c.Nodes.Count, a.Min, a.Max)
 	}
 
-	if c.DB.Members != 1 {
-		bad("db.members", "only 1 is supported by this version (Galera clustering is not built yet), got %d", c.DB.Members)
+	if c.DB.Members < 1 || c.DB.Members > 9 || c.DB.Members%2 == 0 {
+		bad("db.members", "must be 1 (standalone) or an odd number up to 9 (a Galera cluster keeps a majority when one fails), got %d", c.DB.Members)
 	}
 	checkBase("db.ip_base", c.DB.IPBase)
 	checkPort("db.port", c.DB.Port)
 	checkAddr("db.router", c.DB.Router)
+	if c.DB.RouterMode != "single" && c.DB.RouterMode != "multi" {
+		bad("db.router_mode", "must be single or multi, got %q", c.DB.RouterMode)
+	}
+	if c.DB.RouterMetrics != "" {
+		checkAddr("db.router_metrics", c.DB.RouterMetrics)
+	}
+	if c.DB.SSTMethod != "rsync" && c.DB.SSTMethod != "mariabackup" {
+		bad("db.sst_method", "must be rsync or mariabackup, got %q", c.DB.SSTMethod)
+	}
+	if !sizeRE.MatchString(c.DB.GcacheSize) {
+		bad("db.gcache_size", "must be a size like 128M, got %q", c.DB.GcacheSize)
+	}
 	if !sqlNameRE.MatchString(c.DB.Name) {
 		bad("db.name", "must be 1-32 characters of letters, digits, _, got %q", c.DB.Name)
 	}
@@ -152,6 +164,15 @@ func (c *Config) Validate() error {
 		bad("db.buffer_pool", "must be a size like 128M, got %q", c.DB.BufferPool)
 	}
 
+	if c.Cache.MaxMB < 1 || c.Cache.MaxMB > 1<<20 {
+		bad("cache.max_mb", "must be 1 to 1048576, got %d", c.Cache.MaxMB)
+	}
+	if c.Cache.DefaultTTL < time.Second || c.Cache.DefaultTTL > 12*time.Hour {
+		bad("cache.default_ttl", "must be 1s to 12h (WordPress nonces in cached pages live 12-24 h), got %s", c.Cache.DefaultTTL)
+	}
+	if c.Cache.StaticTTL < time.Second || c.Cache.StaticTTL > 365*24*time.Hour {
+		bad("cache.static_ttl", "must be 1s to 8760h, got %s", c.Cache.StaticTTL)
+	}
 	checkAddr("redis.addr", c.Redis.Addr)
 	if !redisMem.MatchString(c.Redis.MaxMemory) {
 		bad("redis.maxmemory", "must be a size like 64mb, got %q", c.Redis.MaxMemory)
@@ -189,6 +210,9 @@ func (c *Config) Validate() error {
 			claim(fmt.Sprintf("edges[%d].addr", i), e.Addr)
 		}
 		claim("db.router", c.DB.Router)
+		if c.DB.RouterMetrics != "" {
+			claim("db.router_metrics", c.DB.RouterMetrics)
+		}
 		claim("redis.addr", c.Redis.Addr)
 		for n := 1; n <= c.MaxNodes(); n++ {
 			claim(fmt.Sprintf("nodes (node %d)", n), c.NodeAddr(n))

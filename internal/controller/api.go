@@ -34,6 +34,7 @@ func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
 	mux.HandleFunc("GET /v1/events", c.handleEvents)
 	mux.HandleFunc("POST /v1/scale", c.handleScale)
 	mux.HandleFunc("GET /metrics", c.handleMetrics)
+	mux.HandleFunc("/v1/purge", c.handlePurge)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

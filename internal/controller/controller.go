@@ -64,6 +64,7 @@ type Controller struct {
 	groupWG   sync.WaitGroup // node launches and drains in flight
 	scaler    *scaler
 	healer    *healer
+	purges    purger
 }
 
 type procState struct {
@@ -228,6 +229,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	defer cancel()
 	wg.Go(func() { c.healthLoop(lctx) })
 	wg.Go(func() { c.groupLoop(lctx) })
+	wg.Go(func() { c.purgeRetryLoop(lctx) })
 	if c.cfg.WordPress.CronInterval > 0 {
 		wg.Go(func() { c.cronLoop(lctx) })
 	}

@@ -13,6 +13,7 @@ type secrets struct {
 	AdminPassword   string
 	DBPassword      string
 	MonitorPassword string
+	PurgeSecret     string // bearer token of POST /v1/purge and the edges' purge endpoint
 	Salts           map[string]string
 }
 
@@ -33,6 +34,9 @@ func loadSecrets(l Layout) (secrets, error) {
 		return s, err
 	}
 	if s.MonitorPassword, err = wordpress.LoadOrCreateSecret(l.Secret("monitor-password"), 32, write); err != nil {
+		return s, err
+	}
+	if s.PurgeSecret, err = wordpress.LoadOrCreateSecret(l.Secret("purge-secret"), 40, write); err != nil {
 		return s, err
 	}
 	if s.Salts, err = wordpress.LoadOrCreateSalts(l.Secret("wp-salts.json"), write); err != nil {

@@ -64,6 +64,7 @@ func (c *Controller) wpConfig() ([]byte, error) {
 		DBName: c.cfg.DB.Name, DBUser: c.cfg.DB.User, DBPassword: c.secrets.DBPassword,
 		DBHost: c.cfg.DB.Router, SiteURL: c.cfg.SiteURL(), Salts: c.secrets.Salts,
 		RedisAddr: c.cfg.Redis.Addr, Debug: c.cfg.Site.Debug,
+		PurgeURL: c.apiURL("/v1/purge"), PurgeSecret: c.secrets.PurgeSecret,
 	})
 }
 
@@ -96,6 +97,10 @@ func (c *Controller) provisionSite(ctx context.Context) error {
 	if err := c.writeWPConfig(site); err != nil {
 		return err
 	}
+	// Writes made by the install go through the object cache like any other.
+	if err := wordpress.InstallDropins(site); err != nil {
+		return err
+	}
 	installed, err := wordpress.Install{
 		PHP: c.bin.php, Docroot: site, SiteURL: c.cfg.SiteURL(), Title: c.cfg.Site.Title,
 		AdminUser: c.cfg.Site.AdminUser, AdminEmail: c.cfg.Site.AdminEmail,
@@ -125,6 +130,9 @@ func (c *Controller) prepareDocroot(docroot string) error {
 	if err := c.writeWPConfig(docroot); err != nil {
 		return err
 	}
+	if err := wordpress.InstallDropins(docroot); err != nil {
+		return err
+	}
 	if c.asRoot {
 		return wordpress.Chown(docroot, c.phpUser.UID, c.phpUser.GID)
 	}
@@ -133,7 +141,14 @@ func (c *Controller) prepareDocroot(docroot string) error {
 
 func (c *Controller) startEdges(ctx context.Context) error {
 	for _, e := range c.cfg.Edges {
-		spec := api.EdgeSpec{ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL("/v1/upstreams"), Debug: c.cfg.Site.Debug}
+		spec := api.EdgeSpec{
+			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL("/v1/upstreams"), Debug: c.cfg.Site.Debug,
+			SlowStart: c.cfg.Nodes.SlowStart.String(), PurgeSecret: c.secrets.PurgeSecret,
+			Cache: &api.CacheSpec{
+				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
+				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
+			},
+		}
 		s, err := c.roleSpec(e.ID, "edge", spec)
 		if err != nil {
 			return err

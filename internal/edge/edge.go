@@ -18,6 +18,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/balancer"
+	"github.com/scalepress/scalepress/internal/pagecache"
 )
 
 // Paths and headers of the edge.
@@ -44,6 +45,7 @@ type Edge struct {
 	generation atomic.Uint64 // of the upstream set applied
 	retried    atomic.Int64
 	top        topPaths
+	cache      *pagecache.Cache // nil when caching is off
 }
 
 // Option changes how New builds an edge (tests).
@@ -89,6 +91,9 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 	}
 	e.bal = bal
 	e.retries = bcfg.Retry.Max
+	if e.cache, err = newCache(spec.Cache); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -109,13 +114,21 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.top.observe(r.Method, r.URL.Path)
-	e.forward(w, r)
+	if e.cache == nil {
+		e.forward(w, r)
+		return
+	}
+	e.serveCached(w, r)
 }
 
 func (e *Edge) serveInternal(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(HeaderCache, cacheBypass)
-	if r.URL.Path == PathHealth {
+	switch r.URL.Path {
+	case PathHealth:
 		w.Write([]byte("ok\n"))
+		return
+	case PathPurge: // authenticated by the purge secret, from anywhere
+		e.servePurge(w, r)
 		return
 	}
 	// Everything else under /_scalepress/ is for operators on this host.

@@ -23,7 +23,12 @@ func backend(t *testing.T, name string) *httptest.Server {
 
 func newEdge(t *testing.T, debug bool, backends ...*httptest.Server) *httptest.Server {
 	t.Helper()
-	e, err := New(api.EdgeSpec{ID: "edge-1", Region: "default", Addr: "127.0.0.1:0", Debug: debug}, slog.New(slog.DiscardHandler))
+	return newEdgeSpec(t, api.EdgeSpec{ID: "edge-1", Region: "default", Addr: "127.0.0.1:0", Debug: debug, Cache: &api.CacheSpec{Enabled: false}}, backends...)
+}
+
+func newEdgeSpec(t *testing.T, spec api.EdgeSpec, backends ...*httptest.Server) *httptest.Server {
+	t.Helper()
+	e, err := New(spec, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +171,83 @@ func TestEdgeErrors(t *testing.T) {
 				t.Errorf("X-Cache missing on %d", resp.StatusCode)
 			}
 		})
+	}
+}
+
+func TestCacheAndPurge(t *testing.T) {
+	var hits int
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+		w.Header().Set(HeaderTags, "post-1 home")
+		io.WriteString(w, "<html>page "+strings.Repeat("x", 2000)+"</html>")
+	}))
+	defer origin.Close()
+	s := newEdgeSpec(t, api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", PurgeSecret: "s3cret", Cache: &api.CacheSpec{Enabled: true, DefaultTTL: "1m"}}, origin)
+	steps := []struct {
+		name   string
+		cookie string
+		want   string
+	}{
+		{"first is a miss", "", "MISS"},
+		{"second is a hit", "", "HIT"},
+		{"logged in bypasses", "wordpress_logged_in_abc=1", "BYPASS"},
+		{"analytics cookie still hits", "_ga=1", "HIT"},
+	}
+	for _, st := range steps {
+		req, _ := http.NewRequest("GET", s.URL+"/hello/", nil)
+		if st.cookie != "" {
+			req.Header.Set("Cookie", st.cookie)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get(HeaderCache); got != st.want {
+			t.Errorf("%s: X-Cache %q, want %q", st.name, got, st.want)
+		}
+		if resp.Header.Get(HeaderTags) != "" {
+			t.Errorf("%s: tag header reached the client", st.name)
+		}
+	}
+	purge := func(auth, body string) int {
+		req, _ := http.NewRequest("POST", s.URL+PathPurge, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := purge("", `{"tags":["post-1"]}`); code != 401 {
+		t.Errorf("purge without token: %d", code)
+	}
+	if code := purge("wrong", `{"tags":["post-1"]}`); code != 401 {
+		t.Errorf("purge with a wrong token: %d", code)
+	}
+	if code := purge("s3cret", `{"tags":["bad tag!"]}`); code != 400 {
+		t.Errorf("purge of a bad tag: %d", code)
+	}
+	before := hits
+	if code := purge("s3cret", `{"tags":["post-1"], "soft": false}`); code != 200 {
+		t.Fatalf("purge: %d", code)
+	}
+	resp, _, _ := func() (*http.Response, string, error) {
+		resp, err := http.Get(s.URL + "/hello/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp, "", nil
+	}()
+	if resp.Header.Get(HeaderCache) != "MISS" || hits != before+1 {
+		t.Errorf("after a hard purge: X-Cache %q, origin hits %d -> %d", resp.Header.Get(HeaderCache), before, hits)
 	}
 }

@@ -17,6 +17,9 @@ import (
 // answer): for an idempotent request the edge may try another node.
 const HeaderNodeError = "X-Scalepress-Node-Error"
 
+// HeaderTags carries a page's cache tags from WordPress; never sent to clients.
+const HeaderTags = "X-Scalepress-Tags"
+
 var errNodeError = errors.New("node answered with its own error")
 
 // hopHeaders are connection-level headers never forwarded (RFC 9110 §7.6.1).
@@ -31,7 +34,8 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // request on another node when the first failed before PHP answered, and
 // writes the answer to w with X-Cache: BYPASS.
 func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
-	resp, node, err := e.roundTrip(r)
+	out := e.outRequest(r)
+	resp, node, err := e.roundTripOut(r.Context(), r.Method, out, r.Body)
 	if err != nil {
 		e.writeError(w, r, err)
 		return
@@ -45,6 +49,7 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 		h[k] = vv
 	}
 	removeHop(h, resp.Header)
+	h.Del(HeaderTags)
 	if !e.spec.Debug {
 		h.Del(HeaderNode)
 		h.Del(HeaderNodeError)
@@ -62,8 +67,7 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 // roundTrip returns the node's response and the node, whose Done the caller
 // calls (with OK) once the body is consumed; a nil node means Done was
 // already called (an error answer passed on as it is).
-func (e *Edge) roundTrip(r *http.Request) (*http.Response, *balancer.Node, error) {
-	out := e.outRequest(r)
+func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Request, inBody io.ReadCloser) (*http.Response, *balancer.Node, error) {
 	var body *unclosedBody
 	if out.Body != nil {
 		// The transport closes a request body when an attempt fails; keep
@@ -87,9 +91,9 @@ func (e *Edge) roundTrip(r *http.Request) (*http.Response, *balancer.Node, error
 		wrote := false
 		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
 		out.URL.Host = node.Addr()
-		req := out.WithContext(httptrace.WithClientTrace(r.Context(), trace))
+		req := out.WithContext(httptrace.WithClientTrace(ctx, trace))
 		resp, err := e.transport.RoundTrip(req)
-		clientGone := r.Context().Err() != nil
+		clientGone := ctx.Err() != nil
 		if err == nil && resp.Header.Get(HeaderNodeError) == "" {
 			if o := balancer.Classify(resp.StatusCode, resp.Header, nil, false); o != balancer.OK {
 				node.Done(o) // reported for passive health; the answer still goes out
@@ -108,7 +112,7 @@ func (e *Edge) roundTrip(r *http.Request) (*http.Response, *balancer.Node, error
 			if outcome == balancer.Saturated {
 				err = balancer.ErrSaturated
 			}
-			if attempt >= e.retries || !replayable() || !balancer.Retryable(r.Method, err, wrote, false) {
+			if attempt >= e.retries || !replayable() || !balancer.Retryable(method, err, wrote, false) {
 				return resp, nil, nil // pass the node's answer on
 			}
 			resp.Body.Close()
@@ -116,7 +120,7 @@ func (e *Edge) roundTrip(r *http.Request) (*http.Response, *balancer.Node, error
 		} else {
 			outcome := balancer.Classify(0, nil, err, clientGone)
 			node.Done(outcome)
-			if clientGone || attempt >= e.retries || !replayable() || !balancer.Retryable(r.Method, err, wrote, gotResponse) {
+			if clientGone || attempt >= e.retries || !replayable() || !balancer.Retryable(method, err, wrote, gotResponse) {
 				return nil, nil, err
 			}
 			lastErr = err

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/scalepress/scalepress/internal/balancer"
+	"github.com/scalepress/scalepress/internal/pagecache"
 )
 
 // Status is what the edge reports about itself (GET /_scalepress/edge/status).
@@ -14,11 +15,17 @@ type Status struct {
 	Generation uint64            `json:"generation"`
 	Retried    int64             `json:"retried"`
 	Balancer   balancer.Snapshot `json:"balancer"`
+	Cache      *pagecache.Stats  `json:"cache,omitempty"`
 }
 
 // Status returns the edge's state.
 func (e *Edge) Status() Status {
-	return Status{ID: e.spec.ID, Region: e.spec.Region, Generation: e.generation.Load(), Retried: e.retried.Load(), Balancer: e.bal.Snapshot()}
+	st := Status{ID: e.spec.ID, Region: e.spec.Region, Generation: e.generation.Load(), Retried: e.retried.Load(), Balancer: e.bal.Snapshot()}
+	if e.cache != nil {
+		cs := e.cache.Stats()
+		st.Cache = &cs
+	}
+	return st
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

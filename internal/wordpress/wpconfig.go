@@ -15,6 +15,15 @@ type Config struct {
 	Salts                      map[string]string
 	RedisAddr                  string // for the object-cache drop-in (WP_REDIS_HOST/PORT)
 	Debug                      bool
+
+	// CacheKeySalt prefixes every object-cache key (WP_CACHE_KEY_SALT), so
+	// that sites sharing a redis never collide. Empty: the drop-in derives
+	// one from the database name, table prefix and host.
+	CacheKeySalt string
+	// PurgeURL is the controller's purge endpoint (SCALEPRESS_PURGE_URL) and
+	// PurgeSecret its bearer token (SCALEPRESS_PURGE_SECRET); the mu-plugin
+	// purges nothing when they are empty. Both or neither.
+	PurgeURL, PurgeSecret string
 }
 
 // Validate names the field that is wrong.
@@ -35,6 +44,15 @@ func (c Config) Validate() error {
 		if c.Salts[n] == "" {
 			return fmt.Errorf("wp-config: salt %s is empty", n)
 		}
+	}
+	if c.PurgeURL != "" {
+		u, err := url.Parse(c.PurgeURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("wp-config: purge url %q is not an http(s) URL", c.PurgeURL)
+		}
+	}
+	if (c.PurgeURL == "") != (c.PurgeSecret == "") {
+		return fmt.Errorf("wp-config: purge url and purge secret must be set together")
 	}
 	return nil
 }
@@ -98,6 +116,14 @@ if (!empty($_SERVER['SCALEPRESS_VIA_EDGE']) && isset($_SERVER['HTTP_X_FORWARDED_
 		}
 		str("WP_REDIS_HOST", host)
 		def("WP_REDIS_PORT", port)
+	}
+	if c.CacheKeySalt != "" {
+		str("WP_CACHE_KEY_SALT", c.CacheKeySalt)
+	}
+	if c.PurgeURL != "" {
+		b.WriteString("// The mu-plugin asks the controller to purge the edge caches.\n")
+		str("SCALEPRESS_PURGE_URL", c.PurgeURL)
+		str("SCALEPRESS_PURGE_SECRET", c.PurgeSecret)
 	}
 	b.WriteString("\nif (!defined('ABSPATH')) {\n    define('ABSPATH', __DIR__ . '/');\n}\nrequire_once ABSPATH . 'wp-settings.php';\n")
 	return b.Bytes(), nil

@@ -22,6 +22,7 @@ func testConfig() Config {
 		DBName: "wordpress", DBUser: "wp", DBPassword: `pa'ss\word`,
 		DBHost: "127.0.0.1:3306", SiteURL: "http://127.0.0.1:8080",
 		Salts: salts, RedisAddr: "127.0.3.1:6379",
+		CacheKeySalt: "site-a", PurgeURL: "http://127.0.0.1:9090/v1/purge", PurgeSecret: `sec'ret`,
 	}
 }
 
@@ -65,7 +66,7 @@ func TestRenderConfigIsValidPHP(t *testing.T) {
 		t.Fatalf("php -l: %v\n%s", err, out)
 	}
 	// Evaluate the defines without loading WordPress.
-	src := strings.Replace(string(got), "require_once ABSPATH . 'wp-settings.php';", "echo DB_PASSWORD;", 1)
+	src := strings.Replace(string(got), "require_once ABSPATH . 'wp-settings.php';", `echo DB_PASSWORD, "|", WP_CACHE_KEY_SALT, "|", SCALEPRESS_PURGE_URL, "|", SCALEPRESS_PURGE_SECRET;`, 1)
 	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +74,25 @@ func TestRenderConfigIsValidPHP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("php: %v\n%s", err, out)
 	}
-	if string(out) != `pa'ss\word` {
-		t.Errorf("DB_PASSWORD evaluates to %q", out)
+	if want := `pa'ss\word|site-a|http://127.0.0.1:9090/v1/purge|sec'ret`; string(out) != want {
+		t.Errorf("constants evaluate to %q, want %q", out, want)
+	}
+}
+
+// TestRenderConfigOptional: the object-cache salt and the purge constants
+// are left out when empty (the drop-in derives a prefix, the mu-plugin
+// purges nothing).
+func TestRenderConfigOptional(t *testing.T) {
+	c := testConfig()
+	c.CacheKeySalt, c.PurgeURL, c.PurgeSecret = "", "", ""
+	got, err := RenderConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"WP_CACHE_KEY_SALT", "SCALEPRESS_PURGE_URL", "SCALEPRESS_PURGE_SECRET", "WP_CACHE'"} {
+		if strings.Contains(string(got), name) {
+			t.Errorf("wp-config.php defines %s:\n%s", name, got)
+		}
 	}
 }
 
@@ -87,6 +105,9 @@ func TestConfigValidate(t *testing.T) {
 		{"no db name", func(c *Config) { c.DBName = "" }, "db name"},
 		{"bad url", func(c *Config) { c.SiteURL = "ftp://x" }, "site url"},
 		{"missing salt", func(c *Config) { delete(c.Salts, "NONCE_SALT") }, "NONCE_SALT"},
+		{"bad purge url", func(c *Config) { c.PurgeURL = "127.0.0.1:9090/v1/purge" }, "purge url"},
+		{"purge url without secret", func(c *Config) { c.PurgeSecret = "" }, "purge url and purge secret"},
+		{"purge secret without url", func(c *Config) { c.PurgeURL = "" }, "purge url and purge secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,166 @@
+package controller
+
+// Purges: WordPress (the scalepress mu-plugin) and `scalepress purge` send
+// one request to the controller, which applies it on every edge and
+// acknowledges only when every edge did; an edge that could not be reached
+// gets the purge again, with backoff, until it applies it.
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/pagecache"
+)
+
+// PurgeResult is the answer of POST /v1/purge.
+type PurgeResult struct {
+	Applied []string `json:"applied"`           // edges that applied it
+	Pending []string `json:"pending,omitempty"` // edges it is being retried on
+	Purged  int      `json:"purged"`            // entries affected, summed over edges
+}
+
+type pendingPurge struct {
+	edge    string
+	addr    string
+	body    []byte
+	tries   int
+	nextTry time.Time
+}
+
+type purger struct {
+	mu      sync.Mutex
+	pending []*pendingPurge
+}
+
+func (c *Controller) authorized(r *http.Request) bool {
+	want := "Bearer " + c.secrets.PurgeSecret
+	got := r.Header.Get("Authorization")
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func (c *Controller) handlePurge(w http.ResponseWriter, r *http.Request) {
+	if !c.authorized(r) {
+		http.Error(w, "purge: missing or wrong bearer token (DIR/secrets/purge-secret)", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, pagecache.MaxPurgeBody+1))
+	if err != nil {
+		http.Error(w, "purge: body: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if _, err := pagecache.ParsePurgeRequest(r.Method, r.Header, body); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, pagecache.ErrPurgeTooLarge) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	res := c.fanOutPurge(r.Context(), body)
+	status := http.StatusOK
+	if len(res.Pending) > 0 {
+		status = http.StatusAccepted
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(res)
+}
+
+// fanOutPurge sends the purge to every edge at once.
+func (c *Controller) fanOutPurge(ctx context.Context, body []byte) PurgeResult {
+	var res PurgeResult
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, e := range c.cfg.Edges {
+		wg.Go(func() {
+			n, err := c.purgeEdge(ctx, e.Addr, body)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.Pending = append(res.Pending, e.ID)
+				c.purges.mu.Lock()
+				c.purges.pending = append(c.purges.pending, &pendingPurge{edge: e.ID, addr: e.Addr, body: body, nextTry: time.Now().Add(time.Second)})
+				c.purges.mu.Unlock()
+				c.logger.Warn("purge not applied on an edge; will retry", "edge", e.ID, "err", err)
+				return
+			}
+			res.Applied = append(res.Applied, e.ID)
+			res.Purged += n
+		})
+	}
+	wg.Wait()
+	return res
+}
+
+func (c *Controller) purgeEdge(ctx context.Context, addr string, body []byte) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/_scalepress/purge", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.secrets.PurgeSecret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("edge answered %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	var out struct {
+		Purged int `json:"purged"`
+	}
+	json.Unmarshal(b, &out)
+	return out.Purged, nil
+}
+
+// purgeRetryLoop re-sends purges that an edge has not applied yet.
+func (c *Controller) purgeRetryLoop(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		c.purges.mu.Lock()
+		due := []*pendingPurge{}
+		for _, p := range c.purges.pending {
+			if !now.Before(p.nextTry) {
+				due = append(due, p)
+			}
+		}
+		c.purges.mu.Unlock()
+		for _, p := range due {
+			_, err := c.purgeEdge(ctx, p.addr, p.body)
+			c.purges.mu.Lock()
+			if err == nil {
+				for i, q := range c.purges.pending {
+					if q == p {
+						c.purges.pending = append(c.purges.pending[:i], c.purges.pending[i+1:]...)
+						break
+					}
+				}
+				c.purges.mu.Unlock()
+				c.event("purge", p.edge, "purge applied on %s after %d retries", p.edge, p.tries+1)
+				continue
+			}
+			p.tries++
+			p.nextTry = now.Add(min(time.Duration(1<<min(p.tries, 6))*time.Second, time.Minute))
+			c.purges.mu.Unlock()
+		}
+	}
+}

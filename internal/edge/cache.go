@@ -1,0 +1,142 @@
+package edge
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/balancer"
+	"github.com/scalepress/scalepress/internal/pagecache"
+)
+
+// PathPurge is the edge's purge endpoint (authenticated with the purge secret).
+const PathPurge = "/_scalepress/purge"
+
+func newCache(spec *api.CacheSpec) (*pagecache.Cache, error) {
+	if spec != nil && !spec.Enabled {
+		return nil, nil
+	}
+	cfg := pagecache.DefaultConfig()
+	// A purged page is refetched by the next request, which the others wait
+	// for (one fetch, no stampede): visitors never see the purged copy
+	// again, unless no node can answer (then stale-if-error serves it).
+	cfg.SoftPurgeGrace = 0
+	if spec != nil {
+		if spec.MaxBytes > 0 {
+			cfg.MaxBytes = spec.MaxBytes
+		}
+		for _, d := range []struct {
+			dst *time.Duration
+			s   string
+		}{{&cfg.DefaultTTL, spec.DefaultTTL}, {&cfg.StaticTTL, spec.StaticTTL}} {
+			if d.s == "" {
+				continue
+			}
+			v, err := time.ParseDuration(d.s)
+			if err != nil {
+				return nil, fmt.Errorf("edge: cache ttl %q: %w", d.s, err)
+			}
+			*d.dst = v
+		}
+	}
+	return pagecache.New(cfg)
+}
+
+// serveCached answers through the page cache: a fresh hit is written without
+// a node; a miss is fetched once (concurrent misses wait for it) and stored
+// when cacheable; when no node answers, a stale copy is served.
+func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request) {
+	d := e.cache.Classify(r)
+	if d.Bypass != "" {
+		e.forward(w, r)
+		return
+	}
+	if e.cache.ServeHit(w, r, d) {
+		return
+	}
+	res := e.cache.Fill(r.Context(), r, d, func(ctx context.Context, cond pagecache.Conditional) (*pagecache.Response, error) {
+		return e.fetch(ctx, r, cond)
+	})
+	if err := e.cache.Serve(w, r, res); err != nil {
+		panic(http.ErrAbortHandler) // the origin failed mid-body: cut the connection
+	}
+}
+
+// fetch is the cache's way to a node: a GET of r's URL, with retries on
+// another node like any proxied request.
+func (e *Edge) fetch(ctx context.Context, r *http.Request, cond pagecache.Conditional) (*pagecache.Response, error) {
+	out := e.outRequest(r)
+	out = out.WithContext(ctx)
+	out.Method, out.Body, out.ContentLength = http.MethodGet, nil, 0
+	cond.Apply(out.Header)
+	out.Header.Set("Accept-Encoding", "identity") // the cache compresses once, itself
+	resp, node, err := e.roundTripOut(ctx, http.MethodGet, out, nil)
+	if err != nil {
+		if errors.Is(err, balancer.ErrNoUpstream) {
+			return nil, fmt.Errorf("no node in service: %w", err)
+		}
+		return nil, err
+	}
+	if !e.spec.Debug {
+		resp.Header.Del(HeaderNode)
+	}
+	resp.Header.Del(HeaderNodeError)
+	if node != nil {
+		resp.Body = &doneOnClose{ReadCloser: resp.Body, node: node}
+	}
+	return pagecache.ResponseFrom(resp), nil
+}
+
+// doneOnClose reports the request done to the balancer when the cache has
+// read the body.
+type doneOnClose struct {
+	io.ReadCloser
+	node *balancer.Node
+	done bool
+}
+
+func (d *doneOnClose) Close() error {
+	err := d.ReadCloser.Close()
+	if !d.done {
+		d.done = true
+		d.node.Done(balancer.OK)
+	}
+	return err
+}
+
+// servePurge applies a purge request from the controller or an operator.
+func (e *Edge) servePurge(w http.ResponseWriter, r *http.Request) {
+	want := "Bearer " + e.spec.PurgeSecret
+	if e.spec.PurgeSecret == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
+		http.Error(w, "purge: missing or wrong bearer token", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, pagecache.MaxPurgeBody+1))
+	if err != nil && !errors.As(err, new(*http.MaxBytesError)) {
+		http.Error(w, "purge: body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	req, err := pagecache.ParsePurgeRequest(r.Method, r.Header, body)
+	if err != nil {
+		code := http.StatusBadRequest
+		switch {
+		case errors.Is(err, pagecache.ErrPurgeMethod):
+			code = http.StatusMethodNotAllowed
+		case errors.Is(err, pagecache.ErrPurgeTooLarge):
+			code = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	n := 0
+	if e.cache != nil {
+		n = e.cache.Purge(req)
+	}
+	e.logger.Info("purge", "urls", len(req.URLs), "tags", len(req.Tags), "all", req.All, "soft", req.Soft, "purged", n)
+	writeJSON(w, map[string]int{"purged": n})
+}

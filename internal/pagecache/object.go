@@ -1,0 +1,316 @@
+package pagecache
+
+import (
+	"hash/maphash"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// hfield is one pre-rendered header: its values are assigned into the
+// client's header map as they are, without copying. They are shared by
+// every response served from the object, so they have cap == len (an
+// append copies) and nothing may write into them.
+type hfield struct {
+	name string
+	vals []string
+}
+
+// rep is one stored representation of an object: the identity body, or the
+// gzip body the cache compressed.
+type rep struct {
+	body []byte
+	// hdr holds Content-Length, Content-Encoding, ETag and Vary: the fields
+	// that differ by representation.
+	hdr []hfield
+	// hdr304 is the subset of hdr sent with 304 (ETag, Vary).
+	hdr304 []hfield
+}
+
+// object is one stored response. Its fields are immutable once stored,
+// except the atomics and those guarded by the shard's mutex.
+type object struct {
+	urlKey  string
+	variant string
+	hash    uint64 // of urlKey and variant, for the ghost queue
+	spec    *varySpec
+	seq     uint64 // store order, for PurgeAll(soft)
+	tags    []string
+	size    int64
+
+	status int
+	static bool
+	header http.Header // stored origin header, for revalidation merges
+	hdr    []hfield    // pre-rendered fields common to both reps
+	hdr304 []hfield    // the subset of hdr sent with 304
+	id     rep
+	gz     *rep // nil unless the cache compressed the body
+
+	etag        string // identity ETag as the origin sent it
+	lastMod     string
+	lastModUnix int64 // valid when lastMod != ""
+
+	noCache       bool
+	mayServeStale bool
+	initialAge    int64 // seconds
+	storedAt      int64 // unix nanoseconds, like the following
+	freshUntil    int64
+	swrUntil      int64
+	sieUntil      int64
+	keepUntil     int64
+
+	purgedAt atomic.Int64 // soft purge time, 0 if none
+	freq     atomic.Int32 // S3-FIFO access count, capped at 3
+	age      atomic.Pointer[ageValue]
+
+	// Guarded by the shard's mutex.
+	ue         *urlEntry
+	prev, next *object
+	queue      uint8
+}
+
+// ageValue caches the rendered Age of an object for one second.
+type ageValue struct {
+	secs int64
+	v    [1]string
+}
+
+// ageHeader returns the Age value at now. An object's age changes once a
+// second, so this allocates at most once a second per object.
+func (o *object) ageHeader(now int64) []string {
+	secs := o.initialAge + max(0, now-o.storedAt)/int64(time.Second)
+	if a := o.age.Load(); a != nil && a.secs == secs {
+		return a.v[:]
+	}
+	a := &ageValue{secs: secs}
+	a.v[0] = strconv.FormatInt(secs, 10)
+	o.age.Store(a)
+	return a.v[:]
+}
+
+// conditional returns the validators a revalidation sends.
+func (o *object) conditional() Conditional {
+	if o == nil {
+		return Conditional{}
+	}
+	return Conditional{ETag: o.etag, LastModified: o.lastMod}
+}
+
+func (o *object) touch() {
+	if o.freq.Load() < 3 {
+		o.freq.Add(1)
+	}
+}
+
+// objState is where an object stands at a given time.
+type objState uint8
+
+const (
+	stGone       objState = iota // past keepUntil: reclaimable, never served
+	stStale                      // needs a fetch; may stand in on error
+	stRevalidate                 // served while one background refresh runs
+	stFresh                      // served
+)
+
+func (c *Cache) state(o *object, now int64) objState {
+	if now >= o.keepUntil {
+		return stGone
+	}
+	purged := o.purgedAt.Load()
+	if sa := c.softAll.Load(); sa != nil && o.seq <= sa.seq && (purged == 0 || sa.at < purged) {
+		purged = sa.at
+	}
+	switch {
+	case purged != 0:
+		if o.mayServeStale && now < purged+int64(c.cfg.SoftPurgeGrace) {
+			return stRevalidate
+		}
+		return stStale
+	case now < o.freshUntil:
+		return stFresh
+	case now < o.swrUntil:
+		return stRevalidate
+	}
+	return stStale
+}
+
+// canStandIn reports whether o may be served when the origin fails.
+func (o *object) canStandIn(now int64) bool { return o != nil && now < o.sieUntil }
+
+// Stored header fields handled apart from the common pre-rendered ones.
+const (
+	hContentLength   = "Content-Length"
+	hContentEncoding = "Content-Encoding"
+	hETag            = "Etag"
+	hVary            = "Vary"
+	hLastModified    = "Last-Modified"
+)
+
+// in304 are the common fields repeated in a 304 (RFC 9110 §15.4.5).
+var in304 = [...]string{"Cache-Control", "Content-Location", "Date", "Expires", hLastModified}
+
+// storedHeader copies the origin header without what is never stored nor
+// served from the cache: hop-by-hop fields, Content-Length (rendered per
+// representation), Age (computed per response), Set-Cookie, X-Cache, and
+// the tag header.
+func (c *Cache) storedHeader(origin http.Header) http.Header {
+	h := make(http.Header, len(origin))
+	for k, v := range origin {
+		k = http.CanonicalHeaderKey(k)
+		if len(v) == 0 || isHopByHop(origin, k) {
+			continue
+		}
+		switch k {
+		case hContentLength, "Age", "Set-Cookie", HeaderXCache, c.tagHeader:
+			continue
+		}
+		h[k] = slices.Clip(append(h[k], v...))
+	}
+	return h
+}
+
+// newObject builds an object from a stored header and body. gz is the
+// already compressed body of a revalidated object, or nil to decide here.
+func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []string, body, gz []byte, p plan, now time.Time) *object {
+	o := &object{
+		urlKey:        in.d.key,
+		status:        status,
+		static:        in.d.static,
+		header:        h,
+		tags:          tags,
+		noCache:       p.noCache,
+		mayServeStale: p.mayServeStale,
+		initialAge:    int64(p.initialAge / time.Second),
+	}
+	ce := contentEncoding(h)
+	if gz == nil && ce == "" && !p.noTransform && len(body) >= minCompress && bodyAllowed(status) && compressible(first(h["Content-Type"])) {
+		gz = gzipBody(body)
+	}
+
+	names, _ := parseVary(h[hVary])
+	specNames := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "Accept-Encoding" })
+	o.spec = &varySpec{names: slices.Clip(specNames), ae: ce != ""}
+	if (gz != nil || ce != "") && !slices.Contains(names, "Accept-Encoding") {
+		names = append(names, "Accept-Encoding")
+		slices.Sort(names)
+	}
+	o.variant = string(appendVariant(nil, in.hdr, in.d.tls, o.spec))
+	var mh maphash.Hash
+	mh.SetSeed(c.seed)
+	mh.WriteString(o.urlKey)
+	mh.WriteByte(0)
+	mh.WriteString(o.variant)
+	o.hash = mh.Sum64()
+
+	o.etag = first(h[hETag])
+	if lm := first(h[hLastModified]); lm != "" {
+		if t, err := http.ParseTime(lm); err == nil {
+			o.lastMod, o.lastModUnix = lm, t.Unix()
+		}
+	}
+
+	// Common fields, sorted for a stable output.
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		switch k {
+		case hETag, hVary, hContentEncoding:
+		default:
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		f := hfield{k, h[k]}
+		o.hdr = append(o.hdr, f)
+		if slices.Contains(in304[:], k) {
+			o.hdr304 = append(o.hdr304, f)
+		}
+	}
+	if o.static && status == http.StatusOK && len(h["Accept-Ranges"]) == 0 {
+		o.hdr = append(o.hdr, hfield{"Accept-Ranges", []string{"bytes"}})
+	}
+	var vary []string
+	if len(names) > 0 {
+		vary = []string{strings.Join(names, ", ")}
+	}
+	o.id = newRep(status, body, ce, o.etag, vary)
+	if gz != nil {
+		r := newRep(status, gz, "gzip", weakETag(o.etag), vary)
+		o.gz = &r
+	}
+
+	n := now.UnixNano()
+	o.storedAt = n
+	lifetime := int64(p.lifetime - p.initialAge)
+	o.freshUntil = n + lifetime
+	o.swrUntil = o.freshUntil + int64(p.swr)
+	o.sieUntil = o.freshUntil + int64(p.sie)
+	if p.noCache {
+		// Kept as long as it would have been fresh, or may stand in.
+		o.freshUntil, o.swrUntil = n, n
+		o.sieUntil = n + max(lifetime, int64(p.sie))
+	}
+	o.keepUntil = max(o.swrUntil, o.sieUntil, o.freshUntil)
+	o.size = o.footprint()
+	return o
+}
+
+func newRep(status int, body []byte, ce, etag string, vary []string) rep {
+	r := rep{body: body}
+	if bodyAllowed(status) {
+		r.hdr = append(r.hdr, hfield{hContentLength, []string{strconv.Itoa(len(body))}})
+	}
+	if ce != "" {
+		r.hdr = append(r.hdr, hfield{hContentEncoding, []string{ce}})
+	}
+	if etag != "" {
+		f := hfield{hETag, []string{etag}}
+		r.hdr, r.hdr304 = append(r.hdr, f), append(r.hdr304, f)
+	}
+	if vary != nil {
+		f := hfield{hVary, vary}
+		r.hdr, r.hdr304 = append(r.hdr, f), append(r.hdr304, f)
+	}
+	r.hdr, r.hdr304 = slices.Clip(r.hdr), slices.Clip(r.hdr304)
+	return r
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// weakETag is the ETag of the gzip body: the same opaque tag, weak, since
+// the bytes differ (If-None-Match compares weakly; If-Range, which needs a
+// strong match, is only honoured on the identity body).
+func weakETag(etag string) string {
+	if etag == "" || strings.HasPrefix(etag, "W/") {
+		return etag
+	}
+	return "W/" + etag
+}
+
+// objectOverhead approximates the bookkeeping of one object: the struct,
+// its map and queue entries, slice headers.
+const objectOverhead = 512
+
+// footprint approximates the bytes the object holds.
+func (o *object) footprint() int64 {
+	n := int64(objectOverhead + 2*len(o.urlKey) + len(o.variant) + len(o.id.body))
+	if o.gz != nil {
+		n += int64(len(o.gz.body))
+	}
+	for k, vs := range o.header {
+		n += int64(len(k)) + 40
+		for _, v := range vs {
+			n += int64(len(v)) + 16
+		}
+	}
+	n += int64(len(o.hdr)+len(o.hdr304)+2*len(o.id.hdr)) * 40
+	for _, t := range o.tags {
+		n += int64(len(t)) + 64 // the tag string, the index entry
+	}
+	return n
+}

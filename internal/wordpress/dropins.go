@@ -1,0 +1,82 @@
+package wordpress
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// The object-cache drop-in (redis) and the must-use plugin that tags pages
+// for the edge and asks the controller to purge them.
+var (
+	//go:embed php/object-cache.php
+	objectCachePHP []byte
+	//go:embed php/scalepress.php
+	muPluginPHP []byte
+)
+
+// Dropin is one PHP file scalepress puts into a site tree.
+type Dropin struct {
+	Path string // relative to the docroot
+	Data []byte
+}
+
+// Dropins returns the files InstallDropins writes.
+func Dropins() []Dropin {
+	return []Dropin{
+		{Path: filepath.Join("wp-content", "object-cache.php"), Data: objectCachePHP},
+		{Path: filepath.Join("wp-content", "mu-plugins", "scalepress.php"), Data: muPluginPHP},
+	}
+}
+
+// InstallDropins writes wp-content/object-cache.php and
+// wp-content/mu-plugins/scalepress.php into docroot. Each file is replaced
+// atomically (a temporary sibling renamed into place), so PHP never includes
+// half a file; a file that already has the right content is left alone, so
+// its mtime (and the file sync that watches it) does not change.
+func InstallDropins(docroot string) error {
+	if _, err := os.Stat(filepath.Join(docroot, "wp-content")); err != nil {
+		return fmt.Errorf("install drop-ins: %s is not a WordPress tree: %w", docroot, err)
+	}
+	for _, d := range Dropins() {
+		if err := writeIfChanged(filepath.Join(docroot, d.Path), d.Data); err != nil {
+			return fmt.Errorf("install drop-ins: %w", err)
+		}
+	}
+	return nil
+}
+
+func writeIfChanged(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
