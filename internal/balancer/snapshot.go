@@ -87,3 +87,9 @@ func (b *Balancer) Snapshot() Snapshot {
 	}
 	return s
 }
+
+// InService is the number of nodes Pick chooses from when it is not failing
+// open; 0 means no node passes its health checks. It takes no lock.
+func (b *Balancer) InService() int {
+	return len(b.view.Load().ready)
+}

@@ -24,8 +24,8 @@ const (
 	// nodeFailAfter consecutive failed checks (one a second) mark a running
 	// node failed. Longer than the edge's fall (3 × 2 s): the edge stops
 	// sending to a sick node first; the controller replaces it only if it
-	// stays sick.
-	nodeFailAfter = 10
+	// stays sick (15 s; the edge needs up to ~8 s).
+	nodeFailAfter = 15
 	// edgeAckTimeout bounds the wait for every edge to apply a new node set.
 	edgeAckTimeout = 5 * time.Second
 	// keepTerminated is how many terminated nodes status keeps showing.

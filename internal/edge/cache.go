@@ -14,6 +14,8 @@ import (
 	"github.com/scalepress/scalepress/internal/pagecache"
 )
 
+var errNoHealthyNode = errors.New("no node passes its health checks")
+
 // PathPurge is the edge's purge endpoint (authenticated with the purge secret).
 const PathPurge = "/_scalepress/purge"
 
@@ -70,6 +72,12 @@ func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request) {
 // fetch is the cache's way to a node: a GET of r's URL, with retries on
 // another node like any proxied request.
 func (e *Edge) fetch(ctx context.Context, r *http.Request, cond pagecache.Conditional) (*pagecache.Response, error) {
+	if e.bal.InService() == 0 {
+		// Every node fails its health checks (frozen, overloaded, gone):
+		// do not wait on one; the cache serves a stale copy if it has one,
+		// a clear 503 if not.
+		return nil, errNoHealthyNode
+	}
 	out := e.outRequest(r)
 	out = out.WithContext(ctx)
 	out.Method, out.Body, out.ContentLength = http.MethodGet, nil, 0

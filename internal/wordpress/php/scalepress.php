@@ -131,6 +131,8 @@ final class Scalepress_Edge {
 		add_action( 'edit_attachment', array( $s, 'on_attachment' ), 10, 1 );
 		add_action( 'delete_attachment', array( $s, 'on_attachment' ), 10, 1 );
 		add_action( 'comment_post', array( $s, 'on_comment_post' ), 10, 2 );
+		// The REST API and wp_insert_comment() callers do not fire comment_post.
+		add_action( 'wp_insert_comment', array( $s, 'on_comment_changed' ), 10, 1 );
 		add_action( 'edit_comment', array( $s, 'on_comment_changed' ), 10, 1 );
 		add_action( 'delete_comment', array( $s, 'on_comment_changed' ), 10, 1 );
 		add_action( 'transition_comment_status', array( $s, 'on_comment_status' ), 10, 3 );
