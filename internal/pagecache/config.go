@@ -37,9 +37,11 @@ type Config struct {
 	// STALE) for an origin that fails, unless the response's stale-if-error
 	// directive says otherwise.
 	StaleIfError time.Duration
-	// SoftPurgeGrace is how long a soft-purged entry is still served while
-	// its single refresh runs. Past it, requests wait for a (coalesced)
-	// fetch.
+	// SoftPurgeGrace is how long a soft-purged entry is still served (as a
+	// HIT) while its single background refresh runs. Past it, or when it is
+	// 0, the next request refetches and the others wait for that one
+	// (coalesced) fetch: nobody sees the purged copy again unless the origin
+	// fails, when stale-if-error serves it (STALE).
 	SoftPurgeGrace time.Duration
 	// HitForPass is how long a key whose response was not cacheable stops
 	// coalescing: requests go to the origin side by side instead of queueing

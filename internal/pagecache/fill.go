@@ -287,6 +287,7 @@ func (c *Cache) complete(ctx context.Context, in *fillInput, resp *Response, err
 		err = fmt.Errorf("fetch returned no response")
 	}
 	if err != nil {
+		resp.close() // a Fetch that returned both
 		if ctx.Err() != nil {
 			return outcome{kind: outRetry, err: fmt.Errorf("%w: %w", ErrOriginFailed, err)}
 		}

@@ -1,6 +1,7 @@
 package pagecache
 
 import (
+	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -207,6 +208,44 @@ func TestPurgeRequestApplied(t *testing.T) {
 		}
 		if s := c.Stats(); s.Objects != 0 {
 			t.Errorf("Objects = %d, want 0", s.Objects)
+		}
+	})
+}
+
+func TestSoftPurgeWithoutGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCache(t, newFakeClock(), func(cfg *Config) { cfg.SoftPurgeGrace = 0 })
+		release := make(chan struct{})
+		fail := false
+		o := newOrigin(func(n int) (*Response, error) {
+			if n > 1 {
+				<-release
+			}
+			if fail {
+				return nil, errors.New("no node in service")
+			}
+			return resp(200, "v"+itoa(n), "Content-Type", htmlCT, "X-Scalepress-Tags", "home"), nil
+		})
+		do(t, c, req("GET", "/"), o)
+		c.PurgeTag("home", true)
+		// Nobody gets the purged copy: one refetch, the others wait for it.
+		xc := concurrently(t, c, o, 10, "/", func() {
+			if n := o.Calls(); n != 2 {
+				t.Errorf("origin calls while blocked = %d, want 2", n)
+			}
+			close(release)
+		})
+		if diff := cmp.Diff(append(repeat("HIT", 9), "MISS"), xc); diff != "" {
+			t.Errorf("X-Cache mismatch (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(got{200, "HIT", "0", "v2"}, summary(do(t, c, req("GET", "/"), o))); diff != "" {
+			t.Errorf("after the refetch mismatch (-want +got):\n%s", diff)
+		}
+		// With the origin down, the purged copy stands in.
+		c.PurgeTag("home", true)
+		fail = true
+		if diff := cmp.Diff(got{200, "STALE", "0", "v2"}, summary(do(t, c, req("GET", "/"), o))); diff != "" {
+			t.Errorf("origin down mismatch (-want +got):\n%s", diff)
 		}
 	})
 }
