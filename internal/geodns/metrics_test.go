@@ -1,0 +1,187 @@
+package geodns
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/miekg/dns"
+)
+
+// fakeWriter is a dns.ResponseWriter that keeps what is written.
+type fakeWriter struct {
+	remote net.Addr
+	out    []byte
+}
+
+var _ dns.ResponseWriter = (*fakeWriter)(nil)
+
+func udpFrom(ip string) *fakeWriter {
+	return &fakeWriter{remote: &net.UDPAddr{IP: net.ParseIP(ip), Port: 5353}}
+}
+
+func (w *fakeWriter) LocalAddr() net.Addr  { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (w *fakeWriter) RemoteAddr() net.Addr { return w.remote }
+func (w *fakeWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	w.out = b
+	return err
+}
+func (w *fakeWriter) Write(b []byte) (int, error) {
+	w.out = append(w.out[:0], b...)
+	return len(b), nil
+}
+func (w *fakeWriter) Close() error        { return nil }
+func (w *fakeWriter) TsigStatus() error   { return nil }
+func (w *fakeWriter) TsigTimersOnly(bool) {}
+func (w *fakeWriter) Hijack()             {}
+
+func TestStatsAndMetrics(t *testing.T) {
+	s := newTestServer(t, testConfig())
+	prober := newFakeProber()
+	prober.setRegion(s.cfg, "us", true)
+	// Take us down by hand: two failed rounds.
+	s.checker.prober = prober
+	s.checker.round(t.Context())
+	s.checker.round(t.Context())
+
+	queries := []struct {
+		from string
+		tcp  bool
+		q    query
+	}{
+		{"127.0.0.1", false, query{name: "www.example.test.", qtype: dns.TypeA, ecs: "81.2.69.142/32"}},
+		{"127.0.0.1", false, query{name: "www.example.test.", qtype: dns.TypeA, ecs: "216.160.83.56/32"}}, // us down: eu
+		{"127.0.0.1", true, query{name: "www.example.test.", qtype: dns.TypeAAAA}},
+		{"127.0.0.1", false, query{name: "nope.example.test.", qtype: dns.TypeA}},
+		{"127.0.0.1", false, query{name: "example.org.", qtype: dns.TypeA}},
+		{"127.0.0.1", false, query{name: "big.example.test.", qtype: dns.TypeTXT}},
+		{"127.0.0.1", false, query{name: "example.test.", qtype: dns.TypeANY}},
+		{"127.0.0.1", false, query{name: "example.test.", qtype: 65280}},
+	}
+	for _, q := range queries {
+		w := udpFrom(q.from)
+		if q.tcp {
+			w.remote = &net.TCPAddr{IP: net.ParseIP(q.from), Port: 5353}
+		}
+		s.ServeDNS(w, q.q.msg())
+		if len(w.out) == 0 {
+			t.Fatalf("no answer to %v", q.q)
+		}
+	}
+	want := Stats{
+		Queries: map[string]uint64{"udp": 7, "tcp": 1},
+		Rcodes:  map[string]uint64{"NOERROR": 6, "NXDOMAIN": 1, "REFUSED": 1},
+		Qtypes:  map[string]uint64{"A": 4, "AAAA": 1, "TXT": 1, "ANY": 1, "OTHER": 1},
+		Regions: map[string]RegionStats{
+			"eu":     {Matched: 1, Served: 2},
+			"us":     {Matched: 1},
+			"ap":     {Matched: 1},
+			"global": {},
+		},
+		ECS:       2,
+		Truncated: 1,
+		Fallbacks: 1, // us → eu; the AAAA from ap (no IPv6 edges) is NODATA, served by no one
+	}
+	if diff := cmp.Diff(want, s.Stats()); diff != "" {
+		t.Errorf("Stats (-want +got):\n%s", diff)
+	}
+
+	var buf bytes.Buffer
+	if err := s.WriteMetrics(&buf); err != nil {
+		t.Fatal(err)
+	}
+	wantText := `# HELP scalepress_geodns_queries_total DNS queries answered, by transport.
+# TYPE scalepress_geodns_queries_total counter
+scalepress_geodns_queries_total{proto="tcp"} 1
+scalepress_geodns_queries_total{proto="udp"} 7
+# HELP scalepress_geodns_responses_total DNS responses, by RCODE.
+# TYPE scalepress_geodns_responses_total counter
+scalepress_geodns_responses_total{rcode="NOERROR"} 6
+scalepress_geodns_responses_total{rcode="NXDOMAIN"} 1
+scalepress_geodns_responses_total{rcode="REFUSED"} 1
+# HELP scalepress_geodns_queries_by_type_total DNS queries, by question type.
+# TYPE scalepress_geodns_queries_by_type_total counter
+scalepress_geodns_queries_by_type_total{qtype="A"} 4
+scalepress_geodns_queries_by_type_total{qtype="AAAA"} 1
+scalepress_geodns_queries_by_type_total{qtype="ANY"} 1
+scalepress_geodns_queries_by_type_total{qtype="OTHER"} 1
+scalepress_geodns_queries_by_type_total{qtype="TXT"} 1
+# HELP scalepress_geodns_region_matched_total Geo answers for clients placed in the region.
+# TYPE scalepress_geodns_region_matched_total counter
+scalepress_geodns_region_matched_total{region="ap"} 1
+scalepress_geodns_region_matched_total{region="eu"} 1
+scalepress_geodns_region_matched_total{region="global"} 0
+scalepress_geodns_region_matched_total{region="us"} 1
+# HELP scalepress_geodns_region_served_total Geo answers that handed out the region's edges.
+# TYPE scalepress_geodns_region_served_total counter
+scalepress_geodns_region_served_total{region="ap"} 0
+scalepress_geodns_region_served_total{region="eu"} 2
+scalepress_geodns_region_served_total{region="global"} 0
+scalepress_geodns_region_served_total{region="us"} 0
+# HELP scalepress_geodns_region_healthy 1 while the region has a healthy edge.
+# TYPE scalepress_geodns_region_healthy gauge
+scalepress_geodns_region_healthy{region="ap"} 1
+scalepress_geodns_region_healthy{region="eu"} 1
+scalepress_geodns_region_healthy{region="global"} 1
+scalepress_geodns_region_healthy{region="us"} 0
+# HELP scalepress_geodns_ecs_queries_total Queries with an EDNS Client Subnet option.
+# TYPE scalepress_geodns_ecs_queries_total counter
+scalepress_geodns_ecs_queries_total 2
+# HELP scalepress_geodns_truncated_total UDP answers truncated (TC=1).
+# TYPE scalepress_geodns_truncated_total counter
+scalepress_geodns_truncated_total 1
+# HELP scalepress_geodns_fallback_answers_total Geo answers from another region than the client's.
+# TYPE scalepress_geodns_fallback_answers_total counter
+scalepress_geodns_fallback_answers_total 1
+# HELP scalepress_geodns_failopen_answers_total Geo answers with all edges because no region was healthy.
+# TYPE scalepress_geodns_failopen_answers_total counter
+scalepress_geodns_failopen_answers_total 0
+# HELP scalepress_geodns_rejected_total Messages rejected before the handler (malformed, wrong opcode, responses).
+# TYPE scalepress_geodns_rejected_total counter
+scalepress_geodns_rejected_total 0
+`
+	if diff := cmp.Diff(strings.Split(wantText, "\n"), strings.Split(buf.String(), "\n")); diff != "" {
+		t.Errorf("WriteMetrics (-want +got):\n%s", diff)
+	}
+}
+
+// lockedBuffer is a concurrency-safe log sink.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestQueryLog(t *testing.T) {
+	cfg := testConfig()
+	cfg.QueryLog = true
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := New(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ServeDNS(udpFrom("127.0.0.1"), query{name: "www.example.test.", qtype: dns.TypeA, ecs: "81.2.69.142/32"}.msg())
+	line := logs.String()
+	for _, want := range []string{"msg=query", "component=geodns", "client=127.0.0.1", "proto=udp", "qname=www.example.test.", "qtype=A", "rcode=NOERROR", "answers=2", "ecs=81.2.69.142/32", "scope=31", "region=eu", "placed_by=country", "served_by=eu"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("query log %q lacks %q", line, want)
+		}
+	}
+}
