@@ -78,6 +78,7 @@ func (e *Edge) fetch(ctx context.Context, r *http.Request, cond pagecache.Condit
 		// a clear 503 if not.
 		return nil, errNoHealthyNode
 	}
+	e.top.observe(http.MethodGet, r.URL.Path)
 	out := e.outRequest(r)
 	out = out.WithContext(ctx)
 	out.Method, out.Body, out.ContentLength = http.MethodGet, nil, 0

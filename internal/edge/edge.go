@@ -113,7 +113,6 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveInternal(w, r)
 		return
 	}
-	e.top.observe(r.Method, r.URL.Path)
 	if e.cache == nil {
 		e.forward(w, r)
 		return

@@ -34,6 +34,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // request on another node when the first failed before PHP answered, and
 // writes the answer to w with X-Cache: BYPASS.
 func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
+	e.top.observe(r.Method, r.URL.Path) // what reaches PHP: the controller warms new nodes with it
 	out := e.outRequest(r)
 	resp, node, err := e.roundTripOut(r.Context(), r.Method, out, r.Body)
 	if err != nil {

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Cache hits side by side: the scalepress edge vs Varnish (in front of the same
+# node) vs nginx fastcgi_cache (on the same docroot and php.ini), on the same
+# home page; and a static 10 KB-class file: edge (cached) vs nginx (from disk).
+# Reports requests/s, p50/p99 and the server's CPU µs per request.
+# Usage: bench/cache.sh [REPS=3] [DURATION=10s] [CONC="8 32"]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPS=${REPS:-3} DUR=${DURATION:-10s} CONC=${CONC:-"8 32"}
+BIN=$PWD/bin/scalepress
+W=${W:-/tmp/scalepress-bench-cache}
+EDGE=127.80.0.1:8080 NODE=127.80.1.1:8080 VARNISH=127.80.0.9:8083 NGINX=127.80.0.9:8081
+HOST=$EDGE
+[[ -x $BIN ]] || make build
+for c in varnishd nginx wrk; do command -v $c >/dev/null || { echo "$c missing: scripts/install-deps.sh --bench"; exit 1; }; done
+cleanup() {
+  for p in $W/varnish.pid $W/nginx/nginx.pid $W/nginx/php-fpm.pid; do [[ -f $p ]] && kill "$(cat $p)" 2>/dev/null || true; done
+  $BIN down --dir $W >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+$BIN down --dir $W >/dev/null 2>&1 || true
+rm -rf $W; mkdir -p $W; chmod 755 $W
+cat > $W/scalepress.yaml <<EOC
+api: {addr: 127.80.0.1:9090}
+edges: [{addr: $EDGE}]
+nodes: {count: 1, ip_base: 127.80.1.0, php_children: 4}
+autoscaling: {enabled: false}
+db: {ip_base: 127.80.2.0, router: 127.80.0.1:3306}
+redis: {addr: 127.80.3.1:6379}
+wordpress: {cron_interval: 0s}
+EOC
+$BIN up --detach --dir $W >/dev/null
+WP=$W/site php ../shared/baselines/wordpress-stack/gen-content.php >/dev/null
+DOCROOT=$W/nodes/node-1/docroot
+
+# Varnish in front of the same node agent (default VCL: anonymous pages cached 120 s).
+varnishd -a $VARNISH -b $NODE -n $W/varnish -s malloc,256M -T none -P $W/varnish.pid -p default_ttl=300
+# nginx fastcgi_cache -> php-fpm on the node's docroot and php.ini.
+N=$W/nginx; mkdir -p $N/tmp $N/cache; chown -R www-data $N
+sed -e "s#^listen = .*#listen = $N/php-fpm.sock#" -e "s#^pid = .*#pid = $N/php-fpm.pid#" \
+    -e "s#^error_log = .*#error_log = $N/php-fpm.log#" -e "s#^\[node-1\]#[nginx]#" -e "s#^listen.owner = .*#listen.owner = www-data#" \
+    $W/nodes/node-1/run/php-fpm.conf > $N/php-fpm.conf
+php-fpm8.2 --nodaemonize --fpm-config $N/php-fpm.conf -c $W/nodes/node-1/run/php.ini >$N/php-fpm.out 2>&1 &
+cat > $N/nginx.conf <<EOC
+user www-data;
+worker_processes auto;
+pid $N/nginx.pid;
+error_log $N/error.log warn;
+events { worker_connections 4096; }
+http {
+  include /etc/nginx/mime.types;
+  access_log off; sendfile on; tcp_nopush off; tcp_nodelay on;
+  keepalive_timeout 65; keepalive_requests 10000; open_file_cache max=10000 inactive=60s;
+  client_body_temp_path $N/tmp; fastcgi_temp_path $N/tmp; proxy_temp_path $N/tmp; uwsgi_temp_path $N/tmp; scgi_temp_path $N/tmp;
+  fastcgi_cache_path $N/cache levels=1:2 keys_zone=WP:32m max_size=1g inactive=60m use_temp_path=off;
+  server {
+    listen $NGINX;
+    root $DOCROOT;
+    index index.php;
+    location / { try_files \$uri \$uri/ /index.php?\$args; }
+    location ~ \.php\$ {
+      try_files \$uri =404;
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+      fastcgi_param HTTP_HOST $HOST;
+      fastcgi_param SERVER_PORT 8080;
+      fastcgi_pass unix:$N/php-fpm.sock;
+      fastcgi_cache WP; fastcgi_cache_key \$scheme\$request_method\$host\$request_uri; fastcgi_cache_valid 200 5m;
+      fastcgi_ignore_headers Cache-Control Expires Set-Cookie;
+      add_header X-Cache \$upstream_cache_status;
+    }
+  }
+}
+EOC
+for i in $(seq 1 50); do [[ -S $N/php-fpm.sock ]] && break; sleep 0.1; done
+nginx -c $N/nginx.conf
+sleep 1
+EDGE_PID=$($BIN status --dir $W --json | jq '.edges[0].pid')
+VARNISH_PID=$(pgrep -f "varnishd -a $VARNISH" | sort -n | tail -1)   # the cache child
+NGINX_PIDS=$(pgrep -f "nginx: worker" | tr '\n' ' ')
+ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $t; }
+HZ=$(getconf CLK_TCK)
+STATIC=/wp-includes/css/wp-embed-template.min.css
+for u in "http://$EDGE/" "http://$VARNISH/" "http://$NGINX/" "http://$EDGE$STATIC" "http://$NGINX$STATIC"; do
+  for i in 1 2; do hdr=$(curl -s -o /dev/null -D- -H "Host: $HOST" "$u" | tr -d '\r' | grep -iE '^(x-cache|age):' | tr '\n' ' ' || true); done
+  echo "check $u: $(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Host: $HOST" "$u") $hdr"
+done
+run() { # target url pids...
+  local name=$1 u=$2; shift 2
+  local t0 t1 out; t0=$(ticks "$@")
+  out=$(wrk -t1 -c$c -d$DUR --latency -H "Host: $HOST" "$u")
+  t1=$(ticks "$@")
+  local rps p50 p99 total; rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out"); total=$(awk '/requests in/ {print $1}' <<<"$out")
+  printf "%-4s %-4s %-16s %-10s %-9s %-9s %s\n" $c $r $name $rps $p50 $p99 "$(awk -v a=$t0 -v b=$t1 -v n=$total -v hz=$HZ 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"
+}
+printf "%-4s %-4s %-16s %-10s %-9s %-9s %s\n" c rep target rps p50 p99 "server-cpu-us/req"
+for c in $CONC; do
+  for r in $(seq 1 $REPS); do
+    run edge-hit "http://$EDGE/" $EDGE_PID
+    run varnish-hit "http://$VARNISH/" $VARNISH_PID
+    run nginx-cache-hit "http://$NGINX/" $NGINX_PIDS
+    run edge-static "http://$EDGE$STATIC" $EDGE_PID
+    run nginx-static "http://$NGINX$STATIC" $NGINX_PIDS
+  done
+done
