@@ -6,9 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // echoServer answers every line with its name and the line.
@@ -128,5 +133,203 @@ func TestValidate(t *testing.T) {
 	cfg.Addr = "nope"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "addr") {
 		t.Errorf("bad addr: %v", err)
+	}
+}
+
+func dialRouter(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestSingleWriterIsStickyAndDeterministic(t *testing.T) {
+	a, b, c := echoServer(t, "a"), echoServer(t, "b"), echoServer(t, "c")
+	r, addr := startRouter(t, []string{a, b, c})
+	for i := range 5 {
+		if got, err := roundTrip(t, dialRouter(t, addr), "x"); got != "a:x" {
+			t.Fatalf("connection %d went to %q (%v), want the first member a", i, got, err)
+		}
+	}
+	// a leaves: the next in the list takes over.
+	r.Update(api.DBMembers{Members: []string{b, c}, IDs: []string{"db-2", "db-3"}})
+	if got, _ := roundTrip(t, dialRouter(t, addr), "x"); got != "b:x" {
+		t.Fatalf("after a left: %q, want b", got)
+	}
+	// a is back and first again: the writer stays b (no needless move).
+	r.Update(api.DBMembers{Members: []string{a, b, c}, IDs: []string{"db-1", "db-2", "db-3"}})
+	if got, _ := roundTrip(t, dialRouter(t, addr), "x"); got != "b:x" {
+		t.Fatalf("after a returned: %q, want b (sticky)", got)
+	}
+	s := r.Snapshot()
+	if s.Writer != "db-2" || s.Failovers != 1 || s.Mode != ModeSingle {
+		t.Errorf("snapshot %+v", s)
+	}
+}
+
+func TestMultiWriterLeastConnections(t *testing.T) {
+	a, b := echoServer(t, "a"), echoServer(t, "b")
+	r, addr := startRouter(t, []string{a, b})
+	r.Update(api.DBMembers{Members: []string{a, b}, Mode: ModeMulti})
+	var got []string
+	for range 4 {
+		g, err := roundTrip(t, dialRouter(t, addr), "x") // each stays open
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, g)
+	}
+	slices.Sort(got) // the router's readiness probe may still hold one
+	if diff := cmp.Diff([]string{"a:x", "a:x", "b:x", "b:x"}, got); diff != "" {
+		t.Errorf("spread (-want +got):\n%s", diff)
+	}
+	// Back to single: connections not on the writer are closed.
+	c := dialRouter(t, addr)
+	roundTrip(t, c, "y")
+	r.Update(api.DBMembers{Members: []string{a, b}, Mode: ModeSingle})
+	time.Sleep(50 * time.Millisecond)
+	if s := r.Snapshot(); s.Members[1].Active != 0 || s.Members[0].Active != 3 {
+		t.Errorf("after switching to single: %+v", s.Members)
+	}
+}
+
+func TestNoSyncedMemberRejects(t *testing.T) {
+	a := echoServer(t, "a")
+	r, addr := startRouter(t, []string{a})
+	r.Update(api.DBMembers{Members: []string{}})
+	c := dialRouter(t, addr)
+	if _, err := roundTrip(t, c, "x"); err == nil {
+		t.Fatal("a connection was relayed with no synced member")
+	}
+	if r.Snapshot().Rejected == 0 {
+		t.Error("rejection not counted")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	s := Snapshot{Mode: ModeSingle, Writer: "db-1", Members: []MemberSnapshot{{ID: "db-1", Addr: "127.0.2.1:3306", Active: 2, Total: 9}, {ID: "db-2", Addr: "127.0.2.2:3306"}}, Failovers: 1}
+	got := s.Prometheus()
+	for _, want := range []string{
+		`scalepress_dbrouter_writer{member="db-1",addr="127.0.2.1:3306"} 1`,
+		`scalepress_dbrouter_writer{member="db-2",addr="127.0.2.2:3306"} 0`,
+		`scalepress_dbrouter_connections_active{member="db-1",addr="127.0.2.1:3306"} 2`,
+		`scalepress_dbrouter_connections_total{member="db-1",addr="127.0.2.1:3306"} 9`,
+		"scalepress_dbrouter_failovers_total 1",
+		`scalepress_dbrouter_members{mode="single"} 2`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("metrics lack %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestConfigFromSpec(t *testing.T) {
+	c := ConfigFromSpec(api.RouterSpec{Addr: "127.0.0.1:3306", Members: []string{"127.0.2.1:3306"}, Mode: "multi", MetricsAddr: "127.0.0.1:9104"})
+	if c.Mode != ModeMulti || c.MetricsAddr != "127.0.0.1:9104" || c.Validate() != nil {
+		t.Errorf("%+v: %v", c, c.Validate())
+	}
+	c.Mode = "round-robin"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "mode") {
+		t.Errorf("bad mode: %v", err)
+	}
+}
+
+// BenchmarkRoundTrip is one small request and answer, as a short SQL
+// statement is: directly to the server, and through the router.
+func BenchmarkRoundTrip(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(c, c)
+		}
+	}()
+	run := func(b *testing.B, addr string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		msg := make([]byte, 64)
+		buf := make([]byte, 64)
+		b.ResetTimer()
+		for range b.N {
+			if _, err := c.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("direct", func(b *testing.B) { run(b, ln.Addr().String()) })
+	b.Run("router", func(b *testing.B) {
+		cfg := DefaultConfig()
+		cfg.Addr = freeAddrB(b)
+		cfg.Members = []string{ln.Addr().String()}
+		r, err := New(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { r.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		for range 100 {
+			if c, err := net.Dial("tcp", cfg.Addr); err == nil {
+				c.Close()
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		run(b, cfg.Addr)
+	})
+}
+
+func freeAddrB(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	a := echoServer(t, "a")
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.MetricsAddr = freeAddr(t), freeAddr(t)
+	cfg.Members, cfg.IDs = []string{a}, []string{"db-1"}
+	r, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	var body string
+	for range 100 {
+		resp, err := http.Get("http://" + cfg.MetricsAddr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(body, `scalepress_dbrouter_writer{member="db-1",addr="`+a+`"} 1`) {
+		t.Errorf("metrics:\n%s", body)
 	}
 }

@@ -1,6 +1,13 @@
-// Package galera runs the site's MariaDB members. This version runs one
-// standalone member; the Galera issue grows the same API to a three-member
-// cluster (wsrep settings, bootstrap, join, recovery) without changing callers.
+// Package galera runs the site's MariaDB members: one standalone server, or a
+// Galera cluster of an odd number of members on their own addresses.
+//
+// The decisions (bootstrap which member, join, recover, refuse) are a pure
+// function, Plan, over what is observed of every member (plan.go); the driver
+// beside it (cluster.go) observes, asks Plan and acts: it renders my.cnf,
+// initialises, runs mariadbd --wsrep-recover before every start of existing
+// data, starts members through a Starter (the controller's supervisor, with
+// restarts disabled: a restart is always a fresh decision), and probes their
+// wsrep status.
 package galera
 
 import (
@@ -8,22 +15,53 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
+
+// Galera ports on every member's own address (NOTES: standard ports per IP).
+const (
+	GroupPort = 4567 // gmcast.listen_addr: group communication
+	ISTPort   = 4568 // ist.recv_addr
+	SSTPort   = 4444 // wsrep_sst_receive_address
+)
+
+// ProviderPath is galera-4's library from Debian's galera-4 package.
+const ProviderPath = "/usr/lib/galera/libgalera_smm.so"
 
 // MemberConfig is one mariadbd.
 type MemberConfig struct {
 	ID         string // db-1
 	Addr       string // IP:port it listens on
-	Dir        string // member directory: data/, run/, my.cnf
+	Dir        string // member directory: data/, run/, tmp/, my.cnf
 	BufferPool string // innodb_buffer_pool_size, e.g. 128M
 	// UID/GID run mariadbd (and own its files) when the controller is root; -1 = current user.
 	UID, GID int
+
+	// Peers are the SQL addresses of every member of the cluster, this one
+	// included, in id order; empty runs a standalone server (wsrep off).
+	Peers []string
+	// PeerIDs name Peers (wsrep_node_name), same order.
+	PeerIDs []string
+	// ClusterName is wsrep_cluster_name.
+	ClusterName string
+	// SSTMethod is wsrep_sst_method: rsync or mariabackup.
+	SSTMethod string
+	// GcacheSize is gcache.size, e.g. 128M: how much history a member keeps
+	// to bring a returning member up to date by IST instead of a full SST.
+	GcacheSize string
 }
+
+var (
+	sizeRE    = regexp.MustCompile(`^[0-9]+[KMGkmg]?$`)
+	clusterRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+)
 
 // Validate names the field that is wrong.
 func (c MemberConfig) Validate() error {
@@ -36,8 +74,34 @@ func (c MemberConfig) Validate() error {
 	if !filepath.IsAbs(c.Dir) {
 		return fmt.Errorf("galera: member %s dir %q must be absolute", c.ID, c.Dir)
 	}
+	if !c.Clustered() {
+		return nil
+	}
+	if len(c.PeerIDs) != len(c.Peers) {
+		return fmt.Errorf("galera: member %s: %d peer ids for %d peers", c.ID, len(c.PeerIDs), len(c.Peers))
+	}
+	for _, p := range c.Peers {
+		if _, err := netip.ParseAddrPort(p); err != nil {
+			return fmt.Errorf("galera: member %s peer %q: must be IP:port", c.ID, p)
+		}
+	}
+	if !slices.Contains(c.Peers, c.Addr) {
+		return fmt.Errorf("galera: member %s addr %s is not among its peers %v", c.ID, c.Addr, c.Peers)
+	}
+	if !clusterRE.MatchString(c.ClusterName) {
+		return fmt.Errorf("galera: member %s cluster name %q: must be 1-32 of [A-Za-z0-9_-]", c.ID, c.ClusterName)
+	}
+	if c.SSTMethod != "rsync" && c.SSTMethod != "mariabackup" {
+		return fmt.Errorf("galera: member %s sst method %q: must be rsync or mariabackup", c.ID, c.SSTMethod)
+	}
+	if !sizeRE.MatchString(c.GcacheSize) {
+		return fmt.Errorf("galera: member %s gcache size %q: must be a size like 128M", c.ID, c.GcacheSize)
+	}
 	return nil
 }
+
+// Clustered reports whether the member runs with wsrep (Galera) on.
+func (c MemberConfig) Clustered() bool { return len(c.Peers) > 0 }
 
 // DataDir is the member's datadir.
 func (c MemberConfig) DataDir() string { return filepath.Join(c.Dir, "data") }
@@ -45,11 +109,23 @@ func (c MemberConfig) DataDir() string { return filepath.Join(c.Dir, "data") }
 // RunDir holds the socket and pid file.
 func (c MemberConfig) RunDir() string { return filepath.Join(c.Dir, "run") }
 
+// TmpDir is the member's own tmpdir (SST scripts write there too).
+func (c MemberConfig) TmpDir() string { return filepath.Join(c.Dir, "tmp") }
+
 // Socket is the unix socket root uses (unix_socket authentication).
 func (c MemberConfig) Socket() string { return filepath.Join(c.RunDir(), "mysqld.sock") }
 
 // MyCnf is the path of the rendered option file.
 func (c MemberConfig) MyCnf() string { return filepath.Join(c.Dir, "my.cnf") }
+
+// sstMarker exists while the member receives its first full copy (SST):
+// a datadir with it is a half-made one, holding nothing of value.
+func (c MemberConfig) sstMarker() string { return filepath.Join(c.Dir, "sst-in-progress") }
+
+func (c MemberConfig) host() string {
+	h, _, _ := net.SplitHostPort(c.Addr)
+	return h
+}
 
 // RenderMyCnf returns the member's option file.
 func RenderMyCnf(c MemberConfig) []byte {
@@ -60,6 +136,7 @@ func RenderMyCnf(c MemberConfig) []byte {
 datadir = %s
 socket = %s
 pid-file = %s
+tmpdir = %s
 bind-address = %s
 port = %s
 skip-name-resolve
@@ -71,10 +148,49 @@ innodb_log_file_size = 64M
 innodb_flush_log_at_trx_commit = 1
 max_connections = 500
 # Errors go to stderr, which the supervisor writes to DIR/logs/%s.log.
-
+`, c.ID, c.DataDir(), c.Socket(), filepath.Join(c.RunDir(), "mysqld.pid"), c.TmpDir(), host, port, c.BufferPool, c.ID)
+	if c.Clustered() {
+		var gcomm []string
+		var donors []string
+		for i, p := range c.Peers {
+			h, _, _ := net.SplitHostPort(p)
+			gcomm = append(gcomm, net.JoinHostPort(h, fmt.Sprint(GroupPort)))
+			if c.PeerIDs[i] != c.ID {
+				donors = append([]string{c.PeerIDs[i]}, donors...)
+			}
+		}
+		fmt.Fprintf(&b, `
+# Galera: every member accepts writes; a commit is certified in one total
+# order across members before it is acknowledged.
+binlog_format = ROW
+default_storage_engine = InnoDB
+innodb_autoinc_lock_mode = 2
+wsrep_on = ON
+wsrep_provider = %s
+wsrep_cluster_name = %s
+wsrep_cluster_address = gcomm://%s
+wsrep_node_name = %s
+wsrep_node_address = %s
+# Each member has its own loopback address: bind every Galera port to it.
+wsrep_sst_receive_address = %s
+wsrep_provider_options = "gmcast.listen_addr=tcp://%s;ist.recv_addr=%s;gcache.size=%s"
+wsrep_sst_method = %s
+# Prefer the members that joined last as donors (the router writes to the
+# lowest synced id; an rsync donor blocks writes while it copies). The
+# trailing comma allows any member when those are unavailable.
+wsrep_sst_donor = %s,
+wsrep_slave_threads = 2
+`, ProviderPath, c.ClusterName, strings.Join(gcomm, ","), c.ID, host,
+			net.JoinHostPort(host, fmt.Sprint(SSTPort)),
+			net.JoinHostPort(host, fmt.Sprint(GroupPort)), net.JoinHostPort(host, fmt.Sprint(ISTPort)),
+			c.GcacheSize, c.SSTMethod, strings.Join(donors, ","))
+	} else {
+		b.WriteString("wsrep_on = OFF\n")
+	}
+	fmt.Fprintf(&b, `
 [client]
 socket = %s
-`, c.ID, c.DataDir(), c.Socket(), filepath.Join(c.RunDir(), "mysqld.pid"), host, port, c.BufferPool, c.ID, c.Socket())
+`, c.Socket())
 	return b.Bytes()
 }
 
@@ -112,35 +228,66 @@ func FindBinaries() (Binaries, error) {
 	return b, nil
 }
 
-// Prepare writes my.cnf and initialises the datadir the first time.
-func Prepare(ctx context.Context, c MemberConfig, bin Binaries) error {
+// CheckProvider reports whether galera-4 is installed (needed when clustered).
+func CheckProvider() error {
+	if _, err := os.Stat(ProviderPath); err != nil {
+		return fmt.Errorf("galera: %s not found (Debian package galera-4): run scripts/install-deps.sh", ProviderPath)
+	}
+	return nil
+}
+
+// writeConfig makes the member's directories and writes my.cnf; it never
+// touches the datadir's content.
+func writeConfig(c MemberConfig) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	for _, d := range []string{c.Dir, c.RunDir()} {
+	for _, d := range []string{c.Dir, c.RunDir(), c.TmpDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("galera: %w", err)
+			return fmt.Errorf("galera: prepare: %w", err)
 		}
 		// mariadbd runs as mysql: it must reach my.cnf and the run dir.
 		if err := os.Chmod(d, 0o755); err != nil {
-			return fmt.Errorf("galera: %w", err)
+			return fmt.Errorf("galera: prepare: %w", err)
 		}
 	}
 	if err := os.WriteFile(c.MyCnf(), RenderMyCnf(c), 0o644); err != nil {
-		return fmt.Errorf("galera: %w", err)
+		return fmt.Errorf("galera: prepare: %w", err)
 	}
-	if err := chown(c.RunDir(), c.UID, c.GID); err != nil {
-		return err
+	for _, d := range []string{c.RunDir(), c.TmpDir()} {
+		if err := chown(d, c.UID, c.GID); err != nil {
+			return err
+		}
 	}
 	os.Remove(c.Socket()) // a stale socket from a killed run
-	if _, err := os.Stat(filepath.Join(c.DataDir(), initMarker)); err == nil {
-		return chownTree(c.DataDir(), c.UID, c.GID)
+	if err := os.MkdirAll(c.DataDir(), 0o750); err != nil {
+		return fmt.Errorf("galera: prepare: %w", err)
 	}
+	return chownTree(c.DataDir(), c.UID, c.GID)
+}
+
+// Prepare writes my.cnf and initialises a standalone member's datadir the
+// first time (a datadir without the init marker is made again).
+func Prepare(ctx context.Context, c MemberConfig, bin Binaries) error {
+	if err := writeConfig(c); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(c.DataDir(), initMarker)); err == nil {
+		return nil
+	}
+	if hasData(c) {
+		return nil // a former cluster member's data (received by SST): keep it
+	}
+	return initialize(ctx, c, bin)
+}
+
+// initialize makes a new, empty database in the member's datadir.
+func initialize(ctx context.Context, c MemberConfig, bin Binaries) error {
 	if err := os.RemoveAll(c.DataDir()); err != nil {
 		return fmt.Errorf("galera: remove half-made datadir: %w", err)
 	}
 	if err := os.MkdirAll(c.DataDir(), 0o750); err != nil {
-		return fmt.Errorf("galera: %w", err)
+		return fmt.Errorf("galera: init: %w", err)
 	}
 	if err := chown(c.DataDir(), c.UID, c.GID); err != nil {
 		return err
@@ -157,14 +304,16 @@ func Prepare(ctx context.Context, c MemberConfig, bin Binaries) error {
 		return fmt.Errorf("galera: mariadb-install-db for %s: %v: %s", c.ID, err, lastLines(out, 5))
 	}
 	if err := os.WriteFile(filepath.Join(c.DataDir(), initMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
-		return fmt.Errorf("galera: %w", err)
+		return fmt.Errorf("galera: init: %w", err)
 	}
 	return nil
 }
 
-// Command returns the program and arguments that run the member in the foreground.
-func Command(c MemberConfig, bin Binaries) (string, []string) {
-	return bin.Mariadbd, []string{"--defaults-file=" + c.MyCnf()}
+// Command returns the program and arguments that run the member in the
+// foreground; extra are the one-off options of this start (a recovered
+// position, the bootstrap flag), never persisted anywhere.
+func Command(c MemberConfig, bin Binaries, extra ...string) (string, []string) {
+	return bin.Mariadbd, append([]string{"--defaults-file=" + c.MyCnf()}, extra...)
 }
 
 // RootSQL runs statements as root over the member's unix socket.

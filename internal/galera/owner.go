@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 )
 
 func chown(path string, uid, gid int) error {
@@ -40,4 +41,14 @@ func userName(uid int) string {
 		return u.Username
 	}
 	return strconv.Itoa(uid)
+}
+
+type owner struct{ uid, gid int }
+
+func statOwner(fi os.FileInfo) (owner, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return owner{}, false
+	}
+	return owner{int(st.Uid), int(st.Gid)}, true
 }

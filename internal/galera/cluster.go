@@ -1,0 +1,789 @@
+package galera
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrRefused means Plan refused to go on: going on could lose acknowledged
+// writes. The message says what to do.
+var ErrRefused = errors.New("refused")
+
+// Member states, as the status contract names them.
+const (
+	StateSynced  = "synced"
+	StateJoining = "joining"
+	StateDonor   = "donor"
+	StateDown    = "down"
+)
+
+// Proc is one run of a member's mariadbd (a *supervise.Process).
+type Proc interface {
+	Pid() int
+	Done() <-chan struct{}
+	Stop(ctx context.Context) error
+}
+
+// Starter runs mariadbd for a member. The process must not be restarted by
+// the starter: every start is decided here, with its own arguments.
+type Starter interface {
+	StartMember(m MemberConfig, path string, args []string) (Proc, error)
+	// LogFile is where a member's output goes, for error messages.
+	LogFile(id string) string
+}
+
+// Config of a Cluster.
+type Config struct {
+	Members []MemberConfig // in id order; one standalone member, or Galera members
+	Bin     Binaries
+	Site    Grant // the application database and the monitor user
+	// Grace: how long members may stay outside a primary component before
+	// the cluster acts (stops a failed plain restart, pc.bootstraps survivors).
+	Grace time.Duration
+	// StartTimeout bounds a bootstrap or standalone start until it answers.
+	StartTimeout time.Duration
+	// JoinTimeout bounds a join (SST included) until it is synced.
+	JoinTimeout time.Duration
+	// Interval between observations.
+	Interval time.Duration
+}
+
+// DefaultConfig has the timings; Members, Bin and Site are to be filled.
+func DefaultConfig() Config {
+	return Config{Grace: 20 * time.Second, StartTimeout: 90 * time.Second, JoinTimeout: 10 * time.Minute, Interval: 500 * time.Millisecond}
+}
+
+// Validate names the field that is wrong.
+func (c Config) Validate() error {
+	if len(c.Members) == 0 {
+		return fmt.Errorf("galera: members: at least one is needed")
+	}
+	if len(c.Members) > 1 && len(c.Members)%2 == 0 {
+		return fmt.Errorf("galera: members: %d is even; use an odd number so that a majority survives a split", len(c.Members))
+	}
+	for _, m := range c.Members {
+		if err := m.Validate(); err != nil {
+			return err
+		}
+		if len(c.Members) > 1 && !m.Clustered() {
+			return fmt.Errorf("galera: member %s: peers: a cluster member needs its peers", m.ID)
+		}
+	}
+	if c.Grace <= 0 || c.StartTimeout <= 0 || c.JoinTimeout <= 0 || c.Interval <= 0 {
+		return fmt.Errorf("galera: grace, start_timeout, join_timeout and interval must be positive")
+	}
+	return nil
+}
+
+// MemberView is one member as status and the router see it.
+type MemberView struct {
+	ID     string
+	Addr   string
+	State  string
+	PID    int
+	Status *Status // nil when it does not answer
+	Starts int     // how many times it was started by this controller
+	Error  string  // why it last exited, or why it is not started
+}
+
+// Cluster runs the members: Start brings them up, Run keeps them up.
+type Cluster struct {
+	cfg     Config
+	starter Starter
+	logger  *slog.Logger
+
+	mu          sync.Mutex
+	members     []*member
+	plainFailed bool   // a plain restart was tried since the cluster went down
+	plainTry    bool   // a plain restart is in progress
+	lastReason  string // last logged decision
+	joinSeq     int
+}
+
+type member struct {
+	cfg        MemberConfig
+	prober     *Prober
+	proc       Proc
+	startedAt  time.Time
+	stopping   bool
+	status     *Status
+	stuckSince time.Time
+	recovered  *Position
+	recoverErr string
+	failures   []time.Time
+	gaveUp     time.Time // known dead until then
+	joined     int       // order in which it became synced
+	starts     int
+	lastErr    string
+	probeFails int // failed probes in a row of a running member
+}
+
+// New returns a cluster; nothing runs until Start.
+func New(cfg Config, starter Starter, logger *slog.Logger) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg, starter: starter, logger: logger}
+	for _, mc := range cfg.Members {
+		p, err := NewProber(mc.Addr, cfg.Site.MonitorUser, cfg.Site.MonitorPassword)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.members = append(c.members, &member{cfg: mc, prober: p})
+	}
+	return c, nil
+}
+
+// Close releases the probers (the processes are stopped by their owner).
+func (c *Cluster) Close() {
+	for _, m := range c.members {
+		m.prober.Close()
+	}
+}
+
+func (c *Cluster) clustered() bool { return c.cfg.Members[0].Clustered() }
+
+// Members is a snapshot for status and the router, in id order.
+func (c *Cluster) Members() []MemberView {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]MemberView, 0, len(c.members))
+	for _, m := range c.members {
+		v := MemberView{ID: m.cfg.ID, Addr: m.cfg.Addr, State: StateDown, Starts: m.starts, Error: m.lastErr}
+		if m.running() {
+			v.PID = m.proc.Pid()
+			v.State = StateJoining
+			if m.status != nil {
+				st := *m.status
+				v.Status = &st
+				switch {
+				case st.Synced():
+					v.State = StateSynced
+				case st.LocalState == 2:
+					v.State = StateDonor
+				}
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// StopOrder names the members in the order they should stop: the last to
+// join first, so that the last one out (safe_to_bootstrap: 1) is the one
+// that founded the cluster.
+func (c *Cluster) StopOrder() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ms := slices.Clone(c.members)
+	slices.SortStableFunc(ms, func(a, b *member) int {
+		if a.joined != b.joined {
+			return b.joined - a.joined
+		}
+		return strings.Compare(b.cfg.ID, a.cfg.ID)
+	})
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.cfg.ID
+	}
+	return out
+}
+
+func (m *member) running() bool {
+	if m.proc == nil {
+		return false
+	}
+	select {
+	case <-m.proc.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// Start brings every member up and returns when all are synced (standalone:
+// answering), or with an error that names the member and its log. It
+// refuses (ErrRefused) rather than bootstrap a member that could lose
+// acknowledged writes.
+func (c *Cluster) Start(ctx context.Context) error {
+	if !c.clustered() {
+		return c.startStandalone(ctx)
+	}
+	if err := CheckProvider(); err != nil {
+		return err
+	}
+	for _, m := range c.members {
+		if err := writeConfig(m.cfg); err != nil {
+			return err
+		}
+	}
+	for {
+		if err := c.reapExits(true); err != nil {
+			return err
+		}
+		obs := c.observe(ctx)
+		d := c.plan(obs)
+		switch d.Action {
+		case ActNone:
+			if c.allSynced() {
+				return c.ensureSite(ctx)
+			}
+		case ActRefuse:
+			return fmt.Errorf("galera: %w: %s", ErrRefused, d.Reason)
+		case ActWait:
+			if err := c.checkTimeouts(ctx, false); err != nil {
+				return err
+			}
+		default:
+			if err := c.act(ctx, d, obs); err != nil {
+				return err
+			}
+			continue
+		}
+		if !c.sleep(ctx) {
+			return ctx.Err()
+		}
+	}
+}
+
+// Run keeps the members up until ctx ends: a member that exits is started
+// again through --wsrep-recover and its position (or by SST when its data is
+// gone), a cluster that went down entirely is recovered as on up.
+func (c *Cluster) Run(ctx context.Context) {
+	if !c.clustered() {
+		c.runStandalone(ctx)
+		return
+	}
+	for c.sleep(ctx) {
+		c.reapExits(false)
+		obs := c.observe(ctx)
+		d := c.plan(obs)
+		switch d.Action {
+		case ActNone, ActWait:
+			c.checkTimeouts(ctx, true)
+		case ActRefuse:
+			// logged by plan; observe again, things may change
+		default:
+			if err := c.act(ctx, d, obs); err != nil && ctx.Err() == nil {
+				c.logger.Error("database action failed", "action", d.Action, "members", d.Members, "err", err)
+			}
+		}
+	}
+}
+
+func (c *Cluster) sleep(ctx context.Context) bool {
+	t := time.NewTimer(c.cfg.Interval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (c *Cluster) plan(obs []Observation) Decision {
+	c.mu.Lock()
+	in := Input{Members: obs, PlainRestartFailed: c.plainFailed, Grace: c.cfg.Grace}
+	c.mu.Unlock()
+	d := Plan(in)
+	key := string(d.Action) + " " + strings.Join(d.Members, ",") + " " + d.Reason
+	if d.Action == ActWait {
+		key = string(d.Action) + " " + strings.Join(d.Members, ",")
+	}
+	c.mu.Lock()
+	changed := key != c.lastReason
+	c.lastReason = key
+	c.mu.Unlock()
+	if changed {
+		lvl := slog.LevelInfo
+		if d.Action == ActRefuse {
+			lvl = slog.LevelError
+		}
+		c.logger.Log(context.Background(), lvl, "database plan", "action", d.Action, "members", d.Members, "reason", d.Reason)
+	}
+	return d
+}
+
+// reapExits notices members that exited. While starting, an exit nobody
+// asked for is an error (outside a plain restart attempt).
+func (c *Cluster) reapExits(starting bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for _, m := range c.members {
+		if m.proc == nil || m.running() {
+			continue
+		}
+		ranFor := now.Sub(m.startedAt)
+		m.proc, m.status, m.stuckSince = nil, nil, time.Time{}
+		m.recovered, m.recoverErr = nil, ""
+		if m.stopping {
+			m.stopping = false
+			continue
+		}
+		log := c.starter.LogFile(m.cfg.ID)
+		m.lastErr = fmt.Sprintf("exited after %s: %s", ranFor.Round(time.Millisecond), lastErrorLine(log))
+		if c.plainTry {
+			c.plainTry, c.plainFailed = false, true
+			c.logger.Warn("member exited during the plain restart", "member", m.cfg.ID, "err", m.lastErr)
+			continue
+		}
+		if starting {
+			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, lastErrorLine(log), log)
+		}
+		c.logger.Warn("member exited", "member", m.cfg.ID, "ran_for", ranFor.Round(time.Millisecond), "err", m.lastErr)
+		if ranFor < time.Minute {
+			m.failures = append(m.failures, now)
+		}
+		m.failures = slices.DeleteFunc(m.failures, func(t time.Time) bool { return now.Sub(t) > 5*time.Minute })
+		if len(m.failures) >= 3 {
+			m.gaveUp = now.Add(time.Minute)
+			m.failures = nil
+			c.logger.Error("member fails to start; known dead for a minute", "member", m.cfg.ID, "log", log)
+		}
+	}
+	return nil
+}
+
+// observe probes the running members and reads the stopped ones' files.
+func (c *Cluster) observe(ctx context.Context) []Observation {
+	obs := make([]Observation, len(c.members))
+	var wg sync.WaitGroup
+	now := time.Now()
+	for i, m := range c.members {
+		c.mu.Lock()
+		running := m.running()
+		c.mu.Unlock()
+		wg.Go(func() {
+			o := Observation{ID: m.cfg.ID, Running: running}
+			var st *Status
+			if running {
+				pctx, cancel := context.WithTimeout(ctx, time.Second)
+				s, err := m.prober.Status(pctx)
+				cancel()
+				if err == nil {
+					st = &s
+				}
+			}
+			o.HasData = hasData(m.cfg)
+			if g, ok, _ := ReadGraState(m.cfg.DataDir()); ok {
+				o.Grastate = &g
+			}
+			o.ViewID = ViewID(m.cfg.DataDir())
+			c.mu.Lock()
+			if running {
+				// A busy member may miss a probe: keep its last answer for two
+				// misses before it counts as not answering. A dead process is
+				// seen at once (running is false).
+				if st == nil && m.probeFails < 2 && m.status != nil {
+					m.probeFails++
+					st = m.status
+				} else if st != nil {
+					m.probeFails = 0
+				}
+				m.status = st
+				if st != nil && st.Primary() {
+					m.stuckSince = time.Time{}
+				} else if m.stuckSince.IsZero() {
+					m.stuckSince = now
+				}
+				if st != nil && st.Synced() {
+					if m.joined == 0 {
+						c.joinSeq++
+						m.joined = c.joinSeq
+					}
+					if _, err := os.Stat(m.cfg.sstMarker()); err == nil {
+						os.Remove(m.cfg.sstMarker())
+					}
+					if c.plainTry {
+						c.plainTry = false
+					}
+					m.lastErr = ""
+				}
+				if !m.stuckSince.IsZero() {
+					o.StuckFor = now.Sub(m.stuckSince)
+				}
+			} else {
+				m.status, m.joined = nil, 0
+			}
+			o.Status = m.status
+			o.Recovered, o.RecoverErr = m.recovered, m.recoverErr
+			o.GaveUp = now.Before(m.gaveUp)
+			c.mu.Unlock()
+			obs[i] = o
+		})
+	}
+	wg.Wait()
+	return obs
+}
+
+// hasData: the datadir holds a database made by install-db or received by a
+// completed SST.
+func hasData(mc MemberConfig) bool {
+	if _, err := os.Stat(mc.sstMarker()); err == nil {
+		return false
+	}
+	if fi, err := os.Stat(filepath.Join(mc.DataDir(), "mysql")); err != nil || !fi.IsDir() {
+		return false
+	}
+	for _, f := range []string{initMarker, "grastate.dat"} {
+		if _, err := os.Stat(filepath.Join(mc.DataDir(), f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cluster) allSynced() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.members {
+		if !m.running() || m.status == nil || !m.status.Synced() {
+			return false
+		}
+	}
+	return true
+}
+
+// checkTimeouts fails a start that takes too long; while running (stop
+// set), it stops such a member instead, and the plan starts it again.
+func (c *Cluster) checkTimeouts(ctx context.Context, stop bool) error {
+	c.mu.Lock()
+	var late *member
+	for _, m := range c.members {
+		if !m.running() || (m.status != nil && (m.status.Synced() || m.status.LocalState == 2)) || m.stopping {
+			continue
+		}
+		if time.Since(m.startedAt) > c.cfg.JoinTimeout {
+			late = m
+			break
+		}
+	}
+	if late == nil || !stop {
+		c.mu.Unlock()
+		if late != nil {
+			return fmt.Errorf("%s not synced %s after it started (log: %s)", late.cfg.ID, c.cfg.JoinTimeout, c.starter.LogFile(late.cfg.ID))
+		}
+		return nil
+	}
+	p := late.proc
+	late.lastErr = fmt.Sprintf("not synced %s after it started: stopped", c.cfg.JoinTimeout)
+	c.mu.Unlock()
+	c.logger.Warn("member not synced in time; stopping it", "member", late.cfg.ID, "timeout", c.cfg.JoinTimeout)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p.Stop(sctx) // counted as an exit: the plan decides again
+	return nil
+}
+
+func (c *Cluster) find(id string) *member {
+	for _, m := range c.members {
+		if m.cfg.ID == id {
+			return m
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error {
+	switch d.Action {
+	case ActRecover:
+		var wg sync.WaitGroup
+		for _, id := range d.Members {
+			m := c.find(id)
+			wg.Go(func() {
+				t0 := time.Now()
+				p, err := Recover(ctx, m.cfg, c.cfg.Bin)
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if err != nil {
+					m.recovered, m.recoverErr = nil, err.Error()
+					c.logger.Warn("recover position failed", "member", id, "err", err)
+					return
+				}
+				m.recovered, m.recoverErr = &p, ""
+				c.logger.Info("recovered position", "member", id, "position", p.String(), "took", time.Since(t0).Round(time.Millisecond))
+			})
+		}
+		wg.Wait()
+		return ctx.Err()
+	case ActInit:
+		m := c.find(d.Members[0])
+		if err := CheckBootstrap(obs, m.cfg.ID); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if err := initialize(ctx, m.cfg, c.cfg.Bin); err != nil {
+			return err
+		}
+		c.logger.Info("initialised a new database", "member", m.cfg.ID, "took", time.Since(t0).Round(time.Millisecond))
+		return c.bootstrap(ctx, m, nil)
+	case ActBootstrap:
+		m := c.find(d.Members[0])
+		if err := CheckBootstrap(obs, m.cfg.ID); err != nil {
+			return err
+		}
+		for _, o := range c.members {
+			if _, ok, _ := ReadGraState(o.cfg.DataDir()); ok {
+				if err := SetSafeToBootstrap(o.cfg.DataDir(), o == m); err != nil {
+					return err
+				}
+			}
+		}
+		var pos *Position
+		if p, ok := d.Positions[m.cfg.ID]; ok {
+			pos = &p
+		}
+		return c.bootstrap(ctx, m, pos)
+	case ActJoin:
+		m := c.find(d.Members[0])
+		var args []string
+		if p, ok := d.Positions[m.cfg.ID]; ok {
+			args = append(args, "--wsrep_start_position="+p.String())
+		} else if !hasData(m.cfg) {
+			if err := c.clearForSST(m.cfg); err != nil {
+				return err
+			}
+		}
+		return c.start(m, args)
+	case ActStartAll:
+		c.mu.Lock()
+		c.plainTry = true
+		c.mu.Unlock()
+		for _, id := range d.Members {
+			m := c.find(id)
+			var args []string
+			if p, ok := d.Positions[id]; ok {
+				args = append(args, "--wsrep_start_position="+p.String())
+			}
+			if err := c.start(m, args); err != nil {
+				return err
+			}
+		}
+		return nil
+	case ActStop:
+		c.mu.Lock()
+		c.plainTry, c.plainFailed = false, true
+		c.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, id := range d.Members {
+			m := c.find(id)
+			c.mu.Lock()
+			p := m.proc
+			m.stopping = true
+			c.mu.Unlock()
+			if p == nil {
+				continue
+			}
+			// A member waiting for a primary component ignores SIGTERM; it
+			// has nothing to lose, so it is killed after a short wait.
+			wg.Go(func() {
+				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				p.Stop(sctx)
+				<-p.Done()
+			})
+		}
+		wg.Wait()
+		return nil
+	case ActPCBootstrap:
+		m := c.find(d.Members[0])
+		_, err := RootSQL(ctx, m.cfg, c.cfg.Bin, "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES';")
+		return err
+	}
+	return nil
+}
+
+// clearForSST empties the datadir of a member that gets a full copy, and
+// marks it so that a half-made copy is never taken for data.
+func (c *Cluster) clearForSST(mc MemberConfig) error {
+	if err := os.WriteFile(mc.sstMarker(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("galera: join: %w", err)
+	}
+	entries, _ := os.ReadDir(mc.DataDir())
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(mc.DataDir(), e.Name())); err != nil {
+			return fmt.Errorf("galera: join: clear datadir: %w", err)
+		}
+	}
+	if err := os.MkdirAll(mc.DataDir(), 0o750); err != nil {
+		return fmt.Errorf("galera: join: %w", err)
+	}
+	return chown(mc.DataDir(), mc.UID, mc.GID)
+}
+
+func (c *Cluster) start(m *member, args []string) error {
+	path, argv := Command(m.cfg, c.cfg.Bin, args...)
+	p, err := c.starter.StartMember(m.cfg, path, argv)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	m.proc, m.startedAt, m.stopping, m.status, m.probeFails = p, time.Now(), false, nil, 0
+	m.stuckSince = m.startedAt
+	m.starts++
+	c.mu.Unlock()
+	c.logger.Info("member started", "member", m.cfg.ID, "pid", p.Pid(), "args", args)
+	return nil
+}
+
+// bootstrap starts m as a new primary component and waits until it answers.
+// --wsrep-new-cluster is an argument of this one start, never persisted.
+func (c *Cluster) bootstrap(ctx context.Context, m *member, pos *Position) error {
+	args := []string{"--wsrep-new-cluster"}
+	if pos != nil {
+		args = append(args, "--wsrep_start_position="+pos.String())
+	}
+	t0 := time.Now()
+	if err := c.start(m, args); err != nil {
+		return err
+	}
+	if err := c.waitAnswer(ctx, m); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.plainFailed, c.plainTry = false, false
+	c.mu.Unlock()
+	c.logger.Info("bootstrapped", "member", m.cfg.ID, "took", time.Since(t0).Round(time.Millisecond))
+	return EnsureSite(ctx, m.cfg, c.cfg.Bin, c.cfg.Site)
+}
+
+// waitAnswer waits until m answers as root over its socket, failing fast
+// when it exits.
+func (c *Cluster) waitAnswer(ctx context.Context, m *member) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
+	defer cancel()
+	c.mu.Lock()
+	p := m.proc
+	c.mu.Unlock()
+	log := c.starter.LogFile(m.cfg.ID)
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		err := Ping(pctx, m.cfg, c.cfg.Bin)
+		pcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-p.Done():
+			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, lastErrorLine(log), log)
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready after %s: %v (log: %s)", m.cfg.ID, c.cfg.StartTimeout, err, log)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// ensureSite creates the site's database and users on a synced member
+// (Galera replicates them to the others).
+func (c *Cluster) ensureSite(ctx context.Context) error {
+	for _, m := range c.members {
+		if m.running() {
+			return EnsureSite(ctx, m.cfg, c.cfg.Bin, c.cfg.Site)
+		}
+	}
+	return fmt.Errorf("galera: no member runs")
+}
+
+func (c *Cluster) startStandalone(ctx context.Context) error {
+	m := c.members[0]
+	if err := Prepare(ctx, m.cfg, c.cfg.Bin); err != nil {
+		return err
+	}
+	if err := c.start(m, nil); err != nil {
+		return err
+	}
+	if err := c.waitAnswer(ctx, m); err != nil {
+		return err
+	}
+	if err := EnsureSite(ctx, m.cfg, c.cfg.Bin, c.cfg.Site); err != nil {
+		return err
+	}
+	return c.probeStandalone(ctx)
+}
+
+func (c *Cluster) probeStandalone(ctx context.Context) error {
+	m := c.members[0]
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := m.prober.Probe(pctx)
+	cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil || !m.running() {
+		m.status = nil
+		return err
+	}
+	// A standalone member that answers serves: it is "synced".
+	m.status = &Status{Ready: true, ClusterStatus: "Primary", LocalState: 4, LocalStateComment: "Synced", ClusterSize: 1}
+	m.joined = 1
+	return nil
+}
+
+func (c *Cluster) runStandalone(ctx context.Context) {
+	m := c.members[0]
+	for c.sleep(ctx) {
+		c.reapExits(false)
+		c.mu.Lock()
+		running, gaveUp := m.running(), time.Now().Before(m.gaveUp)
+		c.mu.Unlock()
+		if !running && !gaveUp {
+			if err := c.start(m, nil); err != nil {
+				c.logger.Error("restart member", "member", m.cfg.ID, "err", err)
+			}
+			continue
+		}
+		c.probeStandalone(ctx)
+	}
+}
+
+// lastErrorLine is the last line of a log that reads like an error, else its last line.
+func lastErrorLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "no log"
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "no log"
+	}
+	off := max(fi.Size()-16<<10, 0)
+	buf := make([]byte, fi.Size()-off)
+	n, _ := f.ReadAt(buf, off)
+	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
+	pick := ""
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" {
+			continue
+		}
+		if pick == "" {
+			pick = l
+		}
+		low := strings.ToLower(l)
+		if strings.HasSuffix(low, "aborting") {
+			continue // mariadbd's last word; the cause is the line before
+		}
+		if strings.Contains(low, "error") || strings.Contains(low, "fatal") || strings.Contains(low, "failed") {
+			pick = l
+			break
+		}
+	}
+	if len(pick) > 400 {
+		pick = pick[:400] + "…"
+	}
+	if pick == "" {
+		return "the log is empty"
+	}
+	return pick
+}
