@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/dbrouter"
@@ -60,8 +59,7 @@ func runDBRouter(args []string) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	cfg := dbrouter.DefaultConfig()
-	cfg.Addr, cfg.Members, cfg.MembersURL, cfg.PollInterval = spec.Addr, spec.Members, spec.MembersURL, time.Second
+	cfg := dbrouter.ConfigFromSpec(spec)
 	r, err := dbrouter.New(cfg, newLogger(os.Stderr, "dbrouter"))
 	if err != nil {
 		return err

@@ -303,7 +303,11 @@ func (c *Controller) stopAll() {
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	c.sup.StopAll(ctx, [][]string{edges, nodes, mid, db})
+	order := [][]string{edges, nodes, mid}
+	for _, m := range db { // one at a time, last joined first: the last one out is safe to bootstrap
+		order = append(order, []string{m})
+	}
+	c.sup.StopAll(ctx, order)
 	c.logger.Info("all processes stopped")
 }
 
