@@ -16,13 +16,13 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/logtail"
 	"github.com/scalepress/scalepress/internal/phpfpm"
 	"github.com/scalepress/scalepress/internal/supervise"
 )
@@ -56,6 +56,7 @@ type Controller struct {
 	members   []*memberState
 	redis     *procState
 	router    *procState
+	dns       *procState
 	upGen     uint64
 	upstreams []api.Upstream
 	edgeGen   map[string]uint64 // generation each edge last reported applying
@@ -199,6 +200,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		{"wordpress", c.provisionSite},
 		{"nodes", c.startNodes},
 		{"edges", c.startEdges},
+		{"dns", c.startDNS},
 		{"site", c.waitSite},
 	}
 	for _, s := range steps {
@@ -303,7 +305,7 @@ func (c *Controller) stopAll() {
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	order := [][]string{edges, nodes, mid}
+	order := [][]string{append(edges, "dns"), nodes, mid}
 	for _, m := range db { // one at a time, last joined first: the last one out is safe to bootstrap
 		order = append(order, []string{m})
 	}
@@ -360,7 +362,7 @@ func waitFor(ctx context.Context, what string, timeout time.Duration, p *supervi
 			return nil
 		}
 		if p != nil && (p.Restarts() > 0 || p.State() != supervise.Running && p.State() != supervise.Starting) {
-			return fmt.Errorf("%s exited while starting: %s (log: %s)", what, lastErrorLine(logPath), logPath)
+			return fmt.Errorf("%s exited while starting: %s (log: %s)", what, logtail.LastError(logPath), logPath)
 		}
 		select {
 		case <-ctx.Done():
@@ -371,45 +373,6 @@ func waitFor(ctx context.Context, what string, timeout time.Duration, p *supervi
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// lastErrorLine is the last line of a log that reads like an error, else its last line.
-func lastErrorLine(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "no log"
-	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	off := max(fi.Size()-16<<10, 0)
-	buf := make([]byte, fi.Size()-off)
-	n, _ := f.ReadAt(buf, off)
-	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
-	pick := ""
-	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(lines[i])
-		if l == "" {
-			continue
-		}
-		if pick == "" {
-			pick = l
-		}
-		low := strings.ToLower(l)
-		if strings.HasSuffix(low, "aborting") {
-			continue // mariadbd's last word; the cause is the line before
-		}
-		if strings.Contains(low, "error") || strings.Contains(low, "fatal") || strings.Contains(low, "failed") {
-			pick = l
-			break
-		}
-	}
-	if len(pick) > 400 {
-		pick = pick[:400] + "…"
-	}
-	if pick == "" {
-		return "the log is empty"
-	}
-	return pick
 }
 
 func (c *Controller) httpCheck(url, host string, want int) func(context.Context) error {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/logtail"
 )
 
 // ErrRefused means Plan refused to go on: going on could lose acknowledged
@@ -332,14 +334,14 @@ func (c *Cluster) reapExits(starting bool) error {
 			continue
 		}
 		log := c.starter.LogFile(m.cfg.ID)
-		m.lastErr = fmt.Sprintf("exited after %s: %s", ranFor.Round(time.Millisecond), lastErrorLine(log))
+		m.lastErr = fmt.Sprintf("exited after %s: %s", ranFor.Round(time.Millisecond), logtail.LastError(log))
 		if c.plainTry {
 			c.plainTry, c.plainFailed = false, true
 			c.logger.Warn("member exited during the plain restart", "member", m.cfg.ID, "err", m.lastErr)
 			continue
 		}
 		if starting {
-			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, lastErrorLine(log), log)
+			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, logtail.LastError(log), log)
 		}
 		c.logger.Warn("member exited", "member", m.cfg.ID, "ran_for", ranFor.Round(time.Millisecond), "err", m.lastErr)
 		if ranFor < time.Minute {
@@ -676,7 +678,7 @@ func (c *Cluster) waitAnswer(ctx context.Context, m *member) error {
 		}
 		select {
 		case <-p.Done():
-			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, lastErrorLine(log), log)
+			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, logtail.LastError(log), log)
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready after %s: %v (log: %s)", m.cfg.ID, c.cfg.StartTimeout, err, log)
 		case <-time.After(50 * time.Millisecond):
@@ -744,46 +746,4 @@ func (c *Cluster) runStandalone(ctx context.Context) {
 		}
 		c.probeStandalone(ctx)
 	}
-}
-
-// lastErrorLine is the last line of a log that reads like an error, else its last line.
-func lastErrorLine(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "no log"
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "no log"
-	}
-	off := max(fi.Size()-16<<10, 0)
-	buf := make([]byte, fi.Size()-off)
-	n, _ := f.ReadAt(buf, off)
-	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
-	pick := ""
-	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(lines[i])
-		if l == "" {
-			continue
-		}
-		if pick == "" {
-			pick = l
-		}
-		low := strings.ToLower(l)
-		if strings.HasSuffix(low, "aborting") {
-			continue // mariadbd's last word; the cause is the line before
-		}
-		if strings.Contains(low, "error") || strings.Contains(low, "fatal") || strings.Contains(low, "failed") {
-			pick = l
-			break
-		}
-	}
-	if len(pick) > 400 {
-		pick = pick[:400] + "…"
-	}
-	if pick == "" {
-		return "the log is empty"
-	}
-	return pick
 }

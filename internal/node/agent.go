@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/fastcgi"
+	"github.com/scalepress/scalepress/internal/logtail"
 	"github.com/scalepress/scalepress/internal/phpfpm"
 	"github.com/scalepress/scalepress/internal/supervise"
 )
@@ -226,7 +226,7 @@ func (a *Agent) waitPHP(ctx context.Context, fpm *supervise.Process) error {
 		}
 		if fpm.Restarts() > 0 || fpm.State() == supervise.Backoff || fpm.State() == supervise.Failed {
 			// It exited while starting; restarting would only repeat that.
-			return fmt.Errorf("node %s: php-fpm exited while starting: %s", a.spec.ID, lastLine(filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log")))
+			return fmt.Errorf("node %s: php-fpm exited while starting: %s", a.spec.ID, logtail.LastError(filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log")))
 		}
 		select {
 		case <-ctx.Done():
@@ -280,18 +280,4 @@ func (a *Agent) fpmStatus(ctx context.Context) (phpfpm.Status, error) {
 		}
 	}
 	return phpfpm.ParseStatus(b)
-}
-
-// lastLine is the last non-empty line of a log file (php-fpm's error, typically).
-func lastLine(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "no log at " + path
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	l := strings.TrimSpace(lines[len(lines)-1])
-	if len(l) > 400 {
-		l = l[:400]
-	}
-	return l
 }
