@@ -1,0 +1,359 @@
+package filesync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// ErrNotBootstrapped is returned by Run on a node whose docroot was never
+// bootstrapped.
+var ErrNotBootstrapped = errors.New("filesync: the docroot was never bootstrapped; call Bootstrap first")
+
+// Agent keeps a node's docroot in sync with the files role: it applies the
+// change stream in sequence order and pushes the changes PHP makes locally.
+type Agent struct {
+	cfg    AgentConfig
+	rules  pathRules
+	logger *slog.Logger
+	client *Client
+	root   *os.Root
+	queue  *queue
+	unlock func()
+
+	applied atomic.Uint64
+	kick    chan struct{} // wakes the pusher
+	pushMu  sync.Mutex    // one push at a time (pusher, Bootstrap)
+
+	// mu guards the index, the pending counts and every write to the
+	// docroot, so that the applier and the local scanner never interleave.
+	mu sync.Mutex
+	// index is what the agent knows its docroot holds: the manifest at
+	// AppliedSeq plus the local changes it queued. Nil until loaded.
+	index *tree
+	// pending counts, per path, the queued or in-flight local changes not
+	// yet seen back in the stream; remote changes to such a path are
+	// skipped, since the local change will follow them in the log.
+	pending map[string]int
+	// scanned is set once the docroot was compared with the index after the
+	// agent caught up; local events before that are left to that scan.
+	scanned bool
+}
+
+// NewAgent opens the agent's state (StateDir: applied sequence number, queue
+// of local changes) and its docroot, creating both if needed.
+func NewAgent(cfg AgentConfig, logger *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "filesync-agent", "node", cfg.NodeID)
+	rules, err := compileRules(cfg.Rules)
+	if err != nil {
+		return nil, fmt.Errorf("filesync: new agent: %w", err)
+	}
+	for _, d := range []string{cfg.StateDir, cfg.Docroot} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("filesync: new agent: %w", err)
+		}
+	}
+	unlock, err := lockDir(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("filesync: new agent: %w", err)
+	}
+	a := &Agent{
+		cfg: cfg, rules: rules, logger: logger, unlock: unlock,
+		client:  NewClient(cfg.Server, nil),
+		kick:    make(chan struct{}, 1),
+		pending: make(map[string]int),
+	}
+	fail := func(err error) (*Agent, error) {
+		a.Close()
+		return nil, fmt.Errorf("filesync: new agent: %w", err)
+	}
+	if a.root, err = os.OpenRoot(cfg.Docroot); err != nil {
+		return fail(err)
+	}
+	if a.queue, err = openQueue(filepath.Join(cfg.StateDir, "queue.jsonl")); err != nil {
+		return fail(err)
+	}
+	for _, e := range a.queue.head(a.queue.len()) {
+		a.pending[e.Change.Path]++
+	}
+	if seq, ok, err := a.loadApplied(); err != nil {
+		return fail(err)
+	} else if ok {
+		a.applied.Store(seq)
+	}
+	return a, nil
+}
+
+// Close releases the agent's files. Call it after Run has returned.
+func (a *Agent) Close() error {
+	if a.queue != nil {
+		a.queue.close()
+	}
+	if a.root != nil {
+		a.root.Close()
+	}
+	a.unlock()
+	return nil
+}
+
+// AppliedSeq returns the sequence number of the last change applied to the
+// docroot: every change up to it is on disk.
+func (a *Agent) AppliedSeq() uint64 { return a.applied.Load() }
+
+// Pending returns how many local changes wait for the server's
+// acknowledgement.
+func (a *Agent) Pending() int { return a.queue.len() }
+
+func (a *Agent) appliedPath() string { return filepath.Join(a.cfg.StateDir, "applied") }
+
+func (a *Agent) loadApplied() (uint64, bool, error) {
+	data, err := os.ReadFile(a.appliedPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	seq, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		// Damaged (e.g. a power loss right after the rename): treat as
+		// never bootstrapped, which forces a full, hash-checked Bootstrap.
+		a.logger.Warn("applied sequence number unreadable; bootstrap needed", "err", err)
+		return 0, false, nil
+	}
+	return seq, true, nil
+}
+
+// saveApplied records AppliedSeq. Without durable, the write is not
+// fsynced: after a crash the agent replays a few changes again, which
+// reconciles by hash and rewrites nothing.
+func (a *Agent) saveApplied(durable bool) error {
+	data := []byte(strconv.FormatUint(a.applied.Load(), 10) + "\n")
+	if durable {
+		return writeFileAtomic(a.appliedPath(), data, 0o644)
+	}
+	tmp := a.appliedPath() + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, a.appliedPath())
+}
+
+// Run keeps the docroot in sync until ctx ends: it watches the docroot and
+// pushes local changes (queueing them while the server is unreachable),
+// and applies the change stream, reconnecting with since = AppliedSeq.
+func (a *Agent) Run(ctx context.Context) error {
+	if _, ok, err := a.loadApplied(); err != nil {
+		return fmt.Errorf("filesync: run: %w", err)
+	} else if !ok {
+		return ErrNotBootstrapped
+	}
+	w, err := newWatcher(a.cfg.Docroot, a.rules, a.logger)
+	if err != nil {
+		return fmt.Errorf("filesync: run: watch %s: %w", a.cfg.Docroot, err)
+	}
+	a.mu.Lock()
+	a.scanned = false
+	a.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.pushLoop(ctx) })
+	wg.Go(func() { a.streamLoop(ctx) })
+	wg.Go(func() { a.watchLoop(ctx, w) })
+	<-ctx.Done()
+	cancel()
+	wg.Wait()
+	w.close()
+	if err := a.saveApplied(true); err != nil {
+		return fmt.Errorf("filesync: run: save applied: %w", err)
+	}
+	return nil
+}
+
+// backoff is an exponential delay with jitter between min and max.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return b.cur/2 + rand.N(b.cur/2+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// streamLoop applies the change stream, reconnecting after failures.
+func (a *Agent) streamLoop(ctx context.Context) {
+	b := backoff{min: a.cfg.RetryMin, max: a.cfg.RetryMax}
+	down := false
+	for ctx.Err() == nil {
+		err := a.streamOnce(ctx, &b, &down)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrFuture) {
+			a.logger.Error("the files log ends before this node's applied seq; bootstrapping again", "applied", a.AppliedSeq(), "err", err)
+			if err = a.Bootstrap(ctx); err == nil {
+				continue
+			}
+		}
+		if !down {
+			a.logger.Warn("change stream interrupted; reconnecting", "applied", a.AppliedSeq(), "err", err)
+			down = true
+		}
+		sleepCtx(ctx, b.next())
+	}
+}
+
+func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
+	a.mu.Lock()
+	haveIndex := a.index != nil
+	a.mu.Unlock()
+	if !haveIndex {
+		rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+		m, err := a.client.ManifestAt(rctx, a.AppliedSeq())
+		cancel()
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		if a.index == nil {
+			a.index = treeFromEntries(m.Entries, false)
+		}
+		a.mu.Unlock()
+	}
+	st, err := a.client.Stream(ctx, a.AppliedSeq(), a.cfg.StreamTimeout)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	b.reset()
+	if *down {
+		a.logger.Info("change stream connected", "since", a.AppliedSeq(), "head", st.Head())
+		*down = false
+	}
+	if a.AppliedSeq() >= st.Head() {
+		a.startupScan()
+	}
+	for {
+		c, err := st.Next()
+		if err != nil {
+			return err
+		}
+		applied := a.AppliedSeq()
+		if c.Seq <= applied {
+			continue
+		}
+		if c.Seq != applied+1 {
+			return fmt.Errorf("filesync: stream: got seq %d after %d", c.Seq, applied)
+		}
+		if err := a.applyRemote(ctx, c); err != nil {
+			return fmt.Errorf("filesync: apply %d (%s %s): %w", c.Seq, c.Op, c.Path, err)
+		}
+		a.applied.Store(c.Seq)
+		if !st.Buffered() {
+			if err := a.saveApplied(false); err != nil {
+				a.logger.Warn("cannot save applied seq", "err", err)
+			}
+		}
+		if c.Seq >= st.Head() {
+			a.startupScan()
+		}
+	}
+}
+
+// startupScan compares the docroot with the index once per Run, after the
+// agent has caught up with the log, so that changes made while the agent
+// was not running are pushed, and files a crash left ahead of AppliedSeq
+// were first reconciled by the replay.
+func (a *Agent) startupScan() {
+	a.mu.Lock()
+	done := a.scanned
+	a.scanned = true
+	a.mu.Unlock()
+	if !done {
+		a.rescan()
+	}
+}
+
+// watchLoop turns fsnotify events into debounced batches of local changes.
+func (a *Agent) watchLoop(ctx context.Context, w *watcher) {
+	deb := newDebouncer(a.cfg.Debounce)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	arm := func() {
+		if at, ok := deb.next(); ok {
+			timer.Reset(time.Until(at))
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.fsw.Events:
+			if !ok {
+				return
+			}
+			now := time.Now()
+			w.event(ev, func(p string) { deb.add(p, now) })
+			arm()
+		case err, ok := <-w.fsw.Errors:
+			if !ok {
+				return
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				a.logger.Warn("file events were lost; rescanning the docroot")
+			} else {
+				a.logger.Warn("watcher error; rescanning the docroot", "err", err)
+			}
+			if err := w.addTree(".", nil); err != nil {
+				a.logger.Warn("cannot re-add watches", "err", err)
+			}
+			a.rescan()
+		case <-timer.C:
+			if ps := deb.ready(time.Now()); len(ps) > 0 {
+				a.handleLocal(ps)
+			}
+			arm()
+		}
+	}
+}
+
+func (a *Agent) wakePusher() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}

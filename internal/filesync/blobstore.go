@@ -1,0 +1,234 @@
+package filesync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// BlobStore keeps file contents addressed by their SHA-256 in lowercase hex.
+// DirBlobStore is the local-directory backend; an object-storage backend maps
+// every blob to one immutable object named by its hash, so that Put is one
+// upload, Has a HEAD and List a prefix listing.
+type BlobStore interface {
+	// Put stores what r yields under hash, durably before it returns. It
+	// stores nothing and returns ErrHashMismatch when the content does not
+	// hash to hash; a blob already present is kept as it is. Errors from r
+	// (such as a size limit) are returned unchanged.
+	Put(ctx context.Context, hash string, r io.Reader) (int64, error)
+	// Get opens a blob for reading and returns its size; ErrBlobNotFound
+	// when it is missing.
+	Get(ctx context.Context, hash string) (io.ReadSeekCloser, int64, error)
+	// Has reports whether the blob is stored.
+	Has(ctx context.Context, hash string) (bool, error)
+	// List calls fn for every stored blob, in no particular order, until fn
+	// returns an error.
+	List(ctx context.Context, fn func(hash string) error) error
+}
+
+var (
+	// ErrHashMismatch means uploaded content does not hash to its name.
+	ErrHashMismatch = errors.New("content does not match its SHA-256")
+	// ErrBlobNotFound means a blob is not stored.
+	ErrBlobNotFound = errors.New("blob not found")
+)
+
+var _ BlobStore = (*DirBlobStore)(nil)
+
+// DirBlobStore stores blobs as files in a directory, fanned out by the first
+// two hex digits (ab/abcdef…), written to a temporary file, fsynced and
+// renamed into place.
+type DirBlobStore struct {
+	dir string
+}
+
+// NewDirBlobStore opens (creating it if needed) a blob directory and removes
+// temporary files left by an interrupted Put.
+func NewDirBlobStore(dir string) (*DirBlobStore, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		return nil, fmt.Errorf("filesync: blob store: %w", err)
+	}
+	tmps, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	for _, t := range tmps {
+		os.Remove(filepath.Join(dir, "tmp", t.Name()))
+	}
+	return &DirBlobStore{dir: dir}, nil
+}
+
+func (s *DirBlobStore) path(hash string) string {
+	return filepath.Join(s.dir, hash[:2], hash)
+}
+
+// Put implements BlobStore.
+func (s *DirBlobStore) Put(ctx context.Context, hash string, r io.Reader) (int64, error) {
+	if !validHash(hash) {
+		return 0, fmt.Errorf("filesync: put blob: %q is not a SHA-256 in lowercase hex", hash)
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), hash[:8]+"-*")
+	if err != nil {
+		return 0, fmt.Errorf("filesync: put blob: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, r})
+	if err != nil {
+		return n, err
+	}
+	if hex.EncodeToString(h.Sum(nil)) != hash {
+		return n, ErrHashMismatch
+	}
+	final := s.path(hash)
+	if _, err := os.Stat(final); err == nil {
+		return n, nil
+	}
+	if err := tmp.Sync(); err != nil {
+		return n, fmt.Errorf("filesync: put blob: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return n, fmt.Errorf("filesync: put blob: %w", err)
+	}
+	fan := filepath.Dir(final)
+	if err := os.Mkdir(fan, 0o755); err == nil {
+		if err := syncDir(s.dir); err != nil {
+			return n, fmt.Errorf("filesync: put blob: %w", err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return n, fmt.Errorf("filesync: put blob: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return n, fmt.Errorf("filesync: put blob: %w", err)
+	}
+	done = true
+	if err := syncDir(fan); err != nil {
+		return n, fmt.Errorf("filesync: put blob: %w", err)
+	}
+	return n, nil
+}
+
+// Get implements BlobStore.
+func (s *DirBlobStore) Get(_ context.Context, hash string) (io.ReadSeekCloser, int64, error) {
+	if !validHash(hash) {
+		return nil, 0, ErrBlobNotFound
+	}
+	f, err := os.Open(s.path(hash))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, ErrBlobNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("filesync: get blob: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("filesync: get blob: %w", err)
+	}
+	return f, fi.Size(), nil
+}
+
+// Has implements BlobStore.
+func (s *DirBlobStore) Has(_ context.Context, hash string) (bool, error) {
+	if !validHash(hash) {
+		return false, nil
+	}
+	_, err := os.Stat(s.path(hash))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("filesync: has blob: %w", err)
+	}
+}
+
+// List implements BlobStore.
+func (s *DirBlobStore) List(ctx context.Context, fn func(hash string) error) error {
+	fans, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("filesync: list blobs: %w", err)
+	}
+	for _, fan := range fans {
+		if !fan.IsDir() || len(fan.Name()) != 2 {
+			continue
+		}
+		names, err := os.ReadDir(filepath.Join(s.dir, fan.Name()))
+		if err != nil {
+			return fmt.Errorf("filesync: list blobs: %w", err)
+		}
+		for _, n := range names {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if validHash(n.Name()) && strings.HasPrefix(n.Name(), fan.Name()) {
+				if err := fn(n.Name()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory, making the entries created in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ctxReader stops a copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// limitedReader fails with err once more than n bytes have been read.
+type limitedReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return 0, l.err
+	}
+	if int64(len(p)) > l.n+1 {
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, l.err
+	}
+	return n, err
+}
+
+// hashBytes returns the lowercase hex SHA-256 of b.
+func hashBytes(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

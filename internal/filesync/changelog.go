@@ -1,0 +1,241 @@
+package filesync
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+)
+
+// changeLog is the append-only change log: segments named by the sequence
+// number of their first record (log/<seq>.log), each a run of records (see
+// record.go). It is not safe for concurrent appends; the Store serialises
+// them.
+type changeLog struct {
+	objs    ObjectStore
+	segSize int64
+	logger  *slog.Logger
+
+	// firsts are the first sequence numbers of the segments, ascending.
+	firsts     []uint64
+	activeSize int64
+}
+
+// openLog reads every segment, calls fn for each record with a sequence
+// number above after, and returns the log and its last sequence number.
+// Records must be consecutive. A record that is cut short or corrupt at the
+// end of the last segment is a torn write: it is cut off (logged) and never
+// applied. One anywhere else is corruption and fails the open.
+func openLog(ctx context.Context, objs ObjectStore, segSize int64, logger *slog.Logger, after uint64, fn func(Change)) (*changeLog, uint64, error) {
+	l := &changeLog{objs: objs, segSize: segSize, logger: logger}
+	names, err := objs.List(ctx, "log/")
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, n := range names {
+		if first, ok := parseSeqName(n, "log/", ".log"); ok {
+			l.firsts = append(l.firsts, first)
+		}
+	}
+	sort.Slice(l.firsts, func(i, j int) bool { return l.firsts[i] < l.firsts[j] })
+	var last uint64
+	var sizes []int64
+	for i, first := range l.firsts {
+		name := segmentName(first)
+		isLast := i == len(l.firsts)-1
+		// Skip segments that end before after: the next one starts at or
+		// below after+1.
+		if !isLast && l.firsts[i+1] <= after+1 {
+			last = l.firsts[i+1] - 1
+			sizes = append(sizes, -1)
+			continue
+		}
+		size, lastSeq, err := l.scan(ctx, name, first, last, func(c Change) {
+			if c.Seq > after {
+				fn(c)
+			}
+		})
+		var torn *tornError
+		switch {
+		case errors.As(err, &torn) && isLast:
+			logger.Warn("dropping a torn record at the end of the change log",
+				"segment", name, "offset", torn.offset, "reason", torn.err)
+			if err := objs.Truncate(ctx, name, torn.offset); err != nil {
+				return nil, 0, err
+			}
+		case err != nil:
+			return nil, 0, fmt.Errorf("filesync: open log: %w; the log is corrupt, restore the files store from a backup", err)
+		}
+		sizes = append(sizes, size)
+		if lastSeq > 0 {
+			last = lastSeq
+		}
+	}
+	if n := len(l.firsts); n > 0 {
+		l.activeSize = sizes[n-1]
+		if l.activeSize == 0 {
+			// An empty last segment (created, then torn at its first
+			// record): start afresh at the next append.
+			if err := objs.Remove(ctx, segmentName(l.firsts[n-1])); err != nil {
+				return nil, 0, err
+			}
+			l.firsts = l.firsts[:n-1]
+			l.activeSize = -1 // unknown; the next append opens a new segment
+		}
+	} else {
+		l.activeSize = -1
+	}
+	return l, last, nil
+}
+
+type tornError struct {
+	offset int64
+	err    error
+}
+
+func (e *tornError) Error() string { return fmt.Sprintf("offset %d: %v", e.offset, e.err) }
+
+// scan reads a segment whose first record must be first (and follow prev),
+// calling fn for each record. It returns the size of the valid records and
+// the last sequence number read; a bad record is reported as *tornError.
+func (l *changeLog) scan(ctx context.Context, name string, first, prev uint64, fn func(Change)) (int64, uint64, error) {
+	rc, err := l.objs.Open(ctx, name)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rc.Close()
+	rr := newRecordReader(rc)
+	var off int64
+	var last uint64
+	for {
+		c, n, err := rr.next()
+		if err == io.EOF {
+			return off, last, nil
+		}
+		if err != nil {
+			return off, last, &tornError{offset: off, err: fmt.Errorf("segment %s: %w", name, err)}
+		}
+		want := first
+		if last > 0 {
+			want = last + 1
+		} else if prev > 0 && first != prev+1 {
+			return off, last, fmt.Errorf("segment %s starts at %d, after %d", name, first, prev)
+		}
+		if c.Seq != want {
+			return off, last, fmt.Errorf("segment %s offset %d: record seq %d, want %d", name, off, c.Seq, want)
+		}
+		fn(c)
+		off += int64(n)
+		last = c.Seq
+	}
+}
+
+// append writes the records of cs (consecutive, after the log's last) in
+// one durable append. On failure it cuts the segment back to where it was;
+// errLogBroken says that this failed too.
+func (l *changeLog) append(ctx context.Context, cs []Change) error {
+	var buf []byte
+	for _, c := range cs {
+		var err error
+		if buf, err = appendRecord(buf, c); err != nil {
+			return err
+		}
+	}
+	if len(l.firsts) == 0 || l.activeSize < 0 || l.activeSize > 0 && l.activeSize+int64(len(buf)) > l.segSize {
+		l.firsts = append(l.firsts, cs[0].Seq)
+		l.activeSize = 0
+	}
+	name := segmentName(l.firsts[len(l.firsts)-1])
+	if err := l.objs.Append(ctx, name, buf); err != nil {
+		if terr := l.objs.Truncate(ctx, name, l.activeSize); terr != nil {
+			return fmt.Errorf("%w: %v (and cutting it back failed: %v)", errLogBroken, err, terr)
+		}
+		if l.activeSize == 0 {
+			l.objs.Remove(ctx, name)
+			l.firsts = l.firsts[:len(l.firsts)-1]
+			l.activeSize = -1
+		}
+		return err
+	}
+	l.activeSize += int64(len(buf))
+	return nil
+}
+
+var errLogBroken = errors.New("the change log could not be written nor repaired")
+
+// readRange returns up to max records with since < seq ≤ upto, from the
+// segments (firsts is a copy taken under the store's lock).
+func readRange(ctx context.Context, objs ObjectStore, firsts []uint64, since, upto uint64, max int) ([]Change, error) {
+	i := sort.Search(len(firsts), func(i int) bool { return firsts[i] > since+1 }) - 1
+	if i < 0 {
+		i = 0
+	}
+	var out []Change
+	for ; i < len(firsts) && len(out) < max; i++ {
+		rc, err := objs.Open(ctx, segmentName(firsts[i]))
+		if err != nil {
+			return nil, err
+		}
+		rr := newRecordReader(rc)
+		for len(out) < max {
+			c, _, err := rr.next()
+			if err == io.EOF || errors.Is(err, errShortRecord) {
+				break
+			}
+			if err != nil {
+				rc.Close()
+				return nil, fmt.Errorf("filesync: read log: %w", err)
+			}
+			if c.Seq > upto {
+				break
+			}
+			if c.Seq > since {
+				out = append(out, c)
+			}
+		}
+		rc.Close()
+	}
+	return out, nil
+}
+
+// recordReader decodes records from a stream.
+type recordReader struct {
+	br  *bufio.Reader
+	buf []byte
+}
+
+func newRecordReader(r io.Reader) *recordReader {
+	return &recordReader{br: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// next returns the next record and its encoded size; io.EOF at a clean end,
+// errShortRecord when the data ends inside a record.
+func (r *recordReader) next() (Change, int, error) {
+	hdr, err := r.br.Peek(recordHeader)
+	if len(hdr) == 0 && err == io.EOF {
+		return Change{}, 0, io.EOF
+	}
+	if len(hdr) < recordHeader {
+		return Change{}, 0, errShortRecord
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	if n == 0 || n > maxPayload {
+		return Change{}, 0, fmt.Errorf("%w: payload length %d", errBadRecord, n)
+	}
+	total := recordHeader + int(n)
+	if cap(r.buf) < total {
+		r.buf = make([]byte, total)
+	}
+	b := r.buf[:total]
+	if _, err := io.ReadFull(r.br, b); err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return Change{}, 0, errShortRecord
+		}
+		return Change{}, 0, err
+	}
+	return decodeRecord(b)
+}

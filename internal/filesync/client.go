@@ -1,0 +1,271 @@
+package filesync
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client speaks the files API; the Agent uses it, and so can the edge
+// (PathSeq, ServeFile's URL /v1/files/…).
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// NewClient returns a client of the files role at baseURL. A nil hc gets a
+// client with a connection pool sized for parallel transfers and no overall
+// timeout (pass deadlines through ctx).
+func NewClient(baseURL string, hc *http.Client) *Client {
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 32
+		hc = &http.Client{Transport: tr}
+	}
+	return &Client{base: strings.TrimSuffix(baseURL, "/"), hc: hc}
+}
+
+// StatusError is an error response without a more specific meaning.
+type StatusError struct {
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Code, e.Message) }
+
+// Temporary reports whether retrying may succeed (a 5xx).
+func (e *StatusError) Temporary() bool { return e.Code >= 500 }
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp, nil
+}
+
+func decodeError(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var body apiError
+	if json.Unmarshal(data, &body) != nil || body.Error == "" {
+		body.Error = strings.TrimSpace(string(data))
+	}
+	switch {
+	case body.Rule != "":
+		return &RejectError{Path: body.Path, Rule: body.Rule, Reason: body.Reason}
+	case resp.StatusCode == http.StatusConflict:
+		return fmt.Errorf("%s: %w", body.Error, ErrFuture)
+	case resp.StatusCode == http.StatusNotFound && strings.Contains(body.Error, ErrBlobNotFound.Error()):
+		return ErrBlobNotFound
+	}
+	return &StatusError{Code: resp.StatusCode, Message: body.Error}
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.do(ctx, http.MethodGet, path, nil, 0)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Manifest fetches the current manifest.
+func (c *Client) Manifest(ctx context.Context) (Manifest, error) {
+	return c.manifest(ctx, "/v1/manifest")
+}
+
+// ManifestAt fetches the manifest as of sequence number at.
+func (c *Client) ManifestAt(ctx context.Context, at uint64) (Manifest, error) {
+	return c.manifest(ctx, "/v1/manifest?at="+strconv.FormatUint(at, 10))
+}
+
+func (c *Client) manifest(ctx context.Context, path string) (Manifest, error) {
+	var m Manifest
+	if err := c.getJSON(ctx, path, &m); err != nil {
+		return Manifest{}, fmt.Errorf("filesync: manifest: %w", err)
+	}
+	if err := m.check(); err != nil {
+		return Manifest{}, fmt.Errorf("filesync: manifest: %w", err)
+	}
+	return m, nil
+}
+
+// Status fetches the server's counters.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	if err := c.getJSON(ctx, "/v1/status", &st); err != nil {
+		return Status{}, fmt.Errorf("filesync: status: %w", err)
+	}
+	return st, nil
+}
+
+// PathSeq asks which sequence number a node must have applied to serve p as
+// it is now.
+func (c *Client) PathSeq(ctx context.Context, p string) (PathSeqResponse, error) {
+	var r PathSeqResponse
+	if err := c.getJSON(ctx, "/v1/seq?path="+url.QueryEscape(p), &r); err != nil {
+		return PathSeqResponse{}, fmt.Errorf("filesync: path seq: %w", err)
+	}
+	return r, nil
+}
+
+// HasBlob reports whether the server stores a blob.
+func (c *Client) HasBlob(ctx context.Context, hash string) (bool, error) {
+	resp, err := c.do(ctx, http.MethodHead, "/v1/blobs/"+hash, nil, 0)
+	if errors.Is(err, ErrBlobNotFound) {
+		return false, nil
+	}
+	var se *StatusError
+	if errors.As(err, &se) && se.Code == http.StatusNotFound {
+		return false, nil // HEAD responses have no body to tell why
+	}
+	if err != nil {
+		return false, fmt.Errorf("filesync: has blob: %w", err)
+	}
+	resp.Body.Close()
+	return true, nil
+}
+
+// PutBlob uploads size bytes of body as blob hash.
+func (c *Client) PutBlob(ctx context.Context, hash string, body io.Reader, size int64) error {
+	if size == 0 {
+		body = http.NoBody
+	}
+	resp, err := c.do(ctx, http.MethodPut, "/v1/blobs/"+hash, body, size)
+	if err != nil {
+		return fmt.Errorf("filesync: put blob: %w", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return nil
+}
+
+// GetBlob downloads blob hash into w and checks its content against hash.
+// On ErrHashMismatch w has received the bad content: write to a temporary
+// file.
+func (c *Client) GetBlob(ctx context.Context, hash string, w io.Writer) (int64, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/blobs/"+hash, nil, 0)
+	if err != nil {
+		return 0, fmt.Errorf("filesync: get blob: %w", err)
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("filesync: get blob: %w", err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != hash {
+		return n, fmt.Errorf("filesync: get blob %s: %w", hash, ErrHashMismatch)
+	}
+	return n, nil
+}
+
+// Push commits changes whose blobs are uploaded.
+func (c *Client) Push(ctx context.Context, req PushRequest) (PushResponse, error) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return PushResponse{}, fmt.Errorf("filesync: push: %w", err)
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/changes", bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return PushResponse{}, fmt.Errorf("filesync: push: %w", err)
+	}
+	defer resp.Body.Close()
+	var out PushResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return PushResponse{}, fmt.Errorf("filesync: push: %w", err)
+	}
+	if len(out.Results) != len(req.Changes) {
+		return PushResponse{}, fmt.Errorf("filesync: push: %d results for %d changes", len(out.Results), len(req.Changes))
+	}
+	return out, nil
+}
+
+// ChangeStream reads a change stream; see Client.Stream.
+type ChangeStream struct {
+	body   io.ReadCloser
+	br     *bufio.Reader
+	head   uint64
+	cancel context.CancelFunc
+	timer  *time.Timer
+	idle   time.Duration
+}
+
+// Stream opens GET /v1/stream?since=since. If nothing (no change, no
+// heartbeat) arrives for idle, the stream is cut and Next fails. An
+// ErrFuture error means the server's log ends before since: the node must
+// bootstrap again.
+func (c *Client) Stream(ctx context.Context, since uint64, idle time.Duration) (*ChangeStream, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	resp, err := c.do(ctx, http.MethodGet, "/v1/stream?since="+strconv.FormatUint(since, 10), nil, 0)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("filesync: stream: %w", err)
+	}
+	head, _ := strconv.ParseUint(resp.Header.Get(SeqHeader), 10, 64)
+	s := &ChangeStream{body: resp.Body, br: bufio.NewReaderSize(resp.Body, 64<<10), head: head, cancel: cancel, idle: idle}
+	s.timer = time.AfterFunc(idle, cancel)
+	return s, nil
+}
+
+// Head is the last sequence number of the log when the stream opened.
+func (s *ChangeStream) Head() uint64 { return s.head }
+
+// Buffered reports whether more data has already arrived.
+func (s *ChangeStream) Buffered() bool { return s.br.Buffered() > 0 }
+
+// Next returns the next change.
+func (s *ChangeStream) Next() (Change, error) {
+	for {
+		line, err := s.br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return Change{}, errors.New("filesync: stream: line too long")
+		}
+		if err != nil {
+			return Change{}, fmt.Errorf("filesync: stream: %w", err)
+		}
+		s.timer.Reset(s.idle)
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue // heartbeat
+		}
+		var c Change
+		if err := json.Unmarshal(line, &c); err != nil {
+			return Change{}, fmt.Errorf("filesync: stream: %w", err)
+		}
+		if err := c.check(true); err != nil {
+			return Change{}, fmt.Errorf("filesync: stream: %w", err)
+		}
+		return c, nil
+	}
+}
+
+// Close ends the stream.
+func (s *ChangeStream) Close() error {
+	s.timer.Stop()
+	s.cancel()
+	return s.body.Close()
+}

@@ -1,0 +1,237 @@
+package filesync
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+)
+
+// Rules are the limits every synced path and file must meet. The files role
+// enforces them on every push; an agent applies the same Rules before it
+// queues a local change, so that a node does not push what the server would
+// refuse.
+type Rules struct {
+	// Exclude lists patterns of paths that are never synced; see the package
+	// documentation for the pattern syntax.
+	Exclude []string
+	// MaxFileSize is the largest file, in bytes, that is synced.
+	MaxFileSize int64
+	// MaxDepth is the largest number of segments in a path.
+	MaxDepth int
+}
+
+// DefaultExclude are the paths no node shares: caches and upgrade scratch
+// space, temporary files, version-control metadata, and the node-local
+// wp-config.php.
+var DefaultExclude = []string{
+	"wp-content/cache/",
+	"wp-content/upgrade/",
+	"*.tmp",
+	".git",
+	"wp-config.php",
+}
+
+// DefaultRules returns DefaultExclude, 256 MiB files and 64 path segments.
+func DefaultRules() Rules {
+	return Rules{
+		Exclude:     append([]string(nil), DefaultExclude...),
+		MaxFileSize: 256 << 20,
+		MaxDepth:    64,
+	}
+}
+
+func (r Rules) validate(prefix string, bad func(field, format string, args ...any)) {
+	for i, p := range r.Exclude {
+		if _, err := compilePattern(p); err != nil {
+			bad(fmt.Sprintf("%sExclude[%d]", prefix, i), "%v", err)
+		}
+	}
+	if r.MaxFileSize <= 0 {
+		bad(prefix+"MaxFileSize", "must be positive, got %d", r.MaxFileSize)
+	}
+	if r.MaxDepth < 1 || r.MaxDepth > hardMaxDepth {
+		bad(prefix+"MaxDepth", "must be between 1 and %d, got %d", hardMaxDepth, r.MaxDepth)
+	}
+}
+
+// Config configures the files role: the Store and its HTTP Server.
+type Config struct {
+	// Addr is where Run listens.
+	Addr string
+	// Dir holds the local backend: blobs, the change log and snapshots.
+	Dir string
+	// Rules are enforced on every push.
+	Rules Rules
+	// MaxRequestSize bounds the sum of the file sizes of one push.
+	MaxRequestSize int64
+	// MaxChanges bounds the number of changes in one push.
+	MaxChanges int
+	// SnapshotEvery is how many log records separate two snapshots.
+	SnapshotEvery int
+	// KeepSnapshots is how many snapshots are kept; older ones are removed.
+	KeepSnapshots int
+	// SegmentSize is the size from which the log starts a new segment.
+	SegmentSize int64
+	// Heartbeat is the interval of keep-alive lines on an idle change stream.
+	Heartbeat time.Duration
+	// ShutdownTimeout bounds the graceful shutdown of Run.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults: the files address of the address plan,
+// DefaultRules, pushes of at most 1 GiB and 4096 changes, a snapshot every
+// 10,000 records (three kept), 64 MiB log segments, a heartbeat every 10 s.
+// Dir has no default.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            "127.0.4.1:8080",
+		Rules:           DefaultRules(),
+		MaxRequestSize:  1 << 30,
+		MaxChanges:      4096,
+		SnapshotEvery:   10000,
+		KeepSnapshots:   3,
+		SegmentSize:     64 << 20,
+		Heartbeat:       10 * time.Second,
+		ShutdownTimeout: 5 * time.Second,
+	}
+}
+
+// Validate reports every invalid field, each by name.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("filesync: config: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Addr == "" {
+		bad("Addr", "must be set (host:port)")
+	}
+	if c.Dir == "" {
+		bad("Dir", "must be set: the directory that holds the files store")
+	}
+	c.Rules.validate("Rules.", bad)
+	if c.MaxRequestSize < c.Rules.MaxFileSize {
+		bad("MaxRequestSize", "must be at least Rules.MaxFileSize (%d), got %d", c.Rules.MaxFileSize, c.MaxRequestSize)
+	}
+	if c.MaxChanges < 1 {
+		bad("MaxChanges", "must be at least 1, got %d", c.MaxChanges)
+	}
+	if c.SnapshotEvery < 1 {
+		bad("SnapshotEvery", "must be at least 1, got %d", c.SnapshotEvery)
+	}
+	if c.KeepSnapshots < 1 {
+		bad("KeepSnapshots", "must be at least 1, got %d", c.KeepSnapshots)
+	}
+	if c.SegmentSize < 1<<10 {
+		bad("SegmentSize", "must be at least 1 KiB, got %d", c.SegmentSize)
+	}
+	if c.Heartbeat <= 0 {
+		bad("Heartbeat", "must be positive, got %s", c.Heartbeat)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("ShutdownTimeout", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// AgentConfig configures the filesync side of a node.
+type AgentConfig struct {
+	// Server is the base URL of the files role, e.g. http://127.0.4.1:8080.
+	Server string
+	// NodeID names this node in the change log (Change.Origin).
+	NodeID string
+	// Docroot is the node's local copy of the site tree.
+	Docroot string
+	// StateDir keeps the applied sequence number and the queue of local
+	// changes not yet acknowledged by the server. It must not be inside
+	// Docroot.
+	StateDir string
+	// Rules must match the server's; a local change that breaks them is
+	// logged and not pushed.
+	Rules Rules
+	// Debounce is how long a path must stay quiet before its change is read
+	// and pushed.
+	Debounce time.Duration
+	// RetryMin and RetryMax bound the exponential backoff of reconnects and
+	// of pushes while the server is unreachable.
+	RetryMin, RetryMax time.Duration
+	// RequestTimeout bounds every request but the change stream.
+	RequestTimeout time.Duration
+	// StreamTimeout is how long the change stream may stay silent (no change,
+	// no heartbeat) before the agent reconnects; above the server's Heartbeat.
+	StreamTimeout time.Duration
+	// PushBatch is the largest number of changes in one push.
+	PushBatch int
+	// Uploaders is how many blobs are uploaded or downloaded at once.
+	Uploaders int
+}
+
+// DefaultAgentConfig returns the defaults: DefaultRules, 20 ms debounce,
+// 50 ms to 2 s backoff, 30 s requests, a stream silent for 30 s is dead,
+// 256 changes a push, 4 transfers at once. Server, NodeID, Docroot and
+// StateDir have no default.
+func DefaultAgentConfig() AgentConfig {
+	return AgentConfig{
+		Rules:          DefaultRules(),
+		Debounce:       20 * time.Millisecond,
+		RetryMin:       50 * time.Millisecond,
+		RetryMax:       2 * time.Second,
+		RequestTimeout: 30 * time.Second,
+		StreamTimeout:  30 * time.Second,
+		PushBatch:      256,
+		Uploaders:      4,
+	}
+}
+
+// Validate reports every invalid field, each by name.
+func (c AgentConfig) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("filesync: agent config: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if u, err := url.Parse(c.Server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("Server", "must be an http:// or https:// URL of the files role, got %q", c.Server)
+	}
+	if err := checkOrigin(c.NodeID); err != nil || c.NodeID == "" {
+		bad("NodeID", "must be 1 to %d letters, digits, '.', '_', ':' or '-', got %q", maxOriginLen, c.NodeID)
+	}
+	if c.Docroot == "" {
+		bad("Docroot", "must be set")
+	}
+	if c.StateDir == "" {
+		bad("StateDir", "must be set")
+	} else if c.Docroot != "" && within(c.Docroot, c.StateDir) {
+		bad("StateDir", "must not be inside Docroot (%s), got %s", c.Docroot, c.StateDir)
+	}
+	c.Rules.validate("Rules.", bad)
+	if c.Debounce < 0 {
+		bad("Debounce", "must not be negative, got %s", c.Debounce)
+	}
+	if c.RetryMin <= 0 {
+		bad("RetryMin", "must be positive, got %s", c.RetryMin)
+	}
+	if c.RetryMax < c.RetryMin {
+		bad("RetryMax", "must be at least RetryMin (%s), got %s", c.RetryMin, c.RetryMax)
+	}
+	if c.RequestTimeout <= 0 {
+		bad("RequestTimeout", "must be positive, got %s", c.RequestTimeout)
+	}
+	if c.StreamTimeout <= 0 {
+		bad("StreamTimeout", "must be positive, got %s", c.StreamTimeout)
+	}
+	if c.PushBatch < 1 {
+		bad("PushBatch", "must be at least 1, got %d", c.PushBatch)
+	}
+	if c.Uploaders < 1 {
+		bad("Uploaders", "must be at least 1, got %d", c.Uploaders)
+	}
+	return errors.Join(errs...)
+}
+
+// within reports whether dir is parent or a directory below it, comparing
+// cleaned paths.
+func within(parent, dir string) bool {
+	p, d := filepath.Clean(parent), filepath.Clean(dir)
+	return d == p || len(d) > len(p) && d[:len(p)] == p && (p == "/" || d[len(p)] == '/')
+}

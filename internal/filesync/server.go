@@ -1,0 +1,421 @@
+package filesync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Server is the files role: a Store behind the HTTP API.
+//
+//	GET  /v1/manifest[?at=N]  Manifest (current, or as of seq N)
+//	GET  /v1/blobs/{hash}     blob content (Range, ETag); HEAD to test presence
+//	PUT  /v1/blobs/{hash}     upload a blob; verified against its hash
+//	POST /v1/changes          PushRequest → PushResponse
+//	GET  /v1/stream?since=N   changes after N as JSON lines, pushed as they commit
+//	GET  /v1/status           Status
+//	GET  /v1/seq?path=P       PathSeqResponse (read-your-writes for the edge)
+//	GET  /v1/files/{path...}  current content of a path (ServeFile)
+//	GET  /healthz             200 while the store is open
+type Server struct {
+	cfg    Config
+	store  *Store
+	logger *slog.Logger
+	unlock func()
+
+	stop      chan struct{} // closed when shutdown starts: streams end
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	servers []*http.Server
+	closed  bool
+}
+
+// NewServer validates cfg, locks cfg.Dir and opens the store on the local
+// directory backend (cfg.Dir/blobs for blobs, cfg.Dir/log and cfg.Dir/snap
+// for the log and snapshots).
+func NewServer(cfg Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "filesync")
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("filesync: new server: %w", err)
+	}
+	unlock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("filesync: new server: %w", err)
+	}
+	blobs, err := NewDirBlobStore(filepath.Join(cfg.Dir, "blobs"))
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	objs, err := NewDirObjectStore(cfg.Dir)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	st, err := OpenStore(context.Background(), cfg, blobs, objs, logger)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return &Server{cfg: cfg, store: st, logger: logger, unlock: unlock, stop: make(chan struct{})}, nil
+}
+
+// Store returns the server's store.
+func (s *Server) Store() *Store { return s.store }
+
+// Run listens on cfg.Addr and serves until ctx ends; see Serve.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("filesync: run: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves the API on ln until ctx ends or Close is called. When ctx
+// ends it drains: change streams end, other requests get ShutdownTimeout to
+// finish, then the store is closed.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	s.servers = append(s.servers, hs)
+	s.mu.Unlock()
+	s.logger.Info("files serving", "addr", ln.Addr().String())
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("filesync: serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.closeOnce.Do(func() { close(s.stop) })
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		hs.Close()
+	}
+	<-errc
+	s.closeStore()
+	return nil
+}
+
+// Close stops the server at once: listeners and connections are closed,
+// the store is closed and the data directory unlocked. A new Server can then
+// open the same directory.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	servers := s.servers
+	s.mu.Unlock()
+	for _, hs := range servers {
+		hs.Close()
+	}
+	s.closeStore()
+	return nil
+}
+
+func (s *Server) closeStore() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.store.Close()
+	s.unlock()
+}
+
+// Handler returns the HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/manifest", s.handleManifest)
+	mux.HandleFunc("GET /v1/blobs/{hash}", s.handleGetBlob)
+	mux.HandleFunc("PUT /v1/blobs/{hash}", s.handlePutBlob)
+	mux.HandleFunc("POST /v1/changes", s.handlePush)
+	mux.HandleFunc("GET /v1/stream", s.handleStream)
+	mux.HandleFunc("GET /v1/status", s.handleStatus)
+	mux.HandleFunc("GET /v1/seq", s.handleSeq)
+	mux.HandleFunc("GET /v1/files/{path...}", func(w http.ResponseWriter, r *http.Request) {
+		s.ServeFile(w, r, r.PathValue("path"))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if s.isClosed() {
+			http.Error(w, "closed", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// apiError is the body of every error response.
+type apiError struct {
+	Error string `json:"error"`
+	Path  string `json:"path,omitempty"`
+	Rule  string `json:"rule,omitempty"`
+	// Reason is RejectError.Reason.
+	Reason string `json:"reason,omitempty"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	body := apiError{Error: err.Error()}
+	code := http.StatusInternalServerError
+	var rej *RejectError
+	switch {
+	case errors.As(err, &rej):
+		body.Path, body.Rule, body.Reason, code = rej.Path, rej.Rule, rej.Reason, http.StatusBadRequest
+		if rej.TooLarge() {
+			code = http.StatusRequestEntityTooLarge
+		}
+		s.logger.Info("request rejected", "method", r.Method, "url", r.URL.Path, "path", rej.Path, "rule", rej.Rule)
+	case errors.Is(err, ErrFuture):
+		code = http.StatusConflict
+	case errors.Is(err, ErrBlobNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrClosed):
+		code = http.StatusServiceUnavailable
+	default:
+		s.logger.Error("request failed", "method", r.Method, "url", r.URL.Path, "err", err)
+	}
+	writeJSON(w, code, body)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func parseSeqParam(r *http.Request, name string) (uint64, bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, false, reject("", RuleMalformedRequest, "query parameter %s=%q is not a sequence number", name, v)
+	}
+	return n, true, nil
+}
+
+func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
+	at, ok, err := parseSeqParam(r, "at")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m := s.store.Manifest()
+	if ok && at != m.Seq {
+		if m, err = s.store.ManifestAt(r.Context(), at); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
+	hash := r.PathValue("hash")
+	rc, _, err := s.store.OpenBlob(r.Context(), hash)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("ETag", `"`+hash+`"`)
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	http.ServeContent(w, r, "", time.Time{}, rc)
+}
+
+func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request) {
+	hash := r.PathValue("hash")
+	if r.ContentLength > s.cfg.Rules.MaxFileSize {
+		s.writeError(w, r, reject("", RuleTooLarge, "the blob is %d bytes, more than the limit of %d", r.ContentLength, s.cfg.Rules.MaxFileSize))
+		return
+	}
+	if ok, err := s.store.HasBlob(r.Context(), hash); err == nil && ok {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if _, err := s.store.PutBlob(r.Context(), hash, r.Body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+// maxPushBody bounds the JSON of a push: a change is well under 8 KiB.
+func (s *Server) maxPushBody() int64 { return int64(s.cfg.MaxChanges)*8<<10 + 4<<10 }
+
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxPushBody()))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = reject("", RuleRequestTooLarge, "the push body is larger than %d bytes; push fewer changes at once", mbe.Limit)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := ParsePush(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp, err := s.store.Commit(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// SeqHeader carries the log's last sequence number when a change stream
+// starts, and the sequence number of a file served by ServeFile.
+const SeqHeader = "Filesync-Seq"
+
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	since, _, err := parseSeqParam(r, "since")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	cs, notify, err := s.store.Changes(ctx, since, streamBatch)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set(SeqHeader, strconv.FormatUint(s.store.Seq(), 10))
+	w.WriteHeader(http.StatusOK)
+	heartbeat := time.NewTicker(s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	enc := json.NewEncoder(w)
+	for {
+		rc.SetWriteDeadline(time.Now().Add(3 * s.cfg.Heartbeat))
+		for _, c := range cs {
+			if err := enc.Encode(c); err != nil {
+				return
+			}
+			since = c.Seq
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		if len(cs) == 0 {
+			select {
+			case <-notify:
+			case <-heartbeat.C:
+				if _, err := io.WriteString(w, "\n"); err != nil {
+					return
+				}
+				continue
+			case <-ctx.Done():
+				return
+			case <-s.stop:
+				return
+			}
+		}
+		if cs, notify, err = s.store.Changes(ctx, since, streamBatch); err != nil {
+			if !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+				s.logger.Warn("change stream ended", "since", since, "err", err)
+			}
+			return
+		}
+	}
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.store.Status())
+}
+
+// PathSeqResponse is the body of GET /v1/seq.
+type PathSeqResponse struct {
+	Path string `json:"path"`
+	// Seq is the sequence number a node must have applied (AppliedSeq) to
+	// serve the path as it is now.
+	Seq    uint64 `json:"seq"`
+	Exists bool   `json:"exists"`
+}
+
+func (s *Server) handleSeq(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Query().Get("path")
+	if err := checkPathSyntax(p, hardMaxDepth); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	seq, ok := s.store.PathSeq(p)
+	writeJSON(w, http.StatusOK, PathSeqResponse{Path: p, Seq: seq, Exists: ok})
+}
+
+// ServeFile serves the current content of path p (relative to the docroot,
+// e.g. "wp-content/uploads/2024/01/a.jpg") with a Content-Type from its
+// extension (or sniffed), ETag = the quoted hash, Last-Modified = its
+// mtime, and Range and conditional requests via http.ServeContent. A
+// missing path or a directory is a 404.
+func (s *Server) ServeFile(w http.ResponseWriter, r *http.Request, p string) {
+	if checkPathSyntax(p, hardMaxDepth) != nil {
+		http.NotFound(w, r)
+		return
+	}
+	e, ok := s.store.Lookup(p)
+	if !ok || e.Dir {
+		http.NotFound(w, r)
+		return
+	}
+	rc, _, err := s.store.OpenBlob(r.Context(), e.Hash)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("ETag", `"`+e.Hash+`"`)
+	w.Header().Set(SeqHeader, strconv.FormatUint(e.Seq, 10))
+	http.ServeContent(w, r, path.Base(p), time.Unix(0, e.MTime), rc)
+}
+
+// streamBatch is how many changes a stream takes from the store at once; a
+// client far behind reads the log from disk, a segment scan per batch.
+const streamBatch = 4096
