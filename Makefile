@@ -43,6 +43,7 @@ lint:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
+	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime 30s ./internal/geodns/
 
 clean:
 	rm -rf bin e2e.log

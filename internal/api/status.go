@@ -126,10 +126,24 @@ type FilesStatus struct {
 	Seq   uint64 `json:"seq"`
 }
 
-// DNSStatus is the geo DNS server (not built yet; always nil for now).
+// DNSStatus is the geo DNS server, present when dns is enabled.
 type DNSStatus struct {
-	Addr string `json:"addr"`
+	Addr string `json:"addr"` // UDP and TCP
 	Zone string `json:"zone"`
+	// State is "up" while the process runs and answered at start, else "down".
+	State string `json:"state"`
+	PID   int    `json:"pid"`
+	// Regions are the regions the server answers with, in configuration order.
+	Regions []DNSRegionStatus `json:"regions"`
+}
+
+// DNSRegionStatus is one region of the geo DNS server.
+type DNSRegionStatus struct {
+	Name  string   `json:"name"`
+	Edges []string `json:"edges"` // edge ids
+	// Healthy: one of its edges passes the controller's health check (the
+	// DNS server checks the edges itself, and follows within its rise/fall).
+	Healthy bool `json:"healthy"`
 }
 
 // Controller describes the controller process itself.

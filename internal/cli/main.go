@@ -53,6 +53,7 @@ func init() {
 		"node":     {summary: "role: node agent (started by the controller)", run: runNode, hidden: true},
 		"edge":     {summary: "role: edge (started by the controller)", run: runEdge, hidden: true},
 		"dbrouter": {summary: "role: database router (started by the controller)", run: runDBRouter, hidden: true},
+		"dns":      {summary: "role: geo DNS server (started by the controller)", run: runDNS, hidden: true},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/dbrouter"
 	"github.com/scalepress/scalepress/internal/edge"
+	"github.com/scalepress/scalepress/internal/geodns"
 	"github.com/scalepress/scalepress/internal/node"
 )
 
@@ -65,4 +66,20 @@ func runDBRouter(args []string) error {
 		return err
 	}
 	return r.Run(ctx)
+}
+
+// runDNS serves the zone. Its spec is a geodns.Config as JSON (durations in
+// nanoseconds), written whole by the controller from the dns section.
+func runDNS(args []string) error {
+	var spec geodns.Config
+	if err := roleSpec("dns", args, &spec); err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	s, err := geodns.New(spec, newLogger(os.Stderr, "dns"))
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
 }

@@ -21,6 +21,7 @@ type Config struct {
 	Redis     Redis     `yaml:"redis"`
 	WordPress WordPress `yaml:"wordpress"`
 	Supervise Supervise `yaml:"supervise"`
+	DNS       DNS       `yaml:"dns"`
 }
 
 // Site is what the visitor sees.
@@ -168,6 +169,7 @@ func Default() Config {
 			CronInterval: time.Minute,
 		},
 		Supervise: Supervise{MaxRestarts: 5, Window: time.Minute},
+		DNS:       defaultDNS(),
 	}
 }
 

@@ -194,6 +194,7 @@ func (c *Config) Validate() error {
 	if c.Supervise.Window < time.Second {
 		bad("supervise.window", "must be at least 1s, got %s", c.Supervise.Window)
 	}
+	c.validateDNS(bad)
 
 	if len(errs) == 0 {
 		// Listen addresses must not collide.
@@ -214,6 +215,9 @@ func (c *Config) Validate() error {
 			claim("db.router_metrics", c.DB.RouterMetrics)
 		}
 		claim("redis.addr", c.Redis.Addr)
+		if c.DNS.Enabled {
+			claim("dns.addr", c.DNS.Addr)
+		}
 		for n := 1; n <= c.MaxNodes(); n++ {
 			claim(fmt.Sprintf("nodes (node %d)", n), c.NodeAddr(n))
 		}

@@ -87,6 +87,7 @@ func (c *Controller) Status() api.Status {
 		st.Nodes = append(st.Nodes, ns)
 	}
 	st.DB = c.dbStatusLocked()
+	st.DNS = c.dnsStatusLocked()
 	if c.scaler != nil {
 		st.Autoscaling = c.scaler.status(c.desired, c.avgUtilLocked())
 	}

@@ -70,6 +70,7 @@ func listenAddrs(cfg config.Config) [][2]string {
 	for n := 1; n <= cfg.DB.Members; n++ {
 		out = append(out, [2]string{"db member " + config.DBMemberID(n), cfg.DBMemberAddr(n)})
 	}
+	out = append(out, dnsUDPAddrs(cfg)...) // TCP as well
 	return out
 }
 
@@ -84,6 +85,11 @@ func checkPorts(cfg config.Config) error {
 			return fmt.Errorf("preflight: %s %s: %w", a[0], a[1], err)
 		}
 		ln.Close()
+	}
+	for _, a := range dnsUDPAddrs(cfg) {
+		if err := checkUDPPort(a[0], a[1]); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -1,0 +1,125 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/supervise"
+)
+
+// startDNS starts the geo DNS server (the dns role) when dns is enabled and
+// waits until it answers the zone's SOA over UDP. The edges are up by then,
+// so its first health checks find them healthy.
+func (c *Controller) startDNS(ctx context.Context) error {
+	if !c.cfg.DNS.Enabled {
+		return nil
+	}
+	gc := c.cfg.GeoDNS()
+	if gc.GeoIPPath != "" {
+		abs, err := filepath.Abs(gc.GeoIPPath)
+		if err != nil {
+			return fmt.Errorf("dns.geoip: %w", err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("dns.geoip: GeoIP database %s: %w (a relative path is read from the directory `scalepress up` runs in)", abs, errors.Unwrap(err))
+		}
+		gc.GeoIPPath = abs // the role runs elsewhere
+	}
+	s, err := c.roleSpec("dns", "dns", gc)
+	if err != nil {
+		return err
+	}
+	s.StopTimeout = 10 * time.Second // in-flight queries get 5 s
+	p, err := c.sup.Start(s)
+	if err != nil {
+		return err
+	}
+	ps := &procState{proc: p}
+	c.mu.Lock()
+	c.dns = ps
+	c.mu.Unlock()
+	if err := waitFor(ctx, "dns", 15*time.Second, p, c.layout.Log("dns"), dnsCheck(gc.Addr, gc.Zone)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	ps.healthy = true
+	c.mu.Unlock()
+	return nil
+}
+
+// dnsCheck asks addr over UDP for the SOA of zone and wants an
+// authoritative answer.
+func dnsCheck(addr, zone string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		q := new(dns.Msg)
+		q.SetQuestion(dns.Fqdn(zone), dns.TypeSOA)
+		cl := &dns.Client{Net: "udp", Timeout: time.Second}
+		r, _, err := cl.ExchangeContext(ctx, q, addr)
+		if err != nil {
+			return err
+		}
+		if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) == 0 {
+			return fmt.Errorf("SOA %s: %s, authoritative %v, %d answers", zone, dns.RcodeToString[r.Rcode], r.Authoritative, len(r.Answer))
+		}
+		return nil
+	}
+}
+
+// dnsStatusLocked is the status of the DNS server, nil when dns is off.
+func (c *Controller) dnsStatusLocked() *api.DNSStatus {
+	if !c.cfg.DNS.Enabled {
+		return nil
+	}
+	st := &api.DNSStatus{Addr: c.cfg.DNS.Addr, Zone: dns.Fqdn(c.cfg.DNS.Zone), State: "down", Regions: []api.DNSRegionStatus{}}
+	if c.dns != nil {
+		st.PID = c.dns.proc.Pid()
+		if c.dns.healthy && c.dns.proc.State() == supervise.Running {
+			st.State = "up"
+		}
+	}
+	healthy := map[string]bool{}
+	for _, e := range c.edges {
+		healthy[e.cfg.ID] = e.healthy
+	}
+	for _, r := range c.cfg.GeoDNS().Regions {
+		rs := api.DNSRegionStatus{Name: r.Name, Edges: []string{}}
+		for _, e := range c.cfg.Edges {
+			if e.Region == r.Name {
+				rs.Edges = append(rs.Edges, e.ID)
+				rs.Healthy = rs.Healthy || healthy[e.ID]
+			}
+		}
+		st.Regions = append(st.Regions, rs)
+	}
+	return st
+}
+
+// dnsUDPAddrs are the UDP addresses the environment will listen on.
+func dnsUDPAddrs(cfg config.Config) [][2]string {
+	if !cfg.DNS.Enabled {
+		return nil
+	}
+	return [][2]string{{"dns.addr", cfg.DNS.Addr}}
+}
+
+// checkUDPPort fails, naming the address, when a UDP port is taken.
+func checkUDPPort(field, addr string) error {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("preflight: %s %s (UDP) is already in use (another scalepress or DNS server?): choose another address in the config", field, addr)
+		}
+		return fmt.Errorf("preflight: %s %s (UDP): %w", field, addr, err)
+	}
+	return pc.Close()
+}
