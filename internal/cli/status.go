@@ -72,4 +72,7 @@ func printStatus(st *api.Status) {
 	if st.Redis != nil {
 		fmt.Printf("redis    %-25s %-21s pid %d\n", st.Redis.State, st.Redis.Addr, st.Redis.PID)
 	}
+	if st.DNS != nil {
+		fmt.Printf("dns      %-25s %-21s pid %d\n", st.DNS.Zone, st.DNS.Addr, st.DNS.PID)
+	}
 }
