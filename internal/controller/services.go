@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -144,6 +143,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 		spec := api.EdgeSpec{
 			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL("/v1/upstreams"), Debug: c.cfg.Site.Debug,
 			SlowStart: c.cfg.Nodes.SlowStart.String(), PurgeSecret: c.secrets.PurgeSecret,
+			Files: c.edgeFilesAddr(),
 			Cache: &api.CacheSpec{
 				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
 				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
@@ -208,10 +208,3 @@ func equalUpstreams(a, b []api.Upstream) bool {
 	return true
 }
 
-func hostOf(addr string) string {
-	h, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	return h
-}

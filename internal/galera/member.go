@@ -122,11 +122,6 @@ func (c MemberConfig) MyCnf() string { return filepath.Join(c.Dir, "my.cnf") }
 // a datadir with it is a half-made one, holding nothing of value.
 func (c MemberConfig) sstMarker() string { return filepath.Join(c.Dir, "sst-in-progress") }
 
-func (c MemberConfig) host() string {
-	h, _, _ := net.SplitHostPort(c.Addr)
-	return h
-}
-
 // RenderMyCnf returns the member's option file.
 func RenderMyCnf(c MemberConfig) []byte {
 	host, port, _ := net.SplitHostPort(c.Addr)
