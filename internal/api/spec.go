@@ -22,6 +22,38 @@ type NodeSpec struct {
 	PHPGroup       string `json:"php_group,omitempty"`
 	// TrustedProxies are the IPs (edges, controller) whose X-Forwarded-* headers are believed.
 	TrustedProxies []string `json:"trusted_proxies"`
+	// Files is the address of the files role ("" = no file sync): the node
+	// runs a filesync agent (`scalepress filesync`) that keeps Docroot
+	// identical to it.
+	Files string `json:"files,omitempty"`
+	// FilesState is the filesync agent's state directory (outside Docroot).
+	FilesState string `json:"files_state,omitempty"`
+	// FilesRules are the sync rules; they must match the files role's.
+	FilesRules *FilesRules `json:"files_rules,omitempty"`
+}
+
+// FilesRules are the filesync rules shared by the files role and the nodes.
+type FilesRules struct {
+	Exclude     []string `json:"exclude"`
+	MaxFileSize int64    `json:"max_file_size"`
+	MaxDepth    int      `json:"max_depth"`
+}
+
+// FilesSpec is what the controller tells the files role (`scalepress files --spec FILE`).
+type FilesSpec struct {
+	Addr  string     `json:"addr"`
+	Dir   string     `json:"dir"` // blobs, change log, snapshots
+	Rules FilesRules `json:"rules"`
+}
+
+// FilesyncSpec is what a node agent tells its filesync child
+// (`scalepress filesync --spec FILE`).
+type FilesyncSpec struct {
+	NodeID   string     `json:"node_id"`
+	Server   string     `json:"server"` // base URL of the files role
+	Docroot  string     `json:"docroot"`
+	StateDir string     `json:"state_dir"`
+	Rules    FilesRules `json:"rules"`
 }
 
 // EdgeSpec is what the controller tells an edge (`scalepress edge --spec FILE`).
@@ -39,6 +71,9 @@ type EdgeSpec struct {
 	PurgeSecret string `json:"purge_secret,omitempty"`
 	// Cache configures the page cache; nil = defaults.
 	Cache *CacheSpec `json:"cache,omitempty"`
+	// Files is the address of the files role ("" = none): an upload the
+	// chosen node answers 404 for is served from there.
+	Files string `json:"files,omitempty"`
 }
 
 // RouterSpec is what the controller tells the database router.

@@ -57,6 +57,7 @@ type NodeStatus struct {
 	Utilization float64 `json:"utilization"`
 	Restarts    int     `json:"restarts"`
 	Error       string  `json:"error,omitempty"`
+	FilesSeq    uint64  `json:"files_seq,omitempty"` // the node's applied files sequence number
 }
 
 // Autoscaling is reported once the autoscaler exists.
@@ -119,11 +120,13 @@ type RedisStatus struct {
 	PID   int    `json:"pid"`
 }
 
-// FilesStatus is the file-sync store (not built yet; always nil for now).
+// FilesStatus is the files role (the canonical site tree), present when
+// files is enabled. Seq is the change log's last sequence number.
 type FilesStatus struct {
 	Addr  string `json:"addr"`
 	State string `json:"state"`
 	Seq   uint64 `json:"seq"`
+	PID   int    `json:"pid,omitempty"`
 }
 
 // DNSStatus is the geo DNS server, present when dns is enabled.

@@ -54,6 +54,8 @@ func init() {
 		"edge":     {summary: "role: edge (started by the controller)", run: runEdge, hidden: true},
 		"dbrouter": {summary: "role: database router (started by the controller)", run: runDBRouter, hidden: true},
 		"dns":      {summary: "role: geo DNS server (started by the controller)", run: runDNS, hidden: true},
+		"files":    {summary: "role: canonical site tree and change log (started by the controller)", run: runFiles, hidden: true},
+		"filesync": {summary: "role: a node's docroot sync agent (started by the node agent)", run: runFilesync, hidden: true},
 	}
 }
 

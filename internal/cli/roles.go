@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/dbrouter"
 	"github.com/scalepress/scalepress/internal/edge"
+	"github.com/scalepress/scalepress/internal/filesync"
 	"github.com/scalepress/scalepress/internal/geodns"
 	"github.com/scalepress/scalepress/internal/node"
 )
@@ -82,4 +85,75 @@ func runDNS(args []string) error {
 		return err
 	}
 	return s.Run(ctx)
+}
+
+func filesRules(r api.FilesRules) filesync.Rules {
+	rules := filesync.DefaultRules()
+	if r.Exclude != nil {
+		rules.Exclude = r.Exclude
+	}
+	if r.MaxFileSize > 0 {
+		rules.MaxFileSize = r.MaxFileSize
+	}
+	if r.MaxDepth > 0 {
+		rules.MaxDepth = r.MaxDepth
+	}
+	return rules
+}
+
+// runFiles serves the canonical site tree (the files role).
+func runFiles(args []string) error {
+	var spec api.FilesSpec
+	if err := roleSpec("files", args, &spec); err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	cfg := filesync.DefaultConfig()
+	cfg.Addr, cfg.Dir, cfg.Rules = spec.Addr, spec.Dir, filesRules(spec.Rules)
+	cfg.MaxRequestSize = max(cfg.MaxRequestSize, cfg.Rules.MaxFileSize)
+	s, err := filesync.NewServer(cfg, newLogger(os.Stderr, "files"))
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+// runFilesync keeps a node's docroot in sync with the files role. The node
+// agent starts it as the PHP user, so that what it writes is the site's.
+func runFilesync(args []string) error {
+	var spec api.FilesyncSpec
+	if err := roleSpec("filesync", args, &spec); err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	logger := newLogger(os.Stderr, spec.NodeID+"-filesync")
+	cfg := filesync.DefaultAgentConfig()
+	cfg.Server, cfg.NodeID, cfg.Docroot, cfg.StateDir = spec.Server, spec.NodeID, spec.Docroot, spec.StateDir
+	cfg.Rules = filesRules(spec.Rules)
+	a, err := filesync.NewAgent(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	err = a.Run(ctx)
+	if !errors.Is(err, filesync.ErrNotBootstrapped) {
+		return err
+	}
+	// A new docroot: make it identical to the store, retrying while the
+	// files role is unreachable; the node is not in service before that.
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		err := a.Bootstrap(ctx)
+		if err == nil {
+			break
+		}
+		logger.Warn("bootstrap failed; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+	return a.Run(ctx)
 }

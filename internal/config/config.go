@@ -22,6 +22,7 @@ type Config struct {
 	WordPress WordPress `yaml:"wordpress"`
 	Supervise Supervise `yaml:"supervise"`
 	DNS       DNS       `yaml:"dns"`
+	Files     Files     `yaml:"files"`
 }
 
 // Site is what the visitor sees.
@@ -111,6 +112,14 @@ type Redis struct {
 	MaxMemory string `yaml:"maxmemory"`
 }
 
+// Files is the `files` role: the canonical site tree every node's docroot
+// is kept identical to.
+type Files struct {
+	Enabled   bool   `yaml:"enabled"`
+	Addr      string `yaml:"addr"`
+	MaxFileMB int    `yaml:"max_file_mb"`
+}
+
 // WordPress is the site tree and its scheduled work.
 type WordPress struct {
 	Source       string        `yaml:"source"`
@@ -170,6 +179,7 @@ func Default() Config {
 		},
 		Supervise: Supervise{MaxRestarts: 5, Window: time.Minute},
 		DNS:       defaultDNS(),
+		Files:     Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256},
 	}
 }
 

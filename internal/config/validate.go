@@ -195,6 +195,12 @@ func (c *Config) Validate() error {
 		bad("supervise.window", "must be at least 1s, got %s", c.Supervise.Window)
 	}
 	c.validateDNS(bad)
+	if c.Files.Enabled {
+		checkAddr("files.addr", c.Files.Addr)
+		if c.Files.MaxFileMB < 1 || c.Files.MaxFileMB > 1024 {
+			bad("files.max_file_mb", "must be 1 to 1024, got %d", c.Files.MaxFileMB)
+		}
+	}
 
 	if len(errs) == 0 {
 		// Listen addresses must not collide.
@@ -217,6 +223,9 @@ func (c *Config) Validate() error {
 		claim("redis.addr", c.Redis.Addr)
 		if c.DNS.Enabled {
 			claim("dns.addr", c.DNS.Addr)
+		}
+		if c.Files.Enabled {
+			claim("files.addr", c.Files.Addr)
 		}
 		for n := 1; n <= c.MaxNodes(); n++ {
 			claim(fmt.Sprintf("nodes (node %d)", n), c.NodeAddr(n))

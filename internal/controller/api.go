@@ -73,7 +73,7 @@ func (c *Controller) Status() api.Status {
 		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.cfg.ID, Region: e.cfg.Region, Addr: e.cfg.Addr, Healthy: e.healthy, PID: e.proc.Pid()})
 	}
 	for _, n := range c.nodes {
-		ns := api.NodeStatus{ID: n.id, Addr: n.addr, State: n.state, Docroot: n.docroot, PIDs: []int{}, Utilization: n.util}
+		ns := api.NodeStatus{ID: n.id, Addr: n.addr, State: n.state, Docroot: n.docroot, PIDs: []int{}, Utilization: n.util, FilesSeq: n.filesSeq}
 		if n.proc != nil {
 			ns.Restarts = n.proc.Restarts()
 			if pid := n.proc.Pid(); pid > 0 {
@@ -88,6 +88,7 @@ func (c *Controller) Status() api.Status {
 	}
 	st.DB = c.dbStatusLocked()
 	st.DNS = c.dnsStatusLocked()
+	st.Files = c.filesStatusLocked()
 	if c.scaler != nil {
 		st.Autoscaling = c.scaler.status(c.desired, c.avgUtilLocked())
 	}

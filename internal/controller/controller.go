@@ -57,6 +57,7 @@ type Controller struct {
 	redis     *procState
 	router    *procState
 	dns       *procState
+	files     *filesState
 	upGen     uint64
 	upstreams []api.Upstream
 	edgeGen   map[string]uint64 // generation each edge last reported applying
@@ -83,6 +84,7 @@ type nodeState struct {
 	util              float64   // PHP requests running / max_children
 	queue             int       // requests waiting for a PHP worker
 	children          int
+	filesSeq          uint64 // files change its docroot applied last
 	reason            string // why it failed or is draining
 }
 
@@ -198,6 +200,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		{"database router", c.startRouter},
 		{"redis", c.startRedis},
 		{"wordpress", c.provisionSite},
+		{"files", c.startFiles},
 		{"nodes", c.startNodes},
 		{"edges", c.startEdges},
 		{"dns", c.startDNS},
@@ -232,6 +235,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	wg.Go(func() { c.healthLoop(lctx) })
 	wg.Go(func() { c.groupLoop(lctx) })
 	wg.Go(func() { c.purgeRetryLoop(lctx) })
+	wg.Go(func() { c.filesLoop(lctx) })
 	if c.cfg.WordPress.CronInterval > 0 {
 		wg.Go(func() { c.cronLoop(lctx) })
 	}
@@ -299,7 +303,7 @@ func (c *Controller) stopAll() {
 		nodes = append(nodes, n.id)
 		n.state = api.NodeTerminated
 	}
-	mid = []string{"dbrouter", "redis"}
+	mid = []string{"dbrouter", "redis", "files"}
 	db = c.dbStopOrderLocked()
 	c.ready = false
 	c.mu.Unlock()

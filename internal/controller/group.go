@@ -117,6 +117,9 @@ func (c *Controller) launchNode(ctx context.Context, children int, reason string
 	if c.asRoot {
 		spec.PHPUser, spec.PHPGroup = c.phpUser.Name, groupName(c.phpUser.GID)
 	}
+	if err := c.nodeFilesSpec(&spec); err != nil {
+		return fail(err)
+	}
 	s, err := c.roleSpec(id, "node", spec)
 	if err != nil {
 		return fail(err)
@@ -148,6 +151,16 @@ func (c *Controller) launchNode(ctx context.Context, children int, reason string
 		c.setStateLocked(ns, api.NodeWarming, "")
 		c.mu.Unlock()
 		c.warm(ctx, ns)
+		if err := c.waitNodeFiles(ctx, ns); err != nil {
+			c.mu.Lock()
+			c.setStateLocked(ns, api.NodeFailed, err.Error())
+			c.mu.Unlock()
+			stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			p.Stop(stopCtx)
+			cancel()
+			done <- err
+			return
+		}
 		c.mu.Lock()
 		if ns.state == api.NodeWarming {
 			c.setStateLocked(ns, api.NodeInService, "")

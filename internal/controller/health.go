@@ -79,6 +79,7 @@ func (c *Controller) checkNode(ctx context.Context, n *nodeState) {
 	}
 	n.fails = 0
 	n.util, n.queue = st.Utilization, st.Waiting
+	n.filesSeq = st.FilesSeq
 }
 
 // agentStatus is the part of a node's /_scalepress/status the controller uses.
@@ -87,6 +88,7 @@ type agentStatus struct {
 	Utilization float64 `json:"utilization"`
 	Waiting     int     `json:"waiting"`
 	PHPOK       bool    `json:"php_ok"`
+	FilesSeq    uint64  `json:"files_seq"`
 }
 
 func (c *Controller) nodeStatus(ctx context.Context, addr string) (agentStatus, error) {

@@ -71,6 +71,9 @@ func listenAddrs(cfg config.Config) [][2]string {
 		out = append(out, [2]string{"db member " + config.DBMemberID(n), cfg.DBMemberAddr(n)})
 	}
 	out = append(out, dnsUDPAddrs(cfg)...) // TCP as well
+	if cfg.Files.Enabled {
+		out = append(out, [2]string{"files.addr", cfg.Files.Addr})
+	}
 	return out
 }
 

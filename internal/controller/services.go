@@ -207,4 +207,3 @@ func equalUpstreams(a, b []api.Upstream) bool {
 	}
 	return true
 }
-

@@ -98,6 +98,7 @@ func (e *Edge) fetch(ctx context.Context, r *http.Request, cond pagecache.Condit
 	if node != nil {
 		resp.Body = &doneOnClose{ReadCloser: resp.Body, node: node}
 	}
+	resp = e.fromFiles(ctx, r, resp, false)
 	return pagecache.ResponseFrom(resp), nil
 }
 

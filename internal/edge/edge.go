@@ -42,10 +42,11 @@ type Edge struct {
 	transport *http.Transport
 	retries   int
 
-	generation atomic.Uint64 // of the upstream set applied
-	retried    atomic.Int64
-	top        topPaths
-	cache      *pagecache.Cache // nil when caching is off
+	generation  atomic.Uint64 // of the upstream set applied
+	retried     atomic.Int64
+	filesServed atomic.Int64 // uploads answered from the files role
+	top         topPaths
+	cache       *pagecache.Cache // nil when caching is off
 }
 
 // Option changes how New builds an edge (tests).

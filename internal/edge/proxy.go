@@ -44,6 +44,7 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	if node != nil {
 		defer node.Done(balancer.OK)
 	}
+	resp = e.fromFiles(r.Context(), r, resp, true)
 	defer resp.Body.Close()
 	h := w.Header()
 	for k, vv := range resp.Header {

@@ -79,6 +79,12 @@ func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 		stopFPM()
 		return err
 	}
+	fsync, err := a.startFilesync(sup)
+	if err != nil {
+		ln.Close()
+		stopFPM()
+		return err
+	}
 
 	srv := &http.Server{
 		Handler:           a,
@@ -113,6 +119,7 @@ func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 	wg.Wait()
 	a.fcgi.Close()
 	a.health.Close()
+	stopProc(fsync, 15*time.Second)
 	stopFPM()
 	return runErr
 }

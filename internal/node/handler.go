@@ -40,6 +40,10 @@ type Status struct {
 	Waiting     int     `json:"waiting"` // requests waiting for a FastCGI connection in the agent
 	PHPOK       bool    `json:"php_ok"`  // php-fpm answered its ping just now
 	PHPError    string  `json:"php_error,omitempty"`
+	// FilesReady says the filesync agent bootstrapped the docroot; FilesSeq
+	// is the files change it applied last.
+	FilesReady bool   `json:"files_ready"`
+	FilesSeq   uint64 `json:"files_seq"`
 }
 
 func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -191,6 +195,7 @@ func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 			Waiting: int(waiting + 0.5), Active: int(busy + 0.5), Total: a.spec.PHPChildren,
 			Utilization: busy / float64(a.spec.PHPChildren),
 		}
+		st.FilesSeq, st.FilesReady = a.filesApplied()
 		if err := a.phpAlive(r); err != nil {
 			st.PHPError = err.Error()
 		} else {

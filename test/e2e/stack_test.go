@@ -76,6 +76,8 @@ redis:
   addr: 127.%[1]d.3.1:6379
 wordpress:
   cron_interval: 10s
+files:
+  addr: 127.%[1]d.4.1:8080
 `, b, nodes)
 }
 
@@ -183,6 +185,9 @@ func allPIDs(st api.Status) []int {
 	}
 	if st.Redis != nil {
 		out = append(out, st.Redis.PID)
+	}
+	if st.Files != nil {
+		out = append(out, st.Files.PID)
 	}
 	var live []int
 	for _, p := range out {

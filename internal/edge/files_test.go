@@ -1,0 +1,68 @@
+package edge
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/scalepress/scalepress/internal/api"
+)
+
+func TestUploadFallbackToFiles(t *testing.T) {
+	// The node has not applied the upload yet: 404 for every upload.
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/_scalepress/") {
+			io.WriteString(w, "ok")
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(node.Close)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/files/wp-content/uploads/2026/11/a.jpg" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Header().Set("Filesync-Seq", "7")
+		io.WriteString(w, "from-files")
+	}))
+	t.Cleanup(files.Close)
+
+	tests := []struct {
+		name     string
+		cache    bool
+		path     string
+		wantCode int
+		wantBody string
+	}{
+		{"cached upload", true, "/wp-content/uploads/2026/11/a.jpg", 200, "from-files"},
+		{"bypass upload", false, "/wp-content/uploads/2026/11/a.jpg", 200, "from-files"},
+		{"upload files lacks too", true, "/wp-content/uploads/2026/11/b.jpg", 404, ""},
+		{"not an upload", false, "/wp-content/themes/x.css", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := api.EdgeSpec{ID: "edge-1", Region: "default", Addr: "127.0.0.1:0", Files: strings.TrimPrefix(files.URL, "http://"),
+				Cache: &api.CacheSpec{Enabled: tt.cache}}
+			s := newEdgeSpec(t, spec, node)
+			for i := range 2 { // the second is a cache hit when caching is on
+				resp, body := get(t, s.URL+tt.path, "site.test")
+				if tt.cache && tt.wantCode == 200 && i == 1 && resp.Header.Get(HeaderCache) != "HIT" {
+					t.Errorf("second GET %s: X-Cache %q, want HIT (the files answer is cached)", tt.path, resp.Header.Get(HeaderCache))
+				}
+				if resp.StatusCode != tt.wantCode {
+					t.Fatalf("GET %s: status %d, want %d", tt.path, resp.StatusCode, tt.wantCode)
+				}
+				if tt.wantBody != "" && body != tt.wantBody {
+					t.Errorf("GET %s: body %q, want %q", tt.path, body, tt.wantBody)
+				}
+				if resp.Header.Get("Filesync-Seq") != "" {
+					t.Error("internal Filesync-Seq header reached the client")
+				}
+			}
+		})
+	}
+}
