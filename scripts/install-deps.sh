@@ -18,7 +18,7 @@ PKGS=(
   wrk curl jq bind9-dnsutils socat iproute2 procps psmisc ca-certificates make
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  PKGS+=(nginx-light haproxy varnish hey dnsperf sysbench)
+  PKGS+=(nginx-light haproxy varnish hey dnsperf sysbench lsyncd)
 fi
 
 missing=()
