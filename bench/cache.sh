@@ -25,7 +25,7 @@ api: {addr: 127.80.0.1:9090}
 edges: [{addr: $EDGE}]
 nodes: {count: 1, ip_base: 127.80.1.0, php_children: 4}
 autoscaling: {enabled: false}
-db: {ip_base: 127.80.2.0, router: 127.80.0.1:3306}
+db: {members: 1, ip_base: 127.80.2.0, router: 127.80.0.1:3306}
 redis: {addr: 127.80.3.1:6379}
 wordpress: {cron_interval: 0s}
 EOC
