@@ -41,9 +41,17 @@ lint:
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null; then staticcheck ./...; fi
 
+# Every parser's fuzz target, FUZZTIME each (go test -fuzz takes one target at a time).
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	internal/config:FuzzParse internal/node:FuzzResolve internal/fastcgi:FuzzReadRecords \
+	internal/fastcgi:FuzzNameValuePairs internal/phpfpm:FuzzParseStatus internal/galera:FuzzParseGraState \
+	internal/pagecache:FuzzCacheControl internal/pagecache:FuzzRange internal/pagecache:FuzzTags \
+	internal/pagecache:FuzzPurgeRequest internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
+	internal/filesync:FuzzPushChange
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
-	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime 30s ./internal/geodns/
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg/; done
 
 clean:
 	rm -rf bin e2e.log
