@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"strings"
 	"sync"
 
@@ -90,11 +89,22 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 			}
 			return nil, nil, err
 		}
-		wrote := false
-		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
-		out.URL.Host = node.Addr()
-		req := out.WithContext(httptrace.WithClientTrace(ctx, trace))
+		req := out
+		if attempt == 0 {
+			out.URL.Host = node.Addr()
+		} else {
+			// The failed attempt's request may still be referenced by the
+			// transport: retry with a copy.
+			u := *out.URL
+			u.Host = node.Addr()
+			req = out.WithContext(ctx)
+			req.URL = &u
+		}
 		resp, err := e.transport.RoundTrip(req)
+		// Only a failed dial proves the request was not sent; otherwise
+		// assume it was (a POST is then not repeated).
+		var opErr *net.OpError
+		wrote := err != nil && !(errors.As(err, &opErr) && opErr.Op == "dial")
 		clientGone := ctx.Err() != nil
 		if err == nil && resp.Header.Get(HeaderNodeError) == "" {
 			if o := balancer.Classify(resp.StatusCode, resp.Header, nil, false); o != balancer.OK {
@@ -138,7 +148,17 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 // outRequest is the request sent to nodes: the client's, with hop-by-hop
 // headers removed and X-Forwarded-* set. The Host stays the site's.
 func (e *Edge) outRequest(r *http.Request) *http.Request {
-	out := r.Clone(r.Context())
+	// A shallow copy with its own header map: the value slices are shared
+	// with r's, which is safe because headers are only replaced (Set) or
+	// removed (Del) here, never appended to.
+	out := new(http.Request)
+	*out = *r
+	u := *r.URL
+	out.URL = &u
+	out.Header = make(http.Header, len(r.Header)+3)
+	for k, vv := range r.Header {
+		out.Header[k] = vv
+	}
 	out.RequestURI = ""
 	out.URL.Scheme = "http"
 	out.Close = false
