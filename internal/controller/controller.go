@@ -139,6 +139,9 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	if c.bin, err = findBinaries(c.cfg); err != nil {
 		return err
 	}
+	if c.bin.self, err = installSelf(c.bin.self, filepath.Join(c.layout.Run(), "bin")); err != nil {
+		return err
+	}
 	if c.asRoot {
 		if c.mysqlUser, err = lookupUser("mysql"); err != nil {
 			return err

@@ -1,0 +1,52 @@
+package controller
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// installSelf copies the running binary into the state directory and returns
+// the copy's path; every role is started from it. Roles that run as a service
+// user (the file-sync agent runs as the PHP user) must be able to execute it,
+// and the state directory is already checked to be reachable by them, while
+// the binary may sit in a private directory (/root, a 0700 temp dir). It also
+// keeps a running environment independent of a rebuild of bin/scalepress.
+func installSelf(self, dir string) (string, error) {
+	dst := filepath.Join(dir, "scalepress")
+	src, err := os.ReadFile(self)
+	if err != nil {
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	if cur, err := os.ReadFile(dst); err == nil && bytes.Equal(cur, src) {
+		return dst, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".scalepress-*")
+	if err != nil {
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := io.Copy(f, bytes.NewReader(src)); err != nil {
+		f.Close()
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	if err := f.Chmod(0o755); err != nil {
+		f.Close()
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	// Renaming over a binary that old processes still run is safe: they
+	// keep the old inode.
+	if err := os.Rename(tmp, dst); err != nil {
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	return dst, nil
+}
