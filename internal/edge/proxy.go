@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/scalepress/scalepress/internal/balancer"
 )
@@ -77,7 +78,7 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 		body = &unclosedBody{r: out.Body}
 		out.Body = body
 	}
-	replayable := func() bool { return body == nil || body.n == 0 }
+	replayable := func() bool { return body == nil || body.n.Load() == 0 }
 	var tried [4]string
 	ntried := 0
 	var lastErr error
@@ -182,15 +183,17 @@ func (e *Edge) outRequest(r *http.Request) *http.Request {
 	return out
 }
 
-// unclosedBody passes reads through, counts them, and ignores Close.
+// unclosedBody passes reads through, counts them, and ignores Close. The
+// transport may still be sending the body when the answer arrives, so the
+// count is atomic.
 type unclosedBody struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (b *unclosedBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	b.n += int64(n)
+	b.n.Add(int64(n))
 	return n, err
 }
 
