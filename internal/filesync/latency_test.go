@@ -60,13 +60,14 @@ func latencyCluster(t testing.TB, dir string) (a, b *testAgent, arrived <-chan a
 	return a, b, arrivals(t, b.path(dir))
 }
 
-// TestPropagationLatency writes 1,000 files of 4 KiB in node-a's docroot,
-// one every 5 ms, and logs how long each took to appear in node-b's.
+// TestPropagationLatency writes 1,000 files of 4 KiB (200 with -short) in
+// node-a's docroot, one every 5 ms, checks that every one reaches node-b's,
+// and logs how long each took (latency is measured, not asserted).
 func TestPropagationLatency(t *testing.T) {
+	n := 1000
 	if testing.Short() {
-		t.Skip("writes 1,000 files over several seconds")
+		n = 200
 	}
-	const n = 1000
 	a, _, arrived := latencyCluster(t, "lat")
 	data := make([]byte, 4096)
 	rand.Read(data)

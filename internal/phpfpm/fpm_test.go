@@ -27,13 +27,10 @@ import (
 	"github.com/scalepress/scalepress/internal/fastcgi"
 )
 
-// These tests run the real php-fpm. They are skipped only in -short mode; a
-// missing binary fails them with the install hint.
+// These tests run the real php-fpm (about 2 s, so -short runs them too, as
+// CI does); a missing binary fails them with the install hint.
 func requireFPM(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs php-fpm; skipped in -short mode")
-	}
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)

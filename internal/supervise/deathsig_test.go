@@ -22,34 +22,53 @@ const (
 	helperPrefix = "child-pid="
 )
 
-// TestHelperSupervisor is not a real test: TestNoOrphans re-executes the
-// test binary with helperEnv set, and this function then plays a
-// supervising parent that starts `sleep 60`, prints its pid and waits to be
-// killed.
-func TestHelperSupervisor(t *testing.T) {
-	if os.Getenv(helperEnv) != "parent" {
-		t.Skip("helper process for TestNoOrphans")
+// TestMain lets TestNoOrphans re-execute the test binary as a supervising
+// parent (helperEnv=parent): it starts `sleep 60`, prints its pid and waits
+// to be killed. Otherwise the tests run as usual.
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "parent" {
+		os.Exit(helperParent())
 	}
+	os.Exit(m.Run())
+}
+
+func helperParent() int {
 	sv := New(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	spec := Spec{Name: "orphan", Path: "sleep", Args: []string{"60"}, LogFile: os.Getenv(helperLogEnv), Dir: "/"}
 	if uid := os.Getenv(helperUIDEnv); uid != "" {
 		id, err := strconv.ParseUint(uid, 10, 32)
 		if err != nil {
-			t.Fatal(err)
+			fmt.Println("error:", err)
+			return 1
 		}
 		spec.Credential = &syscall.Credential{Uid: uint32(id), Gid: uint32(id)}
 	}
 	p, err := sv.Start(spec)
 	if err != nil {
 		fmt.Println("error:", err)
-		t.Fatal(err)
+		return 1
 	}
 	fmt.Printf("%s%d\n", helperPrefix, p.Pid())
 	select {
 	case <-p.Done():
-		t.Fatal("child exited while the parent was alive")
+		fmt.Println("error: child exited while the parent was alive")
+		return 1
 	case <-time.After(30 * time.Second): // the real test kills us long before
 	}
+	return 0
+}
+
+// needRoot fails a test that needs root, except in a -short run by another
+// user (CI runs as root, so there it always runs).
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if testing.Short() {
+		t.Skip("needs root (run as root, as CI does)")
+	}
+	t.Fatal("needs root: run the tests as root, as CI does, or with -short")
 }
 
 // TestNoOrphans kills a supervising process with SIGKILL and checks that
@@ -64,10 +83,10 @@ func TestNoOrphans(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.uid != "" && os.Geteuid() != 0 {
-				t.Skip("needs root")
+			if tt.uid != "" {
+				needRoot(t)
 			}
-			parent := exec.Command(os.Args[0], "-test.run=^TestHelperSupervisor$", "-test.count=1")
+			parent := exec.Command(os.Args[0])
 			parent.Env = append(os.Environ(),
 				helperEnv+"=parent",
 				helperLogEnv+"="+filepath.Join(t.TempDir(), "orphan.log"),

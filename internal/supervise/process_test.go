@@ -367,9 +367,7 @@ func TestGroupMembersDoNotOutliveLeader(t *testing.T) {
 }
 
 func TestCredential(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	needRoot(t)
 	sv := newTestSupervisor(t)
 	spec := testSpec(t, "as-nobody", "sleep", "60")
 	spec.Dir = "/"
