@@ -179,6 +179,56 @@ func TestCaching(t *testing.T) {
 		}
 	})
 
+	t.Run("purge requests: bad input is refused and names what is wrong", func(t *testing.T) {
+		if r := s.cli(t, "purge", "--tag", "bad tag!"); r.code != 2 || !strings.Contains(r.stderr, `"bad tag!"`) {
+			t.Errorf("purge of a bad tag: exit %d %q", r.code, r.stderr)
+		}
+		if r := s.cli(t, "purge", "--tag", "home", "--all"); r.code != 2 {
+			t.Errorf("purge with two targets: exit %d %q", r.code, r.stderr)
+		}
+		for _, tc := range []struct {
+			name, auth, body string
+			want             int
+		}{
+			{"no token", "", `{"tags":["home"]}`, 401},
+			{"wrong token", "Bearer nope", `{"tags":["home"]}`, 401},
+		} {
+			p := b.do("POST", s.api+"/v1/purge", strings.NewReader(tc.body), map[string]string{"Authorization": tc.auth, "Content-Type": "application/json"})
+			if p.status != tc.want {
+				t.Errorf("%s: %d, want %d", tc.name, p.status, tc.want)
+			}
+		}
+		secret, _ := os.ReadFile(filepath.Join(s.dir, "secrets", "purge-secret"))
+		auth := "Bearer " + strings.TrimSpace(string(secret))
+		p := b.do("POST", s.api+"/v1/purge", strings.NewReader(`{"urls":["not a url"]}`), map[string]string{"Authorization": auth, "Content-Type": "application/json"})
+		if p.status != 400 || !strings.Contains(p.body, "urls[0]") {
+			t.Errorf("purge of a bad URL: %d %q", p.status, p.body)
+		}
+		p = b.do("POST", s.site+"/_scalepress/purge", strings.NewReader(`{"all":true}`), map[string]string{"Content-Type": "application/json"})
+		if p.status != 401 {
+			t.Errorf("edge purge without token: %d", p.status)
+		}
+	})
+
+	t.Run("load and metrics", func(t *testing.T) {
+		r := runBin(t, "load", "--url", s.site+"/", "--rate", "20", "--duration", "1s")
+		if r.code != 0 || !strings.Contains(r.stdout, "200=20") || !strings.Contains(r.stdout, "p99") {
+			t.Errorf("load: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if r := runBin(t, "load", "--url", s.site+"/", "--rate", "0"); r.code != 2 || !strings.Contains(r.stderr, "--rate") {
+			t.Errorf("load --rate 0: exit %d %q", r.code, r.stderr)
+		}
+		for url, want := range map[string]string{
+			s.api + "/metrics":                                    `scalepress_nodes{state="in-service"} 2`,
+			s.site + "/_scalepress/edge/metrics":                  "scalepress_edge_node_in_flight",
+			"http://" + st.Nodes[0].Addr + "/_scalepress/metrics": "scalepress_node_php_busy",
+		} {
+			if p := newBrowser(t).get(url); p.status != 200 || !strings.Contains(p.body, want) {
+				t.Errorf("%s: %d, want %q in\n%.500s", url, p.status, want, p.body)
+			}
+		}
+	})
+
 	t.Run("every node frozen: a cached page is served STALE, an uncached one a clear 503", func(t *testing.T) {
 		anon := newBrowser(t)
 		anon.get(s.site + "/")
