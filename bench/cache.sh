@@ -6,6 +6,7 @@
 # Usage: bench/cache.sh [REPS=3] [DURATION=10s] [CONC="8 32"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 REPS=${REPS:-3} DUR=${DURATION:-10s} CONC=${CONC:-"8 32"}
 BIN=$PWD/bin/scalepress
 W=${W:-/tmp/scalepress-bench-cache}
@@ -14,7 +15,8 @@ HOST=$EDGE
 [[ -x $BIN ]] || make build
 for c in varnishd nginx wrk; do command -v $c >/dev/null || { echo "$c missing: scripts/install-deps.sh --bench"; exit 1; }; done
 cleanup() {
-  for p in $W/varnish.pid $W/nginx/nginx.pid $W/nginx/php-fpm.pid; do [[ -f $p ]] && kill "$(cat $p)" 2>/dev/null || true; done
+  [[ -f $W/varnish.pid ]] && kill "$(cat $W/varnish.pid)" 2>/dev/null || true
+  stop_nginx_fpm $W
   $BIN down --dir $W >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -36,45 +38,8 @@ DOCROOT=$W/nodes/node-1/docroot
 # Varnish in front of the same node agent (default VCL: anonymous pages cached 120 s).
 varnishd -a $VARNISH -b $NODE -n $W/varnish -s malloc,256M -T none -P $W/varnish.pid -p default_ttl=300
 # nginx fastcgi_cache -> php-fpm on the node's docroot and php.ini.
-N=$W/nginx; mkdir -p $N/tmp $N/cache; chown -R www-data $N
-sed -e "s#^listen = .*#listen = $N/php-fpm.sock#" -e "s#^pid = .*#pid = $N/php-fpm.pid#" \
-    -e "s#^error_log = .*#error_log = $N/php-fpm.log#" -e "s#^\[node-1\]#[nginx]#" -e "s#^listen.owner = .*#listen.owner = www-data#" \
-    $W/nodes/node-1/run/php-fpm.conf > $N/php-fpm.conf
-php-fpm8.2 --nodaemonize --fpm-config $N/php-fpm.conf -c $W/nodes/node-1/run/php.ini >$N/php-fpm.out 2>&1 &
-cat > $N/nginx.conf <<EOC
-user www-data;
-worker_processes auto;
-pid $N/nginx.pid;
-error_log $N/error.log warn;
-events { worker_connections 4096; }
-http {
-  include /etc/nginx/mime.types;
-  access_log off; sendfile on; tcp_nopush off; tcp_nodelay on;
-  keepalive_timeout 65; keepalive_requests 10000; open_file_cache max=10000 inactive=60s;
-  client_body_temp_path $N/tmp; fastcgi_temp_path $N/tmp; proxy_temp_path $N/tmp; uwsgi_temp_path $N/tmp; scgi_temp_path $N/tmp;
-  fastcgi_cache_path $N/cache levels=1:2 keys_zone=WP:32m max_size=1g inactive=60m use_temp_path=off;
-  server {
-    listen $NGINX;
-    root $DOCROOT;
-    index index.php;
-    location / { try_files \$uri \$uri/ /index.php?\$args; }
-    location ~ \.php\$ {
-      try_files \$uri =404;
-      include /etc/nginx/fastcgi_params;
-      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-      fastcgi_param HTTP_HOST $HOST;
-      fastcgi_param SERVER_PORT 8080;
-      fastcgi_pass unix:$N/php-fpm.sock;
-      fastcgi_cache WP; fastcgi_cache_key \$scheme\$request_method\$host\$request_uri; fastcgi_cache_valid 200 5m;
-      fastcgi_ignore_headers Cache-Control Expires Set-Cookie;
-      add_header X-Cache \$upstream_cache_status;
-    }
-  }
-}
-EOC
-for i in $(seq 1 50); do [[ -S $N/php-fpm.sock ]] && break; sleep 0.1; done
-nginx -c $N/nginx.conf
-sleep 1
+start_nginx_fpm $W $NGINX $DOCROOT $HOST cache
+sleep 0.5
 EDGE_PID=$($BIN status --dir $W --json | jq '.edges[0].pid')
 VARNISH_PID=$(pgrep -f "varnishd -a $VARNISH" | sort -n | tail -1)   # the cache child
 NGINX_PIDS=$(pgrep -f "nginx: worker" | tr '\n' ' ')

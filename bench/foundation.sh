@@ -7,6 +7,7 @@
 # Needs: make build, scripts/install-deps.sh --bench (nginx-light, wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 REPS=${REPS:-3} DUR=${DURATION:-15s} CONC=${CONC:-"8 32"} CHILDREN=${CHILDREN:-4}
 BIN=$PWD/bin/scalepress
 W=${W:-/tmp/scalepress-bench}
@@ -19,8 +20,7 @@ BYPASS="Cookie: wordpress_logged_in_bench=1"
 command -v nginx >/dev/null || { echo "nginx missing: scripts/install-deps.sh --bench"; exit 1; }
 
 cleanup() {
-  [[ -f $W/nginx/nginx.pid ]] && kill "$(cat $W/nginx/nginx.pid)" 2>/dev/null || true
-  [[ -f $W/nginx/php-fpm.pid ]] && kill "$(cat $W/nginx/php-fpm.pid)" 2>/dev/null || true
+  stop_nginx_fpm $W
   $BIN down --dir $W >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -54,42 +54,7 @@ WP=$W/site php ../shared/baselines/wordpress-stack/gen-content.php
 DOCROOT=$W/nodes/node-1/docroot
 
 # nginx -> php-fpm on the node's docroot with the node's php.ini and pool settings.
-N=$W/nginx; mkdir -p $N/tmp; chown -R www-data $N
-sed -e "s#^listen = .*#listen = $N/php-fpm.sock#" -e "s#^pid = .*#pid = $N/php-fpm.pid#" \
-    -e "s#^error_log = .*#error_log = $N/php-fpm.log#" -e "s#^\[node-1\]#[nginx]#" \
-    $W/nodes/node-1/run/php-fpm.conf > $N/php-fpm.conf
-sed -i "s#^listen.owner = .*#listen.owner = www-data#" $N/php-fpm.conf
-php-fpm8.2 --nodaemonize --fpm-config $N/php-fpm.conf -c $W/nodes/node-1/run/php.ini >$N/php-fpm.out 2>&1 &
-cat > $N/nginx.conf <<EOC
-user www-data;
-worker_processes auto;
-pid $N/nginx.pid;
-error_log $N/error.log warn;
-events { worker_connections 4096; }
-http {
-  include /etc/nginx/mime.types;
-  access_log off; sendfile on; tcp_nopush off; tcp_nodelay on;
-  keepalive_timeout 65; keepalive_requests 10000;
-  client_body_temp_path $N/tmp; fastcgi_temp_path $N/tmp; proxy_temp_path $N/tmp; uwsgi_temp_path $N/tmp; scgi_temp_path $N/tmp;
-  server {
-    listen $NGINX;
-    root $DOCROOT;
-    index index.php;
-    location / { try_files \$uri \$uri/ /index.php?\$args; }
-    location ~ \.php\$ {
-      try_files \$uri =404;
-      include /etc/nginx/fastcgi_params;
-      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-      fastcgi_param HTTP_HOST $SITE_HOST;
-      fastcgi_param SERVER_PORT 8080;
-      fastcgi_pass unix:$N/php-fpm.sock;
-    }
-  }
-}
-EOC
-for i in $(seq 1 50); do [[ -S $N/php-fpm.sock ]] && break; sleep 0.1; done
-nginx -c $N/nginx.conf
-sleep 0.5
+start_nginx_fpm $W $NGINX $DOCROOT $SITE_HOST
 for u in "http://$EDGE/" "http://$NGINX/"; do
   code=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Host: $SITE_HOST" -H "$BYPASS" "$u")
   echo "check $u: $code"
