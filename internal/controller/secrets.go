@@ -1,10 +1,12 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
@@ -15,6 +17,9 @@ type secrets struct {
 	MonitorPassword string
 	PurgeSecret     string // bearer token of POST /v1/purge and the edges' purge endpoint
 	Salts           map[string]string
+	// RootKey derives every token and key roles use with each other
+	// (docs/adr/0009-trust-model.md); it never leaves the controller.
+	RootKey token.Key
 }
 
 func loadSecrets(l Layout) (secrets, error) {
@@ -42,5 +47,42 @@ func loadSecrets(l Layout) (secrets, error) {
 	if s.Salts, err = wordpress.LoadOrCreateSalts(l.Secret("wp-salts.json"), write); err != nil {
 		return s, err
 	}
+	if s.RootKey, err = loadOrCreateKey(l.Secret("root-key"), write); err != nil {
+		return s, err
+	}
+	// The operator's token for the control API, which the CLI reads.
+	api := s.Key(token.Control).Issue(OperatorID) + "\n"
+	if b, err := os.ReadFile(l.Secret("api-token")); err != nil || string(b) != api {
+		if err := write(l.Secret("api-token"), []byte(api)); err != nil {
+			return s, fmt.Errorf("secrets: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// OperatorID is the identity of DIR/secrets/api-token.
+const OperatorID = "operator"
+
+// Key is the key for purpose (token.Files, token.Control, ...).
+func (s secrets) Key(purpose string) token.Key { return s.RootKey.Derive(purpose) }
+
+// loadOrCreateKey returns the key kept in path, making a random one the
+// first time.
+func loadOrCreateKey(path string, write func(path string, data []byte) error) (token.Key, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k := token.NewKey()
+		if err := write(path, []byte(k.Hex()+"\n")); err != nil {
+			return k, fmt.Errorf("secrets: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return token.Key{}, fmt.Errorf("secrets: %w", err)
+	}
+	k, err := token.ParseKey(string(b))
+	if err != nil {
+		return k, fmt.Errorf("secret %s: %w; remove it to make a new one (every role then gets new tokens)", path, err)
+	}
+	return k, nil
 }
