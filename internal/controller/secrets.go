@@ -51,9 +51,9 @@ func loadSecrets(l Layout) (secrets, error) {
 		return s, err
 	}
 	// The operator's token for the control API, which the CLI reads.
-	api := s.Key(token.Control).Issue(OperatorID) + "\n"
-	if b, err := os.ReadFile(l.Secret("api-token")); err != nil || string(b) != api {
-		if err := write(l.Secret("api-token"), []byte(api)); err != nil {
+	opTok := s.Key(token.Control).Issue(OperatorID) + "\n"
+	if b, err := os.ReadFile(l.Secret("api-token")); err != nil || string(b) != opTok {
+		if err := write(l.Secret("api-token"), []byte(opTok)); err != nil {
 			return s, fmt.Errorf("secrets: %w", err)
 		}
 	}
