@@ -63,6 +63,11 @@ type EdgeSpec struct {
 	Addr   string `json:"addr"`
 	// UpstreamsURL is polled for the in-service node set (GET returns Upstreams).
 	UpstreamsURL string `json:"upstreams_url"`
+	// AckURL is told (POST {"generation": N}, ControlToken) each upstream
+	// generation the edge applied.
+	AckURL string `json:"ack_url,omitempty"`
+	// ControlToken is this edge's token for the control API.
+	ControlToken string `json:"control_token,omitempty"`
 	// Debug keeps internal headers (node id) on responses.
 	Debug bool `json:"debug"`
 	// SlowStart is how long a new node takes to get its full share (Go duration; "" = default 30s).

@@ -20,6 +20,9 @@ type Status struct {
 	Files       *FilesStatus `json:"files,omitempty"`
 	DNS         *DNSStatus   `json:"dns,omitempty"`
 	Controller  Controller   `json:"controller"`
+	// UpstreamsGeneration counts the changes of the in-service node set
+	// published to the edges.
+	UpstreamsGeneration uint64 `json:"upstreams_generation"`
 }
 
 // Admin tells where the generated WordPress admin password is kept.
@@ -35,6 +38,9 @@ type EdgeStatus struct {
 	Addr    string `json:"addr"`
 	Healthy bool   `json:"healthy"`
 	PID     int    `json:"pid"`
+	// UpstreamsApplied is the generation of the node set this edge last
+	// acknowledged applying; UpstreamsGeneration in Status is the latest.
+	UpstreamsApplied uint64 `json:"upstreams_applied"`
 }
 
 // Node states, as CONTRACT.md lists them.

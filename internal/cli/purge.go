@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
+
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 // runPurge asks the controller to purge on every edge; it returns once every
@@ -50,14 +51,14 @@ func runPurge(args []string) error {
 	if err != nil {
 		return err
 	}
-	secret, err := os.ReadFile(d.layout().Secret("purge-secret"))
+	tok, err := operatorToken(d)
 	if err != nil {
-		return fmt.Errorf("purge secret: %w", err)
+		return err
 	}
 	body, _ := json.Marshal(map[string]any{"urls": urls, "tags": []string(tags), "all": *all, "soft": !*hard})
 	req, _ := http.NewRequest(http.MethodPost, c.Base+"/v1/purge", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(secret)))
+	token.SetBearer(req.Header, tok)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return err

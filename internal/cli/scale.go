@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 // apiClient is the control API of the environment in d.
@@ -56,8 +57,15 @@ func runScale(args []string) error {
 	if err != nil {
 		return err
 	}
+	tok, err := operatorToken(d)
+	if err != nil {
+		return err
+	}
 	body, _ := json.Marshal(req)
-	resp, err := c.HTTP.Post(c.Base+"/v1/scale", "application/json", bytes.NewReader(body))
+	hreq, _ := http.NewRequest(http.MethodPost, c.Base+"/v1/scale", bytes.NewReader(body))
+	hreq.Header.Set("Content-Type", "application/json")
+	token.SetBearer(hreq.Header, tok)
+	resp, err := c.HTTP.Do(hreq)
 	if err != nil {
 		return err
 	}

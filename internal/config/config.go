@@ -37,6 +37,10 @@ type Site struct {
 // API is the controller's control API.
 type API struct {
 	Addr string `yaml:"addr"`
+	// AllowedHosts are further Host header values (host:port) the API
+	// answers to, e.g. a name a proxy in front uses; requests naming any
+	// other host are refused (DNS rebinding).
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Edge is one edge process: the site's HTTP port in one region.

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -63,6 +64,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkAddr("api.addr", c.API.Addr)
+	for i, h := range c.API.AllowedHosts {
+		if host, port, err := net.SplitHostPort(h); err != nil || host == "" || port == "" || strings.ContainsAny(h, "/ \t") {
+			bad(fmt.Sprintf("api.allowed_hosts[%d]", i), "must be host:port (e.g. ctl.example.org:9090), got %q", h)
+		}
+	}
 
 	if len(c.Edges) == 0 {
 		bad("edges", "at least one edge is needed")

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/guard"
 )
 
 func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
@@ -17,32 +19,42 @@ func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Status()) })
-	mux.HandleFunc("GET /v1/upstreams", func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		if id := r.URL.Query().Get("edge"); id != "" {
-			if have, err := strconv.ParseUint(r.URL.Query().Get("have"), 10, 64); err == nil {
-				c.edgeGen[id] = have
-			}
-		}
-		ups := api.Upstreams{Generation: c.upGen, Nodes: append([]api.Upstream{}, c.upstreams...)}
-		c.mu.Unlock()
-		writeJSON(w, ups)
-	})
-	mux.HandleFunc("GET /v1/db/members", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.routerMembers()) })
-	mux.HandleFunc("GET /v1/events", c.handleEvents)
-	mux.HandleFunc("POST /v1/scale", c.handleScale)
-	mux.HandleFunc("GET /metrics", c.handleMetrics)
-	mux.HandleFunc("/v1/purge", c.handlePurge)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{
+		Handler:           c.apiHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(c.logger.Handler(), slog.LevelWarn),
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
 	return srv, nil
+}
+
+// apiHandler is the control API: reads for anyone who names this server's
+// address, writes only with a token.
+func (c *Controller) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Status()) })
+	mux.HandleFunc("GET /v1/upstreams", func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		ups := api.Upstreams{Generation: c.upGen, Nodes: append([]api.Upstream{}, c.upstreams...)}
+		c.mu.Unlock()
+		writeJSON(w, ups)
+	})
+	mux.HandleFunc("GET /v1/db/members", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.routerMembers()) })
+	mux.HandleFunc("GET /v1/events", c.handleEvents)
+	mux.HandleFunc("GET /metrics", c.handleMetrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	// Writes: a token and a JSON body (docs/adr/0009-trust-model.md).
+	mux.HandleFunc("POST /v1/scale", c.write(c.operatorOnly, c.handleScale))
+	mux.HandleFunc("POST /v1/purge", c.write(c.purgeCaller, c.handlePurge))
+	mux.HandleFunc("POST /v1/upstreams/ack", c.write(c.edgeCaller, c.handleAck))
+	return guard.Hosts(guard.AllowedHosts(c.cfg.API.Addr, c.cfg.API.AllowedHosts...), c.logger, mux)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -57,20 +69,21 @@ func (c *Controller) Status() api.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := api.Status{
-		SiteURL: c.cfg.SiteURL(),
-		APIURL:  "http://" + c.cfg.API.Addr,
-		Dir:     c.layout.Dir,
-		Version: c.version,
-		Ready:   c.ready,
-		Admin:   &api.Admin{User: c.cfg.Site.AdminUser, PasswordFile: c.layout.Secret("admin-password")},
-		Edges:   []api.EdgeStatus{},
-		Nodes:   []api.NodeStatus{},
+		SiteURL:             c.cfg.SiteURL(),
+		APIURL:              "http://" + c.cfg.API.Addr,
+		Dir:                 c.layout.Dir,
+		Version:             c.version,
+		Ready:               c.ready,
+		UpstreamsGeneration: c.upGen,
+		Admin:               &api.Admin{User: c.cfg.Site.AdminUser, PasswordFile: c.layout.Secret("admin-password")},
+		Edges:               []api.EdgeStatus{},
+		Nodes:               []api.NodeStatus{},
 		Controller: api.Controller{
 			PID: osGetpid(), Started: c.started.UTC().Format(time.RFC3339),
 		},
 	}
 	for _, e := range c.edges {
-		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.cfg.ID, Region: e.cfg.Region, Addr: e.cfg.Addr, Healthy: e.healthy, PID: e.proc.Pid()})
+		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.cfg.ID, Region: e.cfg.Region, Addr: e.cfg.Addr, Healthy: e.healthy, PID: e.proc.Pid(), UpstreamsApplied: c.edgeGen[e.cfg.ID]})
 	}
 	for _, n := range c.nodes {
 		ns := api.NodeStatus{ID: n.id, Addr: n.addr, State: n.state, Docroot: n.docroot, PIDs: []int{}, Utilization: n.util, FilesSeq: n.filesSeq}
@@ -110,7 +123,7 @@ func (c *Controller) handleEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, c.events.Since(r.Context(), since, wait))
 }
 
-func (c *Controller) handleScale(w http.ResponseWriter, r *http.Request) {
+func (c *Controller) handleScale(w http.ResponseWriter, r *http.Request, _ string) {
 	var req api.ScaleRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()

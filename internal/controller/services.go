@@ -12,6 +12,7 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/redisd"
 	"github.com/scalepress/scalepress/internal/supervise"
+	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
@@ -142,6 +143,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 	for _, e := range c.cfg.Edges {
 		spec := api.EdgeSpec{
 			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL("/v1/upstreams"), Debug: c.cfg.Site.Debug,
+			AckURL: c.apiURL("/v1/upstreams/ack"), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
 			SlowStart: c.cfg.Nodes.SlowStart.String(), PurgeSecret: c.secrets.PurgeSecret,
 			Files: c.edgeFilesAddr(),
 			Cache: &api.CacheSpec{

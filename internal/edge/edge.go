@@ -7,6 +7,7 @@ package edge
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/balancer"
 	"github.com/scalepress/scalepress/internal/pagecache"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 // Paths and headers of the edge.
@@ -189,21 +191,29 @@ func (e *Edge) Run(ctx context.Context) error {
 	return runErr
 }
 
-// poll follows the controller's in-service set, telling it which generation
-// this edge applied (the controller waits for every edge before it stops a
-// drained node).
+// poll follows the controller's in-service set and tells it which
+// generation this edge applied (the controller waits for every edge before
+// it stops a drained node). The acknowledgement is a write, so it is a POST
+// with this edge's own token; it is sent again until it is taken.
 func (e *Edge) poll(ctx context.Context) {
 	client := api.NewClient(e.spec.UpstreamsURL)
 	client.HTTP.Timeout = 2 * time.Second
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
+	var acked uint64
 	for {
 		var ups api.Upstreams
-		q := "?edge=" + e.spec.ID + "&have=" + strconv.FormatUint(e.generation.Load(), 10)
-		if err := client.Get(ctx, q, &ups); err == nil && ups.Generation != e.generation.Load() {
+		if err := client.Get(ctx, "", &ups); err == nil && ups.Generation != e.generation.Load() {
 			e.SetUpstreams(ups.Nodes)
 			e.generation.Store(ups.Generation)
 			e.logger.Info("upstreams", "generation", ups.Generation, "nodes", len(ups.Nodes))
+		}
+		if g := e.generation.Load(); g != acked && e.spec.AckURL != "" {
+			if err := e.ack(ctx, client.HTTP, g); err != nil {
+				e.logger.Warn("upstreams ack failed; will retry", "generation", g, "err", err)
+			} else {
+				acked = g
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -211,4 +221,25 @@ func (e *Edge) poll(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// ack tells the controller that generation g is applied.
+func (e *Edge) ack(ctx context.Context, hc *http.Client, g uint64) error {
+	body := strings.NewReader(`{"generation": ` + strconv.FormatUint(g, 10) + "}")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.spec.AckURL, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	token.SetBearer(req.Header, e.spec.ControlToken)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
 }

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +81,68 @@ func TestFoundation(t *testing.T) {
 		human := s.cli(t, "status")
 		if human.code != 0 || !strings.Contains(human.stdout, password) {
 			t.Errorf("human status does not show the admin password: %s", human.stdout)
+		}
+	})
+
+	t.Run("control API: writes need the token and JSON, Host must be its own", func(t *testing.T) {
+		tok, err := os.ReadFile(filepath.Join(s.dir, "secrets", "api-token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := s.status(t).Autoscaling
+		for _, c := range []struct {
+			name, path, host, ctype, token string
+			want                           int
+		}{
+			{"cross-site form post", "/v1/scale", "", "text/plain", "", 415},
+			{"the operator's token in a form post", "/v1/scale", "", "text/plain", string(tok), 415},
+			{"JSON without a token", "/v1/scale", "", "application/json", "", 401},
+			{"rebinding page with the token", "/v1/scale", "rebind.attacker.example:9090", "application/json", string(tok), 403},
+			{"operator faking an edge acknowledgement", "/v1/upstreams/ack", "", "application/json", string(tok), 403},
+			{"unauthenticated purge", "/v1/purge", "", "application/json", "", 401},
+		} {
+			req, _ := http.NewRequest("POST", s.api+c.path, strings.NewReader(`{"min": 1, "max": 1, "generation": 1, "all": true}`))
+			req.Header.Set("Content-Type", c.ctype)
+			if c.host != "" {
+				req.Host = c.host
+			}
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(c.token))
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want || !strings.HasSuffix(string(body), "\n") || strings.Count(string(body), "\n") != 1 {
+				t.Errorf("%s: %d %q, want %d with a one-line reason", c.name, resp.StatusCode, body, c.want)
+			}
+		}
+		req, _ := http.NewRequest("GET", s.api+"/v1/status", nil)
+		req.Host = "rebind.attacker.example:9090"
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+			t.Errorf("status read with a rebinding Host: %v %v, want 403", resp, err)
+		}
+		after := s.status(t)
+		if *after.Autoscaling != *before {
+			t.Errorf("refused writes changed autoscaling: %+v → %+v", before, after.Autoscaling)
+		}
+		// Every edge acknowledged the current node set with its own token.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st := s.status(t)
+			ok := st.UpstreamsGeneration > 0
+			for _, e := range st.Edges {
+				ok = ok && e.UpstreamsApplied == st.UpstreamsGeneration
+			}
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("edges did not acknowledge generation %d: %+v", st.UpstreamsGeneration, st.Edges)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 

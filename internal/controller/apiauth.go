@@ -1,0 +1,102 @@
+package controller
+
+// Who may change what through the control API (docs/adr/0009-trust-model.md):
+// every write carries a bearer token and a JSON body; reads need neither.
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/guard"
+	"github.com/scalepress/scalepress/internal/token"
+)
+
+// caller decides whether a request may go on; it returns the caller's
+// identity, or answers the request itself and returns false.
+type caller func(w http.ResponseWriter, r *http.Request) (string, bool)
+
+// write wraps a state-changing handler: JSON only (a cross-site form or a
+// fetch without preflight cannot send it), then the caller check.
+func (c *Controller) write(who caller, h func(w http.ResponseWriter, r *http.Request, id string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !guard.RequireType(w, r, c.logger, "application/json") {
+			return
+		}
+		id, ok := who(w, r)
+		if !ok {
+			return
+		}
+		h(w, r, id)
+	}
+}
+
+// controlID is the identity of a control token, or an error.
+func (c *Controller) controlID(r *http.Request) (string, error) {
+	return guard.Authenticate(c.secrets.Key(token.Control), r)
+}
+
+// operatorOnly admits DIR/secrets/api-token.
+func (c *Controller) operatorOnly(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, err := c.controlID(r)
+	if err != nil {
+		guard.Unauthorized(w, r, c.logger, r.URL.Path+": send the operator token of DIR/secrets/api-token", err)
+		return "", false
+	}
+	if id != OperatorID {
+		guard.Refuse(w, r, c.logger, http.StatusForbidden, "%s: only the operator token may do this, not %q", r.URL.Path, id)
+		return "", false
+	}
+	return id, true
+}
+
+// purgeCaller admits WordPress (the purge secret in wp-config.php) and the operator.
+func (c *Controller) purgeCaller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if tok, ok := token.Bearer(r.Header); ok && subtle.ConstantTimeCompare([]byte(tok), []byte(c.secrets.PurgeSecret)) == 1 {
+		return "wordpress", true
+	}
+	return c.operatorOnly(w, r)
+}
+
+// edgeCaller admits a configured edge with its own token.
+func (c *Controller) edgeCaller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, err := c.controlID(r)
+	if err != nil {
+		guard.Unauthorized(w, r, c.logger, r.URL.Path+": edges send their own control token", err)
+		return "", false
+	}
+	if !slices.ContainsFunc(c.cfg.Edges, func(e config.Edge) bool { return e.ID == id }) {
+		guard.Refuse(w, r, c.logger, http.StatusForbidden, "%s: %q is not a configured edge", r.URL.Path, id)
+		return "", false
+	}
+	return id, true
+}
+
+// handleAck records that edge id applied an upstream generation; a drained
+// node is stopped only once every edge has.
+func (c *Controller) handleAck(w http.ResponseWriter, r *http.Request, id string) {
+	var ack struct {
+		Generation uint64 `json:"generation"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ack); err != nil {
+		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "upstreams ack: body: %v; send {\"generation\": N}", err)
+		return
+	}
+	c.mu.Lock()
+	cur := c.upGen
+	if ack.Generation <= cur {
+		c.edgeGen[id] = max(c.edgeGen[id], ack.Generation)
+	}
+	c.mu.Unlock()
+	if ack.Generation > cur {
+		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "upstreams ack: generation %d was never published (latest %d)", ack.Generation, cur)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, "{\"generation\": %d}\n", ack.Generation)
+}

@@ -1,0 +1,140 @@
+package controller
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/token"
+)
+
+// apiController is a controller with what the API handlers need and no processes.
+func apiController(t *testing.T) *Controller {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Edges = []config.Edge{{ID: "edge-1", Region: "default", Addr: "127.0.0.1:8080"}}
+	dir := t.TempDir()
+	// The edge answers purges sent with WordPress's purge secret.
+	edge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer purge-secret-of-wordpress" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, `{"purged": 1}`)
+	}))
+	t.Cleanup(edge.Close)
+	cfg.Edges[0].Addr = strings.TrimPrefix(edge.URL, "http://")
+	c := &Controller{cfg: cfg, layout: Layout{Dir: dir}, logger: slog.New(slog.DiscardHandler), http: edge.Client()}
+	c.secrets = secrets{RootKey: token.NewKey(), PurgeSecret: "purge-secret-of-wordpress"}
+	c.edgeGen = map[string]uint64{}
+	c.scaler = newScaler(cfg, nil)
+	var err error
+	if c.events, err = openEventLog(filepath.Join(dir, "events.log")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.events.Close() })
+	c.upGen = 3
+	return c
+}
+
+type apiCall struct {
+	name, method, path, host, ctype, token, body string
+	want                                         int
+	reason                                       string // in the refusal's one line
+}
+
+func (tt apiCall) do(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+	r.Host = "127.0.0.1:9090"
+	if tt.host != "" {
+		r.Host = tt.host
+	}
+	if tt.ctype != "" {
+		r.Header.Set("Content-Type", tt.ctype)
+	}
+	if tt.token != "" {
+		token.SetBearer(r.Header, tt.token)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestControlAPIRefusesUnauthenticatedWrites(t *testing.T) {
+	c := apiController(t)
+	h := c.apiHandler()
+	ctl := c.secrets.Key(token.Control)
+	operator, edge1 := ctl.Issue(OperatorID), ctl.Issue("edge-1")
+	const js = "application/json"
+	tests := []apiCall{
+		{name: "cross-site form post", method: "POST", path: "/v1/scale", ctype: "text/plain", body: `{"min":5}`, want: 415, reason: "Content-Type must be application/json"},
+		{name: "token but text/plain", method: "POST", path: "/v1/scale", ctype: "text/plain", token: operator, body: `{"min":5}`, want: 415},
+		{name: "no token", method: "POST", path: "/v1/scale", ctype: js, body: `{"min":5}`, want: 401, reason: "missing bearer token"},
+		{name: "forged token", method: "POST", path: "/v1/scale", ctype: js, token: "operator.AAAA", body: `{"min":5}`, want: 401, reason: "not valid"},
+		{name: "token of another purpose", method: "POST", path: "/v1/scale", ctype: js, token: c.secrets.Key(token.Files).Issue(OperatorID), body: `{"min":5}`, want: 401},
+		{name: "edge token cannot scale", method: "POST", path: "/v1/scale", ctype: js, token: edge1, body: `{"min":5}`, want: 403, reason: "only the operator"},
+		{name: "rebinding host", method: "POST", path: "/v1/scale", host: "attacker.example:9090", ctype: js, token: operator, body: `{"min":5}`, want: 403, reason: "not this server's address"},
+		{name: "rebinding host read", method: "GET", path: "/v1/status", host: "attacker.example:9090", want: 403},
+		{name: "scale by GET", method: "GET", path: "/v1/scale", want: 405},
+		{name: "purge without token", method: "POST", path: "/v1/purge", ctype: js, body: `{"all":true}`, want: 401},
+		{name: "purge by an edge", method: "POST", path: "/v1/purge", ctype: js, token: edge1, body: `{"all":true}`, want: 403},
+		{name: "ack without token", method: "POST", path: "/v1/upstreams/ack", ctype: js, body: `{"generation":3}`, want: 401},
+		{name: "ack by the operator", method: "POST", path: "/v1/upstreams/ack", ctype: js, token: operator, body: `{"generation":3}`, want: 403, reason: "not a configured edge"},
+		{name: "ack by an unknown edge", method: "POST", path: "/v1/upstreams/ack", ctype: js, token: ctl.Issue("edge-9"), body: `{"generation":3}`, want: 403},
+		{name: "ack from the future", method: "POST", path: "/v1/upstreams/ack", ctype: js, token: edge1, body: `{"generation":4}`, want: 400},
+		{name: "ack as a form", method: "POST", path: "/v1/upstreams/ack", ctype: "application/x-www-form-urlencoded", token: edge1, body: `generation=3`, want: 415},
+		{name: "ack by GET query", method: "GET", path: "/v1/upstreams?edge=edge-1&have=3", want: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := tt.do(t, h)
+			if w.Code != tt.want {
+				t.Fatalf("%s %s: %d %q, want %d", tt.method, tt.path, w.Code, w.Body.String(), tt.want)
+			}
+			if tt.reason != "" && !strings.Contains(w.Body.String(), tt.reason) {
+				t.Fatalf("reason %q does not say %q", w.Body.String(), tt.reason)
+			}
+		})
+	}
+	// Nothing above changed anything.
+	if st := c.scaler.status(0, 0); st.Min != config.Default().Autoscale.Min {
+		t.Errorf("scaler min changed to %d by a refused request", st.Min)
+	}
+	if len(c.edgeGen) != 0 {
+		t.Errorf("acknowledgements recorded by refused or read requests: %v", c.edgeGen)
+	}
+}
+
+func TestControlAPIAcceptsTokens(t *testing.T) {
+	c := apiController(t)
+	h := c.apiHandler()
+	ctl := c.secrets.Key(token.Control)
+	const js = "application/json"
+	for _, tt := range []apiCall{
+		{name: "operator scales", method: "POST", path: "/v1/scale", ctype: js, token: ctl.Issue(OperatorID), body: `{"min":3}`, want: 200},
+		{name: "localhost name", method: "GET", path: "/v1/status", host: "localhost:9090", want: 200},
+		{name: "edge acks", method: "POST", path: "/v1/upstreams/ack", ctype: "application/json; charset=utf-8", token: ctl.Issue("edge-1"), body: `{"generation":3}`, want: 200},
+		{name: "wordpress purges", method: "POST", path: "/v1/purge", ctype: js, token: "purge-secret-of-wordpress", body: `{"all":true}`, want: 200},
+		{name: "operator purges", method: "POST", path: "/v1/purge", ctype: js, token: ctl.Issue(OperatorID), body: `{"tags":["home"]}`, want: 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := tt.do(t, h)
+			if w.Code != tt.want {
+				b, _ := io.ReadAll(w.Body)
+				t.Fatalf("%d %s, want %d", w.Code, b, tt.want)
+			}
+		})
+	}
+	if st := c.scaler.status(0, 0); st.Min != 3 {
+		t.Errorf("min = %d after the operator's scale, want 3", st.Min)
+	}
+	if c.edgeGen["edge-1"] != 3 {
+		t.Errorf("edge-1 acknowledged %d, want 3", c.edgeGen["edge-1"])
+	}
+}
