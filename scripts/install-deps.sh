@@ -21,6 +21,19 @@ if [[ "${1:-}" == "--bench" ]]; then
   PKGS+=(nginx-light haproxy varnish hey dnsperf sysbench lsyncd)
 fi
 
+# The unprivileged system user the roles run as when scalepress runs as
+# root (docs/adr/0009-trust-model.md). Idempotent.
+ensure_user() {
+  if id -u scalepress >/dev/null 2>&1; then return 0; fi
+  local sudo=
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to create the system user scalepress" >&2; return 1; }
+    sudo=sudo
+  fi
+  $sudo useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin scalepress
+  echo "install-deps: created system user scalepress"
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -29,6 +42,7 @@ for p in "${PKGS[@]}"; do
 done
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#PKGS[@]} packages present"
+  ensure_user
   exit 0
 fi
 
@@ -53,4 +67,5 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+ensure_user
 echo "install-deps: done"

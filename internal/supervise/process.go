@@ -152,9 +152,10 @@ func (p *Process) launch() (*run, error) {
 	cmd.Stdout = logf // an *os.File is handed to the child as is: no copying goroutine
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:    true,
-		Pdeathsig:  syscall.SIGTERM,
-		Credential: p.spec.Credential,
+		Setpgid:     true,
+		Pdeathsig:   syscall.SIGTERM,
+		Credential:  p.spec.Credential,
+		AmbientCaps: p.spec.AmbientCaps,
 	}
 	if err := p.sv.spawner.start(cmd); err != nil {
 		return nil, fmt.Errorf("supervise: start %s: %w", p.spec.Name, err)

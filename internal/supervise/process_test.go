@@ -387,3 +387,34 @@ func TestCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAmbientCaps: an unprivileged child keeps exactly the capability it was
+// given (here the one that binds ports below 1024) and no other.
+func TestAmbientCaps(t *testing.T) {
+	needRoot(t)
+	sv := newTestSupervisor(t)
+	const capNetBindService = 10
+	spec := testSpec(t, "bind-low", "sleep", "60")
+	spec.Dir = "/"
+	spec.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
+	spec.AmbientCaps = []uintptr{capNetBindService}
+	p, err := sv.Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(t.Context())
+	status, err := os.ReadFile(procPath(p.Pid(), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"\nCapEff:\t0000000000000400\n", "\nCapAmb:\t0000000000000400\n", "\nUid:\t65534\t65534\t65534\t65534\n"} {
+		if !strings.Contains(string(status), line) {
+			t.Errorf("child status lacks %q:\n%s", strings.TrimSpace(line), status)
+		}
+	}
+	bad := testSpec(t, "caps-as-root", "sleep", "1")
+	bad.AmbientCaps = []uintptr{capNetBindService}
+	if _, err := sv.Start(bad); err == nil || !strings.Contains(err.Error(), "AmbientCaps") {
+		t.Errorf("AmbientCaps without Credential: %v, want a validation error naming it", err)
+	}
+}

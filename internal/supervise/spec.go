@@ -42,6 +42,10 @@ type Spec struct {
 	// as mysql when the supervisor runs as root. Pdeathsig still applies: Go
 	// sets it after switching credentials in the child.
 	Credential *syscall.Credential
+	// AmbientCaps are Linux capabilities the child keeps after switching to
+	// Credential, e.g. CAP_NET_BIND_SERVICE for an unprivileged edge on
+	// port 80. Only with Credential; the supervisor must hold them.
+	AmbientCaps []uintptr
 	// StopSignal is sent to the process group by Stop; default SIGTERM.
 	StopSignal syscall.Signal
 	// StopTimeout is how long Stop waits after StopSignal before it sends
@@ -100,6 +104,8 @@ func (s Spec) Validate() error {
 		return invalid("StopTimeout", "must not be negative, got %s", s.StopTimeout)
 	case s.PIDDir != "" && !filepath.IsAbs(s.PIDDir):
 		return invalid("PIDDir", "must be absolute, got %q", s.PIDDir)
+	case len(s.AmbientCaps) > 0 && s.Credential == nil:
+		return invalid("AmbientCaps", "only with Credential (a child running as the supervisor's user has its capabilities already)")
 	}
 	r := s.Restart
 	for _, d := range []struct {
@@ -130,6 +136,7 @@ func validName(name string) bool {
 func (s Spec) withDefaults() Spec {
 	s.Args = slices.Clone(s.Args)
 	s.Env = slices.Clone(s.Env) // keeps nil as nil: inherit the environment
+	s.AmbientCaps = slices.Clone(s.AmbientCaps)
 	if s.Credential != nil {
 		c := *s.Credential
 		c.Groups = slices.Clone(c.Groups)
