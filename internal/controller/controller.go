@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
@@ -44,6 +47,7 @@ type Controller struct {
 	mysqlUser serviceUser
 	phpUser   serviceUser
 	redisUser serviceUser
+	roleUser  serviceUser // runs the roles that need no root (edge, files, dbrouter, dns)
 	secrets   secrets
 	lockFile  *os.File
 	http      *http.Client
@@ -150,6 +154,9 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 			return err
 		}
 		if c.redisUser, err = lookupUser("redis"); err != nil {
+			return err
+		}
+		if c.roleUser, err = lookupUser(RoleUser); err != nil {
 			return err
 		}
 		if err := checkTraversable(c.layout.Dir); err != nil {
@@ -336,22 +343,50 @@ func (c *Controller) restartPolicy() supervise.RestartPolicy {
 	return supervise.RestartPolicy{MaxRestarts: c.cfg.Supervise.MaxRestarts, Window: c.cfg.Supervise.Window}
 }
 
-// roleSpec is a child that is scalepress itself in another role.
+// RoleUser is the system user the roles that need no root run as when the
+// controller runs as root (scripts/install-deps.sh creates it).
+const RoleUser = "scalepress"
+
+// roleSpec is a child that is scalepress itself in another role, run as
+// RoleUser when the controller is root; its spec, which holds its secrets,
+// is readable by that user only.
 func (c *Controller) roleSpec(name, role string, spec any) (supervise.Spec, error) {
 	path := c.layout.Spec(name)
 	if err := api.WriteSpec(path, spec); err != nil {
 		return supervise.Spec{}, err
 	}
+	var cred *syscall.Credential
+	if c.asRoot {
+		if err := os.Chown(path, c.roleUser.UID, c.roleUser.GID); err != nil {
+			return supervise.Spec{}, fmt.Errorf("spec %s: %w", name, err)
+		}
+		cred = c.credential(c.roleUser)
+	}
 	return supervise.Spec{
-		Name:    name,
-		Path:    c.bin.self,
-		Args:    []string{role, "--spec", path},
-		LogFile: c.layout.Log(name),
-		PIDDir:  c.layout.PIDs(),
-		Restart: c.restartPolicy(),
+		Credential: cred,
+		Name:       name,
+		Path:       c.bin.self,
+		Args:       []string{role, "--spec", path},
+		LogFile:    c.layout.Log(name),
+		PIDDir:     c.layout.PIDs(),
+		Restart:    c.restartPolicy(),
 		// A node drains in-flight requests (30 s) and stops php-fpm (10 s).
 		StopTimeout: 45 * time.Second,
 	}, nil
+}
+
+// bindLow lets an unprivileged role bind addrs whose port is below 1024, with
+// the one capability that allows it.
+func bindLow(s *supervise.Spec, addrs ...string) {
+	if s.Credential == nil {
+		return
+	}
+	for _, a := range addrs {
+		if ap, err := netip.ParseAddrPort(a); err == nil && ap.Port() < 1024 {
+			s.AmbientCaps = []uintptr{unix.CAP_NET_BIND_SERVICE}
+			return
+		}
+	}
 }
 
 // waitFor polls check until it succeeds, or fails fast when the process

@@ -141,6 +141,7 @@ func (c *Controller) startRouter(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	bindLow(&s, spec.Addr, spec.MetricsAddr)
 	s.StopTimeout = 10 * time.Second
 	p, err := c.sup.Start(s)
 	if err != nil {

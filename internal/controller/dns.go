@@ -39,6 +39,7 @@ func (c *Controller) startDNS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	bindLow(&s, gc.Addr)
 	s.StopTimeout = 10 * time.Second // in-flight queries get 5 s
 	p, err := c.sup.Start(s)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
@@ -62,8 +63,15 @@ func (c *Controller) startFiles(ctx context.Context) error {
 		return nil
 	}
 	dir := c.layout.Files()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("files: %w", err)
+	}
+	if c.asRoot {
+		// The files role runs as the role user and owns its store; a store
+		// written by an older version (as root) is handed over once.
+		if err := chownTree(dir, c.roleUser); err != nil {
+			return fmt.Errorf("files: %w", err)
+		}
 	}
 	spec := api.FilesSpec{Addr: c.cfg.Files.Addr, Dir: dir, Rules: c.filesRules()}
 	s, err := c.roleSpec("files", "files", spec)
@@ -248,4 +256,21 @@ func (c *Controller) edgeFilesAddr() string {
 		return ""
 	}
 	return c.cfg.Files.Addr
+}
+
+// chownTree gives dir and everything below it to u, unless dir is u's already.
+func chownTree(dir string, u serviceUser) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == u.UID && int(st.Gid) == u.GID {
+		return nil
+	}
+	return filepath.WalkDir(dir, func(p string, _ iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, u.UID, u.GID)
+	})
 }

@@ -126,6 +126,9 @@ func (c *Controller) launchNode(ctx context.Context, children int, reason string
 	}
 	// A node that dies is replaced by a new one, not restarted in place.
 	s.Restart = supervise.RestartPolicy{Never: true}
+	// The agent still starts php-fpm, whose master needs root to run its
+	// workers as the PHP user.
+	s.Credential = nil
 	p, err := c.sup.Start(s)
 	if err != nil {
 		return fail(err)

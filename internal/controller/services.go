@@ -155,6 +155,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		bindLow(&s, e.Addr)
 		p, err := c.sup.Start(s)
 		if err != nil {
 			return err

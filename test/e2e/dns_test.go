@@ -106,6 +106,9 @@ func TestDNS(t *testing.T) {
 		if st.DNS.Addr != d.server+":5353" || st.DNS.Zone != "example.test." || st.DNS.State != "up" || !alive(st.DNS.PID) {
 			t.Errorf("dns %+v", st.DNS)
 		}
+		if u := userName(procUID(t, st.DNS.PID)); u != "scalepress" {
+			t.Errorf("dns runs as %s, want scalepress", u)
+		}
 		var regions []string
 		for _, r := range st.DNS.Regions {
 			regions = append(regions, fmt.Sprintf("%s%v", r.Name, r.Edges))

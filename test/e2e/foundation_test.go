@@ -84,6 +84,27 @@ func TestFoundation(t *testing.T) {
 		}
 	})
 
+	t.Run("roles that need no root do not run as root", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Fatal("e2e runs as root, as CI does: this checks what runs as whom")
+		}
+		roles := map[string]int{"files": st.Files.PID, "dbrouter": st.DB.RouterPID}
+		for _, e := range st.Edges {
+			roles[e.ID] = e.PID
+		}
+		for name, pid := range roles {
+			if uid := procUID(t, pid); uid == 0 {
+				t.Errorf("%s (pid %d) runs as root", name, pid)
+			} else if u := userName(uid); u != "scalepress" {
+				t.Errorf("%s (pid %d) runs as %s, want scalepress", name, pid, u)
+			}
+			spec := filepath.Join(s.dir, "run", "specs", name+".json")
+			if fi, err := os.Stat(spec); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("spec %s: %v, mode %v; want 0600", spec, err, fi.Mode())
+			}
+		}
+	})
+
 	t.Run("control API: writes need the token and JSON, Host must be its own", func(t *testing.T) {
 		tok, err := os.ReadFile(filepath.Join(s.dir, "secrets", "api-token"))
 		if err != nil {
