@@ -64,6 +64,17 @@ func NewScaler(p Policy) (*Scaler, error) {
 // Policy returns the scaler's policy.
 func (s *Scaler) Policy() Policy { return s.policy }
 
+// SetPolicy changes the policy and keeps what the scaler has seen: the
+// recommendations of the window and how long metrics have come without a
+// gap, so a changed limit does not restart the scale-in stabilisation.
+func (s *Scaler) SetPolicy(p Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	s.policy = p
+	return nil
+}
+
 // Decide takes one tick: now, current — the group size the controller
 // intends, counting pending, warming, in-service and unhealthy nodes but not
 // those already being removed — and the metrics of the nodes. Calls must

@@ -250,3 +250,33 @@ func TestScalerForgetsOldRecommendations(t *testing.T) {
 		t.Errorf("%d recommendations kept at one per second, want 120 (the window)", n)
 	}
 }
+
+// TestSetPolicyKeepsHistory: changing a limit (what `scalepress scale` does)
+// keeps the window of recommendations, so a load peak seen before the change
+// still holds off a scale-in, and the watched time is not reset.
+func TestSetPolicyKeepsHistory(t *testing.T) {
+	p := DefaultPolicy()
+	p.Min, p.ScaleInWindow = 1, 10*time.Second
+	sc, err := NewScaler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Decide(t0, 4, nodes(4, 0.1, 0))                    // asks for 1
+	sc.Decide(t0.Add(2*time.Second), 4, nodes(4, 0.6, 0)) // asks for 4
+	p.Max = 6
+	if err := sc.SetPolicy(p); err != nil {
+		t.Fatal(err)
+	}
+	d := sc.Decide(t0.Add(10500*time.Millisecond), 4, nodes(4, 0.1, 0))
+	if d.Desired != 4 || !strings.Contains(d.Reason, "up to 4 within the last 10s") {
+		t.Errorf("after SetPolicy: desired %d (%s), want 4 held by the earlier peak", d.Desired, d.Reason)
+	}
+	d = sc.Decide(t0.Add(12500*time.Millisecond), 4, nodes(4, 0.1, 0))
+	if d.Action != ScaleIn {
+		t.Errorf("once the peak left the window: %s (%s), want a scale-in", d.Action, d.Reason)
+	}
+	p.Target = 2
+	if err := sc.SetPolicy(p); err == nil || sc.Policy().Target != 0.6 {
+		t.Errorf("invalid policy: err %v, target now %v", err, sc.Policy().Target)
+	}
+}

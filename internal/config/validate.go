@@ -117,26 +117,8 @@ func (c *Config) Validate() error {
 		bad("nodes.deregistration_delay", "must be 1s to 1h, got %s", c.Nodes.DeregistrationDelay)
 	}
 	a := c.Autoscale
-	if a.Min < 1 || a.Min > 64 {
-		bad("autoscaling.min", "must be 1-64, got %d", a.Min)
-	}
-	if a.Max < a.Min || a.Max > 64 {
-		bad("autoscaling.max", "must be between autoscaling.min (%d) and 64, got %d", a.Min, a.Max)
-	}
-	if a.Target <= 0 || a.Target > 1 {
-		bad("autoscaling.target", "must be in (0, 1], got %g", a.Target)
-	}
-	if a.ScaleInWindow < time.Second {
-		bad("autoscaling.scale_in_window", "must be at least 1s, got %s", a.ScaleInWindow)
-	}
-	if a.MaxStep < 1 {
-		bad("autoscaling.max_step", "must be >= 1, got %d", a.MaxStep)
-	}
-	if a.MaxReplacements < 1 {
-		bad("autoscaling.max_replacements", "must be >= 1, got %d", a.MaxReplacements)
-	}
-	if a.ReplacementWindow < time.Second {
-		bad("autoscaling.replacement_window", "must be at least 1s, got %s", a.ReplacementWindow)
+	if err, ok := a.Validate().(interface{ Unwrap() []error }); ok {
+		errs = append(errs, err.Unwrap()...)
 	}
 	if a.Enabled && (c.Nodes.Count < a.Min || c.Nodes.Count > a.Max) {
 		bad("nodes.count", "the initial count %d must be within autoscaling.min %d and max %d", c.Nodes.Count, a.Min, a.Max)
@@ -239,6 +221,38 @@ func (c *Config) Validate() error {
 		for n := 1; n <= c.DB.Members; n++ {
 			claim(fmt.Sprintf("db (member %d)", n), c.DBMemberAddr(n))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the scaling limits: the config file's and every run-time
+// change of them (`scalepress scale`) go through here, so the limits are
+// stated once. Each problem is a *FieldError naming the autoscaling key.
+func (a Autoscale) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: "autoscaling." + field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if a.Min < 1 || a.Min > 64 {
+		bad("min", "must be 1-64, got %d", a.Min)
+	}
+	if a.Max < a.Min || a.Max > 64 {
+		bad("max", "must be between autoscaling.min (%d) and 64, got %d", a.Min, a.Max)
+	}
+	if !(a.Target > 0 && a.Target <= 1) {
+		bad("target", "must be in (0, 1], got %g", a.Target)
+	}
+	if a.ScaleInWindow < time.Second {
+		bad("scale_in_window", "must be at least 1s, got %s", a.ScaleInWindow)
+	}
+	if a.MaxStep < 1 {
+		bad("max_step", "must be >= 1, got %d", a.MaxStep)
+	}
+	if a.MaxReplacements < 1 {
+		bad("max_replacements", "must be >= 1, got %d", a.MaxReplacements)
+	}
+	if a.ReplacementWindow < time.Second {
+		bad("replacement_window", "must be at least 1s, got %s", a.ReplacementWindow)
 	}
 	return errors.Join(errs...)
 }

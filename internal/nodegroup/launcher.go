@@ -1,0 +1,76 @@
+package nodegroup
+
+import "context"
+
+// Node is one member of the group as a launcher knows it: an id and the
+// address its node agent serves on.
+type Node struct {
+	ID   string
+	Addr string
+}
+
+// Process is one OS process of a node, as its launcher reports it.
+type Process struct {
+	Name     string
+	PID      int // 0 when it is not running
+	Alive    bool
+	Restarts int
+}
+
+// Instance is a node a launcher runs, with its processes.
+type Instance struct {
+	Node
+	Procs []Process
+	// Exit says why the node's processes are gone ("" while they run): the
+	// last error of a log, a lost allocation.
+	Exit string
+}
+
+// Alive reports whether every process of the node runs. A node with no
+// process reported is not alive.
+func (in Instance) Alive() bool {
+	for _, p := range in.Procs {
+		if !p.Alive {
+			return false
+		}
+	}
+	return len(in.Procs) > 0
+}
+
+// Launcher starts and stops the processes of nodes. The local launcher runs
+// them as child processes of the controller; another may run them as a
+// scheduler's jobs, where a lost allocation is a node whose processes are
+// gone.
+type Launcher interface {
+	// Launch starts n's processes and returns the node as launched (the
+	// launcher may choose its address) once they are started, not ready.
+	Launch(ctx context.Context, n Node) (Node, error)
+	// Stop stops the node's processes gracefully (its agent drains what
+	// is left) and returns once they are gone or ctx ends; it forgets the
+	// node. Stopping a node that is not running is not an error.
+	Stop(ctx context.Context, id string) error
+	// List reports every node the launcher runs and has not forgotten.
+	List() []Instance
+}
+
+// Report is the part of a node agent's status document the group uses.
+type Report struct {
+	InFlight    int64
+	Utilization float64 // busy PHP workers / max_children
+	Waiting     int     // requests waiting for a PHP worker
+	PHPOK       bool    // PHP answers
+	FilesReady  bool    // the docroot was bootstrapped from the files store
+	FilesSeq    uint64  // the last files change the docroot applied
+}
+
+// Prober asks a node agent how it is.
+type Prober interface {
+	// Ready returns nil once the node serves (its health check proves PHP
+	// answers).
+	Ready(ctx context.Context, n Node) error
+	// Report is the node's status document.
+	Report(ctx context.Context, n Node) (Report, error)
+	// Warm requests paths from the node (Host: host) to prime its caches;
+	// failures do not matter.
+	Warm(ctx context.Context, n Node, host string, paths []string)
+}
