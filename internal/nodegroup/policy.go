@@ -130,8 +130,8 @@ func (p *policy) decide(now time.Time, nodes []Member) Plan {
 		if n.State == api.NodeTerminated {
 			continue
 		}
-		c := autoscale.Healthy
-		if n.State == api.NodeFailed {
+		c := autoscale.Healthy // a node being replaced was ordered already
+		if n.State == api.NodeFailed && !n.Replacing {
 			c = autoscale.Failed
 		}
 		health = append(health, autoscale.NodeHealth{ID: n.Key, Condition: c, Since: n.Since})
