@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -40,19 +41,14 @@ func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
 func (c *Controller) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Status()) })
-	mux.HandleFunc("GET /v1/upstreams", func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		ups := api.Upstreams{Generation: c.upGen, Nodes: append([]api.Upstream{}, c.upstreams...)}
-		c.mu.Unlock()
-		writeJSON(w, ups)
-	})
-	mux.HandleFunc("GET /v1/db/members", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.routerMembers()) })
+	mux.HandleFunc("GET /v1/upstreams", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.upstreams.Get()) })
+	mux.HandleFunc("GET /v1/db/members", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.db.RouterMembers()) })
 	mux.HandleFunc("GET /v1/events", c.handleEvents)
 	mux.HandleFunc("GET /metrics", c.handleMetrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	// Writes: a token and a JSON body (docs/adr/0009-trust-model.md).
 	mux.HandleFunc("POST /v1/scale", c.write(c.operatorOnly, c.handleScale))
-	mux.HandleFunc("POST /v1/purge", c.write(c.purgeCaller, c.handlePurge))
+	mux.HandleFunc("POST /v1/purge", c.write(c.purgeCaller, c.purges.handle))
 	mux.HandleFunc("POST /v1/upstreams/ack", c.write(c.edgeCaller, c.handleAck))
 	return guard.Hosts(guard.AllowedHosts(c.cfg.API.Addr, c.cfg.API.AllowedHosts...), c.logger, mux)
 }
@@ -64,53 +60,42 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc.Encode(v)
 }
 
-// Status is the status document of CONTRACT.md.
+// Status is the status document of CONTRACT.md, put together from what
+// each owner reports.
 func (c *Controller) Status() api.Status {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	st := api.Status{
 		SiteURL:             c.cfg.SiteURL(),
 		APIURL:              "http://" + c.cfg.API.Addr,
 		Dir:                 c.layout.Dir,
 		Version:             c.version,
-		Ready:               c.ready,
-		UpstreamsGeneration: c.upGen,
+		Ready:               c.ready.Load(),
+		UpstreamsGeneration: c.upstreams.Generation(),
 		Admin:               &api.Admin{User: c.cfg.Site.AdminUser, PasswordFile: c.layout.Secret("admin-password")},
 		Edges:               []api.EdgeStatus{},
 		Nodes:               []api.NodeStatus{},
 		Controller: api.Controller{
-			PID: osGetpid(), Started: c.started.UTC().Format(time.RFC3339),
+			PID: os.Getpid(), Started: c.started.UTC().Format(time.RFC3339),
 		},
 	}
-	for _, e := range c.edges {
-		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.cfg.ID, Region: e.cfg.Region, Addr: e.cfg.Addr, Healthy: e.healthy, PID: e.proc.Pid(), UpstreamsApplied: c.edgeGen[e.cfg.ID]})
-	}
-	for _, n := range c.nodes {
-		ns := api.NodeStatus{ID: n.id, Addr: n.addr, State: n.state, Docroot: n.docroot, PIDs: []int{}, Utilization: n.util, FilesSeq: n.filesSeq}
-		if n.proc != nil {
-			ns.Restarts = n.proc.Restarts()
-			if pid := n.proc.Pid(); pid > 0 {
-				ns.PIDs = append(ns.PIDs, pid)
-				ns.PIDs = append(ns.PIDs, childPIDs(pid)...)
-			}
+	for i, e := range c.cfg.Edges {
+		if c.edges[i].proc.Load() == nil {
+			continue // not started yet
 		}
-		if n.state == api.NodeFailed || n.state == api.NodeDraining {
-			ns.Error = n.reason
-		}
-		st.Nodes = append(st.Nodes, ns)
+		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.ID, Region: e.Region, Addr: e.Addr, Healthy: c.edges[i].up(), PID: c.edges[i].pid(), UpstreamsApplied: c.upstreams.Applied(e.ID)})
 	}
-	st.DB = c.dbStatusLocked()
-	st.DNS = c.dnsStatusLocked()
-	st.Files = c.filesStatusLocked()
-	if c.scaler != nil {
-		st.Autoscaling = c.scaler.status(c.desired, c.avgUtilLocked())
+	if c.group != nil {
+		st.Nodes = c.nodesStatus()
+		st.Autoscaling = c.group.Autoscaling()
 	}
-	if c.redis != nil {
+	st.DB = c.db.Status(c.router.pid())
+	st.DNS = c.dnsStatus()
+	st.Files = c.files.Status(c.cfg.Files)
+	if c.redis.proc.Load() != nil {
 		state := "down"
-		if c.redis.healthy {
+		if c.redis.healthy.Load() {
 			state = "up"
 		}
-		st.Redis = &api.RedisStatus{Addr: c.cfg.Redis.Addr, State: state, PID: c.redis.proc.Pid()}
+		st.Redis = &api.RedisStatus{Addr: c.cfg.Redis.Addr, State: state, PID: c.redis.pid()}
 	}
 	return st
 }
@@ -121,45 +106,6 @@ func (c *Controller) handleEvents(w http.ResponseWriter, r *http.Request) {
 	wait, _ := time.ParseDuration(q.Get("wait"))
 	wait = min(wait, 60*time.Second)
 	writeJSON(w, c.events.Since(r.Context(), since, wait))
-}
-
-func (c *Controller) handleScale(w http.ResponseWriter, r *http.Request, _ string) {
-	var req api.ScaleRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		http.Error(w, "scale: bad request body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	applied, err := c.scaler.update(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	c.eventWith("config", "", map[string]any{"min": applied.Min, "max": applied.Max, "target": applied.Target, "scale_in_window": applied.ScaleInWindow.String()},
-		"scaling policy set: min %d, max %d, target %.2f, scale-in window %s", applied.Min, applied.Max, applied.Target, applied.ScaleInWindow)
-	if st, err := readState(c.layout.StateFile()); err == nil {
-		w := applied.ScaleInWindow.String()
-		st.Policy = &api.ScaleRequest{Min: &applied.Min, Max: &applied.Max, Target: &applied.Target, ScaleInWindow: &w}
-		writeState(c.layout.StateFile(), st)
-	}
-	writeJSON(w, c.Status().Autoscaling)
-}
-
-// avgUtilLocked is the mean utilisation of the nodes in service.
-func (c *Controller) avgUtilLocked() float64 {
-	var sum float64
-	n := 0
-	for _, ns := range c.nodes {
-		if ns.state == api.NodeInService {
-			sum += ns.util
-			n++
-		}
-	}
-	if n == 0 {
-		return 0
-	}
-	return sum / float64(n)
 }
 
 // handleMetrics exposes the group and its decisions in the Prometheus text format.

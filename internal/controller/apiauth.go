@@ -87,14 +87,8 @@ func (c *Controller) handleAck(w http.ResponseWriter, r *http.Request, id string
 		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "upstreams ack: body: %v; send {\"generation\": N}", err)
 		return
 	}
-	c.mu.Lock()
-	cur := c.upGen
-	if ack.Generation <= cur {
-		c.edgeGen[id] = max(c.edgeGen[id], ack.Generation)
-	}
-	c.mu.Unlock()
-	if ack.Generation > cur {
-		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "upstreams ack: generation %d was never published (latest %d)", ack.Generation, cur)
+	if err := c.upstreams.Ack(id, ack.Generation); err != nil {
+		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "upstreams ack: %v", err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

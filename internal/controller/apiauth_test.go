@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/local"
+	"github.com/scalepress/scalepress/internal/nodegroup"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
@@ -29,16 +31,24 @@ func apiController(t *testing.T) *Controller {
 	}))
 	t.Cleanup(edge.Close)
 	cfg.Edges[0].Addr = strings.TrimPrefix(edge.URL, "http://")
-	c := &Controller{cfg: cfg, layout: Layout{Dir: dir}, logger: slog.New(slog.DiscardHandler), http: edge.Client()}
+	c, err := New(cfg, dir, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.http = edge.Client()
 	c.secrets = secrets{RootKey: token.NewKey(), PurgeSecret: "purge-secret-of-wordpress"}
-	c.edgeGen = map[string]uint64{}
-	c.scaler = newScaler(cfg, nil)
-	var err error
+	c.purges = newPurger(cfg.Edges, c.secrets.PurgeSecret, c.http, c.event, c.logger)
+	c.launcher = &local.Launcher{}
+	if err := c.newGroup(nil); err != nil {
+		t.Fatal(err)
+	}
 	if c.events, err = openEventLog(filepath.Join(dir, "events.log")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.events.Close() })
-	c.upGen = 3
+	for i := range 3 { // generation 3
+		c.upstreams.Publish([]nodegroup.Node{{ID: config.NodeID(i + 1)}})
+	}
 	return c
 }
 
@@ -103,11 +113,11 @@ func TestControlAPIRefusesUnauthenticatedWrites(t *testing.T) {
 		})
 	}
 	// Nothing above changed anything.
-	if st := c.scaler.status(0, 0); st.Min != config.Default().Autoscale.Min {
+	if st := c.group.Autoscaling(); st.Min != config.Default().Autoscale.Min {
 		t.Errorf("scaler min changed to %d by a refused request", st.Min)
 	}
-	if len(c.edgeGen) != 0 {
-		t.Errorf("acknowledgements recorded by refused or read requests: %v", c.edgeGen)
+	if got := c.upstreams.Applied("edge-1"); got != 0 {
+		t.Errorf("acknowledgement recorded by refused or read requests: %d", got)
 	}
 }
 
@@ -131,10 +141,10 @@ func TestControlAPIAcceptsTokens(t *testing.T) {
 			}
 		})
 	}
-	if st := c.scaler.status(0, 0); st.Min != 3 {
+	if st := c.group.Autoscaling(); st.Min != 3 {
 		t.Errorf("min = %d after the operator's scale, want 3", st.Min)
 	}
-	if c.edgeGen["edge-1"] != 3 {
-		t.Errorf("edge-1 acknowledged %d, want 3", c.edgeGen["edge-1"])
+	if got := c.upstreams.Applied("edge-1"); got != 3 {
+		t.Errorf("edge-1 acknowledged %d, want 3", got)
 	}
 }

@@ -18,14 +18,13 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
-	"github.com/scalepress/scalepress/internal/logtail"
+	"github.com/scalepress/scalepress/internal/local"
+	"github.com/scalepress/scalepress/internal/nodegroup"
 	"github.com/scalepress/scalepress/internal/phpfpm"
 	"github.com/scalepress/scalepress/internal/supervise"
 )
@@ -33,7 +32,11 @@ import (
 // ErrAlreadyRunning means another controller holds the state directory.
 var ErrAlreadyRunning = errors.New("already running")
 
-// Controller runs one environment.
+// Controller runs one environment. It wires owners that keep their own
+// state: the node group (internal/nodegroup), the database (db.go), the
+// upstream set (upstreams.go), purges (purge.go), the files role (files.go)
+// and the processes of the other roles (services.go). It holds no lock of
+// its own.
 type Controller struct {
 	cfg     config.Config
 	layout  Layout
@@ -43,6 +46,7 @@ type Controller struct {
 
 	bin       binaries
 	sup       *supervise.Supervisor
+	launcher  *local.Launcher
 	asRoot    bool
 	mysqlUser serviceUser
 	phpUser   serviceUser
@@ -52,50 +56,18 @@ type Controller struct {
 	lockFile  *os.File
 	http      *http.Client
 
-	// guarded by mu
-	mu        sync.Mutex
-	ready     bool
-	nodes     []*nodeState
-	edges     []*edgeState
-	members   []*memberState
-	redis     *procState
-	router    *procState
-	dns       *procState
-	files     *filesState
-	upGen     uint64
-	upstreams []api.Upstream
-	edgeGen   map[string]uint64 // generation each edge last reported applying
-	desired   int               // node count the group converges to
+	ready     atomic.Bool
 	events    *eventLog
-	groupWG   sync.WaitGroup // node launches and drains in flight
-	scaler    *scaler
-	healer    *healer
-	purges    purger
-}
-
-type procState struct {
-	proc    *supervise.Process
-	healthy bool
-}
-
-type nodeState struct {
-	n                 int // index: node-n at IPBase+n
-	id, addr, docroot string
-	proc              *supervise.Process
-	state             string
-	since             time.Time // of the last state change
-	fails             int       // consecutive failed health checks
-	util              float64   // PHP requests running / max_children
-	queue             int       // requests waiting for a PHP worker
-	children          int
-	filesSeq          uint64 // files change its docroot applied last
-	reason            string // why it failed or is draining
-}
-
-type edgeState struct {
-	cfg     config.Edge
-	proc    *supervise.Process
-	healthy bool
+	upstreams *upstreams
+	group     *nodegroup.Group
+	nodes     *local.Nodes
+	db        *database
+	files     *filesRole
+	purges    *purger
+	edges     []service // as configured
+	redis     service
+	router    service
+	dns       service
 }
 
 // New returns a controller for the state directory dir.
@@ -104,11 +76,16 @@ func New(cfg config.Config, dir string, version string, logger *slog.Logger) (*C
 	if err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
-	return &Controller{
+	c := &Controller{
 		cfg: cfg, layout: Layout{Dir: abs}, logger: logger, version: version,
 		asRoot: os.Geteuid() == 0,
 		http:   &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-	}, nil
+		edges:  make([]service, len(cfg.Edges)),
+	}
+	c.upstreams = newUpstreams()
+	c.db = &database{cfg: cfg}
+	c.files = &filesRole{}
+	return c, nil
 }
 
 // Run brings the environment up, calls onReady once the site answers through
@@ -182,13 +159,17 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		return fmt.Errorf("event log: %w", err)
 	}
 	defer c.events.Close()
-	c.edgeGen = map[string]uint64{}
-	c.healer = &healer{max: c.cfg.Autoscale.MaxReplacements, window: c.cfg.Autoscale.ReplacementWindow}
-	c.scaler = newScaler(c.cfg, st.Policy)
+	c.purges = newPurger(c.cfg.Edges, c.secrets.PurgeSecret, c.http, c.event, c.logger)
 	c.sup = supervise.New(c.logger.With("component", "supervise"))
 	c.sup.OnEvent(c.onProcessEvent)
 	defer c.sup.Close()
-	defer c.groupWG.Wait()
+	c.launcher = &local.Launcher{
+		Sup: c.sup, Self: c.bin.self, SpecDir: c.layout.Specs(), LogDir: c.layout.Logs(), PIDDir: c.layout.PIDs(),
+		Restart: supervise.RestartPolicy{MaxRestarts: c.cfg.Supervise.MaxRestarts, Window: c.cfg.Supervise.Window},
+	}
+	if err := c.newGroup(st.Policy); err != nil {
+		return err
+	}
 	defer c.stopAll()
 
 	apiErr := make(chan error, 1)
@@ -230,9 +211,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	if err := writeState(c.layout.StateFile(), st); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.ready = true
-	c.mu.Unlock()
+	c.ready.Store(true)
 	c.event("config", "", "site ready at %s after %s", c.cfg.SiteURL(), time.Since(c.started).Round(time.Millisecond))
 	if onReady != nil {
 		onReady()
@@ -243,9 +222,11 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() { c.healthLoop(lctx) })
-	wg.Go(func() { c.groupLoop(lctx) })
-	wg.Go(func() { c.purgeRetryLoop(lctx) })
-	wg.Go(func() { c.filesLoop(lctx) })
+	wg.Go(func() { c.group.Run(lctx) })
+	wg.Go(func() { c.purges.Run(lctx) })
+	if c.cfg.Files.Enabled {
+		wg.Go(func() { c.files.Run(lctx) })
+	}
 	if c.cfg.WordPress.CronInterval > 0 {
 		wg.Go(func() { c.cronLoop(lctx) })
 	}
@@ -299,28 +280,20 @@ func trimNL(b []byte) string {
 	return s
 }
 
-// stopAll stops every child in reverse dependency order.
+// stopAll stops every child in reverse dependency order. The database loop
+// stops first (nothing restarts a member being stopped), then the members
+// one at a time, last joined first: the last one out is safe to bootstrap.
 func (c *Controller) stopAll() {
-	if c.sup == nil {
-		return
+	c.ready.Store(false)
+	var edges []string
+	for _, e := range c.cfg.Edges {
+		edges = append(edges, e.ID)
 	}
-	c.mu.Lock()
-	var edges, nodes, mid, db []string
-	for _, e := range c.edges {
-		edges = append(edges, e.cfg.ID)
-	}
-	for _, n := range c.nodes {
-		nodes = append(nodes, n.id)
-		n.state = api.NodeTerminated
-	}
-	mid = []string{"dbrouter", "redis", "files"}
-	db = c.dbStopOrderLocked()
-	c.ready = false
-	c.mu.Unlock()
+	db := c.db.Stop(15 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	order := [][]string{append(edges, "dns"), nodes, mid}
-	for _, m := range db { // one at a time, last joined first: the last one out is safe to bootstrap
+	order := [][]string{append(edges, "dns"), c.nodes.Names(), {"dbrouter", "redis", "files"}}
+	for _, m := range db {
 		order = append(order, []string{m})
 	}
 	c.sup.StopAll(ctx, order)
@@ -338,117 +311,6 @@ func (c *Controller) onProcessEvent(ev supervise.Event) {
 	}
 }
 
-// restartPolicy is the configured policy for every child.
-func (c *Controller) restartPolicy() supervise.RestartPolicy {
-	return supervise.RestartPolicy{MaxRestarts: c.cfg.Supervise.MaxRestarts, Window: c.cfg.Supervise.Window}
-}
-
-// RoleUser is the system user the roles that need no root run as when the
-// controller runs as root (scripts/install-deps.sh creates it).
-const RoleUser = "scalepress"
-
-// roleSpec is a child that is scalepress itself in another role, run as
-// RoleUser when the controller is root; its spec, which holds its secrets,
-// is readable by that user only.
-func (c *Controller) roleSpec(name, role string, spec any) (supervise.Spec, error) {
-	path := c.layout.Spec(name)
-	if err := api.WriteSpec(path, spec); err != nil {
-		return supervise.Spec{}, err
-	}
-	var cred *syscall.Credential
-	if c.asRoot {
-		if err := os.Chown(path, c.roleUser.UID, c.roleUser.GID); err != nil {
-			return supervise.Spec{}, fmt.Errorf("spec %s: %w", name, err)
-		}
-		cred = c.credential(c.roleUser)
-	}
-	return supervise.Spec{
-		Credential: cred,
-		Name:       name,
-		Path:       c.bin.self,
-		Args:       []string{role, "--spec", path},
-		LogFile:    c.layout.Log(name),
-		PIDDir:     c.layout.PIDs(),
-		Restart:    c.restartPolicy(),
-		// A node drains in-flight requests (30 s) and stops php-fpm (10 s).
-		StopTimeout: 45 * time.Second,
-	}, nil
-}
-
-// bindLow lets an unprivileged role bind addrs whose port is below 1024, with
-// the one capability that allows it.
-func bindLow(s *supervise.Spec, addrs ...string) {
-	if s.Credential == nil {
-		return
-	}
-	for _, a := range addrs {
-		if ap, err := netip.ParseAddrPort(a); err == nil && ap.Port() < 1024 {
-			s.AmbientCaps = []uintptr{unix.CAP_NET_BIND_SERVICE}
-			return
-		}
-	}
-}
-
-// waitFor polls check until it succeeds, or fails fast when the process
-// exits while starting (its restarts would only repeat the failure), naming
-// the last error line of its log.
-func waitFor(ctx context.Context, what string, timeout time.Duration, p *supervise.Process, logPath string, check func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-		last = check(cctx)
-		ccancel()
-		if last == nil {
-			return nil
-		}
-		if p != nil && (p.Restarts() > 0 || p.State() != supervise.Running && p.State() != supervise.Starting) {
-			return fmt.Errorf("%s exited while starting: %s (log: %s)", what, logtail.LastError(logPath), logPath)
-		}
-		select {
-		case <-ctx.Done():
-			if logPath != "" {
-				return fmt.Errorf("%s not ready after %s: %v (log: %s)", what, timeout, last, logPath)
-			}
-			return fmt.Errorf("%s not ready after %s: %v", what, timeout, last)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func (c *Controller) httpCheck(url, host string, want int) func(context.Context) error {
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		if host != "" {
-			req.Host = host
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	}
-}
-
-func tcpCheck(addr string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return err
-		}
-		return conn.Close()
-	}
-}
-
 // phpChildren is pm.max_children per node.
 func (c *Controller) phpChildren() int {
 	if c.cfg.Nodes.PHPChildren > 0 {
@@ -459,8 +321,7 @@ func (c *Controller) phpChildren() int {
 		mem = 1 << 30
 	}
 	// Every node on this machine shares its CPUs and memory.
-	per := phpfpm.Size(runtime.NumCPU(), mem/uint64(max(c.cfg.Nodes.Count, 1)))
-	return per
+	return phpfpm.Size(runtime.NumCPU(), mem/uint64(max(c.cfg.Nodes.Count, 1)))
 }
 
 // edgeIPs are the addresses nodes trust X-Forwarded-* from.

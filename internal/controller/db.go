@@ -1,13 +1,14 @@
 package controller
 
-// Everything about the database: members, the router, their health and
-// status. internal/galera decides and drives the members; this file wires it
-// to the supervisor, the router and the status document.
+// The database: internal/galera decides and drives the members; database
+// owns the cluster's run and the probe through the router, under its own
+// lock, and answers the router's and the status document's questions.
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/galera"
+	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/supervise"
 )
 
@@ -26,32 +28,16 @@ const (
 	clusterName = "scalepress"
 )
 
-// memberState is one configured member; its live state is in the cluster,
-// which every member's state points to (the controller keeps only members).
-type memberState struct {
-	cfg galera.MemberConfig
-	run *dbRun
-}
+type database struct {
+	cfg config.Config
 
-// dbLocked is the database's run, nil before startDB.
-func (c *Controller) dbLocked() *dbRun {
-	if len(c.members) == 0 {
-		return nil
-	}
-	return c.members[0].run
-}
-
-// dbRun is the database's own loop, started by startDB and stopped by
-// dbStopOrderLocked (the controller's Run stops it there, before the members).
-type dbRun struct {
-	cluster *galera.Cluster
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-
-	routerProbe *sql.DB // monitor user through the router: which member answers
-
-	mu     sync.Mutex
-	choice string // member id that answered the last probe through the router
+	mu          sync.Mutex
+	cluster     *galera.Cluster // nil before Start
+	logger      *slog.Logger
+	cancel      context.CancelFunc // stops the galera loop
+	stopped     chan struct{}      // closed when the galera loop returned
+	routerProbe *sql.DB            // monitor user through the router: which member answers
+	choice      string             // member id that answered the last probe through the router
 }
 
 // dbStarter runs members as supervised children, restarts disabled: every
@@ -98,8 +84,8 @@ func (c *Controller) memberConfigs() []galera.MemberConfig {
 }
 
 // startDB brings every member up (a Galera cluster: bootstrap or recover,
-// then join one at a time) and returns when all are synced. It then keeps
-// them up in a goroutine that lives until ctx ends or the controller stops.
+// then join one at a time) and returns when all are synced; the database's
+// Run keeps them up afterwards.
 func (c *Controller) startDB(ctx context.Context) error {
 	gc := galera.DefaultConfig()
 	gc.Members = c.memberConfigs()
@@ -108,49 +94,79 @@ func (c *Controller) startDB(ctx context.Context) error {
 		Database: c.cfg.DB.Name, User: c.cfg.DB.User, Password: c.secrets.DBPassword,
 		MonitorUser: monitorUser, MonitorPassword: c.secrets.MonitorPassword,
 	}
-	cl, err := galera.New(gc, dbStarter{c}, c.logger.With("component", "galera"))
+	return c.db.Start(ctx, gc, dbStarter{c}, c.logger.With("component", "galera"))
+}
+
+// Start makes the cluster and brings it up, then keeps the members up (the
+// galera loop) in a goroutine it owns until ctx ends or Stop.
+func (d *database) Start(ctx context.Context, gc galera.Config, s galera.Starter, logger *slog.Logger) error {
+	cl, err := galera.New(gc, s, logger)
 	if err != nil {
 		return err
 	}
-	run := &dbRun{cluster: cl}
-	c.mu.Lock()
-	c.members = nil
-	for _, mc := range gc.Members {
-		c.members = append(c.members, &memberState{cfg: mc, run: run})
-	}
-	c.mu.Unlock()
+	d.mu.Lock()
+	d.cluster, d.logger = cl, logger
+	d.mu.Unlock()
 	if err := cl.Start(ctx); err != nil {
 		return err
 	}
 	lctx, cancel := context.WithCancel(ctx)
-	run.cancel = cancel
-	run.wg.Go(func() { cl.Run(lctx) })
+	stopped := make(chan struct{})
+	d.mu.Lock()
+	d.cancel, d.stopped = cancel, stopped
+	d.mu.Unlock()
+	go func() {
+		defer close(stopped)
+		cl.Run(lctx)
+	}()
 	return nil
+}
+
+// Stop waits (at most timeout) for Run to return, closes the probe and the
+// cluster, and names the members in the order they are to stop: the last
+// to join first, so that the last one out is marked safe_to_bootstrap.
+func (d *database) Stop(timeout time.Duration) []string {
+	d.mu.Lock()
+	cl, cancel, stopped, probe := d.cluster, d.cancel, d.stopped, d.routerProbe
+	d.routerProbe = nil
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(timeout):
+			d.logger.Warn("database loop did not stop in time")
+		}
+	}
+	if probe != nil {
+		probe.Close()
+	}
+	if cl == nil {
+		var names []string
+		for i := d.cfg.DB.Members; i >= 1; i-- {
+			names = append(names, config.DBMemberID(i))
+		}
+		return names
+	}
+	names := cl.StopOrder()
+	cl.Close()
+	return names
 }
 
 func (c *Controller) startRouter(ctx context.Context) error {
 	spec := api.RouterSpec{Addr: c.cfg.DB.Router, MembersURL: c.apiURL("/v1/db/members"),
 		Mode: c.cfg.DB.RouterMode, MetricsAddr: c.cfg.DB.RouterMetrics}
-	spec.Members = c.routerMembers().Members
+	spec.Members = c.db.RouterMembers().Members
 	if len(spec.Members) == 0 {
 		for n := 1; n <= c.cfg.DB.Members; n++ {
 			spec.Members = append(spec.Members, c.cfg.DBMemberAddr(n))
 		}
 	}
-	s, err := c.roleSpec("dbrouter", "dbrouter", spec)
+	err := c.start(ctx, &c.router, local.Role{
+		Name: "dbrouter", Role: "dbrouter", Spec: spec, StopTimeout: 10 * time.Second,
+		Ready: local.TCPCheck(c.cfg.DB.Router), ReadyTimeout: 15 * time.Second,
+	})
 	if err != nil {
-		return err
-	}
-	bindLow(&s, spec.Addr, spec.MetricsAddr)
-	s.StopTimeout = 10 * time.Second
-	p, err := c.sup.Start(s)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.router = &procState{proc: p}
-	c.mu.Unlock()
-	if err := waitFor(ctx, "dbrouter", 15*time.Second, p, c.layout.Log("dbrouter"), tcpCheck(c.cfg.DB.Router)); err != nil {
 		return err
 	}
 	cfg := mysql.NewConfig()
@@ -162,34 +178,19 @@ func (c *Controller) startRouter(ctx context.Context) error {
 	}
 	db := sql.OpenDB(conn)
 	db.SetMaxIdleConns(0) // a new connection every time: the router's choice for new connections
-	c.mu.Lock()
-	if run := c.dbLocked(); run != nil {
-		run.mu.Lock()
-		run.routerProbe = db
-		run.mu.Unlock()
-	}
-	c.mu.Unlock()
-	c.checkRouter(ctx)
+	c.db.mu.Lock()
+	c.db.routerProbe = db
+	c.db.mu.Unlock()
+	c.db.CheckRouter(ctx)
 	return nil
 }
 
-// checkDB records which member answers a new connection through the router.
-// The members themselves are watched by the galera loop (every 500 ms, and
-// at once when a process exits).
-func (c *Controller) checkDB(ctx context.Context) {
-	c.checkRouter(ctx)
-}
-
-func (c *Controller) checkRouter(ctx context.Context) {
-	c.mu.Lock()
-	run := c.dbLocked()
-	c.mu.Unlock()
-	if run == nil {
-		return
-	}
-	run.mu.Lock()
-	probe := run.routerProbe
-	run.mu.Unlock()
+// CheckRouter records which member answers a new connection through the
+// router. The members themselves are watched by the galera loop.
+func (d *database) CheckRouter(ctx context.Context) {
+	d.mu.Lock()
+	probe := d.routerProbe
+	d.mu.Unlock()
 	if probe == nil {
 		return
 	}
@@ -202,32 +203,32 @@ func (c *Controller) checkRouter(ctx context.Context) {
 	if err != nil {
 		name = ""
 	} else if !strings.HasPrefix(name, "db-") {
-		name = c.memberByHost(name)
+		name = d.memberByHost(name)
 	}
-	run.mu.Lock()
-	run.choice = name
-	run.mu.Unlock()
+	d.mu.Lock()
+	d.choice = name
+	d.mu.Unlock()
 }
 
-func (c *Controller) memberByHost(host string) string {
-	for _, mc := range c.memberConfigs() {
-		if h, _, _ := net.SplitHostPort(mc.Addr); h == host {
-			return mc.ID
+func (d *database) memberByHost(host string) string {
+	for n := 1; n <= d.cfg.DB.Members; n++ {
+		if h, _, _ := net.SplitHostPort(d.cfg.DBMemberAddr(n)); h == host {
+			return config.DBMemberID(n)
 		}
 	}
 	return host
 }
 
-// routerMembers is what the router may use: the synced members, by id.
-func (c *Controller) routerMembers() api.DBMembers {
-	c.mu.Lock()
-	run := c.dbLocked()
-	c.mu.Unlock()
-	m := api.DBMembers{Members: []string{}, IDs: []string{}, Mode: c.cfg.DB.RouterMode}
-	if run == nil {
+// RouterMembers is what the router may use: the synced members, by id.
+func (d *database) RouterMembers() api.DBMembers {
+	d.mu.Lock()
+	cl := d.cluster
+	d.mu.Unlock()
+	m := api.DBMembers{Members: []string{}, IDs: []string{}, Mode: d.cfg.DB.RouterMode}
+	if cl == nil {
 		return m
 	}
-	for _, v := range run.cluster.Members() {
+	for _, v := range cl.Members() {
 		if v.State == galera.StateSynced {
 			m.Members = append(m.Members, v.Addr)
 			m.IDs = append(m.IDs, v.ID)
@@ -236,72 +237,36 @@ func (c *Controller) routerMembers() api.DBMembers {
 	return m
 }
 
-// dbStatusLocked is the db part of the status document.
-func (c *Controller) dbStatusLocked() *api.DBStatus {
-	db := &api.DBStatus{Router: c.cfg.DB.Router, Name: c.cfg.DB.Name, Members: []api.DBMemberStatus{}, RouterMode: c.cfg.DB.RouterMode}
-	if c.router != nil {
-		db.RouterPID = c.router.proc.Pid()
-	}
-	run := c.dbLocked()
-	if run == nil {
-		for _, m := range c.members {
-			db.Members = append(db.Members, api.DBMemberStatus{ID: m.cfg.ID, Addr: m.cfg.Addr, State: api.DBDown})
+// Status is the db part of the status document.
+func (d *database) Status(routerPID int) *api.DBStatus {
+	cfg := d.cfg.DB
+	db := &api.DBStatus{Router: cfg.Router, Name: cfg.Name, Members: []api.DBMemberStatus{}, RouterMode: cfg.RouterMode, RouterPID: routerPID}
+	d.mu.Lock()
+	cl, choice := d.cluster, d.choice
+	d.mu.Unlock()
+	if cl == nil {
+		for n := 1; n <= cfg.Members; n++ {
+			db.Members = append(db.Members, api.DBMemberStatus{ID: config.DBMemberID(n), Addr: d.cfg.DBMemberAddr(n), State: api.DBDown})
 		}
 		return db
 	}
-	run.mu.Lock()
-	db.RouterChoice = run.choice
-	run.mu.Unlock()
-	for _, v := range run.cluster.Members() {
+	db.RouterChoice = choice
+	for _, v := range cl.Members() {
 		ms := api.DBMemberStatus{ID: v.ID, Addr: v.Addr, State: v.State, PID: v.PID, Starts: v.Starts, Error: v.Error}
-		if s := v.Status; s != nil && c.cfg.DB.Members > 1 {
+		if s := v.Status; s != nil && cfg.Members > 1 {
 			ms.WsrepState, ms.ClusterStatus, ms.ClusterSize = s.LocalStateComment, s.ClusterStatus, s.ClusterSize
 			ms.StateUUID, ms.LastCommitted, ms.FlowControlPaused, ms.RecvQueue = s.StateUUID, s.LastCommitted, s.FlowControlPaused, s.RecvQueue
 			if s.Primary() {
 				db.ClusterSize = max(db.ClusterSize, s.ClusterSize)
 			}
 		}
-		if c.cfg.DB.Members == 1 && v.State == galera.StateSynced {
+		if cfg.Members == 1 && v.State == galera.StateSynced {
 			db.ClusterSize = 1
 		}
 		db.Members = append(db.Members, ms)
 	}
-	if c.cfg.DB.RouterMode == "single" {
+	if cfg.RouterMode == "single" {
 		db.Writer = db.RouterChoice
 	}
 	return db
-}
-
-// dbStopOrderLocked stops the database loop (so that nothing restarts a
-// member being stopped), closes the probes and names the members in the
-// order they stop: the last to join first, so that the last one out is
-// marked safe_to_bootstrap and the next up starts from it.
-func (c *Controller) dbStopOrderLocked() []string {
-	run := c.dbLocked()
-	if run == nil {
-		var names []string
-		for i := len(c.members) - 1; i >= 0; i-- {
-			names = append(names, c.members[i].cfg.ID)
-		}
-		return names
-	}
-	if run.cancel != nil {
-		run.cancel()
-	}
-	done := make(chan struct{})
-	go func() { run.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		c.logger.Warn("database loop did not stop in time")
-	}
-	run.mu.Lock()
-	if run.routerProbe != nil {
-		run.routerProbe.Close()
-		run.routerProbe = nil
-	}
-	run.mu.Unlock()
-	names := run.cluster.StopOrder()
-	run.cluster.Close()
-	return names
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
-	"github.com/scalepress/scalepress/internal/supervise"
+	"github.com/scalepress/scalepress/internal/local"
 )
 
 // startDNS starts the geo DNS server (the dns role) when dns is enabled and
@@ -35,27 +35,10 @@ func (c *Controller) startDNS(ctx context.Context) error {
 		}
 		gc.GeoIPPath = abs // the role runs elsewhere
 	}
-	s, err := c.roleSpec("dns", "dns", gc)
-	if err != nil {
-		return err
-	}
-	bindLow(&s, gc.Addr)
-	s.StopTimeout = 10 * time.Second // in-flight queries get 5 s
-	p, err := c.sup.Start(s)
-	if err != nil {
-		return err
-	}
-	ps := &procState{proc: p}
-	c.mu.Lock()
-	c.dns = ps
-	c.mu.Unlock()
-	if err := waitFor(ctx, "dns", 15*time.Second, p, c.layout.Log("dns"), dnsCheck(gc.Addr, gc.Zone)); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	ps.healthy = true
-	c.mu.Unlock()
-	return nil
+	return c.start(ctx, &c.dns, local.Role{
+		Name: "dns", Role: "dns", Spec: gc, StopTimeout: 10 * time.Second, // in-flight queries get 5 s
+		Ready: dnsCheck(gc.Addr, gc.Zone), ReadyTimeout: 15 * time.Second,
+	})
 }
 
 // dnsCheck asks addr over UDP for the SOA of zone and wants an
@@ -76,21 +59,19 @@ func dnsCheck(addr, zone string) func(context.Context) error {
 	}
 }
 
-// dnsStatusLocked is the status of the DNS server, nil when dns is off.
-func (c *Controller) dnsStatusLocked() *api.DNSStatus {
+// dnsStatus is the status of the DNS server, nil when dns is off.
+func (c *Controller) dnsStatus() *api.DNSStatus {
 	if !c.cfg.DNS.Enabled {
 		return nil
 	}
 	st := &api.DNSStatus{Addr: c.cfg.DNS.Addr, Zone: dns.Fqdn(c.cfg.DNS.Zone), State: "down", Regions: []api.DNSRegionStatus{}}
-	if c.dns != nil {
-		st.PID = c.dns.proc.Pid()
-		if c.dns.healthy && c.dns.proc.State() == supervise.Running {
-			st.State = "up"
-		}
+	st.PID = c.dns.pid()
+	if c.dns.up() {
+		st.State = "up"
 	}
 	healthy := map[string]bool{}
-	for _, e := range c.edges {
-		healthy[e.cfg.ID] = e.healthy
+	for i, e := range c.cfg.Edges {
+		healthy[e.ID] = c.edges[i].up()
 	}
 	for _, r := range c.cfg.GeoDNS().Regions {
 		rs := api.DNSRegionStatus{Name: r.Name, Edges: []string{}}

@@ -4,12 +4,26 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 )
+
+// event records an event and logs it.
+func (c *Controller) event(kind, node, format string, args ...any) {
+	c.eventWith(kind, node, nil, format, args...)
+}
+
+func (c *Controller) eventWith(kind, node string, inputs map[string]any, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if c.events != nil {
+		c.events.Add(api.Event{Kind: kind, Node: node, Message: msg, Inputs: inputs})
+	}
+	c.logger.Info(msg, "kind", kind, "node", node)
+}
 
 // eventLog keeps the last events in memory and appends every event to
 // DIR/events.log (JSON lines), so the history survives a controller restart.

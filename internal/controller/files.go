@@ -5,26 +5,22 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	iofs "io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/filesync"
+	"github.com/scalepress/scalepress/internal/local"
 )
 
-const (
-	// filesReadyTimeout bounds how long a new node may take to get every
-	// file of the store before it goes in service.
-	filesReadyTimeout = 60 * time.Second
-	// filesCheckInterval is how often the files role is checked.
-	filesCheckInterval = time.Second
-)
+// filesCheckInterval is how often the files role is checked.
+const filesCheckInterval = time.Second
 
 // Files is the files role's store (blobs, change log, snapshots).
 func (l Layout) Files() string { return filepath.Join(l.Dir, "files") }
@@ -32,15 +28,14 @@ func (l Layout) Files() string { return filepath.Join(l.Dir, "files") }
 // NodeFilesState is a node's filesync state directory, outside its docroot.
 func (l Layout) NodeFilesState(id string) string { return filepath.Join(l.Node(id), "filesync") }
 
-// filesState is the running files role.
-type filesState struct {
-	proc    procHandle
-	healthy bool
-	seq     uint64
+// filesRole is the running files role: its process, health and the change
+// log's last sequence number, kept current by Run.
+type filesRole struct {
+	service
+	url    string
+	client *filesync.Client
+	seq    atomic.Uint64
 }
-
-// procHandle is the part of a supervised process status needs.
-type procHandle interface{ Pid() int }
 
 func (c *Controller) filesURL() string { return "http://" + c.cfg.Files.Addr }
 
@@ -74,23 +69,16 @@ func (c *Controller) startFiles(ctx context.Context) error {
 		}
 	}
 	spec := api.FilesSpec{Addr: c.cfg.Files.Addr, Dir: dir, Rules: c.filesRules()}
-	s, err := c.roleSpec("files", "files", spec)
+	fr := c.files
+	fr.url, fr.client = c.filesURL(), filesync.NewClient(c.filesURL(), &http.Client{Timeout: 2 * time.Second})
+	err := c.start(ctx, &fr.service, local.Role{
+		Name: "files", Role: "files", Spec: spec, StopTimeout: 10 * time.Second,
+		Ready: local.HTTPCheck(c.http, fr.url+"/healthz", "", 200), ReadyTimeout: 15 * time.Second,
+	})
 	if err != nil {
 		return err
 	}
-	s.StopTimeout = 10 * time.Second
-	p, err := c.sup.Start(s)
-	if err != nil {
-		return err
-	}
-	fs := &filesState{proc: p}
-	c.mu.Lock()
-	c.files = fs
-	c.mu.Unlock()
-	if err := waitFor(ctx, "files", 15*time.Second, p, c.layout.Log("files"), c.httpCheck(c.filesURL()+"/healthz", "", 200)); err != nil {
-		return err
-	}
-	client := filesync.NewClient(c.filesURL(), nil)
+	client := filesync.NewClient(fr.url, nil)
 	st, err := client.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("files: %w", err)
@@ -106,21 +94,12 @@ func (c *Controller) startFiles(ctx context.Context) error {
 		}
 		c.event("files", "", "files store seeded from %s: %d changes in %s", c.layout.Site(), n, time.Since(t0).Round(time.Millisecond))
 	}
-	c.mu.Lock()
-	fs.healthy, fs.seq = true, st.Seq
-	c.mu.Unlock()
+	fr.seq.Store(st.Seq)
 	return nil
 }
 
-// filesLoop keeps the files role's health and sequence number current.
-func (c *Controller) filesLoop(ctx context.Context) {
-	c.mu.Lock()
-	fs := c.files
-	c.mu.Unlock()
-	if fs == nil {
-		return
-	}
-	client := filesync.NewClient(c.filesURL(), &http.Client{Timeout: 2 * time.Second})
+// Run keeps the files role's health and sequence number current.
+func (f *filesRole) Run(ctx context.Context) {
 	t := time.NewTicker(filesCheckInterval)
 	defer t.Stop()
 	for {
@@ -129,23 +108,30 @@ func (c *Controller) filesLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		st, err := client.Status(ctx)
-		c.mu.Lock()
-		fs.healthy = err == nil
+		st, err := f.client.Status(ctx)
+		f.healthy.Store(err == nil)
 		if err == nil {
-			fs.seq = st.Seq
+			f.seq.Store(st.Seq)
 		}
-		c.mu.Unlock()
 	}
 }
 
-// filesStatusLocked is the status of the files role, nil when files is off.
-func (c *Controller) filesStatusLocked() *api.FilesStatus {
-	if !c.cfg.Files.Enabled || c.files == nil {
+// Head is the store's last change, asked now: the node group's hook.
+func (f *filesRole) Head(ctx context.Context) (uint64, error) {
+	st, err := f.client.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.Seq, nil
+}
+
+// Status is the files part of the status document, nil when files is off.
+func (f *filesRole) Status(cfg config.Files) *api.FilesStatus {
+	if !cfg.Enabled || f.proc.Load() == nil {
 		return nil
 	}
-	st := &api.FilesStatus{Addr: c.cfg.Files.Addr, State: "down", Seq: c.files.seq, PID: c.files.proc.Pid()}
-	if c.files.healthy {
+	st := &api.FilesStatus{Addr: cfg.Addr, State: "down", Seq: f.seq.Load(), PID: f.pid()}
+	if f.healthy.Load() {
 		st.State = "up"
 	}
 	return st
@@ -184,70 +170,6 @@ func (c *Controller) nodeFilesSpec(spec *api.NodeSpec) error {
 	r := c.filesRules()
 	spec.Files, spec.FilesState, spec.FilesRules = c.cfg.Files.Addr, state, &r
 	return nil
-}
-
-// waitNodeFiles waits until a node's docroot holds every change the store
-// had when the wait began: the node goes in service with every file.
-func (c *Controller) waitNodeFiles(ctx context.Context, ns *nodeState) error {
-	if !c.cfg.Files.Enabled {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, filesReadyTimeout)
-	defer cancel()
-	client := filesync.NewClient(c.filesURL(), &http.Client{Timeout: 2 * time.Second})
-	var head uint64
-	haveHead := false
-	var last error
-	for {
-		if !haveHead {
-			if st, err := client.Status(ctx); err == nil {
-				head, haveHead = st.Seq, true
-			} else {
-				last = fmt.Errorf("files: %w", err)
-			}
-		}
-		if haveHead {
-			ready, seq, err := c.nodeFilesSeq(ctx, ns.addr)
-			switch {
-			case err != nil:
-				last = err
-			case !ready:
-				last = fmt.Errorf("docroot not bootstrapped yet")
-			case seq >= head:
-				return nil
-			default:
-				last = fmt.Errorf("docroot at files seq %d of %d", seq, head)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("files not in sync after %s: %v (log: %s)", filesReadyTimeout, last, c.layout.Log(ns.id+"-filesync"))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// nodeFilesSeq reads files_ready and files_seq from a node's status.
-func (c *Controller) nodeFilesSeq(ctx context.Context, addr string) (bool, uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/_scalepress/status", nil)
-	if err != nil {
-		return false, 0, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return false, 0, err
-	}
-	defer resp.Body.Close()
-	var st struct {
-		FilesReady bool   `json:"files_ready"`
-		FilesSeq   uint64 `json:"files_seq"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return false, 0, err
-	}
-	return st.FilesReady, st.FilesSeq, nil
 }
 
 // edgeFilesAddr is the files address the edges fall back to for uploads.

@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/pagecache"
 )
 
@@ -34,12 +36,25 @@ type pendingPurge struct {
 	nextTry time.Time
 }
 
+// purger owns purges: the fan-out to every edge and the retries of the ones
+// an edge has not applied yet.
 type purger struct {
+	edges  []config.Edge
+	secret string // the edges' purge endpoint's bearer token
+	http   *http.Client
+	event  func(kind, node, format string, args ...any)
+	logger *slog.Logger
+
 	mu      sync.Mutex
 	pending []*pendingPurge
 }
 
-func (c *Controller) handlePurge(w http.ResponseWriter, r *http.Request, _ string) {
+func newPurger(edges []config.Edge, secret string, client *http.Client, event func(kind, node, format string, args ...any), logger *slog.Logger) *purger {
+	return &purger{edges: edges, secret: secret, http: client, event: event, logger: logger}
+}
+
+// handle is POST /v1/purge (the caller is checked by the API).
+func (c *purger) handle(w http.ResponseWriter, r *http.Request, _ string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, pagecache.MaxPurgeBody+1))
 	if err != nil {
 		http.Error(w, "purge: body: "+err.Error(), http.StatusRequestEntityTooLarge)
@@ -64,20 +79,20 @@ func (c *Controller) handlePurge(w http.ResponseWriter, r *http.Request, _ strin
 }
 
 // fanOutPurge sends the purge to every edge at once.
-func (c *Controller) fanOutPurge(ctx context.Context, body []byte) PurgeResult {
+func (c *purger) fanOutPurge(ctx context.Context, body []byte) PurgeResult {
 	var res PurgeResult
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, e := range c.cfg.Edges {
+	for _, e := range c.edges {
 		wg.Go(func() {
 			n, err := c.purgeEdge(ctx, e.Addr, body)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				res.Pending = append(res.Pending, e.ID)
-				c.purges.mu.Lock()
-				c.purges.pending = append(c.purges.pending, &pendingPurge{edge: e.ID, addr: e.Addr, body: body, nextTry: time.Now().Add(time.Second)})
-				c.purges.mu.Unlock()
+				c.mu.Lock()
+				c.pending = append(c.pending, &pendingPurge{edge: e.ID, addr: e.Addr, body: body, nextTry: time.Now().Add(time.Second)})
+				c.mu.Unlock()
 				c.logger.Warn("purge not applied on an edge; will retry", "edge", e.ID, "err", err)
 				return
 			}
@@ -89,14 +104,14 @@ func (c *Controller) fanOutPurge(ctx context.Context, body []byte) PurgeResult {
 	return res
 }
 
-func (c *Controller) purgeEdge(ctx context.Context, addr string, body []byte) (int, error) {
+func (c *purger) purgeEdge(ctx context.Context, addr string, body []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/_scalepress/purge", bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.secrets.PurgeSecret)
+	req.Header.Set("Authorization", "Bearer "+c.secret)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -114,8 +129,8 @@ func (c *Controller) purgeEdge(ctx context.Context, addr string, body []byte) (i
 	return out.Purged, nil
 }
 
-// purgeRetryLoop re-sends purges that an edge has not applied yet.
-func (c *Controller) purgeRetryLoop(ctx context.Context) {
+// Run re-sends purges that an edge has not applied yet, until ctx ends.
+func (c *purger) Run(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -125,31 +140,31 @@ func (c *Controller) purgeRetryLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now()
-		c.purges.mu.Lock()
+		c.mu.Lock()
 		due := []*pendingPurge{}
-		for _, p := range c.purges.pending {
+		for _, p := range c.pending {
 			if !now.Before(p.nextTry) {
 				due = append(due, p)
 			}
 		}
-		c.purges.mu.Unlock()
+		c.mu.Unlock()
 		for _, p := range due {
 			_, err := c.purgeEdge(ctx, p.addr, p.body)
-			c.purges.mu.Lock()
+			c.mu.Lock()
 			if err == nil {
-				for i, q := range c.purges.pending {
+				for i, q := range c.pending {
 					if q == p {
-						c.purges.pending = append(c.purges.pending[:i], c.purges.pending[i+1:]...)
+						c.pending = append(c.pending[:i], c.pending[i+1:]...)
 						break
 					}
 				}
-				c.purges.mu.Unlock()
+				c.mu.Unlock()
 				c.event("purge", p.edge, "purge applied on %s after %d retries", p.edge, p.tries+1)
 				continue
 			}
 			p.tries++
 			p.nextTry = now.Add(min(time.Duration(1<<min(p.tries, 6))*time.Second, time.Minute))
-			c.purges.mu.Unlock()
+			c.mu.Unlock()
 		}
 	}
 }

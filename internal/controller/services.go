@@ -6,10 +6,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/redisd"
 	"github.com/scalepress/scalepress/internal/supervise"
 	"github.com/scalepress/scalepress/internal/token"
@@ -24,6 +27,39 @@ func (c *Controller) credential(u serviceUser) *syscall.Credential {
 }
 
 func (c *Controller) apiURL(path string) string { return "http://" + c.cfg.API.Addr + path }
+
+// service is a role process the controller started and checks.
+type service struct {
+	proc    atomic.Pointer[supervise.Process]
+	healthy atomic.Bool
+}
+
+func (s *service) pid() int {
+	if p := s.proc.Load(); p != nil {
+		return p.Pid()
+	}
+	return 0
+}
+
+// up: it passed its last check and its process runs.
+func (s *service) up() bool {
+	p := s.proc.Load()
+	return s.healthy.Load() && p != nil && p.State() == supervise.Running
+}
+
+// start runs the role-start sequence (internal/local) and records the
+// process in s, healthy once it answered.
+func (c *Controller) start(ctx context.Context, s *service, r local.Role) error {
+	p, err := c.launcher.Start(ctx, r)
+	if p != nil {
+		s.proc.Store(p)
+	}
+	if err != nil {
+		return err
+	}
+	s.healthy.Store(true)
+	return nil
+}
 
 func (c *Controller) startRedis(ctx context.Context) error {
 	rc := redisd.Config{Addr: c.cfg.Redis.Addr, Dir: c.layout.Redis(), MaxMemory: c.cfg.Redis.MaxMemory}
@@ -40,23 +76,10 @@ func (c *Controller) startRedis(ctx context.Context) error {
 	if err := os.WriteFile(conf, redisd.Render(rc), 0o644); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	p, err := c.sup.Start(supervise.Spec{
-		Name: "redis", Path: c.bin.redis, Args: []string{conf}, LogFile: c.layout.Log("redis"),
-		Credential: c.credential(c.redisUser), PIDDir: c.layout.PIDs(), Restart: c.restartPolicy(),
+	return c.start(ctx, &c.redis, local.Role{
+		Name: "redis", Path: c.bin.redis, Args: []string{conf}, Credential: c.credential(c.redisUser),
+		Ready: func(ctx context.Context) error { return redisd.Ping(ctx, rc.Addr) }, ReadyTimeout: 15 * time.Second,
 	})
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.redis = &procState{proc: p}
-	c.mu.Unlock()
-	if err := waitFor(ctx, "redis", 15*time.Second, p, c.layout.Log("redis"), func(ctx context.Context) error { return redisd.Ping(ctx, rc.Addr) }); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.redis.healthy = true
-	c.mu.Unlock()
-	return nil
 }
 
 func (c *Controller) wpConfig() ([]byte, error) {
@@ -116,31 +139,8 @@ func (c *Controller) provisionSite(ctx context.Context) error {
 	return nil
 }
 
-// prepareDocroot gives a node its own copy of the site tree (until file sync
-// keeps them identical, a copy of the canonical tree made at first start).
-func (c *Controller) prepareDocroot(docroot string) error {
-	if err := os.MkdirAll(filepath.Dir(docroot), 0o755); err != nil {
-		return err
-	}
-	if _, err := os.Stat(docroot); os.IsNotExist(err) {
-		if err := wordpress.CopyTree(c.layout.Site(), docroot, c.logger); err != nil {
-			return err
-		}
-	}
-	if err := c.writeWPConfig(docroot); err != nil {
-		return err
-	}
-	if err := wordpress.InstallDropins(docroot); err != nil {
-		return err
-	}
-	if c.asRoot {
-		return wordpress.Chown(docroot, c.phpUser.UID, c.phpUser.GID)
-	}
-	return nil
-}
-
 func (c *Controller) startEdges(ctx context.Context) error {
-	for _, e := range c.cfg.Edges {
+	for i, e := range c.cfg.Edges {
 		spec := api.EdgeSpec{
 			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL("/v1/upstreams"), Debug: c.cfg.Site.Debug,
 			AckURL: c.apiURL("/v1/upstreams/ack"), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
@@ -151,62 +151,28 @@ func (c *Controller) startEdges(ctx context.Context) error {
 				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
 			},
 		}
-		s, err := c.roleSpec(e.ID, "edge", spec)
+		err := c.start(ctx, &c.edges[i], local.Role{
+			Name: e.ID, Role: "edge", Spec: spec, StopTimeout: 45 * time.Second,
+			Ready: c.edgeHealth(e), ReadyTimeout: 15 * time.Second,
+		})
 		if err != nil {
 			return err
 		}
-		bindLow(&s, e.Addr)
-		p, err := c.sup.Start(s)
-		if err != nil {
-			return err
-		}
-		es := &edgeState{cfg: e, proc: p}
-		c.mu.Lock()
-		c.edges = append(c.edges, es)
-		c.mu.Unlock()
-		if err := waitFor(ctx, e.ID, 15*time.Second, p, c.layout.Log(e.ID), c.httpCheck("http://"+e.Addr+"/_scalepress/edge/health", "", 200)); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		es.healthy = true
-		c.mu.Unlock()
 	}
 	return nil
+}
+
+func (c *Controller) edgeHealth(e config.Edge) func(context.Context) error {
+	return local.HTTPCheck(c.http, "http://"+e.Addr+"/_scalepress/edge/health", "", 200)
 }
 
 // waitSite waits until the home page answers 200 through every edge.
 func (c *Controller) waitSite(ctx context.Context) error {
 	u, _ := url.Parse(c.cfg.SiteURL())
 	for _, e := range c.cfg.Edges {
-		if err := waitFor(ctx, "site through "+e.ID, 60*time.Second, nil, "", c.httpCheck("http://"+e.Addr+"/", u.Host, 200)); err != nil {
+		if err := local.WaitFor(ctx, "site through "+e.ID, 60*time.Second, nil, "", local.HTTPCheck(c.http, "http://"+e.Addr+"/", u.Host, 200)); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// publishUpstreamsLocked recomputes the in-service set for the edges.
-func (c *Controller) publishUpstreamsLocked() {
-	var ups []api.Upstream
-	for _, n := range c.nodes {
-		if n.state == api.NodeInService {
-			ups = append(ups, api.Upstream{ID: n.id, Addr: n.addr})
-		}
-	}
-	if !equalUpstreams(ups, c.upstreams) || c.upGen == 0 {
-		c.upstreams = ups
-		c.upGen++
-	}
-}
-
-func equalUpstreams(a, b []api.Upstream) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -1,4 +1,4 @@
-package controller
+package local
 
 import (
 	"os"
@@ -7,11 +7,8 @@ import (
 	"strings"
 )
 
-func osGetpid() int { return os.Getpid() }
-
-// childPIDs lists the descendants of pid (a node agent's php-fpm master and
-// workers), from /proc.
-func childPIDs(pid int) []int {
+// processTree maps every process to its children, from /proc.
+func processTree() map[int][]int {
 	parents := map[int][]int{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, d := range dirs {
@@ -33,12 +30,17 @@ func childPIDs(pid int) []int {
 		p, _ := strconv.Atoi(strings.Fields(s)[0])
 		parents[ppid] = append(parents[ppid], p)
 	}
+	return parents
+}
+
+// descendants lists the descendants of pid in tree, breadth first.
+func descendants(tree map[int][]int, pid int) []int {
 	var out []int
 	queue := []int{pid}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		for _, ch := range parents[p] {
+		for _, ch := range tree[p] {
 			out = append(out, ch)
 			queue = append(queue, ch)
 		}

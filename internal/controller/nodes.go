@@ -1,0 +1,160 @@
+package controller
+
+// The node group's wiring: internal/nodegroup decides and drives, the local
+// launcher (internal/local) runs each node as a child process, and this file
+// prepares a node's docroot and spec and connects the group's hooks to the
+// edges, the files role and the event log.
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/nodegroup"
+	"github.com/scalepress/scalepress/internal/wordpress"
+)
+
+// newGroup makes the node group, with the scaling limits `scalepress scale`
+// saved in the state file when they are still valid.
+func (c *Controller) newGroup(saved *api.ScaleRequest) error {
+	a := c.cfg.Autoscale
+	if saved != nil {
+		if next, err := applyScale(a, *saved, a.Max); err == nil {
+			a = next
+		} else {
+			c.logger.Warn("saved scaling policy ignored", "err", err)
+		}
+	}
+	site, _ := url.Parse(c.cfg.SiteURL())
+	gc := nodegroup.DefaultConfig()
+	gc.Scaling = scaling(c.cfg.Autoscale.Enabled, c.cfg.Nodes.Count, a)
+	gc.MaxReplacements, gc.ReplacementWindow = a.MaxReplacements, a.ReplacementWindow
+	gc.Children = c.phpChildren()
+	gc.DeregistrationDelay = c.cfg.Nodes.DeregistrationDelay
+	gc.SiteHost = site.Host
+	var edges []string
+	for _, e := range c.cfg.Edges {
+		edges = append(edges, e.ID)
+	}
+	hooks := nodegroup.Hooks{
+		Node: func(i int) nodegroup.Node {
+			return nodegroup.Node{ID: config.NodeID(i), Addr: c.cfg.NodeAddr(i)}
+		},
+		Publish:  c.upstreams.Publish,
+		Applied:  func(ctx context.Context, gen uint64) { c.upstreams.WaitApplied(ctx, edges, gen) },
+		TopPaths: c.topPaths,
+		Event:    func(e api.Event) { c.events.Add(e) },
+	}
+	if c.cfg.Files.Enabled {
+		hooks.FilesHead = c.files.Head
+	}
+	c.nodes = c.launcher.Nodes(c.nodeSpec)
+	g, err := nodegroup.New(gc, c.nodes, nodegroup.NewHTTPProber(), hooks, c.logger.With("component", "nodegroup"))
+	if err != nil {
+		return err
+	}
+	c.group = g
+	return nil
+}
+
+// scaling is the group's size policy from the configuration's limits.
+func scaling(enabled bool, count int, a config.Autoscale) nodegroup.Scaling {
+	return nodegroup.Scaling{Enabled: enabled, Count: count, Min: a.Min, Max: a.Max, Target: a.Target, ScaleInWindow: a.ScaleInWindow, MaxStep: a.MaxStep}
+}
+
+func (c *Controller) startNodes(ctx context.Context) error { return c.group.Start(ctx) }
+
+// nodeSpec prepares node n (its docroot and file-sync state) and returns
+// its agent's spec.
+func (c *Controller) nodeSpec(_ context.Context, n nodegroup.Node) (any, error) {
+	docroot := c.layout.Docroot(n.ID)
+	if err := c.prepareDocroot(docroot); err != nil {
+		return nil, err
+	}
+	spec := api.NodeSpec{
+		ID: n.ID, Addr: n.Addr, Docroot: docroot, RunDir: c.layout.NodeRun(n.ID),
+		LogDir: c.layout.Logs(), PIDDir: c.layout.PIDs(),
+		PHPChildren: c.phpChildren(), PHPMaxRequests: c.cfg.Nodes.PHPMaxRequests,
+		TrustedProxies: c.edgeIPs(),
+	}
+	if c.asRoot {
+		spec.PHPUser, spec.PHPGroup = c.phpUser.Name, groupName(c.phpUser.GID)
+	}
+	if err := c.nodeFilesSpec(&spec); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+// prepareDocroot gives a node its own copy of the site tree (until file sync
+// keeps them identical, a copy of the canonical tree made at first start).
+func (c *Controller) prepareDocroot(docroot string) error {
+	if err := os.MkdirAll(filepath.Dir(docroot), 0o755); err != nil {
+		return err
+	}
+	if _, err := os.Stat(docroot); os.IsNotExist(err) {
+		if err := wordpress.CopyTree(c.layout.Site(), docroot, c.logger); err != nil {
+			return err
+		}
+	}
+	if err := c.writeWPConfig(docroot); err != nil {
+		return err
+	}
+	if err := wordpress.InstallDropins(docroot); err != nil {
+		return err
+	}
+	if c.asRoot {
+		return wordpress.Chown(docroot, c.phpUser.UID, c.phpUser.GID)
+	}
+	return nil
+}
+
+// topPaths are the URLs the first edge reports as most requested, to warm a
+// new node with.
+func (c *Controller) topPaths(ctx context.Context) []string {
+	if len(c.cfg.Edges) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.cfg.Edges[0].Addr+"/_scalepress/edge/top?n=10", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var top []string
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&top) != nil {
+		return nil
+	}
+	return top
+}
+
+// nodesStatus is the nodes part of the status document.
+func (c *Controller) nodesStatus() []api.NodeStatus {
+	out := []api.NodeStatus{}
+	for _, v := range c.group.Nodes() {
+		out = append(out, api.NodeStatus{
+			ID: v.ID, Addr: v.Addr, State: v.State, Docroot: c.layout.Docroot(v.ID), PIDs: v.PIDs,
+			Utilization: v.Utilization, Restarts: v.Restarts, Error: v.Reason, FilesSeq: v.FilesSeq,
+		})
+	}
+	return out
+}
+
+// cronNode is the first in-service node's address.
+func (c *Controller) cronNode() string {
+	if in := c.group.InService(); len(in) > 0 {
+		return in[0].Addr
+	}
+	return ""
+}
