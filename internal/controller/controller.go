@@ -26,6 +26,7 @@ import (
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/nodegroup"
 	"github.com/scalepress/scalepress/internal/phpfpm"
+	"github.com/scalepress/scalepress/internal/preflight"
 	"github.com/scalepress/scalepress/internal/supervise"
 )
 
@@ -44,14 +45,13 @@ type Controller struct {
 	version string
 	started time.Time
 
-	bin       binaries
+	bin       preflight.Binaries
 	sup       *supervise.Supervisor
 	launcher  *local.Launcher
 	asRoot    bool
-	mysqlUser serviceUser
-	phpUser   serviceUser
-	redisUser serviceUser
-	roleUser  serviceUser // runs the roles that need no root (edge, files, dbrouter, dns)
+	mysqlUser preflight.User
+	phpUser   preflight.User
+	redisUser preflight.User
 	secrets   secrets
 	lockFile  *os.File
 	http      *http.Client
@@ -117,30 +117,27 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	} else if len(cleaned) > 0 {
 		c.logger.Info("stopped processes left by a previous run", "names", cleaned)
 	}
-	if c.bin, err = findBinaries(c.cfg); err != nil {
+	if c.bin, err = preflight.FindBinaries(c.cfg); err != nil {
 		return err
 	}
-	if c.bin.self, err = installSelf(c.bin.self, filepath.Join(c.layout.Run(), "bin")); err != nil {
+	if c.bin.Self, err = local.InstallSelf(c.bin.Self, filepath.Join(c.layout.Run(), "bin")); err != nil {
 		return err
 	}
 	if c.asRoot {
-		if c.mysqlUser, err = lookupUser("mysql"); err != nil {
+		if c.mysqlUser, err = preflight.LookupUser("mysql"); err != nil {
 			return err
 		}
-		if c.phpUser, err = lookupUser("www-data"); err != nil {
+		if c.phpUser, err = preflight.LookupUser("www-data"); err != nil {
 			return err
 		}
-		if c.redisUser, err = lookupUser("redis"); err != nil {
+		if c.redisUser, err = preflight.LookupUser("redis"); err != nil {
 			return err
 		}
-		if c.roleUser, err = lookupUser(RoleUser); err != nil {
-			return err
-		}
-		if err := checkTraversable(c.layout.Dir); err != nil {
+		if err := preflight.CheckTraversable(c.layout.Dir); err != nil {
 			return err
 		}
 	}
-	if err := checkPorts(c.cfg); err != nil {
+	if err := preflight.CheckPorts(c.cfg); err != nil {
 		return err
 	}
 	if err := os.WriteFile(c.layout.ControllerPID(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -164,7 +161,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	c.sup.OnEvent(c.onProcessEvent)
 	defer c.sup.Close()
 	c.launcher = &local.Launcher{
-		Sup: c.sup, Self: c.bin.self, SpecDir: c.layout.Specs(), LogDir: c.layout.Logs(), PIDDir: c.layout.PIDs(),
+		Sup: c.sup, Self: c.bin.Self, SpecDir: c.layout.Specs(), LogDir: c.layout.Logs(), PIDDir: c.layout.PIDs(),
 		Restart: supervise.RestartPolicy{MaxRestarts: c.cfg.Supervise.MaxRestarts, Window: c.cfg.Supervise.Window},
 	}
 	if err := c.newGroup(st.Policy); err != nil {

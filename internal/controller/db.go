@@ -89,7 +89,7 @@ func (c *Controller) memberConfigs() []galera.MemberConfig {
 func (c *Controller) startDB(ctx context.Context) error {
 	gc := galera.DefaultConfig()
 	gc.Members = c.memberConfigs()
-	gc.Bin = c.bin.mariadb
+	gc.Bin = c.bin.MariaDB
 	gc.Site = galera.Grant{
 		Database: c.cfg.DB.Name, User: c.cfg.DB.User, Password: c.secrets.DBPassword,
 		MonitorUser: monitorUser, MonitorPassword: c.secrets.MonitorPassword,

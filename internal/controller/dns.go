@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/scalepress/scalepress/internal/api"
-	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/local"
 )
 
@@ -84,24 +81,4 @@ func (c *Controller) dnsStatus() *api.DNSStatus {
 		st.Regions = append(st.Regions, rs)
 	}
 	return st
-}
-
-// dnsUDPAddrs are the UDP addresses the environment will listen on.
-func dnsUDPAddrs(cfg config.Config) [][2]string {
-	if !cfg.DNS.Enabled {
-		return nil
-	}
-	return [][2]string{{"dns.addr", cfg.DNS.Addr}}
-}
-
-// checkUDPPort fails, naming the address, when a UDP port is taken.
-func checkUDPPort(field, addr string) error {
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("preflight: %s %s (UDP) is already in use (another scalepress or DNS server?): choose another address in the config", field, addr)
-		}
-		return fmt.Errorf("preflight: %s %s (UDP): %w", field, addr, err)
-	}
-	return pc.Close()
 }

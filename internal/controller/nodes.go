@@ -17,6 +17,7 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/nodegroup"
+	"github.com/scalepress/scalepress/internal/preflight"
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
@@ -84,7 +85,7 @@ func (c *Controller) nodeSpec(_ context.Context, n nodegroup.Node) (any, error) 
 		TrustedProxies: c.edgeIPs(),
 	}
 	if c.asRoot {
-		spec.PHPUser, spec.PHPGroup = c.phpUser.Name, groupName(c.phpUser.GID)
+		spec.PHPUser, spec.PHPGroup = c.phpUser.Name, preflight.GroupName(c.phpUser.GID)
 	}
 	if err := c.nodeFilesSpec(&spec); err != nil {
 		return nil, err

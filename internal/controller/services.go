@@ -13,13 +13,14 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/local"
+	"github.com/scalepress/scalepress/internal/preflight"
 	"github.com/scalepress/scalepress/internal/redisd"
 	"github.com/scalepress/scalepress/internal/supervise"
 	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
-func (c *Controller) credential(u serviceUser) *syscall.Credential {
+func (c *Controller) credential(u preflight.User) *syscall.Credential {
 	if !c.asRoot {
 		return nil
 	}
@@ -77,7 +78,7 @@ func (c *Controller) startRedis(ctx context.Context) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return c.start(ctx, &c.redis, local.Role{
-		Name: "redis", Path: c.bin.redis, Args: []string{conf}, Credential: c.credential(c.redisUser),
+		Name: "redis", Path: c.bin.Redis, Args: []string{conf}, Credential: c.credential(c.redisUser),
 		Ready: func(ctx context.Context) error { return redisd.Ping(ctx, rc.Addr) }, ReadyTimeout: 15 * time.Second,
 	})
 }
@@ -125,7 +126,7 @@ func (c *Controller) provisionSite(ctx context.Context) error {
 		return err
 	}
 	installed, err := wordpress.Install{
-		PHP: c.bin.php, Docroot: site, SiteURL: c.cfg.SiteURL(), Title: c.cfg.Site.Title,
+		PHP: c.bin.PHP, Docroot: site, SiteURL: c.cfg.SiteURL(), Title: c.cfg.Site.Title,
 		AdminUser: c.cfg.Site.AdminUser, AdminEmail: c.cfg.Site.AdminEmail,
 		AdminPasswordFile: c.layout.Secret("admin-password"), Permalinks: c.cfg.WordPress.Permalinks,
 		ScratchDir: c.layout.Run(),

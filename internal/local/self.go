@@ -1,4 +1,4 @@
-package controller
+package local
 
 import (
 	"bytes"
@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 )
 
-// installSelf copies the running binary into the state directory and returns
+// InstallSelf copies the running binary into the state directory and returns
 // the copy's path; every role is started from it. Roles that run as a service
 // user (the file-sync agent runs as the PHP user) must be able to execute it,
 // and the state directory is already checked to be reachable by them, while
 // the binary may sit in a private directory (/root, a 0700 temp dir). It also
 // keeps a running environment independent of a rebuild of bin/scalepress.
-func installSelf(self, dir string) (string, error) {
+func InstallSelf(self, dir string) (string, error) {
 	dst := filepath.Join(dir, "scalepress")
 	src, err := os.ReadFile(self)
 	if err != nil {

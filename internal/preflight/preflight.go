@@ -1,4 +1,8 @@
-package controller
+// Package preflight checks what `scalepress up` needs before it starts
+// anything: the programs it runs, the service users, that the state
+// directory is reachable by them, and that every address is free. Each
+// failure says what to install or change.
+package preflight
 
 import (
 	"errors"
@@ -20,31 +24,32 @@ import (
 // ErrMissingDependency means a Debian package is not installed.
 var ErrMissingDependency = errors.New("missing dependency")
 
-// binaries are the programs the controller runs.
-type binaries struct {
-	self    string
-	php     string
-	phpfpm  string
-	redis   string
-	mariadb galera.Binaries
+// Binaries are the programs the controller runs.
+type Binaries struct {
+	Self    string
+	PHP     string
+	PHPFPM  string
+	Redis   string
+	MariaDB galera.Binaries
 }
 
-func findBinaries(cfg config.Config) (binaries, error) {
-	var b binaries
+// FindBinaries finds every program, or names the Debian package to install.
+func FindBinaries(cfg config.Config) (Binaries, error) {
+	var b Binaries
 	var err error
-	if b.self, err = os.Executable(); err != nil {
+	if b.Self, err = os.Executable(); err != nil {
 		return b, fmt.Errorf("preflight: own executable: %w", err)
 	}
-	if b.php, err = exec.LookPath("php"); err != nil {
+	if b.PHP, err = exec.LookPath("php"); err != nil {
 		return b, fmt.Errorf("%w: php CLI not found (Debian package php-cli): run scripts/install-deps.sh", ErrMissingDependency)
 	}
-	if b.phpfpm, err = phpfpm.Binary(); err != nil {
+	if b.PHPFPM, err = phpfpm.Binary(); err != nil {
 		return b, fmt.Errorf("%w: %v", ErrMissingDependency, err)
 	}
-	if b.redis, err = redisd.Binary(); err != nil {
+	if b.Redis, err = redisd.Binary(); err != nil {
 		return b, fmt.Errorf("%w: %v", ErrMissingDependency, err)
 	}
-	if b.mariadb, err = galera.FindBinaries(); err != nil {
+	if b.MariaDB, err = galera.FindBinaries(); err != nil {
 		return b, fmt.Errorf("%w: %v", ErrMissingDependency, err)
 	}
 	src := cfg.WordPress.Source
@@ -77,8 +82,8 @@ func listenAddrs(cfg config.Config) [][2]string {
 	return out
 }
 
-// checkPorts fails, naming the address, when one is taken.
-func checkPorts(cfg config.Config) error {
+// CheckPorts fails, naming the address, when one is taken.
+func CheckPorts(cfg config.Config) error {
 	for _, a := range listenAddrs(cfg) {
 		ln, err := net.Listen("tcp", a[1])
 		if err != nil {
@@ -97,25 +102,26 @@ func checkPorts(cfg config.Config) error {
 	return nil
 }
 
-// serviceUser is an account a service is run as when the controller is root.
-type serviceUser struct {
+// User is an account a service is run as when the controller is root.
+type User struct {
 	Name     string
 	UID, GID int
 }
 
-func lookupUser(name string) (serviceUser, error) {
+// LookupUser finds a service user created by its Debian package.
+func LookupUser(name string) (User, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		return serviceUser{}, fmt.Errorf("%w: user %s not found (created by its Debian package): run scripts/install-deps.sh", ErrMissingDependency, name)
+		return User{}, fmt.Errorf("%w: user %s not found (created by its Debian package): run scripts/install-deps.sh", ErrMissingDependency, name)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	return serviceUser{Name: name, UID: uid, GID: gid}, nil
+	return User{Name: name, UID: uid, GID: gid}, nil
 }
 
-// checkTraversable makes sure services run as other users can reach the state
+// CheckTraversable makes sure services run as other users can reach the state
 // directory: every ancestor must be searchable by others.
-func checkTraversable(dir string) error {
+func CheckTraversable(dir string) error {
 	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
@@ -128,4 +134,32 @@ func checkTraversable(dir string) error {
 			return nil
 		}
 	}
+}
+
+// dnsUDPAddrs are the UDP addresses the environment will listen on.
+func dnsUDPAddrs(cfg config.Config) [][2]string {
+	if !cfg.DNS.Enabled {
+		return nil
+	}
+	return [][2]string{{"dns.addr", cfg.DNS.Addr}}
+}
+
+// checkUDPPort fails, naming the address, when a UDP port is taken.
+func checkUDPPort(field, addr string) error {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("preflight: %s %s (UDP) is already in use (another scalepress or DNS server?): choose another address in the config", field, addr)
+		}
+		return fmt.Errorf("preflight: %s %s (UDP): %w", field, addr, err)
+	}
+	return pc.Close()
+}
+
+// GroupName is the name of group gid, or the number.
+func GroupName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(gid)
 }

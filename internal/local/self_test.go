@@ -1,4 +1,4 @@
-package controller
+package local
 
 import (
 	"os"
@@ -10,7 +10,7 @@ func TestInstallSelf(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "orig")
 	os.WriteFile(src, []byte("binary v1"), 0o700)
-	got, err := installSelf(src, filepath.Join(dir, "run", "bin"))
+	got, err := InstallSelf(src, filepath.Join(dir, "run", "bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestInstallSelf(t *testing.T) {
 		t.Fatalf("installed %s: %v mode %v", got, err, fi.Mode())
 	}
 	os.WriteFile(src, []byte("binary v2"), 0o700)
-	if _, err := installSelf(src, filepath.Join(dir, "run", "bin")); err != nil {
+	if _, err := InstallSelf(src, filepath.Join(dir, "run", "bin")); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(got); string(b) != "binary v2" {
