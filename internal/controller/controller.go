@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -52,6 +51,7 @@ type Controller struct {
 	mysqlUser preflight.User
 	phpUser   preflight.User
 	redisUser preflight.User
+	roleUser  preflight.User // runs the roles that need no root (edge, files, dbrouter, dns)
 	secrets   secrets
 	lockFile  *os.File
 	http      *http.Client
@@ -131,6 +131,9 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 			return err
 		}
 		if c.redisUser, err = preflight.LookupUser("redis"); err != nil {
+			return err
+		}
+		if c.roleUser, err = preflight.LookupUser(RoleUser); err != nil {
 			return err
 		}
 		if err := preflight.CheckTraversable(c.layout.Dir); err != nil {

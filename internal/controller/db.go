@@ -162,10 +162,10 @@ func (c *Controller) startRouter(ctx context.Context) error {
 			spec.Members = append(spec.Members, c.cfg.DBMemberAddr(n))
 		}
 	}
-	err := c.start(ctx, &c.router, local.Role{
+	err := c.start(ctx, &c.router, c.unprivileged(local.Role{
 		Name: "dbrouter", Role: "dbrouter", Spec: spec, StopTimeout: 10 * time.Second,
 		Ready: local.TCPCheck(c.cfg.DB.Router), ReadyTimeout: 15 * time.Second,
-	})
+	}, spec.Addr, spec.MetricsAddr))
 	if err != nil {
 		return err
 	}

@@ -32,10 +32,10 @@ func (c *Controller) startDNS(ctx context.Context) error {
 		}
 		gc.GeoIPPath = abs // the role runs elsewhere
 	}
-	return c.start(ctx, &c.dns, local.Role{
+	return c.start(ctx, &c.dns, c.unprivileged(local.Role{
 		Name: "dns", Role: "dns", Spec: gc, StopTimeout: 10 * time.Second, // in-flight queries get 5 s
 		Ready: dnsCheck(gc.Addr, gc.Zone), ReadyTimeout: 15 * time.Second,
-	})
+	}, gc.Addr))
 }
 
 // dnsCheck asks addr over UDP for the SOA of zone and wants an

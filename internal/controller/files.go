@@ -11,12 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/filesync"
 	"github.com/scalepress/scalepress/internal/local"
+	"github.com/scalepress/scalepress/internal/preflight"
 )
 
 // filesCheckInterval is how often the files role is checked.
@@ -71,10 +73,10 @@ func (c *Controller) startFiles(ctx context.Context) error {
 	spec := api.FilesSpec{Addr: c.cfg.Files.Addr, Dir: dir, Rules: c.filesRules()}
 	fr := c.files
 	fr.url, fr.client = c.filesURL(), filesync.NewClient(c.filesURL(), &http.Client{Timeout: 2 * time.Second})
-	err := c.start(ctx, &fr.service, local.Role{
+	err := c.start(ctx, &fr.service, c.unprivileged(local.Role{
 		Name: "files", Role: "files", Spec: spec, StopTimeout: 10 * time.Second,
 		Ready: local.HTTPCheck(c.http, fr.url+"/healthz", "", 200), ReadyTimeout: 15 * time.Second,
-	})
+	}, spec.Addr))
 	if err != nil {
 		return err
 	}
@@ -181,7 +183,7 @@ func (c *Controller) edgeFilesAddr() string {
 }
 
 // chownTree gives dir and everything below it to u, unless dir is u's already.
-func chownTree(dir string, u serviceUser) error {
+func chownTree(dir string, u preflight.User) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return err

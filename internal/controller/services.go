@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/scalepress/scalepress/internal/supervise"
 	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/wordpress"
+	"golang.org/x/sys/unix"
 )
 
 func (c *Controller) credential(u preflight.User) *syscall.Credential {
@@ -46,6 +48,39 @@ func (s *service) pid() int {
 func (s *service) up() bool {
 	p := s.proc.Load()
 	return s.healthy.Load() && p != nil && p.State() == supervise.Running
+}
+
+// RoleUser is the system user the roles that need no root run as when the
+// controller runs as root (scripts/install-deps.sh creates it).
+const RoleUser = "scalepress"
+
+// unprivileged runs r as RoleUser when the controller is root: its spec,
+// which holds its secrets, is readable by that user only, and it may bind a
+// port below 1024 among addrs with the one capability that allows it.
+func (c *Controller) unprivileged(r local.Role, addrs ...string) local.Role {
+	if !c.asRoot {
+		return r
+	}
+	r.Credential = c.credential(c.roleUser)
+	r.SpecOwner = &[2]int{c.roleUser.UID, c.roleUser.GID}
+	s := supervise.Spec{Credential: r.Credential}
+	bindLow(&s, addrs...)
+	r.AmbientCaps = s.AmbientCaps
+	return r
+}
+
+// bindLow lets an unprivileged role bind addrs whose port is below 1024, with
+// the one capability that allows it.
+func bindLow(s *supervise.Spec, addrs ...string) {
+	if s.Credential == nil {
+		return
+	}
+	for _, a := range addrs {
+		if ap, err := netip.ParseAddrPort(a); err == nil && ap.Port() < 1024 {
+			s.AmbientCaps = []uintptr{unix.CAP_NET_BIND_SERVICE}
+			return
+		}
+	}
 }
 
 // start runs the role-start sequence (internal/local) and records the
@@ -152,10 +187,10 @@ func (c *Controller) startEdges(ctx context.Context) error {
 				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
 			},
 		}
-		err := c.start(ctx, &c.edges[i], local.Role{
+		err := c.start(ctx, &c.edges[i], c.unprivileged(local.Role{
 			Name: e.ID, Role: "edge", Spec: spec, StopTimeout: 45 * time.Second,
 			Ready: c.edgeHealth(e), ReadyTimeout: 15 * time.Second,
-		})
+		}, e.Addr))
 		if err != nil {
 			return err
 		}

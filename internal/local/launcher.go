@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -34,8 +35,12 @@ type Role struct {
 	Spec any
 	Path string
 	Args []string
-	// Credential runs it as another user.
-	Credential *syscall.Credential
+	// Credential runs it as another user; SpecOwner (uid, gid) then owns
+	// its spec, which holds its secrets; AmbientCaps are the capabilities
+	// it keeps (supervise.Spec).
+	Credential  *syscall.Credential
+	SpecOwner   *[2]int
+	AmbientCaps []uintptr
 	// Restart overrides the launcher's policy.
 	Restart *supervise.RestartPolicy
 	// StopTimeout is how long a stop waits before SIGKILL; 0 is 45 s (a
@@ -55,12 +60,17 @@ func (l *Launcher) Log(name string) string { return filepath.Join(l.LogDir, name
 func (l *Launcher) Start(ctx context.Context, r Role) (*supervise.Process, error) {
 	s := supervise.Spec{
 		Name: r.Name, Path: r.Path, Args: r.Args, LogFile: l.Log(r.Name), PIDDir: l.PIDDir,
-		Credential: r.Credential, Restart: l.Restart, StopTimeout: r.StopTimeout,
+		Credential: r.Credential, AmbientCaps: r.AmbientCaps, Restart: l.Restart, StopTimeout: r.StopTimeout,
 	}
 	if r.Role != "" {
 		path := filepath.Join(l.SpecDir, r.Name+".json")
 		if err := api.WriteSpec(path, r.Spec); err != nil {
 			return nil, err
+		}
+		if o := r.SpecOwner; o != nil {
+			if err := os.Chown(path, o[0], o[1]); err != nil {
+				return nil, fmt.Errorf("spec %s: %w", r.Name, err)
+			}
 		}
 		s.Path, s.Args = l.Self, []string{r.Role, "--spec", path}
 	}
