@@ -112,7 +112,8 @@ func (k Key) Verify(tok string) (string, error) {
 	if !ok || ValidID(id) != nil {
 		return "", ErrInvalid
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sum)
+	// Strict: one spelling per token (the last character's unused bits must be 0).
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sum)
 	if err != nil || len(got) != sha256.Size {
 		return "", ErrInvalid
 	}
