@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 // NodeSpec is what the controller tells a node agent (`scalepress node --spec FILE`).
@@ -119,13 +120,10 @@ type DBMembers struct {
 	Mode string `json:"mode,omitempty"`
 }
 
-// WriteSpec writes v as JSON to path atomically (temp file + rename).
+// WriteSpec writes v as JSON to path atomically and durably, readable by
+// its owner only: specs may hold secrets.
 func WriteSpec(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write spec: %w", err)
-	}
-	return WriteFileAtomic(path, append(b, '\n'), 0o600) // specs may hold secrets
+	return atomicfile.WriteJSON(path, v, 0o600)
 }
 
 // ReadSpec reads a JSON spec written by WriteSpec.
@@ -136,37 +134,6 @@ func ReadSpec(path string, v any) error {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("read spec %s: %w", path, err)
-	}
-	return nil
-}
-
-// WriteFileAtomic writes data to a temp file next to path, syncs it and renames
-// it over path, so readers see the old or the new content, never a part.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/atomicfile"
 	"github.com/scalepress/scalepress/internal/config"
 )
 
@@ -24,7 +24,7 @@ func runInit(args []string) error {
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return err
 	}
-	if err := api.WriteFileAtomic(path, config.Template, 0o644); err != nil {
+	if err := atomicfile.Write(path, config.Template, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s\n", path)

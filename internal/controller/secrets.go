@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/atomicfile"
 	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
@@ -30,7 +30,7 @@ func loadSecrets(l Layout) (secrets, error) {
 	if err := os.Chmod(l.Secrets(), 0o700); err != nil {
 		return s, fmt.Errorf("secrets: %w", err)
 	}
-	write := func(path string, data []byte) error { return api.WriteFileAtomic(path, data, 0o600) }
+	write := func(path string, data []byte) error { return atomicfile.Write(path, data, 0o600) }
 	var err error
 	if s.AdminPassword, err = wordpress.LoadOrCreateSecret(l.Secret("admin-password"), 24, write); err != nil {
 		return s, err

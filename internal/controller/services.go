@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/atomicfile"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/preflight"
@@ -134,7 +135,7 @@ func (c *Controller) writeWPConfig(docroot string) error {
 		return err
 	}
 	path := filepath.Join(docroot, "wp-config.php")
-	if err := api.WriteFileAtomic(path, b, 0o640); err != nil {
+	if err := atomicfile.Write(path, b, 0o640); err != nil {
 		return err
 	}
 	if c.asRoot {

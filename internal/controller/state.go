@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 // StateFormat is the layout version of the state directory this binary writes.
@@ -46,6 +47,5 @@ func readState(path string) (stateFile, error) {
 
 func writeState(path string, s stateFile) error {
 	s.Format = StateFormat
-	b, _ := json.MarshalIndent(s, "", "  ")
-	return api.WriteFileAtomic(path, append(b, '\n'), 0o644)
+	return atomicfile.WriteJSON(path, s, 0o644)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 // ErrNotBootstrapped is returned by Run on a node whose docroot was never
@@ -142,19 +143,11 @@ func (a *Agent) loadApplied() (uint64, bool, error) {
 	return seq, true, nil
 }
 
-// saveApplied records AppliedSeq. Without durable, the write is not
-// fsynced: after a crash the agent replays a few changes again, which
-// reconciles by hash and rewrites nothing.
-func (a *Agent) saveApplied(durable bool) error {
+// saveApplied records AppliedSeq, durably (atomicfile's one rule: about
+// 0.2 ms, paid when the stream has no further change buffered).
+func (a *Agent) saveApplied() error {
 	data := []byte(strconv.FormatUint(a.applied.Load(), 10) + "\n")
-	if durable {
-		return writeFileAtomic(a.appliedPath(), data, 0o644)
-	}
-	tmp := a.appliedPath() + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, a.appliedPath())
+	return atomicfile.Write(a.appliedPath(), data, 0o644)
 }
 
 // Run keeps the docroot in sync until ctx ends: it watches the docroot and
@@ -183,7 +176,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	w.close()
-	if err := a.saveApplied(true); err != nil {
+	if err := a.saveApplied(); err != nil {
 		return fmt.Errorf("filesync: run: save applied: %w", err)
 	}
 	return nil
@@ -284,7 +277,7 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 		}
 		a.applied.Store(c.Seq)
 		if !st.Buffered() {
-			if err := a.saveApplied(false); err != nil {
+			if err := a.saveApplied(); err != nil {
 				a.logger.Warn("cannot save applied seq", "err", err)
 			}
 		}

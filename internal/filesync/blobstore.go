@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 // BlobStore keeps file contents addressed by their SHA-256 in lowercase hex.
@@ -52,12 +54,21 @@ type DirBlobStore struct {
 // NewDirBlobStore opens (creating it if needed) a blob directory and removes
 // temporary files left by an interrupted Put.
 func NewDirBlobStore(dir string) (*DirBlobStore, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("filesync: blob store: %w", err)
 	}
-	tmps, _ := os.ReadDir(filepath.Join(dir, "tmp"))
-	for _, t := range tmps {
-		os.Remove(filepath.Join(dir, "tmp", t.Name()))
+	os.RemoveAll(filepath.Join(dir, "tmp")) // where binaries before atomicfile wrote
+	fans, _ := os.ReadDir(dir)
+	for _, fan := range fans {
+		if !fan.IsDir() || len(fan.Name()) != 2 {
+			continue
+		}
+		names, _ := os.ReadDir(filepath.Join(dir, fan.Name()))
+		for _, n := range names {
+			if atomicfile.IsTemp(n.Name()) {
+				os.Remove(filepath.Join(dir, fan.Name(), n.Name()))
+			}
+		}
 	}
 	return &DirBlobStore{dir: dir}, nil
 }
@@ -71,17 +82,20 @@ func (s *DirBlobStore) Put(ctx context.Context, hash string, r io.Reader) (int64
 	if !validHash(hash) {
 		return 0, fmt.Errorf("filesync: put blob: %q is not a SHA-256 in lowercase hex", hash)
 	}
-	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), hash[:8]+"-*")
+	final := s.path(hash)
+	fan := filepath.Dir(final)
+	if err := os.Mkdir(fan, 0o755); err == nil {
+		if err := atomicfile.SyncDir(s.dir); err != nil {
+			return 0, fmt.Errorf("filesync: put blob: %w", err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return 0, fmt.Errorf("filesync: put blob: %w", err)
+	}
+	tmp, err := atomicfile.Create(final, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("filesync: put blob: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Close() // discards the content unless committed
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, r})
 	if err != nil {
@@ -90,29 +104,10 @@ func (s *DirBlobStore) Put(ctx context.Context, hash string, r io.Reader) (int64
 	if hex.EncodeToString(h.Sum(nil)) != hash {
 		return n, ErrHashMismatch
 	}
-	final := s.path(hash)
 	if _, err := os.Stat(final); err == nil {
 		return n, nil
 	}
-	if err := tmp.Sync(); err != nil {
-		return n, fmt.Errorf("filesync: put blob: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return n, fmt.Errorf("filesync: put blob: %w", err)
-	}
-	fan := filepath.Dir(final)
-	if err := os.Mkdir(fan, 0o755); err == nil {
-		if err := syncDir(s.dir); err != nil {
-			return n, fmt.Errorf("filesync: put blob: %w", err)
-		}
-	} else if !errors.Is(err, fs.ErrExist) {
-		return n, fmt.Errorf("filesync: put blob: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return n, fmt.Errorf("filesync: put blob: %w", err)
-	}
-	done = true
-	if err := syncDir(fan); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return n, fmt.Errorf("filesync: put blob: %w", err)
 	}
 	return n, nil
@@ -180,16 +175,6 @@ func (s *DirBlobStore) List(ctx context.Context, fn func(hash string) error) err
 		}
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory, making the entries created in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // ctxReader stops a copy when its context ends.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 // ObjectStore keeps the named objects of the store besides blobs: the
@@ -71,7 +73,7 @@ func (s *DirObjectStore) List(_ context.Context, prefix string) ([]string, error
 		if err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() || strings.Contains(d.Name(), ".tmp-") {
+		if !d.Type().IsRegular() || atomicfile.IsTemp(d.Name()) {
 			return nil
 		}
 		rel, err := filepath.Rel(s.dir, p)
@@ -117,34 +119,12 @@ func (s *DirObjectStore) Put(_ context.Context, name string, data []byte) error 
 }
 
 // writeFileAtomic writes a file so that readers see either the old or the
-// new content, durably.
+// new content, durably, creating its directory if needed.
 func writeFileAtomic(p string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(p)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return syncDir(dir)
+	return atomicfile.Write(p, data, perm)
 }
 
 // Append implements ObjectStore: O_APPEND, then fsync (and an fsync of the
@@ -173,7 +153,7 @@ func (s *DirObjectStore) Append(_ context.Context, name string, data []byte) err
 		err = cerr
 	}
 	if err == nil && created {
-		err = syncDir(filepath.Dir(p))
+		err = atomicfile.SyncDir(filepath.Dir(p))
 	}
 	if err != nil {
 		return fmt.Errorf("filesync: append object: %w", err)

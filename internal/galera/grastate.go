@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 // ZeroUUID is the cluster UUID of a member that never belonged to a cluster.
@@ -152,16 +154,18 @@ func SetSafeToBootstrap(datadir string, safe bool) error {
 	if err != nil {
 		return fmt.Errorf("galera: safe_to_bootstrap: %w", err)
 	}
-	tmp := path + ".scalepress-tmp"
-	if err := os.WriteFile(tmp, []byte(strings.Join(lines, "\n")), fi.Mode().Perm()); err != nil {
+	f, err := atomicfile.Create(path, fi.Mode().Perm())
+	if err != nil {
 		return fmt.Errorf("galera: safe_to_bootstrap: %w", err)
 	}
-	os.Chmod(tmp, fi.Mode().Perm())
+	defer f.Close()
 	if st, ok := statOwner(fi); ok {
-		os.Lchown(tmp, st.uid, st.gid)
+		f.Chown(st.uid, st.gid) // best effort, as the owner may be gone
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if _, err := f.Write([]byte(strings.Join(lines, "\n"))); err != nil {
+		return fmt.Errorf("galera: safe_to_bootstrap: %w", err)
+	}
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("galera: safe_to_bootstrap: %w", err)
 	}
 	return nil

@@ -3,9 +3,10 @@ package local
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 // InstallSelf copies the running binary into the state directory and returns
@@ -26,26 +27,9 @@ func InstallSelf(self, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("install binary: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".scalepress-*")
-	if err != nil {
-		return "", fmt.Errorf("install binary: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := io.Copy(f, bytes.NewReader(src)); err != nil {
-		f.Close()
-		return "", fmt.Errorf("install binary: %w", err)
-	}
-	if err := f.Chmod(0o755); err != nil {
-		f.Close()
-		return "", fmt.Errorf("install binary: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("install binary: %w", err)
-	}
 	// Renaming over a binary that old processes still run is safe: they
 	// keep the old inode.
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := atomicfile.Write(dst, src, 0o755); err != nil {
 		return "", fmt.Errorf("install binary: %w", err)
 	}
 	return dst, nil

@@ -7,27 +7,21 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 func pidFilePath(dir, name string) string {
 	return filepath.Join(dir, name+".pid")
 }
 
-// writePIDFile atomically writes "pid\nexe\n" to dir/name.pid.
+// writePIDFile atomically and durably writes "pid\nexe\n" to dir/name.pid.
 func writePIDFile(dir, name string, pid int, exe string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	path := pidFilePath(dir, name)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d\n%s\n", pid, exe), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, fmt.Appendf(nil, "%d\n%s\n", pid, exe), 0o644)
 }
 
 // readPIDFile parses a file written by writePIDFile.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 const (
@@ -66,7 +68,8 @@ func cleanupStale(pidDir string, logger *slog.Logger, grace time.Duration) ([]st
 			continue
 		}
 		path := filepath.Join(pidDir, e.Name())
-		if strings.HasSuffix(e.Name(), ".pid.tmp") { // interrupted writePIDFile
+		// Left by an interrupted writePIDFile (older binaries named it "x.pid.tmp").
+		if atomicfile.IsTemp(e.Name()) || strings.HasSuffix(e.Name(), ".pid.tmp") {
 			_ = os.Remove(path)
 			continue
 		}

@@ -119,10 +119,11 @@ func TestCleanupStaleLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string]string{
-		"gone.pid":    strconv.Itoa(dead.Process.Pid) + "\n/usr/bin/true\n",
-		"garbage.pid": "not a pid file",
-		"empty.pid":   "",
-		"x.pid.tmp":   "123\n/bin/sh\n",
+		"gone.pid":     strconv.Itoa(dead.Process.Pid) + "\n/usr/bin/true\n",
+		"garbage.pid":  "not a pid file",
+		"empty.pid":    "",
+		"x.pid.tmp":    "123\n/bin/sh\n",
+		".y.pid.1.tmp": "123\n/bin/sh\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
