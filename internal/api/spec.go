@@ -104,6 +104,12 @@ type Upstreams struct {
 	Nodes      []Upstream `json:"nodes"`
 }
 
+// UpstreamsAck is what an edge POSTs to APIPathUpstreamsAck: the
+// generation of Upstreams it applied.
+type UpstreamsAck struct {
+	Generation uint64 `json:"generation"`
+}
+
 // Upstream is one node address.
 type Upstream struct {
 	ID   string `json:"id"`

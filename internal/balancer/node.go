@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // Upstream is one node as the controller publishes it.
@@ -26,7 +28,7 @@ const (
 	// Status5xx: a 5xx the node generated itself (502, 503, 504 from the
 	// agent when php-fpm fails), not one the application chose.
 	Status5xx
-	// Saturated: the node answered 503 with HeaderSaturated.
+	// Saturated: the node answered 503 with api.HeaderSaturated.
 	Saturated
 	// Canceled: the client went away; neither success nor failure.
 	Canceled
@@ -41,13 +43,10 @@ func (o Outcome) String() string {
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
-// HeaderSaturated is set to "1" by a node on a 503 that it returned because
-// all its PHP workers are busy and its queue is full.
-const HeaderSaturated = "X-Scalepress-Saturated"
-
 // Classify maps a proxied attempt to an Outcome: a transport error is a
 // ConnError (Canceled when the client's context ended); a 503 with
-// HeaderSaturated is Saturated; 502, 503 and 504 are Status5xx because the
+// api.HeaderSaturated (a node whose PHP workers are all busy and whose
+// queue is full) is Saturated; 502, 503 and 504 are Status5xx because the
 // agent produces them when php-fpm fails; anything else — including 500,
 // which WordPress itself answers on application errors — is OK.
 func Classify(status int, header http.Header, err error, clientGone bool) Outcome {
@@ -56,7 +55,7 @@ func Classify(status int, header http.Header, err error, clientGone bool) Outcom
 		return Canceled
 	case err != nil:
 		return ConnError
-	case status == http.StatusServiceUnavailable && header.Get(HeaderSaturated) == "1":
+	case status == http.StatusServiceUnavailable && header.Get(api.HeaderSaturated) == "1":
 		return Saturated
 	case status == http.StatusBadGateway, status == http.StatusServiceUnavailable, status == http.StatusGatewayTimeout:
 		return Status5xx

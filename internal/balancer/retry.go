@@ -25,7 +25,7 @@ func (p RetryPolicy) Validate() error {
 }
 
 // ErrSaturated is the error the edge passes to Retryable for a response the
-// node marked with HeaderSaturated.
+// node marked with api.HeaderSaturated.
 var ErrSaturated = errors.New("balancer: node saturated")
 
 // Retryable reports whether a failed attempt may be repeated on another

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 func TestRetryable(t *testing.T) {
@@ -51,7 +53,7 @@ func TestRetryable(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	sat := http.Header{HeaderSaturated: {"1"}}
+	sat := http.Header{api.HeaderSaturated: {"1"}}
 	tests := []struct {
 		name       string
 		status     int

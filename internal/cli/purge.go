@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
-	"github.com/scalepress/scalepress/internal/token"
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // runPurge asks the controller to purge on every edge; it returns once every
@@ -55,29 +53,12 @@ func runPurge(args []string) error {
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(map[string]any{"urls": urls, "tags": []string(tags), "all": *all, "soft": !*hard})
-	req, _ := http.NewRequest(http.MethodPost, c.Base+"/v1/purge", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	token.SetBearer(req.Header, tok)
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return err
+	c.Token = tok
+	req := api.PurgeRequest{URLs: urls, Tags: tags, All: *all, Soft: !*hard}
+	var res api.PurgeResult
+	if err := c.Post(context.Background(), api.APIPathPurge, req, &res); err != nil {
+		return usageIfRefused(err, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	switch resp.StatusCode {
-	case http.StatusOK, http.StatusAccepted:
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-		return errUsagef("%s", strings.TrimSpace(string(out)))
-	default:
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(out)))
-	}
-	var res struct {
-		Applied []string `json:"applied"`
-		Pending []string `json:"pending"`
-		Purged  int      `json:"purged"`
-	}
-	json.Unmarshal(out, &res)
 	fmt.Printf("purged %d entries on %d edges %v\n", res.Purged, len(res.Applied), res.Applied)
 	if len(res.Pending) > 0 {
 		return fmt.Errorf("not yet applied on %v; the controller keeps retrying", res.Pending)

@@ -1,19 +1,17 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"strings"
+	"slices"
 	"text/tabwriter"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
-	"github.com/scalepress/scalepress/internal/token"
 )
 
 // apiClient is the control API of the environment in d.
@@ -26,6 +24,16 @@ func apiClient(d dirFlags) (*api.Client, error) {
 		return nil, fmt.Errorf("no environment is running in %s (start it with `scalepress up --dir %s`)", d.layout().Dir, d.dir)
 	}
 	return api.NewClient("http://" + cfg.API.Addr), nil
+}
+
+// usageIfRefused turns an answer with one of codes (the request was wrong)
+// into a usage error (exit 2) that says why; other errors stay as they are.
+func usageIfRefused(err error, codes ...int) error {
+	var he *api.HTTPError
+	if errors.As(err, &he) && slices.Contains(codes, he.Code) {
+		return errUsagef("%s", he.Body)
+	}
+	return err
 }
 
 func runScale(args []string) error {
@@ -61,25 +69,10 @@ func runScale(args []string) error {
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(req)
-	hreq, _ := http.NewRequest(http.MethodPost, c.Base+"/v1/scale", bytes.NewReader(body))
-	hreq.Header.Set("Content-Type", "application/json")
-	token.SetBearer(hreq.Header, tok)
-	resp, err := c.HTTP.Do(hreq)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode == http.StatusBadRequest {
-		return errUsagef("%s", strings.TrimSpace(string(out)))
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(out)))
-	}
+	c.Token = tok
 	var as api.Autoscaling
-	if err := json.Unmarshal(out, &as); err != nil {
-		return err
+	if err := c.Post(context.Background(), api.APIPathScale, req, &as); err != nil {
+		return usageIfRefused(err, http.StatusBadRequest)
 	}
 	fmt.Printf("min %d, max %d, target %.2f; desired now %d\n", as.Min, as.Max, as.Target, as.Desired)
 	return nil
@@ -143,7 +136,7 @@ func runEvents(args []string) error {
 			wait = "30s" // long poll: returns as soon as there is a new event
 		}
 		var page api.Events
-		if err := c.Get(ctx, fmt.Sprintf("/v1/events?since=%d&wait=%s", since, wait), &page); err != nil {
+		if err := c.Get(ctx, fmt.Sprintf("%s?%s=%d&%s=%s", api.APIPathEvents, api.ParamSince, since, api.ParamWait, wait), &page); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

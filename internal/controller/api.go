@@ -40,16 +40,16 @@ func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
 // address, writes only with a token.
 func (c *Controller) apiHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Status()) })
-	mux.HandleFunc("GET /v1/upstreams", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.upstreams.Get()) })
-	mux.HandleFunc("GET /v1/db/members", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.db.RouterMembers()) })
-	mux.HandleFunc("GET /v1/events", c.handleEvents)
-	mux.HandleFunc("GET /metrics", c.handleMetrics)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET "+api.APIPathStatus, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Status()) })
+	mux.HandleFunc("GET "+api.APIPathUpstreams, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.upstreams.Get()) })
+	mux.HandleFunc("GET "+api.APIPathDBMembers, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.db.RouterMembers()) })
+	mux.HandleFunc("GET "+api.APIPathEvents, c.handleEvents)
+	mux.HandleFunc("GET "+api.APIPathMetrics, c.handleMetrics)
+	mux.HandleFunc("GET "+api.APIPathHealth, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	// Writes: a token and a JSON body (docs/adr/0009-trust-model.md).
-	mux.HandleFunc("POST /v1/scale", c.write(c.operatorOnly, c.handleScale))
-	mux.HandleFunc("POST /v1/purge", c.write(c.purgeCaller, c.purges.handle))
-	mux.HandleFunc("POST /v1/upstreams/ack", c.write(c.edgeCaller, c.handleAck))
+	mux.HandleFunc("POST "+api.APIPathScale, c.write(c.operatorOnly, c.handleScale))
+	mux.HandleFunc("POST "+api.APIPathPurge, c.write(c.purgeCaller, c.purges.handle))
+	mux.HandleFunc("POST "+api.APIPathUpstreamsAck, c.write(c.edgeCaller, c.handleAck))
 	return guard.Hosts(guard.AllowedHosts(c.cfg.API.Addr, c.cfg.API.AllowedHosts...), c.logger, mux)
 }
 
@@ -60,7 +60,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc.Encode(v)
 }
 
-// Status is the status document of CONTRACT.md, put together from what
+// Status is the status document of docs/contract.md, put together from what
 // each owner reports.
 func (c *Controller) Status() api.Status {
 	st := api.Status{
@@ -102,8 +102,8 @@ func (c *Controller) Status() api.Status {
 
 func (c *Controller) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
-	wait, _ := time.ParseDuration(q.Get("wait"))
+	since, _ := strconv.ParseUint(q.Get(api.ParamSince), 10, 64)
+	wait, _ := time.ParseDuration(q.Get(api.ParamWait))
 	wait = min(wait, 60*time.Second)
 	writeJSON(w, c.events.Since(r.Context(), since, wait))
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/guard"
 	"github.com/scalepress/scalepress/internal/token"
@@ -78,9 +79,7 @@ func (c *Controller) edgeCaller(w http.ResponseWriter, r *http.Request) (string,
 // handleAck records that edge id applied an upstream generation; a drained
 // node is stopped only once every edge has.
 func (c *Controller) handleAck(w http.ResponseWriter, r *http.Request, id string) {
-	var ack struct {
-		Generation uint64 `json:"generation"`
-	}
+	var ack api.UpstreamsAck
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ack); err != nil {

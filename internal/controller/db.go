@@ -154,7 +154,7 @@ func (d *database) Stop(timeout time.Duration) []string {
 }
 
 func (c *Controller) startRouter(ctx context.Context) error {
-	spec := api.RouterSpec{Addr: c.cfg.DB.Router, MembersURL: c.apiURL("/v1/db/members"),
+	spec := api.RouterSpec{Addr: c.cfg.DB.Router, MembersURL: c.apiURL(api.APIPathDBMembers),
 		Mode: c.cfg.DB.RouterMode, MetricsAddr: c.cfg.DB.RouterMetrics}
 	spec.Members = c.db.RouterMembers().Members
 	if len(spec.Members) == 0 {

@@ -75,7 +75,7 @@ func (c *Controller) startFiles(ctx context.Context) error {
 	fr.url, fr.client = c.filesURL(), filesync.NewClient(c.filesURL(), &http.Client{Timeout: 2 * time.Second})
 	err := c.start(ctx, &fr.service, c.unprivileged(local.Role{
 		Name: "files", Role: "files", Spec: spec, StopTimeout: 10 * time.Second,
-		Ready: local.HTTPCheck(c.http, fr.url+"/healthz", "", 200), ReadyTimeout: 15 * time.Second,
+		Ready: local.HTTPCheck(c.http, fr.url+api.FilesPathHealth, "", 200), ReadyTimeout: 15 * time.Second,
 	}, spec.Addr))
 	if err != nil {
 		return err

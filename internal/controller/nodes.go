@@ -124,7 +124,7 @@ func (c *Controller) topPaths(ctx context.Context) []string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.cfg.Edges[0].Addr+"/_scalepress/edge/top?n=10", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.cfg.Edges[0].Addr+api.EdgePathTop+"?"+api.ParamN+"=10", nil)
 	if err != nil {
 		return nil
 	}

@@ -17,16 +17,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/pagecache"
 )
-
-// PurgeResult is the answer of POST /v1/purge.
-type PurgeResult struct {
-	Applied []string `json:"applied"`           // edges that applied it
-	Pending []string `json:"pending,omitempty"` // edges it is being retried on
-	Purged  int      `json:"purged"`            // entries affected, summed over edges
-}
 
 type pendingPurge struct {
 	edge    string
@@ -79,8 +73,8 @@ func (c *purger) handle(w http.ResponseWriter, r *http.Request, _ string) {
 }
 
 // fanOutPurge sends the purge to every edge at once.
-func (c *purger) fanOutPurge(ctx context.Context, body []byte) PurgeResult {
-	var res PurgeResult
+func (c *purger) fanOutPurge(ctx context.Context, body []byte) api.PurgeResult {
+	var res api.PurgeResult
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, e := range c.edges {
@@ -107,7 +101,7 @@ func (c *purger) fanOutPurge(ctx context.Context, body []byte) PurgeResult {
 func (c *purger) purgeEdge(ctx context.Context, addr string, body []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/_scalepress/purge", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+api.EdgePathPurge, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
@@ -122,9 +116,7 @@ func (c *purger) purgeEdge(ctx context.Context, addr string, body []byte) (int, 
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("edge answered %s: %s", resp.Status, bytes.TrimSpace(b))
 	}
-	var out struct {
-		Purged int `json:"purged"`
-	}
+	var out api.EdgePurgeResult
 	json.Unmarshal(b, &out)
 	return out.Purged, nil
 }

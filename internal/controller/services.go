@@ -124,7 +124,7 @@ func (c *Controller) wpConfig() ([]byte, error) {
 		DBName: c.cfg.DB.Name, DBUser: c.cfg.DB.User, DBPassword: c.secrets.DBPassword,
 		DBHost: c.cfg.DB.Router, SiteURL: c.cfg.SiteURL(), Salts: c.secrets.Salts,
 		RedisAddr: c.cfg.Redis.Addr, Debug: c.cfg.Site.Debug,
-		PurgeURL: c.apiURL("/v1/purge"), PurgeSecret: c.secrets.PurgeSecret,
+		PurgeURL: c.apiURL(api.APIPathPurge), PurgeSecret: c.secrets.PurgeSecret,
 	})
 }
 
@@ -179,8 +179,8 @@ func (c *Controller) provisionSite(ctx context.Context) error {
 func (c *Controller) startEdges(ctx context.Context) error {
 	for i, e := range c.cfg.Edges {
 		spec := api.EdgeSpec{
-			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL("/v1/upstreams"), Debug: c.cfg.Site.Debug,
-			AckURL: c.apiURL("/v1/upstreams/ack"), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
+			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL(api.APIPathUpstreams), Debug: c.cfg.Site.Debug,
+			AckURL: c.apiURL(api.APIPathUpstreamsAck), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
 			SlowStart: c.cfg.Nodes.SlowStart.String(), PurgeSecret: c.secrets.PurgeSecret,
 			Files: c.edgeFilesAddr(),
 			Cache: &api.CacheSpec{
@@ -200,7 +200,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 }
 
 func (c *Controller) edgeHealth(e config.Edge) func(context.Context) error {
-	return local.HTTPCheck(c.http, "http://"+e.Addr+"/_scalepress/edge/health", "", 200)
+	return local.HTTPCheck(c.http, "http://"+e.Addr+api.EdgePathHealth, "", 200)
 }
 
 // waitSite waits until the home page answers 200 through every edge.

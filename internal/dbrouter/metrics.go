@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // Snapshot is the router's state for metrics and status.
@@ -45,11 +47,11 @@ func (r *Router) Snapshot() Snapshot {
 // Handler serves GET /metrics (Prometheus text format) and GET /status (JSON).
 func (r *Router) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+api.RouterPathStatus, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(r.Snapshot())
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+api.RouterPathMetrics, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		w.Write([]byte(r.Snapshot().Prometheus()))
 	})

@@ -16,9 +16,6 @@ import (
 
 var errNoHealthyNode = errors.New("no node passes its health checks")
 
-// PathPurge is the edge's purge endpoint (authenticated with the purge secret).
-const PathPurge = "/_scalepress/purge"
-
 func newCache(spec *api.CacheSpec) (*pagecache.Cache, error) {
 	if spec != nil && !spec.Enabled {
 		return nil, nil
@@ -92,9 +89,9 @@ func (e *Edge) fetch(ctx context.Context, r *http.Request, cond pagecache.Condit
 		return nil, err
 	}
 	if !e.spec.Debug {
-		resp.Header.Del(HeaderNode)
+		resp.Header.Del(api.HeaderNode)
 	}
-	resp.Header.Del(HeaderNodeError)
+	resp.Header.Del(api.HeaderNodeError)
 	if node != nil {
 		resp.Body = &doneOnClose{ReadCloser: resp.Body, node: node}
 	}
@@ -148,5 +145,5 @@ func (e *Edge) servePurge(w http.ResponseWriter, r *http.Request) {
 		n = e.cache.Purge(req)
 	}
 	e.logger.Info("purge", "urls", len(req.URLs), "tags", len(req.Tags), "all", req.All, "soft", req.Soft, "purged", n)
-	writeJSON(w, map[string]int{"purged": n})
+	writeJSON(w, api.EdgePurgeResult{Purged: n})
 }

@@ -7,7 +7,6 @@ package edge
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,19 +19,10 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/balancer"
 	"github.com/scalepress/scalepress/internal/pagecache"
-	"github.com/scalepress/scalepress/internal/token"
 )
 
-// Paths and headers of the edge.
+// The edge's paths and headers are in internal/api (wire.go).
 const (
-	PathHealth   = "/_scalepress/edge/health"
-	PathStatus   = "/_scalepress/edge/status"
-	PathTop      = "/_scalepress/edge/top"
-	PathMetrics  = "/_scalepress/edge/metrics"
-	internalPfx  = "/_scalepress/"
-	HeaderCache  = "X-Cache"
-	HeaderNode   = "X-Scalepress-Node"
-	cacheBypass  = "BYPASS"
 	pollInterval = 500 * time.Millisecond
 )
 
@@ -87,7 +77,7 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 	for _, o := range opts {
 		o(&bcfg)
 	}
-	checker := &balancer.HTTPChecker{Client: &http.Client{Transport: e.transport, Timeout: 2 * time.Second}, Path: "/_scalepress/health"}
+	checker := &balancer.HTTPChecker{Client: &http.Client{Transport: e.transport, Timeout: 2 * time.Second}, Path: api.NodePathHealth}
 	bal, err := balancer.New(bcfg, checker, logger)
 	if err != nil {
 		return nil, err
@@ -112,7 +102,7 @@ func (e *Edge) SetUpstreams(ups []api.Upstream) {
 
 // ServeHTTP is the site.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, internalPfx) {
+	if strings.HasPrefix(r.URL.Path, api.InternalPrefix) {
 		e.serveInternal(w, r)
 		return
 	}
@@ -124,12 +114,12 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Edge) serveInternal(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set(HeaderCache, cacheBypass)
+	w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
 	switch r.URL.Path {
-	case PathHealth:
+	case api.EdgePathHealth:
 		w.Write([]byte("ok\n"))
 		return
-	case PathPurge: // authenticated by the purge secret, from anywhere
+	case api.EdgePathPurge: // authenticated by the purge secret, from anywhere
 		e.servePurge(w, r)
 		return
 	}
@@ -139,12 +129,12 @@ func (e *Edge) serveInternal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.URL.Path {
-	case PathStatus:
+	case api.EdgePathStatus:
 		writeJSON(w, e.Status())
-	case PathTop:
-		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	case api.EdgePathTop:
+		n, _ := strconv.Atoi(r.URL.Query().Get(api.ParamN))
 		writeJSON(w, e.top.top(min(max(n, 1), 100)))
-	case PathMetrics:
+	case api.EdgePathMetrics:
 		e.serveMetrics(w)
 	default:
 		http.NotFound(w, r)
@@ -225,21 +215,6 @@ func (e *Edge) poll(ctx context.Context) {
 
 // ack tells the controller that generation g is applied.
 func (e *Edge) ack(ctx context.Context, hc *http.Client, g uint64) error {
-	body := strings.NewReader(`{"generation": ` + strconv.FormatUint(g, 10) + "}")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.spec.AckURL, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	token.SetBearer(req.Header, e.spec.ControlToken)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return nil
+	c := api.Client{Base: e.spec.AckURL, HTTP: hc, Token: e.spec.ControlToken}
+	return c.Post(ctx, "", api.UpstreamsAck{Generation: g}, nil)
 }

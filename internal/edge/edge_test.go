@@ -14,7 +14,7 @@ import (
 func backend(t *testing.T, name string) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(HeaderNode, name)
+		w.Header().Set(api.HeaderNode, name)
 		io.WriteString(w, name+" host="+r.Host+" xff="+r.Header.Get("X-Forwarded-For")+" proto="+r.Header.Get("X-Forwarded-Proto")+" xfh="+r.Header.Get("X-Forwarded-Host"))
 	}))
 	t.Cleanup(s.Close)
@@ -66,10 +66,10 @@ func TestProxy(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
-		if got := resp.Header.Get(HeaderCache); got != "BYPASS" {
+		if got := resp.Header.Get(api.HeaderCache); got != "BYPASS" {
 			t.Errorf("X-Cache = %q", got)
 		}
-		if resp.Header.Get(HeaderNode) != "" {
+		if resp.Header.Get(api.HeaderNode) != "" {
 			t.Error("node header reached the client")
 		}
 		for _, want := range []string{"host=site.test:8080", "xff=127.0.0.1", "proto=http", "xfh=site.test:8080"} {
@@ -88,7 +88,7 @@ func failing(t *testing.T, status int, own bool) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if own {
-			w.Header().Set(HeaderNodeError, "1")
+			w.Header().Set(api.HeaderNodeError, "1")
 		}
 		w.WriteHeader(status)
 		io.WriteString(w, "failing node")
@@ -130,7 +130,7 @@ func TestRetries(t *testing.T) {
 				if resp.StatusCode != tt.want {
 					t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
 				}
-				if resp.Header.Get(HeaderNodeError) != "" {
+				if resp.Header.Get(api.HeaderNodeError) != "" {
 					t.Error("node error header reached the client")
 				}
 			}
@@ -141,8 +141,8 @@ func TestRetries(t *testing.T) {
 func TestDebugKeepsNodeHeader(t *testing.T) {
 	s := newEdge(t, true, backend(t, "a"))
 	resp, _ := get(t, s.URL+"/", "")
-	if resp.Header.Get(HeaderNode) != "a" {
-		t.Errorf("debug edge dropped %s", HeaderNode)
+	if resp.Header.Get(api.HeaderNode) != "a" {
+		t.Errorf("debug edge dropped %s", api.HeaderNode)
 	}
 }
 
@@ -158,7 +158,7 @@ func TestEdgeErrors(t *testing.T) {
 		{"no node", nil, "/", http.StatusServiceUnavailable},
 		{"node down", []*httptest.Server{dead}, "/", http.StatusBadGateway},
 		{"internal path not forwarded", []*httptest.Server{backend(t, "a")}, "/_scalepress/status", http.StatusNotFound},
-		{"health", nil, PathHealth, http.StatusOK},
+		{"health", nil, api.EdgePathHealth, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +167,7 @@ func TestEdgeErrors(t *testing.T) {
 			if resp.StatusCode != tt.want {
 				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
 			}
-			if resp.Header.Get(HeaderCache) != "BYPASS" {
+			if resp.Header.Get(api.HeaderCache) != "BYPASS" {
 				t.Errorf("X-Cache missing on %d", resp.StatusCode)
 			}
 		})
@@ -179,7 +179,7 @@ func TestCacheAndPurge(t *testing.T) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits++
 		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
-		w.Header().Set(HeaderTags, "post-1 home")
+		w.Header().Set(api.HeaderTags, "post-1 home")
 		io.WriteString(w, "<html>page "+strings.Repeat("x", 2000)+"</html>")
 	}))
 	defer origin.Close()
@@ -205,15 +205,15 @@ func TestCacheAndPurge(t *testing.T) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if got := resp.Header.Get(HeaderCache); got != st.want {
+		if got := resp.Header.Get(api.HeaderCache); got != st.want {
 			t.Errorf("%s: X-Cache %q, want %q", st.name, got, st.want)
 		}
-		if resp.Header.Get(HeaderTags) != "" {
+		if resp.Header.Get(api.HeaderTags) != "" {
 			t.Errorf("%s: tag header reached the client", st.name)
 		}
 	}
 	purge := func(auth, body string) int {
-		req, _ := http.NewRequest("POST", s.URL+PathPurge, strings.NewReader(body))
+		req, _ := http.NewRequest("POST", s.URL+api.EdgePathPurge, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		if auth != "" {
 			req.Header.Set("Authorization", "Bearer "+auth)
@@ -247,7 +247,7 @@ func TestCacheAndPurge(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		return resp, "", nil
 	}()
-	if resp.Header.Get(HeaderCache) != "MISS" || hits != before+1 {
-		t.Errorf("after a hard purge: X-Cache %q, origin hits %d -> %d", resp.Header.Get(HeaderCache), before, hits)
+	if resp.Header.Get(api.HeaderCache) != "MISS" || hits != before+1 {
+		t.Errorf("after a hard purge: X-Cache %q, origin hits %d -> %d", resp.Header.Get(api.HeaderCache), before, hits)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/scalepress/scalepress/internal/filesync"
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // uploadsPrefix is where WordPress keeps uploaded media.
@@ -29,7 +29,7 @@ func (e *Edge) fromFiles(ctx context.Context, r *http.Request, resp *http.Respon
 	if !conditional {
 		method = http.MethodGet // the cache stores the whole answer
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+e.spec.Files+"/v1/files"+r.URL.EscapedPath(), nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+e.spec.Files+api.FilesPathFiles+r.URL.EscapedPath(), nil)
 	if err != nil {
 		return resp
 	}
@@ -54,7 +54,7 @@ func (e *Edge) fromFiles(ctx context.Context, r *http.Request, resp *http.Respon
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	fresp.Header.Del(filesync.SeqHeader)
+	fresp.Header.Del(api.HeaderFilesSeq)
 	e.filesServed.Add(1)
 	return fresp
 }

@@ -50,8 +50,8 @@ func TestUploadFallbackToFiles(t *testing.T) {
 			s := newEdgeSpec(t, spec, node)
 			for i := range 2 { // the second is a cache hit when caching is on
 				resp, body := get(t, s.URL+tt.path, "site.test")
-				if tt.cache && tt.wantCode == 200 && i == 1 && resp.Header.Get(HeaderCache) != "HIT" {
-					t.Errorf("second GET %s: X-Cache %q, want HIT (the files answer is cached)", tt.path, resp.Header.Get(HeaderCache))
+				if tt.cache && tt.wantCode == 200 && i == 1 && resp.Header.Get(api.HeaderCache) != "HIT" {
+					t.Errorf("second GET %s: X-Cache %q, want HIT (the files answer is cached)", tt.path, resp.Header.Get(api.HeaderCache))
 				}
 				if resp.StatusCode != tt.wantCode {
 					t.Fatalf("GET %s: status %d, want %d", tt.path, resp.StatusCode, tt.wantCode)

@@ -10,15 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/balancer"
+	"github.com/scalepress/scalepress/internal/pagecache"
 )
-
-// HeaderNodeError marks a 5xx the node agent produced itself (php-fpm did not
-// answer): for an idempotent request the edge may try another node.
-const HeaderNodeError = "X-Scalepress-Node-Error"
-
-// HeaderTags carries a page's cache tags from WordPress; never sent to clients.
-const HeaderTags = "X-Scalepress-Tags"
 
 var errNodeError = errors.New("node answered with its own error")
 
@@ -51,12 +46,12 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 		h[k] = vv
 	}
 	removeHop(h, resp.Header)
-	h.Del(HeaderTags)
+	h.Del(api.HeaderTags)
 	if !e.spec.Debug {
-		h.Del(HeaderNode)
-		h.Del(HeaderNodeError)
+		h.Del(api.HeaderNode)
+		h.Del(api.HeaderNodeError)
 	}
-	h.Set(HeaderCache, cacheBypass)
+	h.Set(api.HeaderCache, pagecache.XCacheBypass)
 	w.WriteHeader(resp.StatusCode)
 	bp := copyBufs.Get().(*[]byte)
 	_, cerr := io.CopyBuffer(w, resp.Body, *bp)
@@ -107,7 +102,7 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 		var opErr *net.OpError
 		wrote := err != nil && !(errors.As(err, &opErr) && opErr.Op == "dial")
 		clientGone := ctx.Err() != nil
-		if err == nil && resp.Header.Get(HeaderNodeError) == "" {
+		if err == nil && resp.Header.Get(api.HeaderNodeError) == "" {
 			if o := balancer.Classify(resp.StatusCode, resp.Header, nil, false); o != balancer.OK {
 				node.Done(o) // reported for passive health; the answer still goes out
 				return resp, nil, nil
@@ -213,7 +208,7 @@ func removeHop(h http.Header, src http.Header) {
 }
 
 func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	w.Header().Set(HeaderCache, cacheBypass)
+	w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
 	switch {
 	case errors.Is(err, balancer.ErrNoUpstream):
 		w.Header().Set("Retry-After", "5")

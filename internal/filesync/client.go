@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // Client speaks the files API; the Agent uses it, and so can the edge
@@ -94,12 +96,12 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 
 // Manifest fetches the current manifest.
 func (c *Client) Manifest(ctx context.Context) (Manifest, error) {
-	return c.manifest(ctx, "/v1/manifest")
+	return c.manifest(ctx, api.FilesPathManifest)
 }
 
 // ManifestAt fetches the manifest as of sequence number at.
 func (c *Client) ManifestAt(ctx context.Context, at uint64) (Manifest, error) {
-	return c.manifest(ctx, "/v1/manifest?at="+strconv.FormatUint(at, 10))
+	return c.manifest(ctx, api.FilesPathManifest+"?"+api.ParamAt+"="+strconv.FormatUint(at, 10))
 }
 
 func (c *Client) manifest(ctx context.Context, path string) (Manifest, error) {
@@ -116,7 +118,7 @@ func (c *Client) manifest(ctx context.Context, path string) (Manifest, error) {
 // Status fetches the server's counters.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
-	if err := c.getJSON(ctx, "/v1/status", &st); err != nil {
+	if err := c.getJSON(ctx, api.FilesPathStatus, &st); err != nil {
 		return Status{}, fmt.Errorf("filesync: status: %w", err)
 	}
 	return st, nil
@@ -126,7 +128,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 // it is now.
 func (c *Client) PathSeq(ctx context.Context, p string) (PathSeqResponse, error) {
 	var r PathSeqResponse
-	if err := c.getJSON(ctx, "/v1/seq?path="+url.QueryEscape(p), &r); err != nil {
+	if err := c.getJSON(ctx, api.FilesPathSeq+"?"+api.ParamPath+"="+url.QueryEscape(p), &r); err != nil {
 		return PathSeqResponse{}, fmt.Errorf("filesync: path seq: %w", err)
 	}
 	return r, nil
@@ -134,7 +136,7 @@ func (c *Client) PathSeq(ctx context.Context, p string) (PathSeqResponse, error)
 
 // HasBlob reports whether the server stores a blob.
 func (c *Client) HasBlob(ctx context.Context, hash string) (bool, error) {
-	resp, err := c.do(ctx, http.MethodHead, "/v1/blobs/"+hash, nil, 0)
+	resp, err := c.do(ctx, http.MethodHead, api.FilesPathBlobs+"/"+hash, nil, 0)
 	if errors.Is(err, ErrBlobNotFound) {
 		return false, nil
 	}
@@ -154,7 +156,7 @@ func (c *Client) PutBlob(ctx context.Context, hash string, body io.Reader, size 
 	if size == 0 {
 		body = http.NoBody
 	}
-	resp, err := c.do(ctx, http.MethodPut, "/v1/blobs/"+hash, body, size)
+	resp, err := c.do(ctx, http.MethodPut, api.FilesPathBlobs+"/"+hash, body, size)
 	if err != nil {
 		return fmt.Errorf("filesync: put blob: %w", err)
 	}
@@ -167,7 +169,7 @@ func (c *Client) PutBlob(ctx context.Context, hash string, body io.Reader, size 
 // On ErrHashMismatch w has received the bad content: write to a temporary
 // file.
 func (c *Client) GetBlob(ctx context.Context, hash string, w io.Writer) (int64, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/v1/blobs/"+hash, nil, 0)
+	resp, err := c.do(ctx, http.MethodGet, api.FilesPathBlobs+"/"+hash, nil, 0)
 	if err != nil {
 		return 0, fmt.Errorf("filesync: get blob: %w", err)
 	}
@@ -189,7 +191,7 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (PushResponse, error
 	if err != nil {
 		return PushResponse{}, fmt.Errorf("filesync: push: %w", err)
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/v1/changes", bytes.NewReader(data), int64(len(data)))
+	resp, err := c.do(ctx, http.MethodPost, api.FilesPathChanges, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return PushResponse{}, fmt.Errorf("filesync: push: %w", err)
 	}
@@ -220,12 +222,12 @@ type ChangeStream struct {
 // bootstrap again.
 func (c *Client) Stream(ctx context.Context, since uint64, idle time.Duration) (*ChangeStream, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := c.do(ctx, http.MethodGet, "/v1/stream?since="+strconv.FormatUint(since, 10), nil, 0)
+	resp, err := c.do(ctx, http.MethodGet, api.FilesPathStream+"?"+api.ParamSince+"="+strconv.FormatUint(since, 10), nil, 0)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("filesync: stream: %w", err)
 	}
-	head, _ := strconv.ParseUint(resp.Header.Get(SeqHeader), 10, 64)
+	head, _ := strconv.ParseUint(resp.Header.Get(api.HeaderFilesSeq), 10, 64)
 	s := &ChangeStream{body: resp.Body, br: bufio.NewReaderSize(resp.Body, 64<<10), head: head, cancel: cancel, idle: idle}
 	s.timer = time.AfterFunc(idle, cancel)
 	return s, nil

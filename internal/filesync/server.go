@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // Server is the files role: a Store behind the HTTP API.
@@ -160,17 +162,17 @@ func (s *Server) closeStore() {
 // Handler returns the HTTP API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/manifest", s.handleManifest)
-	mux.HandleFunc("GET /v1/blobs/{hash}", s.handleGetBlob)
-	mux.HandleFunc("PUT /v1/blobs/{hash}", s.handlePutBlob)
-	mux.HandleFunc("POST /v1/changes", s.handlePush)
-	mux.HandleFunc("GET /v1/stream", s.handleStream)
-	mux.HandleFunc("GET /v1/status", s.handleStatus)
-	mux.HandleFunc("GET /v1/seq", s.handleSeq)
-	mux.HandleFunc("GET /v1/files/{path...}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+api.FilesPathManifest, s.handleManifest)
+	mux.HandleFunc("GET "+api.FilesPathBlobs+"/{hash}", s.handleGetBlob)
+	mux.HandleFunc("PUT "+api.FilesPathBlobs+"/{hash}", s.handlePutBlob)
+	mux.HandleFunc("POST "+api.FilesPathChanges, s.handlePush)
+	mux.HandleFunc("GET "+api.FilesPathStream, s.handleStream)
+	mux.HandleFunc("GET "+api.FilesPathStatus, s.handleStatus)
+	mux.HandleFunc("GET "+api.FilesPathSeq, s.handleSeq)
+	mux.HandleFunc("GET "+api.FilesPathFiles+"/{path...}", func(w http.ResponseWriter, r *http.Request) {
 		s.ServeFile(w, r, r.PathValue("path"))
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+api.FilesPathHealth, func(w http.ResponseWriter, r *http.Request) {
 		if s.isClosed() {
 			http.Error(w, "closed", http.StatusServiceUnavailable)
 			return
@@ -237,7 +239,7 @@ func parseSeqParam(r *http.Request, name string) (uint64, bool, error) {
 }
 
 func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
-	at, ok, err := parseSeqParam(r, "at")
+	at, ok, err := parseSeqParam(r, api.ParamAt)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -309,12 +311,8 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// SeqHeader carries the log's last sequence number when a change stream
-// starts, and the sequence number of a file served by ServeFile.
-const SeqHeader = "Filesync-Seq"
-
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	since, _, err := parseSeqParam(r, "since")
+	since, _, err := parseSeqParam(r, api.ParamSince)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -328,7 +326,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set(SeqHeader, strconv.FormatUint(s.store.Seq(), 10))
+	w.Header().Set(api.HeaderFilesSeq, strconv.FormatUint(s.store.Seq(), 10)) // the log's head when the stream starts
 	w.WriteHeader(http.StatusOK)
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
@@ -381,7 +379,7 @@ type PathSeqResponse struct {
 }
 
 func (s *Server) handleSeq(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Query().Get("path")
+	p := r.URL.Query().Get(api.ParamPath)
 	if err := checkPathSyntax(p, hardMaxDepth); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -412,7 +410,7 @@ func (s *Server) ServeFile(w http.ResponseWriter, r *http.Request, p string) {
 	}
 	defer rc.Close()
 	w.Header().Set("ETag", `"`+e.Hash+`"`)
-	w.Header().Set(SeqHeader, strconv.FormatUint(e.Seq, 10))
+	w.Header().Set(api.HeaderFilesSeq, strconv.FormatUint(e.Seq, 10)) // the file's own seq
 	http.ServeContent(w, r, path.Base(p), time.Unix(0, e.MTime), rc)
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // Config configures a geo DNS server. The zero value is not usable; start
@@ -137,9 +139,6 @@ type HealthConfig struct {
 	Path string
 }
 
-// HealthPath is the edge's own health endpoint.
-const HealthPath = "/_scalepress/edge/health"
-
 // Limits of the configuration.
 const (
 	maxWeight = 1000
@@ -168,7 +167,7 @@ func DefaultConfig() Config {
 			Timeout:  time.Second,
 			Rise:     2,
 			Fall:     2,
-			Path:     HealthPath,
+			Path:     api.EdgePathHealth,
 		},
 		MaxTCPConns: 1024,
 	}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // Prober checks one edge; a nil error means healthy. Probe must return
@@ -26,12 +28,12 @@ type HTTPProber struct {
 	path   string
 }
 
-// NewHTTPProber returns a prober of path (the edge's HealthPath by
+// NewHTTPProber returns a prober of path (the edge's api.EdgePathHealth by
 // default). It ignores proxy settings of the environment: edges are probed
 // directly.
 func NewHTTPProber(path string) *HTTPProber {
 	if path == "" {
-		path = HealthPath
+		path = api.EdgePathHealth
 	}
 	transport := &http.Transport{
 		Proxy:               nil,

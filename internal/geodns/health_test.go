@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 func TestObserve(t *testing.T) {
@@ -180,7 +181,7 @@ func TestHTTPProber(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if gotPath != HealthPath {
-		t.Errorf("probed %q, want %q", gotPath, HealthPath)
+	if gotPath != api.EdgePathHealth {
+		t.Errorf("probed %q, want %q", gotPath, api.EdgePathHealth)
 	}
 }

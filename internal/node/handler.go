@@ -12,49 +12,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/fastcgi"
 )
 
-// Internal paths the agent answers itself. The edge never forwards them.
-const (
-	PathHealth  = "/_scalepress/health"  // php-fpm answers its ping through FastCGI
-	PathStatus  = "/_scalepress/status"  // utilisation and php-fpm status (JSON)
-	PathMetrics = "/_scalepress/metrics" // Prometheus text format
-	HeaderNode  = "X-Scalepress-Node"    // which node served; stripped by the edge unless debugging
-	// HeaderNodeError marks an error page of the agent's own (PHP never answered).
-	HeaderNodeError = "X-Scalepress-Node-Error"
-	// HeaderSaturated marks a 503 refused because every PHP worker is busy and the queue is full.
-	HeaderSaturated = "X-Scalepress-Saturated"
-)
-
-// Status is what PathStatus returns.
-type Status struct {
-	ID          string  `json:"id"`
-	InFlight    int64   `json:"in_flight"`
-	Served      int64   `json:"served"`
-	Utilization float64 `json:"utilization"` // PHP requests running / max_children
-	ListenQueue int     `json:"listen_queue"`
-	Active      int     `json:"active_processes"`
-	Total       int     `json:"total_processes"`
-	MaxReached  int64   `json:"max_children_reached"`
-	Waiting     int     `json:"waiting"` // requests waiting for a FastCGI connection in the agent
-	PHPOK       bool    `json:"php_ok"`  // php-fpm answered its ping just now
-	PHPError    string  `json:"php_error,omitempty"`
-	// FilesReady says the filesync agent bootstrapped the docroot; FilesSeq
-	// is the files change it applied last.
-	FilesReady bool   `json:"files_ready"`
-	FilesSeq   uint64 `json:"files_seq"`
-}
+// The agent's own paths (api.NodePath*), answered by the agent itself; the
+// edge never forwards a path under api.InternalPrefix. The document at
+// api.NodePathStatus is an api.NodeReport.
 
 func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/_scalepress/") {
+	if strings.HasPrefix(r.URL.Path, api.InternalPrefix) {
 		a.serveInternal(w, r)
 		return
 	}
 	a.inflight.Add(1)
 	defer a.inflight.Add(-1)
 	a.served.Add(1)
-	w.Header().Set(HeaderNode, a.spec.ID)
+	w.Header().Set(api.HeaderNode, a.spec.ID)
 
 	rt := resolve(a.root, r.URL.Path)
 	switch rt.kind {
@@ -103,8 +77,8 @@ func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route) {
 	if q := a.fcgi.Stats().Waiting; q >= a.maxQueue {
 		// Every PHP worker is busy and the queue is full: refuse before PHP
 		// sees the request, so the edge can send it (even a POST) elsewhere.
-		w.Header().Set(HeaderSaturated, "1")
-		w.Header().Set(HeaderNodeError, "1")
+		w.Header().Set(api.HeaderSaturated, "1")
+		w.Header().Set(api.HeaderNodeError, "1")
 		http.Error(w, "503 service unavailable: node saturated", http.StatusServiceUnavailable)
 		return
 	}
@@ -120,13 +94,13 @@ func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route) {
 	case errors.Is(err, fastcgi.ErrLengthRequired):
 		http.Error(w, "411 length required", http.StatusLengthRequired)
 	case errors.Is(err, context.DeadlineExceeded):
-		w.Header().Set(HeaderNodeError, "1")
+		w.Header().Set(api.HeaderNodeError, "1")
 		http.Error(w, "504 gateway timeout: PHP did not answer in time", http.StatusGatewayTimeout)
 	case r.Context().Err() != nil:
 		// the client went away
 	default:
 		a.logger.Warn("php request failed", "uri", r.RequestURI, "err", err)
-		w.Header().Set(HeaderNodeError, "1") // PHP did not answer: the edge may retry a GET elsewhere
+		w.Header().Set(api.HeaderNodeError, "1") // PHP did not answer: the edge may retry a GET elsewhere
 		http.Error(w, "502 bad gateway: PHP did not answer", http.StatusBadGateway)
 	}
 }
@@ -179,18 +153,18 @@ func (a *Agent) isTrusted(ip string) bool {
 
 func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case PathHealth:
+	case api.NodePathHealth:
 		if err := a.phpAlive(r); err != nil {
 			http.Error(w, "php-fpm: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ok\n"))
-	case PathStatus:
+	case api.NodePathStatus:
 		// Utilisation comes from our own FastCGI connections, not php-fpm's
 		// status page: php-fpm counts a child holding an idle keep-alive
 		// connection as active, and may report more processes than max_children.
 		busy, waiting := a.load.averages()
-		st := Status{
+		st := api.NodeReport{
 			ID: a.spec.ID, InFlight: a.inflight.Load(), Served: a.served.Load(),
 			Waiting: int(waiting + 0.5), Active: int(busy + 0.5), Total: a.spec.PHPChildren,
 			Utilization: busy / float64(a.spec.PHPChildren),
@@ -203,7 +177,7 @@ func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
-	case PathMetrics:
+	case api.NodePathMetrics:
 		fs := a.fcgi.Stats()
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		id := a.spec.ID

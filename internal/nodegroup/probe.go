@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
-// HTTPProber asks a node agent over HTTP: /_scalepress/health (200 when PHP
-// answers) and /_scalepress/status (its status document).
+// HTTPProber asks a node agent over HTTP: api.NodePathHealth (200 when PHP
+// answers) and api.NodePathStatus (its api.NodeReport).
 type HTTPProber struct {
 	Client *http.Client
 }
@@ -23,7 +25,7 @@ func NewHTTPProber() HTTPProber {
 
 // Ready implements Prober.
 func (p HTTPProber) Ready(ctx context.Context, n Node) error {
-	resp, err := p.get(ctx, n, "/_scalepress/health")
+	resp, err := p.get(ctx, n, api.NodePathHealth)
 	if err != nil {
 		return err
 	}
@@ -33,15 +35,8 @@ func (p HTTPProber) Ready(ctx context.Context, n Node) error {
 
 // Report implements Prober.
 func (p HTTPProber) Report(ctx context.Context, n Node) (Report, error) {
-	var st struct {
-		InFlight    int64   `json:"in_flight"`
-		Utilization float64 `json:"utilization"`
-		Waiting     int     `json:"waiting"`
-		PHPOK       bool    `json:"php_ok"`
-		FilesReady  bool    `json:"files_ready"`
-		FilesSeq    uint64  `json:"files_seq"`
-	}
-	resp, err := p.get(ctx, n, "/_scalepress/status")
+	var st api.NodeReport
+	resp, err := p.get(ctx, n, api.NodePathStatus)
 	if err != nil {
 		return Report{}, err
 	}

@@ -5,6 +5,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // Config configures a Cache.
@@ -79,7 +81,7 @@ func DefaultConfig() Config {
 		SoftPurgeGrace:       time.Minute,
 		HitForPass:           30 * time.Second,
 		FetchTimeout:         2 * time.Minute,
-		TagHeader:            "X-Scalepress-Tags",
+		TagHeader:            api.HeaderTags,
 		IgnoreParams:         []string{"utm_*", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid"},
 		Now:                  time.Now,
 	}

@@ -7,12 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // X-Cache is the header every response produced by the cache carries, with
 // one of these values.
 const (
-	HeaderXCache = "X-Cache"
+	HeaderXCache = api.HeaderCache
 	XCacheHit    = "HIT"
 	XCacheMiss   = "MISS"
 	XCacheBypass = "BYPASS"

@@ -1,0 +1,28 @@
+package api
+
+// NodeReport is the node agent's own document (GET NodePathStatus): what the
+// controller's health checks, scaling, drains and file-sync waits read. It
+// is not NodeStatus, the node's entry in the status document.
+type NodeReport struct {
+	ID          string  `json:"id"`
+	InFlight    int64   `json:"in_flight"`
+	Served      int64   `json:"served"`
+	Utilization float64 `json:"utilization"` // PHP requests running / max_children
+	ListenQueue int     `json:"listen_queue"`
+	Active      int     `json:"active_processes"`
+	Total       int     `json:"total_processes"`
+	MaxReached  int64   `json:"max_children_reached"`
+	Waiting     int     `json:"waiting"` // requests waiting for a FastCGI connection in the agent
+	PHPOK       bool    `json:"php_ok"`  // php-fpm answered its ping just now
+	PHPError    string  `json:"php_error,omitempty"`
+	// FilesReady says the filesync agent bootstrapped the docroot; FilesSeq
+	// is the files change it applied last.
+	FilesReady bool   `json:"files_ready"`
+	FilesSeq   uint64 `json:"files_seq"`
+}
+
+// FilesStoreStatus is the part of the files role's GET FilesPathStatus
+// other roles read.
+type FilesStoreStatus struct {
+	Seq uint64 `json:"seq"` // the change log's last sequence number
+}
