@@ -34,6 +34,8 @@ type NodeSpec struct {
 }
 
 // FilesRules are the filesync rules shared by the files role and the nodes.
+// A zero field (nil Exclude, 0 MaxFileSize or MaxDepth) means filesync's
+// default for it.
 type FilesRules struct {
 	Exclude     []string `json:"exclude"`
 	MaxFileSize int64    `json:"max_file_size"`

@@ -101,6 +101,12 @@ func filesRules(r api.FilesRules) filesync.Rules {
 	return rules
 }
 
+// seedFiles fills an empty files store from the site tree (the controller's
+// controller.FilesSeeder).
+func seedFiles(ctx context.Context, url, dir string, rules api.FilesRules) (int, error) {
+	return filesync.Seed(ctx, filesync.NewClient(url, nil), dir, filesRules(rules))
+}
+
 // runFiles serves the canonical site tree (the files role).
 func runFiles(args []string) error {
 	var spec api.FilesSpec

@@ -35,7 +35,7 @@ func runUp(args []string) error {
 		return upDetached(d, cfg.API.Addr)
 	}
 	logger := newLogger(os.Stderr, "controller")
-	ctrl, err := controller.New(cfg, d.dir, Version, logger)
+	ctrl, err := controller.New(cfg, d.dir, Version, logger, seedFiles)
 	if err != nil {
 		return err
 	}

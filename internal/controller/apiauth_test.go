@@ -31,7 +31,7 @@ func apiController(t *testing.T) *Controller {
 	}))
 	t.Cleanup(edge.Close)
 	cfg.Edges[0].Addr = strings.TrimPrefix(edge.URL, "http://")
-	c, err := New(cfg, dir, "test", slog.New(slog.DiscardHandler))
+	c, err := New(cfg, dir, "test", slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

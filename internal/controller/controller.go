@@ -63,6 +63,7 @@ type Controller struct {
 	nodes     *local.Nodes
 	db        *database
 	files     *filesRole
+	seedFiles FilesSeeder
 	purges    *purger
 	edges     []service // as configured
 	redis     service
@@ -70,14 +71,15 @@ type Controller struct {
 	dns       service
 }
 
-// New returns a controller for the state directory dir.
-func New(cfg config.Config, dir string, version string, logger *slog.Logger) (*Controller, error) {
+// New returns a controller for the state directory dir; seed fills an empty
+// files store when files is enabled.
+func New(cfg config.Config, dir string, version string, logger *slog.Logger, seed FilesSeeder) (*Controller, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	c := &Controller{
-		cfg: cfg, layout: Layout{Dir: abs}, logger: logger, version: version,
+		cfg: cfg, layout: Layout{Dir: abs}, logger: logger, version: version, seedFiles: seed,
 		asRoot: os.Geteuid() == 0,
 		http:   &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		edges:  make([]service, len(cfg.Edges)),

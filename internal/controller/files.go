@@ -16,7 +16,6 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
-	"github.com/scalepress/scalepress/internal/filesync"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/preflight"
 )
@@ -34,21 +33,31 @@ func (l Layout) NodeFilesState(id string) string { return filepath.Join(l.Node(i
 // log's last sequence number, kept current by Run.
 type filesRole struct {
 	service
-	url    string
-	client *filesync.Client
-	seq    atomic.Uint64
+	url string
+	api *api.Client // the files role's API
+	seq atomic.Uint64
 }
+
+// storeSeq asks the files role for its change log's last sequence number.
+func (f *filesRole) storeSeq(ctx context.Context) (uint64, error) {
+	var st api.FilesStoreStatus
+	if err := f.api.Get(ctx, api.FilesPathStatus, &st); err != nil {
+		return 0, fmt.Errorf("files: %w", err)
+	}
+	return st.Seq, nil
+}
+
+// FilesSeeder fills an empty files store at url from the site tree dir
+// under rules and returns how many changes it pushed. The cli passes
+// filesync's: the controller reaches the files role only over the wire.
+type FilesSeeder func(ctx context.Context, url, dir string, rules api.FilesRules) (int, error)
 
 func (c *Controller) filesURL() string { return "http://" + c.cfg.Files.Addr }
 
-// filesRules are the sync rules of the files role and every node.
+// filesRules are the sync rules of the files role and every node: the
+// configured size limit, filesync's defaults for the rest.
 func (c *Controller) filesRules() api.FilesRules {
-	r := filesync.DefaultRules()
-	return api.FilesRules{Exclude: r.Exclude, MaxFileSize: int64(c.cfg.Files.MaxFileMB) << 20, MaxDepth: r.MaxDepth}
-}
-
-func toFilesyncRules(r api.FilesRules) filesync.Rules {
-	return filesync.Rules{Exclude: r.Exclude, MaxFileSize: r.MaxFileSize, MaxDepth: r.MaxDepth}
+	return api.FilesRules{MaxFileSize: int64(c.cfg.Files.MaxFileMB) << 20}
 }
 
 // startFiles starts the files role when files is enabled, waits until it
@@ -72,7 +81,8 @@ func (c *Controller) startFiles(ctx context.Context) error {
 	}
 	spec := api.FilesSpec{Addr: c.cfg.Files.Addr, Dir: dir, Rules: c.filesRules()}
 	fr := c.files
-	fr.url, fr.client = c.filesURL(), filesync.NewClient(c.filesURL(), &http.Client{Timeout: 2 * time.Second})
+	fr.url = c.filesURL()
+	fr.api = &api.Client{Base: fr.url, HTTP: &http.Client{Timeout: 2 * time.Second}}
 	err := c.start(ctx, &fr.service, c.unprivileged(local.Role{
 		Name: "files", Role: "files", Spec: spec, StopTimeout: 10 * time.Second,
 		Ready: local.HTTPCheck(c.http, fr.url+api.FilesPathHealth, "", 200), ReadyTimeout: 15 * time.Second,
@@ -80,23 +90,25 @@ func (c *Controller) startFiles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client := filesync.NewClient(fr.url, nil)
-	st, err := client.Status(ctx)
+	seq, err := fr.storeSeq(ctx)
 	if err != nil {
-		return fmt.Errorf("files: %w", err)
+		return err
 	}
-	if st.Seq == 0 {
+	if seq == 0 {
+		if c.seedFiles == nil {
+			return fmt.Errorf("files: the store is empty and nothing can seed it (controller.New got no FilesSeeder)")
+		}
 		t0 := time.Now()
-		n, err := filesync.Seed(ctx, client, c.layout.Site(), toFilesyncRules(spec.Rules))
+		n, err := c.seedFiles(ctx, fr.url, c.layout.Site(), spec.Rules)
 		if err != nil {
 			return fmt.Errorf("files: seed the store from %s: %w", c.layout.Site(), err)
 		}
-		if st, err = client.Status(ctx); err != nil {
-			return fmt.Errorf("files: %w", err)
+		if seq, err = fr.storeSeq(ctx); err != nil {
+			return err
 		}
 		c.event("files", "", "files store seeded from %s: %d changes in %s", c.layout.Site(), n, time.Since(t0).Round(time.Millisecond))
 	}
-	fr.seq.Store(st.Seq)
+	fr.seq.Store(seq)
 	return nil
 }
 
@@ -110,21 +122,17 @@ func (f *filesRole) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		st, err := f.client.Status(ctx)
+		seq, err := f.storeSeq(ctx)
 		f.healthy.Store(err == nil)
 		if err == nil {
-			f.seq.Store(st.Seq)
+			f.seq.Store(seq)
 		}
 	}
 }
 
 // Head is the store's last change, asked now: the node group's hook.
 func (f *filesRole) Head(ctx context.Context) (uint64, error) {
-	st, err := f.client.Status(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return st.Seq, nil
+	return f.storeSeq(ctx)
 }
 
 // Status is the files part of the status document, nil when files is off.
