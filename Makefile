@@ -36,16 +36,22 @@ e2e: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
+# deadcode (pinned: a version the module proxy serves) must report nothing
+# that scripts/deadcode-keep.txt does not keep, with its reason.
+DEADCODE := golang.org/x/tools/cmd/deadcode@v0.52.0
 lint:
 	@test -z "$$(gofmt -l cmd internal test)" || (gofmt -l cmd internal test; exit 1)
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null; then staticcheck ./...; fi
+	@dead="$$($(GO) run $(DEADCODE) ./cmd/scalepress)" || exit 1; \
+	  new="$$(printf '%s\n' "$$dead" | sed -E 's/:[0-9]+:[0-9]+:/:/' | grep -vxF -f <(grep -v '^#' scripts/deadcode-keep.txt) | grep .)"; \
+	  if [ -n "$$new" ]; then printf 'deadcode: unreachable, delete it or keep it in scripts/deadcode-keep.txt with a reason:\n%s\n' "$$new"; exit 1; fi
 
 # Every parser's fuzz target, FUZZTIME each (go test -fuzz takes one target at a time).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := \
 	internal/config:FuzzParse internal/node:FuzzResolve internal/fastcgi:FuzzReadRecords \
-	internal/fastcgi:FuzzNameValuePairs internal/phpfpm:FuzzParseStatus internal/galera:FuzzParseGraState \
+	internal/fastcgi:FuzzNameValuePairs internal/galera:FuzzParseGraState \
 	internal/pagecache:FuzzCacheControl internal/pagecache:FuzzRange internal/pagecache:FuzzTags \
 	internal/pagecache:FuzzPurgeRequest internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
 	internal/filesync:FuzzPushChange

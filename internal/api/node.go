@@ -8,10 +8,8 @@ type NodeReport struct {
 	InFlight    int64   `json:"in_flight"`
 	Served      int64   `json:"served"`
 	Utilization float64 `json:"utilization"` // PHP requests running / max_children
-	ListenQueue int     `json:"listen_queue"`
 	Active      int     `json:"active_processes"`
 	Total       int     `json:"total_processes"`
-	MaxReached  int64   `json:"max_children_reached"`
 	Waiting     int     `json:"waiting"` // requests waiting for a FastCGI connection in the agent
 	PHPOK       bool    `json:"php_ok"`  // php-fpm answered its ping just now
 	PHPError    string  `json:"php_error,omitempty"`

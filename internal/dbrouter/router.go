@@ -123,10 +123,6 @@ func New(cfg Config, logger *slog.Logger) (*Router, error) {
 	return r, nil
 }
 
-// SetMembers replaces the member list (addresses of synced members, in
-// preference order); connections to members no longer in it are closed.
-func (r *Router) SetMembers(members []string) { r.Update(api.DBMembers{Members: members}) }
-
 // Update applies what the controller published.
 func (r *Router) Update(m api.DBMembers) {
 	r.mu.Lock()
@@ -352,6 +348,3 @@ func (r *Router) relay(ctx context.Context, client net.Conn) {
 	server.Close()
 	<-done
 }
-
-// Active is the number of relayed connections now.
-func (r *Router) Active() int64 { return r.active.Load() }

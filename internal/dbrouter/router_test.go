@@ -110,7 +110,7 @@ func TestMemberLeavingClosesItsConnections(t *testing.T) {
 	if got, _ := roundTrip(t, c, "1"); got != "a:1" {
 		t.Fatalf("first answer %q", got)
 	}
-	r.SetMembers([]string{b})
+	r.Update(api.DBMembers{Members: []string{b}})
 	if _, err := roundTrip(t, c, "2"); err == nil {
 		t.Fatal("connection to the member that left still works")
 	}

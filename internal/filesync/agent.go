@@ -119,10 +119,6 @@ func (a *Agent) Close() error {
 // docroot: every change up to it is on disk.
 func (a *Agent) AppliedSeq() uint64 { return a.applied.Load() }
 
-// Pending returns how many local changes wait for the server's
-// acknowledgement.
-func (a *Agent) Pending() int { return a.queue.len() }
-
 func (a *Agent) appliedPath() string { return filepath.Join(a.cfg.StateDir, "applied") }
 
 func (a *Agent) loadApplied() (uint64, bool, error) {

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -113,25 +112,6 @@ func (c *Client) manifest(ctx context.Context, path string) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("filesync: manifest: %w", err)
 	}
 	return m, nil
-}
-
-// Status fetches the server's counters.
-func (c *Client) Status(ctx context.Context) (Status, error) {
-	var st Status
-	if err := c.getJSON(ctx, api.FilesPathStatus, &st); err != nil {
-		return Status{}, fmt.Errorf("filesync: status: %w", err)
-	}
-	return st, nil
-}
-
-// PathSeq asks which sequence number a node must have applied to serve p as
-// it is now.
-func (c *Client) PathSeq(ctx context.Context, p string) (PathSeqResponse, error) {
-	var r PathSeqResponse
-	if err := c.getJSON(ctx, api.FilesPathSeq+"?"+api.ParamPath+"="+url.QueryEscape(p), &r); err != nil {
-		return PathSeqResponse{}, fmt.Errorf("filesync: path seq: %w", err)
-	}
-	return r, nil
 }
 
 // HasBlob reports whether the server stores a blob.

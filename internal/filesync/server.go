@@ -80,9 +80,6 @@ func NewServer(cfg Config, logger *slog.Logger) (*Server, error) {
 	return &Server{cfg: cfg, store: st, logger: logger, unlock: unlock, stop: make(chan struct{})}, nil
 }
 
-// Store returns the server's store.
-func (s *Server) Store() *Store { return s.store }
-
 // Run listens on cfg.Addr and serves until ctx ends; see Serve.
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
@@ -129,21 +126,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		hs.Close()
 	}
 	<-errc
-	s.closeStore()
-	return nil
-}
-
-// Close stops the server at once: listeners and connections are closed,
-// the store is closed and the data directory unlocked. A new Server can then
-// open the same directory.
-func (s *Server) Close() error {
-	s.closeOnce.Do(func() { close(s.stop) })
-	s.mu.Lock()
-	servers := s.servers
-	s.mu.Unlock()
-	for _, hs := range servers {
-		hs.Close()
-	}
 	s.closeStore()
 	return nil
 }

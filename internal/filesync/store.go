@@ -271,19 +271,6 @@ func (s *Store) snapshotLocked(ctx context.Context) error {
 	return nil
 }
 
-// Snapshot writes a snapshot of the current state now.
-func (s *Store) Snapshot(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if err := s.snapshotLocked(ctx); err != nil {
-		return fmt.Errorf("filesync: snapshot: %w", err)
-	}
-	return nil
-}
-
 // Seq returns the last sequence number of the log.
 func (s *Store) Seq() uint64 {
 	s.mu.Lock()

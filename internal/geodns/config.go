@@ -41,7 +41,7 @@ type Config struct {
 	// GeoIPPath (geoip_path) is a MaxMind DB file (GeoIP2/GeoLite2 Country
 	// or City, or a compatible one) mapping addresses to countries and
 	// continents. Needed when a region lists countries or continents,
-	// unless New is given WithGeoIP.
+	// unless a test gives New its own database.
 	GeoIPPath string
 	// TTL (ttl) is the TTL of geo answers: short, so that clients follow
 	// health changes.

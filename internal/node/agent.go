@@ -6,7 +6,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -260,31 +259,4 @@ func (a *Agent) ping(ctx context.Context) error {
 		return fmt.Errorf("php-fpm ping: status %d, body %q", resp.Status, buf[:n])
 	}
 	return nil
-}
-
-// fpmStatus reads php-fpm's status page.
-func (a *Agent) fpmStatus(ctx context.Context) (phpfpm.Status, error) {
-	resp, err := a.health.Do(ctx, map[string]string{
-		"SCRIPT_NAME": "/fpm-status", "SCRIPT_FILENAME": "/fpm-status",
-		"REQUEST_METHOD": "GET", "QUERY_STRING": "json", "GATEWAY_INTERFACE": "CGI/1.1",
-	}, nil)
-	if err != nil {
-		return phpfpm.Status{}, err
-	}
-	defer resp.Body.Close()
-	b := make([]byte, 0, 2048)
-	for {
-		if len(b) == cap(b) {
-			if len(b) > 1<<20 {
-				return phpfpm.Status{}, errors.New("php-fpm status: too large")
-			}
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := resp.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			break
-		}
-	}
-	return phpfpm.ParseStatus(b)
 }
