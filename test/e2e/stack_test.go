@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,24 +25,35 @@ import (
 
 var bin string
 
-func TestMain(m *testing.M) {
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+// run builds the binary unless SCALEPRESS_BIN names one, runs the tests and
+// removes what it built: a defer in TestMain itself never runs, as os.Exit
+// skips it. Under -short (the unit tier: go test -short ./...) it runs
+// nothing, since every test here starts the real stack.
+func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: not run under -short (see README: make e2e)")
+		return 0
+	}
 	bin = os.Getenv("SCALEPRESS_BIN")
 	if bin == "" {
 		dir, err := os.MkdirTemp("", "scalepress-bin-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return 1
 		}
+		defer os.RemoveAll(dir)
 		bin = filepath.Join(dir, "scalepress")
 		_, file, _, _ := runtime.Caller(0)
 		out, err := exec.Command("go", "build", "-o", bin, filepath.Join(filepath.Dir(file), "..", "..", "cmd", "scalepress")).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-			os.Exit(1)
+			return 1
 		}
-		defer os.RemoveAll(dir)
 	}
-	os.Exit(m.Run())
+	return m.Run()
 }
 
 // stack is one environment on its own loopback block.
