@@ -1,6 +1,8 @@
-// Package api holds the shapes shared by the CLI, the roles and the controller:
-// the status document of CONTRACT.md, the role specs the controller hands to the
-// processes it starts, and a small client for the control API.
+// Package api is the wire contract between processes (docs/architecture.md):
+// every path, header and query parameter one role sends and another answers
+// (wire.go), the status document of docs/contract.md, the node agent's
+// report, the role specs the controller hands to the processes it starts,
+// the purge documents, and a small JSON client.
 package api
 
 // Status is the document `scalepress status --json` prints and GET /v1/status
@@ -43,7 +45,7 @@ type EdgeStatus struct {
 	UpstreamsApplied uint64 `json:"upstreams_applied"`
 }
 
-// Node states, as CONTRACT.md lists them.
+// Node states, as docs/contract.md lists them.
 const (
 	NodePending    = "pending"
 	NodeWarming    = "warming"
@@ -75,7 +77,7 @@ type Autoscaling struct {
 	Utilization float64 `json:"utilization"`
 }
 
-// DB member states, as CONTRACT.md lists them.
+// DB member states, as docs/contract.md lists them.
 const (
 	DBSynced  = "synced"
 	DBJoining = "joining"

@@ -20,7 +20,7 @@ import (
 // Version is set at build time (-ldflags "-X .../cli.Version=...").
 var Version = "0.1.0-dev"
 
-// Exit codes of CONTRACT.md.
+// Exit codes of docs/contract.md.
 const (
 	exitOK      = 0
 	exitRuntime = 1
@@ -146,7 +146,7 @@ func (d *dirFlags) register(fs *flag.FlagSet, withConfig bool) {
 	}
 }
 
-// load returns the configuration per CONTRACT.md: --config, else
+// load returns the configuration per docs/contract.md: --config, else
 // DIR/scalepress.yaml when it exists, else the built-in defaults.
 func (d *dirFlags) load() (config.Config, error) {
 	path := d.config

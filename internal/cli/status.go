@@ -15,7 +15,7 @@ func runStatus(args []string) error {
 	fs := newFlags("status")
 	var d dirFlags
 	d.register(fs, true)
-	asJSON := fs.Bool("json", false, "print the status document (CONTRACT.md)")
+	asJSON := fs.Bool("json", false, "print the status document (docs/contract.md)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

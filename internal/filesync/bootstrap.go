@@ -99,7 +99,7 @@ func (a *Agent) Bootstrap(ctx context.Context) (err error) {
 	a.keepDirs(kept)
 	a.applied.Store(m.Seq)
 	a.scanned = false
-	if err := a.saveApplied(); err != nil {
+	if err := a.saveApplied(true); err != nil {
 		return fmt.Errorf("filesync: bootstrap: %w", err)
 	}
 	a.logger.Info("docroot bootstrapped", "seq", m.Seq, "entries", len(m.Entries), "downloaded", len(fetch), "removed", len(extra), "took", time.Since(start))
