@@ -22,7 +22,7 @@
 // The local layout under Config.Dir:
 //
 //	LOCK                          flock(2): one server per directory
-//	blobs/ab/abcdef…              a blob, written to blobs/tmp, fsynced, renamed
+//	blobs/ab/abcdef…              a blob, written with atomicfile (temp beside it, fsync, rename)
 //	log/00000000000000000001.log  a log segment, named by its first seq
 //	snap/00000000000000010000.json a snapshot: the Manifest at that seq
 //
