@@ -20,13 +20,6 @@ type HealPolicy struct {
 	Grace time.Duration
 }
 
-// DefaultHealPolicy returns at most 3 replacements per 60 s and a 30 s
-// grace (longer than the supervisor's first restarts, shorter than a user's
-// patience with a group missing a node).
-func DefaultHealPolicy() HealPolicy {
-	return HealPolicy{MaxReplacements: 3, Window: 60 * time.Second, Grace: 30 * time.Second}
-}
-
 // Validate reports every invalid field, each by name.
 func (p HealPolicy) Validate() error {
 	var errs []error

@@ -7,6 +7,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// DefaultHealPolicy is the tests' policy: at most 3 replacements per 60 s
+// and a 30 s grace (the controller takes its own from the configuration).
+func DefaultHealPolicy() HealPolicy {
+	return HealPolicy{MaxReplacements: 3, Window: 60 * time.Second, Grace: 30 * time.Second}
+}
+
 func TestHealer(t *testing.T) {
 	const s = time.Second
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
