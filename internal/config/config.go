@@ -129,6 +129,9 @@ type WordPress struct {
 	Source       string        `yaml:"source"`
 	Permalinks   string        `yaml:"permalinks"`
 	CronInterval time.Duration `yaml:"cron_interval"`
+	// LockCode forbids every file change from wp-admin (DISALLOW_FILE_MODS):
+	// for sites whose plugins and themes are deployed another way.
+	LockCode bool `yaml:"lock_code"`
 }
 
 // Supervise is the restart policy for every child process.

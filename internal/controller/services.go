@@ -98,24 +98,30 @@ func (c *Controller) start(ctx context.Context, s *service, r local.Role) error 
 	return nil
 }
 
+// redisPassword is redis's requirepass; the controller's health checks and
+// WordPress (wp-config.php) authenticate with it.
+func (c *Controller) redisPassword() string { return c.secrets.Key(token.Redis).Hex() }
+
 func (c *Controller) startRedis(ctx context.Context) error {
-	rc := redisd.Config{Addr: c.cfg.Redis.Addr, Dir: c.layout.Redis(), MaxMemory: c.cfg.Redis.MaxMemory}
+	rc := redisd.Config{Addr: c.cfg.Redis.Addr, Dir: c.layout.Redis(), MaxMemory: c.cfg.Redis.MaxMemory, Password: c.redisPassword()}
 	if err := rc.Validate(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(rc.Dir, 0o755); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
+	uid, gid := -1, -1
 	if c.asRoot {
 		os.Chown(rc.Dir, c.redisUser.UID, c.redisUser.GID)
+		uid, gid = c.redisUser.UID, c.redisUser.GID
 	}
-	conf := filepath.Join(rc.Dir, "redis.conf")
-	if err := os.WriteFile(conf, redisd.Render(rc), 0o644); err != nil {
+	conf, err := redisd.WriteConfig(rc, uid, gid)
+	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return c.start(ctx, &c.redis, local.Role{
 		Name: "redis", Path: c.bin.Redis, Args: []string{conf}, Credential: c.credential(c.redisUser),
-		Ready: func(ctx context.Context) error { return redisd.Ping(ctx, rc.Addr) }, ReadyTimeout: 15 * time.Second,
+		Ready: func(ctx context.Context) error { return redisd.Ping(ctx, rc.Addr, rc.Password) }, ReadyTimeout: 15 * time.Second,
 	})
 }
 
@@ -124,6 +130,8 @@ func (c *Controller) wpConfig() ([]byte, error) {
 		DBName: c.cfg.DB.Name, DBUser: c.cfg.DB.User, DBPassword: c.secrets.DBPassword,
 		DBHost: c.cfg.DB.Router, SiteURL: c.cfg.SiteURL(), Salts: c.secrets.Salts,
 		RedisAddr: c.cfg.Redis.Addr, Debug: c.cfg.Site.Debug,
+		RedisPassword: c.redisPassword(), ObjectCacheKey: c.secrets.Key(token.ObjectCache).Hex(),
+		LockCode: c.cfg.WordPress.LockCode,
 		PurgeURL: c.apiURL(api.APIPathPurge), PurgeSecret: c.secrets.PurgeSecret,
 	})
 }

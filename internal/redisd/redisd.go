@@ -6,10 +6,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/atomicfile"
 )
 
 // Config is one redis-server.
@@ -17,7 +21,12 @@ type Config struct {
 	Addr      string // IP:port
 	Dir       string // working directory (no persistence is written there)
 	MaxMemory string // e.g. 64mb
+	// Password is requirepass: every client authenticates
+	// (docs/adr/0009-trust-model.md). 32 or more letters and digits.
+	Password string
 }
+
+var passwordRE = regexp.MustCompile(`^[A-Za-z0-9]{32,}$`)
 
 // Validate names the field that is wrong.
 func (c Config) Validate() error {
@@ -30,16 +39,26 @@ func (c Config) Validate() error {
 	if c.MaxMemory == "" {
 		return fmt.Errorf("redisd: maxmemory is empty")
 	}
+	if !passwordRE.MatchString(c.Password) {
+		// Never print it: it may be a real password with one bad character.
+		return fmt.Errorf("redisd: password must be 32 or more letters and digits (got %d characters)", len(c.Password))
+	}
 	return nil
 }
 
-// Render returns redis.conf: a pure cache (no RDB, no AOF), LRU over all keys.
+// Render returns redis.conf: a pure cache (no RDB, no AOF), LRU over all
+// keys, a password, and none of the commands that change the server's files
+// or load code into it.
 func Render(c Config) []byte {
 	host, port, _ := net.SplitHostPort(c.Addr)
-	return fmt.Appendf(nil, `# Written by scalepress; rewritten on every up.
+	return fmt.Appendf(nil, `# Written by scalepress; rewritten on every up. Holds the password: mode 0600.
 bind %s
 port %s
 protected-mode yes
+requirepass %s
+enable-protected-configs no
+enable-debug-command no
+enable-module-command no
 daemonize no
 supervised no
 dir %s
@@ -51,7 +70,29 @@ maxmemory-policy allkeys-lru
 tcp-keepalive 60
 timeout 0
 databases 16
-`, host, port, c.Dir, c.MaxMemory)
+`, host, port, c.Password, c.Dir, c.MaxMemory)
+}
+
+// ConfigMode is the mode of redis.conf: it holds the password, so only its
+// owner (the user redis runs as) reads it.
+const ConfigMode os.FileMode = 0o600
+
+// WriteConfig writes Dir/redis.conf (ConfigMode) and, with uid >= 0, gives
+// it to uid:gid, the user redis-server runs as. It returns the path.
+func WriteConfig(c Config, uid, gid int) (string, error) {
+	if err := c.Validate(); err != nil {
+		return "", err
+	}
+	path := filepath.Join(c.Dir, "redis.conf")
+	if err := atomicfile.Write(path, Render(c), ConfigMode); err != nil {
+		return "", fmt.Errorf("redisd: %w", err)
+	}
+	if uid >= 0 {
+		if err := os.Chown(path, uid, gid); err != nil {
+			return "", fmt.Errorf("redisd: %w", err)
+		}
+	}
+	return path, nil
 }
 
 // Binary finds redis-server.
@@ -64,8 +105,9 @@ func Binary() (string, error) {
 	return "", fmt.Errorf("redisd: redis-server not found (Debian package redis-server): run scripts/install-deps.sh")
 }
 
-// Ping sends PING and expects +PONG.
-func Ping(ctx context.Context, addr string) error {
+// Ping authenticates with password (none if empty), sends PING and expects
+// +PONG.
+func Ping(ctx context.Context, addr, password string) error {
 	d := net.Dialer{Timeout: time.Second}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -77,15 +119,34 @@ func Ping(ctx context.Context, addr string) error {
 		deadline = dl
 	}
 	conn.SetDeadline(deadline)
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+	var req []byte
+	want := []string{"+PONG"}
+	if password != "" {
+		req = command(req, "AUTH", password)
+		want = []string{"+OK", "+PONG"}
+	}
+	req = command(req, "PING")
+	if _, err := conn.Write(req); err != nil {
 		return fmt.Errorf("redisd: ping: %w", err)
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("redisd: ping: %w", err)
-	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return fmt.Errorf("redisd: ping: unexpected answer %q", strings.TrimSpace(line))
+	r := bufio.NewReader(conn)
+	for _, w := range want {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("redisd: ping: %w", err)
+		}
+		if got := strings.TrimSpace(line); got != w {
+			return fmt.Errorf("redisd: ping: unexpected answer %q", got)
+		}
 	}
 	return nil
+}
+
+// command appends one command in RESP (an array of bulk strings).
+func command(b []byte, args ...string) []byte {
+	b = fmt.Appendf(b, "*%d\r\n", len(args))
+	for _, a := range args {
+		b = fmt.Appendf(b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	return b
 }

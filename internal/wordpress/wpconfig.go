@@ -14,7 +14,14 @@ type Config struct {
 	SiteURL                    string // WP_HOME and WP_SITEURL
 	Salts                      map[string]string
 	RedisAddr                  string // for the object-cache drop-in (WP_REDIS_HOST/PORT)
-	Debug                      bool
+	// RedisPassword (WP_REDIS_PASSWORD) and ObjectCacheKey
+	// (SCALEPRESS_OBJECT_CACHE_KEY, the HMAC key the drop-in signs every
+	// value with, at least 32 characters) go with RedisAddr.
+	RedisPassword, ObjectCacheKey string
+	Debug                         bool
+	// LockCode sets DISALLOW_FILE_MODS: no plugin, theme or core installs,
+	// updates or edits from wp-admin (wordpress.lock_code).
+	LockCode bool
 
 	// CacheKeySalt prefixes every object-cache key (WP_CACHE_KEY_SALT), so
 	// that sites sharing a redis never collide. Empty: the drop-in derives
@@ -49,6 +56,14 @@ func (c Config) Validate() error {
 		u, err := url.Parse(c.PurgeURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("wp-config: purge url %q is not an http(s) URL", c.PurgeURL)
+		}
+	}
+	if c.RedisAddr != "" {
+		if c.RedisPassword == "" {
+			return fmt.Errorf("wp-config: redis password is empty (redis.addr is set)")
+		}
+		if len(c.ObjectCacheKey) < 32 {
+			return fmt.Errorf("wp-config: object cache key must be at least 32 characters (the drop-in uses redis only with it)")
 		}
 	}
 	if (c.PurgeURL == "") != (c.PurgeSecret == "") {
@@ -107,15 +122,28 @@ if (!empty($_SERVER['SCALEPRESS_VIA_EDGE']) && isset($_SERVER['HTTP_X_FORWARDED_
 	def("DISABLE_WP_CRON", "true")
 	b.WriteString("// Core updates would make the nodes' trees differ.\n")
 	def("AUTOMATIC_UPDATER_DISABLED", "true")
+	b.WriteString("// PHP writes plugin and theme installs itself (never asks for FTP), and\n" +
+		"// what it writes stays writable by the group the file sync shares with it.\n")
 	str("FS_METHOD", "direct")
+	def("FS_CHMOD_DIR", "02775")
+	def("FS_CHMOD_FILE", "0664")
+	if c.LockCode {
+		b.WriteString("// wordpress.lock_code: code is deployed another way; wp-admin installs,\n" +
+			"// updates and edits nothing.\n")
+		def("DISALLOW_FILE_MODS", "true")
+	}
 	def("WP_DEBUG", boolean(c.Debug))
 	if c.RedisAddr != "" {
 		host, port := c.RedisAddr, "6379"
 		if i := strings.LastIndexByte(c.RedisAddr, ':'); i >= 0 {
 			host, port = c.RedisAddr[:i], c.RedisAddr[i+1:]
 		}
+		b.WriteString("// The object cache (wp-content/object-cache.php): redis, its password, and\n" +
+			"// the key that signs every value it writes.\n")
 		str("WP_REDIS_HOST", host)
 		def("WP_REDIS_PORT", port)
+		str("WP_REDIS_PASSWORD", c.RedisPassword)
+		str("SCALEPRESS_OBJECT_CACHE_KEY", c.ObjectCacheKey)
 	}
 	if c.CacheKeySalt != "" {
 		str("WP_CACHE_KEY_SALT", c.CacheKeySalt)

@@ -22,6 +22,7 @@ func testConfig() Config {
 		DBName: "wordpress", DBUser: "wp", DBPassword: `pa'ss\word`,
 		DBHost: "127.0.0.1:3306", SiteURL: "http://127.0.0.1:8080",
 		Salts: salts, RedisAddr: "127.0.3.1:6379",
+		RedisPassword: "redis'pw", ObjectCacheKey: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		CacheKeySalt: "site-a", PurgeURL: "http://127.0.0.1:9090/v1/purge", PurgeSecret: `sec'ret`,
 	}
 }
@@ -66,16 +67,56 @@ func TestRenderConfigIsValidPHP(t *testing.T) {
 		t.Fatalf("php -l: %v\n%s", err, out)
 	}
 	// Evaluate the defines without loading WordPress.
-	src := strings.Replace(string(got), "require_once ABSPATH . 'wp-settings.php';", `echo DB_PASSWORD, "|", WP_CACHE_KEY_SALT, "|", SCALEPRESS_PURGE_URL, "|", SCALEPRESS_PURGE_SECRET;`, 1)
+	gotConsts := evalConfig(t, php, got, `DB_PASSWORD, "|", WP_CACHE_KEY_SALT, "|", SCALEPRESS_PURGE_URL, "|", SCALEPRESS_PURGE_SECRET, "|", WP_REDIS_PASSWORD, "|", SCALEPRESS_OBJECT_CACHE_KEY`)
+	if want := `pa'ss\word|site-a|http://127.0.0.1:9090/v1/purge|sec'ret|redis'pw|0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef`; gotConsts != want {
+		t.Errorf("constants evaluate to %q, want %q", gotConsts, want)
+	}
+}
+
+// evalConfig runs a rendered wp-config.php with its require of
+// wp-settings.php replaced by `echo exprs;` and returns the output.
+func evalConfig(t *testing.T, php string, config []byte, exprs string) string {
+	t.Helper()
+	src := strings.Replace(string(config), "require_once ABSPATH . 'wp-settings.php';", "echo "+exprs+";", 1)
+	f := filepath.Join(t.TempDir(), "wp-config.php")
 	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.Command(php, f).CombinedOutput()
+	out, err := exec.Command(php, f).CombinedOutput()
 	if err != nil {
 		t.Fatalf("php: %v\n%s", err, out)
 	}
-	if want := `pa'ss\word|site-a|http://127.0.0.1:9090/v1/purge|sec'ret`; string(out) != want {
-		t.Errorf("constants evaluate to %q, want %q", out, want)
+	return string(out)
+}
+
+// TestRenderConfigFileMods: PHP writes installs directly with group-writable
+// modes; wordpress.lock_code turns every file modification from wp-admin off.
+func TestRenderConfigFileMods(t *testing.T) {
+	php, err := exec.LookPath("php")
+	if err != nil {
+		t.Fatal("php CLI not found: run scripts/install-deps.sh (Debian package php-cli)")
+	}
+	tests := []struct {
+		name     string
+		lockCode bool
+		want     string
+	}{
+		{"installs allowed", false, "direct|2775|664|not defined"},
+		{"lock_code", true, "direct|2775|664|true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testConfig()
+			c.LockCode = tt.lockCode
+			got, err := RenderConfig(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := evalConfig(t, php, got, `FS_METHOD, "|", decoct(FS_CHMOD_DIR), "|", decoct(FS_CHMOD_FILE), "|", defined('DISALLOW_FILE_MODS') ? var_export(DISALLOW_FILE_MODS, true) : "not defined"`)
+			if diff := cmp.Diff(tt.want, out); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -108,6 +149,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad purge url", func(c *Config) { c.PurgeURL = "127.0.0.1:9090/v1/purge" }, "purge url"},
 		{"purge url without secret", func(c *Config) { c.PurgeSecret = "" }, "purge url and purge secret"},
 		{"purge secret without url", func(c *Config) { c.PurgeURL = "" }, "purge url and purge secret"},
+		{"redis without password", func(c *Config) { c.RedisPassword = "" }, "redis password"},
+		{"redis without cache key", func(c *Config) { c.ObjectCacheKey = "" }, "object cache key"},
+		{"short cache key", func(c *Config) { c.ObjectCacheKey = "0123456789abcdef" }, "object cache key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
