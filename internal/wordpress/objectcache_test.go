@@ -1,6 +1,9 @@
 package wordpress
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -24,6 +27,7 @@ type ocHarness struct {
 	redis    *redisServer
 	stateDir string
 	prefix   string
+	canary   string // SP_Canary's magic methods write this file: it must never exist
 }
 
 func newOCHarness(t *testing.T, redis *redisServer) *ocHarness {
@@ -33,7 +37,27 @@ func newOCHarness(t *testing.T, redis *redisServer) *ocHarness {
 	if err := os.WriteFile(dropin, objectCachePHP, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &ocHarness{t: t, dropin: dropin, redis: redis, stateDir: t.TempDir(), prefix: "t" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	h := &ocHarness{t: t, dropin: dropin, redis: redis, stateDir: t.TempDir(), prefix: "t" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		canary: filepath.Join(t.TempDir(), "canary")}
+	t.Cleanup(func() {
+		// After the php processes ended, so __destruct at shutdown counts too.
+		if b, err := os.ReadFile(h.canary); err == nil {
+			t.Errorf("a forged object was unserialised: its magic methods ran:\n%s", b)
+		}
+	})
+	return h
+}
+
+// testSigningKey is SCALEPRESS_OBJECT_CACHE_KEY in testdata/php/objectcache.php.
+const testSigningKey = "test-signing-key-0123456789abcdef0123456789abcdef"
+
+// signed is what the drop-in stores for payload under redis key rkey.
+func signed(rkey, payload string) string {
+	m := hmac.New(sha256.New, []byte(testSigningKey))
+	binary.Write(m, binary.BigEndian, uint32(len(rkey)))
+	m.Write([]byte(rkey))
+	m.Write([]byte(payload))
+	return string(m.Sum(nil)) + payload
 }
 
 // run runs a case with redis on port (0: the harness's redis) and extra env.
@@ -48,7 +72,11 @@ func (h *ocHarness) run(t *testing.T, name string, port int, env ...string) phpR
 		"SP_REDIS_PORT=" + strconv.Itoa(port),
 		"SP_PREFIX=" + h.prefix,
 		"SP_STATE_DIR=" + h.stateDir,
+		"SP_CANARY=" + h.canary,
 	}, env...)
+	if h.redis != nil && h.redis.password != "" {
+		env = append([]string{"SP_REDIS_PASSWORD=" + h.redis.password}, env...)
+	}
 	return runPHP(t, env, script, name)
 }
 
@@ -154,8 +182,8 @@ func TestObjectCacheKeysAndTTL(t *testing.T) {
 	if len(data) != 1 || !regexp.MustCompile(`^`+regexp.QuoteMeta(h.prefix)+`:[0-9]+:g:0:k$`).MatchString(data[0]) {
 		t.Fatalf("keys %v, want {prefix}:{site gen}:g:0:k and {prefix}:gens", keys)
 	}
-	if got := redis.do(t, "GET", data[0]); got != `s:1:"v";` {
-		t.Errorf("stored %q", got)
+	if got, want := redis.do(t, "GET", data[0]), signed(data[0], `s:1:"v";`); got != want {
+		t.Errorf("stored %q, want %q: HMAC-SHA256(key, len(rkey) rkey payload) payload", got, want)
 	}
 	if got := redis.do(t, "TTL", data[0]); got != int64(-1) {
 		t.Errorf("TTL %v, want none", got)
@@ -381,4 +409,97 @@ func TestObjectCacheRealWordPress(t *testing.T) {
 	if diff := cmp.Diff(first["last_changed"], second["last_changed"]); diff != "" || first["last_changed"] == "" {
 		t.Errorf("last_changed not kept across requests: %q then %q", first["last_changed"], second["last_changed"])
 	}
+}
+
+// TestObjectCacheForgedValue: a value put into redis by anyone but the
+// drop-in is a miss, and the object in it is never unserialised. Go plays
+// the other client of redis here, for the exact key WordPress would read.
+func TestObjectCacheForgedValue(t *testing.T) {
+	redis := startRedis(t)
+	h := newOCHarness(t, redis)
+	h.mustRun(t, "step_set_value", 0, nil, "SP_KEY=k", "SP_VALUE=real")
+	var key string
+	for _, k := range redis.keys(t, h.prefix+":*") {
+		if strings.HasSuffix(k, ":k") {
+			key = k
+		}
+	}
+	if key == "" {
+		t.Fatal("the drop-in wrote no key")
+	}
+	// A PHP object whose __wakeup would write the canary file.
+	obj := `O:9:"SP_Canary":1:{s:5:"armed";b:1;}`
+	for _, tc := range []struct{ name, raw string }{
+		{"no MAC", obj},
+		{"a MAC of 32 zero bytes", strings.Repeat("\x00", 32) + obj},
+		{"the MAC of another value", redis.do(t, "GET", key).(string)[:32] + obj},
+		{"signed for another key", signed(key+"x", obj)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			redis.do(t, "SET", key, tc.raw)
+			res := h.run(t, "step_get_value", 0, "SP_KEY=k")
+			if b, err := os.ReadFile(h.canary); err == nil {
+				os.Remove(h.canary)
+				t.Fatalf("the forged object was unserialised: its magic methods ran:\n%s", b)
+			}
+			if res.code != 0 || res.stderr != "" {
+				t.Fatalf("%s", res)
+			}
+			if got := res.lines()[0]; got != "<miss>" {
+				t.Errorf("read %q, want a miss", got)
+			}
+			if s := stepStats(t, res); s["rejected"] != 1.0 {
+				t.Errorf("stats %v, want 1 rejected", s)
+			}
+		})
+	}
+	// The harness can write the canary: a value signed with the key is
+	// unserialised (so the subtests above prove the MAC check, not a broken
+	// payload).
+	redis.do(t, "SET", key, signed(key, obj))
+	h.run(t, "step_get_value", 0, "SP_KEY=k")
+	if _, err := os.Stat(h.canary); err != nil {
+		t.Fatalf("a signed object was not unserialised: %v", err)
+	}
+	os.Remove(h.canary)
+}
+
+// TestObjectCacheRedisPassword: the drop-in authenticates with
+// WP_REDIS_PASSWORD, in the same round trip as its first commands.
+func TestObjectCacheRedisPassword(t *testing.T) {
+	redis := startRedisWithPassword(t, "pw-0123456789abcdef0123456789abcdef")
+	h := newOCHarness(t, redis)
+	res := h.mustRun(t, "step_set_value", 0, nil, "SP_KEY=k", "SP_VALUE=v")
+	if s := stepStats(t, res); s["status"] != "connected" || s["redis_calls"] != 2.0 {
+		t.Errorf("stats %v, want connected after connect (AUTH, SELECT, generations) + SET", s)
+	}
+	res = h.mustRun(t, "step_get_value", 0, nil, "SP_KEY=k")
+	if got := res.lines()[0]; got != "v" {
+		t.Errorf("read %q", got)
+	}
+	unusable := regexp.MustCompile(`^scalepress object cache: redis 127\.0\.0\.1:\d+ is unusable \(authentication failed .*\); serving from the in-request cache until it is back\n$`)
+	for _, tc := range []struct {
+		name, password, wantErr string
+	}{
+		{"wrong password", "wrong", "authentication failed"},
+		{"no password", "", "authentication failed (WP_REDIS_PASSWORD is not set): NOAUTH"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newOCHarness(t, redis)
+			h.redis = &redisServer{port: redis.port, password: tc.password}
+			res := h.mustRun(t, "step_get_value", 0, unusable, "SP_KEY=k")
+			s := stepStats(t, res)
+			if s["status"] != "down" || !strings.Contains(s["last_error"].(string), tc.wantErr) {
+				t.Errorf("stats %v, want down with %q", s, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestObjectCacheWithoutSigningKey: without SCALEPRESS_OBJECT_CACHE_KEY the
+// drop-in cannot tell its values from anyone else's, so it leaves redis alone.
+func TestObjectCacheWithoutSigningKey(t *testing.T) {
+	redis := startRedis(t)
+	h := newOCHarness(t, redis)
+	h.mustRun(t, "step_no_signing_key", 0, regexp.MustCompile(`is unusable \(SCALEPRESS_OBJECT_CACHE_KEY is not set`))
 }

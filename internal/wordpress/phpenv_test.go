@@ -75,19 +75,23 @@ func freePort(t *testing.T) int {
 // redisServer is a real redis-server on 127.0.0.1 for one test: no
 // persistence, killed at the end of the test.
 type redisServer struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	t        *testing.T
+	port     int
+	dir      string
+	password string // requirepass; "" for none
+	cmd      *exec.Cmd
+	done     chan struct{}
 }
 
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t *testing.T) *redisServer { return startRedisWithPassword(t, "") }
+
+// startRedisWithPassword starts a redis-server that requires password ("" for none).
+func startRedisWithPassword(t *testing.T, password string) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server not found: run scripts/install-deps.sh (Debian package redis-server)")
 	}
-	r := &redisServer{t: t, dir: t.TempDir()}
+	r := &redisServer{t: t, dir: t.TempDir(), password: password}
 	t.Cleanup(r.stop)
 	var err error
 	for range 3 { // the free port may be taken in between
@@ -105,8 +109,12 @@ func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port)
 // start runs redis-server on r.port and waits until it answers.
 func (r *redisServer) start() error {
 	r.t.Helper()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
+	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log")}
+	if r.password != "" {
+		args = append(args, "--requirepass", r.password)
+	}
+	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("redis-server: %w", err)
 	}
@@ -172,14 +180,26 @@ func (r *redisServer) try(args ...string) (any, error) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(2 * time.Second))
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	write := func(args ...string) {
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
 	}
+	if r.password != "" {
+		write("AUTH", r.password)
+	}
+	write(args...)
 	if _, err := conn.Write(b.Bytes()); err != nil {
 		return nil, err
 	}
-	return readRESP(bufio.NewReader(conn))
+	br := bufio.NewReader(conn)
+	if r.password != "" {
+		if _, err := readRESP(br); err != nil {
+			return nil, fmt.Errorf("AUTH: %w", err)
+		}
+	}
+	return readRESP(br)
 }
 
 func readRESP(br *bufio.Reader) (any, error) {

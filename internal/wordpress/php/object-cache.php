@@ -25,16 +25,31 @@
  * a flush. A request keeps the generations it read at its
  * start; a flush by another request is seen from the next request on.
  *
- * Values: integers are stored as plain decimal strings so that incr/decr run
- * in redis (atomically, in one round trip, never below 0 like core); arrays
- * and objects use igbinary when it is loaded (WP_REDIS_IGBINARY = false to
- * turn it off), everything else PHP serialize(). The format is recognised on
- * read, so nodes with and without igbinary can share a redis.
+ * Values: a payload signed with its redis key. The payload of an integer is
+ * its decimal string; arrays and objects use igbinary when it is loaded
+ * (WP_REDIS_IGBINARY = false to turn it off), everything else PHP
+ * serialize(). The format is recognised on read, so nodes with and without
+ * igbinary can share a redis.
+ * In redis a value is MAC . payload, MAC = HMAC-SHA256 (32 bytes) under
+ * SCALEPRESS_OBJECT_CACHE_KEY of the length of the redis key (4 bytes, big
+ * endian), the redis key and the payload. A read checks the MAC (hash_equals)
+ * before anything is unserialised; a value without a valid MAC (written by
+ * anyone but this drop-in with this key: another client of redis, an older
+ * drop-in, a value moved from another key) is a miss, counted in
+ * get_stats()['rejected'], never unserialised, and deleted so that the next
+ * add() can replace it. Without SCALEPRESS_OBJECT_CACHE_KEY redis is not used
+ * at all. The MAC proves who wrote a value and for which key, not when: a
+ * client of redis can still put back an older value of the same key.
+ * incr/decr read the value, check it, and write the new one only if redis
+ * still holds what was read (a compare-and-set script; retried, and the key
+ * deleted if it keeps changing): atomic, never below 0 like core; one round
+ * trip when this request already holds the current value, two otherwise.
  * Expiration is in seconds; 0 (or less) means none. Unlike memcached, values
  * over 30 days are still seconds, never a Unix timestamp.
  *
  * Redis: WP_REDIS_HOST (a host, or a unix socket path), WP_REDIS_PORT,
- * WP_REDIS_DATABASE (default 0), WP_REDIS_TIMEOUT (connect, default 0.5 s),
+ * WP_REDIS_PASSWORD (AUTH on every request, pipelined with the first
+ * command), WP_REDIS_DATABASE (default 0), WP_REDIS_TIMEOUT (connect, default 0.5 s),
  * WP_REDIS_READ_TIMEOUT (default 0.5 s); one persistent connection per
  * php-fpm worker. When redis cannot be reached or fails mid-request, the rest
  * of the request runs on the runtime cache alone (no retries in that request,
@@ -119,15 +134,17 @@ class WP_Object_Cache {
 		'backoff_skips'  => 0,
 		'repair_flushes' => 0,
 		'repair_deletes' => 0,
+		'rejected'       => 0,
 	);
 
 	/** @var string The last redis error of this request. */
 	private $last_error = '';
 
 	/**
-	 * Reads the connection settings from the WP_REDIS_* constants; $options
-	 * overrides them (used by tests): host, port, database, timeout,
-	 * read_timeout, retry_interval, state_dir, prefix, persistent, igbinary.
+	 * Reads the connection settings from the WP_REDIS_* constants and the
+	 * signing key from SCALEPRESS_OBJECT_CACHE_KEY; $options overrides them
+	 * (used by tests): host, port, password, database, timeout, read_timeout,
+	 * retry_interval, state_dir, prefix, persistent, igbinary, signing_key.
 	 *
 	 * @param array $options Overrides.
 	 */
@@ -137,6 +154,7 @@ class WP_Object_Cache {
 		$this->cfg = $options + array(
 			'host'           => defined( 'WP_REDIS_HOST' ) ? (string) WP_REDIS_HOST : '127.0.0.1',
 			'port'           => defined( 'WP_REDIS_PORT' ) ? (int) WP_REDIS_PORT : 6379,
+			'password'       => defined( 'WP_REDIS_PASSWORD' ) ? (string) WP_REDIS_PASSWORD : '',
 			'database'       => defined( 'WP_REDIS_DATABASE' ) ? (int) WP_REDIS_DATABASE : 0,
 			'timeout'        => defined( 'WP_REDIS_TIMEOUT' ) ? (float) WP_REDIS_TIMEOUT : 0.5,
 			'read_timeout'   => defined( 'WP_REDIS_READ_TIMEOUT' ) ? (float) WP_REDIS_READ_TIMEOUT : 0.5,
@@ -145,6 +163,7 @@ class WP_Object_Cache {
 			'persistent'     => true,
 			'igbinary'       => defined( 'WP_REDIS_IGBINARY' ) ? (bool) WP_REDIS_IGBINARY : true,
 			'prefix'         => null,
+			'signing_key'    => defined( 'SCALEPRESS_OBJECT_CACHE_KEY' ) ? (string) SCALEPRESS_OBJECT_CACHE_KEY : '',
 		);
 		if ( null === $this->cfg['prefix'] ) {
 			if ( defined( 'WP_CACHE_KEY_SALT' ) && '' !== (string) WP_CACHE_KEY_SALT ) {
@@ -194,7 +213,7 @@ class WP_Object_Cache {
 			$data = clone $data;
 		}
 		if ( $this->persistent( $group ) && $this->connect() ) {
-			$value = $this->encode( $data );
+			$value = $this->encode( $group, $id, $data );
 			if ( null === $value ) {
 				return false;
 			}
@@ -239,7 +258,7 @@ class WP_Object_Cache {
 		if ( $todo && $this->persistent( $group ) && $this->connect() ) {
 			$encoded = array();
 			foreach ( $todo as $key => $value ) {
-				$encoded[ $key ] = $this->encode( $value );
+				$encoded[ $key ] = $this->encode( $group, $this->id( $key, $group ), $value );
 				if ( null === $encoded[ $key ] ) { // cannot be stored, as in add()
 					$result[ $key ] = false;
 					unset( $todo[ $key ], $encoded[ $key ] );
@@ -286,7 +305,7 @@ class WP_Object_Cache {
 			$data = clone $data;
 		}
 		if ( $this->persistent( $group ) && $this->connect() ) {
-			$value = $this->encode( $data );
+			$value = $this->encode( $group, $id, $data );
 			if ( null === $value ) {
 				return $this->delete_unencodable( $group, $id, $data );
 			}
@@ -335,7 +354,7 @@ class WP_Object_Cache {
 			$this->note_lost_write( $group, array( $id ) );
 			return true;
 		}
-		$value = $this->encode( $data );
+		$value = $this->encode( $group, $id, $data );
 		if ( null === $value ) {
 			return $this->delete_unencodable( $group, $id, $data );
 		}
@@ -360,7 +379,7 @@ class WP_Object_Cache {
 	public function set_multiple( array $data, $group = '', $expire = 0 ) {
 		$group   = $this->group( $group );
 		$result  = array();
-		$encoded = array();
+		$todo    = array(); // id => value
 		$persist = $this->persistent( $group );
 		foreach ( $data as $key => $value ) {
 			if ( ! $this->is_valid_key( $key ) ) {
@@ -374,15 +393,19 @@ class WP_Object_Cache {
 			$this->cache[ $group ][ $id ] = $value;
 			$result[ $key ]               = true;
 			if ( $persist ) {
-				$encoded[ $id ] = $this->encode( $value );
+				$todo[ $id ] = $value;
 			}
 		}
-		if ( ! $encoded ) {
+		if ( ! $todo ) {
 			return $result;
 		}
 		if ( ! $this->connect() ) {
-			$this->note_lost_write( $group, array_keys( $encoded ) );
+			$this->note_lost_write( $group, array_keys( $todo ) );
 			return $result;
+		}
+		$encoded = array();
+		foreach ( $todo as $id => $value ) {
+			$encoded[ $id ] = $this->encode( $group, $id, $value );
 		}
 		$replies = $this->call(
 			function ( $r ) use ( $group, $encoded, $expire ) {
@@ -431,7 +454,10 @@ class WP_Object_Cache {
 				}
 			);
 			if ( null !== $raw ) { // null: redis failed, use the runtime cache
-				list( $hit, $value ) = $this->decode( $raw );
+				list( $hit, $value, $rejected ) = $this->decode( $group, $id, $raw );
+				if ( $rejected ) {
+					$this->reject( $group, array( $id ) );
+				}
 				if ( ! $hit ) {
 					unset( $this->cache[ $group ][ $id ] );
 					++$this->cache_misses;
@@ -485,10 +511,14 @@ class WP_Object_Cache {
 				}
 			);
 			if ( is_array( $raws ) ) {
-				$i = 0;
+				$i        = 0;
+				$rejected = array();
 				foreach ( $ask as $key => $id ) {
-					list( $hit, $value ) = $this->decode( isset( $raws[ $i ] ) ? $raws[ $i ] : false );
+					list( $hit, $value, $bad ) = $this->decode( $group, $id, isset( $raws[ $i ] ) ? $raws[ $i ] : false );
 					++$i;
+					if ( $bad ) {
+						$rejected[] = $id;
+					}
 					if ( $hit ) {
 						++$this->counters['redis_hits'];
 						$this->cache[ $group ][ $id ] = $value;
@@ -497,6 +527,9 @@ class WP_Object_Cache {
 						$result[ $key ] = false;
 						++$this->cache_misses;
 					}
+				}
+				if ( $rejected ) {
+					$this->reject( $group, $rejected );
 				}
 			}
 		}
@@ -744,7 +777,7 @@ class WP_Object_Cache {
 	 *
 	 * @return array hits, misses, runtime_hits, redis_hits, redis_calls,
 	 *               redis_errors, connects, backoff_skips, repair_flushes,
-	 *               repair_deletes,
+	 *               repair_deletes, rejected (values in redis without a valid MAC),
 	 *               status (connected, down, idle), last_error, prefix.
 	 */
 	public function get_stats() {
@@ -831,13 +864,27 @@ class WP_Object_Cache {
 		return $expire > 0 ? array( $mode, 'ex' => $expire ) : array( $mode );
 	}
 
+	/** Length of the MAC in front of every value in redis. */
+	const MAC_LEN = 32;
+
 	/**
-	 * Integers as plain decimal strings (INCRBY works on them); arrays and
-	 * objects with igbinary if enabled; everything else serialize().
+	 * The value as stored in redis under the key of $group and $id: the MAC,
+	 * then the payload (see the top of this file). Needs connect().
 	 *
 	 * @return string|null Null for a value that cannot be serialized (a closure).
 	 */
-	private function encode( $value ) {
+	private function encode( $group, $id, $value ) {
+		$payload = $this->payload( $value );
+		return null === $payload ? null : $this->sign( $this->rkey( $group, $id ), $payload );
+	}
+
+	/**
+	 * Integers as decimal strings; arrays and objects with igbinary if
+	 * enabled; everything else serialize(). Never empty.
+	 *
+	 * @return string|null Null for a value that cannot be serialized (a closure).
+	 */
+	private function payload( $value ) {
 		if ( is_int( $value ) ) {
 			return (string) $value;
 		}
@@ -851,13 +898,50 @@ class WP_Object_Cache {
 		}
 	}
 
+	private function mac( $rkey, $payload ) {
+		return hash_hmac( 'sha256', pack( 'N', strlen( $rkey ) ) . $rkey . $payload, $this->cfg['signing_key'], true );
+	}
+
+	private function sign( $rkey, $payload ) {
+		return $this->mac( $rkey, $payload ) . $payload;
+	}
+
 	/**
+	 * The payload of a value this drop-in wrote under $rkey, or null for
+	 * anything else. Nothing in $raw is interpreted before its MAC checks.
+	 */
+	private function verified( $rkey, $raw ) {
+		if ( ! is_string( $raw ) || strlen( $raw ) <= self::MAC_LEN ) {
+			return null;
+		}
+		$payload = (string) substr( $raw, self::MAC_LEN );
+		return hash_equals( $this->mac( $rkey, $payload ), substr( $raw, 0, self::MAC_LEN ) ) ? $payload : null;
+	}
+
+	/**
+	 * A value read from redis under the key of $group and $id.
+	 *
+	 * @param string|false $raw What redis returned (false: no such key).
+	 * @return array [ found, value, rejected: present but not signed by us ]
+	 */
+	private function decode( $group, $id, $raw ) {
+		if ( false === $raw ) {
+			return array( false, null, false );
+		}
+		$payload = $this->verified( $this->rkey( $group, $id ), $raw );
+		if ( null === $payload ) {
+			return array( false, null, true );
+		}
+		list( $hit, $value ) = $this->unpack( $payload );
+		return array( $hit, $value, false );
+	}
+
+	/**
+	 * The value of a verified payload.
+	 *
 	 * @return array [ found, value ]
 	 */
-	private function decode( $raw ) {
-		if ( ! is_string( $raw ) || '' === $raw ) {
-			return array( false, null );
-		}
+	private function unpack( $raw ) {
 		if ( 0 === strncmp( $raw, "\x00\x00\x00\x02", 4 ) ) { // igbinary format 2
 			if ( ! function_exists( 'igbinary_unserialize' ) ) {
 				return array( false, null );
@@ -892,6 +976,23 @@ class WP_Object_Cache {
 		return true;
 	}
 
+	/**
+	 * Values in redis that this drop-in did not sign (see decode()): counted,
+	 * and deleted so that an add() can put a real value there.
+	 */
+	private function reject( $group, array $ids ) {
+		$this->counters['rejected'] += count( $ids );
+		$this->call(
+			function ( $r ) use ( $group, $ids ) {
+				$keys = array();
+				foreach ( $ids as $id ) {
+					$keys[] = $this->rkey( $group, $id );
+				}
+				return $r->del( $keys );
+			}
+		);
+	}
+
 	private function add_to( $key, $offset, $group ) {
 		if ( ! $this->is_valid_key( $key ) ) {
 			return false;
@@ -899,11 +1000,7 @@ class WP_Object_Cache {
 		$group = $this->group( $group );
 		$id    = $this->id( $key, $group );
 		if ( $this->persistent( $group ) && $this->connect() ) {
-			$n = $this->call(
-				function ( $r ) use ( $group, $id, $offset ) {
-					return $this->script( $r, self::LUA_INCR, array( $this->rkey( $group, $id ), $offset ), 1 );
-				}
-			);
+			$n = $this->add_in_redis( $group, $id, $offset );
 			if ( is_int( $n ) ) {
 				$this->cache[ $group ][ $id ] = $n;
 				return $n;
@@ -918,16 +1015,86 @@ class WP_Object_Cache {
 			return false;
 		}
 		$this->note_lost_write( $group, array( $id ) );
-		$value = $this->cache[ $group ][ $id ];
-		if ( ! is_numeric( $value ) ) {
-			$value = 0;
-		}
-		$value += $offset;
-		if ( $value < 0 ) {
-			$value = 0;
-		}
+		$value                        = self::plus( $this->cache[ $group ][ $id ], $offset );
 		$this->cache[ $group ][ $id ] = $value;
 		return $value;
+	}
+
+	/** How many times incr/decr try when the value keeps changing under them. */
+	const CAS_TRIES = 5;
+
+	/**
+	 * Adds $offset to the value in redis: reads it, checks its MAC, and writes
+	 * the new value only if redis still holds what was read (LUA_CAS). The
+	 * first try guesses the current value from the runtime cache.
+	 *
+	 * @return int|false|null The new value; false if the key is missing, not
+	 *                        ours, or kept changing (then it is deleted);
+	 *                        null if redis failed.
+	 */
+	private function add_in_redis( $group, $id, $offset ) {
+		$rkey = $this->rkey( $group, $id );
+		$raw  = null; // what redis holds, once known
+		if ( $this->in_runtime( $id, $group ) ) {
+			$raw = $this->encode( $group, $id, $this->cache[ $group ][ $id ] );
+		}
+		for ( $try = 0; $try < self::CAS_TRIES; $try++ ) {
+			if ( null === $raw ) {
+				$raw = $this->call(
+					function ( $r ) use ( $rkey ) {
+						return $r->get( $rkey );
+					}
+				);
+				if ( null === $raw ) {
+					return null;
+				}
+			}
+			if ( false === $raw ) {
+				return false;
+			}
+			$payload = $this->verified( $rkey, $raw );
+			if ( null === $payload ) {
+				$this->reject( $group, array( $id ) );
+				return false;
+			}
+			list( $hit, $value ) = $this->unpack( $payload );
+			$n                   = self::plus( $hit ? $value : 0, $offset );
+			$new                 = $this->sign( $rkey, (string) $n );
+			$reply               = $this->call(
+				function ( $r ) use ( $rkey, $raw, $new ) {
+					return $this->script( $r, self::LUA_CAS, array( $rkey, $raw, $new ), 1 );
+				}
+			);
+			if ( null === $reply ) {
+				return null;
+			}
+			if ( 1 === $reply ) {
+				return $n;
+			}
+			$raw = $reply; // it changed: what it is now (false: gone)
+		}
+		// It keeps changing: let it go rather than answer a count that may be stale.
+		$this->call(
+			function ( $r ) use ( $rkey ) {
+				return $r->del( $rkey );
+			}
+		);
+		return false;
+	}
+
+	/**
+	 * $value + $offset as incr/decr count: a value that is not an integer is
+	 * truncated if numeric, else 0; never below 0, never past PHP_INT_MAX.
+	 */
+	private static function plus( $value, $offset ) {
+		if ( ! is_int( $value ) ) {
+			$value = is_numeric( $value ) ? (int) $value : 0;
+		}
+		$n = $value + (int) $offset;
+		if ( ! is_int( $n ) ) { // overflow made it a float
+			$n = $n > 0 ? PHP_INT_MAX : 0;
+		}
+		return max( 0, $n );
 	}
 
 	/** Moves a generation forward and reloads the generations. */
@@ -1024,6 +1191,9 @@ class WP_Object_Cache {
 			if ( ! class_exists( 'Redis' ) ) {
 				throw new RuntimeException( 'the phpredis extension is not loaded' );
 			}
+			if ( strlen( $this->cfg['signing_key'] ) < 32 ) {
+				throw new RuntimeException( 'SCALEPRESS_OBJECT_CACHE_KEY is not set (32 characters or more): values in redis could not be checked' );
+			}
 			$r    = new Redis();
 			$host = $this->cfg['host'];
 			$port = (int) $this->cfg['port'];
@@ -1039,14 +1209,32 @@ class WP_Object_Cache {
 			if ( ! $ok ) {
 				throw new RedisException( 'cannot connect' );
 			}
-			// Always SELECT, even database 0: a pooled persistent connection may
-			// come from a request that selected another one. Pipelined with the
-			// read of the generations: one round trip.
-			$replies = $r->multi( Redis::PIPELINE )
-				->select( (int) $this->cfg['database'] )
-				->eval( self::LUA_GENS, array( $this->gens_key(), $this->fresh_generation() ), 1 )
-				->exec();
-			if ( ! is_array( $replies ) || true !== $replies[0] ) {
+			// AUTH on every request (a pooled persistent connection may be new)
+			// and always SELECT, even database 0 (it may come from a request
+			// that selected another one). Pipelined with the read of the
+			// generations: one round trip.
+			$auth = '' !== $this->cfg['password'];
+			$p    = $r->multi( Redis::PIPELINE );
+			if ( $auth ) {
+				$p->auth( $this->cfg['password'] );
+			}
+			try {
+				$replies = $p->select( (int) $this->cfg['database'] )
+					->eval( self::LUA_GENS, array( $this->gens_key(), $this->fresh_generation() ), 1 )
+					->exec();
+			} catch ( RedisException $e ) {
+				if ( preg_match( '/^(NOAUTH|WRONGPASS)/', $e->getMessage() ) ) {
+					throw new RedisException( 'authentication failed (WP_REDIS_PASSWORD' . ( $auth ? '' : ' is not set' ) . '): ' . $e->getMessage() );
+				}
+				throw $e;
+			}
+			if ( ! is_array( $replies ) ) {
+				throw new RedisException( 'no reply' );
+			}
+			if ( $auth && true !== array_shift( $replies ) ) {
+				throw new RedisException( 'authentication failed (WP_REDIS_PASSWORD)' );
+			}
+			if ( true !== $replies[0] ) {
 				throw new RedisException( 'cannot select database ' . (int) $this->cfg['database'] );
 			}
 			$this->load_gens( $replies[1] );
@@ -1313,27 +1501,18 @@ return redis.call('HGETALL', KEYS[1])
 LUA;
 
 	/**
-	 * KEYS[1] the key, ARGV[1] the offset. Nil if the key is missing; a value
-	 * that is not a plain integer is converted (numeric strings and floats
-	 * truncated, anything else 0) first; the result is clamped at 0. TTL kept.
+	 * KEYS[1] the key, ARGV[1] the value read, ARGV[2] the new value. Sets it
+	 * (TTL kept) and returns 1 if the key still holds ARGV[1]; else returns
+	 * what it holds (nil if missing).
 	 */
-	const LUA_INCR = <<<'LUA'
+	const LUA_CAS = <<<'LUA'
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
-if not string.match(v, '^%-?%d+$') then
-  local s = string.match(v, '^s:%d+:"(.*)";$') or string.match(v, '^d:(.*);$') or ''
-  local n = nil
-  if not string.find(s, '[xX]') then n = tonumber(s) end
-  if n == nil or n ~= n or n == math.huge or n == -math.huge then n = 0 end
-  if n < 0 then n = math.ceil(n) else n = math.floor(n) end
-  redis.call('SET', KEYS[1], string.format('%d', n), 'KEEPTTL')
+if v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
 end
-local r = redis.call('INCRBY', KEYS[1], ARGV[1])
-if r < 0 then
-  redis.call('SET', KEYS[1], '0', 'KEEPTTL')
-  r = 0
-end
-return r
+return v
 LUA;
 }
 

@@ -4,9 +4,11 @@
 //   php objectcache.php --list       the case names
 //   php objectcache.php <case>       runs one case; exit 0 and "ok" on success
 //
-// Environment: SP_DROPIN (the drop-in), SP_REDIS_PORT, SP_PREFIX (key salt),
-// SP_STATE_DIR, SP_RETRY (retry interval, default 0), SP_MULTISITE (1: a
-// multisite), SP_KEY / SP_VALUE (for cases driven step by step from Go).
+// Environment: SP_DROPIN (the drop-in), SP_REDIS_PORT, SP_REDIS_PASSWORD
+// (none if unset), SP_PREFIX (key salt), SP_STATE_DIR, SP_RETRY (retry
+// interval, default 0), SP_MULTISITE (1: a multisite), SP_CANARY (a file
+// that SP_Canary's magic methods write: must never appear), SP_KEY /
+// SP_VALUE (for cases driven step by step from Go).
 // Every case runs in its own php process: a new process is a new request.
 // Cases named step_* are run by Go tests that change redis between steps;
 // --list leaves them out.
@@ -24,11 +26,16 @@ set_error_handler(
 );
 
 define( 'ABSPATH', __DIR__ . '/' );
+const TEST_SIGNING_KEY = 'test-signing-key-0123456789abcdef0123456789abcdef';
 define( 'WP_REDIS_HOST', '127.0.0.1' );
 define( 'WP_REDIS_PORT', (int) getenv( 'SP_REDIS_PORT' ) );
 define( 'WP_CACHE_KEY_SALT', (string) getenv( 'SP_PREFIX' ) );
 define( 'WP_REDIS_STATE_DIR', (string) getenv( 'SP_STATE_DIR' ) );
 define( 'WP_REDIS_RETRY_INTERVAL', (int) getenv( 'SP_RETRY' ) );
+define( 'SCALEPRESS_OBJECT_CACHE_KEY', TEST_SIGNING_KEY );
+if ( false !== getenv( 'SP_REDIS_PASSWORD' ) ) {
+	define( 'WP_REDIS_PASSWORD', getenv( 'SP_REDIS_PASSWORD' ) );
+}
 
 if ( getenv( 'SP_MULTISITE' ) ) {
 	function is_multisite() {
@@ -74,8 +81,60 @@ function raw() {
 	if ( null === $r ) {
 		$r = new Redis();
 		$r->connect( '127.0.0.1', (int) getenv( 'SP_REDIS_PORT' ), 1.0 );
+		if ( false !== getenv( 'SP_REDIS_PASSWORD' ) ) {
+			$r->auth( getenv( 'SP_REDIS_PASSWORD' ) );
+		}
 	}
 	return $r;
+}
+
+/** The redis key of a cache key. */
+function rkey( $key, $group ) {
+	return $GLOBALS['wp_object_cache']->redis_key( $key, $group );
+}
+
+/** What redis holds for a cache key after the 32-byte MAC: the payload. */
+function payload_of( $key, $group ) {
+	$raw = raw()->get( rkey( $key, $group ) );
+	return false === $raw ? false : substr( $raw, 32 );
+}
+
+/**
+ * A class whose magic methods write SP_CANARY, as a plugin's class could
+ * write a file or run a query: if a forged value in redis were
+ * unserialised, the file would appear.
+ */
+class SP_Canary {
+	public $armed = false;
+	public function __wakeup() {
+		file_put_contents( getenv( 'SP_CANARY' ), "__wakeup\n", FILE_APPEND );
+	}
+	public function __destruct() {
+		if ( $this->armed ) {
+			file_put_contents( getenv( 'SP_CANARY' ), "__destruct\n", FILE_APPEND );
+		}
+	}
+}
+
+/** serialize() and igbinary_serialize() of an armed SP_Canary, in an array too. */
+function canary_payloads() {
+	$c        = new SP_Canary();
+	$c->armed = true;
+	$out      = array(
+		'serialize'          => serialize( $c ),
+		'serialize in array' => serialize( array( 'blogname' => 'forged', 'x' => $c ) ),
+	);
+	if ( function_exists( 'igbinary_serialize' ) ) {
+		$out['igbinary']          = igbinary_serialize( $c );
+		$out['igbinary in array'] = igbinary_serialize( array( 'x' => $c ) );
+	}
+	$c->armed = false;
+	return $out;
+}
+
+function canary_quiet( $what ) {
+	clearstatcache();
+	ok( ! file_exists( getenv( 'SP_CANARY' ) ), $what . ': a magic method of the forged object ran' );
 }
 
 /** A new cache object: what the next request would get. */
@@ -171,16 +230,16 @@ function case_types_survive() {
 			eq( $v, $got, $k );
 		}
 	}
-	eq( '42', raw()->get( $GLOBALS['wp_object_cache']->redis_key( 'int', 'types' ) ), 'an int is stored as a plain string' );
-	$arr = raw()->get( $GLOBALS['wp_object_cache']->redis_key( 'array', 'types' ) );
+	eq( '42', payload_of( 'int', 'types' ), 'an int is stored as a decimal string' );
+	$arr = payload_of( 'array', 'types' );
 	eq( function_exists( 'igbinary_serialize' ), 0 === strncmp( $arr, "\x00\x00\x00\x02", 4 ), 'arrays use igbinary when it is loaded' );
-	eq( 's:2:"42";', raw()->get( $GLOBALS['wp_object_cache']->redis_key( 'numeric', 'types' ) ), 'a numeric string stays a string' );
+	eq( 's:2:"42";', payload_of( 'numeric', 'types' ), 'a numeric string stays a string' );
 
 	// A node without igbinary writes serialize() and reads both.
 	next_request( array( 'igbinary' => false ) );
 	eq( $values['array'], wp_cache_get( 'array', 'types' ), 'igbinary value read with igbinary off' );
 	wp_cache_set( 'array2', $values['array'], 'types' );
-	eq( 'a:', substr( raw()->get( $GLOBALS['wp_object_cache']->redis_key( 'array2', 'types' ) ), 0, 2 ), 'serialize() with igbinary off' );
+	eq( 'a:', substr( payload_of( 'array2', 'types' ), 0, 2 ), 'serialize() with igbinary off' );
 	next_request();
 	eq( $values['array'], wp_cache_get( 'array2', 'types' ), 'serialize() value read with igbinary on' );
 
@@ -257,7 +316,7 @@ function case_incr_decr() {
 	eq( 9, wp_cache_incr( 'c', 1, 'n' ), 'incr by default offset' );
 	eq( 4, wp_cache_decr( 'c', 5, 'n' ), 'decr' );
 	eq( 0, wp_cache_decr( 'c', 100, 'n' ), 'decr never below 0' );
-	eq( '0', raw()->get( $GLOBALS['wp_object_cache']->redis_key( 'c', 'n' ) ), 'clamped in redis too' );
+	eq( '0', payload_of( 'c', 'n' ), 'clamped in redis too' );
 	eq( 2, wp_cache_incr( 'c', 2, 'n' ), 'incr after clamping' );
 	eq( 0, wp_cache_incr( 'c', -10, 'n' ), 'incr by a negative offset is clamped' );
 
@@ -533,6 +592,120 @@ function case_gens_evicted() {
 	eq( 'new', wp_cache_get( 'k', 'g' ), 'works with new generations' );
 }
 
+// Values in redis that the drop-in did not write with its key are misses,
+// never unserialised, counted, and deleted; add() can then replace them.
+function case_forged_values_are_misses() {
+	wp_cache_init();
+	wp_cache_set( 'valid', array( 'v' => 1 ), 'g' );
+	wp_cache_set( 'int', 42, 'g' );
+	$valid = raw()->get( rkey( 'valid', 'g' ) );
+	$other = new WP_Object_Cache( array( 'signing_key' => str_repeat( 'k', 48 ) ) ); // another signing key
+	$other->set( 'k', 'v', 'g' );
+	$by_other = raw()->get( rkey( 'k', 'g' ) );
+
+	$forged = array();
+	foreach ( canary_payloads() as $name => $payload ) {
+		$forged[ 'object, random mac: ' . $name ] = random_bytes( 32 ) . $payload;
+		$forged[ 'object, no mac: ' . $name ]     = $payload;
+	}
+	$forged += array(
+		// What an older drop-in wrote: no MAC at all.
+		'old int'       => '42',
+		'old string'    => 's:1:"v";',
+		// A value signed for another key, moved here.
+		'moved'         => $valid,
+		// A valid value with one byte of its payload changed.
+		'tampered'      => substr( $valid, 0, -1 ) . chr( ord( substr( $valid, -1 ) ) ^ 1 ),
+		// A valid value with its MAC changed.
+		'bad mac'       => chr( ord( $valid[0] ) ^ 1 ) . substr( $valid, 1 ),
+		'signed with another key' => $by_other,
+		'too short'     => 'x',
+	);
+	foreach ( $forged as $name => $raw ) {
+		ok( is_string( $raw ) && '' !== $raw, "$name: built" );
+		next_request();
+		raw()->set( rkey( 'k', 'g' ), $raw );
+		$found = null;
+		eq( false, wp_cache_get( 'k', 'g', false, $found ), "$name: get" );
+		eq( false, $found, "$name: not found" );
+		canary_quiet( $name );
+		eq( 1, stat_of( 'rejected' ), "$name: counted" );
+		eq( 0, raw()->exists( rkey( 'k', 'g' ) ), "$name: deleted from redis" );
+		eq( true, wp_cache_add( 'k', 'real', 'g' ), "$name: add after the rejection" );
+		next_request();
+		eq( 'real', wp_cache_get( 'k', 'g' ), "$name: the real value is used" );
+		wp_cache_delete( 'k', 'g' );
+	}
+
+	// Batch reads: the forged keys are misses, the valid ones are read, one
+	// MGET and one DEL.
+	foreach ( canary_payloads() as $name => $payload ) {
+		next_request();
+		wp_cache_set( 'a', 'A', 'm' );
+		raw()->set( rkey( 'b', 'm' ), random_bytes( 32 ) . $payload );
+		raw()->set( rkey( 'c', 'm' ), $payload );
+		next_request();
+		$calls = stat_of( 'redis_calls' );
+		eq( array( 'a' => 'A', 'b' => false, 'c' => false ), wp_cache_get_multiple( array( 'a', 'b', 'c' ), 'm' ), "get_multiple, $name" );
+		canary_quiet( "get_multiple, $name" );
+		eq( 2, stat_of( 'rejected' ), "get_multiple, $name: counted" );
+		eq( 3, stat_of( 'redis_calls' ) - $calls, "get_multiple, $name: connect + MGET + DEL" );
+		eq( 0, raw()->exists( rkey( 'b', 'm' ) ) + raw()->exists( rkey( 'c', 'm' ) ), "get_multiple, $name: deleted" );
+	}
+
+	// A counter that is not ours: incr/decr find nothing and touch nothing.
+	foreach ( array( '41', random_bytes( 32 ) . '41', substr( $valid, 0, 32 ) . '41' ) as $i => $raw ) {
+		next_request();
+		raw()->set( rkey( 'n', 'g' ), $raw );
+		eq( false, wp_cache_incr( 'n', 1, 'g' ), "incr of forged counter $i" );
+		eq( 1, stat_of( 'rejected' ), "incr of forged counter $i: counted" );
+		eq( 0, raw()->exists( rkey( 'n', 'g' ) ), "forged counter $i deleted" );
+		raw()->set( rkey( 'n', 'g' ), $raw );
+		eq( false, wp_cache_decr( 'n', 1, 'g' ), "decr of forged counter $i" );
+	}
+	next_request();
+	eq( array( 'v' => 1 ), wp_cache_get( 'valid', 'g' ), 'the valid value is still read' );
+	eq( 42, wp_cache_get( 'int', 'g' ), 'the valid int is still read' );
+	eq( 0, stat_of( 'rejected' ), 'nothing rejected for valid values' );
+}
+
+// incr/decr with other requests changing the counter in between: nothing is
+// lost, and the counter stays signed.
+function case_incr_races() {
+	wp_cache_init();
+	wp_cache_set( 'c', 5, 'n' );
+	$other = new WP_Object_Cache();
+	eq( 6, $other->incr( 'c', 1, 'n' ), 'the other request increments' );
+	eq( 7, $other->incr( 'c', 1, 'n' ), 'again' );
+	$calls = stat_of( 'redis_calls' );
+	eq( 8, wp_cache_incr( 'c', 1, 'n' ), 'this request holds 5 but counts on from 7' );
+	eq( 2, stat_of( 'redis_calls' ) - $calls, 'a stale guess: a CAS that answers the current value, then a CAS' );
+	$calls = stat_of( 'redis_calls' );
+	eq( 9, wp_cache_incr( 'c', 1, 'n' ), 'the next incr' );
+	eq( 1, stat_of( 'redis_calls' ) - $calls, 'a right guess: one round trip' );
+	next_request();
+	$calls = stat_of( 'redis_calls' );
+	eq( 10, wp_cache_incr( 'c', 1, 'n' ), 'incr of a value not yet read' );
+	eq( 1 + 2, stat_of( 'redis_calls' ) - $calls, 'connect, GET, CAS' );
+	eq( 10, wp_cache_get( 'c', 'n', true ), 'read back' );
+	eq( 0, stat_of( 'rejected' ), 'all signed' );
+
+	// The counter disappears in between: false, as for a missing key.
+	$other->delete( 'c', 'n' );
+	eq( false, wp_cache_incr( 'c', 1, 'n' ), 'incr of a counter deleted elsewhere' );
+	eq( false, wp_cache_get( 'c', 'n' ), 'and it is gone here too' );
+
+	// Interleaved from two connections many times: every increment counts.
+	$a = next_request();
+	$b = new WP_Object_Cache();
+	$a->set( 'n', 0, 'n' );
+	for ( $i = 0; $i < 50; $i++ ) {
+		$a->incr( 'n', 1, 'n' );
+		$b->incr( 'n', 2, 'n' );
+	}
+	eq( 150, $a->get( 'n', 'n', true ), 'interleaved increments' );
+}
+
 // Redis goes away in the middle of a request: the request keeps going on its
 // runtime cache, tries redis once, and no more.
 function step_dies_mid_request() {
@@ -586,6 +759,18 @@ function exercise_runtime_only() {
 	ob_start();
 	$GLOBALS['wp_object_cache']->stats();
 	ok( false !== strpos( ob_get_clean(), 'down' ), 'stats say down' );
+}
+
+// Without SCALEPRESS_OBJECT_CACHE_KEY the drop-in cannot check what redis
+// holds: it does not use redis at all.
+function step_no_signing_key() {
+	raw()->set( 'probe', 'x' );
+	next_request( array( 'signing_key' => '' ) );
+	wp_cache_set( 'k', 'v', 'g' );
+	eq( 'v', wp_cache_get( 'k', 'g' ), 'runtime cache' );
+	eq( 'down', stat_of( 'status' ), 'redis not used' );
+	ok( false !== strpos( stat_of( 'last_error' ), 'SCALEPRESS_OBJECT_CACHE_KEY' ), 'says why: ' . stat_of( 'last_error' ) );
+	eq( array( 'probe' ), raw()->keys( '*' ), 'nothing written to redis' );
 }
 
 // Step by step from Go: write SP_KEY = SP_VALUE in group SP_GROUP (default g).

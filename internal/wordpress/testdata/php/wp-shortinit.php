@@ -21,6 +21,7 @@ define( 'WP_REDIS_HOST', '127.0.0.1' );
 define( 'WP_REDIS_PORT', (int) getenv( 'SP_REDIS_PORT' ) );
 define( 'WP_CACHE_KEY_SALT', getenv( 'SP_PREFIX' ) );
 define( 'WP_REDIS_STATE_DIR', getenv( 'SP_STATE_DIR' ) );
+define( 'SCALEPRESS_OBJECT_CACHE_KEY', 'test-signing-key-0123456789abcdef0123456789abcdef' );
 $table_prefix = 'wp_';
 $_SERVER['HTTP_HOST']   = 'example.test';
 $_SERVER['REQUEST_URI'] = '/';
