@@ -169,17 +169,18 @@ func (c *Controller) provisionSite(ctx context.Context) error {
 	if err := wordpress.InstallDropins(site); err != nil {
 		return err
 	}
-	installed, err := wordpress.Install{
+	// PHP runs as the PHP user, as in php-fpm, never as root.
+	res, err := wordpress.Install{
 		PHP: c.bin.PHP, Docroot: site, SiteURL: c.cfg.SiteURL(), Title: c.cfg.Site.Title,
 		AdminUser: c.cfg.Site.AdminUser, AdminEmail: c.cfg.Site.AdminEmail,
 		AdminPasswordFile: c.layout.Secret("admin-password"), Permalinks: c.cfg.WordPress.Permalinks,
-		ScratchDir: c.layout.Run(),
+		ScratchDir: c.layout.Run(), Credential: c.credential(c.phpUser),
 	}.Run(ctx)
 	if err != nil {
 		return err
 	}
-	if installed {
-		c.logger.Info("WordPress installed", "url", c.cfg.SiteURL(), "admin", c.cfg.Site.AdminUser)
+	if res.Installed {
+		c.logger.Info("WordPress installed", "url", c.cfg.SiteURL(), "admin", c.cfg.Site.AdminUser, "php_user", res.User)
 	}
 	return nil
 }

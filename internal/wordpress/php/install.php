@@ -1,7 +1,11 @@
 <?php
 // scalepress: install WordPress once, without the web form.
 // Environment: SP_DOCROOT, SP_URL, SP_TITLE, SP_ADMIN_USER, SP_ADMIN_EMAIL,
-// SP_ADMIN_PASSWORD_FILE, SP_PERMALINKS. Prints "installed" or "already-installed".
+// SP_PERMALINKS; the admin password on stdin (its file stays readable by
+// root only). Prints "user=NAME" (the user PHP runs as), then "installed" or
+// "already-installed".
+$pw = function_exists('posix_geteuid') ? posix_getpwuid(posix_geteuid()) : false;
+echo 'user=', $pw ? $pw['name'] : (function_exists('posix_geteuid') ? posix_geteuid() : get_current_user()), "\n";
 $url = parse_url(getenv('SP_URL'));
 $https = ($url['scheme'] ?? 'http') === 'https';
 $port = $url['port'] ?? ($https ? 443 : 80);
@@ -24,9 +28,9 @@ if (is_blog_installed()) {
     echo "already-installed\n";
     exit(0);
 }
-$password = trim(file_get_contents(getenv('SP_ADMIN_PASSWORD_FILE')));
+$password = trim(stream_get_contents(STDIN));
 if ($password === '') {
-    fwrite(STDERR, "admin password file is empty\n");
+    fwrite(STDERR, "admin password is empty\n");
     exit(1);
 }
 $result = wp_install(getenv('SP_TITLE'), getenv('SP_ADMIN_USER'), getenv('SP_ADMIN_EMAIL'), true, '', $password);
