@@ -1033,10 +1033,12 @@ class WP_Object_Cache {
 	 *                        null if redis failed.
 	 */
 	private function add_in_redis( $group, $id, $offset ) {
-		$rkey = $this->rkey( $group, $id );
-		$raw  = null; // what redis holds, once known
+		$rkey    = $this->rkey( $group, $id );
+		$raw     = null; // what redis holds, once known
+		$payload = null; // its verified payload
 		if ( $this->in_runtime( $id, $group ) ) {
-			$raw = $this->encode( $group, $id, $this->cache[ $group ][ $id ] );
+			$payload = $this->payload( $this->cache[ $group ][ $id ] );
+			$raw     = null === $payload ? null : $this->sign( $rkey, $payload );
 		}
 		for ( $try = 0; $try < self::CAS_TRIES; $try++ ) {
 			if ( null === $raw ) {
@@ -1052,10 +1054,12 @@ class WP_Object_Cache {
 			if ( false === $raw ) {
 				return false;
 			}
-			$payload = $this->verified( $rkey, $raw );
-			if ( null === $payload ) {
-				$this->reject( $group, array( $id ) );
-				return false;
+			if ( null === $payload ) { // read from redis: check it
+				$payload = $this->verified( $rkey, $raw );
+				if ( null === $payload ) {
+					$this->reject( $group, array( $id ) );
+					return false;
+				}
 			}
 			list( $hit, $value ) = $this->unpack( $payload );
 			$n                   = self::plus( $hit ? $value : 0, $offset );
@@ -1071,7 +1075,8 @@ class WP_Object_Cache {
 			if ( 1 === $reply ) {
 				return $n;
 			}
-			$raw = $reply; // it changed: what it is now (false: gone)
+			$raw     = $reply; // it changed: what it is now (false: gone)
+			$payload = null;
 		}
 		// It keeps changing: let it go rather than answer a count that may be stale.
 		$this->call(
