@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,26 +32,17 @@ func (s *stack) questions(t *testing.T) int {
 }
 
 // redisInfo reads one field of redis INFO.
-func redisInfo(t *testing.T, addr, field string) int {
+func redisInfo(t *testing.T, addr, password, field string) int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	fmt.Fprintf(c, "INFO stats\r\n")
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("redis INFO: %v", err)
-		}
-		if strings.HasPrefix(line, field+":") {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, field+":")))
+	info := mustRedis(t, addr, password, "INFO", "stats").(string)
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, _ := strconv.Atoi(v)
 			return n
 		}
 	}
+	t.Fatalf("redis INFO has no %s", field)
+	return 0
 }
 
 func TestCaching(t *testing.T) {
@@ -143,11 +132,11 @@ func TestCaching(t *testing.T) {
 		kill(st.Redis.PID, syscall.SIGCONT)
 		stopped = false
 		time.Sleep(1500 * time.Millisecond) // the drop-in's retry interval
-		before := redisInfo(t, st.Redis.Addr, "keyspace_hits")
+		before := redisInfo(t, st.Redis.Addr, s.redisPassword(t), "keyspace_hits")
 		for i := range 3 {
 			b.get(s.site + fmt.Sprintf("/?s=redis-back-%d", i))
 		}
-		if after := redisInfo(t, st.Redis.Addr, "keyspace_hits"); after <= before {
+		if after := redisInfo(t, st.Redis.Addr, s.redisPassword(t), "keyspace_hits"); after <= before {
 			t.Errorf("redis keyspace hits %d -> %d: the object cache is not used after redis returned", before, after)
 		}
 	})
