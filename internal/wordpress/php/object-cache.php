@@ -39,7 +39,10 @@
  * get_stats()['rejected'], never unserialised, and deleted so that the next
  * add() can replace it. Without SCALEPRESS_OBJECT_CACHE_KEY redis is not used
  * at all. The MAC proves who wrote a value and for which key, not when: a
- * client of redis can still put back an older value of the same key.
+ * client of redis can still put back an older value of the same key, or
+ * change the generations hash (unsigned) to flush the site or return it to an
+ * older generation, whose values are signed too; never make it read a value
+ * this drop-in did not write.
  * incr/decr read the value, check it, and write the new one only if redis
  * still holds what was read (a compare-and-set script; retried, and the key
  * deleted if it keeps changing): atomic, never below 0 like core; one round
