@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
 # Geo DNS, side by side in one run: queries/s of scalepress's DNS server (the
 # `dns` role, exactly as the controller runs it) and CoreDNS 1.15 on the same
-# zone and the same query mix, with dnsperf's flags from
-# ../shared/baselines/dns/dns-anchor.sh:
+# zone and the same query mix (bench/baselines/dns: the team's DNS anchor's
+# zones, Corefiles and queries), with the anchor's dnsperf flags:
 #   plain: CoreDNS `file` vs scalepress without ECS (the client is 127.0.0.1,
 #          not in the GeoIP database: the default region);
 #   ECS:   CoreDNS `geoip` (edns-subnet) + `view` + `file` vs scalepress, every
 #          query carrying ECS 81.2.69.142/32 (GB).
-# Two query mixes: the baseline's queries.txt as is (~10 % mail MX and ~10 %
+# Two query mixes: the anchor's queries.txt as is (~10 % mail MX and ~10 %
 # *.wild A, which scalepress answers NXDOMAIN: it serves neither MX nor
 # wildcards), and "common", the same file without those two, which both
 # servers answer alike.
 # Each run also reports the server's CPU time per query (utime+stime from
 # /proc), which travels better than queries/s on a shared 2-core machine.
 # Usage: bench/dns.sh [REPS=3] [DURATION=10] [COREDNS=path]
+# Raw output (every dnsperf run in full): bench/results/dns-DATE.txt.
 # Needs: make build, dnsperf (Debian package), CoreDNS built with
 #   GOBIN=/tmp/coredns/bin go install github.com/coredns/coredns@v1.15.0   (~7 min)
 # Without CoreDNS it measures scalepress alone and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 REPS=${REPS:-3} DUR=${DURATION:-10}
 BIN=$PWD/bin/scalepress
-BASE=$PWD/../shared/baselines/dns
-CITY=$PWD/../shared/geoip/GeoLite2-City-Test.mmdb # CoreDNS's geoip plugin wants a City database
+BASE=$PWD/bench/baselines/dns
+CITY=$PWD/bench/baselines/geoip/GeoLite2-City-Test.mmdb # CoreDNS's geoip plugin reads only City databases
 COUNTRY=$PWD/internal/geodns/testdata/GeoLite2-Country-Test.mmdb
 COREDNS=${COREDNS:-$(command -v coredns || echo /tmp/coredns/bin/coredns)}
 W=${W:-/tmp/scalepress-bench-dns}
@@ -33,11 +35,12 @@ ECS=(-E 8:000120005102458e) # option 8: family 1, source /32, scope 0, 81.2.69.1
 command -v dnsperf >/dev/null || { echo "dnsperf missing: apt-get install dnsperf"; exit 1; }
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; results_close; }
 trap cleanup EXIT
 rm -rf "$W"; mkdir -p "$W"
+results_open dns "REPS=$REPS DURATION=$DUR COREDNS=$COREDNS"
 
-# scalepress: the baseline's zone. www is the geo name (GB: 198.51.100.10/.11,
+# scalepress: the anchor's zone. www is the geo name (GB: 198.51.100.10/.11,
 # others: 192.0.2.10/.11; 2001:db8::10 in both); the rest are static records.
 # Not supported, so answered NXDOMAIN: mail MX (~10 % of the queries) and
 # *.wild (~10 %), which CoreDNS answers with records.
@@ -60,33 +63,17 @@ EOF
 "$BIN" dns --spec "$W/dns.json" >"$W/scalepress-dns.log" 2>&1 &
 pids+=($!); ours=$!
 
+# CoreDNS: the anchor's files, with their paths and bind address moved to $W and $IP.
+cp "$BASE"/example.test.zone "$BASE"/example.test.gb.zone "$W/"
+for f in Corefile Corefile.geo; do
+  sed -e "s#/tmp/suites-e/dns#$W#g" -e "s#\.\./geoip/GeoLite2-City-Test\.mmdb#$CITY#" -e "s#bind 127\.0\.0\.1#bind $IP#" \
+    "$BASE/$f" >"$W/$f"
+  if grep -qE 'suites-e|\.\./geoip|bind 127\.0\.0\.1' "$W/$f"; then echo "$BASE/$f: paths not rewritten" >&2; exit 1; fi
+done
+grep -q ":$PCORE " "$W/Corefile" && grep -q ":$PCOREGEO " "$W/Corefile.geo" || { echo "$BASE: Corefile ports are not $PCORE/$PCOREGEO" >&2; exit 1; }
 have_coredns=0
 if [[ -x $COREDNS ]]; then
   have_coredns=1
-  cp "$BASE"/example.test.zone "$BASE"/example.test.gb.zone "$W/"
-  cat > "$W/Corefile" <<EOF
-example.test.:$PCORE {
-    bind $IP
-    file $W/example.test.zone
-}
-EOF
-  cat > "$W/Corefile.geo" <<EOF
-example.test.:$PCOREGEO {
-    bind $IP
-    geoip $CITY {
-        edns-subnet
-    }
-    metadata
-    view gb {
-        expr metadata('geoip/country/code') == 'GB'
-    }
-    file $W/example.test.gb.zone
-}
-example.test.:$PCOREGEO {
-    bind $IP
-    file $W/example.test.zone
-}
-EOF
   (cd "$W" && exec "$COREDNS" -conf Corefile >coredns.log 2>&1) & pids+=($!); core=$!
   (cd "$W" && exec "$COREDNS" -conf Corefile.geo >coredns-geo.log 2>&1) & pids+=($!); coregeo=$!
 fi
@@ -113,6 +100,7 @@ run() {
   t0=$(ticks "$pid")
   out=$(dnsperf -s $IP -p "$port" -d "$queries" "${FLAGS[@]}" "$@")
   t1=$(ticks "$pid")
+  raw_add "$name, $(basename "$queries"), server CPU ticks $t0 -> $t1 (hz $hz)" "$out"
   qps=$(awk '/Queries per second/ {print $4}' <<<"$out")
   done_=$(awk '/Queries completed/ {print $3}' <<<"$out")
   rc=$(grep 'Response codes' <<<"$out" | sed 's/.*codes: *//')

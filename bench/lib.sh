@@ -1,4 +1,46 @@
-# Shared by the bench scripts (source it).
+# Shared by the bench scripts (source it after `cd` to the repository root).
+
+# results_open NAME PARAMS: from here on everything the script prints also goes
+# to bench/results/NAME-YYYY-MM-DD.txt (NAME-YYYY-MM-DD-2.txt, -3, ... if that
+# day's file exists; RESULTS=path overrides), after a header with the script,
+# its parameters, the commit and the machine's load. raw_add puts a load
+# generator's full output into the file only. results_close (in the script's
+# EXIT trap, last) lets the file catch up before the script exits.
+results_open() {
+  local name=$1 params=$2 root base n=1
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [[ -z ${RESULTS:-} ]]; then
+    base=$root/bench/results/$name-$(date +%F)
+    RESULTS=$base.txt
+    while [[ -e $RESULTS ]]; do n=$((n + 1)); RESULTS=$base-$n.txt; done
+  fi
+  mkdir -p "$(dirname "$RESULTS")"
+  {
+    echo "# bench/$name.sh $params"
+    echo "# started $(date -Is), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD -- 2>/dev/null || echo ' (uncommitted changes)')"
+  } >"$RESULTS"
+  # One pipe for both streams keeps the file in the order things happened;
+  # lines raw_add marks with \001 go to the file only.
+  exec 3>&1 4>&2
+  exec > >(awk -v f="$RESULTS" '{ if (substr($0, 1, 1) == "\001") print substr($0, 2) >> f; else { print; fflush(); print >> f }; fflush(f) }') 2>&1
+  RESULTS_PID=$!
+  echo "raw output: ${RESULTS#"$root"/}"
+}
+
+# raw_add LABEL TEXT: TEXT (a load generator's output) into the results file, under "--- LABEL".
+raw_add() {
+  printf '%s\n' "--- $1" "$2" | sed $'s/^/\001/'
+}
+
+# results_close: back to the terminal; waits (at most 5 s) for the file to be written.
+results_close() {
+  [[ -n ${RESULTS_PID:-} ]] || return 0
+  exec >&3 2>&4 3>&- 4>&-
+  local _
+  for _ in $(seq 1 50); do kill -0 "$RESULTS_PID" 2>/dev/null || break; sleep 0.1; done
+  RESULTS_PID=
+}
 
 # start_nginx_fpm W LISTEN DOCROOT HOST [cache]
 # Starts php-fpm with node-1's pool settings and php.ini, and nginx in front of
