@@ -4,6 +4,7 @@
 # home page; and a static 10 KB-class file: edge (cached) vs nginx (from disk).
 # Reports requests/s, p50/p99 and the server's CPU µs per request.
 # Usage: bench/cache.sh [REPS=3] [DURATION=10s] [CONC="8 32"]
+# Raw output (every wrk run in full): bench/results/cache-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -18,10 +19,12 @@ cleanup() {
   [[ -f $W/varnish.pid ]] && kill "$(cat $W/varnish.pid)" 2>/dev/null || true
   stop_nginx_fpm $W
   $BIN down --dir $W >/dev/null 2>&1 || true
+  results_close
 }
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
+results_open cache "REPS=$REPS DURATION=$DUR CONC=\"$CONC\""
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.80.0.1:9090}
 edges: [{addr: $EDGE}]
@@ -32,7 +35,7 @@ redis: {addr: 127.80.3.1:6379}
 wordpress: {cron_interval: 0s}
 EOC
 $BIN up --detach --dir $W >/dev/null
-WP=$W/site php ../shared/baselines/wordpress-stack/gen-content.php >/dev/null
+WP=$W/site php bench/baselines/wordpress-stack/gen-content.php >/dev/null
 DOCROOT=$W/nodes/node-1/docroot
 
 # Varnish in front of the same node agent (default VCL: anonymous pages cached 120 s).
@@ -55,6 +58,7 @@ run() { # target url pids...
   local t0 t1 out; t0=$(ticks "$@")
   out=$(wrk -t1 -c$c -d$DUR --latency -H "Host: $HOST" "$u")
   t1=$(ticks "$@")
+  raw_add "c=$c rep=$r $name, server CPU ticks $t0 -> $t1 (hz $HZ)" "$out"
   local rps p50 p99 total; rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out"); total=$(awk '/requests in/ {print $1}' <<<"$out")
   printf "%-4s %-4s %-16s %-10s %-9s %-9s %s\n" $c $r $name $rps $p50 $p99 "$(awk -v a=$t0 -v b=$t1 -v n=$total -v hz=$HZ 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"
 }

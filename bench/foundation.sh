@@ -5,6 +5,7 @@
 #     nginx -> php-fpm, same docroot, same database, same php.ini, same pool size.
 # Usage: bench/foundation.sh [REPS=3] [DURATION=15s] [CONC="8 32"] [CHILDREN=4]
 # Needs: make build, scripts/install-deps.sh --bench (nginx-light, wrk).
+# Raw output (every wrk run in full): bench/results/foundation-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -22,10 +23,12 @@ command -v nginx >/dev/null || { echo "nginx missing: scripts/install-deps.sh --
 cleanup() {
   stop_nginx_fpm $W
   $BIN down --dir $W >/dev/null 2>&1 || true
+  results_close
 }
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
+results_open foundation "REPS=$REPS DURATION=$DUR CONC=\"$CONC\" CHILDREN=$CHILDREN MEMBERS=${MEMBERS:-1}"
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.77.0.1:9090}
 edges: [{addr: $EDGE}]
@@ -50,7 +53,7 @@ done
 
 $BIN up --detach --dir $W >/dev/null
 # ~200 posts, categories, tags, comments, images: the baseline's content.
-WP=$W/site php ../shared/baselines/wordpress-stack/gen-content.php
+WP=$W/site php bench/baselines/wordpress-stack/gen-content.php
 DOCROOT=$W/nodes/node-1/docroot
 
 # nginx -> php-fpm on the node's docroot with the node's php.ini and pool settings.
@@ -70,6 +73,7 @@ for c in $CONC; do
     for t in scalepress nginx; do
       u="http://$EDGE/"; [[ $t == nginx ]] && u="http://$NGINX/"
       out=$(wrk -t1 -c$c -d$DUR --latency --timeout 30s -H "Host: $SITE_HOST" -H "$BYPASS" "$u")
+      raw_add "c=$c rep=$r $t" "$out"
       rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
       p50=$(awk '$1=="50%" {print $2}' <<<"$out")
       non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
