@@ -3,16 +3,20 @@
 # `scalepress load`: time from the step to the first new node in service, p99
 # before/during/after, and node-seconds spent vs a fixed fleet sized for the peak.
 # Usage: bench/autoscale.sh [LOW=5] [HIGH=40] [PHASE=40s]
+# Raw output (load phases, the per-second node samples, events):
+# bench/results/autoscale-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 LOW=${LOW:-5} HIGH=${HIGH:-40} PHASE=${PHASE:-40s}
 BIN=$PWD/bin/scalepress
 W=${W:-/tmp/scalepress-bench-autoscale}
 SITE=http://127.79.0.1:8080
 [[ -x $BIN ]] || make build
-trap '$BIN down --dir $W >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null || true' EXIT
+trap '$BIN down --dir $W >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null || true; results_close' EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
+results_open autoscale "LOW=$LOW HIGH=$HIGH PHASE=$PHASE"
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.79.0.1:9090}
 edges: [{addr: 127.79.0.1:8080}]
@@ -35,6 +39,7 @@ echo "== step to $HIGH/s for $PHASE"; $BIN load --url $URL --rate $HIGH --durati
 echo "== back to $LOW/s for $PHASE"; $BIN load --url $URL --rate $LOW --duration $PHASE | tee $W/low2.txt
 sleep 25
 kill %1 2>/dev/null || true
+raw_add "samples: unix time, nodes neither terminated nor failed, nodes in service (step at $STEP)" "$(cat $W/samples.txt)"
 first=$(awk -v s=$STEP '$1 > s && $3 > 1 {printf "%.1f", $1 - s; exit}' $W/samples.txt)
 awk -v first="$first" '
   NR == 1 {t0 = $1} {if (NR > 1) {dt = $1 - prev; ns += dt * prevn}; prev = $1; prevn = $2; if ($2 > peak) peak = $2; last = $1}

@@ -3,19 +3,22 @@
 # docroots vs lsyncd + rsync (Debian) between two directories, with the same
 # writer: 1,000 files of 4 KiB written (temp + rename) one every 5 ms, then one
 # 50 MiB file; latency until each is complete on the other side.
-# Usage: bench/filesync.sh   (needs make build; apt-get install lsyncd rsync)
+# Usage: bench/filesync.sh [N=1000] [EVERY=5ms] [BIG=50]   (needs make build; apt-get install lsyncd rsync)
+# Raw output: bench/results/filesync-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=$PWD/bin/scalepress
 W=${W:-/tmp/scalepress-bench-files}
 N=${N:-1000} EVERY=${EVERY:-5ms} BIG=${BIG:-50}
 [[ -x $BIN ]] || make build
 command -v lsyncd >/dev/null || { echo "lsyncd missing: apt-get install lsyncd"; exit 1; }
 go build -o $W.propagation ./bench/propagation
-cleanup() { $BIN down --dir $W >/dev/null 2>&1 || true; [[ -n ${LPID:-} ]] && kill $LPID 2>/dev/null || true; }
+cleanup() { $BIN down --dir $W >/dev/null 2>&1 || true; [[ -n ${LPID:-} ]] && kill $LPID 2>/dev/null || true; results_close; }
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W $W.lsync; mkdir -p $W; chmod 755 $W
+results_open filesync "N=$N EVERY=$EVERY BIG=$BIG"
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.81.0.1:9090}
 edges: [{addr: 127.81.0.1:8080}]

@@ -10,9 +10,11 @@
 # rows) alternate between: standalone directly, standalone through the
 # router, and the cluster through the router (single writer). Then it
 # measures the write pause when the writer member is killed (-9) and the time
-# `up` takes after every member was killed. Results go to $OUT/results.txt.
+# `up` takes after every member was killed. Raw output (every sysbench run in
+# full): bench/results/galera-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=${BIN:-$PWD/bin/scalepress}
 REPS=${REPS:-3}
 DURATION=${DURATION:-20}
@@ -20,8 +22,7 @@ FAILOVERS=${FAILOVERS:-3}
 CRASHES=${CRASHES:-3}
 OUT=${OUT:-/tmp/scalepress-bench-galera}
 rm -rf "$OUT"; mkdir -p "$OUT"; chmod 755 "$OUT"
-RES=$OUT/results.txt
-log() { echo "$*" | tee -a "$RES"; }
+log() { echo "$*"; }
 now() { date +%s.%N; }
 
 config() { # config BLOCK MEMBERS
@@ -52,8 +53,9 @@ CFG
 }
 
 envs=()
-cleanup() { for d in "${envs[@]}"; do "$BIN" down --dir "$d" >/dev/null 2>&1 || true; done; }
+cleanup() { for d in "${envs[@]}"; do "$BIN" down --dir "$d" >/dev/null 2>&1 || true; done; results_close; }
 trap cleanup EXIT
+results_open galera "REPS=$REPS DURATION=$DURATION FAILOVERS=$FAILOVERS CRASHES=$CRASHES"
 
 up() { # up DIR BLOCK MEMBERS
   mkdir -p "$1"; chmod 755 "$1"; config "$2" "$3" > "$1/scalepress.yaml"; envs+=("$1")
@@ -78,6 +80,7 @@ for r in $(seq 1 "$REPS"); do
       set -- $tg; f=$OUT/${1}_${wl}_$r.log
       $SB --mysql-host=$2 --threads=4 --time="$DURATION" --report-interval=0 --percentile=95 \
         --mysql-ignore-errors=1213,1205,1180,1047 $wl run > "$f" 2>&1 || true
+      raw_add "$1 $wl rep$r" "$(cat "$f")"
       tps=$(grep -oP 'transactions:\s+\d+\s+\(\K[0-9.]+' "$f" || echo 0); qps=$(grep -oP 'queries:\s+\d+\s+\(\K[0-9.]+' "$f" || echo 0)
       p95=$(grep -oP '95th percentile:\s+\K[0-9.]+' "$f" || echo -); ign=$(grep -oP 'ignored errors:\s+\K\d+' "$f" || echo -)
       log "sysbench $1 $wl rep$r tps=$tps qps=$qps p95_ms=$p95 ignored_errors=$ign load=$(cut -d' ' -f1 /proc/loadavg)"

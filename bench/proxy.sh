@@ -4,8 +4,10 @@
 # requests/s and CPU µs per request of the proxy process.
 # Usage: bench/proxy.sh [REPS=3] [DURATION=10s] [CONC="8 32"]
 # Needs: make build, scripts/install-deps.sh --bench (haproxy, wrk).
+# Raw output (every wrk run in full): bench/results/proxy-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 REPS=${REPS:-3} DUR=${DURATION:-10s} CONC=${CONC:-"8 32"}
 BIN=$PWD/bin/scalepress
 W=${W:-/tmp/scalepress-bench-proxy}
@@ -18,10 +20,12 @@ command -v haproxy >/dev/null || { echo "haproxy missing: scripts/install-deps.s
 cleanup() {
   [[ -f $W/haproxy.pid ]] && kill "$(cat $W/haproxy.pid)" 2>/dev/null || true
   $BIN down --dir $W >/dev/null 2>&1 || true
+  results_close
 }
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
+results_open proxy "REPS=$REPS DURATION=$DUR CONC=\"$CONC\""
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.78.0.1:9090}
 edges: [{addr: $EDGE}]
@@ -69,8 +73,9 @@ for c in $CONC; do
       rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
       p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
       total=$(awk '/requests in/ {print $1}' <<<"$out")
-      cpu="-"
+      cpu="-" t1=
       if [[ -n $pid ]]; then t1=$(ticks $pid); cpu=$(awk -v a=$t0 -v b=$t1 -v n=$total -v hz=$HZ 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}'); fi
+      raw_add "c=$c rep=$r $t${pid:+, proxy CPU ticks $t0 -> $t1 (hz $HZ)}" "$out"
       printf "%-4s %-4s %-10s %-10s %-8s %-8s %s\n" $c $r $t $rps $p50 $p99 $cpu
     done
   done
