@@ -9,28 +9,23 @@ import (
 )
 
 // NodeSpec is what the controller tells a node agent (`scalepress node --spec FILE`).
+// The node's php-fpm and filesync agent are its sibling processes, started
+// by the launcher; the agent talks to php-fpm on the socket in RunDir.
 type NodeSpec struct {
 	ID      string `json:"id"`
 	Addr    string `json:"addr"`    // HTTP listen address of the agent
 	Docroot string `json:"docroot"` // the node's own copy of the site tree
-	RunDir  string `json:"run_dir"` // php-fpm socket, config, pid files
-	LogDir  string `json:"log_dir"`
-	PIDDir  string `json:"pid_dir"` // where php-fpm's pid file goes, for cleanup after a crash
-	// PHPChildren is php-fpm's pm.max_children (pm = static).
-	PHPChildren    int    `json:"php_children"`
-	PHPMaxRequests int    `json:"php_max_requests"`
-	PHPUser        string `json:"php_user,omitempty"` // pool user when the agent runs as root
-	PHPGroup       string `json:"php_group,omitempty"`
+	RunDir  string `json:"run_dir"` // php-fpm's socket
+	// PHPChildren is php-fpm's pm.max_children (pm = static): the FastCGI
+	// connections the agent keeps.
+	PHPChildren int `json:"php_children"`
 	// TrustedProxies are the IPs (edges, controller) whose X-Forwarded-* headers are believed.
 	TrustedProxies []string `json:"trusted_proxies"`
-	// Files is the address of the files role ("" = no file sync): the node
-	// runs a filesync agent (`scalepress filesync`) that keeps Docroot
-	// identical to it.
-	Files string `json:"files,omitempty"`
-	// FilesState is the filesync agent's state directory (outside Docroot).
+	// Files is the address of the files role ("" = no file sync); the
+	// node's filesync agent keeps Docroot identical to it and records its
+	// progress in FilesState, which the agent reports.
+	Files      string `json:"files,omitempty"`
 	FilesState string `json:"files_state,omitempty"`
-	// FilesRules are the sync rules; they must match the files role's.
-	FilesRules *FilesRules `json:"files_rules,omitempty"`
 }
 
 // FilesRules are the filesync rules shared by the files role and the nodes.

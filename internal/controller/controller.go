@@ -294,7 +294,9 @@ func (c *Controller) stopAll() {
 	db := c.db.Stop(15 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	order := [][]string{append(edges, "dns"), c.nodes.Names(), {"dbrouter", "redis", "files"}}
+	order := [][]string{append(edges, "dns")}
+	order = append(order, c.nodes.StopOrder()...)
+	order = append(order, []string{"dbrouter", "redis", "files"})
 	for _, m := range db {
 		order = append(order, []string{m})
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/preflight"
+	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
 // filesCheckInterval is how often the files role is checked.
@@ -99,6 +100,11 @@ func (c *Controller) startFiles(ctx context.Context) error {
 			return fmt.Errorf("files: the store is empty and nothing can seed it (controller.New got no FilesSeeder)")
 		}
 		t0 := time.Now()
+		// The store holds the modes of the file policy, so that every
+		// node's docroot gets them (and PHP can write uploads everywhere).
+		if err := wordpress.SetPermissions(c.layout.Site(), c.filePolicy(), false, 0, 0); err != nil {
+			return fmt.Errorf("files: %w", err)
+		}
 		n, err := c.seedFiles(ctx, fr.url, c.layout.Site(), spec.Rules)
 		if err != nil {
 			return fmt.Errorf("files: seed the store from %s: %w", c.layout.Site(), err)
@@ -145,41 +151,6 @@ func (f *filesRole) Status(cfg config.Files) *api.FilesStatus {
 		st.State = "up"
 	}
 	return st
-}
-
-// nodeFilesSpec fills in the file-sync part of a node's spec and prepares
-// its state directory, owned by the PHP user that runs its filesync agent.
-func (c *Controller) nodeFilesSpec(spec *api.NodeSpec) error {
-	if !c.cfg.Files.Enabled {
-		return nil
-	}
-	state := c.layout.NodeFilesState(spec.ID)
-	if err := os.MkdirAll(state, 0o755); err != nil {
-		return fmt.Errorf("files: %w", err)
-	}
-	if c.asRoot {
-		if err := os.Chown(state, c.phpUser.UID, c.phpUser.GID); err != nil {
-			return fmt.Errorf("files: %w", err)
-		}
-		// The filesync agent runs as the PHP user and applies every change
-		// of the tree, core files included: the docroot is the PHP user's,
-		// but for the node-local wp-config.php (root, readable by the group).
-		err := filepath.WalkDir(spec.Docroot, func(p string, d iofs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if p == filepath.Join(spec.Docroot, "wp-config.php") {
-				return nil
-			}
-			return os.Lchown(p, c.phpUser.UID, c.phpUser.GID)
-		})
-		if err != nil {
-			return fmt.Errorf("files: chown docroot: %w", err)
-		}
-	}
-	r := c.filesRules()
-	spec.Files, spec.FilesState, spec.FilesRules = c.cfg.Files.Addr, state, &r
-	return nil
 }
 
 // edgeFilesAddr is the files address the edges fall back to for uploads.

@@ -10,15 +10,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/nodegroup"
-	"github.com/scalepress/scalepress/internal/preflight"
-	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
 // newGroup makes the node group, with the scaling limits `scalepress scale`
@@ -55,7 +51,7 @@ func (c *Controller) newGroup(saved *api.ScaleRequest) error {
 	if c.cfg.Files.Enabled {
 		hooks.FilesHead = c.files.Head
 	}
-	c.nodes = c.launcher.Nodes(c.nodeSpec)
+	c.nodes = c.launcher.Nodes(c.nodeRoles)
 	g, err := nodegroup.New(gc, c.nodes, nodegroup.NewHTTPProber(), hooks, c.logger.With("component", "nodegroup"))
 	if err != nil {
 		return err
@@ -70,51 +66,6 @@ func scaling(enabled bool, count int, a config.Autoscale) nodegroup.Scaling {
 }
 
 func (c *Controller) startNodes(ctx context.Context) error { return c.group.Start(ctx) }
-
-// nodeSpec prepares node n (its docroot and file-sync state) and returns
-// its agent's spec.
-func (c *Controller) nodeSpec(_ context.Context, n nodegroup.Node) (any, error) {
-	docroot := c.layout.Docroot(n.ID)
-	if err := c.prepareDocroot(docroot); err != nil {
-		return nil, err
-	}
-	spec := api.NodeSpec{
-		ID: n.ID, Addr: n.Addr, Docroot: docroot, RunDir: c.layout.NodeRun(n.ID),
-		LogDir: c.layout.Logs(), PIDDir: c.layout.PIDs(),
-		PHPChildren: c.phpChildren(), PHPMaxRequests: c.cfg.Nodes.PHPMaxRequests,
-		TrustedProxies: c.edgeIPs(),
-	}
-	if c.asRoot {
-		spec.PHPUser, spec.PHPGroup = c.phpUser.Name, preflight.GroupName(c.phpUser.GID)
-	}
-	if err := c.nodeFilesSpec(&spec); err != nil {
-		return nil, err
-	}
-	return spec, nil
-}
-
-// prepareDocroot gives a node its own copy of the site tree (until file sync
-// keeps them identical, a copy of the canonical tree made at first start).
-func (c *Controller) prepareDocroot(docroot string) error {
-	if err := os.MkdirAll(filepath.Dir(docroot), 0o755); err != nil {
-		return err
-	}
-	if _, err := os.Stat(docroot); os.IsNotExist(err) {
-		if err := wordpress.CopyTree(c.layout.Site(), docroot, c.logger); err != nil {
-			return err
-		}
-	}
-	if err := c.writeWPConfig(docroot); err != nil {
-		return err
-	}
-	if err := wordpress.InstallDropins(docroot); err != nil {
-		return err
-	}
-	if c.asRoot {
-		return wordpress.Chown(docroot, c.phpUser.UID, c.phpUser.GID)
-	}
-	return nil
-}
 
 // topPaths are the URLs the first edge reports as most requested, to warm a
 // new node with.

@@ -43,6 +43,8 @@ type Role struct {
 	AmbientCaps []uintptr
 	// Restart overrides the launcher's policy.
 	Restart *supervise.RestartPolicy
+	// StopSignal asks it to stop; 0 is SIGTERM.
+	StopSignal syscall.Signal
 	// StopTimeout is how long a stop waits before SIGKILL; 0 is 45 s (a
 	// node drains in-flight requests for 30 s and stops php-fpm in 10 s).
 	StopTimeout time.Duration
@@ -61,6 +63,7 @@ func (l *Launcher) Start(ctx context.Context, r Role) (*supervise.Process, error
 	s := supervise.Spec{
 		Name: r.Name, Path: r.Path, Args: r.Args, LogFile: l.Log(r.Name), PIDDir: l.PIDDir,
 		Credential: r.Credential, AmbientCaps: r.AmbientCaps, Restart: l.Restart, StopTimeout: r.StopTimeout,
+		StopSignal: r.StopSignal,
 	}
 	if r.Role != "" {
 		path := filepath.Join(l.SpecDir, r.Name+".json")
@@ -123,4 +126,11 @@ func WaitFor(ctx context.Context, what string, timeout time.Duration, p *supervi
 // exited: the process restarted or is no longer starting or running.
 func exited(p *supervise.Process) bool {
 	return p.Restarts() > 0 || p.State() != supervise.Running && p.State() != supervise.Starting
+}
+
+// alive: the process runs, or is being restarted in place by its policy
+// (it has not given up and was not stopped).
+func alive(p *supervise.Process) bool {
+	st := p.State()
+	return st != supervise.Failed && st != supervise.Stopped
 }

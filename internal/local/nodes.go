@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/scalepress/scalepress/internal/logtail"
@@ -10,95 +11,123 @@ import (
 	"github.com/scalepress/scalepress/internal/supervise"
 )
 
-// Nodes runs the node group's nodes as child processes: one node agent per
-// node (it starts php-fpm and the filesync agent itself), never restarted
-// in place (a node that dies is replaced by a new one).
+// Nodes runs the node group's nodes as child processes. A node is a few
+// processes started in order (php-fpm, the filesync agent, the node agent)
+// and stopped in the reverse order, so that the agent drains before PHP
+// stops. A node whose process gives up (or one that may not restart, the
+// agent) is not alive and is replaced by a new node, never restarted whole
+// in place.
 type Nodes struct {
 	l *Launcher
-	// spec prepares the node (its docroot, its state directories) and
-	// returns the node agent's spec.
-	spec func(ctx context.Context, n nodegroup.Node) (any, error)
+	// roles prepares the node (its docroot, its state directories) and
+	// returns the processes to start, in order.
+	roles func(ctx context.Context, n nodegroup.Node) ([]Role, error)
 
 	mu    sync.Mutex
-	procs map[string]*supervise.Process // by node id, until Stop
+	procs map[string][]*supervise.Process // by node id, in start order, until Stop
 }
 
 var _ nodegroup.Launcher = (*Nodes)(nil)
 
-// Nodes returns the node launcher; spec prepares a node and returns its spec.
-func (l *Launcher) Nodes(spec func(ctx context.Context, n nodegroup.Node) (any, error)) *Nodes {
-	return &Nodes{l: l, spec: spec, procs: map[string]*supervise.Process{}}
+// Nodes returns the node launcher; roles prepares a node and returns its
+// processes in start order.
+func (l *Launcher) Nodes(roles func(ctx context.Context, n nodegroup.Node) ([]Role, error)) *Nodes {
+	return &Nodes{l: l, roles: roles, procs: map[string][]*supervise.Process{}}
 }
 
-// Launch implements nodegroup.Launcher.
+// Launch implements nodegroup.Launcher. If a process fails to start, the
+// ones started before it are stopped.
 func (ns *Nodes) Launch(ctx context.Context, n nodegroup.Node) (nodegroup.Node, error) {
-	spec, err := ns.spec(ctx, n)
+	roles, err := ns.roles(ctx, n)
 	if err != nil {
 		return n, err
 	}
-	p, err := ns.l.Start(ctx, Role{Name: n.ID, Role: "node", Spec: spec, Restart: &supervise.RestartPolicy{Never: true}})
-	if err != nil {
-		return n, err
+	var started []*supervise.Process
+	for _, r := range roles {
+		p, err := ns.l.Start(ctx, r)
+		if err != nil {
+			stopAll(context.WithoutCancel(ctx), started)
+			return n, err
+		}
+		started = append(started, p)
 	}
 	ns.mu.Lock()
-	ns.procs[n.ID] = p
+	ns.procs[n.ID] = started
 	ns.mu.Unlock()
 	return n, nil
 }
 
-// Stop implements nodegroup.Launcher: SIGTERM, the agent drains what is
-// left and stops php-fpm.
+// Stop implements nodegroup.Launcher: SIGTERM to the agent first (it drains
+// what is left), then the rest, in the reverse order of their start.
 func (ns *Nodes) Stop(ctx context.Context, id string) error {
 	ns.mu.Lock()
-	p := ns.procs[id]
+	procs := ns.procs[id]
 	delete(ns.procs, id)
 	ns.mu.Unlock()
-	if p == nil {
-		return nil
-	}
-	if err := p.Stop(ctx); err != nil {
+	if err := stopAll(ctx, procs); err != nil {
 		return fmt.Errorf("stop %s: %w", id, err)
 	}
 	return nil
 }
 
-// List implements nodegroup.Launcher: each node's agent, then its
-// descendants (php-fpm master and workers, the filesync agent) from /proc.
+func stopAll(ctx context.Context, procs []*supervise.Process) error {
+	var first error
+	for _, p := range slices.Backward(procs) {
+		if err := p.Stop(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// List implements nodegroup.Launcher: each of a node's processes, then the
+// descendants of each (php-fpm's workers) from /proc.
 func (ns *Nodes) List() []nodegroup.Instance {
 	ns.mu.Lock()
-	procs := make(map[string]*supervise.Process, len(ns.procs))
-	for id, p := range ns.procs {
-		procs[id] = p
+	procs := make(map[string][]*supervise.Process, len(ns.procs))
+	for id, ps := range ns.procs {
+		procs[id] = ps
 	}
 	ns.mu.Unlock()
 	var tree map[int][]int
 	out := make([]nodegroup.Instance, 0, len(procs))
-	for id, p := range procs {
+	for id, ps := range procs {
 		in := nodegroup.Instance{Node: nodegroup.Node{ID: id}}
-		alive, pid := !exited(p), p.Pid()
-		in.Procs = append(in.Procs, nodegroup.Process{Name: id, PID: pid, Alive: alive, Restarts: p.Restarts()})
-		if alive && pid > 0 {
-			if tree == nil {
-				tree = processTree()
+		for _, p := range ps {
+			ok, pid := alive(p), p.Pid()
+			in.Procs = append(in.Procs, nodegroup.Process{Name: p.Name(), PID: pid, Alive: ok, Restarts: p.Restarts()})
+			if !ok && in.Exit == "" {
+				in.Exit = fmt.Sprintf("%s: %s (log: %s)", p.Name(), logtail.LastError(ns.l.Log(p.Name())), ns.l.Log(p.Name()))
 			}
-			for _, c := range descendants(tree, pid) {
-				in.Procs = append(in.Procs, nodegroup.Process{Name: id + "-child", PID: c, Alive: true})
+			if ok && pid > 0 {
+				if tree == nil {
+					tree = processTree()
+				}
+				for _, c := range descendants(tree, pid) {
+					in.Procs = append(in.Procs, nodegroup.Process{Name: p.Name() + "-child", PID: c, Alive: true})
+				}
 			}
-		} else {
-			in.Exit = fmt.Sprintf("%s (log: %s)", logtail.LastError(ns.l.Log(id)), ns.l.Log(id))
 		}
 		out = append(out, in)
 	}
 	return out
 }
 
-// Names are the process names of the nodes, for an ordered stop of everything.
-func (ns *Nodes) Names() []string {
+// StopOrder names the nodes' processes for an ordered stop of everything:
+// every node's last-started process (its agent, which drains) first, then
+// the ones started before it, a step each.
+func (ns *Nodes) StopOrder() [][]string {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	var out []string
-	for id := range ns.procs {
-		out = append(out, id)
+	var out [][]string
+	for _, ps := range ns.procs {
+		for i, p := range slices.Backward(ps) {
+			step := len(ps) - 1 - i
+			for len(out) <= step {
+				out = append(out, nil)
+			}
+			out[step] = append(out[step], p.Name())
+		}
 	}
 	return out
 }

@@ -15,14 +15,10 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/fastcgi"
-	"github.com/scalepress/scalepress/internal/logtail"
-	"github.com/scalepress/scalepress/internal/phpfpm"
-	"github.com/scalepress/scalepress/internal/supervise"
 )
 
 // Agent is a running node.
@@ -48,8 +44,8 @@ type Agent struct {
 // MaxBody bounds a request body (php's post_max_size is 64M).
 const MaxBody = 64 << 20
 
-// Run starts php-fpm, serves HTTP on spec.Addr until ctx ends, then drains
-// in-flight requests and stops php-fpm.
+// Run waits for the node's php-fpm to answer, serves HTTP on spec.Addr until
+// ctx ends, then drains in-flight requests.
 func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 	a, err := newAgent(spec, logger)
 	if err != nil {
@@ -61,27 +57,11 @@ func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", spec.ID, err)
 	}
-	sup := supervise.New(logger)
-	defer sup.Close()
-	fpm, err := a.startPHPFPM(sup)
-	if err != nil {
+	// php-fpm and the filesync agent are the node's other processes,
+	// started beside this one by the launcher; PHP answering is the
+	// health check.
+	if err := a.waitPHP(ctx); err != nil {
 		ln.Close()
-		return err
-	}
-	stopFPM := func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		fpm.Stop(sctx)
-	}
-	if err := a.waitPHP(ctx, fpm); err != nil {
-		ln.Close()
-		stopFPM()
-		return err
-	}
-	fsync, err := a.startFilesync(sup)
-	if err != nil {
-		ln.Close()
-		stopFPM()
 		return err
 	}
 
@@ -106,8 +86,6 @@ func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case <-fpm.Done():
-		runErr = fmt.Errorf("node %s: php-fpm gave up: %v", spec.ID, fpm.Err())
 	case err := <-serveErr:
 		runErr = fmt.Errorf("node %s: serve: %w", spec.ID, err)
 	}
@@ -118,8 +96,6 @@ func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 	wg.Wait()
 	a.fcgi.Close()
 	a.health.Close()
-	stopProc(fsync, 15*time.Second)
-	stopFPM()
 	return runErr
 }
 
@@ -161,66 +137,8 @@ func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
 	return a, nil
 }
 
-func (a *Agent) startPHPFPM(sup *supervise.Supervisor) (*supervise.Process, error) {
-	bin, err := phpfpm.Binary()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(a.spec.RunDir, 0o755); err != nil {
-		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
-	}
-	os.Remove(a.socket) // left by a killed php-fpm
-	pool := phpfpm.Pool{
-		Name:                    a.spec.ID,
-		Listen:                  a.socket,
-		MaxChildren:             a.spec.PHPChildren,
-		MaxRequests:             a.spec.PHPMaxRequests,
-		StatusPath:              "/fpm-status",
-		PingPath:                "/fpm-ping",
-		PidFile:                 filepath.Join(a.spec.RunDir, "php-fpm.pid"),
-		ErrorLog:                filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log"),
-		RequestTerminateTimeout: 120 * time.Second,
-	}
-	if os.Geteuid() == 0 && a.spec.PHPUser != "" {
-		pool.User, pool.Group = a.spec.PHPUser, a.spec.PHPGroup
-		// The agent (root) connects to the socket; keep it private to root and the pool user.
-		pool.ListenOwner, pool.ListenGroup, pool.ListenMode = "root", a.spec.PHPGroup, "0660"
-	}
-	conf, err := phpfpm.Render(pool)
-	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
-	}
-	confPath := filepath.Join(a.spec.RunDir, "php-fpm.conf")
-	iniPath := filepath.Join(a.spec.RunDir, "php.ini")
-	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
-		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
-	}
-	ini, err := phpfpm.RenderINI(phpfpm.DefaultINI())
-	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
-	}
-	if err := os.WriteFile(iniPath, ini, 0o644); err != nil {
-		return nil, fmt.Errorf("node %s: %w", a.spec.ID, err)
-	}
-	spec := supervise.Spec{
-		Name:        a.spec.ID + "-php-fpm",
-		Path:        bin,
-		Args:        []string{"--nodaemonize", "--fpm-config", confPath, "-c", iniPath},
-		LogFile:     filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log"),
-		StopSignal:  syscall.SIGQUIT, // graceful: finish running requests
-		StopTimeout: 10 * time.Second,
-		PIDDir:      a.spec.PIDDir,
-		Restart:     supervise.RestartPolicy{MaxRestarts: 5, Window: time.Minute},
-	}
-	p, err := sup.Start(spec)
-	if err != nil {
-		return nil, fmt.Errorf("node %s: start php-fpm: %w", a.spec.ID, err)
-	}
-	return p, nil
-}
-
 // waitPHP polls php-fpm's ping until it answers (50–130 ms after exec here).
-func (a *Agent) waitPHP(ctx context.Context, fpm *supervise.Process) error {
+func (a *Agent) waitPHP(ctx context.Context) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
@@ -229,10 +147,6 @@ func (a *Agent) waitPHP(ctx context.Context, fpm *supervise.Process) error {
 		cancel()
 		if last == nil {
 			return nil
-		}
-		if fpm.Restarts() > 0 || fpm.State() == supervise.Backoff || fpm.State() == supervise.Failed {
-			// It exited while starting; restarting would only repeat that.
-			return fmt.Errorf("node %s: php-fpm exited while starting: %s", a.spec.ID, logtail.LastError(filepath.Join(a.spec.LogDir, a.spec.ID+"-php-fpm.log")))
 		}
 		select {
 		case <-ctx.Done():

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/scalepress/scalepress/internal/fileperm"
 )
 
 // skipAtRoot are files of Debian's package that must not reach a docroot:
@@ -93,23 +95,46 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 	return out.Close()
 }
 
-// Chown gives the PHP user the directories WordPress writes to (uploads,
-// plugin and theme installs, upgrades): wp-content and everything in it.
-func Chown(docroot string, uid, gid int) error {
-	root := filepath.Join(docroot, "wp-content")
+// SetPermissions makes a tree follow policy (internal/fileperm): every mode
+// as the policy says and, with chown, every file owned by uid and group gid
+// (the sync agent's user and the PHP user's group), so that PHP writes only
+// where the policy lets it. wp-config.php is left as it is (its writer sets
+// it). The directories WordPress writes to first (uploads, upgrade) are made
+// when missing.
+func SetPermissions(docroot string, policy fileperm.Policy, chown bool, uid, gid int) error {
 	for _, d := range []string{"uploads", "upgrade"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			return fmt.Errorf("chown: %w", err)
+		if err := os.MkdirAll(filepath.Join(docroot, "wp-content", d), 0o755); err != nil {
+			return fmt.Errorf("permissions: %w", err)
 		}
 	}
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+	err := filepath.WalkDir(docroot, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		return os.Lchown(p, uid, gid)
+		rel, _ := filepath.Rel(docroot, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "wp-config.php" || d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		if chown {
+			if err := os.Lchown(p, uid, gid); err != nil {
+				return err
+			}
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			rel = ""
+		}
+		if want := policy.Mode(rel, d.IsDir(), info.Mode().Perm()); info.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != want {
+			return os.Chmod(p, want)
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("chown %s: %w", root, err)
+		return fmt.Errorf("permissions %s: %w", docroot, err)
 	}
 	return nil
 }

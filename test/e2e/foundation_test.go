@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -91,6 +92,49 @@ func TestFoundation(t *testing.T) {
 		roles := map[string]int{"files": st.Files.PID, "dbrouter": st.DB.RouterPID}
 		for _, e := range st.Edges {
 			roles[e.ID] = e.PID
+		}
+		// Each node: its agent and its filesync agent; php-fpm's master is
+		// root (it starts the workers as www-data), its workers www-data.
+		for _, n := range st.Nodes {
+			var agents, workers int
+			for _, pid := range n.PIDs {
+				u := userName(procUID(t, pid))
+				switch cmd := cmdline(pid); {
+				case strings.Contains(cmd, "php-fpm: master"):
+					if u != "root" {
+						t.Errorf("%s: php-fpm master runs as %s", n.ID, u)
+					}
+				case strings.Contains(cmd, "php-fpm: pool"):
+					workers++
+					if u != "www-data" {
+						t.Errorf("%s: php-fpm worker %d runs as %s, want www-data", n.ID, pid, u)
+					}
+				case strings.Contains(cmd, " node --spec") || strings.Contains(cmd, " filesync --spec"):
+					agents++
+					if u != "scalepress" {
+						t.Errorf("%s: %q runs as %s, want scalepress", n.ID, cmd, u)
+					}
+				}
+			}
+			if agents != 2 || workers == 0 {
+				t.Errorf("%s: %d agents (node, filesync) and %d PHP workers among pids %v", n.ID, agents, workers, n.PIDs)
+			}
+		}
+		// PHP may write uploads, never core files or wp-config.php.
+		docroot := st.Nodes[0].Docroot
+		for path, want := range map[string]bool{
+			"wp-content/uploads":      true,
+			"wp-content/plugins":      true,
+			"wp-includes/version.php": false,
+			"wp-includes":             false,
+			"index.php":               false,
+			"wp-config.php":           false,
+			"wp-content":              false,
+		} {
+			err := exec.Command("runuser", "-u", "www-data", "--", "test", "-w", filepath.Join(docroot, path)).Run()
+			if got := err == nil; got != want {
+				t.Errorf("www-data can write %s: %v, want %v", path, got, want)
+			}
 		}
 		for name, pid := range roles {
 			if uid := procUID(t, pid); uid == 0 {

@@ -287,3 +287,9 @@ func userName(uid int) string {
 	}
 	return strconv.Itoa(uid)
 }
+
+// cmdline is pid's command line, arguments joined by spaces.
+func cmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}

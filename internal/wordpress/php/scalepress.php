@@ -61,6 +61,13 @@
 
 defined( 'ABSPATH' ) || exit;
 
+// What PHP creates stays writable by the group it shares with the node's
+// file sync agent, which must be able to replace it when another node
+// changes it (docs/adr/0009-trust-model.md). WordPress's own writes use
+// FS_CHMOD_FILE / FS_CHMOD_DIR; this covers plugins that write files
+// themselves.
+umask( 0002 );
+
 /**
  * Page tags and purges. One instance per request.
  */
