@@ -24,7 +24,7 @@ var roles = []string{"cli", "controller", "dbrouter", "edge", "filesync", "geodn
 // library never imports controller or cli.
 var libraries = []string{
 	"api", "atomicfile", "autoscale", "balancer", "config", "deptest", "fastcgi",
-	"galera", "guard", "local", "logtail", "nodegroup", "pagecache", "phpfpm",
+	"fileperm", "galera", "guard", "local", "logtail", "nodegroup", "pagecache", "phpfpm",
 	"preflight", "redisd", "supervise", "token", "wordpress",
 }
 
