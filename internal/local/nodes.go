@@ -80,8 +80,9 @@ func stopAll(ctx context.Context, procs []*supervise.Process) error {
 	return first
 }
 
-// List implements nodegroup.Launcher: each of a node's processes, then the
-// descendants of each (php-fpm's workers) from /proc.
+// List implements nodegroup.Launcher: each of a node's processes, the last
+// started (the agent) first, each followed by its descendants (php-fpm's
+// workers) from /proc.
 func (ns *Nodes) List() []nodegroup.Instance {
 	ns.mu.Lock()
 	procs := make(map[string][]*supervise.Process, len(ns.procs))
@@ -93,7 +94,7 @@ func (ns *Nodes) List() []nodegroup.Instance {
 	out := make([]nodegroup.Instance, 0, len(procs))
 	for id, ps := range procs {
 		in := nodegroup.Instance{Node: nodegroup.Node{ID: id}}
-		for _, p := range ps {
+		for _, p := range slices.Backward(ps) { // the agent first, as status has always listed it
 			ok, pid := alive(p), p.Pid()
 			in.Procs = append(in.Procs, nodegroup.Process{Name: p.Name(), PID: pid, Alive: ok, Restarts: p.Restarts()})
 			if !ok && in.Exit == "" {
