@@ -132,6 +132,9 @@ type WordPress struct {
 	// LockCode forbids every file change from wp-admin (DISALLOW_FILE_MODS):
 	// for sites whose plugins and themes are deployed another way.
 	LockCode bool `yaml:"lock_code"`
+	// BlockExternalHTTP keeps WordPress from making HTTP requests to other
+	// hosts (update checks, oEmbed, pingbacks): for closed networks and tests.
+	BlockExternalHTTP bool `yaml:"block_external_http"`
 }
 
 // Supervise is the restart policy for every child process.

@@ -131,7 +131,7 @@ func (c *Controller) wpConfig() ([]byte, error) {
 		DBHost: c.cfg.DB.Router, SiteURL: c.cfg.SiteURL(), Salts: c.secrets.Salts,
 		RedisAddr: c.cfg.Redis.Addr, Debug: c.cfg.Site.Debug,
 		RedisPassword: c.redisPassword(), ObjectCacheKey: c.secrets.Key(token.ObjectCache).Hex(),
-		LockCode: c.cfg.WordPress.LockCode,
+		LockCode: c.cfg.WordPress.LockCode, BlockExternalHTTP: c.cfg.WordPress.BlockExternalHTTP,
 		PurgeURL: c.apiURL(api.APIPathPurge), PurgeSecret: c.secrets.PurgeSecret,
 	})
 }

@@ -22,6 +22,9 @@ type Config struct {
 	// LockCode sets DISALLOW_FILE_MODS: no plugin, theme or core installs,
 	// updates or edits from wp-admin (wordpress.lock_code).
 	LockCode bool
+	// BlockExternalHTTP sets WP_HTTP_BLOCK_EXTERNAL: WordPress makes no HTTP
+	// request to other hosts (update checks, oEmbed, pingbacks).
+	BlockExternalHTTP bool
 
 	// CacheKeySalt prefixes every object-cache key (WP_CACHE_KEY_SALT), so
 	// that sites sharing a redis never collide. Empty: the drop-in derives
@@ -131,6 +134,10 @@ if (!empty($_SERVER['SCALEPRESS_VIA_EDGE']) && isset($_SERVER['HTTP_X_FORWARDED_
 		b.WriteString("// wordpress.lock_code: code is deployed another way; wp-admin installs,\n" +
 			"// updates and edits nothing.\n")
 		def("DISALLOW_FILE_MODS", "true")
+	}
+	if c.BlockExternalHTTP {
+		b.WriteString("// wordpress.block_external_http: no request leaves for other hosts.\n")
+		def("WP_HTTP_BLOCK_EXTERNAL", "true")
 	}
 	def("WP_DEBUG", boolean(c.Debug))
 	if c.RedisAddr != "" {

@@ -224,3 +224,23 @@ func TestSecretsPersist(t *testing.T) {
 		t.Errorf("secret %q then %q", p1, p2)
 	}
 }
+
+func TestRenderConfigBlockExternalHTTP(t *testing.T) {
+	php, err := exec.LookPath("php")
+	if err != nil {
+		t.Fatal("php CLI not found: run scripts/install-deps.sh")
+	}
+	for _, block := range []bool{false, true} {
+		c := testConfig()
+		c.BlockExternalHTTP = block
+		got, err := RenderConfig(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := evalConfig(t, php, got, `defined('WP_HTTP_BLOCK_EXTERNAL') ? var_export(WP_HTTP_BLOCK_EXTERNAL, true) : "not defined"`)
+		want := map[bool]string{false: "not defined", true: "true"}[block]
+		if out != want {
+			t.Errorf("block_external_http %v: WP_HTTP_BLOCK_EXTERNAL %s, want %s", block, out, want)
+		}
+	}
+}

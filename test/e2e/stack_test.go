@@ -89,6 +89,7 @@ redis:
   addr: 127.%[1]d.3.1:6379
 wordpress:
   cron_interval: 10s
+  block_external_http: true
 files:
   addr: 127.%[1]d.4.1:8080
 `, b, nodes)
