@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -37,11 +38,13 @@ func TestUploadFallbackToFiles(t *testing.T) {
 		path     string
 		wantCode int
 		wantBody string
+		// wantFallbacks is the edge's fallback counter after two GETs.
+		wantFallbacks int
 	}{
-		{"cached upload", true, "/wp-content/uploads/2026/11/a.jpg", 200, "from-files"},
-		{"bypass upload", false, "/wp-content/uploads/2026/11/a.jpg", 200, "from-files"},
-		{"upload files lacks too", true, "/wp-content/uploads/2026/11/b.jpg", 404, ""},
-		{"not an upload", false, "/wp-content/themes/x.css", 404, ""},
+		{"cached upload", true, "/wp-content/uploads/2026/11/a.jpg", 200, "from-files", 1},
+		{"bypass upload", false, "/wp-content/uploads/2026/11/a.jpg", 200, "from-files", 2},
+		{"upload files lacks too", true, "/wp-content/uploads/2026/11/b.jpg", 404, "", 0},
+		{"not an upload", false, "/wp-content/themes/x.css", 404, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +65,11 @@ func TestUploadFallbackToFiles(t *testing.T) {
 				if resp.Header.Get("Filesync-Seq") != "" {
 					t.Error("internal Filesync-Seq header reached the client")
 				}
+			}
+			_, metrics := get(t, s.URL+api.EdgePathMetrics, "")
+			want := fmt.Sprintf("scalepress_edge_upload_fallbacks_total{edge=\"edge-1\"} %d\n", tt.wantFallbacks)
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %q:\n%s", want, metrics)
 			}
 		})
 	}
