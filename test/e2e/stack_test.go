@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -115,6 +117,15 @@ func newStack(t *testing.T, block, nodes int) *stack {
 		s.cli(t, "down") // whatever happened, leave nothing running
 		if t.Failed() {
 			s.dumpLogs(t)
+			if keep := os.Getenv("SCALEPRESS_E2E_KEEP_LOGS"); keep != "" {
+				dst := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
+				os.MkdirAll(keep, 0o755)
+				if out, err := exec.Command("cp", "-r", filepath.Join(dir, "logs"), dst).CombinedOutput(); err != nil {
+					t.Logf("keep logs: %v: %s", err, out)
+				} else {
+					t.Logf("logs kept in %s", dst)
+				}
+			}
 		}
 		os.RemoveAll(dir)
 	})
@@ -289,8 +300,155 @@ func userName(uid int) string {
 	return strconv.Itoa(uid)
 }
 
-// cmdline is pid's command line, arguments joined by spaces.
+// cmdline is a process's command line, arguments joined by spaces (a
+// process that rewrote its title, like php-fpm, shows that title).
 func cmdline(pid int) string {
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+}
+
+// exeName is the base name of a process's executable.
+func exeName(pid int) string {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
+}
+
+// nodeProcs are a node's processes, told apart by executable and command
+// line. status lists a node's pids as its agent and then the agent's
+// descendants in /proc's order, which says nothing about which one is
+// php-fpm's master: never pick one by its position.
+type nodeProcs struct {
+	agent, fpmMaster, filesync int
+	fpmWorkers                 []int
+}
+
+// procsOf classifies the pids status gives for n and fails unless it finds
+// one agent and one php-fpm master.
+func procsOf(t *testing.T, n api.NodeStatus) nodeProcs {
+	t.Helper()
+	p, seen := findProcs(n)
+	if p.agent == 0 || p.fpmMaster == 0 {
+		t.Fatalf("node %s: no agent or php-fpm master among its processes:\n%s", n.ID, seen)
+	}
+	return p
+}
+
+// findProcs classifies the pids status gives for n; seen lists them for a
+// failure message.
+func findProcs(n api.NodeStatus) (p nodeProcs, seen string) {
+	var lines []string
+	for _, pid := range n.PIDs {
+		exe, cmd := exeName(pid), cmdline(pid)
+		lines = append(lines, fmt.Sprintf("%d %s %q", pid, exe, cmd))
+		args := strings.Fields(cmd)
+		switch {
+		case strings.HasPrefix(exe, "php-fpm") && strings.HasPrefix(cmd, "php-fpm: master process"):
+			p.fpmMaster = pid
+		case strings.HasPrefix(exe, "php-fpm") && strings.HasPrefix(cmd, "php-fpm: pool"):
+			p.fpmWorkers = append(p.fpmWorkers, pid)
+		case exe == "scalepress" && len(args) > 1 && args[1] == "node":
+			p.agent = pid
+		case exe == "scalepress" && len(args) > 1 && args[1] == "filesync":
+			p.filesync = pid
+		}
+	}
+	return p, strings.Join(lines, "\n")
+}
+
+// metric reads one sample from a Prometheus text page: the value of the
+// series name whose labels include every given `key="value"` pair.
+func metric(t *testing.T, url, name string, labels ...string) float64 {
+	t.Helper()
+	v, err := tryMetric(url, name, labels...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func tryMetric(url, name string, labels ...string) (float64, error) {
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, fmt.Errorf("metrics %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("metrics %s: status %d: %v", url, resp.StatusCode, err)
+	}
+next:
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		series, value, ok := strings.Cut(line, "} ")
+		if !ok {
+			series, value, _ = strings.Cut(line, " ")
+		}
+		for _, l := range labels {
+			if !strings.Contains(series, l) {
+				continue next
+			}
+		}
+		return strconv.ParseFloat(strings.TrimSpace(value), 64)
+	}
+	return 0, fmt.Errorf("metrics %s: no %s%v in\n%s", url, name, labels, body)
+}
+
+// served is the node agent's count of requests served (PHP and static),
+// from its metrics.
+func served(t *testing.T, n api.NodeStatus) int64 {
+	t.Helper()
+	return int64(metric(t, "http://"+n.Addr+"/_scalepress/metrics", "scalepress_node_requests_total"))
+}
+
+// waitServing waits until the node served at least want requests within the
+// last window (its own requests counter, sampled every 100 ms), so that a
+// failure inflicted right after hits a node that is on the request path.
+// It returns how many it served in that window.
+func waitServing(t *testing.T, n api.NodeStatus, want int64, window, timeout time.Duration) int64 {
+	t.Helper()
+	type sample struct {
+		at time.Time
+		v  int64
+	}
+	var samples []sample
+	t0 := time.Now()
+	for {
+		now := time.Now()
+		samples = append(samples, sample{now, served(t, n)})
+		for len(samples) > 1 && now.Sub(samples[1].at) >= window {
+			samples = samples[1:]
+		}
+		last := samples[len(samples)-1]
+		if now.Sub(samples[0].at) >= window && last.v-samples[0].v >= want {
+			return last.v - samples[0].v
+		}
+		if now.Sub(t0) > timeout {
+			t.Fatalf("node %s served %d requests in the last %s, want at least %d: it is not on the request path", n.ID, last.v-samples[0].v, window, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitInFlight waits until the node has a request in flight (its own gauge,
+// polled every few milliseconds) so that a failure inflicted right after
+// catches a request on the victim. It returns the gauge it saw.
+func waitInFlight(t *testing.T, n api.NodeStatus, timeout time.Duration) int64 {
+	t.Helper()
+	url := "http://" + n.Addr + "/_scalepress/metrics"
+	for t0 := time.Now(); time.Since(t0) < timeout; time.Sleep(2 * time.Millisecond) {
+		if v := metric(t, url, "scalepress_node_in_flight"); v >= 1 {
+			return int64(v)
+		}
+	}
+	t.Fatalf("node %s had no request in flight for %s", n.ID, timeout)
+	return 0
 }
