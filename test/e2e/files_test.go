@@ -51,14 +51,28 @@ func (b *browser) uploadMedia(site, nonce, name string, data []byte) string {
 
 // tryUploadMedia is uploadMedia for another goroutine: it returns errors.
 func (b *browser) tryUploadMedia(site, nonce, name string, data []byte) (string, error) {
+	return b.tryUploadMediaVia(site, "", nonce, name, data)
+}
+
+// tryUploadMediaVia uploads straight to the node at addr (with the site's
+// Host and the browser's cookies), or through the edge when addr is "".
+func (b *browser) tryUploadMediaVia(site, addr, nonce, name string, data []byte) (string, error) {
 	req, err := http.NewRequest("POST", site+"/wp-json/wp/v2/media", bytes.NewReader(data))
 	if err != nil {
 		return "", err
 	}
+	client := b.client
+	if addr != "" {
+		for _, c := range b.client.Jar.Cookies(req.URL) {
+			req.AddCookie(c)
+		}
+		req.URL.Host = addr // req.Host stays the site's
+		client = &http.Client{Timeout: b.client.Timeout}
+	}
 	req.Header.Set("Content-Type", "image/jpeg")
 	req.Header.Set("Content-Disposition", "attachment; filename="+name)
 	req.Header.Set("X-WP-Nonce", nonce)
-	resp, err := b.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("upload %s: %w", name, err)
 	}
@@ -166,6 +180,93 @@ func TestFiles(t *testing.T) {
 		t.Logf("30 GETs all 200; on %d nodes %s after the upload returned (%s after the GETs)", len(docroots), time.Since(t0).Round(time.Millisecond), d.Round(time.Millisecond))
 	})
 
+	t.Run("an upload fetched through a node that has not applied it yet comes from files", func(t *testing.T) {
+		// node-2's filesync agent is paused, so node-2 cannot have the
+		// upload; it is made on node-1 (straight to its address, so that
+		// it cannot land on node-2), whose agent pushes it to files.
+		st := s.status(t)
+		var one, two api.NodeStatus
+		for _, n := range st.Nodes {
+			switch n.ID {
+			case "node-1":
+				one = n
+			case "node-2":
+				two = n
+			}
+		}
+		if one.State != "in-service" || two.State != "in-service" {
+			t.Fatalf("node-1 %q, node-2 %q: want both in service", one.State, two.State)
+		}
+		agent := procsOf(t, two).filesync
+		if agent == 0 {
+			t.Fatalf("node-2 has no filesync agent among %v", two.PIDs)
+		}
+		if err := kill(agent, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		paused := true
+		defer func() {
+			if paused {
+				kill(agent, syscall.SIGCONT)
+			}
+		}()
+		data := tinyJPEG(t, 3)
+		name := fmt.Sprintf("e2e-fallback-%d.jpg", time.Now().UnixNano())
+		u, err := b.tryUploadMediaVia(s.site, one.Addr, nonce, name, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel := relOf(u)
+		uploaded = append(uploaded, rel)
+		waitEverywhere(t, map[string]string{one.ID: one.Docroot}, rel, true, time.Second)
+		// files has it once node-1's agent pushed it.
+		for t0 := time.Now(); ; {
+			resp, err := http.Get(filesURL + "/v1/files/" + rel)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			if time.Since(t0) > 5*time.Second {
+				t.Fatalf("files does not serve %s 5 s after the upload: %v", rel, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// GETs that bypass the cache, until the edge has sent one to
+		// node-2 (power of two choices: each GET goes there with
+		// probability 1/2).
+		edgeMetrics := s.site + "/_scalepress/edge/metrics"
+		picks := func() float64 {
+			return metric(t, edgeMetrics, "scalepress_edge_node_picks_total", `node="node-2"`)
+		}
+		fallbacks := func() float64 { return metric(t, edgeMetrics, "scalepress_edge_upload_fallbacks_total") }
+		bypass := map[string]string{"Cookie": "wordpress_logged_in_x=invalid"}
+		anon := newBrowser(t)
+		var through, fell float64
+		for i := 0; i < 40 && through == 0; i++ {
+			p0, f0 := picks(), fallbacks()
+			p := anon.do("GET", u, nil, bypass)
+			through, fell = picks()-p0, fallbacks()-f0
+			if p.status != 200 || p.body != string(data) {
+				t.Fatalf("GET %d of the upload: status %d, %d bytes (want 200, %d bytes)", i, p.status, len(p.body), len(data))
+			}
+		}
+		if through == 0 {
+			t.Fatal("40 GETs and the edge sent none to node-2")
+		}
+		if _, err := os.Stat(filepath.Join(two.Docroot, filepath.FromSlash(rel))); err == nil {
+			t.Fatal("node-2 has the upload although its filesync agent is paused")
+		}
+		if fell != 1 {
+			t.Errorf("the GET sent to node-2 (which lacks the upload) moved the edge's upload fallback counter by %v, want 1", fell)
+		}
+		kill(agent, syscall.SIGCONT)
+		paused = false
+		d := waitEverywhere(t, inServiceDocroots(st), rel, true, 5*time.Second)
+		t.Logf("the GET through node-2 was answered from files (fallback counter +%v); node-2 had the upload %s after its agent resumed", fell, d.Round(time.Millisecond))
+	})
+
 	t.Run("a plugin written on one node appears on all, and its removal too", func(t *testing.T) {
 		docroots := inServiceDocroots(st)
 		one := docroots["node-1"]
@@ -230,6 +331,19 @@ func TestFiles(t *testing.T) {
 		for i := range 5 {
 			jpegs = append(jpegs, tinyJPEG(t, 10+i))
 		}
+		filesSeq := func() uint64 {
+			resp, err := http.Get(filesURL + "/v1/status")
+			if err != nil {
+				return 0
+			}
+			defer resp.Body.Close()
+			var fst struct {
+				Seq uint64 `json:"seq"`
+			}
+			json.NewDecoder(resp.Body).Decode(&fst)
+			return fst.Seq
+		}
+		seq0 := filesSeq()
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -242,11 +356,20 @@ func TestFiles(t *testing.T) {
 				urls = append(urls, u)
 			}
 		}()
-		time.Sleep(150 * time.Millisecond)
+		// files is on the uploads' path: the first one has reached it
+		// (its sequence number moved) when it is killed.
+		var seq1 uint64
+		for t0 := time.Now(); seq1 <= seq0; time.Sleep(5 * time.Millisecond) {
+			if time.Since(t0) > 10*time.Second {
+				t.Fatalf("files seq still %d 10 s after the uploads began", seq0)
+			}
+			seq1 = filesSeq()
+		}
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill -9 files (pid %d): %v", pid, err)
 		}
 		<-done
+		t.Logf("files killed once the first upload had reached it (seq %d → %d)", seq0, seq1)
 		if uploadErr != nil {
 			t.Fatalf("an upload failed while files was down: %v", uploadErr)
 		}
