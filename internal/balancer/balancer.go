@@ -350,7 +350,7 @@ func (b *Balancer) ReportLoad(id string, queue int) {
 		return
 	}
 	n.saturate.Add(1)
-	if int(n.satRun.Add(1)) >= b.cfg.SaturationThreshold {
+	if th := b.cfg.SaturationThreshold; th > 0 && int(n.satRun.Add(1)) >= th {
 		b.eject(n, Saturated)
 	}
 }

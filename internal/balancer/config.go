@@ -22,7 +22,11 @@ type Config struct {
 	// a row eject a node.
 	ErrorThreshold int
 	// SaturationThreshold is how many saturation signals in a row eject a
-	// node.
+	// node; 0, the default, never ejects for saturation. A saturated node is
+	// busy, not broken: Pick already avoids it while it has more requests
+	// in flight, and a refused request is retried on another node, whereas
+	// an ejection of fixed length idles its workers once they have worked
+	// off its queue, while the other nodes shed load.
 	SaturationThreshold int
 	// SaturationQueue is the listen queue (ReportLoad) from which a report
 	// counts as a saturation signal; 0 disables the signal, reported queues
@@ -56,8 +60,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: HAProxy's check timing (2 s, 1 s,
-// rise 2, fall 3), ejection after 5 errors or 1 saturation signal, 5 s
-// doubling to 60 s, 30 s slow start and deregistration delay, 2 retries.
+// rise 2, fall 3), ejection after 5 errors for 5 s doubling to 60 s, none
+// for saturation, 30 s slow start and deregistration delay, 2 retries.
 func DefaultConfig() Config {
 	return Config{
 		HealthInterval:      2 * time.Second,
@@ -65,7 +69,7 @@ func DefaultConfig() Config {
 		Rise:                2,
 		Fall:                3,
 		ErrorThreshold:      5,
-		SaturationThreshold: 1,
+		SaturationThreshold: 0,
 		SaturationQueue:     8,
 		EjectBase:           5 * time.Second,
 		EjectMax:            60 * time.Second,
@@ -99,8 +103,8 @@ func (c Config) Validate() error {
 	if c.ErrorThreshold < 1 {
 		bad("ErrorThreshold", "must be at least 1, got %d", c.ErrorThreshold)
 	}
-	if c.SaturationThreshold < 1 {
-		bad("SaturationThreshold", "must be at least 1, got %d", c.SaturationThreshold)
+	if c.SaturationThreshold < 0 {
+		bad("SaturationThreshold", "must not be negative (0 disables), got %d", c.SaturationThreshold)
 	}
 	if c.SaturationQueue < 0 {
 		bad("SaturationQueue", "must not be negative (0 disables), got %d", c.SaturationQueue)

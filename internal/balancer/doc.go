@@ -32,12 +32,14 @@
 // have restarted with a cold opcache.
 //
 // Passive checks come from the outcome the caller reports to Node.Done:
-// ErrorThreshold connection errors or node-generated 5xx in a row, or
-// SaturationThreshold saturation signals in a row, eject the node. An error
-// ejection lasts EjectBase, doubling up to EjectMax when the node is ejected
-// again within EjectWindow after the previous ejection ended; a saturation
-// ejection always lasts SaturationEjection, because saturation is load, not a
-// fault, and longer ejections would only take capacity away from an
-// overloaded group. Ejection never takes out the last node in service and
-// never more than MaxEjectedPercent of the nodes.
+// ErrorThreshold connection errors or node-generated 5xx in a row eject the
+// node. An error ejection lasts EjectBase, doubling up to EjectMax when the
+// node is ejected again within EjectWindow after the previous ejection
+// ended. Saturation (a node refusing a request because its queue is full)
+// is load, not a fault: by default it ejects nothing, since Pick already
+// keeps requests away from a node with more in flight and takes it back as
+// soon as its queue shrinks; with a SaturationThreshold, that many signals
+// in a row eject the node for SaturationEjection, without escalation.
+// Ejection never takes out the last node in service and never more than
+// MaxEjectedPercent of the nodes.
 package balancer

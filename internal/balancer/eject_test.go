@@ -32,11 +32,12 @@ func TestPassiveEjection(t *testing.T) {
 		{name: "a success ends the run", nodes: []string{"a", "b", "c"}, outcomes: []Outcome{CE, CE, CE, CE, OKs, CE, CE, CE, CE}},
 		{name: "a canceled request neither counts nor resets", nodes: []string{"a", "b", "c"}, outcomes: []Outcome{CE, CE, CAN, CE, CE, CAN, CE}, want: 5 * time.Second},
 		{name: "threshold is configurable", nodes: []string{"a", "b"}, cfg: func(c *Config) { c.ErrorThreshold = 2 }, outcomes: []Outcome{CE, CE}, want: 5 * time.Second},
-		{name: "one saturation signal", nodes: []string{"a", "b"}, outcomes: []Outcome{SAT}, want: 5 * time.Second},
-		{name: "saturation threshold", nodes: []string{"a", "b"}, cfg: func(c *Config) { c.SaturationThreshold = 2 }, outcomes: []Outcome{SAT, OKs, SAT}},
-		{name: "reported queue at the threshold", nodes: []string{"a", "b"}, queue: []int{8}, want: 5 * time.Second},
-		{name: "reported queue below the threshold", nodes: []string{"a", "b"}, queue: []int{7, 3}},
-		{name: "queue signal disabled", nodes: []string{"a", "b"}, cfg: func(c *Config) { c.SaturationQueue = 0 }, queue: []int{100}},
+		{name: "saturation ejects nothing by default", nodes: []string{"a", "b"}, outcomes: []Outcome{SAT, SAT, SAT}, queue: []int{100}},
+		{name: "one saturation signal", nodes: []string{"a", "b"}, cfg: satEject(1), outcomes: []Outcome{SAT}, want: 5 * time.Second},
+		{name: "saturation threshold", nodes: []string{"a", "b"}, cfg: satEject(2), outcomes: []Outcome{SAT, OKs, SAT}},
+		{name: "reported queue at the threshold", nodes: []string{"a", "b"}, cfg: satEject(1), queue: []int{8}, want: 5 * time.Second},
+		{name: "reported queue below the threshold", nodes: []string{"a", "b"}, cfg: satEject(1), queue: []int{7, 3}},
+		{name: "queue signal disabled", nodes: []string{"a", "b"}, cfg: func(c *Config) { c.SaturationThreshold, c.SaturationQueue = 1, 0 }, queue: []int{100}},
 		{name: "never the last node in service", nodes: []string{"a"}, outcomes: []Outcome{CE, CE, CE, CE, CE, SAT}},
 	}
 	for _, tt := range tests {
@@ -79,6 +80,7 @@ func TestEjectionCap(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := noSlowStart()
 			cfg.MaxEjectedPercent = tt.percent
+			satEject(1)(&cfg)
 			b, _ := newTest(t, cfg, tt.nodes...)
 			for _, id := range tt.nodes {
 				report(t, b, id, Saturated)
@@ -129,8 +131,15 @@ func TestEjectionBackoff(t *testing.T) {
 	}
 }
 
+// satEject turns saturation ejection on after n signals.
+func satEject(n int) func(*Config) {
+	return func(c *Config) { c.SaturationThreshold = n }
+}
+
 func TestSaturationEjectionDoesNotEscalate(t *testing.T) {
-	b, clk := newTest(t, noSlowStart(), "a", "b")
+	cfg := noSlowStart()
+	satEject(1)(&cfg)
+	b, clk := newTest(t, cfg, "a", "b")
 	for range 4 {
 		report(t, b, "a", Saturated)
 		until := state(t, b, "a").EjectedUntil
@@ -142,7 +151,9 @@ func TestSaturationEjectionDoesNotEscalate(t *testing.T) {
 }
 
 func TestEjectionEnds(t *testing.T) {
-	b, clk := newTest(t, noSlowStart(), "a", "b")
+	cfg := noSlowStart()
+	satEject(1)(&cfg)
+	b, clk := newTest(t, cfg, "a", "b")
 	report(t, b, "a", Saturated)
 	if diff := cmp.Diff([]string{"b"}, keys(pickCounts(t, b, 200))); diff != "" {
 		t.Fatalf("while a is ejected (-want +got):\n%s", diff)
@@ -179,5 +190,31 @@ func TestEjectDuration(t *testing.T) {
 				t.Errorf("ejectDuration(%s, %s, %d) = %s, want %s", tt.base, tt.max, tt.n, got, tt.want)
 			}
 		})
+	}
+}
+
+// A node that refuses a request because its PHP queue is full is busy, not
+// broken. Power of two choices already keeps requests away from it while
+// its queue (its requests in flight) is long, and takes it back as soon as
+// the queue shrinks; ejecting it for a fixed time instead left its workers
+// idle once they had worked off the queue while the other nodes shed load.
+func TestSaturatedNodeStaysACandidate(t *testing.T) {
+	b, _ := newTest(t, noSlowStart(), "a", "b")
+	a := node(t, b, "a")
+	for range 10 { // a's queue, from this edge
+		a.inflight.Add(1)
+	}
+	report(t, b, "a", Saturated)
+	if diff := cmp.Diff(map[string]int{"b": 200}, pickCounts(t, b, 200)); diff != "" {
+		t.Fatalf("while a's queue is long (-want +got):\n%s", diff)
+	}
+	for range 10 {
+		a.Done(OK)
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, keys(pickCounts(t, b, 200))); diff != "" {
+		t.Errorf("once a's queue is worked off (-want +got):\n%s", diff)
+	}
+	if got := state(t, b, "a"); got.Saturations != 1 || got.Ejections != 0 {
+		t.Errorf("a = %+v, want 1 saturation counted and no ejection", got)
 	}
 }

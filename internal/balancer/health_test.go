@@ -68,7 +68,9 @@ func TestActiveHealthChecks(t *testing.T) {
 
 func TestRunEndsSlowStartAndEjection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, stop := runBalancer(t, DefaultConfig(), nil, "a", "b")
+		cfg := DefaultConfig()
+		satEject(1)(&cfg)
+		b, stop := runBalancer(t, cfg, nil, "a", "b")
 		defer stop()
 		report(t, b, "a", Saturated)
 		// No Pick from here: Run alone moves the states on.

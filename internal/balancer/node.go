@@ -124,7 +124,7 @@ func (n *Node) Done(o Outcome) {
 		}
 	case Saturated:
 		n.saturate.Add(1)
-		if int(n.satRun.Add(1)) >= n.b.cfg.SaturationThreshold {
+		if th := n.b.cfg.SaturationThreshold; th > 0 && int(n.satRun.Add(1)) >= th {
 			n.b.eject(n, o)
 		}
 	}
