@@ -8,7 +8,7 @@ import "time"
 type Event struct {
 	Seq     uint64         `json:"seq"`
 	Time    time.Time      `json:"time"`
-	Kind    string         `json:"kind"` // scale, node, heal, process, config
+	Kind    string         `json:"kind"` // scale, node, heal, process, config, files
 	Node    string         `json:"node,omitempty"`
 	Message string         `json:"message"`
 	Inputs  map[string]any `json:"inputs,omitempty"`

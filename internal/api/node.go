@@ -17,6 +17,10 @@ type NodeReport struct {
 	// is the files change it applied last.
 	FilesReady bool   `json:"files_ready"`
 	FilesSeq   uint64 `json:"files_seq"`
+	// FilesQuarantined counts the changes of the files log the filesync
+	// agent quarantined (kept failing here, skipped); the last one follows.
+	FilesQuarantined    int              `json:"files_quarantined"`
+	FilesQuarantineLast *FilesQuarantine `json:"files_quarantine_last,omitempty"`
 }
 
 // FilesStoreStatus is the part of the files role's GET FilesPathStatus

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/scalepress/scalepress/internal/atomicfile"
 )
@@ -37,11 +38,23 @@ type FilesRules struct {
 	MaxDepth    int      `json:"max_depth"`
 }
 
+// FilesControllerID is the identity of the controller's files token
+// (seeding, status): the origin of the changes it pushes. Nodes are
+// "node-N", edges their configured id.
+const FilesControllerID = "controller"
+
 // FilesSpec is what the controller tells the files role (`scalepress files --spec FILE`).
 type FilesSpec struct {
 	Addr  string     `json:"addr"`
 	Dir   string     `json:"dir"` // blobs, change log, snapshots
 	Rules FilesRules `json:"rules"`
+	// Key is the files key (hex) that verifies every caller's token.
+	Key string `json:"key"`
+	// QuotaBytes bounds the stored blobs (0 = none).
+	QuotaBytes int64 `json:"quota_bytes"`
+	// GCInterval is how often unreferenced blobs are collected (Go
+	// duration; "0s" = never).
+	GCInterval string `json:"gc_interval"`
 }
 
 // FilesyncSpec is what a node agent tells its filesync child
@@ -49,9 +62,28 @@ type FilesSpec struct {
 type FilesyncSpec struct {
 	NodeID   string     `json:"node_id"`
 	Server   string     `json:"server"` // base URL of the files role
+	Token    string     `json:"token"`  // the node's files token
 	Docroot  string     `json:"docroot"`
 	StateDir string     `json:"state_dir"`
 	Rules    FilesRules `json:"rules"`
+}
+
+// FilesQuarantineFile is the journal, in a node's filesync state directory,
+// of the changes of the files log its agent quarantined: one
+// FilesQuarantine a line. The node agent reports it (files_quarantined).
+const FilesQuarantineFile = "quarantine.jsonl"
+
+// FilesQuarantine is a line of FilesQuarantineFile: a change that kept
+// failing on this node and was skipped, or (Released) the end of a path's
+// quarantine because a later change to it applied.
+type FilesQuarantine struct {
+	Seq      uint64    `json:"seq"`
+	Op       string    `json:"op,omitempty"`
+	Path     string    `json:"path"`
+	Error    string    `json:"error,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+	Time     time.Time `json:"time"`
+	Released bool      `json:"released,omitempty"`
 }
 
 // EdgeSpec is what the controller tells an edge (`scalepress edge --spec FILE`).
@@ -77,6 +109,8 @@ type EdgeSpec struct {
 	// Files is the address of the files role ("" = none): an upload the
 	// chosen node answers 404 for is served from there.
 	Files string `json:"files,omitempty"`
+	// FilesToken is this edge's files token (identity ID; reads only).
+	FilesToken string `json:"files_token,omitempty"`
 }
 
 // RouterSpec is what the controller tells the database router.

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/scalepress/scalepress/internal/filesync"
 	"github.com/scalepress/scalepress/internal/geodns"
 	"github.com/scalepress/scalepress/internal/node"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 func roleSpec(name string, args []string, v any) error {
@@ -103,8 +105,8 @@ func filesRules(r api.FilesRules) filesync.Rules {
 
 // seedFiles fills an empty files store from the site tree (the controller's
 // controller.FilesSeeder).
-func seedFiles(ctx context.Context, url, dir string, rules api.FilesRules) (int, error) {
-	return filesync.Seed(ctx, filesync.NewClient(url, nil), dir, filesRules(rules))
+func seedFiles(ctx context.Context, url, tok, dir string, rules api.FilesRules) (int, error) {
+	return filesync.Seed(ctx, filesync.NewClient(url, tok, nil), dir, filesRules(rules))
 }
 
 // runFiles serves the canonical site tree (the files role).
@@ -118,6 +120,17 @@ func runFiles(args []string) error {
 	cfg := filesync.DefaultConfig()
 	cfg.Addr, cfg.Dir, cfg.Rules = spec.Addr, spec.Dir, filesRules(spec.Rules)
 	cfg.MaxRequestSize = max(cfg.MaxRequestSize, cfg.Rules.MaxFileSize)
+	cfg.QuotaBytes = spec.QuotaBytes
+	key, err := token.ParseKey(spec.Key)
+	if err != nil {
+		return fmt.Errorf("files: spec key: %w", err)
+	}
+	cfg.Key = key
+	if spec.GCInterval != "" {
+		if cfg.GCInterval, err = time.ParseDuration(spec.GCInterval); err != nil {
+			return fmt.Errorf("files: spec gc_interval: %w", err)
+		}
+	}
 	s, err := filesync.NewServer(cfg, newLogger(os.Stderr, "files"))
 	if err != nil {
 		return err
@@ -137,6 +150,7 @@ func runFilesync(args []string) error {
 	logger := newLogger(os.Stderr, spec.NodeID+"-filesync")
 	cfg := filesync.DefaultAgentConfig()
 	cfg.Server, cfg.NodeID, cfg.Docroot, cfg.StateDir = spec.Server, spec.NodeID, spec.Docroot, spec.StateDir
+	cfg.Token = spec.Token
 	cfg.Rules = filesRules(spec.Rules)
 	a, err := filesync.NewAgent(cfg, logger)
 	if err != nil {

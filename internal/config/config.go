@@ -122,6 +122,11 @@ type Files struct {
 	Enabled   bool   `yaml:"enabled"`
 	Addr      string `yaml:"addr"`
 	MaxFileMB int    `yaml:"max_file_mb"`
+	// QuotaMB bounds what the store's blobs take (0 = no quota).
+	QuotaMB int `yaml:"quota_mb"`
+	// GCInterval is how often blobs no file uses any more are removed
+	// (0 = never).
+	GCInterval time.Duration `yaml:"gc_interval"`
 }
 
 // WordPress is the site tree and its scheduled work.
@@ -189,7 +194,7 @@ func Default() Config {
 		},
 		Supervise: Supervise{MaxRestarts: 5, Window: time.Minute},
 		DNS:       defaultDNS(),
-		Files:     Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256},
+		Files:     Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour},
 	}
 }
 

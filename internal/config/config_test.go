@@ -78,6 +78,16 @@ func TestParse(t *testing.T) {
 		{name: "cron too often", yaml: "wordpress:\n  cron_interval: 1s\n", wantErr: "wordpress.cron_interval"},
 		{name: "sql injection in db name", yaml: "db:\n  name: \"wp; DROP\"\n", wantErr: "db.name"},
 		{name: "relative source", yaml: "wordpress:\n  source: wp\n", wantErr: "wordpress.source: must be an absolute path"},
+		{name: "edge named like a node", yaml: "edges:\n  - id: node-1\n    region: eu\n    addr: 127.0.0.1:8080\n", wantErr: `edges[0].id: "node-1" is reserved`},
+		{name: "edge named controller", yaml: "edges:\n  - id: controller\n    region: eu\n    addr: 127.0.0.1:8080\n", wantErr: `edges[0].id: "controller" is reserved`},
+		{name: "files quota below a file", yaml: "files:\n  quota_mb: 100\n", wantErr: "files.quota_mb: must be 0 (no quota) or at least files.max_file_mb (256), got 100"},
+		{name: "negative files quota", yaml: "files:\n  quota_mb: -1\n", wantErr: "files.quota_mb"},
+		{name: "files gc too often", yaml: "files:\n  gc_interval: 1s\n", wantErr: "files.gc_interval: must be 0 (off) or at least 1m, got 1s"},
+		{name: "files without quota or gc", yaml: "files:\n  quota_mb: 0\n  gc_interval: 0s\n", check: func(t *testing.T, c Config) {
+			if c.Files.QuotaMB != 0 || c.Files.GCInterval != 0 {
+				t.Errorf("files = %+v", c.Files)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -78,6 +78,10 @@ func (c *Config) Validate() error {
 		f := fmt.Sprintf("edges[%d]", i)
 		if !idRE.MatchString(e.ID) {
 			bad(f+".id", "must match %s, got %q", idRE, e.ID)
+		} else if e.ID == "controller" || e.ID == "operator" || strings.HasPrefix(e.ID, "node-") {
+			// An edge's id is the identity of its tokens: it must not
+			// name the controller, the operator or a node.
+			bad(f+".id", "%q is reserved (controller, operator and node-N name other identities)", e.ID)
 		} else if ids[e.ID] {
 			bad(f+".id", "duplicate id %q", e.ID)
 		}
@@ -187,6 +191,12 @@ func (c *Config) Validate() error {
 		checkAddr("files.addr", c.Files.Addr)
 		if c.Files.MaxFileMB < 1 || c.Files.MaxFileMB > 1024 {
 			bad("files.max_file_mb", "must be 1 to 1024, got %d", c.Files.MaxFileMB)
+		}
+		if c.Files.QuotaMB < 0 || c.Files.QuotaMB > 0 && c.Files.QuotaMB < c.Files.MaxFileMB {
+			bad("files.quota_mb", "must be 0 (no quota) or at least files.max_file_mb (%d), got %d", c.Files.MaxFileMB, c.Files.QuotaMB)
+		}
+		if c.Files.GCInterval != 0 && c.Files.GCInterval < time.Minute {
+			bad("files.gc_interval", "must be 0 (off) or at least 1m, got %s", c.Files.GCInterval)
 		}
 	}
 

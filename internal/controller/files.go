@@ -18,6 +18,7 @@ import (
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/preflight"
+	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
@@ -49,11 +50,16 @@ func (f *filesRole) storeSeq(ctx context.Context) (uint64, error) {
 }
 
 // FilesSeeder fills an empty files store at url from the site tree dir
-// under rules and returns how many changes it pushed. The cli passes
-// filesync's: the controller reaches the files role only over the wire.
-type FilesSeeder func(ctx context.Context, url, dir string, rules api.FilesRules) (int, error)
+// under rules, with tok (the files token of api.FilesControllerID), and
+// returns how many changes it pushed. The cli passes filesync's: the
+// controller reaches the files role only over the wire.
+type FilesSeeder func(ctx context.Context, url, tok, dir string, rules api.FilesRules) (int, error)
 
 func (c *Controller) filesURL() string { return "http://" + c.cfg.Files.Addr }
+
+// filesToken is the files token of identity id (the controller, a node, an
+// edge; docs/adr/0009-trust-model.md).
+func (c *Controller) filesToken(id string) string { return c.secrets.Key(token.Files).Issue(id) }
 
 // filesRules are the sync rules of the files role and every node: the
 // configured size limit, filesync's defaults for the rest.
@@ -80,10 +86,11 @@ func (c *Controller) startFiles(ctx context.Context) error {
 			return fmt.Errorf("files: %w", err)
 		}
 	}
-	spec := api.FilesSpec{Addr: c.cfg.Files.Addr, Dir: dir, Rules: c.filesRules()}
+	spec := api.FilesSpec{Addr: c.cfg.Files.Addr, Dir: dir, Rules: c.filesRules(),
+		Key: c.secrets.Key(token.Files).Hex(), QuotaBytes: int64(c.cfg.Files.QuotaMB) << 20, GCInterval: c.cfg.Files.GCInterval.String()}
 	fr := c.files
 	fr.url = c.filesURL()
-	fr.api = &api.Client{Base: fr.url, HTTP: &http.Client{Timeout: 2 * time.Second}}
+	fr.api = &api.Client{Base: fr.url, HTTP: &http.Client{Timeout: 2 * time.Second}, Token: c.filesToken(api.FilesControllerID)}
 	err := c.start(ctx, &fr.service, c.unprivileged(local.Role{
 		Name: "files", Role: "files", Spec: spec, StopTimeout: 10 * time.Second,
 		Ready: local.HTTPCheck(c.http, fr.url+api.FilesPathHealth, "", 200), ReadyTimeout: 15 * time.Second,
@@ -105,7 +112,7 @@ func (c *Controller) startFiles(ctx context.Context) error {
 		if err := wordpress.SetPermissions(c.layout.Site(), c.filePolicy(), false, 0, 0); err != nil {
 			return fmt.Errorf("files: %w", err)
 		}
-		n, err := c.seedFiles(ctx, fr.url, c.layout.Site(), spec.Rules)
+		n, err := c.seedFiles(ctx, fr.url, fr.api.Token, c.layout.Site(), spec.Rules)
 		if err != nil {
 			return fmt.Errorf("files: seed the store from %s: %w", c.layout.Site(), err)
 		}
@@ -159,6 +166,14 @@ func (c *Controller) edgeFilesAddr() string {
 		return ""
 	}
 	return c.cfg.Files.Addr
+}
+
+// edgeFilesToken is the files token of edge id, which may only read.
+func (c *Controller) edgeFilesToken(id string) string {
+	if !c.cfg.Files.Enabled {
+		return ""
+	}
+	return c.filesToken(id)
 }
 
 // chownTree gives dir and everything below it to u, unless dir is u's already.

@@ -146,7 +146,7 @@ func (c *Controller) filesyncRole(id, docroot string) (local.Role, error) {
 	r := local.Role{
 		Name: id + "-filesync", Role: "filesync",
 		Spec: api.FilesyncSpec{
-			NodeID: id, Server: "http://" + c.cfg.Files.Addr,
+			NodeID: id, Server: "http://" + c.cfg.Files.Addr, Token: c.filesToken(id),
 			Docroot: docroot, StateDir: state, Rules: c.filesRules(),
 		},
 		StopTimeout: 10 * time.Second,

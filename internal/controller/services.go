@@ -191,7 +191,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL(api.APIPathUpstreams), Debug: c.cfg.Site.Debug,
 			AckURL: c.apiURL(api.APIPathUpstreamsAck), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
 			SlowStart: c.cfg.Nodes.SlowStart.String(), PurgeSecret: c.secrets.PurgeSecret,
-			Files: c.edgeFilesAddr(),
+			Files: c.edgeFilesAddr(), FilesToken: c.edgeFilesToken(e.ID),
 			Cache: &api.CacheSpec{
 				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
 				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),

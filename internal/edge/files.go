@@ -33,6 +33,7 @@ func (e *Edge) fromFiles(ctx context.Context, r *http.Request, resp *http.Respon
 	if err != nil {
 		return resp
 	}
+	req.Header.Set("Authorization", "Bearer "+e.spec.FilesToken) // the edge's files token: reads only
 	if conditional {
 		for _, h := range []string{"Range", "If-Range", "If-None-Match", "If-Modified-Since"} {
 			if v := r.Header.Get(h); v != "" {

@@ -22,6 +22,10 @@ func TestUploadFallbackToFiles(t *testing.T) {
 	}))
 	t.Cleanup(node.Close)
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer edge-1.tok" { // the files API refuses callers without a token
+			http.Error(w, "401", http.StatusUnauthorized)
+			return
+		}
 		if r.URL.Path != "/v1/files/wp-content/uploads/2026/11/a.jpg" {
 			http.NotFound(w, r)
 			return
@@ -48,7 +52,7 @@ func TestUploadFallbackToFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec := api.EdgeSpec{ID: "edge-1", Region: "default", Addr: "127.0.0.1:0", Files: strings.TrimPrefix(files.URL, "http://"),
+			spec := api.EdgeSpec{ID: "edge-1", Region: "default", Addr: "127.0.0.1:0", Files: strings.TrimPrefix(files.URL, "http://"), FilesToken: "edge-1.tok",
 				Cache: &api.CacheSpec{Enabled: tt.cache}}
 			s := newEdgeSpec(t, spec, node)
 			for i := range 2 { // the second is a cache hit when caching is on

@@ -32,6 +32,7 @@ type Agent struct {
 	client *Client
 	root   *os.Root
 	queue  *queue
+	quar   *quarantine // its maps under mu
 	unlock func()
 
 	applied atomic.Uint64
@@ -78,7 +79,7 @@ func NewAgent(cfg AgentConfig, logger *slog.Logger) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, rules: rules, logger: logger, unlock: unlock,
-		client:  NewClient(cfg.Server, nil),
+		client:  NewClient(cfg.Server, cfg.Token, nil),
 		kick:    make(chan struct{}, 1),
 		pending: make(map[string]int),
 	}
@@ -90,6 +91,9 @@ func NewAgent(cfg AgentConfig, logger *slog.Logger) (*Agent, error) {
 		return fail(err)
 	}
 	if a.queue, err = openQueue(filepath.Join(cfg.StateDir, "queue.jsonl")); err != nil {
+		return fail(err)
+	}
+	if a.quar, err = openQuarantine(cfg.StateDir); err != nil {
 		return fail(err)
 	}
 	for _, e := range a.queue.head(a.queue.len()) {
@@ -107,6 +111,9 @@ func NewAgent(cfg AgentConfig, logger *slog.Logger) (*Agent, error) {
 func (a *Agent) Close() error {
 	if a.queue != nil {
 		a.queue.close()
+	}
+	if a.quar != nil {
+		a.quar.close()
 	}
 	if a.root != nil {
 		a.root.Close()
@@ -228,7 +235,7 @@ func (a *Agent) streamLoop(ctx context.Context) {
 				continue
 			}
 		}
-		if !down {
+		if !down && !a.failing() { // a failing change logs each attempt itself
 			a.logger.Warn("change stream interrupted; reconnecting", "applied", a.AppliedSeq(), "err", err)
 			down = true
 		}
@@ -258,7 +265,9 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 		return err
 	}
 	defer st.Close()
-	b.reset()
+	if !a.failing() {
+		b.reset() // else the retries of a failing change keep backing off
+	}
 	if *down {
 		a.logger.Info("change stream connected", "since", a.AppliedSeq(), "head", st.Head())
 		*down = false
@@ -279,7 +288,11 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 			return fmt.Errorf("filesync: stream: got seq %d after %d", c.Seq, applied)
 		}
 		if err := a.applyRemote(ctx, c); err != nil {
-			return fmt.Errorf("filesync: apply %d (%s %s): %w", c.Seq, c.Op, c.Path, err)
+			if !a.skipFailed(ctx, c, err) {
+				return fmt.Errorf("filesync: apply %d (%s %s): %w", c.Seq, c.Op, c.Path, err)
+			}
+		} else {
+			b.reset()
 		}
 		a.applied.Store(c.Seq)
 		if !st.Buffered() {
@@ -291,6 +304,37 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 			a.startupScan()
 		}
 	}
+}
+
+// failing reports whether a change of the stream is failing and being
+// retried.
+func (a *Agent) failing() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.quar.fails) > 0
+}
+
+// skipFailed decides what becomes of change c of the stream that failed
+// with err: true to skip it and go on, false to retry it after a backoff.
+// A put whose blob the files role no longer has is skipped when a later
+// change superseded it (its blob was unreferenced and collected); a change
+// that keeps failing for a reason of its own is quarantined.
+func (a *Agent) skipFailed(ctx context.Context, c Change, err error) bool {
+	if errors.Is(err, ErrBlobNotFound) {
+		rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+		r, perr := a.client.PathSeq(rctx, c.Path)
+		cancel()
+		if perr != nil {
+			return false
+		}
+		if !r.Exists || r.Seq > c.Seq {
+			a.logger.Info("skipping a superseded change whose blob was collected", "seq", c.Seq, "path", c.Path, "current_seq", r.Seq)
+			return true
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failedLocked(c.Seq, c.Op, c.Path, err)
 }
 
 // startupScan compares the docroot with the index once per Run, after the

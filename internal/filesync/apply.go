@@ -58,6 +58,8 @@ func (a *Agent) applyRemote(ctx context.Context, c Change) error {
 	}
 	a.index.apply(c)
 	a.keepDirs(kept)
+	delete(a.quar.fails, failKey(c.Seq, c.Op.String(), c.Path))
+	a.releaseLocked(c.Seq, c.Path)
 	return nil
 }
 
@@ -166,8 +168,12 @@ func (a *Agent) download(ctx context.Context, hash, tmp string, mode uint32, mti
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
-	_, err = a.client.GetBlob(rctx, hash, f)
+	lw := &localWriter{f: f}
+	_, err = a.client.GetBlob(rctx, hash, lw)
 	cancel()
+	if err != nil && lw.err == nil && !errors.Is(err, ErrHashMismatch) && !errors.Is(err, ErrBlobNotFound) {
+		err = &remoteError{err} // the files role or the network: not this change's fault
+	}
 	if err == nil {
 		err = f.Chmod(fs.FileMode(mode))
 	}

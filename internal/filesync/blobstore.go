@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/scalepress/scalepress/internal/atomicfile"
 )
@@ -18,7 +19,7 @@ import (
 // BlobStore keeps file contents addressed by their SHA-256 in lowercase hex.
 // DirBlobStore is the local-directory backend; an object-storage backend maps
 // every blob to one immutable object named by its hash, so that Put is one
-// upload, Has a HEAD and List a prefix listing.
+// upload, Has a HEAD, List a prefix listing and Remove a DELETE.
 type BlobStore interface {
 	// Put stores what r yields under hash, durably before it returns. It
 	// stores nothing and returns ErrHashMismatch when the content does not
@@ -32,7 +33,18 @@ type BlobStore interface {
 	Has(ctx context.Context, hash string) (bool, error)
 	// List calls fn for every stored blob, in no particular order, until fn
 	// returns an error.
-	List(ctx context.Context, fn func(hash string) error) error
+	List(ctx context.Context, fn func(BlobInfo) error) error
+	// Remove deletes a blob; removing a missing blob is not an error. Only
+	// the Store's garbage collection calls it.
+	Remove(ctx context.Context, hash string) error
+}
+
+// BlobInfo describes a stored blob.
+type BlobInfo struct {
+	Hash string
+	Size int64
+	// ModTime is when the blob was stored.
+	ModTime time.Time
 }
 
 var (
@@ -150,7 +162,7 @@ func (s *DirBlobStore) Has(_ context.Context, hash string) (bool, error) {
 }
 
 // List implements BlobStore.
-func (s *DirBlobStore) List(ctx context.Context, fn func(hash string) error) error {
+func (s *DirBlobStore) List(ctx context.Context, fn func(BlobInfo) error) error {
 	fans, err := os.ReadDir(s.dir)
 	if err != nil {
 		return fmt.Errorf("filesync: list blobs: %w", err)
@@ -167,12 +179,32 @@ func (s *DirBlobStore) List(ctx context.Context, fn func(hash string) error) err
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if validHash(n.Name()) && strings.HasPrefix(n.Name(), fan.Name()) {
-				if err := fn(n.Name()); err != nil {
-					return err
-				}
+			if !validHash(n.Name()) || !strings.HasPrefix(n.Name(), fan.Name()) {
+				continue
+			}
+			fi, err := n.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("filesync: list blobs: %w", err)
+			}
+			if err := fn(BlobInfo{Hash: n.Name(), Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// Remove implements BlobStore. The removal is not fsynced: a blob that
+// comes back after a crash is collected again.
+func (s *DirBlobStore) Remove(_ context.Context, hash string) error {
+	if !validHash(hash) {
+		return fmt.Errorf("filesync: remove blob: %q is not a SHA-256 in lowercase hex", hash)
+	}
+	if err := os.Remove(s.path(hash)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("filesync: remove blob: %w", err)
 	}
 	return nil
 }

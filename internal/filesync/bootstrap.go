@@ -40,6 +40,21 @@ func (a *Agent) Bootstrap(ctx context.Context) (err error) {
 			a.index = nil
 		}
 	}()
+	// A path that fails for a reason of its own (see quarantine.go) does
+	// not stop the others; the bootstrap fails, to be retried, until each
+	// such path has failed QuarantineAfter times and is quarantined.
+	failed := make(map[string]bool)
+	var retry []string
+	fail := func(seq uint64, op Op, p string, err error) error {
+		failed[p] = true
+		if !ownFailure(err) {
+			return err
+		}
+		if !a.failedLocked(seq, op, p, err) {
+			retry = append(retry, p)
+		}
+		return nil
+	}
 	want := make(map[string]Entry, len(m.Entries))
 	var fetch []Entry
 	for _, e := range m.Entries {
@@ -47,23 +62,37 @@ func (a *Agent) Bootstrap(ctx context.Context) (err error) {
 			continue
 		}
 		want[e.Path] = e
+		if a.quar.quarantined(e.Seq, e.Path) {
+			failed[e.Path] = true // quarantined before: not retried
+			continue
+		}
 		if e.Dir {
 			if err := a.makeDir(e.Path, e.Mode); err != nil {
-				return fmt.Errorf("filesync: bootstrap: %s: %w", e.Path, err)
+				if err := fail(e.Seq, OpMkdir, e.Path, err); err != nil {
+					return fmt.Errorf("filesync: bootstrap: %s: %w", e.Path, err)
+				}
 			}
 			continue
 		}
 		c := Change{Op: OpPut, Path: e.Path, Mode: e.Mode, Size: e.Size, Hash: e.Hash, MTime: e.MTime}
 		if _, ok := a.sameContent(c.Path, c); ok {
 			if err := a.writeFile(ctx, c); err != nil { // mode and mtime only
-				return fmt.Errorf("filesync: bootstrap: %s: %w", e.Path, err)
+				if err := fail(e.Seq, OpPut, e.Path, err); err != nil {
+					return fmt.Errorf("filesync: bootstrap: %s: %w", e.Path, err)
+				}
 			}
 			continue
 		}
 		fetch = append(fetch, e)
 	}
-	if err := a.fetchAll(ctx, fetch); err != nil {
-		return fmt.Errorf("filesync: bootstrap: %w", err)
+	for i, err := range a.fetchAll(ctx, fetch) {
+		if err == nil {
+			continue
+		}
+		e := fetch[i]
+		if err := fail(e.Seq, OpPut, e.Path, err); err != nil {
+			return fmt.Errorf("filesync: bootstrap: %s: %w", e.Path, err)
+		}
 	}
 	var extra []string
 	err = fs.WalkDir(a.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
@@ -75,6 +104,9 @@ func (a *Agent) Bootstrap(ctx context.Context) (err error) {
 				return fs.SkipDir
 			}
 			return nil
+		}
+		if failed[p] || a.quar.isFrozen(p) {
+			return nil // what could not be written there stays as it is
 		}
 		if e, ok := want[p]; !ok || e.Dir != d.IsDir() {
 			extra = append(extra, p)
@@ -91,14 +123,26 @@ func (a *Agent) Bootstrap(ctx context.Context) (err error) {
 	for _, p := range extra {
 		k, err := a.removeTree(p)
 		if err != nil {
-			return fmt.Errorf("filesync: bootstrap: remove %s: %w", p, err)
+			if err := fail(m.Seq, OpDelete, p, err); err != nil {
+				return fmt.Errorf("filesync: bootstrap: remove %s: %w", p, err)
+			}
+			continue
 		}
 		kept = append(kept, k...)
+	}
+	if len(retry) > 0 {
+		return fmt.Errorf("filesync: bootstrap: %d paths failed (first %s); retrying before they are quarantined", len(retry), retry[0])
 	}
 	a.index = treeFromEntries(m.Entries, false)
 	a.keepDirs(kept)
 	a.applied.Store(m.Seq)
 	a.scanned = false
+	clear(a.quar.fails)
+	for q := range a.quar.frozen {
+		if !failed[q] { // written as the manifest has it now
+			a.releaseLocked(m.Seq, q)
+		}
+	}
 	if err := a.saveApplied(true); err != nil {
 		return fmt.Errorf("filesync: bootstrap: %w", err)
 	}
@@ -106,30 +150,22 @@ func (a *Agent) Bootstrap(ctx context.Context) (err error) {
 	return nil
 }
 
-// fetchAll downloads and writes files, Uploaders at a time.
-func (a *Agent) fetchAll(ctx context.Context, es []Entry) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
+// fetchAll downloads and writes files, Uploaders at a time, and returns
+// the error of each.
+func (a *Agent) fetchAll(ctx context.Context, es []Entry) []error {
+	errs := make([]error, len(es))
+	var wg sync.WaitGroup
 	sem := make(chan struct{}, a.cfg.Uploaders)
-	for _, e := range es {
+	for i, e := range es {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			c := Change{Op: OpPut, Path: e.Path, Mode: e.Mode, Size: e.Size, Hash: e.Hash, MTime: e.MTime}
-			if err := a.writeFetched(ctx, c); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = fmt.Errorf("%s: %w", e.Path, err)
-				}
-				mu.Unlock()
-			}
+			errs[i] = a.writeFetched(ctx, c)
 		})
 	}
 	wg.Wait()
-	return first
+	return errs
 }
 
 // writeFetched is writeFile for a file known to differ, safe to run in

@@ -111,6 +111,11 @@ func (c Change) check(logged bool) error {
 	if err := checkPathSyntax(c.Path, hardMaxDepth); err != nil {
 		return err
 	}
+	if !logged {
+		if err := checkFSLimits(c.Path); err != nil {
+			return err
+		}
+	}
 	if !c.Op.valid() {
 		return reject(c.Path, RuleOp, "unknown op %d (want put, delete or mkdir)", uint8(c.Op))
 	}

@@ -11,30 +11,33 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
-// Client speaks the files API; the Agent uses it, and so can the edge
-// (PathSeq, ServeFile's URL /v1/files/…).
+// Client speaks the files API; the Agent and the controller use it.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	token string
+	hc    *http.Client
 }
 
-// NewClient returns a client of the files role at baseURL. A nil hc gets a
-// client with a connection pool sized for parallel transfers and no overall
-// timeout (pass deadlines through ctx).
-func NewClient(baseURL string, hc *http.Client) *Client {
+// NewClient returns a client of the files role at baseURL that sends
+// tok, a files token (docs/adr/0009-trust-model.md), with every request. A
+// nil hc gets a client with a connection pool sized for parallel transfers
+// and no overall timeout (pass deadlines through ctx).
+func NewClient(baseURL, tok string, hc *http.Client) *Client {
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 32
 		hc = &http.Client{Transport: tr}
 	}
-	return &Client{base: strings.TrimSuffix(baseURL, "/"), hc: hc}
+	return &Client{base: strings.TrimSuffix(baseURL, "/"), token: tok, hc: hc}
 }
 
 // StatusError is an error response without a more specific meaning.
@@ -48,13 +51,18 @@ func (e *StatusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Code,
 // Temporary reports whether retrying may succeed (a 5xx).
 func (e *StatusError) Temporary() bool { return e.Code >= 500 }
 
-func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64) (*http.Response, error) {
+// do sends a request; a body goes with its size and contentType.
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, contentType string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
 		req.ContentLength = size
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		token.SetBearer(req.Header, c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -85,7 +93,7 @@ func decodeError(resp *http.Response) error {
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
-	resp, err := c.do(ctx, http.MethodGet, path, nil, 0)
+	resp, err := c.do(ctx, http.MethodGet, path, nil, 0, "")
 	if err != nil {
 		return err
 	}
@@ -114,9 +122,19 @@ func (c *Client) manifest(ctx context.Context, path string) (Manifest, error) {
 	return m, nil
 }
 
+// PathSeq asks which sequence number a node must have applied to serve p as
+// it is now.
+func (c *Client) PathSeq(ctx context.Context, p string) (PathSeqResponse, error) {
+	var r PathSeqResponse
+	if err := c.getJSON(ctx, api.FilesPathSeq+"?"+api.ParamPath+"="+url.QueryEscape(p), &r); err != nil {
+		return PathSeqResponse{}, fmt.Errorf("filesync: path seq: %w", err)
+	}
+	return r, nil
+}
+
 // HasBlob reports whether the server stores a blob.
 func (c *Client) HasBlob(ctx context.Context, hash string) (bool, error) {
-	resp, err := c.do(ctx, http.MethodHead, api.FilesPathBlobs+"/"+hash, nil, 0)
+	resp, err := c.do(ctx, http.MethodHead, api.FilesPathBlobs+"/"+hash, nil, 0, "")
 	if errors.Is(err, ErrBlobNotFound) {
 		return false, nil
 	}
@@ -136,7 +154,7 @@ func (c *Client) PutBlob(ctx context.Context, hash string, body io.Reader, size 
 	if size == 0 {
 		body = http.NoBody
 	}
-	resp, err := c.do(ctx, http.MethodPut, api.FilesPathBlobs+"/"+hash, body, size)
+	resp, err := c.do(ctx, http.MethodPut, api.FilesPathBlobs+"/"+hash, body, size, "application/octet-stream")
 	if err != nil {
 		return fmt.Errorf("filesync: put blob: %w", err)
 	}
@@ -149,7 +167,7 @@ func (c *Client) PutBlob(ctx context.Context, hash string, body io.Reader, size 
 // On ErrHashMismatch w has received the bad content: write to a temporary
 // file.
 func (c *Client) GetBlob(ctx context.Context, hash string, w io.Writer) (int64, error) {
-	resp, err := c.do(ctx, http.MethodGet, api.FilesPathBlobs+"/"+hash, nil, 0)
+	resp, err := c.do(ctx, http.MethodGet, api.FilesPathBlobs+"/"+hash, nil, 0, "")
 	if err != nil {
 		return 0, fmt.Errorf("filesync: get blob: %w", err)
 	}
@@ -171,7 +189,7 @@ func (c *Client) Push(ctx context.Context, req PushRequest) (PushResponse, error
 	if err != nil {
 		return PushResponse{}, fmt.Errorf("filesync: push: %w", err)
 	}
-	resp, err := c.do(ctx, http.MethodPost, api.FilesPathChanges, bytes.NewReader(data), int64(len(data)))
+	resp, err := c.do(ctx, http.MethodPost, api.FilesPathChanges, bytes.NewReader(data), int64(len(data)), "application/json")
 	if err != nil {
 		return PushResponse{}, fmt.Errorf("filesync: push: %w", err)
 	}
@@ -202,7 +220,7 @@ type ChangeStream struct {
 // bootstrap again.
 func (c *Client) Stream(ctx context.Context, since uint64, idle time.Duration) (*ChangeStream, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := c.do(ctx, http.MethodGet, api.FilesPathStream+"?"+api.ParamSince+"="+strconv.FormatUint(since, 10), nil, 0)
+	resp, err := c.do(ctx, http.MethodGet, api.FilesPathStream+"?"+api.ParamSince+"="+strconv.FormatUint(since, 10), nil, 0, "")
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("filesync: stream: %w", err)

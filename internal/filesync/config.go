@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 // Rules are the limits every synced path and file must meet. The files role
@@ -62,6 +65,10 @@ type Config struct {
 	Addr string
 	// Dir holds the local backend: blobs, the change log and snapshots.
 	Dir string
+	// Key is the files purpose key (token.Files): every request but
+	// GET /healthz needs a bearer token issued with it
+	// (docs/adr/0009-trust-model.md).
+	Key token.Key
 	// Rules are enforced on every push.
 	Rules Rules
 	// MaxRequestSize bounds the sum of the file sizes of one push.
@@ -78,23 +85,49 @@ type Config struct {
 	Heartbeat time.Duration
 	// ShutdownTimeout bounds the graceful shutdown of Run.
 	ShutdownTimeout time.Duration
+	// QuotaBytes bounds the bytes of all stored blobs; an upload that would
+	// go over it is refused (507) with nothing written. 0 = no quota.
+	QuotaBytes int64
+	// GCInterval is how often blobs that no path of the current tree
+	// references are removed; 0 = never (Store.GC still works on demand).
+	GCInterval time.Duration
+	// GCGrace is how long a blob is kept after it was uploaded or last
+	// confirmed present (PUT, or HEAD by a writer), referenced or not, so
+	// that the blobs of a push in progress survive a collection.
+	GCGrace time.Duration
+	// ReadHeaderTimeout bounds reading a request's header.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle for longer.
+	IdleTimeout time.Duration
+	// MinBodyRate is the slowest a request body (a blob, a push) may arrive
+	// and a blob be read, in bytes per second: a transfer of n bytes gets
+	// ReadHeaderTimeout + n/MinBodyRate. The change stream has no deadline.
+	MinBodyRate int64
 }
 
 // DefaultConfig returns the defaults: the files address of the address plan,
 // DefaultRules, pushes of at most 1 GiB and 4096 changes, a snapshot every
-// 10,000 records (three kept), 64 MiB log segments, a heartbeat every 10 s.
-// Dir has no default.
+// 10,000 records (three kept), 64 MiB log segments, a heartbeat every 10 s,
+// a 10 GiB quota, garbage collection every hour of blobs unreferenced and
+// untouched for an hour, the edge's header and idle timeouts (10 s, 120 s)
+// and bodies at 1 MiB/s at least. Dir and Key have no default.
 func DefaultConfig() Config {
 	return Config{
-		Addr:            "127.0.4.1:8080",
-		Rules:           DefaultRules(),
-		MaxRequestSize:  1 << 30,
-		MaxChanges:      4096,
-		SnapshotEvery:   10000,
-		KeepSnapshots:   3,
-		SegmentSize:     64 << 20,
-		Heartbeat:       10 * time.Second,
-		ShutdownTimeout: 5 * time.Second,
+		Addr:              "127.0.4.1:8080",
+		Rules:             DefaultRules(),
+		MaxRequestSize:    1 << 30,
+		MaxChanges:        4096,
+		SnapshotEvery:     10000,
+		KeepSnapshots:     3,
+		SegmentSize:       64 << 20,
+		Heartbeat:         10 * time.Second,
+		ShutdownTimeout:   5 * time.Second,
+		QuotaBytes:        10 << 30,
+		GCInterval:        time.Hour,
+		GCGrace:           time.Hour,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MinBodyRate:       1 << 20,
 	}
 }
 
@@ -109,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if c.Dir == "" {
 		bad("Dir", "must be set: the directory that holds the files store")
+	}
+	if c.Key.IsZero() {
+		bad("Key", "must be set: the files key that verifies every caller's token")
 	}
 	c.Rules.validate("Rules.", bad)
 	if c.MaxRequestSize < c.Rules.MaxFileSize {
@@ -132,7 +168,30 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("ShutdownTimeout", "must be positive, got %s", c.ShutdownTimeout)
 	}
+	if c.QuotaBytes < 0 || c.QuotaBytes > 0 && c.QuotaBytes < c.Rules.MaxFileSize {
+		bad("QuotaBytes", "must be 0 (no quota) or at least Rules.MaxFileSize (%d), got %d", c.Rules.MaxFileSize, c.QuotaBytes)
+	}
+	if c.GCInterval < 0 {
+		bad("GCInterval", "must not be negative (0 = off), got %s", c.GCInterval)
+	}
+	if c.GCGrace <= 0 {
+		bad("GCGrace", "must be positive, got %s", c.GCGrace)
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		bad("ReadHeaderTimeout", "must be positive, got %s", c.ReadHeaderTimeout)
+	}
+	if c.IdleTimeout <= 0 {
+		bad("IdleTimeout", "must be positive, got %s", c.IdleTimeout)
+	}
+	if c.MinBodyRate < 1<<10 {
+		bad("MinBodyRate", "must be at least 1 KiB/s, got %d", c.MinBodyRate)
+	}
 	return errors.Join(errs...)
+}
+
+// transferTimeout is how long a body or blob of n bytes may take.
+func (c Config) transferTimeout(n int64) time.Duration {
+	return c.ReadHeaderTimeout + time.Duration(n/c.MinBodyRate)*time.Second
 }
 
 // AgentConfig configures the filesync side of a node.
@@ -141,6 +200,9 @@ type AgentConfig struct {
 	Server string
 	// NodeID names this node in the change log (Change.Origin).
 	NodeID string
+	// Token is this node's files token (identity NodeID), sent with every
+	// request.
+	Token string
 	// Docroot is the node's local copy of the site tree.
 	Docroot string
 	// StateDir keeps the applied sequence number and the queue of local
@@ -165,22 +227,30 @@ type AgentConfig struct {
 	PushBatch int
 	// Uploaders is how many blobs are uploaded or downloaded at once.
 	Uploaders int
+	// QuarantineAfter is how many times in a row a change of the log may
+	// fail to apply on this node for a reason of its own (not the network,
+	// not a full or read-only disk) before it is quarantined: recorded in
+	// StateDir, counted, and skipped so that later changes apply. Attempts
+	// are spaced by the reconnect backoff (RetryMin doubling up to RetryMax).
+	QuarantineAfter int
 }
 
 // DefaultAgentConfig returns the defaults: DefaultRules, 20 ms debounce,
 // 50 ms to 2 s backoff, 30 s requests, a stream silent for 30 s is dead,
-// 256 changes a push, 4 transfers at once. Server, NodeID, Docroot and
-// StateDir have no default.
+// 256 changes a push, 4 transfers at once, quarantine after 5 failures
+// (about 1.5 s of retries). Server, NodeID, Token, Docroot and StateDir
+// have no default.
 func DefaultAgentConfig() AgentConfig {
 	return AgentConfig{
-		Rules:          DefaultRules(),
-		Debounce:       20 * time.Millisecond,
-		RetryMin:       50 * time.Millisecond,
-		RetryMax:       2 * time.Second,
-		RequestTimeout: 30 * time.Second,
-		StreamTimeout:  30 * time.Second,
-		PushBatch:      256,
-		Uploaders:      4,
+		Rules:           DefaultRules(),
+		Debounce:        20 * time.Millisecond,
+		RetryMin:        50 * time.Millisecond,
+		RetryMax:        2 * time.Second,
+		RequestTimeout:  30 * time.Second,
+		StreamTimeout:   30 * time.Second,
+		PushBatch:       256,
+		Uploaders:       4,
+		QuarantineAfter: 5,
 	}
 }
 
@@ -195,6 +265,9 @@ func (c AgentConfig) Validate() error {
 	}
 	if err := checkOrigin(c.NodeID); err != nil || c.NodeID == "" {
 		bad("NodeID", "must be 1 to %d letters, digits, '.', '_', ':' or '-', got %q", maxOriginLen, c.NodeID)
+	}
+	if id, _, ok := strings.Cut(c.Token, "."); !ok || id != c.NodeID {
+		bad("Token", "must be the files token of identity NodeID (%q)", c.NodeID)
 	}
 	if c.Docroot == "" {
 		bad("Docroot", "must be set")
@@ -225,6 +298,9 @@ func (c AgentConfig) Validate() error {
 	}
 	if c.Uploaders < 1 {
 		bad("Uploaders", "must be at least 1, got %d", c.Uploaders)
+	}
+	if c.QuarantineAfter < 1 {
+		bad("QuarantineAfter", "must be at least 1, got %d", c.QuarantineAfter)
 	}
 	return errors.Join(errs...)
 }

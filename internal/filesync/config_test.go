@@ -4,10 +4,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 func TestConfigValidate(t *testing.T) {
-	valid := func() Config { c := DefaultConfig(); c.Dir = "/var/lib/files"; return c }
+	valid := func() Config { c := DefaultConfig(); c.Dir, c.Key = "/var/lib/files", testKey; return c }
 	tests := []struct {
 		name   string
 		modify func(*Config)
@@ -26,6 +28,16 @@ func TestConfigValidate(t *testing.T) {
 		{"segment size", func(c *Config) { c.SegmentSize = 10 }, "SegmentSize"},
 		{"heartbeat", func(c *Config) { c.Heartbeat = 0 }, "Heartbeat"},
 		{"shutdown timeout", func(c *Config) { c.ShutdownTimeout = -time.Second }, "ShutdownTimeout"},
+		{"no key", func(c *Config) { c.Key = token.Key{} }, "Key"},
+		{"no quota", func(c *Config) { c.QuotaBytes = 0 }, ""},
+		{"negative quota", func(c *Config) { c.QuotaBytes = -1 }, "QuotaBytes"},
+		{"quota below a file", func(c *Config) { c.QuotaBytes = c.Rules.MaxFileSize - 1 }, "QuotaBytes"},
+		{"gc off", func(c *Config) { c.GCInterval = 0 }, ""},
+		{"negative gc interval", func(c *Config) { c.GCInterval = -time.Second }, "GCInterval"},
+		{"gc grace", func(c *Config) { c.GCGrace = 0 }, "GCGrace"},
+		{"read header timeout", func(c *Config) { c.ReadHeaderTimeout = 0 }, "ReadHeaderTimeout"},
+		{"idle timeout", func(c *Config) { c.IdleTimeout = 0 }, "IdleTimeout"},
+		{"body rate", func(c *Config) { c.MinBodyRate = 10 }, "MinBodyRate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +52,7 @@ func TestAgentConfigValidate(t *testing.T) {
 	valid := func() AgentConfig {
 		c := DefaultAgentConfig()
 		c.Server, c.NodeID, c.Docroot, c.StateDir = "http://127.0.4.1:8080", "node-1", "/srv/node-1/docroot", "/srv/node-1/state"
+		c.Token = testToken("node-1")
 		return c
 	}
 	tests := []struct {
@@ -63,6 +76,9 @@ func TestAgentConfigValidate(t *testing.T) {
 		{"push batch", func(c *AgentConfig) { c.PushBatch = 0 }, "PushBatch"},
 		{"uploaders", func(c *AgentConfig) { c.Uploaders = 0 }, "Uploaders"},
 		{"rules", func(c *AgentConfig) { c.Rules.MaxDepth = 0 }, "Rules.MaxDepth"},
+		{"no token", func(c *AgentConfig) { c.Token = "" }, "Token"},
+		{"another node's token", func(c *AgentConfig) { c.Token = testToken("node-2") }, "Token"},
+		{"quarantine after", func(c *AgentConfig) { c.QuarantineAfter = 0 }, "QuarantineAfter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

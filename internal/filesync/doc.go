@@ -44,6 +44,22 @@
 // is written every Config.SnapshotEvery records (the last KeepSnapshots are
 // kept) to bound the replay and to serve GET /v1/manifest?at=N.
 //
+// # Who may call (docs/adr/0009-trust-model.md)
+//
+// Every request must name the server in its Host header (its configured
+// address, or a loopback name with its port when it listens on loopback;
+// 403 otherwise, so a page that rebinds its DNS name to the server gets
+// nowhere), and every request but GET /healthz carries a bearer token
+// issued with the files key, Config.Key (401 otherwise). The token names
+// the caller: "controller" (seeding, status) and "node-N" (each node's
+// agent) may write; anyone else — the edges, which read uploads — only
+// reads (403 on a write). A push's origin must be the caller (403), so a
+// node can neither forge another's changes nor break its echo
+// suppression. POST /v1/changes takes application/json and PUT
+// /v1/blobs/{hash} application/octet-stream (415 otherwise): no cross-site
+// form can send either. Every refusal is one line naming what was wrong,
+// logged once with the client's address; nothing is written.
+//
 // # Pushes and validation
 //
 // A node uploads each new blob with PUT /v1/blobs/{hash} (the server hashes
@@ -51,13 +67,44 @@
 // nothing), then commits metadata with POST /v1/changes (PushRequest). Every
 // path must be relative and clean — no leading '/', no '.' or '..' or empty
 // segments, no NUL, control character or backslash, valid UTF-8, at most
-// MaxPathLen bytes and Rules.MaxDepth segments — and must not match
-// Rules.Exclude; modes are permission bits only, so symlinks (and setuid
-// bits) are refused; a file may not exceed Rules.MaxFileSize nor a push
-// Config.MaxRequestSize. A refusal is a RejectError naming the path and the
-// rule (HTTP 400, or 413 for sizes). A change that matches the current
-// state (same content and mode, delete of a missing path) is a no-op: it
-// gets no record, so echoes and retries cost nothing.
+// Rules.MaxDepth segments — must fit a filesystem — no name over
+// MaxSegmentLen (255) bytes, at most MaxSyncPathLen (4095) bytes — and must
+// not match Rules.Exclude; modes are permission bits only, so symlinks (and
+// setuid bits) are refused; a file may not exceed Rules.MaxFileSize nor a
+// push Config.MaxRequestSize. A refusal is a RejectError naming the path
+// and the rule (HTTP 400, or 413 for sizes). A change that matches the
+// current state (same content and mode, delete of a missing path) is a
+// no-op: it gets no record, so echoes and retries cost nothing. The log
+// decoder accepts paths up to MaxPathLen (4096) bytes, so that a store
+// written before the filesystem rule still opens; the agents quarantine
+// what they cannot write (below).
+//
+// # Quota and garbage collection
+//
+// The stored blobs may take at most Config.QuotaBytes (files.quota_mb); an
+// upload that would go over it is refused before anything is written, with
+// 507 Insufficient Storage rather than 413: the request is fine, the store
+// is full, and a 5xx makes the agent keep the change queued and retry
+// instead of dropping it. A blob already stored needs no room.
+//
+// Every Config.GCInterval, Store.GC removes the blobs no file of the
+// current tree references (old contents of replaced and deleted files),
+// but never one younger than Config.GCGrace, one a writer was told within
+// GCGrace is stored (PUT of a stored blob, HEAD by a writer: the agent then
+// commits without uploading), or one a commit in progress names (pinned
+// from before its blob check until its records are in the tree). The
+// collector marks its victims under the store's lock: a commit naming a
+// marked blob is refused with RuleBlob (the agent uploads it again), an
+// upload of one answers 503 until it is gone. A node replaying old changes
+// whose blobs were collected skips a put a later change superseded (asked
+// with GET /v1/seq).
+//
+// # Deadlines
+//
+// Headers must arrive within Config.ReadHeaderTimeout, idle keep-alive
+// connections close after Config.IdleTimeout, and a request body or a blob
+// download of n bytes gets ReadHeaderTimeout + n/Config.MinBodyRate; the
+// change stream has none (it keeps its own write deadline per heartbeat).
 //
 // Exclude patterns: a pattern with a '/' (other than a trailing one) is
 // anchored at the docroot and matches a path or any leading directory of it
@@ -105,6 +152,16 @@
 //     unreachable or across an agent restart; it retries with backoff and
 //     drops only what the server refuses (logged) or what changed again
 //     since (the newer state is queued behind it).
+//   - quarantines a change of the log that keeps failing on this node for
+//     a reason of its own (a name the filesystem cannot hold, something in
+//     the way it may not replace): after AgentConfig.QuarantineAfter
+//     attempts spaced by the reconnect backoff, the change is recorded in
+//     StateDir/quarantine.jsonl (which the node agent reports as
+//     files_quarantined), logged and skipped, so that the log moves on;
+//     its path is not pushed from this node until a later change to it
+//     applies. Failures of the network or of the whole disk (full,
+//     read-only, I/O errors) never count. Bootstrap does the same per
+//     path, so that a new node comes up.
 //
 // Conflicts: the last change by sequence number wins, on every node, since
 // every node applies the whole log in order, its own changes included

@@ -6,9 +6,10 @@ package filesync
 import (
 	"context"
 	"fmt"
-	"net/url"
+	"net/http"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/guard"
 )
 
 // Store returns the server's store.
@@ -55,12 +56,15 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-// PathSeq asks which sequence number a node must have applied to serve p as
-// it is now.
-func (c *Client) PathSeq(ctx context.Context, p string) (PathSeqResponse, error) {
-	var r PathSeqResponse
-	if err := c.getJSON(ctx, api.FilesPathSeq+"?"+api.ParamPath+"="+url.QueryEscape(p), &r); err != nil {
-		return PathSeqResponse{}, fmt.Errorf("filesync: path seq: %w", err)
-	}
-	return r, nil
+// Handler returns the HTTP API, answering to the Host names of Config.Addr.
+func (s *Server) Handler() http.Handler {
+	return s.handler(guard.AllowedHosts(s.cfg.Addr))
 }
+
+// HasBlob reports whether a blob is stored.
+func (s *Store) HasBlob(ctx context.Context, hash string) (bool, error) {
+	return s.blobs.Has(ctx, hash)
+}
+
+// Quarantined returns how many changes this node has quarantined.
+func (a *Agent) Quarantined() int { return int(a.quar.count.Load()) }

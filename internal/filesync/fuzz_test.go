@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -63,9 +64,10 @@ func FuzzChangeRecord(f *testing.F) {
 
 // FuzzPushChange parses arbitrary bytes as the JSON body of a push: invalid
 // input is rejected with a RejectError and no panic; a push that parses
-// survives a JSON round trip unchanged, and each of its changes, once given a
-// sequence number, survives a round trip through the log record format.
-// Seeds: testdata/fuzz/FuzzPushChange.
+// names only paths a filesystem can hold (no name over 255 bytes, no path
+// over 4095), survives a JSON round trip unchanged, and each of its changes,
+// once given a sequence number, survives a round trip through the log
+// record format. Seeds: testdata/fuzz/FuzzPushChange.
 func FuzzPushChange(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := ParsePush(data)
@@ -75,6 +77,16 @@ func FuzzPushChange(f *testing.F) {
 				t.Fatalf("ParsePush error %v is not a RejectError", err)
 			}
 			return
+		}
+		for _, c := range req.Changes {
+			if len(c.Path) > 4095 {
+				t.Fatalf("a push with a path of %d bytes parsed; PATH_MAX is 4096 with the NUL", len(c.Path))
+			}
+			for _, seg := range strings.Split(c.Path, "/") {
+				if len(seg) > 255 {
+					t.Fatalf("a push with a name of %d bytes parsed; NAME_MAX is 255", len(seg))
+				}
+			}
 		}
 		out, err := json.Marshal(req)
 		if err != nil {

@@ -17,9 +17,33 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/atomicfile"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
-var httpClient = &http.Client{Timeout: 10 * time.Second}
+// testKey is the files key of every test server; testToken issues tokens
+// with it.
+var testKey = token.NewKey().Derive(token.Files)
+
+func testToken(id string) string { return testKey.Issue(id) }
+
+// testWriter is the identity raw test requests (httpClient) use.
+const testWriter = "node-evil"
+
+// httpClient sends raw requests as testWriter, unless a request carries
+// its own Authorization.
+var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: authTransport{testToken(testWriter)}}
+
+type authTransport struct{ tok string }
+
+func (t authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, ok := r.Header["Authorization"]; !ok {
+		r = r.Clone(r.Context())
+		token.SetBearer(r.Header, t.tok)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
 
 func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() && os.Getenv("FILESYNC_LOG") != "" {
@@ -41,6 +65,7 @@ func testConfig(dir string) Config {
 	cfg := DefaultConfig()
 	cfg.Dir = dir
 	cfg.Addr = "127.0.0.1:0"
+	cfg.Key = testKey
 	cfg.Heartbeat = time.Second
 	return cfg
 }
@@ -95,6 +120,7 @@ func newTestAgent(t testing.TB, url, base, name string) *testAgent {
 	cfg := DefaultAgentConfig()
 	cfg.Server = url
 	cfg.NodeID = name
+	cfg.Token = testToken(name)
 	cfg.Docroot = filepath.Join(base, name, "docroot")
 	cfg.StateDir = filepath.Join(base, name, "state")
 	cfg.RetryMax = 200 * time.Millisecond
@@ -271,4 +297,17 @@ func pushJSON(t testing.TB, url, body string) (int, apiError) {
 		}
 	}
 	return resp.StatusCode, e
+}
+
+// blobTemps lists the temporary files left in a store's blob directory.
+func blobTemps(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(filepath.Join(dir, "blobs"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && atomicfile.IsTemp(d.Name()) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
 }

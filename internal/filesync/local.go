@@ -52,7 +52,7 @@ func (a *Agent) enqueueLocked(cs []Change) {
 // it sets their mtime from the change. A file whose content hashes to what
 // the index holds only gets its index entry refreshed.
 func (a *Agent) processLocal(p string) (Change, bool) {
-	if a.rules.ignored(p) {
+	if a.rules.ignored(p) || a.quar.isFrozen(p) {
 		return Change{}, false
 	}
 	e, has := a.index.get(p)

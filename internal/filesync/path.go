@@ -9,8 +9,15 @@ import (
 )
 
 const (
-	// MaxPathLen is the longest path, in bytes, that is synced.
+	// MaxPathLen is the longest path, in bytes, a log record can hold. A
+	// push is held to the tighter filesystem limits below.
 	MaxPathLen = 4096
+	// MaxSyncPathLen is the longest path, in bytes, a push may name: Linux's
+	// PATH_MAX (4096) counts the terminating NUL.
+	MaxSyncPathLen = 4095
+	// MaxSegmentLen is the longest file or directory name, in bytes, a push
+	// may name: NAME_MAX of every Linux filesystem a docroot lives on.
+	MaxSegmentLen = 255
 	// hardMaxDepth bounds Rules.MaxDepth and is what the log decoder
 	// accepts, whatever the configuration.
 	hardMaxDepth = 256
@@ -27,6 +34,7 @@ const (
 	RuleControl          = "control-character"
 	RuleBackslash        = "backslash"
 	RuleTooLong          = "too-long"
+	RuleSegmentTooLong   = "segment-too-long"
 	RuleAbsolute         = "absolute"
 	RuleEmptySegment     = "empty-segment"
 	RuleDotSegment       = "dot-segment"
@@ -122,6 +130,23 @@ func checkPathSyntax(p string, maxDepth int) error {
 	return nil
 }
 
+// checkFSLimits checks that a filesystem can hold p: at most MaxSyncPathLen
+// bytes, no segment over MaxSegmentLen. Every push is held to it, so that a
+// node never gets a record it cannot write (ENAMETOOLONG); the log decoder
+// is not, so that a store that already holds such a record still opens (the
+// agents quarantine it).
+func checkFSLimits(p string) error {
+	if len(p) > MaxSyncPathLen {
+		return reject(p, RuleTooLong, "the path is %d bytes; a filesystem holds at most %d (PATH_MAX)", len(p), MaxSyncPathLen)
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if len(seg) > MaxSegmentLen {
+			return reject(p, RuleSegmentTooLong, "the name %.40q... is %d bytes; a filesystem holds at most %d per name (NAME_MAX)", seg, len(seg), MaxSegmentLen)
+		}
+	}
+	return nil
+}
+
 // pattern is one compiled Exclude entry.
 type pattern struct {
 	glob     string // path.Match syntax, no leading or trailing '/'
@@ -204,9 +229,13 @@ func compileRules(r Rules) (pathRules, error) {
 	return pathRules{maxDepth: r.MaxDepth, maxSize: r.MaxFileSize, exclude: e}, nil
 }
 
-// checkPath checks the syntax of p and that it is not excluded.
+// checkPath checks the syntax of p, that a filesystem can hold it and that
+// it is not excluded.
 func (r pathRules) checkPath(p string) error {
 	if err := checkPathSyntax(p, r.maxDepth); err != nil {
+		return err
+	}
+	if err := checkFSLimits(p); err != nil {
 		return err
 	}
 	if r.exclude.match(p) {

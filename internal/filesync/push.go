@@ -104,6 +104,11 @@ func (a *Agent) pushOnce(ctx context.Context) error {
 		resp, err = a.client.Push(rctx, req)
 		cancel()
 		var rej *RejectError
+		if errors.As(err, &rej) && rej.Rule == RuleBlob {
+			// A blob went missing between upload and commit (collected
+			// as unreferenced): the next attempt uploads it again.
+			return err
+		}
 		if errors.As(err, &rej) {
 			// The push was refused whole; drop the offending change and
 			// let the loop send the rest again.

@@ -16,7 +16,8 @@ const seedBatch = 512
 
 // Seed fills an empty files store with the tree under root: every directory
 // (mkdir) and regular file (put, blob uploaded first) that Rules allow,
-// pushed in batches with origin "seed". Symlinks, other special files,
+// pushed in batches with origin ControllerID (the identity of the token c
+// must send: the files API binds a push's origin to its caller). Symlinks, other special files,
 // excluded paths, the agent's temporary files and files over
 // Rules.MaxFileSize are skipped. It returns the number of changes pushed.
 //
@@ -33,7 +34,7 @@ func Seed(ctx context.Context, c *Client, root string, rules Rules) (int, error)
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := c.Push(ctx, PushRequest{Origin: "seed", Changes: batch}); err != nil {
+		if _, err := c.Push(ctx, PushRequest{Origin: ControllerID, Changes: batch}); err != nil {
 			return err
 		}
 		total += len(batch)

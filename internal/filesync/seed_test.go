@@ -36,7 +36,7 @@ func TestSeed(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := NewClient(ts.url, nil)
+	c := NewClient(ts.url, testToken(ControllerID), nil)
 	n, err := Seed(ctx, c, src, DefaultRules())
 	if err != nil {
 		t.Fatal(err)

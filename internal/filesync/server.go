@@ -13,23 +13,31 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/guard"
 )
 
 // Server is the files role: a Store behind the HTTP API.
 //
 //	GET  /v1/manifest[?at=N]  Manifest (current, or as of seq N)
 //	GET  /v1/blobs/{hash}     blob content (Range, ETag); HEAD to test presence
-//	PUT  /v1/blobs/{hash}     upload a blob; verified against its hash
-//	POST /v1/changes          PushRequest → PushResponse
+//	PUT  /v1/blobs/{hash}     upload a blob (application/octet-stream); verified against its hash
+//	POST /v1/changes          PushRequest (application/json) → PushResponse
 //	GET  /v1/stream?since=N   changes after N as JSON lines, pushed as they commit
 //	GET  /v1/status           Status
 //	GET  /v1/seq?path=P       PathSeqResponse (read-your-writes for the edge)
 //	GET  /v1/files/{path...}  current content of a path (ServeFile)
 //	GET  /healthz             200 while the store is open
+//
+// Every request must name this server in its Host header (403 otherwise:
+// DNS rebinding), and every request but /healthz must carry a bearer token
+// issued with Config.Key (401 otherwise). The token's identity is the
+// caller: "controller" and "node-…" may write, anyone else (the edges) only
+// read (403); a push's origin must be the caller (403).
 type Server struct {
 	cfg    Config
 	store  *Store
@@ -93,9 +101,14 @@ func (s *Server) Run(ctx context.Context) error {
 // ends it drains: change streams end, other requests get ShutdownTimeout to
 // finish, then the store is closed.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Request bodies and blob downloads get deadlines sized to what they
+	// carry (transferTimeout); the change stream lives as long as it is
+	// read, so the server sets no overall read or write timeout.
 	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           s.handler(append(guard.AllowedHosts(s.cfg.Addr), guard.AllowedHosts(ln.Addr().String())...)),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	s.mu.Lock()
@@ -108,6 +121,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	s.logger.Info("files serving", "addr", ln.Addr().String())
 
+	gctx, stopGC := context.WithCancel(ctx)
+	var gc sync.WaitGroup
+	defer gc.Wait()
+	defer stopGC()
+	if s.cfg.GCInterval > 0 {
+		gc.Go(func() { s.store.gcLoop(gctx) })
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -141,19 +161,18 @@ func (s *Server) closeStore() {
 	s.unlock()
 }
 
-// Handler returns the HTTP API.
-func (s *Server) Handler() http.Handler {
+func (s *Server) handler(hosts []string) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+api.FilesPathManifest, s.handleManifest)
-	mux.HandleFunc("GET "+api.FilesPathBlobs+"/{hash}", s.handleGetBlob)
-	mux.HandleFunc("PUT "+api.FilesPathBlobs+"/{hash}", s.handlePutBlob)
-	mux.HandleFunc("POST "+api.FilesPathChanges, s.handlePush)
-	mux.HandleFunc("GET "+api.FilesPathStream, s.handleStream)
-	mux.HandleFunc("GET "+api.FilesPathStatus, s.handleStatus)
-	mux.HandleFunc("GET "+api.FilesPathSeq, s.handleSeq)
-	mux.HandleFunc("GET "+api.FilesPathFiles+"/{path...}", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET "+api.FilesPathManifest, s.auth(false, s.handleManifest))
+	mux.Handle("GET "+api.FilesPathBlobs+"/{hash}", s.auth(false, s.handleGetBlob))
+	mux.Handle("PUT "+api.FilesPathBlobs+"/{hash}", s.auth(true, s.handlePutBlob))
+	mux.Handle("POST "+api.FilesPathChanges, s.auth(true, s.handlePush))
+	mux.Handle("GET "+api.FilesPathStream, s.auth(false, s.handleStream))
+	mux.Handle("GET "+api.FilesPathStatus, s.auth(false, s.handleStatus))
+	mux.Handle("GET "+api.FilesPathSeq, s.auth(false, s.handleSeq))
+	mux.Handle("GET "+api.FilesPathFiles+"/{path...}", s.auth(false, func(w http.ResponseWriter, r *http.Request, _ string) {
 		s.ServeFile(w, r, r.PathValue("path"))
-	})
+	}))
 	mux.HandleFunc("GET "+api.FilesPathHealth, func(w http.ResponseWriter, r *http.Request) {
 		if s.isClosed() {
 			http.Error(w, "closed", http.StatusServiceUnavailable)
@@ -161,7 +180,52 @@ func (s *Server) Handler() http.Handler {
 		}
 		io.WriteString(w, "ok\n")
 	})
-	return mux
+	return guard.Hosts(hosts, s.logger, mux)
+}
+
+// ControllerID is the identity the controller uses with the files API
+// (seeding, status); its pushes have this origin.
+const ControllerID = api.FilesControllerID
+
+// CanWrite reports whether a caller may upload and push: the controller
+// and the nodes ("node-…"); the edges and anyone else only read.
+func CanWrite(id string) bool { return id == ControllerID || strings.HasPrefix(id, "node-") }
+
+// auth wraps h with the bearer token check; h gets the caller's identity.
+// A write route refuses callers that may only read.
+func (s *Server) auth(write bool, h func(http.ResponseWriter, *http.Request, string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := guard.Authenticate(s.cfg.Key, r)
+		if err != nil {
+			guard.Unauthorized(w, r, s.logger, "files API", err)
+			return
+		}
+		if write && !CanWrite(id) {
+			guard.Refuse(w, r, s.logger, http.StatusForbidden, "%s %s: %q may only read the files API", r.Method, r.URL.Path, id)
+			return
+		}
+		h(w, r, id)
+	})
+}
+
+// bodySize is the announced size of r's body, or limit when unknown.
+func bodySize(r *http.Request, limit int64) int64 {
+	if r.ContentLength >= 0 {
+		return min(r.ContentLength, limit)
+	}
+	return limit
+}
+
+// setDeadline gives the transfer of n bytes on r its deadline (read for
+// a request body, write for a response).
+func (s *Server) setDeadline(w http.ResponseWriter, n int64, read bool) {
+	rc := http.NewResponseController(w)
+	at := time.Now().Add(s.cfg.transferTimeout(n))
+	if read {
+		rc.SetReadDeadline(at)
+	} else {
+		rc.SetWriteDeadline(at)
+	}
 }
 
 func (s *Server) isClosed() bool {
@@ -189,7 +253,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if rej.TooLarge() {
 			code = http.StatusRequestEntityTooLarge
 		}
-		s.logger.Info("request rejected", "method", r.Method, "url", r.URL.Path, "path", rej.Path, "rule", rej.Rule)
+		s.logger.Warn("request refused", "status", code, "reason", err.Error(), "client", r.RemoteAddr, "method", r.Method, "url", r.URL.Path)
+	case errors.Is(err, ErrQuota):
+		// 507, not 413: the request is fine, the store is full. A client
+		// keeps the change and retries (a 5xx) rather than dropping it.
+		code = http.StatusInsufficientStorage
+		s.logger.Warn("request refused", "status", code, "reason", err.Error(), "client", r.RemoteAddr, "method", r.Method, "url", r.URL.Path)
+	case errors.Is(err, errCollecting):
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, ErrFuture):
 		code = http.StatusConflict
 	case errors.Is(err, ErrBlobNotFound):
@@ -220,7 +292,7 @@ func parseSeqParam(r *http.Request, name string) (uint64, bool, error) {
 	return n, true, nil
 }
 
-func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request, _ string) {
 	at, ok, err := parseSeqParam(r, api.ParamAt)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -236,31 +308,44 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request, id string) {
 	hash := r.PathValue("hash")
-	rc, _, err := s.store.OpenBlob(r.Context(), hash)
+	if r.Method == http.MethodHead && CanWrite(id) {
+		// A writer asks before it commits a push naming the blob without
+		// uploading it: keep it from the collector meanwhile.
+		if ok, err := s.store.ClaimBlob(r.Context(), hash); err == nil && !ok {
+			s.writeError(w, r, ErrBlobNotFound)
+			return
+		}
+	}
+	rc, size, err := s.store.OpenBlob(r.Context(), hash)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	defer rc.Close()
+	s.setDeadline(w, size, false)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", `"`+hash+`"`)
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeContent(w, r, "", time.Time{}, rc)
 }
 
-func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, _ string) {
+	if !guard.RequireType(w, r, s.logger, "application/octet-stream") {
+		return
+	}
 	hash := r.PathValue("hash")
 	if r.ContentLength > s.cfg.Rules.MaxFileSize {
 		s.writeError(w, r, reject("", RuleTooLarge, "the blob is %d bytes, more than the limit of %d", r.ContentLength, s.cfg.Rules.MaxFileSize))
 		return
 	}
-	if ok, err := s.store.HasBlob(r.Context(), hash); err == nil && ok {
+	if ok, err := s.store.ClaimBlob(r.Context(), hash); err == nil && ok {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if _, err := s.store.PutBlob(r.Context(), hash, r.Body); err != nil {
+	s.setDeadline(w, bodySize(r, s.cfg.Rules.MaxFileSize), true)
+	if _, err := s.store.PutBlob(r.Context(), hash, r.Body, r.ContentLength); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -270,7 +355,11 @@ func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request) {
 // maxPushBody bounds the JSON of a push: a change is well under 8 KiB.
 func (s *Server) maxPushBody() int64 { return int64(s.cfg.MaxChanges)*8<<10 + 4<<10 }
 
-func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, id string) {
+	if !guard.RequireType(w, r, s.logger, "application/json") {
+		return
+	}
+	s.setDeadline(w, bodySize(r, s.maxPushBody()), true)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxPushBody()))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -285,6 +374,10 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.Origin != id {
+		guard.Refuse(w, r, s.logger, http.StatusForbidden, "POST %s: the push claims origin %q but the caller is %q", r.URL.Path, req.Origin, id)
+		return
+	}
 	resp, err := s.store.Commit(r.Context(), req)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -293,7 +386,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, _ string) {
 	since, _, err := parseSeqParam(r, api.ParamSince)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -347,7 +440,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, s.store.Status())
 }
 
@@ -360,7 +453,7 @@ type PathSeqResponse struct {
 	Exists bool   `json:"exists"`
 }
 
-func (s *Server) handleSeq(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleSeq(w http.ResponseWriter, r *http.Request, _ string) {
 	p := r.URL.Query().Get(api.ParamPath)
 	if err := checkPathSyntax(p, hardMaxDepth); err != nil {
 		s.writeError(w, r, err)
@@ -385,12 +478,13 @@ func (s *Server) ServeFile(w http.ResponseWriter, r *http.Request, p string) {
 		http.NotFound(w, r)
 		return
 	}
-	rc, _, err := s.store.OpenBlob(r.Context(), e.Hash)
+	rc, size, err := s.store.OpenBlob(r.Context(), e.Hash)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	defer rc.Close()
+	s.setDeadline(w, size, false)
 	w.Header().Set("ETag", `"`+e.Hash+`"`)
 	w.Header().Set(api.HeaderFilesSeq, strconv.FormatUint(e.Seq, 10)) // the file's own seq
 	http.ServeContent(w, r, path.Base(p), time.Unix(0, e.MTime), rc)

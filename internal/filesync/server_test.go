@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 func blobCount(t *testing.T, dir string) int {
@@ -25,7 +27,7 @@ func blobCount(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	n := 0
-	b.List(context.Background(), func(string) error { n++; return nil })
+	b.List(context.Background(), func(BlobInfo) error { n++; return nil })
 	return n
 }
 
@@ -35,7 +37,7 @@ func TestMaliciousPushesAreRejected(t *testing.T) {
 	hash := strings.Repeat("ab", 32)
 	change := func(p string) string {
 		q, _ := json.Marshal(p)
-		return fmt.Sprintf(`{"origin":"evil","changes":[{"op":"put","path":%s,"mode":420,"size":1,"hash":%q}]}`, q, hash)
+		return fmt.Sprintf(`{"origin":"node-evil","changes":[{"op":"put","path":%s,"mode":420,"size":1,"hash":%q}]}`, q, hash)
 	}
 	tests := []struct {
 		name     string
@@ -57,20 +59,20 @@ func TestMaliciousPushesAreRejected(t *testing.T) {
 		{"excluded", change("wp-config.php"), 400, RuleExcluded, "wp-config.php"},
 		{"excluded below", change("wp-content/cache/x.html"), 400, RuleExcluded, "wp-content/cache/x.html"},
 		{"agent temp name", change("a/.filesync-123.tmp"), 400, RuleReserved, "a/.filesync-123.tmp"},
-		{"symlink", fmt.Sprintf(`{"origin":"evil","changes":[{"op":"put","path":"link","mode":%d,"size":1,"hash":%q}]}`, uint32(fs.ModeSymlink|0o777), hash), 400, RuleSymlink, "link"},
-		{"setuid", fmt.Sprintf(`{"origin":"evil","changes":[{"op":"put","path":"x","mode":%d,"size":1,"hash":%q}]}`, 0o4755, hash), 400, RuleMode, "x"},
-		{"oversized file", fmt.Sprintf(`{"origin":"evil","changes":[{"op":"put","path":"big","mode":420,"size":2048,"hash":%q}]}`, hash), 413, RuleTooLarge, "big"},
-		{"oversized push", fmt.Sprintf(`{"origin":"evil","changes":[%s]}`, strings.Repeat(fmt.Sprintf(`{"op":"put","path":"f","mode":420,"size":1000,"hash":%q},`, hash), 5)+fmt.Sprintf(`{"op":"put","path":"g","mode":420,"size":1000,"hash":%q}`, hash)), 413, RuleRequestTooLarge, "f"},
+		{"symlink", fmt.Sprintf(`{"origin":"node-evil","changes":[{"op":"put","path":"link","mode":%d,"size":1,"hash":%q}]}`, uint32(fs.ModeSymlink|0o777), hash), 400, RuleSymlink, "link"},
+		{"setuid", fmt.Sprintf(`{"origin":"node-evil","changes":[{"op":"put","path":"x","mode":%d,"size":1,"hash":%q}]}`, 0o4755, hash), 400, RuleMode, "x"},
+		{"oversized file", fmt.Sprintf(`{"origin":"node-evil","changes":[{"op":"put","path":"big","mode":420,"size":2048,"hash":%q}]}`, hash), 413, RuleTooLarge, "big"},
+		{"oversized push", fmt.Sprintf(`{"origin":"node-evil","changes":[%s]}`, strings.Repeat(fmt.Sprintf(`{"op":"put","path":"f","mode":420,"size":1000,"hash":%q},`, hash), 5)+fmt.Sprintf(`{"op":"put","path":"g","mode":420,"size":1000,"hash":%q}`, hash)), 413, RuleRequestTooLarge, "f"},
 		{"blob not uploaded", change("ok.txt"), 400, RuleBlob, "ok.txt"},
-		{"bad hash", `{"origin":"evil","changes":[{"op":"put","path":"x","size":1,"hash":"../../etc"}]}`, 400, RuleHash, "x"},
-		{"unknown op", `{"origin":"evil","changes":[{"op":"chown","path":"x"}]}`, 400, RuleMalformedRequest, ""},
-		{"seq set by the client", `{"origin":"evil","changes":[{"seq":9,"op":"delete","path":"x"}]}`, 400, RuleSeq, "x"},
-		{"foreign origin", `{"origin":"evil","changes":[{"op":"delete","path":"x","origin":"other"}]}`, 400, RuleOrigin, "x"},
+		{"bad hash", `{"origin":"node-evil","changes":[{"op":"put","path":"x","size":1,"hash":"../../etc"}]}`, 400, RuleHash, "x"},
+		{"unknown op", `{"origin":"node-evil","changes":[{"op":"chown","path":"x"}]}`, 400, RuleMalformedRequest, ""},
+		{"seq set by the client", `{"origin":"node-evil","changes":[{"seq":9,"op":"delete","path":"x"}]}`, 400, RuleSeq, "x"},
+		{"foreign origin", `{"origin":"node-evil","changes":[{"op":"delete","path":"x","origin":"other"}]}`, 400, RuleOrigin, "x"},
 		{"no origin", `{"changes":[{"op":"delete","path":"x"}]}`, 400, RuleOrigin, ""},
-		{"unknown field", `{"origin":"evil","changes":[{"op":"delete","path":"x","follow":true}]}`, 400, RuleMalformedRequest, ""},
-		{"trailing data", `{"origin":"evil","changes":[{"op":"delete","path":"x"}]} {}`, 400, RuleMalformedRequest, ""},
+		{"unknown field", `{"origin":"node-evil","changes":[{"op":"delete","path":"x","follow":true}]}`, 400, RuleMalformedRequest, ""},
+		{"trailing data", `{"origin":"node-evil","changes":[{"op":"delete","path":"x"}]} {}`, 400, RuleMalformedRequest, ""},
 		{"not JSON", `delete x`, 400, RuleMalformedRequest, ""},
-		{"one bad change fails the push", fmt.Sprintf(`{"origin":"evil","changes":[{"op":"mkdir","path":"fine","mode":493},%s]}`, change("../x")[len(`{"origin":"evil","changes":[`):len(change("../x"))-2]), 400, RuleDotDot, "../x"},
+		{"one bad change fails the push", fmt.Sprintf(`{"origin":"node-evil","changes":[{"op":"mkdir","path":"fine","mode":493},%s]}`, change("../x")[len(`{"origin":"node-evil","changes":[`):len(change("../x"))-2]), 400, RuleDotDot, "../x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +90,7 @@ func TestMaliciousPushesAreRejected(t *testing.T) {
 	// An oversized blob upload is refused and leaves nothing behind.
 	big := strings.Repeat("z", 2048)
 	req, _ := http.NewRequest(http.MethodPut, ts.url+"/v1/blobs/"+hashBytes([]byte(big)), strings.NewReader(big))
+	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +101,7 @@ func TestMaliciousPushesAreRejected(t *testing.T) {
 	}
 	// So is one with unknown length (chunked), cut at the limit.
 	req, _ = http.NewRequest(http.MethodPut, ts.url+"/v1/blobs/"+hashBytes([]byte(big)), io.MultiReader(strings.NewReader(big)))
+	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err = httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +112,7 @@ func TestMaliciousPushesAreRejected(t *testing.T) {
 	}
 	// A blob whose content does not match its name is refused.
 	req, _ = http.NewRequest(http.MethodPut, ts.url+"/v1/blobs/"+hash, strings.NewReader("not that"))
+	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err = httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +129,7 @@ func TestMaliciousPushesAreRejected(t *testing.T) {
 	if n := blobCount(t, dir); n != 0 {
 		t.Errorf("blob store holds %d blobs after only rejected uploads, want 0", n)
 	}
-	tmps, _ := filepath.Glob(filepath.Join(dir, "blobs", "tmp", "*"))
+	tmps := blobTemps(t, dir)
 	if len(tmps) != 0 {
 		t.Errorf("temporary files left: %v", tmps)
 	}
@@ -133,7 +138,7 @@ func TestMaliciousPushesAreRejected(t *testing.T) {
 func TestClientAPI(t *testing.T) {
 	ts := startServer(t, t.TempDir(), "", nil)
 	ctx := context.Background()
-	c := NewClient(ts.url, nil)
+	c := NewClient(ts.url, testToken("node-1"), nil)
 	content := "<html>hello</html>"
 	h := hashBytes([]byte(content))
 	if ok, err := c.HasBlob(ctx, h); err != nil || ok {
@@ -145,7 +150,7 @@ func TestClientAPI(t *testing.T) {
 	if ok, err := c.HasBlob(ctx, h); err != nil || !ok {
 		t.Fatalf("HasBlob after upload = %v, %v", ok, err)
 	}
-	resp, err := c.Push(ctx, PushRequest{Origin: "n1", Changes: []Change{
+	resp, err := c.Push(ctx, PushRequest{Origin: "node-1", Changes: []Change{
 		{Op: OpMkdir, Path: "wp-content", Mode: 0o755},
 		{Op: OpPut, Path: "wp-content/index.html", Mode: 0o644, Size: int64(len(content)), Hash: h, MTime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()},
 	}})
@@ -155,7 +160,7 @@ func TestClientAPI(t *testing.T) {
 	if diff := cmp.Diff(PushResponse{Results: []PushResult{{Seq: 1}, {Seq: 2}}, Seq: 2}, resp); diff != "" {
 		t.Errorf("Push (-want +got):\n%s", diff)
 	}
-	_, err = c.Push(ctx, PushRequest{Origin: "n1", Changes: []Change{{Op: OpPut, Path: "../x", Size: 1, Hash: h}}})
+	_, err = c.Push(ctx, PushRequest{Origin: "node-1", Changes: []Change{{Op: OpPut, Path: "../x", Size: 1, Hash: h}}})
 	var rej *RejectError
 	if !errors.As(err, &rej) || rej.Rule != RuleDotDot || rej.Path != "../x" {
 		t.Errorf("Push(../x) = %v, want a RejectError for rule %s", err, RuleDotDot)
@@ -192,10 +197,11 @@ func TestClientAPI(t *testing.T) {
 	if st.Head() != 2 {
 		t.Errorf("Head() = %d, want 2", st.Head())
 	}
-	if ch, err := st.Next(); err != nil || ch.Seq != 2 || ch.Origin != "n1" {
+	if ch, err := st.Next(); err != nil || ch.Seq != 2 || ch.Origin != "node-1" {
 		t.Fatalf("Next() = %+v, %v", ch, err)
 	}
-	if _, err := c.Push(ctx, PushRequest{Origin: "n2", Changes: []Change{{Op: OpDelete, Path: "wp-content/index.html"}}}); err != nil {
+	c2 := NewClient(ts.url, testToken("node-2"), nil)
+	if _, err := c2.Push(ctx, PushRequest{Origin: "node-2", Changes: []Change{{Op: OpDelete, Path: "wp-content/index.html"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if ch, err := st.Next(); err != nil || ch.Seq != 3 || ch.Op != OpDelete {
@@ -248,9 +254,12 @@ func TestServeFile(t *testing.T) {
 			}
 		})
 	}
-	// The same through the API route.
+	// The same through the API route (with a token and the server's Host).
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/files/wp-content/themes/t/style.css", nil))
+	req := httptest.NewRequest(http.MethodGet, "/v1/files/wp-content/themes/t/style.css", nil)
+	req.Host = "127.0.0.1:0"
+	token.SetBearer(req.Header, testToken("edge-1"))
+	h.ServeHTTP(rec, req)
 	if rec.Code != 200 || rec.Body.String() != content {
 		t.Errorf("GET /v1/files/…: %d %q", rec.Code, rec.Body.String())
 	}

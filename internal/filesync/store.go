@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned by a Store, Server or Agent used after Close.
@@ -15,6 +16,13 @@ var ErrClosed = errors.New("filesync: closed")
 
 // ErrFuture means a sequence number past the end of the log was asked for.
 var ErrFuture = errors.New("sequence number is past the end of the log")
+
+// ErrQuota means an upload would take the blobs over Config.QuotaBytes.
+var ErrQuota = errors.New("the files store is full")
+
+// errCollecting means a blob is being removed by garbage collection right
+// now; an upload of it is refused until it is gone, and then succeeds.
+var errCollecting = errors.New("the blob is being removed as unreferenced; upload it again in a moment")
 
 // tailSize is how many recent records a Store keeps in memory for streams;
 // older ones are read from the log.
@@ -40,6 +48,20 @@ type Store struct {
 	notify chan struct{}
 	closed bool
 	broken error // set when the log could not be written nor repaired
+
+	// Blob accounting and garbage collection (gc.go), under mu.
+	used     int64                // bytes of stored blobs
+	reserved int64                // bytes of uploads in progress
+	claims   map[string]time.Time // blobs confirmed present to a writer, by when
+	pins     map[string]int       // blobs a commit in progress names
+	dropping map[string]bool      // blobs the collector is removing
+	gcPrune  int                  // len(claims) at which old claims are pruned
+
+	gcMu sync.Mutex // one collection at a time
+	now  func() time.Time
+	// testHookGC runs between choosing blobs and removing them;
+	// testHookCommit between checking a push's blobs and appending it.
+	testHookGC, testHookCommit func()
 }
 
 // OpenStore opens a store on the given backends: it loads the newest
@@ -53,7 +75,12 @@ func OpenStore(ctx context.Context, cfg Config, blobs BlobStore, objs ObjectStor
 	if err != nil {
 		return nil, fmt.Errorf("filesync: open store: %w", err)
 	}
-	s := &Store{blobs: blobs, objs: objs, cfg: cfg, rules: rules, logger: logger, notify: make(chan struct{})}
+	s := &Store{blobs: blobs, objs: objs, cfg: cfg, rules: rules, logger: logger, notify: make(chan struct{}),
+		claims: make(map[string]time.Time), pins: make(map[string]int), dropping: make(map[string]bool),
+		gcPrune: minClaimPrune, now: time.Now}
+	if err := blobs.List(ctx, func(b BlobInfo) error { s.used += b.Size; return nil }); err != nil {
+		return nil, fmt.Errorf("filesync: open store: %w", err)
+	}
 	m, err := s.latestSnapshot(ctx, ^uint64(0))
 	if err != nil {
 		return nil, fmt.Errorf("filesync: open store: %w", err)
@@ -73,7 +100,7 @@ func OpenStore(ctx context.Context, cfg Config, blobs BlobStore, objs ObjectStor
 		l.activeSize = -1
 	}
 	s.log, s.seq = l, max(last, m.Seq)
-	logger.Info("files store open", "seq", s.seq, "snapshot", m.Seq, "files", s.tree.files, "dirs", s.tree.dirs)
+	logger.Info("files store open", "seq", s.seq, "snapshot", m.Seq, "files", s.tree.files, "dirs", s.tree.dirs, "blob_bytes", s.used)
 	return s, nil
 }
 
@@ -132,15 +159,56 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// PutBlob stores an uploaded blob after checking it against its hash and
-// the size limit.
-func (s *Store) PutBlob(ctx context.Context, hash string, r io.Reader) (int64, error) {
+// PutBlob stores an uploaded blob of size bytes (-1: unknown) after
+// checking it against its hash, the size limit and the quota. Over the
+// quota it fails with ErrQuota before reading anything. A stored blob is
+// claimed: garbage collection keeps it for Config.GCGrace.
+func (s *Store) PutBlob(ctx context.Context, hash string, r io.Reader, size int64) (int64, error) {
 	if !validHash(hash) {
 		return 0, reject("", RuleHash, "blob name %q is not a lowercase hex SHA-256", hash)
 	}
-	lr := &limitedReader{r: r, n: s.cfg.Rules.MaxFileSize,
-		err: reject("", RuleTooLarge, "the blob is larger than the limit of %d bytes", s.cfg.Rules.MaxFileSize)}
+	limit := s.cfg.Rules.MaxFileSize
+	if size > limit {
+		return 0, reject("", RuleTooLarge, "the blob is %d bytes, more than the limit of %d", size, limit)
+	}
+	// Claim first: once claimed, a stored blob stays stored.
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return 0, ErrClosed
+	case s.dropping[hash]:
+		s.mu.Unlock()
+		return 0, errCollecting
+	}
+	s.claimLocked(hash)
+	s.mu.Unlock()
+	had, _ := s.blobs.Has(ctx, hash)
+	var need int64 // a blob already stored takes no more room
+	if !had {
+		need = size
+		if need < 0 {
+			need = limit
+		}
+	}
+	s.mu.Lock()
+	if q := s.cfg.QuotaBytes; q > 0 && s.used+s.reserved+need > q {
+		used := s.used + s.reserved
+		s.mu.Unlock()
+		return 0, fmt.Errorf("%w: a blob of %d bytes would take it to %d bytes, over its quota of %d (files.quota_mb); raise the quota or remove files", ErrQuota, need, used+need, q)
+	}
+	s.reserved += need
+	s.mu.Unlock()
+
+	lr := &limitedReader{r: r, n: limit,
+		err: reject("", RuleTooLarge, "the blob is larger than the limit of %d bytes", limit)}
 	n, err := s.blobs.Put(ctx, hash, lr)
+	s.mu.Lock()
+	s.reserved -= need
+	if err == nil && !had {
+		s.used += n
+	}
+	s.mu.Unlock()
 	if errors.Is(err, ErrHashMismatch) {
 		return n, reject("", RuleHash, "the uploaded content does not hash to %s", hash)
 	}
@@ -174,6 +242,13 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 			return PushResponse{}, reject(c.Path, RuleRequestTooLarge, "the push adds up to more than %d bytes; push fewer files at once", s.cfg.MaxRequestSize)
 		}
 	}
+	// Pin the blobs: garbage collection leaves them alone until the
+	// records naming them are in the tree (or the push failed).
+	unpin, err := s.pin(req.Changes)
+	if err != nil {
+		return PushResponse{}, err
+	}
+	defer unpin()
 	for _, c := range req.Changes {
 		if c.Op != OpPut {
 			continue
@@ -189,6 +264,9 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 		if size != c.Size {
 			return PushResponse{}, reject(c.Path, RuleSize, "size %d differs from the stored blob's %d", c.Size, size)
 		}
+	}
+	if s.testHookCommit != nil {
+		s.testHookCommit()
 	}
 
 	s.mu.Lock()
@@ -377,15 +455,20 @@ type Status struct {
 	SnapshotSeq uint64 `json:"snapshot_seq"`
 	Files       int    `json:"files"`
 	Dirs        int    `json:"dirs"`
-	Bytes       int64  `json:"bytes"`
-	Segments    int    `json:"segments"`
+	// Bytes is the size of the files of the current tree; BlobBytes what
+	// the stored blobs take (older contents until they are collected).
+	Bytes      int64 `json:"bytes"`
+	BlobBytes  int64 `json:"blob_bytes"`
+	QuotaBytes int64 `json:"quota_bytes,omitempty"`
+	Segments   int   `json:"segments"`
 }
 
 // Status returns the store's counters.
 func (s *Store) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Status{Seq: s.seq, SnapshotSeq: s.snap, Files: s.tree.files, Dirs: s.tree.dirs, Bytes: s.tree.bytes, Segments: len(s.log.firsts)}
+	return Status{Seq: s.seq, SnapshotSeq: s.snap, Files: s.tree.files, Dirs: s.tree.dirs, Bytes: s.tree.bytes,
+		BlobBytes: s.used, QuotaBytes: s.cfg.QuotaBytes, Segments: len(s.log.firsts)}
 }
 
 // OpenBlob opens a stored blob.
@@ -393,7 +476,19 @@ func (s *Store) OpenBlob(ctx context.Context, hash string) (io.ReadSeekCloser, i
 	return s.blobs.Get(ctx, hash)
 }
 
-// HasBlob reports whether a blob is stored.
-func (s *Store) HasBlob(ctx context.Context, hash string) (bool, error) {
+// ClaimBlob reports whether a blob is stored and, when it is, keeps it
+// from garbage collection for Config.GCGrace: a writer that was told a
+// blob is there can commit a push naming it without uploading it again.
+func (s *Store) ClaimBlob(ctx context.Context, hash string) (bool, error) {
+	if !validHash(hash) {
+		return false, nil
+	}
+	s.mu.Lock()
+	if s.dropping[hash] {
+		s.mu.Unlock()
+		return false, nil
+	}
+	s.claimLocked(hash)
+	s.mu.Unlock()
 	return s.blobs.Has(ctx, hash)
 }

@@ -40,7 +40,7 @@ func putFile(t *testing.T, s *Store, p, content string) uint64 {
 	t.Helper()
 	ctx := context.Background()
 	h := hashBytes([]byte(content))
-	if _, err := s.PutBlob(ctx, h, strings.NewReader(content)); err != nil {
+	if _, err := s.PutBlob(ctx, h, strings.NewReader(content), int64(len(content))); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := s.Commit(ctx, PushRequest{Origin: "test", Changes: []Change{
@@ -195,7 +195,7 @@ func TestStoreSnapshotsAndManifestAt(t *testing.T) {
 func TestStoreCommitSemantics(t *testing.T) {
 	s := openTestStore(t, t.TempDir(), nil)
 	h := hashBytes([]byte("x"))
-	if _, err := s.PutBlob(context.Background(), h, strings.NewReader("x")); err != nil {
+	if _, err := s.PutBlob(context.Background(), h, strings.NewReader("x"), 1); err != nil {
 		t.Fatal(err)
 	}
 	put := func(p string) Change { return Change{Op: OpPut, Path: p, Mode: 0o644, Size: 1, Hash: h} }

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // filesApplied reads the sequence number the filesync agent last applied;
@@ -19,4 +22,27 @@ func (a *Agent) filesApplied() (seq uint64, ok bool) {
 	}
 	seq, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	return seq, err == nil
+}
+
+// filesQuarantine reads the filesync agent's quarantine journal: how many
+// changes it quarantined, and the last one.
+func (a *Agent) filesQuarantine() (int, *api.FilesQuarantine) {
+	if a.spec.Files == "" {
+		return 0, nil
+	}
+	b, err := os.ReadFile(filepath.Join(a.spec.FilesState, api.FilesQuarantineFile))
+	if err != nil {
+		return 0, nil
+	}
+	n := 0
+	var last *api.FilesQuarantine
+	for line := range strings.Lines(string(b)) {
+		var q api.FilesQuarantine
+		if json.Unmarshal([]byte(line), &q) != nil || q.Released {
+			continue
+		}
+		n++
+		last = &q
+	}
+	return n, last
 }

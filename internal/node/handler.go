@@ -170,6 +170,7 @@ func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 			Utilization: busy / float64(a.spec.PHPChildren),
 		}
 		st.FilesSeq, st.FilesReady = a.filesApplied()
+		st.FilesQuarantined, st.FilesQuarantineLast = a.filesQuarantine()
 		if err := a.phpAlive(r); err != nil {
 			st.PHPError = err.Error()
 		} else {
@@ -186,6 +187,10 @@ func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "# HELP scalepress_node_php_busy PHP requests running.\n# TYPE scalepress_node_php_busy gauge\nscalepress_node_php_busy{node=%q} %d\n", id, fs.Busy)
 		fmt.Fprintf(w, "# HELP scalepress_node_php_waiting Requests waiting for a PHP worker.\n# TYPE scalepress_node_php_waiting gauge\nscalepress_node_php_waiting{node=%q} %d\n", id, fs.Waiting)
 		fmt.Fprintf(w, "# HELP scalepress_node_php_utilization Busy PHP workers / workers.\n# TYPE scalepress_node_php_utilization gauge\nscalepress_node_php_utilization{node=%q} %g\n", id, float64(fs.Busy)/float64(a.spec.PHPChildren))
+		if a.spec.Files != "" {
+			n, _ := a.filesQuarantine()
+			fmt.Fprintf(w, "# HELP scalepress_node_files_quarantined_total Changes of the files log quarantined on this node (kept failing, skipped).\n# TYPE scalepress_node_files_quarantined_total counter\nscalepress_node_files_quarantined_total{node=%q} %d\n", id, n)
+		}
 	default:
 		http.NotFound(w, r)
 	}

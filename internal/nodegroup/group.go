@@ -310,7 +310,7 @@ func (g *Group) probe(ctx context.Context) {
 			defer cancel()
 			r, err := g.prober.Report(pctx, t.Node)
 			g.mu.Lock()
-			defer g.mu.Unlock()
+			defer g.unlock()
 			n := g.findLocked(t.key)
 			if n == nil {
 				return
@@ -319,6 +319,7 @@ func (g *Group) probe(ctx context.Context) {
 				n.fails++
 				return
 			}
+			g.noteQuarantineLocked(n, r)
 			n.fails, n.report = 0, r
 		})
 	}

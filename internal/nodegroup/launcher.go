@@ -1,6 +1,10 @@
 package nodegroup
 
-import "context"
+import (
+	"context"
+
+	"github.com/scalepress/scalepress/internal/api"
+)
 
 // Node is one member of the group as a launcher knows it: an id and the
 // address its node agent serves on.
@@ -61,6 +65,10 @@ type Report struct {
 	PHPOK       bool    // PHP answers
 	FilesReady  bool    // the docroot was bootstrapped from the files store
 	FilesSeq    uint64  // the last files change the docroot applied
+	// FilesQuarantined counts the files changes quarantined on the node
+	// (kept failing there, skipped); FilesQuarantineLast is the last.
+	FilesQuarantined    int
+	FilesQuarantineLast *api.FilesQuarantine
 }
 
 // Prober asks a node agent how it is.
