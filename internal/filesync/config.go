@@ -238,7 +238,7 @@ type AgentConfig struct {
 // DefaultAgentConfig returns the defaults: DefaultRules, 20 ms debounce,
 // 50 ms to 2 s backoff, 30 s requests, a stream silent for 30 s is dead,
 // 256 changes a push, 4 transfers at once, quarantine after 5 failures
-// (about 1.5 s of retries). Server, NodeID, Token, Docroot and StateDir
+// (0.4 to 0.75 s of retries). Server, NodeID, Token, Docroot and StateDir
 // have no default.
 func DefaultAgentConfig() AgentConfig {
 	return AgentConfig{

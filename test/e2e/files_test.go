@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 // tinyJPEG is a valid 8×8 JPEG whose content differs with n.
@@ -139,6 +140,7 @@ func TestFiles(t *testing.T) {
 	}
 	t.Logf("up in %s, files seq %d", took.Round(time.Millisecond), st.Files.Seq)
 	filesURL := "http://" + st.Files.Addr
+	readToken := s.filesKey(t).Issue("edge-1") // the files API answers no one without a token
 	pw, _ := os.ReadFile(st.Admin.PasswordFile)
 	b := newBrowser(t)
 	if p := b.login(s.site, "admin", strings.TrimSpace(string(pw))); !strings.Contains(p.url, "/wp-admin/") {
@@ -221,15 +223,12 @@ func TestFiles(t *testing.T) {
 		waitEverywhere(t, map[string]string{one.ID: one.Docroot}, rel, true, time.Second)
 		// files has it once node-1's agent pushed it.
 		for t0 := time.Now(); ; {
-			resp, err := http.Get(filesURL + "/v1/files/" + rel)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
+			code, body := filesCall{method: "GET", path: "/v1/files/" + rel, token: readToken}.do(t, filesURL)
+			if code == 200 {
+				break
 			}
 			if time.Since(t0) > 5*time.Second {
-				t.Fatalf("files does not serve %s 5 s after the upload: %v", rel, err)
+				t.Fatalf("files does not serve %s 5 s after the upload: %d %.200q", rel, code, body)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -330,9 +329,14 @@ func TestFiles(t *testing.T) {
 			jpegs = append(jpegs, tinyJPEG(t, 10+i))
 		}
 		filesSeq := func() uint64 {
-			resp, err := http.Get(filesURL + "/v1/status")
+			req, err := http.NewRequest("GET", filesURL+"/v1/status", nil)
 			if err != nil {
 				return 0
+			}
+			token.SetBearer(req.Header, readToken)
+			resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+			if err != nil {
+				return 0 // files is being killed and restarted
 			}
 			defer resp.Body.Close()
 			var fst struct {
