@@ -36,6 +36,9 @@ type FilesRules struct {
 	Exclude     []string `json:"exclude"`
 	MaxFileSize int64    `json:"max_file_size"`
 	MaxDepth    int      `json:"max_depth"`
+	// Writable are the tree's parts PHP may write (internal/fileperm): the
+	// directories a node's agent makes there are group-writable.
+	Writable []string `json:"writable,omitempty"`
 }
 
 // FilesControllerID is the identity of the controller's files token

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/scalepress/scalepress/internal/fileperm"
+
 	"context"
 	"errors"
 	"fmt"
@@ -100,6 +102,7 @@ func filesRules(r api.FilesRules) filesync.Rules {
 	if r.MaxDepth > 0 {
 		rules.MaxDepth = r.MaxDepth
 	}
+	rules.Perms = fileperm.Policy{Writable: r.Writable}
 	return rules
 }
 

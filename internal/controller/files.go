@@ -64,7 +64,7 @@ func (c *Controller) filesToken(id string) string { return c.secrets.Key(token.F
 // filesRules are the sync rules of the files role and every node: the
 // configured size limit, filesync's defaults for the rest.
 func (c *Controller) filesRules() api.FilesRules {
-	return api.FilesRules{MaxFileSize: int64(c.cfg.Files.MaxFileMB) << 20}
+	return api.FilesRules{MaxFileSize: int64(c.cfg.Files.MaxFileMB) << 20, Writable: c.filePolicy().Writable}
 }
 
 // startFiles starts the files role when files is enabled, waits until it

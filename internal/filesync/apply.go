@@ -67,7 +67,7 @@ func (a *Agent) applyRemote(ctx context.Context, c Change) error {
 // symlink in the way (as the log's semantics say).
 func (a *Agent) ensureParents(p string) error {
 	for _, d := range parentDirs(p) {
-		if err := a.ensureDir(d, 0o755, false); err != nil {
+		if err := a.ensureDir(d, uint32(a.rules.perms.Mode(d, true, 0o755)), false); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/scalepress/scalepress/internal/fileperm"
 )
 
 // TestApplierStaysInsideTheDocroot: symlinks that PHP (or an attacker)
@@ -127,5 +129,35 @@ func TestRescanFindsLocalChanges(t *testing.T) {
 	}
 	if e, _ := s.Lookup("mode.sh"); e.Mode != 0o755 {
 		t.Errorf("mode.sh has mode %o in the store, want 755", e.Mode)
+	}
+}
+
+// TestMadeParentsFollowThePolicy: a directory the agent makes because a
+// file arrived before its directory's own change is group-writable where
+// PHP may write (else PHP could not add the next upload of the month there)
+// and not elsewhere.
+func TestMadeParentsFollowThePolicy(t *testing.T) {
+	base := t.TempDir()
+	ts := startServer(t, filepath.Join(base, "files"), "", nil)
+	ta := newTestAgent(t, ts.url, base, "node-a")
+	ta.stop()
+	ta.cfg.Rules.Perms = fileperm.Policy{Writable: fileperm.Writable}
+	ta.open()
+	ta.bootstrap()
+	s := ts.srv.Store()
+	putFile(t, s, "wp-content/uploads/2026/12/a.jpg", "jpeg")
+	putFile(t, s, "wp-includes/new/x.php", "<?php")
+	ta.start()
+	ta.waitContent("wp-content/uploads/2026/12/a.jpg", "jpeg")
+	ta.waitContent("wp-includes/new/x.php", "<?php")
+	for dir, want := range map[string]os.FileMode{
+		"wp-content/uploads/2026":    0o775,
+		"wp-content/uploads/2026/12": 0o775,
+		"wp-includes/new":            0o755,
+	} {
+		fi, err := os.Stat(ta.path(dir))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, %v; want mode %04o", dir, fi.Mode(), err, want)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package filesync
 
 import (
+	"github.com/scalepress/scalepress/internal/fileperm"
+
 	"errors"
 	"fmt"
 	"net/url"
@@ -23,6 +25,10 @@ type Rules struct {
 	MaxFileSize int64
 	// MaxDepth is the largest number of segments in a path.
 	MaxDepth int
+	// Perms decides the mode of a directory the agent must make on its
+	// own (the parent of a file whose directory it has not seen yet), so
+	// that PHP can write into it where it may write (internal/fileperm).
+	Perms fileperm.Policy
 }
 
 // DefaultExclude are the paths no node shares: caches and upgrade scratch

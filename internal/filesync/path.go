@@ -1,6 +1,8 @@
 package filesync
 
 import (
+	"github.com/scalepress/scalepress/internal/fileperm"
+
 	"errors"
 	"fmt"
 	"path"
@@ -219,6 +221,7 @@ type pathRules struct {
 	maxDepth int
 	maxSize  int64
 	exclude  excluder
+	perms    fileperm.Policy
 }
 
 func compileRules(r Rules) (pathRules, error) {
@@ -226,7 +229,7 @@ func compileRules(r Rules) (pathRules, error) {
 	if err != nil {
 		return pathRules{}, err
 	}
-	return pathRules{maxDepth: r.MaxDepth, maxSize: r.MaxFileSize, exclude: e}, nil
+	return pathRules{maxDepth: r.MaxDepth, maxSize: r.MaxFileSize, exclude: e, perms: r.Perms}, nil
 }
 
 // checkPath checks the syntax of p, that a filesystem can hold it and that
