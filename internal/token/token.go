@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"strings"
 )
@@ -96,6 +97,10 @@ func (k Key) MAC(msg []byte) []byte {
 	m.Write(msg)
 	return m.Sum(nil)
 }
+
+// NewHMAC returns an HMAC-SHA256 keyed with k, for callers that MAC on
+// every request and keep (and Reset) their own instances.
+func (k Key) NewHMAC() hash.Hash { return hmac.New(sha256.New, k.b[:]) }
 
 // Issue returns the bearer token of identity id: "id.MAC". The id is not
 // secret; the MAC proves the token came from whoever holds k.
