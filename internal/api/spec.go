@@ -20,8 +20,16 @@ type NodeSpec struct {
 	// PHPChildren is php-fpm's pm.max_children (pm = static): the FastCGI
 	// connections the agent keeps.
 	PHPChildren int `json:"php_children"`
-	// TrustedProxies are the IPs (edges, controller) whose X-Forwarded-* headers are believed.
-	TrustedProxies []string `json:"trusted_proxies"`
+	// ForwardKey (hex) checks the edges' signatures (HeaderEdge): the
+	// node believes X-Forwarded-* only on requests whose signature checks.
+	ForwardKey string `json:"forward_key"`
+	// BodyTimeout is the longest wait for the next bytes of a request body
+	// (Go duration; "" = 30s); MaxBody bounds a body in bytes (0 = 64 MiB).
+	BodyTimeout string `json:"body_timeout,omitempty"`
+	MaxBody     int64  `json:"max_body,omitempty"`
+	// BodyDir holds request bodies too large for memory while they arrive
+	// (private to the agent's user; "" = RunDir/bodies).
+	BodyDir string `json:"body_dir,omitempty"`
 	// Files is the address of the files role ("" = no file sync); the
 	// node's filesync agent keeps Docroot identical to it and records its
 	// progress in FilesState, which the agent reports.
@@ -114,6 +122,23 @@ type EdgeSpec struct {
 	Files string `json:"files,omitempty"`
 	// FilesToken is this edge's files token (identity ID; reads only).
 	FilesToken string `json:"files_token,omitempty"`
+	// ForwardKey (hex) signs the forwarded headers of every request sent
+	// to a node (HeaderEdge).
+	ForwardKey string `json:"forward_key"`
+	// HTTP bounds what one client can hold of the request path.
+	HTTP HTTPSpec `json:"http"`
+}
+
+// HTTPSpec is the http configuration an edge is told.
+type HTTPSpec struct {
+	// TrustedProxies are CIDRs whose X-Forwarded-* the edge believes.
+	TrustedProxies []string `json:"trusted_proxies,omitempty"`
+	// ClientConcurrency caps requests in flight to nodes per client address (0 = no cap).
+	ClientConcurrency int `json:"client_concurrency"`
+	// BodyTimeout is the longest wait for the next bytes of a request body
+	// (Go duration; "" = 30s); MaxBody bounds a body in bytes (0 = 64 MiB).
+	BodyTimeout string `json:"body_timeout,omitempty"`
+	MaxBody     int64  `json:"max_body,omitempty"`
 }
 
 // RouterSpec is what the controller tells the database router.

@@ -23,6 +23,7 @@ type Config struct {
 	Supervise Supervise `yaml:"supervise"`
 	DNS       DNS       `yaml:"dns"`
 	Files     Files     `yaml:"files"`
+	HTTP      HTTP      `yaml:"http"`
 }
 
 // Site is what the visitor sees.
@@ -129,6 +130,24 @@ type Files struct {
 	GCInterval time.Duration `yaml:"gc_interval"`
 }
 
+// HTTP bounds what one client can hold of the request path
+// (docs/adr/0009-trust-model.md): who may claim a client address, how many
+// requests one client has in flight to the nodes, how slow and how large a
+// request body may be.
+type HTTP struct {
+	// TrustedProxies are the networks (CIDRs) of proxies in front of the
+	// edges whose X-Forwarded-For, -Proto and -Host the edges believe.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ClientConcurrency caps the requests one client address has in flight
+	// to the nodes at each edge (cache hits do not count); 0 = no cap.
+	ClientConcurrency int `yaml:"client_concurrency"`
+	// BodyTimeout is the longest wait for the next bytes of a request body,
+	// at the edge and at the node.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MaxBodyMB is the largest request body, in MiB, at the edge and the node.
+	MaxBodyMB int `yaml:"max_body_mb"`
+}
+
 // WordPress is the site tree and its scheduled work.
 type WordPress struct {
 	Source       string        `yaml:"source"`
@@ -195,6 +214,7 @@ func Default() Config {
 		Supervise: Supervise{MaxRestarts: 5, Window: time.Minute},
 		DNS:       defaultDNS(),
 		Files:     Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour},
+		HTTP:      HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64},
 	}
 }
 

@@ -77,6 +77,16 @@ func TestParse(t *testing.T) {
 		{name: "site url path", yaml: "site:\n  url: http://x.test/blog\n", wantErr: "site.url: must be scheme://host[:port]"},
 		{name: "cron too often", yaml: "wordpress:\n  cron_interval: 1s\n", wantErr: "wordpress.cron_interval"},
 		{name: "sql injection in db name", yaml: "db:\n  name: \"wp; DROP\"\n", wantErr: "db.name"},
+		{name: "http section", yaml: "http:\n  trusted_proxies: [192.0.2.0/24, \"2001:db8::1/128\"]\n  client_concurrency: 0\n  body_timeout: 2s\n  max_body_mb: 8\n", check: func(t *testing.T, c Config) {
+			want := HTTP{TrustedProxies: []string{"192.0.2.0/24", "2001:db8::1/128"}, ClientConcurrency: 0, BodyTimeout: 2 * time.Second, MaxBodyMB: 8}
+			if diff := cmp.Diff(want, c.HTTP); diff != "" {
+				t.Error(diff)
+			}
+		}},
+		{name: "trusted proxy not a network", yaml: "http:\n  trusted_proxies: [192.0.2.1]\n", wantErr: "http.trusted_proxies[0]: must be a network in CIDR form"},
+		{name: "negative client concurrency", yaml: "http:\n  client_concurrency: -1\n", wantErr: "http.client_concurrency: must be 0 (no cap)"},
+		{name: "body timeout too short", yaml: "http:\n  body_timeout: 1ms\n", wantErr: "http.body_timeout: must be 100ms to 10m"},
+		{name: "max body zero", yaml: "http:\n  max_body_mb: 0\n", wantErr: "http.max_body_mb: must be 1 to 4096"},
 		{name: "relative source", yaml: "wordpress:\n  source: wp\n", wantErr: "wordpress.source: must be an absolute path"},
 		{name: "edge named like a node", yaml: "edges:\n  - id: node-1\n    region: eu\n    addr: 127.0.0.1:8080\n", wantErr: `edges[0].id: "node-1" is reserved`},
 		{name: "edge named controller", yaml: "edges:\n  - id: controller\n    region: eu\n    addr: 127.0.0.1:8080\n", wantErr: `edges[0].id: "controller" is reserved`},

@@ -200,6 +200,21 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be a network in CIDR form such as 192.0.2.0/24 or 2001:db8::1/128, got %q", p)
+		}
+	}
+	if c.HTTP.ClientConcurrency < 0 || c.HTTP.ClientConcurrency > 1<<20 {
+		bad("http.client_concurrency", "must be 0 (no cap) to 1048576, got %d", c.HTTP.ClientConcurrency)
+	}
+	if c.HTTP.BodyTimeout < 100*time.Millisecond || c.HTTP.BodyTimeout > 10*time.Minute {
+		bad("http.body_timeout", "must be 100ms to 10m, got %s", c.HTTP.BodyTimeout)
+	}
+	if c.HTTP.MaxBodyMB < 1 || c.HTTP.MaxBodyMB > 4096 {
+		bad("http.max_body_mb", "must be 1 to 4096, got %d", c.HTTP.MaxBodyMB)
+	}
+
 	if len(errs) == 0 {
 		// Listen addresses must not collide.
 		seen := map[string]string{}

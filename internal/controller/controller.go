@@ -9,12 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -326,16 +324,4 @@ func (c *Controller) phpChildren() int {
 	}
 	// Every node on this machine shares its CPUs and memory.
 	return phpfpm.Size(runtime.NumCPU(), mem/uint64(max(c.cfg.Nodes.Count, 1)))
-}
-
-// edgeIPs are the addresses nodes trust X-Forwarded-* from.
-func (c *Controller) edgeIPs() []string {
-	var out []string
-	for _, e := range c.cfg.Edges {
-		host, _, _ := net.SplitHostPort(e.Addr)
-		if !slices.Contains(out, host) {
-			out = append(out, host)
-		}
-	}
-	return out
 }

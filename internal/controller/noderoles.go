@@ -22,6 +22,7 @@ import (
 	"github.com/scalepress/scalepress/internal/phpfpm"
 	"github.com/scalepress/scalepress/internal/preflight"
 	"github.com/scalepress/scalepress/internal/supervise"
+	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
@@ -47,9 +48,16 @@ func (c *Controller) nodeRoles(_ context.Context, n nodegroup.Node) ([]local.Rol
 		return nil, fmt.Errorf("%s: %w", n.ID, err)
 	}
 	roles := []local.Role{fpm}
+	bodies, err := c.bodyDir(run)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", n.ID, err)
+	}
 	agent := api.NodeSpec{
 		ID: n.ID, Addr: n.Addr, Docroot: docroot, RunDir: run,
-		PHPChildren: c.phpChildren(), TrustedProxies: c.edgeIPs(),
+		PHPChildren: c.phpChildren(),
+		ForwardKey:  c.secrets.Key(token.Forward).Hex(),
+		BodyTimeout: c.cfg.HTTP.BodyTimeout.String(), MaxBody: int64(c.cfg.HTTP.MaxBodyMB) << 20,
+		BodyDir: bodies,
 	}
 	if c.cfg.Files.Enabled {
 		fs, err := c.filesyncRole(n.ID, docroot)
@@ -67,6 +75,21 @@ func (c *Controller) nodeRoles(_ context.Context, n nodegroup.Node) ([]local.Rol
 	}
 	c.asRoleUser(&ar, c.roleUser.GID)
 	return append(roles, ar), nil
+}
+
+// bodyDir makes the directory where the node agent keeps request bodies
+// while they arrive: they hold passwords, so it is the agent user's alone.
+func (c *Controller) bodyDir(run string) (string, error) {
+	dir := filepath.Join(run, "bodies")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if c.asRoot {
+		if err := os.Chown(dir, c.roleUser.UID, c.roleUser.GID); err != nil {
+			return "", err
+		}
+	}
+	return dir, os.Chmod(dir, 0o700)
 }
 
 // asRoleUser runs r as the role user with primary group gid, its spec

@@ -192,6 +192,11 @@ func (c *Controller) startEdges(ctx context.Context) error {
 			AckURL: c.apiURL(api.APIPathUpstreamsAck), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
 			SlowStart: c.cfg.Nodes.SlowStart.String(), PurgeSecret: c.secrets.PurgeSecret,
 			Files: c.edgeFilesAddr(), FilesToken: c.edgeFilesToken(e.ID),
+			ForwardKey: c.secrets.Key(token.Forward).Hex(),
+			HTTP: api.HTTPSpec{
+				TrustedProxies: c.cfg.HTTP.TrustedProxies, ClientConcurrency: c.cfg.HTTP.ClientConcurrency,
+				BodyTimeout: c.cfg.HTTP.BodyTimeout.String(), MaxBody: int64(c.cfg.HTTP.MaxBodyMB) << 20,
+			},
 			Cache: &api.CacheSpec{
 				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
 				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),

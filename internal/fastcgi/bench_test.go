@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,6 +107,46 @@ func BenchmarkRoundTrip(b *testing.B) {
 			r := bytes.NewReader(nil)
 			for b.Loop() {
 				one(r)
+			}
+		})
+	}
+}
+
+// BenchmarkForward is the node agent's path: an HTTP request in, php-fpm's
+// answer written to w. Request bodies are read whole before a connection is
+// taken (in memory up to Config.BodyMemory, then a temp file).
+func BenchmarkForward(b *testing.B) {
+	benches := []struct {
+		name string
+		body int
+	}{
+		{name: "get", body: 0},
+		{name: "post-2KiB", body: 2 << 10},
+		{name: "post-1MiB", body: 1 << 20},
+	}
+	for _, bb := range benches {
+		b.Run(bb.name, func(b *testing.B) {
+			canned := cannedResponse(4 << 10)
+			srv := newFakeServer(b, func(_ *fakeRequest, w *fakeResponder) { w.raw(canned) })
+			cfg := DefaultConfig()
+			cfg.BodyDir = b.TempDir()
+			c := srv.client(cfg)
+			body := bytes.Repeat([]byte("p"), bb.body)
+			params := map[string]string{"SCRIPT_FILENAME": "/srv/wordpress/index.php", "SCRIPT_NAME": "/index.php"}
+			br := bytes.NewReader(nil)
+			b.ReportAllocs()
+			b.SetBytes(int64(bb.body))
+			for b.Loop() {
+				method := "GET"
+				if bb.body > 0 {
+					method = "POST"
+				}
+				br.Reset(body)
+				r := httptest.NewRequest(method, "/wp-admin/admin-ajax.php", io.NopCloser(br))
+				r.ContentLength = int64(bb.body)
+				if err := c.Forward(httptest.NewRecorder(), r, params); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -25,6 +25,17 @@ type Config struct {
 	IdleTimeout time.Duration
 	// DialTimeout bounds connecting to php-fpm.
 	DialTimeout time.Duration
+	// MaxBody bounds a request body Forward accepts (ErrBodyTooLarge beyond).
+	MaxBody int64
+	// BodyMemory is how much of a request body Forward keeps in memory
+	// (at most 1 MiB); a larger body goes to an unlinked temp file in BodyDir.
+	BodyMemory int
+	// BodyDir holds those temp files ("" = os.TempDir()). Keep it private
+	// to the process: a body may hold passwords.
+	BodyDir string
+	// BodyTimeout bounds each wait for request body bytes in Forward
+	// (ErrBodyTimeout); 0 = no bound.
+	BodyTimeout time.Duration
 	// OnStderr, if set, is called by Forward with what the script wrote to
 	// FCGI_STDERR (bounded to 64 KiB) when the response has ended and the
 	// stream was not empty. php-fpm sends PHP errors there when the error_log
@@ -40,6 +51,9 @@ func DefaultConfig() Config {
 		MaxIdle:     8,
 		IdleTimeout: 30 * time.Second,
 		DialTimeout: time.Second,
+		MaxBody:     64 << 20,
+		BodyMemory:  64 << 10,
+		BodyTimeout: 30 * time.Second,
 	}
 }
 
@@ -58,6 +72,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("fastcgi: config.idle_timeout: must be positive, got %s", c.IdleTimeout)
 	case c.DialTimeout <= 0:
 		return fmt.Errorf("fastcgi: config.dial_timeout: must be positive, got %s", c.DialTimeout)
+	case c.MaxBody < 1:
+		return fmt.Errorf("fastcgi: config.max_body: must be at least 1, got %d", c.MaxBody)
+	case c.BodyMemory < 0 || c.BodyMemory > maxMemBody:
+		return fmt.Errorf("fastcgi: config.body_memory: must be 0 to %d, got %d", maxMemBody, c.BodyMemory)
+	case c.BodyTimeout < 0:
+		return fmt.Errorf("fastcgi: config.body_timeout: must not be negative, got %s", c.BodyTimeout)
 	}
 	return nil
 }

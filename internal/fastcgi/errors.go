@@ -22,8 +22,13 @@ var (
 	// the connection so the client cannot mistake the truncated body for a
 	// complete one.
 	ErrAborted = errors.New("fastcgi: response aborted after headers were written")
-	// ErrLengthRequired is returned by Forward for a request body of unknown
-	// length (no Content-Length, and no CONTENT_LENGTH param): PHP reads
-	// exactly CONTENT_LENGTH bytes of stdin. Callers answer 411.
-	ErrLengthRequired = errors.New("fastcgi: request body without content length")
+	// ErrBodyTooLarge is returned by Forward for a request body larger than
+	// Config.MaxBody; callers answer 413. Nothing reached PHP.
+	ErrBodyTooLarge = errors.New("request body too large")
+	// ErrBodyTimeout is returned by Forward when the client sent no body
+	// bytes for Config.BodyTimeout; callers answer 408. Nothing reached PHP.
+	ErrBodyTimeout = errors.New("request body too slow")
+	// ErrBodyRead wraps another failure to read the request body (the
+	// client went away, a malformed chunk); callers answer 400.
+	ErrBodyRead = errors.New("request body unreadable")
 )

@@ -16,28 +16,34 @@ import (
 // CONTENT_LENGTH, REMOTE_ADDR, HTTP_*, ...) that params does not set. Request
 // headers with '_' in their name and the Proxy header are not passed.
 //
-// r.Body is sent as stdin; r.ContentLength 0 means no body (server request
-// semantics). The response status and headers are written once
-// the first chunk of the body is available, which lets a complete body that
-// fits in 64 KiB get a Content-Length. The body is then streamed.
+// r.Body is read whole before a connection to php-fpm is taken (see
+// spool.go), so a slow client holds no php-fpm child; r.ContentLength 0
+// means no body (server request semantics), and a body of unknown length
+// (chunked) gets its CONTENT_LENGTH once read. The response status and
+// headers are written once the first chunk of the body is available, which
+// lets a complete body that fits in 64 KiB get a Content-Length. The body
+// is then streamed.
 //
 // A returned error that does not wrap ErrAborted means nothing was written to
-// w: the caller answers 502 (or 411 for ErrLengthRequired, 504 for a
-// context deadline). An error wrapping ErrAborted means the response failed
-// midway and w must be abandoned. r's context cancels the request.
+// w: the caller answers 502 (or 413 for ErrBodyTooLarge, 408 for
+// ErrBodyTimeout, 400 for ErrBodyRead, 504 for a context deadline). An error
+// wrapping ErrAborted means the response failed midway and w must be
+// abandoned. r's context cancels the request.
 func (c *Client) Forward(w http.ResponseWriter, r *http.Request, params map[string]string) error {
-	body := r.Body
-	if body == http.NoBody || r.ContentLength == 0 {
-		// Known empty (also when wrapped, e.g. by http.MaxBytesReader): send
-		// no body, so the request is one write and safe to retry on a
-		// connection php-fpm closed after pm.max_requests.
-		body = nil
-	}
-	if body != nil && r.ContentLength < 0 {
-		if _, ok := params["CONTENT_LENGTH"]; !ok {
-			return ErrLengthRequired
+	var body io.Reader
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		sp, err := c.spool(w, r)
+		if err != nil {
+			return err
+		}
+		defer sp.close()
+		r.ContentLength = sp.n // CONTENT_LENGTH, also for a chunked body
+		if sp.n > 0 {
+			body = sp.reader()
 		}
 	}
+	// With no body the request is one write and safe to retry on a
+	// connection php-fpm closed after pm.max_requests.
 	resp, err := c.do(r.Context(), params, r, body)
 	if err != nil {
 		return err

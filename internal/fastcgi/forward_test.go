@@ -3,7 +3,6 @@ package fastcgi
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -253,34 +252,6 @@ func TestForwardResponse(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("written response mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestForwardRequestBodyLength(t *testing.T) {
-	srv := newFakeServer(t, func(q *fakeRequest, w *fakeResponder) { w.respond("\r\n" + string(q.stdin)) })
-	c := srv.client(testConfig())
-	tests := []struct {
-		name     string
-		params   map[string]string
-		wantErr  error
-		wantBody string
-	}{
-		{name: "unknown length is refused", wantErr: ErrLengthRequired},
-		{name: "caller-supplied CONTENT_LENGTH is trusted", params: map[string]string{"CONTENT_LENGTH": "5"}, wantBody: "hello"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("POST", "/", io.NopCloser(strings.NewReader("hello")))
-			r.ContentLength = -1
-			rec := httptest.NewRecorder()
-			err := c.Forward(rec, r, tt.params)
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("Forward() error = %v, want %v", err, tt.wantErr)
-			}
-			if got := rec.Body.String(); got != tt.wantBody {
-				t.Errorf("body = %q, want %q", got, tt.wantBody)
 			}
 		})
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/fastcgi"
+	"github.com/scalepress/scalepress/internal/forward"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 // Agent is a running node.
@@ -29,9 +30,13 @@ type Agent struct {
 	fcgi   *fastcgi.Client
 	// health has its own connection, closed after each ping, so a ping
 	// never waits behind queued requests nor pins a php-fpm child.
-	health  *fastcgi.Client
-	trusted []netip.Addr
-	socket  string
+	health *fastcgi.Client
+	socket string
+	// edges checks the signature of forwarded headers (api.HeaderEdge).
+	edges *forward.Verifier
+	// realDocroot is the docroot with symlinks resolved: scripts run only
+	// when their resolved path is inside it and outside its uploads.
+	realDocroot string
 
 	maxQueue int // requests that may wait for a PHP worker before the node refuses more
 
@@ -40,9 +45,6 @@ type Agent struct {
 	inflight atomic.Int64
 	served   atomic.Int64
 }
-
-// MaxBody bounds a request body (php's post_max_size is 64M).
-const MaxBody = 64 << 20
 
 // Run waits for the node's php-fpm to answer, serves HTTP on spec.Addr until
 // ctx ends, then drains in-flight requests.
@@ -111,28 +113,52 @@ func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("node %s: docroot: %w", spec.ID, err)
 	}
 	a := &Agent{spec: spec, logger: logger, root: root, socket: filepath.Join(spec.RunDir, "php-fpm.sock"), maxQueue: max(16*spec.PHPChildren, 64)}
-	for _, s := range spec.TrustedProxies {
-		ip, err := netip.ParseAddr(s)
-		if err != nil {
-			root.Close()
-			return nil, fmt.Errorf("node %s: trusted proxy %q: %w", spec.ID, s, err)
-		}
-		a.trusted = append(a.trusted, ip)
+	fail := func(err error) (*Agent, error) {
+		root.Close()
+		return nil, fmt.Errorf("node %s: %w", spec.ID, err)
+	}
+	if a.realDocroot, err = filepath.EvalSymlinks(spec.Docroot); err != nil {
+		return fail(fmt.Errorf("docroot: %w", err))
+	}
+	key, err := token.ParseKey(spec.ForwardKey)
+	if err != nil {
+		return fail(fmt.Errorf("forward_key: %w", err))
+	}
+	if a.edges, err = forward.NewVerifier(key); err != nil {
+		return fail(err)
 	}
 	cfg := fastcgi.DefaultConfig()
 	cfg.Network, cfg.Address = "unix", a.socket
 	cfg.MaxConns = spec.PHPChildren
 	cfg.MaxIdle = spec.PHPChildren
-	a.fcgi, err = fastcgi.New(cfg)
-	if err != nil {
-		root.Close()
-		return nil, fmt.Errorf("node %s: %w", spec.ID, err)
+	if spec.MaxBody > 0 {
+		cfg.MaxBody = spec.MaxBody
+	}
+	if spec.BodyTimeout != "" {
+		if cfg.BodyTimeout, err = time.ParseDuration(spec.BodyTimeout); err != nil || cfg.BodyTimeout <= 0 {
+			return fail(fmt.Errorf("body_timeout %q: must be a positive duration", spec.BodyTimeout))
+		}
+	}
+	// Bodies larger than fit in memory wait here (unlinked at once) until
+	// complete; request bodies hold passwords, so the directory is private.
+	cfg.BodyDir = spec.BodyDir
+	if cfg.BodyDir == "" {
+		cfg.BodyDir = filepath.Join(spec.RunDir, "bodies")
+	}
+	if err := os.MkdirAll(cfg.BodyDir, 0o700); err != nil {
+		return fail(err)
+	}
+	if err := os.Chmod(cfg.BodyDir, 0o700); err != nil {
+		return fail(err)
+	}
+	if a.fcgi, err = fastcgi.New(cfg); err != nil {
+		return fail(err)
 	}
 	hcfg := cfg
 	hcfg.MaxConns, hcfg.MaxIdle = 1, 0
 	if a.health, err = fastcgi.New(hcfg); err != nil {
-		root.Close()
-		return nil, fmt.Errorf("node %s: %w", spec.ID, err)
+		a.fcgi.Close()
+		return fail(err)
 	}
 	return a, nil
 }

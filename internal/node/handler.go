@@ -14,6 +14,8 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/fastcgi"
+	"github.com/scalepress/scalepress/internal/forward"
+	"github.com/scalepress/scalepress/internal/guard"
 )
 
 // The agent's own paths (api.NodePath*), answered by the agent itself; the
@@ -29,13 +31,14 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer a.inflight.Add(-1)
 	a.served.Add(1)
 	w.Header().Set(api.HeaderNode, a.spec.ID)
+	fw := a.forwarded(r)
 
 	rt := resolve(a.root, r.URL.Path)
 	switch rt.kind {
 	case routeNotFound:
 		http.Error(w, "404 not found", http.StatusNotFound)
 	case routeForbidden:
-		http.Error(w, "403 forbidden", http.StatusForbidden)
+		a.refuse(w, r, fw, http.StatusForbidden, "403 forbidden: %s is never served", r.URL.Path)
 	case routeRedirect:
 		u := r.URL.Path + "/"
 		if r.URL.RawQuery != "" {
@@ -45,8 +48,24 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case routeStatic:
 		a.serveStatic(w, r, rt.file)
 	case routePHP:
-		a.servePHP(w, r, rt)
+		file, ok := runnable(a.realDocroot, rt.script)
+		if !ok {
+			a.refuse(w, r, fw, http.StatusForbidden, "403 forbidden: %s does not run (it resolves outside the docroot or into uploads)", rt.script)
+			return
+		}
+		a.servePHP(w, r, rt, file, fw)
 	}
+}
+
+// refuse answers status with a one-line reason, logged once with the
+// client's address (the one the edge vouched for, else the TCP peer).
+func (a *Agent) refuse(w http.ResponseWriter, r *http.Request, fw forwarded, status int, format string, args ...any) {
+	if fw.client != "" {
+		r2 := *r
+		r2.RemoteAddr = fw.client
+		r = &r2
+	}
+	guard.Refuse(w, r, a.logger, status, format, args...)
 }
 
 func (a *Agent) serveStatic(w http.ResponseWriter, r *http.Request, file string) {
@@ -69,11 +88,7 @@ func (a *Agent) serveStatic(w http.ResponseWriter, r *http.Request, file string)
 	http.ServeContent(w, r, path.Base(file), fi.ModTime(), f)
 }
 
-func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route) {
-	if r.ContentLength > MaxBody {
-		http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
-		return
-	}
+func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route, file string, fw forwarded) {
 	if q := a.fcgi.Stats().Waiting; q >= a.maxQueue {
 		// Every PHP worker is busy and the queue is full: refuse before PHP
 		// sees the request, so the edge can send it (even a POST) elsewhere.
@@ -82,17 +97,23 @@ func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route) {
 		http.Error(w, "503 service unavailable: node saturated", http.StatusServiceUnavailable)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-	params := a.params(r, rt)
-	err := a.fcgi.Forward(w, r, params)
+	// Forward reads the whole body before it takes a PHP worker.
+	err := a.fcgi.Forward(w, r, a.params(r, rt, file, fw))
 	switch {
 	case err == nil:
 		a.load.done(time.Now())
 	case errors.Is(err, fastcgi.ErrAborted):
 		a.logger.Warn("php response cut short", "uri", r.RequestURI, "err", err)
 		panic(http.ErrAbortHandler) // the client must not take a truncated body for a whole one
-	case errors.Is(err, fastcgi.ErrLengthRequired):
-		http.Error(w, "411 length required", http.StatusLengthRequired)
+	case errors.Is(err, fastcgi.ErrBodyTooLarge):
+		w.Header().Set("Connection", "close") // the rest of the body is not read
+		a.refuse(w, r, fw, http.StatusRequestEntityTooLarge, "413 request body too large: %v", err)
+	case errors.Is(err, fastcgi.ErrBodyTimeout):
+		w.Header().Set("Connection", "close")
+		a.refuse(w, r, fw, http.StatusRequestTimeout, "408 request timeout: %v", err)
+	case errors.Is(err, fastcgi.ErrBodyRead) && r.Context().Err() == nil:
+		w.Header().Set("Connection", "close")
+		a.refuse(w, r, fw, http.StatusBadRequest, "400 bad request: %v", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		w.Header().Set(api.HeaderNodeError, "1")
 		http.Error(w, "504 gateway timeout: PHP did not answer in time", http.StatusGatewayTimeout)
@@ -105,15 +126,51 @@ func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 }
 
+// forwarded is what a node believes of a request's forwarded headers.
+type forwarded struct {
+	edge   string // the edge that signed them; "" = not believed
+	client string // the client's address (X-Forwarded-For's last entry)
+	https  bool   // X-Forwarded-Proto: https
+}
+
+// forwarded checks the edge's signature of r's forwarded headers. Only a
+// signed request's X-Forwarded-* reach PHP; others lose them (and
+// Forwarded, X-Real-IP), so PHP sees the TCP peer. The signature itself
+// never reaches PHP: a plugin printing $_SERVER could replay it.
+func (a *Agent) forwarded(r *http.Request) forwarded {
+	id, err := a.edges.Verify(r.Header, r.Method, r.Host, r.RequestURI, time.Now())
+	r.Header.Del(api.HeaderEdge)
+	if err != nil {
+		if !errors.Is(err, forward.ErrMissing) {
+			a.logger.Warn("forwarded headers not believed", "err", err, "client", r.RemoteAddr, "uri", r.RequestURI)
+		}
+		for _, h := range untrustedHeaders {
+			delete(r.Header, h)
+		}
+		return forwarded{}
+	}
+	fw := forwarded{edge: id, https: strings.EqualFold(r.Header.Get(forward.HeaderProto), "https")}
+	if xff := r.Header.Get(forward.HeaderFor); xff != "" {
+		// The edge ends the list with the client it vouches for.
+		last := strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:])
+		if ip, err := netip.ParseAddr(last); err == nil {
+			fw.client = ip.String()
+		}
+	}
+	return fw
+}
+
+// untrustedHeaders are dropped from requests no edge signed.
+var untrustedHeaders = []string{forward.HeaderFor, forward.HeaderProto, forward.HeaderHost, "Forwarded", "X-Real-Ip"}
+
 // params are the routing params of a request; fastcgi.Forward adds the
 // standard CGI params derived from the request itself.
-func (a *Agent) params(r *http.Request, rt route) map[string]string {
-	peerIP, _, _ := net.SplitHostPort(r.RemoteAddr)
+func (a *Agent) params(r *http.Request, rt route, file string, fw forwarded) map[string]string {
 	p := make(map[string]string, 12)
 	p["DOCUMENT_ROOT"] = a.spec.Docroot
 	p["DOCUMENT_URI"] = rt.script
 	p["SCRIPT_NAME"] = rt.script
-	p["SCRIPT_FILENAME"] = a.spec.Docroot + rt.script
+	p["SCRIPT_FILENAME"] = file
 	p["PHP_SELF"] = rt.script + rt.pathInfo
 	if rt.pathInfo != "" {
 		p["PATH_INFO"] = rt.pathInfo
@@ -125,30 +182,16 @@ func (a *Agent) params(r *http.Request, rt route) map[string]string {
 	} else {
 		p["SERVER_PORT"] = "80"
 	}
-	if a.isTrusted(peerIP) {
+	if fw.edge != "" {
 		p["SCALEPRESS_VIA_EDGE"] = "1"
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			// The edge appends the client it saw last; earlier entries are the client's claims.
-			last := strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:])
-			if _, err := netip.ParseAddr(last); err == nil {
-				p["REMOTE_ADDR"] = last
-			}
+		if fw.client != "" {
+			p["REMOTE_ADDR"] = fw.client
+		}
+		if fw.https {
+			p["HTTPS"], p["REQUEST_SCHEME"] = "on", "https"
 		}
 	}
 	return p
-}
-
-func (a *Agent) isTrusted(ip string) bool {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return false
-	}
-	for _, t := range a.trusted {
-		if t == addr {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
