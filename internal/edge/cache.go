@@ -52,18 +52,20 @@ func newCache(spec *api.CacheSpec) (*pagecache.Cache, error) {
 func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request) {
 	d := e.cache.Classify(r)
 	if d.Bypass != "" {
-		e.forward(w, r)
+		e.toNodes(w, r, func() { e.forward(w, r) })
 		return
 	}
 	if e.cache.ServeHit(w, r, d) {
-		return
+		return // hits do not count against the client's cap
 	}
-	res := e.cache.Fill(r.Context(), r, d, func(ctx context.Context, cond pagecache.Conditional) (*pagecache.Response, error) {
-		return e.fetch(ctx, r, cond)
+	e.toNodes(w, r, func() {
+		res := e.cache.Fill(r.Context(), r, d, func(ctx context.Context, cond pagecache.Conditional) (*pagecache.Response, error) {
+			return e.fetch(ctx, r, cond)
+		})
+		if err := e.cache.Serve(w, r, res); err != nil {
+			panic(http.ErrAbortHandler) // the origin failed mid-body: cut the connection
+		}
 	})
-	if err := e.cache.Serve(w, r, res); err != nil {
-		panic(http.ErrAbortHandler) // the origin failed mid-body: cut the connection
-	}
 }
 
 // fetch is the cache's way to a node: a GET of r's URL, with retries on

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/balancer"
+	"github.com/scalepress/scalepress/internal/forward"
 	"github.com/scalepress/scalepress/internal/pagecache"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 // The edge's paths and headers are in internal/api (wire.go).
@@ -39,6 +42,12 @@ type Edge struct {
 	filesServed atomic.Int64 // uploads answered from the files role
 	top         topPaths
 	cache       *pagecache.Cache // nil when caching is off
+
+	signer      *forward.Signer // nil: no forward key, nodes believe nothing forwarded
+	trusted     []netip.Prefix  // front proxies whose X-Forwarded-* are believed
+	clients     *clientLimit
+	bodyTimeout time.Duration
+	maxBody     int64
 }
 
 // Option changes how New builds an edge (tests).
@@ -49,14 +58,12 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 	if _, _, err := net.SplitHostPort(spec.Addr); err != nil {
 		return nil, fmt.Errorf("edge: addr %q: %w", spec.Addr, err)
 	}
-	e := &Edge{spec: spec, logger: logger}
-	dialer := &net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}
-	// Connect from the edge's own address: nodes trust X-Forwarded-* by source IP.
-	if host, _, _ := net.SplitHostPort(spec.Addr); host != "" {
-		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
-			dialer.LocalAddr = &net.TCPAddr{IP: ip}
-		}
+	e := &Edge{spec: spec, logger: logger, clients: newClientLimit(spec.HTTP.ClientConcurrency),
+		bodyTimeout: 30 * time.Second, maxBody: 64 << 20}
+	if err := e.httpLimits(spec); err != nil {
+		return nil, err
 	}
+	dialer := &net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}
 	e.transport = &http.Transport{
 		DialContext:           dialer.DialContext,
 		MaxIdleConns:          1024,
@@ -90,6 +97,37 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 	return e, nil
 }
 
+// httpLimits reads the spec's forward key and http section.
+func (e *Edge) httpLimits(spec api.EdgeSpec) error {
+	if spec.ForwardKey != "" {
+		k, err := token.ParseKey(spec.ForwardKey)
+		if err != nil {
+			return fmt.Errorf("edge: forward_key: %w", err)
+		}
+		if e.signer, err = forward.NewSigner(spec.ID, k); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+	}
+	for _, s := range spec.HTTP.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("edge: http.trusted_proxies: %w", err)
+		}
+		e.trusted = append(e.trusted, p.Masked())
+	}
+	if spec.HTTP.BodyTimeout != "" {
+		d, err := time.ParseDuration(spec.HTTP.BodyTimeout)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("edge: http.body_timeout %q: must be a positive duration", spec.HTTP.BodyTimeout)
+		}
+		e.bodyTimeout = d
+	}
+	if spec.HTTP.MaxBody > 0 {
+		e.maxBody = spec.HTTP.MaxBody
+	}
+	return nil
+}
+
 // SetUpstreams replaces the node set: new nodes start in slow start, missing
 // ones drain.
 func (e *Edge) SetUpstreams(ups []api.Upstream) {
@@ -106,8 +144,18 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveInternal(w, r)
 		return
 	}
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		if r.ContentLength > e.maxBody {
+			w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
+			w.Header().Set("Connection", "close") // the body is not read
+			client, _, _ := e.clientAddr(r)
+			e.refuse(w, r, client, http.StatusRequestEntityTooLarge, "413 request body too large: %d bytes, at most %d (http.max_body_mb)", r.ContentLength, e.maxBody)
+			return
+		}
+		r.Body = &bodyLimit{body: r.Body, rc: http.NewResponseController(w), timeout: e.bodyTimeout, left: e.maxBody}
+	}
 	if e.cache == nil {
-		e.forward(w, r)
+		e.toNodes(w, r, func() { e.forward(w, r) })
 		return
 	}
 	e.serveCached(w, r)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/sitepath"
 )
 
 // uploadsPrefix is where WordPress keeps uploaded media.
@@ -22,8 +23,8 @@ const uploadsPrefix = "/wp-content/uploads/"
 func (e *Edge) fromFiles(ctx context.Context, r *http.Request, resp *http.Response, conditional bool) *http.Response {
 	if e.spec.Files == "" || resp.StatusCode != http.StatusNotFound ||
 		(r.Method != http.MethodGet && r.Method != http.MethodHead) ||
-		!strings.HasPrefix(r.URL.Path, uploadsPrefix) {
-		return resp
+		!strings.HasPrefix(r.URL.Path, uploadsPrefix) || sitepath.Denied(r.URL.Path) {
+		return resp // a name no node serves is not looked for elsewhere
 	}
 	method := r.Method
 	if !conditional {

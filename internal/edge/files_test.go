@@ -26,7 +26,7 @@ func TestUploadFallbackToFiles(t *testing.T) {
 			http.Error(w, "401", http.StatusUnauthorized)
 			return
 		}
-		if r.URL.Path != "/v1/files/wp-content/uploads/2026/11/a.jpg" {
+		if r.URL.Path != "/v1/files/wp-content/uploads/2026/11/a.jpg" && !strings.HasPrefix(r.URL.Path, "/v1/files/wp-content/uploads/denied/") {
 			http.NotFound(w, r)
 			return
 		}
@@ -36,7 +36,7 @@ func TestUploadFallbackToFiles(t *testing.T) {
 	}))
 	t.Cleanup(files.Close)
 
-	tests := []struct {
+	type fallbackCase struct {
 		name     string
 		cache    bool
 		path     string
@@ -44,11 +44,17 @@ func TestUploadFallbackToFiles(t *testing.T) {
 		wantBody string
 		// wantFallbacks is the edge's fallback counter after two GETs.
 		wantFallbacks int
-	}{
+	}
+	tests := []fallbackCase{
 		{"cached upload", true, "/wp-content/uploads/2026/11/a.jpg", 200, "from-files", 1},
 		{"bypass upload", false, "/wp-content/uploads/2026/11/a.jpg", 200, "from-files", 2},
 		{"upload files lacks too", true, "/wp-content/uploads/2026/11/b.jpg", 404, "", 0},
 		{"not an upload", false, "/wp-content/themes/x.css", 404, "", 0},
+	}
+	// Names no node serves are not looked for at the files role, which has them.
+	for _, name := range []string{"x.sql", "x.log", ".htaccess", "x.phtml", "wp-config.php~", "x.php.bak", "X.PHP"} {
+		tests = append(tests, fallbackCase{"denied " + name, false, "/wp-content/uploads/denied/" + name, 404, "", 0},
+			fallbackCase{"denied cached " + name, true, "/wp-content/uploads/denied/" + name, 404, "", 0})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

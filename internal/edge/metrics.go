@@ -13,6 +13,8 @@ func (e *Edge) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "scalepress_edge_retries_total{edge=%q} %d\n", st.ID, st.Retried)
 	fmt.Fprintf(w, "# HELP scalepress_edge_upload_fallbacks_total Uploads answered from the files role because the node had not applied them yet.\n# TYPE scalepress_edge_upload_fallbacks_total counter\n")
 	fmt.Fprintf(w, "scalepress_edge_upload_fallbacks_total{edge=%q} %d\n", st.ID, st.FromFiles)
+	fmt.Fprintf(w, "# HELP scalepress_edge_client_refused_total Requests refused with 429: the client had http.client_concurrency requests in flight to nodes.\n# TYPE scalepress_edge_client_refused_total counter\n")
+	fmt.Fprintf(w, "scalepress_edge_client_refused_total{edge=%q} %d\n", st.ID, st.ClientRefused)
 	fmt.Fprintf(w, "# HELP scalepress_edge_upstream_generation Node-set generation applied.\n# TYPE scalepress_edge_upstream_generation gauge\n")
 	fmt.Fprintf(w, "scalepress_edge_upstream_generation{edge=%q} %d\n", st.ID, st.Generation)
 	fmt.Fprintf(w, "# HELP scalepress_edge_fail_open 1 when no node is in service and the edge balances over all.\n# TYPE scalepress_edge_fail_open gauge\n")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/balancer"
@@ -33,6 +34,17 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	out := e.outRequest(r)
 	resp, node, err := e.roundTripOut(r.Context(), r.Method, out, r.Body)
 	if err != nil {
+		if b, ok := r.Body.(*bodyLimit); ok && (b.timedOut.Load() || b.tooLarge.Load()) {
+			w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
+			w.Header().Set("Connection", "close") // the rest of the body is not read
+			client, _, _ := e.clientAddr(r)
+			if b.timedOut.Load() {
+				e.refuse(w, r, client, http.StatusRequestTimeout, "408 request timeout: no request body bytes for %s (http.body_timeout)", e.bodyTimeout)
+			} else {
+				e.refuse(w, r, client, http.StatusRequestEntityTooLarge, "413 request body too large: more than %d bytes (http.max_body_mb)", e.maxBody)
+			}
+			return
+		}
 		e.writeError(w, r, err)
 		return
 	}
@@ -74,6 +86,7 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 		out.Body = body
 	}
 	replayable := func() bool { return body == nil || body.n.Load() == 0 }
+	e.sign(out)
 	var tried [4]string
 	ntried := 0
 	var lastErr error
@@ -101,7 +114,9 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 		// assume it was (a POST is then not repeated).
 		var opErr *net.OpError
 		wrote := err != nil && !(errors.As(err, &opErr) && opErr.Op == "dial")
-		clientGone := ctx.Err() != nil
+		// A client whose body failed (too slow, too large, gone) is not
+		// the node's failure: no retry, nothing against the node's health.
+		clientGone := ctx.Err() != nil || body != nil && body.failed.Load()
 		if err == nil && resp.Header.Get(api.HeaderNodeError) == "" {
 			if o := balancer.Classify(resp.StatusCode, resp.Header, nil, false); o != balancer.OK {
 				node.Done(o) // reported for passive health; the answer still goes out
@@ -142,7 +157,9 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 }
 
 // outRequest is the request sent to nodes: the client's, with hop-by-hop
-// headers removed and X-Forwarded-* set. The Host stays the site's.
+// headers removed and X-Forwarded-* set from what the edge saw itself, or
+// passed on from a trusted front proxy (http.trusted_proxies). The Host
+// stays the site's. roundTripOut signs the forwarded headers.
 func (e *Edge) outRequest(r *http.Request) *http.Request {
 	// A shallow copy with its own header map: the value slices are shared
 	// with r's, which is safe because headers are only replaced (Set) or
@@ -151,7 +168,7 @@ func (e *Edge) outRequest(r *http.Request) *http.Request {
 	*out = *r
 	u := *r.URL
 	out.URL = &u
-	out.Header = make(http.Header, len(r.Header)+3)
+	out.Header = make(http.Header, len(r.Header)+4)
 	for k, vv := range r.Header {
 		out.Header[k] = vv
 	}
@@ -159,36 +176,64 @@ func (e *Edge) outRequest(r *http.Request) *http.Request {
 	out.URL.Scheme = "http"
 	out.Close = false
 	removeHop(out.Header, r.Header)
-	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err == nil {
-		if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+	delete(out.Header, api.HeaderEdge) // only this edge signs
+	_, xff, trusted := e.clientAddr(r)
+	if !trusted {
+		// The client's own claims about itself go no further.
+		delete(out.Header, "X-Forwarded-Proto")
+		delete(out.Header, "X-Forwarded-Host")
+		delete(out.Header, "Forwarded")
+		delete(out.Header, "X-Real-Ip")
+	}
+	if xff != "" {
+		out.Header.Set("X-Forwarded-For", xff)
+	} else {
+		delete(out.Header, "X-Forwarded-For")
+	}
+	if out.Header.Get("X-Forwarded-Proto") == "" {
+		proto := "http"
+		if r.TLS != nil {
+			proto = "https"
 		}
-		out.Header.Set("X-Forwarded-For", clientIP)
+		out.Header.Set("X-Forwarded-Proto", proto)
 	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
+	if out.Header.Get("X-Forwarded-Host") == "" {
+		out.Header.Set("X-Forwarded-Host", r.Host)
 	}
-	out.Header.Set("X-Forwarded-Proto", proto)
-	out.Header.Set("X-Forwarded-Host", r.Host)
 	if r.ContentLength == 0 {
 		out.Body = nil
 	}
 	return out
 }
 
+// sign adds the edge's signature of out's forwarded headers, as the node
+// will see them: method, Host, request URI as sent on the wire.
+func (e *Edge) sign(out *http.Request) {
+	if e.signer == nil {
+		return
+	}
+	host := out.Host
+	if host == "" {
+		host = out.URL.Host
+	}
+	e.signer.Sign(out.Header, out.Method, host, out.URL.RequestURI(), time.Now())
+}
+
 // unclosedBody passes reads through, counts them, and ignores Close. The
 // transport may still be sending the body when the answer arrives, so the
 // count is atomic.
 type unclosedBody struct {
-	r io.Reader
-	n atomic.Int64
+	r      io.Reader
+	n      atomic.Int64
+	failed atomic.Bool // reading the client's body failed
 }
 
 func (b *unclosedBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
 	return n, err
 }
 

@@ -16,15 +16,18 @@ type Status struct {
 	Retried    int64  `json:"retried"`
 	// FromFiles counts uploads answered from the files role (the node had
 	// not applied them yet).
-	FromFiles int64             `json:"from_files"`
-	Balancer  balancer.Snapshot `json:"balancer"`
-	Cache     *pagecache.Stats  `json:"cache,omitempty"`
+	FromFiles int64 `json:"from_files"`
+	// ClientRefused counts 429s for clients over http.client_concurrency.
+	ClientRefused int64             `json:"client_refused"`
+	Balancer      balancer.Snapshot `json:"balancer"`
+	Cache         *pagecache.Stats  `json:"cache,omitempty"`
 }
 
 // Status returns the edge's state.
 func (e *Edge) Status() Status {
 	st := Status{ID: e.spec.ID, Region: e.spec.Region, Generation: e.generation.Load(), Retried: e.retried.Load(), Balancer: e.bal.Snapshot()}
 	st.FromFiles = e.filesServed.Load()
+	st.ClientRefused = e.clients.refused.Load()
 	if e.cache != nil {
 		cs := e.cache.Stats()
 		st.Cache = &cs

@@ -19,6 +19,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/guard"
+	"github.com/scalepress/scalepress/internal/sitepath"
 )
 
 // Server is the files role: a Store behind the HTTP API.
@@ -471,6 +472,10 @@ func (s *Server) handleSeq(w http.ResponseWriter, r *http.Request, _ string) {
 func (s *Server) ServeFile(w http.ResponseWriter, r *http.Request, p string) {
 	if checkPathSyntax(p, hardMaxDepth) != nil {
 		http.NotFound(w, r)
+		return
+	}
+	if sitepath.Denied(p) { // what no node serves (PHP source, dumps, dotfiles, backups)
+		guard.Refuse(w, r, s.logger, http.StatusForbidden, "403 forbidden: %s is never served", p)
 		return
 	}
 	e, ok := s.store.Lookup(p)

@@ -218,6 +218,9 @@ func TestServeFile(t *testing.T) {
 	content := "body { color: red; }\n"
 	putFile(t, s, "wp-content/themes/t/style.css", content)
 	e, _ := s.Lookup("wp-content/themes/t/style.css")
+	for _, p := range []string{"wp-content/uploads/x.sql", "wp-config.php~", "wp-content/uploads/x.phtml"} {
+		putFile(t, s, p, "secret")
+	}
 	h := ts.srv.Handler()
 	tests := []struct {
 		name       string
@@ -235,6 +238,9 @@ func TestServeFile(t *testing.T) {
 		{"directory", "wp-content/themes/t", nil, 404, "404 page not found\n", nil},
 		{"missing", "nope.css", nil, 404, "404 page not found\n", nil},
 		{"escape", "../etc/passwd", nil, 404, "404 page not found\n", nil},
+		{"denied dump", "wp-content/uploads/x.sql", nil, 403, "403 forbidden: wp-content/uploads/x.sql is never served\n", nil},
+		{"denied backup", "wp-config.php~", nil, 403, "403 forbidden: wp-config.php~ is never served\n", nil},
+		{"denied source", "wp-content/uploads/x.phtml", nil, 403, "403 forbidden: wp-content/uploads/x.phtml is never served\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

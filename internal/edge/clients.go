@@ -1,0 +1,123 @@
+package edge
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/guard"
+	"github.com/scalepress/scalepress/internal/pagecache"
+)
+
+// clientAddr is the effective client of r: the TCP peer, or, when the peer
+// is a trusted proxy, the rightmost X-Forwarded-For address that is not one
+// (proxies append the address they saw; entries left of the first
+// untrusted one are that client's own claims). xff is what the edge
+// forwards as X-Forwarded-For: the chain up to and including the client, so
+// that its last entry is always the client the edge vouches for. trusted
+// reports whether the peer is a trusted proxy, whose X-Forwarded-Proto and
+// -Host are believed too.
+func (e *Edge) clientAddr(r *http.Request) (client netip.Addr, xff string, trusted bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, "", false
+	}
+	peer := ap.Addr().Unmap()
+	if len(e.trusted) == 0 || !e.isTrustedProxy(peer) {
+		return peer, peer.String(), false
+	}
+	chain := strings.Join(r.Header.Values("X-Forwarded-For"), ",")
+	client, xff = peer, peer.String()
+	for end := len(chain); end > 0; {
+		i := strings.LastIndexByte(chain[:end], ',')
+		ip, err := netip.ParseAddr(strings.TrimSpace(chain[i+1 : end]))
+		if err != nil {
+			break // garbage: the last good hop is the client
+		}
+		client, xff = ip.Unmap(), strings.TrimSpace(chain[:end])
+		if !e.isTrustedProxy(client) {
+			break
+		}
+		end = max(i, 0)
+	}
+	return client, xff, true
+}
+
+func (e *Edge) isTrustedProxy(ip netip.Addr) bool {
+	for _, p := range e.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientLimit caps the requests one client address has in flight to the
+// nodes, so one client cannot take every PHP worker of the site.
+type clientLimit struct {
+	max     int // 0 = no cap
+	refused atomic.Int64
+
+	mu       sync.Mutex
+	inflight map[netip.Addr]int
+}
+
+func newClientLimit(max int) *clientLimit {
+	return &clientLimit{max: max, inflight: make(map[netip.Addr]int)}
+}
+
+// acquire takes a slot for client; false when it has max in flight.
+func (l *clientLimit) acquire(client netip.Addr) bool {
+	if l.max <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inflight[client] >= l.max {
+		l.refused.Add(1)
+		return false
+	}
+	l.inflight[client]++
+	return true
+}
+
+func (l *clientLimit) release(client netip.Addr) {
+	if l.max <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.inflight[client]; n <= 1 {
+		delete(l.inflight, client) // the map holds only clients with requests in flight
+	} else {
+		l.inflight[client] = n - 1
+	}
+}
+
+// toNodes runs next (a request that goes to a node) within the client's
+// cap, or answers 429.
+func (e *Edge) toNodes(w http.ResponseWriter, r *http.Request, next func()) {
+	client, _, _ := e.clientAddr(r)
+	if !e.clients.acquire(client) {
+		w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
+		w.Header().Set("Retry-After", "1")
+		e.refuse(w, r, client, http.StatusTooManyRequests,
+			"429 too many requests: %s has %d requests in flight (http.client_concurrency)", client, e.clients.max)
+		return
+	}
+	defer e.clients.release(client)
+	next()
+}
+
+// refuse is guard.Refuse, logging the effective client address.
+func (e *Edge) refuse(w http.ResponseWriter, r *http.Request, client netip.Addr, status int, format string, args ...any) {
+	if client.IsValid() {
+		r2 := *r
+		r2.RemoteAddr = client.String()
+		r = &r2
+	}
+	guard.Refuse(w, r, e.logger, status, format, args...)
+}
