@@ -44,7 +44,7 @@ func TestFoundation(t *testing.T) {
 		if css.status != 200 || !strings.Contains(css.header.Get("Content-Type"), "text/css") {
 			t.Errorf("static css: %d %s", css.status, css.header.Get("Content-Type"))
 		}
-		if cfg := b.get(s.site + "/wp-config.php"); cfg.status != 404 || strings.Contains(cfg.body, "DB_PASSWORD") {
+		if cfg := b.get(s.site + "/wp-config.php"); cfg.status != 403 || strings.Contains(cfg.body, "DB_PASSWORD") { // denied: ADR 9
 			t.Errorf("wp-config.php: %d", cfg.status)
 		}
 	})
