@@ -24,8 +24,8 @@ var roles = []string{"cli", "controller", "dbrouter", "edge", "filesync", "geodn
 // library never imports controller or cli.
 var libraries = []string{
 	"api", "atomicfile", "autoscale", "balancer", "config", "deptest", "fastcgi",
-	"fileperm", "galera", "guard", "local", "logtail", "nodegroup", "pagecache", "phpfpm",
-	"preflight", "redisd", "supervise", "token", "wordpress",
+	"fileperm", "forward", "galera", "guard", "local", "logtail", "nodegroup", "pagecache", "phpfpm",
+	"preflight", "redisd", "sitepath", "supervise", "token", "wordpress",
 }
 
 // pkg is what `go list -json` says of a package that the rules look at.
