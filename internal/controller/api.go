@@ -48,7 +48,7 @@ func (c *Controller) apiHandler() http.Handler {
 	mux.HandleFunc("GET "+api.APIPathHealth, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	// Writes: a token and a JSON body (docs/adr/0009-trust-model.md).
 	mux.HandleFunc("POST "+api.APIPathScale, c.write(c.operatorOnly, c.handleScale))
-	mux.HandleFunc("POST "+api.APIPathPurge, c.write(c.purgeCaller, c.purges.handle))
+	mux.HandleFunc("POST "+api.APIPathPurge, c.write(c.purgeCaller, c.handlePurge))
 	mux.HandleFunc("POST "+api.APIPathUpstreamsAck, c.write(c.edgeCaller, c.handleAck))
 	return guard.Hosts(guard.AllowedHosts(c.cfg.API.Addr, c.cfg.API.AllowedHosts...), c.logger, mux)
 }
@@ -128,7 +128,7 @@ func (c *Controller) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "# HELP scalepress_autoscaling_desired Desired node count.\n# TYPE scalepress_autoscaling_desired gauge\nscalepress_autoscaling_desired %d\n", a.Desired)
 		fmt.Fprintf(w, "# HELP scalepress_autoscaling_utilization Mean utilisation of nodes in service.\n# TYPE scalepress_autoscaling_utilization gauge\nscalepress_autoscaling_utilization %g\n", a.Utilization)
 	}
-	counts := c.events.countByKind()
+	counts := c.events.CountByKind()
 	fmt.Fprintf(w, "# HELP scalepress_events_total Events by kind (scale = scaling decisions, heal = replacements).\n# TYPE scalepress_events_total counter\n")
 	for _, k := range []string{"scale", "heal", "node", "config"} {
 		fmt.Fprintf(w, "scalepress_events_total{kind=%q} %d\n", k, counts[k])

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/eventlog"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/nodegroup"
 	"github.com/scalepress/scalepress/internal/token"
@@ -37,12 +38,14 @@ func apiController(t *testing.T) *Controller {
 	}
 	c.http = edge.Client()
 	c.secrets = secrets{RootKey: token.NewKey(), PurgeSecret: "purge-secret-of-wordpress"}
-	c.purges = newPurger(cfg.Edges, c.secrets.PurgeSecret, c.http, c.event, c.logger)
+	if err := c.newPurges(); err != nil {
+		t.Fatal(err)
+	}
 	c.launcher = &local.Launcher{}
 	if err := c.newGroup(nil); err != nil {
 		t.Fatal(err)
 	}
-	if c.events, err = openEventLog(filepath.Join(dir, "events.log")); err != nil {
+	if c.events, err = eventlog.Open(filepath.Join(dir, "events.log")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.events.Close() })

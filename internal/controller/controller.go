@@ -20,10 +20,12 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/eventlog"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/nodegroup"
 	"github.com/scalepress/scalepress/internal/phpfpm"
 	"github.com/scalepress/scalepress/internal/preflight"
+	"github.com/scalepress/scalepress/internal/purge"
 	"github.com/scalepress/scalepress/internal/supervise"
 )
 
@@ -32,9 +34,9 @@ var ErrAlreadyRunning = errors.New("already running")
 
 // Controller runs one environment. It wires owners that keep their own
 // state: the node group (internal/nodegroup), the database (db.go), the
-// upstream set (upstreams.go), purges (purge.go), the files role (files.go)
-// and the processes of the other roles (services.go). It holds no lock of
-// its own.
+// upstream set (upstreams.go), purges (internal/purge), the event log
+// (internal/eventlog), the files role (files.go) and the processes of the
+// other roles (services.go). It holds no lock of its own.
 type Controller struct {
 	cfg     config.Config
 	layout  Layout
@@ -55,14 +57,14 @@ type Controller struct {
 	http      *http.Client
 
 	ready     atomic.Bool
-	events    *eventLog
+	events    *eventlog.Log
 	upstreams *upstreams
 	group     *nodegroup.Group
 	nodes     *local.Nodes
 	db        *database
 	files     *filesRole
 	seedFiles FilesSeeder
-	purges    *purger
+	purges    *purge.Fanout
 	edges     []service // as configured
 	redis     service
 	router    service
@@ -155,11 +157,13 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		return err
 	}
 
-	if c.events, err = openEventLog(filepath.Join(c.layout.Dir, "events.log")); err != nil {
+	if c.events, err = eventlog.Open(filepath.Join(c.layout.Dir, "events.log")); err != nil {
 		return fmt.Errorf("event log: %w", err)
 	}
 	defer c.events.Close()
-	c.purges = newPurger(c.cfg.Edges, c.secrets.PurgeSecret, c.http, c.event, c.logger)
+	if err := c.newPurges(); err != nil {
+		return err
+	}
 	c.sup = supervise.New(c.logger.With("component", "supervise"))
 	c.sup.OnEvent(c.onProcessEvent)
 	defer c.sup.Close()

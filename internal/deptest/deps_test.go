@@ -23,9 +23,9 @@ var roles = []string{"cli", "controller", "dbrouter", "edge", "filesync", "geodn
 // libraries are every other package under internal/: code a role uses. A
 // library never imports controller or cli.
 var libraries = []string{
-	"api", "atomicfile", "autoscale", "balancer", "config", "deptest", "fastcgi",
+	"api", "atomicfile", "autoscale", "balancer", "config", "deptest", "eventlog", "fastcgi",
 	"fileperm", "forward", "galera", "guard", "local", "logtail", "nodegroup", "pagecache", "phpfpm",
-	"preflight", "redisd", "sitepath", "supervise", "token", "wordpress",
+	"preflight", "purge", "redisd", "sitepath", "supervise", "token", "wordpress",
 }
 
 // pkg is what `go list -json` says of a package that the rules look at.

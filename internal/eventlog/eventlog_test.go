@@ -1,4 +1,4 @@
-package controller
+package eventlog
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 func TestEventLogPersistsAndWaits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.log")
 	synctest.Test(t, func(t *testing.T) {
-		l, err := openEventLog(path)
+		l, err := Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +38,7 @@ func TestEventLogPersistsAndWaits(t *testing.T) {
 	})
 
 	// A restarted controller continues the sequence.
-	l2, err := openEventLog(path)
+	l2, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestEventLogPersistsAndWaits(t *testing.T) {
 	if e := l2.Add(api.Event{Kind: "config", Message: "again"}); e.Seq != 4 {
 		t.Errorf("seq after reopen = %d, want 4", e.Seq)
 	}
-	if got := l2.countByKind(); got["config"] != 1 || got["scale"] != 0 {
+	if got := l2.CountByKind(); got["config"] != 1 || got["scale"] != 0 {
 		t.Errorf("counts of this controller: %v", got)
 	}
 }
