@@ -97,8 +97,28 @@ func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route, file 
 		http.Error(w, "503 service unavailable: node saturated", http.StatusServiceUnavailable)
 		return
 	}
-	// Forward reads the whole body before it takes a PHP worker.
-	err := a.fcgi.Forward(w, r, a.params(r, rt, file, fw))
+	// Forward reads the whole body before it takes a PHP worker. The
+	// answer to a GET or HEAD is held until PHP finished it, so a worker
+	// that dies mid-page is an error the edge retries elsewhere.
+	out := w
+	var held *heldResponse
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		held = newHeld(w)
+		defer held.release()
+		out = held
+	}
+	err := a.fcgi.Forward(out, r, a.params(r, rt, file, fw))
+	if err == nil && held != nil {
+		if cerr := held.commit(); cerr != nil {
+			err = fmt.Errorf("%w: %w", fastcgi.ErrAborted, cerr)
+		}
+	}
+	if errors.Is(err, fastcgi.ErrAborted) && held != nil && r.Context().Err() == nil && held.discard() {
+		a.logger.Warn("php answer cut short before anything was sent; the edge may retry", "uri", r.RequestURI, "err", err)
+		w.Header().Set(api.HeaderNodeError, "1")
+		http.Error(w, "502 bad gateway: PHP did not finish its answer", http.StatusBadGateway)
+		return
+	}
 	switch {
 	case err == nil:
 		a.load.done(time.Now())
