@@ -22,6 +22,8 @@ api: {addr: 127.79.0.1:9090}
 edges: [{addr: 127.79.0.1:8080}]
 nodes: {count: 1, ip_base: 127.79.1.0, php_children: 2, slow_start: 5s}
 autoscaling: {enabled: true, min: 1, max: 4, target: 0.5, scale_in_window: 20s}
+# one load generator stands for many clients: no per-client cap
+http: {client_concurrency: 0}
 db: {members: 1, ip_base: 127.79.2.0, router: 127.79.0.1:3306}
 redis: {addr: 127.79.3.1:6379}
 wordpress: {cron_interval: 0s}
