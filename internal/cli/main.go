@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/scalepress/scalepress/internal/config"
-	"github.com/scalepress/scalepress/internal/controller"
+	"github.com/scalepress/scalepress/internal/statedir"
 )
 
 // Version is set at build time (-ldflags "-X .../cli.Version=...").
@@ -167,12 +167,12 @@ func (d *dirFlags) load() (config.Config, error) {
 	return cfg, err
 }
 
-func (d *dirFlags) layout() controller.Layout {
+func (d *dirFlags) layout() statedir.Layout {
 	abs, err := filepath.Abs(d.dir)
 	if err != nil {
 		abs = d.dir
 	}
-	return controller.Layout{Dir: abs}
+	return statedir.Layout{Dir: abs}
 }
 
 func newLogger(w io.Writer, role string) *slog.Logger {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/controller"
+	"github.com/scalepress/scalepress/internal/statedir"
 	"github.com/scalepress/scalepress/internal/supervise"
 )
 
@@ -116,7 +117,7 @@ func upDetached(d dirFlags, apiAddr string) error {
 }
 
 // controllerPID is the pid of a live controller for l, or 0.
-func controllerPID(l controller.Layout) int {
+func controllerPID(l statedir.Layout) int {
 	b, err := os.ReadFile(l.ControllerPID())
 	if err != nil {
 		return 0

@@ -13,6 +13,7 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/guard"
+	"github.com/scalepress/scalepress/internal/statedir"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
@@ -47,7 +48,7 @@ func (c *Controller) operatorOnly(w http.ResponseWriter, r *http.Request) (strin
 		guard.Unauthorized(w, r, c.logger, r.URL.Path+": send the operator token of DIR/secrets/api-token", err)
 		return "", false
 	}
-	if id != OperatorID {
+	if id != statedir.OperatorID {
 		guard.Refuse(w, r, c.logger, http.StatusForbidden, "%s: only the operator token may do this, not %q", r.URL.Path, id)
 		return "", false
 	}

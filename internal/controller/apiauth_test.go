@@ -13,6 +13,7 @@ import (
 	"github.com/scalepress/scalepress/internal/eventlog"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/nodegroup"
+	"github.com/scalepress/scalepress/internal/statedir"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
@@ -37,7 +38,7 @@ func apiController(t *testing.T) *Controller {
 		t.Fatal(err)
 	}
 	c.http = edge.Client()
-	c.secrets = secrets{RootKey: token.NewKey(), PurgeSecret: "purge-secret-of-wordpress"}
+	c.secrets = statedir.Secrets{RootKey: token.NewKey(), PurgeSecret: "purge-secret-of-wordpress"}
 	if err := c.newPurges(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,14 +84,14 @@ func TestControlAPIRefusesUnauthenticatedWrites(t *testing.T) {
 	c := apiController(t)
 	h := c.apiHandler()
 	ctl := c.secrets.Key(token.Control)
-	operator, edge1 := ctl.Issue(OperatorID), ctl.Issue("edge-1")
+	operator, edge1 := ctl.Issue(statedir.OperatorID), ctl.Issue("edge-1")
 	const js = "application/json"
 	tests := []apiCall{
 		{name: "cross-site form post", method: "POST", path: "/v1/scale", ctype: "text/plain", body: `{"min":5}`, want: 415, reason: "Content-Type must be application/json"},
 		{name: "token but text/plain", method: "POST", path: "/v1/scale", ctype: "text/plain", token: operator, body: `{"min":5}`, want: 415},
 		{name: "no token", method: "POST", path: "/v1/scale", ctype: js, body: `{"min":5}`, want: 401, reason: "missing bearer token"},
 		{name: "forged token", method: "POST", path: "/v1/scale", ctype: js, token: "operator.AAAA", body: `{"min":5}`, want: 401, reason: "not valid"},
-		{name: "token of another purpose", method: "POST", path: "/v1/scale", ctype: js, token: c.secrets.Key(token.Files).Issue(OperatorID), body: `{"min":5}`, want: 401},
+		{name: "token of another purpose", method: "POST", path: "/v1/scale", ctype: js, token: c.secrets.Key(token.Files).Issue(statedir.OperatorID), body: `{"min":5}`, want: 401},
 		{name: "edge token cannot scale", method: "POST", path: "/v1/scale", ctype: js, token: edge1, body: `{"min":5}`, want: 403, reason: "only the operator"},
 		{name: "rebinding host", method: "POST", path: "/v1/scale", host: "attacker.example:9090", ctype: js, token: operator, body: `{"min":5}`, want: 403, reason: "not this server's address"},
 		{name: "rebinding host read", method: "GET", path: "/v1/status", host: "attacker.example:9090", want: 403},
@@ -130,11 +131,11 @@ func TestControlAPIAcceptsTokens(t *testing.T) {
 	ctl := c.secrets.Key(token.Control)
 	const js = "application/json"
 	for _, tt := range []apiCall{
-		{name: "operator scales", method: "POST", path: "/v1/scale", ctype: js, token: ctl.Issue(OperatorID), body: `{"min":3}`, want: 200},
+		{name: "operator scales", method: "POST", path: "/v1/scale", ctype: js, token: ctl.Issue(statedir.OperatorID), body: `{"min":3}`, want: 200},
 		{name: "localhost name", method: "GET", path: "/v1/status", host: "localhost:9090", want: 200},
 		{name: "edge acks", method: "POST", path: "/v1/upstreams/ack", ctype: "application/json; charset=utf-8", token: ctl.Issue("edge-1"), body: `{"generation":3}`, want: 200},
 		{name: "wordpress purges", method: "POST", path: "/v1/purge", ctype: js, token: "purge-secret-of-wordpress", body: `{"all":true}`, want: 200},
-		{name: "operator purges", method: "POST", path: "/v1/purge", ctype: js, token: ctl.Issue(OperatorID), body: `{"tags":["home"]}`, want: 200},
+		{name: "operator purges", method: "POST", path: "/v1/purge", ctype: js, token: ctl.Issue(statedir.OperatorID), body: `{"tags":["home"]}`, want: 200},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := tt.do(t, h)

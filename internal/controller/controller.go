@@ -26,6 +26,7 @@ import (
 	"github.com/scalepress/scalepress/internal/phpfpm"
 	"github.com/scalepress/scalepress/internal/preflight"
 	"github.com/scalepress/scalepress/internal/purge"
+	"github.com/scalepress/scalepress/internal/statedir"
 	"github.com/scalepress/scalepress/internal/supervise"
 )
 
@@ -39,7 +40,7 @@ var ErrAlreadyRunning = errors.New("already running")
 // other roles (services.go). It holds no lock of its own.
 type Controller struct {
 	cfg     config.Config
-	layout  Layout
+	layout  statedir.Layout
 	logger  *slog.Logger
 	version string
 	started time.Time
@@ -52,7 +53,7 @@ type Controller struct {
 	phpUser   preflight.User
 	redisUser preflight.User
 	roleUser  preflight.User // runs the roles that need no root (edge, files, dbrouter, dns)
-	secrets   secrets
+	secrets   statedir.Secrets
 	lockFile  *os.File
 	http      *http.Client
 
@@ -79,7 +80,7 @@ func New(cfg config.Config, dir string, version string, logger *slog.Logger, see
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	c := &Controller{
-		cfg: cfg, layout: Layout{Dir: abs}, logger: logger, version: version, seedFiles: seed,
+		cfg: cfg, layout: statedir.Layout{Dir: abs}, logger: logger, version: version, seedFiles: seed,
 		asRoot: os.Geteuid() == 0,
 		http:   &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		edges:  make([]service, len(cfg.Edges)),
@@ -110,7 +111,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		}
 	}()
 
-	st, err := readState(c.layout.StateFile())
+	st, err := statedir.ReadState(c.layout.StateFile())
 	if err != nil {
 		return err
 	}
@@ -150,10 +151,10 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	}
 	defer os.Remove(c.layout.ControllerPID())
 	st.Version = c.version
-	if err := writeState(c.layout.StateFile(), st); err != nil {
+	if err := statedir.WriteState(c.layout.StateFile(), st); err != nil {
 		return err
 	}
-	if c.secrets, err = loadSecrets(c.layout); err != nil {
+	if c.secrets, err = statedir.LoadSecrets(c.layout); err != nil {
 		return err
 	}
 
@@ -212,7 +213,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		c.logger.Info("started", "step", s.name, "took", time.Since(t0).Round(time.Millisecond))
 	}
 	st.Installed = true
-	if err := writeState(c.layout.StateFile(), st); err != nil {
+	if err := statedir.WriteState(c.layout.StateFile(), st); err != nil {
 		return err
 	}
 	c.ready.Store(true)

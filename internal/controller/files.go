@@ -25,12 +25,6 @@ import (
 // filesCheckInterval is how often the files role is checked.
 const filesCheckInterval = time.Second
 
-// Files is the files role's store (blobs, change log, snapshots).
-func (l Layout) Files() string { return filepath.Join(l.Dir, "files") }
-
-// NodeFilesState is a node's filesync state directory, outside its docroot.
-func (l Layout) NodeFilesState(id string) string { return filepath.Join(l.Node(id), "filesync") }
-
 // filesRole is the running files role: its process, health and the change
 // log's last sequence number, kept current by Run.
 type filesRole struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/statedir"
 )
 
 // applyScale is a with req's changes, validated; maxAllowed (the config's
@@ -64,10 +65,10 @@ func (c *Controller) handleScale(w http.ResponseWriter, r *http.Request, _ strin
 	}
 	c.eventWith("config", "", map[string]any{"min": next.Min, "max": next.Max, "target": next.Target, "scale_in_window": next.ScaleInWindow.String()},
 		"scaling policy set: min %d, max %d, target %.2f, scale-in window %s", next.Min, next.Max, next.Target, next.ScaleInWindow)
-	if st, err := readState(c.layout.StateFile()); err == nil {
+	if st, err := statedir.ReadState(c.layout.StateFile()); err == nil {
 		win := next.ScaleInWindow.String()
 		st.Policy = &api.ScaleRequest{Min: &next.Min, Max: &next.Max, Target: &next.Target, ScaleInWindow: &win}
-		if err := writeState(c.layout.StateFile(), st); err != nil {
+		if err := statedir.WriteState(c.layout.StateFile(), st); err != nil {
 			c.logger.Warn("scaling policy not saved", "err", err)
 		}
 	}

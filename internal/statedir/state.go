@@ -1,4 +1,4 @@
-package controller
+package statedir
 
 import (
 	"encoding/json"
@@ -18,7 +18,8 @@ const StateFormat = 1
 // ErrNewerState means the state directory was written by a newer scalepress.
 var ErrNewerState = errors.New("state directory is from a newer scalepress")
 
-type stateFile struct {
+// State is the content of DIR/state.json.
+type State struct {
 	Format    int    `json:"format"`
 	CreatedAt string `json:"created_at"`
 	Version   string `json:"version"`
@@ -27,11 +28,12 @@ type stateFile struct {
 	Policy *api.ScaleRequest `json:"policy,omitempty"`
 }
 
-func readState(path string) (stateFile, error) {
-	var s stateFile
+// ReadState reads the state file at path; a missing one is a new State.
+func ReadState(path string) (State, error) {
+	var s State
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return stateFile{Format: StateFormat, CreatedAt: time.Now().UTC().Format(time.RFC3339)}, nil
+		return State{Format: StateFormat, CreatedAt: time.Now().UTC().Format(time.RFC3339)}, nil
 	}
 	if err != nil {
 		return s, fmt.Errorf("state: %w", err)
@@ -45,7 +47,8 @@ func readState(path string) (stateFile, error) {
 	return s, nil
 }
 
-func writeState(path string, s stateFile) error {
+// WriteState writes s to path in the format this binary understands.
+func WriteState(path string, s State) error {
 	s.Format = StateFormat
 	return atomicfile.WriteJSON(path, s, 0o644)
 }

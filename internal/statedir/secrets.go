@@ -1,4 +1,4 @@
-package controller
+package statedir
 
 import (
 	"errors"
@@ -10,8 +10,8 @@ import (
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
-// secrets are generated once and kept (mode 0600) in DIR/secrets.
-type secrets struct {
+// Secrets are generated once and kept (mode 0600) in DIR/secrets.
+type Secrets struct {
 	AdminPassword   string
 	DBPassword      string
 	MonitorPassword string
@@ -22,8 +22,10 @@ type secrets struct {
 	RootKey token.Key
 }
 
-func loadSecrets(l Layout) (secrets, error) {
-	var s secrets
+// LoadSecrets reads the secrets in l.Secrets(), creating the missing ones,
+// and writes the operator's api-token.
+func LoadSecrets(l Layout) (Secrets, error) {
+	var s Secrets
 	if err := os.MkdirAll(l.Secrets(), 0o700); err != nil {
 		return s, fmt.Errorf("secrets: %w", err)
 	}
@@ -64,7 +66,7 @@ func loadSecrets(l Layout) (secrets, error) {
 const OperatorID = "operator"
 
 // Key is the key for purpose (token.Files, token.Control, ...).
-func (s secrets) Key(purpose string) token.Key { return s.RootKey.Derive(purpose) }
+func (s Secrets) Key(purpose string) token.Key { return s.RootKey.Derive(purpose) }
 
 // loadOrCreateKey returns the key kept in path, making a random one the
 // first time.

@@ -1,4 +1,6 @@
-package controller
+// Package statedir owns the state directory (DIR): where every file lives
+// (Layout), the secrets kept in DIR/secrets and the state file.
+package statedir
 
 import (
 	"path/filepath"
@@ -28,3 +30,9 @@ func (l Layout) Docroot(id string) string { return filepath.Join(l.Node(id), "do
 func (l Layout) NodeRun(id string) string { return filepath.Join(l.Node(id), "run") }
 func (l Layout) Spec(name string) string  { return filepath.Join(l.Specs(), name+".json") }
 func (l Layout) ControllerLog() string    { return l.Log("controller") }
+
+// Files is the files role's store (blobs, change log, snapshots).
+func (l Layout) Files() string { return filepath.Join(l.Dir, "files") }
+
+// NodeFilesState is a node's filesync state directory, outside its docroot.
+func (l Layout) NodeFilesState(id string) string { return filepath.Join(l.Node(id), "filesync") }
