@@ -9,12 +9,12 @@
 #         body before it takes a PHP worker)
 # Reported: requests/s and the CPU µs per request of our two Go processes on
 # the path (edge + node agent).
-# Usage: bench/hardening.sh [REPS=3] [DURATION=10s] [CONC=8] [BEFORE=7a0c066]
+# Usage: bench/hardening.sh [REPS=3] [DURATION=10s] [CONC=8] [BEFORE=7a0c066] [TESTS="hop page post"]
 # Needs: make build, wrk. Raw output: bench/results/hardening-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-REPS=${REPS:-3} DUR=${DURATION:-10s} CONC=${CONC:-8} BEFORE=${BEFORE:-7a0c066}
+REPS=${REPS:-3} DUR=${DURATION:-10s} CONC=${CONC:-8} BEFORE=${BEFORE:-7a0c066} TESTS=${TESTS:-"hop page post"}
 W=${W:-/tmp/scalepress-bench-hardening}
 AFTER_BIN=$PWD/bin/scalepress
 BEFORE_BIN=$W/before/scalepress
@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p $W; chmod 755 $W
-results_open hardening "REPS=$REPS DURATION=$DUR CONC=$CONC BEFORE=$BEFORE"
+results_open hardening "REPS=$REPS DURATION=$DUR CONC=$CONC BEFORE=$BEFORE TESTS=\"$TESTS\""
 if [[ ! -x $BEFORE_BIN ]]; then
   git worktree remove --force $W/src >/dev/null 2>&1 || true
   git worktree add --detach $W/src "$BEFORE" >/dev/null
@@ -78,7 +78,7 @@ for v in before after; do
 done
 printf "%-5s %-4s %-7s %-10s %-8s %-8s %s\n" test rep version rps p50 p99 "edge+agent-cpu-us/req"
 for r in $(seq 1 $REPS); do
-  for t in hop page post; do
+  for t in $TESTS; do
     for v in before after; do
       args=(-t1 -c$CONC -d$DUR --latency)
       case $t in
