@@ -159,9 +159,6 @@ func TestPing(t *testing.T) {
 // TestRealRedis starts redis-server with the rendered config: it accepts
 // it, refuses a client without the password and answers one with it.
 func TestRealRedis(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server")
-	}
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
