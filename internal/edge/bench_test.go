@@ -70,3 +70,31 @@ func BenchmarkCacheHit(b *testing.B) {
 		e.ServeHTTP(w, req)
 	}
 }
+
+// BenchmarkProxyPost is BenchmarkProxyHop for a POST with a 2 KB form body,
+// the path of forms, comments and admin-ajax.
+func BenchmarkProxyPost(b *testing.B) {
+	body := strings.Repeat("x", 7000)
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, body)
+	}))
+	defer node.Close()
+	e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: &api.CacheSpec{Enabled: false}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.SetUpstreams([]api.Upstream{{ID: "node-1", Addr: strings.TrimPrefix(node.URL, "http://")}})
+	form := "comment=" + strings.Repeat("a", 2048)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "http://site.test/?s=bench", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = "127.0.0.1:5555"
+		clear(w.h)
+		e.ServeHTTP(w, req)
+	}
+}
