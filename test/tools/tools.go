@@ -1,0 +1,44 @@
+// Package tools finds the programs the tests need that are not Debian
+// packages: Nomad and versitygw, built from the Go module proxy at pinned
+// versions by scripts/install-tools.sh (`make tools`, which `make test`
+// runs first).
+//
+// A missing tool fails the test that needs it, with the command that
+// installs it: a test never skips because its dependency is absent.
+package tools
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Dir is where scripts/install-tools.sh puts the tools:
+// $SCALEPRESS_TOOLS/bin, by default ~/.cache/scalepress/tools/bin.
+func Dir() string {
+	if d := os.Getenv("SCALEPRESS_TOOLS"); d != "" {
+		return filepath.Join(d, "bin")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "/root"
+	}
+	return filepath.Join(home, ".cache", "scalepress", "tools", "bin")
+}
+
+// Path returns the path of tool name ("nomad", "versitygw"):
+// $SCALEPRESS_<NAME> if set, else Dir()/name. It fails t when the tool is
+// not there.
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	p := os.Getenv("SCALEPRESS_" + strings.ToUpper(name))
+	if p == "" {
+		p = filepath.Join(Dir(), name)
+	}
+	if _, err := exec.LookPath(p); err != nil {
+		t.Fatalf("%s is not installed (%v): run `make tools` (scripts/install-tools.sh) or set SCALEPRESS_%s", name, err, strings.ToUpper(name))
+	}
+	return p
+}
