@@ -6,12 +6,18 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/scalepress/scalepress/internal/cli.Version=$(VERSION)
 DIR     ?= .scalepress
 
-.PHONY: all deps build up down test unit e2e bench lint fuzz clean
+.PHONY: all deps tools build up down test unit e2e multihost bench lint fuzz clean
 
 all: build
 
 deps:
 	bash scripts/install-deps.sh
+
+# Nomad v1.6.3 and versitygw v1.8.0 for the multi-host tests, built from the Go
+# module proxy into ~/.cache/scalepress/tools (cached; docs/multi-host.md
+# "Tooling"). Not a prerequisite of `up`: one machine needs no Nomad.
+tools:
+	bash scripts/install-tools.sh
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/scalepress
@@ -24,14 +30,22 @@ up: deps build
 down: build
 	./$(BIN) down --dir $(DIR)
 
-# The README's test command: dependencies, build, unit tests, end-to-end tests.
-test: deps build unit e2e
+# The README's test command: dependencies, build, tools, unit tests,
+# end-to-end tests, multi-host tests.
+test: deps build tools unit e2e multihost
 
 unit:
 	$(GO) test -race -short -count=1 ./internal/...
 
 e2e: build
 	SCALEPRESS_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m -v ./test/e2e/ 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:'; exit $${PIPESTATUS[0]}
+
+# Every package under test/ but test/e2e: the multi-host tier (Nomad,
+# versitygw, hosts as network namespaces), which finds its tools through
+# test/tools.
+multihost: build tools
+	pkgs=$$($(GO) list ./test/...) && pkgs=$$(grep -vx '.*/test/e2e' <<<"$$pkgs") || exit 1; \
+	  SCALEPRESS_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 30m -v $$pkgs 2>&1 | tee multihost.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:'; exit $${PIPESTATUS[0]}
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
@@ -60,4 +74,4 @@ fuzz:
 	  echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg/; done
 
 clean:
-	rm -rf bin e2e.log
+	rm -rf bin e2e.log multihost.log

@@ -16,6 +16,7 @@ PKGS=(
   redis-server
   wordpress wordpress-theme-twentytwentythree
   wrk curl jq bind9-dnsutils socat iproute2 procps psmisc ca-certificates make
+  gcc libc6-dev   # CGO, for the Nomad build of scripts/install-tools.sh (make tools)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PKGS+=(nginx-light haproxy varnish hey dnsperf sysbench lsyncd)

@@ -15,6 +15,14 @@ import (
 	"testing"
 )
 
+// The pinned versions. scripts/install-tools.sh builds these (NOMAD_VERSION,
+// VERSITYGW_VERSION; tools/nomad/go.mod requires Nomad's), and tools_test.go
+// checks that the three agree and that the installed binaries are these.
+const (
+	NomadVersion     = "v1.6.3"
+	VersitygwVersion = "v1.8.0"
+)
+
 // Dir is where scripts/install-tools.sh puts the tools:
 // $SCALEPRESS_TOOLS/bin, by default ~/.cache/scalepress/tools/bin.
 func Dir() string {
