@@ -44,8 +44,11 @@ if ! flock -n 9; then
   flock 9
 fi
 
+# A build in progress lives in $tmp, never at its final name; an interrupted
+# or failed run removes it.
 tmp=
 trap 'if [[ -n $tmp ]]; then rm -rf "$tmp"; fi' EXIT
+trap 'exit 130' INT TERM HUP
 
 gover=$("$GO" env GOVERSION)
 nomad_key=$({ cat "$mod/go.mod" "$mod/go.sum"; "$GO" version; } | sha256sum | cut -c1-16)
