@@ -139,6 +139,20 @@ type HTTPSpec struct {
 	// (Go duration; "" = 30s); MaxBody bounds a body in bytes (0 = 64 MiB).
 	BodyTimeout string `json:"body_timeout,omitempty"`
 	MaxBody     int64  `json:"max_body,omitempty"`
+	// LoginThrottle limits password guessing (docs/adr/0014-login-throttling.md);
+	// nil = off.
+	LoginThrottle *LoginThrottleSpec `json:"login_throttle,omitempty"`
+}
+
+// LoginThrottleSpec is the login throttling an edge applies on its own
+// (durations are Go durations).
+type LoginThrottleSpec struct {
+	PerAddress int    `json:"per_address"`
+	PerUser    int    `json:"per_user"`
+	Window     string `json:"window"`
+	Block      string `json:"block"`
+	TrustedFor string `json:"trusted_for"`
+	MaxEntries int    `json:"max_entries"`
 }
 
 // RouterSpec is what the controller tells the database router.

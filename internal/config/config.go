@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/throttle"
 )
 
 // Config is the whole environment.
@@ -146,6 +148,41 @@ type HTTP struct {
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 	// MaxBodyMB is the largest request body, in MiB, at the edge and the node.
 	MaxBodyMB int `yaml:"max_body_mb"`
+	// LoginThrottle limits password guessing at each edge.
+	LoginThrottle LoginThrottle `yaml:"login_throttle"`
+}
+
+// LoginThrottle limits failed logins (POST wp-login.php, xmlrpc.php, Basic
+// credentials answered 401) per client address and per user name, at each
+// edge on its own (docs/adr/0014-login-throttling.md).
+type LoginThrottle struct {
+	Enabled bool `yaml:"enabled"`
+	// PerAddress: failed attempts per client address (IPv6: per /64) per
+	// window; 0 = no limit.
+	PerAddress int `yaml:"per_address"`
+	// PerUser: failed attempts per user name, all addresses together, per
+	// window; 0 = no limit. Addresses the user logged in from within
+	// TrustedFor are spared.
+	PerUser int           `yaml:"per_user"`
+	Window  time.Duration `yaml:"window"`
+	// Block is how long a key over its limit gets 429.
+	Block      time.Duration `yaml:"block"`
+	TrustedFor time.Duration `yaml:"trusted_for"`
+	// MaxEntries bounds each of the edge's tables (addresses, user names,
+	// trusted pairs).
+	MaxEntries int `yaml:"max_entries"`
+}
+
+// Throttle is the limiter configuration of l.
+func (l LoginThrottle) Throttle() throttle.Config {
+	return throttle.Config{PerAddress: l.PerAddress, PerUser: l.PerUser, Window: l.Window, Block: l.Block,
+		TrustFor: l.TrustedFor, MaxEntries: l.MaxEntries}
+}
+
+func defaultLoginThrottle() LoginThrottle {
+	t := throttle.DefaultConfig()
+	return LoginThrottle{Enabled: true, PerAddress: t.PerAddress, PerUser: t.PerUser, Window: t.Window, Block: t.Block,
+		TrustedFor: t.TrustFor, MaxEntries: t.MaxEntries}
 }
 
 // WordPress is the site tree and its scheduled work.
@@ -214,7 +251,8 @@ func Default() Config {
 		Supervise: Supervise{MaxRestarts: 5, Window: time.Minute},
 		DNS:       defaultDNS(),
 		Files:     Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour},
-		HTTP:      HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64},
+		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
+			LoginThrottle: defaultLoginThrottle()},
 	}
 }
 

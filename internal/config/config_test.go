@@ -78,7 +78,7 @@ func TestParse(t *testing.T) {
 		{name: "cron too often", yaml: "wordpress:\n  cron_interval: 1s\n", wantErr: "wordpress.cron_interval"},
 		{name: "sql injection in db name", yaml: "db:\n  name: \"wp; DROP\"\n", wantErr: "db.name"},
 		{name: "http section", yaml: "http:\n  trusted_proxies: [192.0.2.0/24, \"2001:db8::1/128\"]\n  client_concurrency: 0\n  body_timeout: 2s\n  max_body_mb: 8\n", check: func(t *testing.T, c Config) {
-			want := HTTP{TrustedProxies: []string{"192.0.2.0/24", "2001:db8::1/128"}, ClientConcurrency: 0, BodyTimeout: 2 * time.Second, MaxBodyMB: 8}
+			want := HTTP{TrustedProxies: []string{"192.0.2.0/24", "2001:db8::1/128"}, ClientConcurrency: 0, BodyTimeout: 2 * time.Second, MaxBodyMB: 8, LoginThrottle: defaultLoginThrottle()}
 			if diff := cmp.Diff(want, c.HTTP); diff != "" {
 				t.Error(diff)
 			}
@@ -87,6 +87,20 @@ func TestParse(t *testing.T) {
 		{name: "negative client concurrency", yaml: "http:\n  client_concurrency: -1\n", wantErr: "http.client_concurrency: must be 0 (no cap)"},
 		{name: "body timeout too short", yaml: "http:\n  body_timeout: 1ms\n", wantErr: "http.body_timeout: must be 100ms to 10m"},
 		{name: "max body zero", yaml: "http:\n  max_body_mb: 0\n", wantErr: "http.max_body_mb: must be 1 to 4096"},
+		{name: "login throttle", yaml: "http:\n  login_throttle:\n    per_address: 5\n    per_user: 0\n    window: 10s\n    block: 20s\n    trusted_for: 0s\n    max_entries: 2048\n", check: func(t *testing.T, c Config) {
+			want := LoginThrottle{Enabled: true, PerAddress: 5, PerUser: 0, Window: 10 * time.Second, Block: 20 * time.Second, TrustedFor: 0, MaxEntries: 2048}
+			if diff := cmp.Diff(want, c.HTTP.LoginThrottle); diff != "" {
+				t.Error(diff)
+			}
+		}},
+		{name: "login throttle window too short", yaml: "http:\n  login_throttle:\n    window: 10ms\n", wantErr: "http.login_throttle.window: must be 1s to 24h, got 10ms"},
+		{name: "login throttle negative per user", yaml: "http:\n  login_throttle:\n    per_user: -1\n", wantErr: "http.login_throttle.per_user: must be 0 (no limit) to 1000000, got -1"},
+		{name: "login throttle tiny table", yaml: "http:\n  login_throttle:\n    max_entries: 10\n", wantErr: "http.login_throttle.max_entries: must be 1024 to 10000000, got 10"},
+		{name: "login throttle off ignores its limits", yaml: "http:\n  login_throttle:\n    enabled: false\n    window: 0s\n", check: func(t *testing.T, c Config) {
+			if c.HTTP.LoginThrottle.Enabled {
+				t.Error("still enabled")
+			}
+		}},
 		{name: "relative source", yaml: "wordpress:\n  source: wp\n", wantErr: "wordpress.source: must be an absolute path"},
 		{name: "edge named like a node", yaml: "edges:\n  - id: node-1\n    region: eu\n    addr: 127.0.0.1:8080\n", wantErr: `edges[0].id: "node-1" is reserved`},
 		{name: "edge named controller", yaml: "edges:\n  - id: controller\n    region: eu\n    addr: 127.0.0.1:8080\n", wantErr: `edges[0].id: "controller" is reserved`},

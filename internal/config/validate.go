@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/throttle"
 )
 
 // FieldError is a validation failure of one field, named by its YAML path.
@@ -213,6 +215,15 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyMB < 1 || c.HTTP.MaxBodyMB > 4096 {
 		bad("http.max_body_mb", "must be 1 to 4096, got %d", c.HTTP.MaxBodyMB)
+	}
+	if c.HTTP.LoginThrottle.Enabled {
+		if err := c.HTTP.LoginThrottle.Throttle().Validate(); err != nil {
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				if fe, ok := e.(*throttle.FieldError); ok {
+					bad("http.login_throttle."+fe.Field, "%s", fe.Msg)
+				}
+			}
+		}
 	}
 
 	if len(errs) == 0 {

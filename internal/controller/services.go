@@ -196,6 +196,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 			HTTP: api.HTTPSpec{
 				TrustedProxies: c.cfg.HTTP.TrustedProxies, ClientConcurrency: c.cfg.HTTP.ClientConcurrency,
 				BodyTimeout: c.cfg.HTTP.BodyTimeout.String(), MaxBody: int64(c.cfg.HTTP.MaxBodyMB) << 20,
+				LoginThrottle: c.loginThrottleSpec(),
 			},
 			Cache: &api.CacheSpec{
 				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
@@ -226,4 +227,14 @@ func (c *Controller) waitSite(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loginThrottleSpec is what every edge is told of login throttling (nil: off).
+func (c *Controller) loginThrottleSpec() *api.LoginThrottleSpec {
+	l := c.cfg.HTTP.LoginThrottle
+	if !l.Enabled {
+		return nil
+	}
+	return &api.LoginThrottleSpec{PerAddress: l.PerAddress, PerUser: l.PerUser, Window: l.Window.String(),
+		Block: l.Block.String(), TrustedFor: l.TrustedFor.String(), MaxEntries: l.MaxEntries}
 }

@@ -22,9 +22,29 @@ type bodyLimit struct {
 
 	timedOut, tooLarge atomic.Bool
 	noDeadline         bool
+	pending            []byte // read ahead by peek, not yet passed on
+}
+
+// peek reads up to n bytes of the body ahead (within the same limits) and
+// keeps them to be read again, so that the edge can look at the start of a
+// body it still streams whole to a node. truncated reports that the body
+// goes on beyond n.
+func (b *bodyLimit) peek(n int) (prefix []byte, truncated bool, err error) {
+	buf := make([]byte, n+1)
+	got, err := io.ReadFull(b, buf)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	b.pending = buf[:got]
+	return buf[:min(got, n)], got > n, err
 }
 
 func (b *bodyLimit) Read(p []byte) (int, error) {
+	if len(b.pending) > 0 {
+		n := copy(p, b.pending)
+		b.pending = b.pending[n:]
+		return n, nil
+	}
 	if b.left <= 0 {
 		// One byte more than allowed tells a body at the limit from one over it.
 		var one [1]byte

@@ -48,6 +48,7 @@ type Edge struct {
 	clients     *clientLimit
 	bodyTimeout time.Duration
 	maxBody     int64
+	logins      *logins // nil: no login throttling
 }
 
 // Option changes how New builds an edge (tests).
@@ -125,7 +126,9 @@ func (e *Edge) httpLimits(spec api.EdgeSpec) error {
 	if spec.HTTP.MaxBody > 0 {
 		e.maxBody = spec.HTTP.MaxBody
 	}
-	return nil
+	var err error
+	e.logins, err = newLogins(spec.HTTP.LoginThrottle)
+	return err
 }
 
 // SetUpstreams replaces the node set: new nodes start in slow start, missing
@@ -153,6 +156,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = &bodyLimit{body: r.Body, rc: http.NewResponseController(w), timeout: e.bodyTimeout, left: e.maxBody}
+	}
+	if e.logins != nil && e.serveLogin(w, r) {
+		return
 	}
 	if e.cache == nil {
 		e.toNodes(w, r, func() { e.forward(w, r) })

@@ -29,20 +29,17 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // forward sends r to a node picked by the balancer, retrying an idempotent
 // request on another node when the first failed before PHP answered, and
 // writes the answer to w with X-Cache: BYPASS.
-func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
+func (e *Edge) forward(w http.ResponseWriter, r *http.Request) { e.forwardThen(w, r, nil) }
+
+// forwardThen is forward with a look at the node's answer before it is
+// passed on: after (when not nil) may replace its body with one that reads
+// the same.
+func (e *Edge) forwardThen(w http.ResponseWriter, r *http.Request, after func(*http.Response)) {
 	e.top.observe(r.Method, r.URL.Path) // what reaches PHP: the controller warms new nodes with it
 	out := e.outRequest(r)
 	resp, node, err := e.roundTripOut(r.Context(), r.Method, out, r.Body)
 	if err != nil {
-		if b, ok := r.Body.(*bodyLimit); ok && (b.timedOut.Load() || b.tooLarge.Load()) {
-			w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
-			w.Header().Set("Connection", "close") // the rest of the body is not read
-			client, _, _ := e.clientAddr(r)
-			if b.timedOut.Load() {
-				e.refuse(w, r, client, http.StatusRequestTimeout, "408 request timeout: no request body bytes for %s (http.body_timeout)", e.bodyTimeout)
-			} else {
-				e.refuse(w, r, client, http.StatusRequestEntityTooLarge, "413 request body too large: more than %d bytes (http.max_body_mb)", e.maxBody)
-			}
+		if e.refuseBody(w, r) {
 			return
 		}
 		e.writeError(w, r, err)
@@ -50,6 +47,9 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	if node != nil {
 		defer node.Done(balancer.OK)
+	}
+	if after != nil {
+		after(resp)
 	}
 	resp = e.fromFiles(r.Context(), r, resp, true)
 	defer resp.Body.Close()
@@ -71,6 +71,24 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) {
 	if cerr != nil && r.Context().Err() == nil {
 		panic(http.ErrAbortHandler) // cut short: the client must not take it for whole
 	}
+}
+
+// refuseBody answers 408 or 413 when reading r's body failed for the
+// limits of bodyLimit, and reports whether it did.
+func (e *Edge) refuseBody(w http.ResponseWriter, r *http.Request) bool {
+	b, ok := r.Body.(*bodyLimit)
+	if !ok || !b.timedOut.Load() && !b.tooLarge.Load() {
+		return false
+	}
+	w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
+	w.Header().Set("Connection", "close") // the rest of the body is not read
+	client, _, _ := e.clientAddr(r)
+	if b.timedOut.Load() {
+		e.refuse(w, r, client, http.StatusRequestTimeout, "408 request timeout: no request body bytes for %s (http.body_timeout)", e.bodyTimeout)
+	} else {
+		e.refuse(w, r, client, http.StatusRequestEntityTooLarge, "413 request body too large: more than %d bytes (http.max_body_mb)", e.maxBody)
+	}
+	return true
 }
 
 // roundTrip returns the node's response and the node, whose Done the caller

@@ -6,6 +6,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/balancer"
 	"github.com/scalepress/scalepress/internal/pagecache"
+	"github.com/scalepress/scalepress/internal/throttle"
 )
 
 // Status is what the edge reports about itself (GET /_scalepress/edge/status).
@@ -21,6 +22,20 @@ type Status struct {
 	ClientRefused int64             `json:"client_refused"`
 	Balancer      balancer.Snapshot `json:"balancer"`
 	Cache         *pagecache.Stats  `json:"cache,omitempty"`
+	// Logins is login throttling (nil when off).
+	Logins *LoginStatus `json:"login_throttle,omitempty"`
+}
+
+// LoginStatus is login throttling at this edge: requests seen per kind,
+// the limiter's counters, and the last blocks that started.
+type LoginStatus struct {
+	Requests struct {
+		WPLogin int64 `json:"wp_login"`
+		XMLRPC  int64 `json:"xmlrpc"`
+		Basic   int64 `json:"basic"`
+	} `json:"requests"`
+	throttle.Stats
+	Recent []throttle.Block `json:"recent"`
 }
 
 // Status returns the edge's state.
@@ -28,6 +43,11 @@ func (e *Edge) Status() Status {
 	st := Status{ID: e.spec.ID, Region: e.spec.Region, Generation: e.generation.Load(), Retried: e.retried.Load(), Balancer: e.bal.Snapshot()}
 	st.FromFiles = e.filesServed.Load()
 	st.ClientRefused = e.clients.refused.Load()
+	if l := e.logins; l != nil {
+		ls := &LoginStatus{Stats: l.lim.Stats(), Recent: l.lim.Recent()}
+		ls.Requests.WPLogin, ls.Requests.XMLRPC, ls.Requests.Basic = l.wpLogin.Load(), l.xmlrpc.Load(), l.basic.Load()
+		st.Logins = ls
+	}
 	if e.cache != nil {
 		cs := e.cache.Stats()
 		st.Cache = &cs
