@@ -44,10 +44,10 @@ func ParseXMLRPC(prefix []byte, truncated bool) (Login, error) {
 		n, user := call(method, params)
 		return Login{User: user, Calls: n}, nil
 	}
-	l := Login{Multicall: true}
 	if truncated || err != nil {
-		return l, ErrTooLarge
+		return Login{}, ErrTooLarge
 	}
+	l := Login{Multicall: true}
 	var calls []*elem
 	if len(params) > 0 {
 		calls = params[0].arrayValues()
