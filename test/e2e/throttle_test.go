@@ -98,7 +98,7 @@ func TestLoginThrottle(t *testing.T) {
 		}
 		a := postLogin(t, attacker, s.site, "admin", "wrong-again")
 		if a.status != http.StatusTooManyRequests || !strings.HasPrefix(a.body, "429 too many login attempts") {
-			t.Fatalf("wrong password %d: status %d %q, want 429 from the edge", perAddress+1, a.status, a.body)
+			t.Fatalf("wrong password %d: status %d %.300q, want 429 from the edge", perAddress+1, a.status, a.body)
 		}
 		if n, err := strconv.Atoi(a.retryAfter); err != nil || n < 1 || n > 20 {
 			t.Errorf("Retry-After %q, want 1-20 s", a.retryAfter)
