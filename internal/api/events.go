@@ -8,7 +8,7 @@ import "time"
 type Event struct {
 	Seq     uint64         `json:"seq"`
 	Time    time.Time      `json:"time"`
-	Kind    string         `json:"kind"` // scale, node, heal, process, config, files
+	Kind    string         `json:"kind"` // scale, node, heal, process, config, files, purge, throttle
 	Node    string         `json:"node,omitempty"`
 	Message string         `json:"message"`
 	Inputs  map[string]any `json:"inputs,omitempty"`
@@ -26,4 +26,26 @@ type ScaleRequest struct {
 	Max           *int     `json:"max,omitempty"`
 	Target        *float64 `json:"target,omitempty"`
 	ScaleInWindow *string  `json:"scale_in_window,omitempty"` // Go duration, e.g. "30s"
+}
+
+// MaxEdgeEvents is the most login blocks one EdgeEvents carries one by one.
+const MaxEdgeEvents = 10
+
+// EdgeEvents is what an edge POSTs to APIPathEdgeEvents: the login blocks
+// that started since its last report (at most MaxEdgeEvents), and how many
+// more started that it counts only.
+type EdgeEvents struct {
+	LoginBlocks []LoginBlock `json:"login_blocks"`
+	More        int          `json:"more,omitempty"`
+}
+
+// LoginBlock is a client address or a user name that went over its login
+// throttling limit at an edge. It never holds a password.
+type LoginBlock struct {
+	Time    time.Time `json:"time"`
+	By      string    `json:"by"` // address or user: the limit that was passed
+	Address string    `json:"address"`
+	User    string    `json:"user,omitempty"`
+	Count   int       `json:"count"` // failed attempts, the refused one included
+	Until   time.Time `json:"until"`
 }

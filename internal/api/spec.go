@@ -107,6 +107,9 @@ type EdgeSpec struct {
 	// AckURL is told (POST {"generation": N}, ControlToken) each upstream
 	// generation the edge applied.
 	AckURL string `json:"ack_url,omitempty"`
+	// EventsURL is told (POST EdgeEvents, ControlToken) what the edge
+	// reports as events: the login throttling blocks that started.
+	EventsURL string `json:"events_url,omitempty"`
 	// ControlToken is this edge's token for the control API.
 	ControlToken string `json:"control_token,omitempty"`
 	// Debug keeps internal headers (node id) on responses.

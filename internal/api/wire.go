@@ -19,6 +19,10 @@ const (
 	APIPathHealth       = "/healthz"       // GET: 200 "ok"
 )
 
+// APIPathEdgeEvents takes an edge's EdgeEvents (its control token): the
+// login throttling blocks that started there.
+const APIPathEdgeEvents = "/v1/edge/events"
+
 // InternalPrefix starts every path a node agent or an edge answers itself;
 // the edge never forwards such a path to a node.
 const InternalPrefix = "/_scalepress/"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
@@ -93,4 +94,32 @@ func (c *Controller) handleAck(w http.ResponseWriter, r *http.Request, id string
 	}
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, "{\"generation\": %d}\n", ack.Generation)
+}
+
+// handleEdgeEvents records what edge id reports as events: the login
+// throttling blocks that started there (kind "throttle").
+func (c *Controller) handleEdgeEvents(w http.ResponseWriter, r *http.Request, id string) {
+	var ev api.EdgeEvents
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "edge events: body: %v", err)
+		return
+	}
+	if len(ev.LoginBlocks) > api.MaxEdgeEvents || ev.More < 0 {
+		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "edge events: %d login blocks, at most %d one by one (count the rest in more)", len(ev.LoginBlocks), api.MaxEdgeEvents)
+		return
+	}
+	for _, b := range ev.LoginBlocks {
+		what := "address " + b.Address
+		if b.By == "user" {
+			what = fmt.Sprintf("user name %q", b.User)
+		}
+		c.eventWith("throttle", "", map[string]any{"edge": id, "by": b.By, "address": b.Address, "user": b.User, "count": b.Count, "until": b.Until},
+			"%s: login attempts for %s blocked until %s after %d failures (last from %s)", id, what, b.Until.Format(time.RFC3339), b.Count, b.Address)
+	}
+	if ev.More > 0 {
+		c.eventWith("throttle", "", map[string]any{"edge": id, "more": ev.More}, "%s: %d more login blocks started (see the edge's log)", id, ev.More)
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

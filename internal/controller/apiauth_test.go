@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/eventlog"
 	"github.com/scalepress/scalepress/internal/local"
@@ -104,6 +106,11 @@ func TestControlAPIRefusesUnauthenticatedWrites(t *testing.T) {
 		{name: "ack from the future", method: "POST", path: "/v1/upstreams/ack", ctype: js, token: edge1, body: `{"generation":4}`, want: 400},
 		{name: "ack as a form", method: "POST", path: "/v1/upstreams/ack", ctype: "application/x-www-form-urlencoded", token: edge1, body: `generation=3`, want: 415},
 		{name: "ack by GET query", method: "GET", path: "/v1/upstreams?edge=edge-1&have=3", want: 200},
+		{name: "edge events without token", method: "POST", path: "/v1/edge/events", ctype: js, body: `{"login_blocks":[]}`, want: 401},
+		{name: "edge events by the operator", method: "POST", path: "/v1/edge/events", ctype: js, token: operator, body: `{"login_blocks":[]}`, want: 403, reason: "not a configured edge"},
+		{name: "edge events as a form", method: "POST", path: "/v1/edge/events", ctype: "text/plain", token: edge1, body: `{"login_blocks":[]}`, want: 415},
+		{name: "edge events, too many", method: "POST", path: "/v1/edge/events", ctype: js, token: edge1, body: `{"login_blocks":[` + strings.Repeat(`{"by":"address"},`, 10) + `{"by":"address"}]}`, want: 400, reason: "at most 10 one by one"},
+		{name: "edge events, unknown field", method: "POST", path: "/v1/edge/events", ctype: js, token: edge1, body: `{"password":"x"}`, want: 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,6 +129,32 @@ func TestControlAPIRefusesUnauthenticatedWrites(t *testing.T) {
 	}
 	if got := c.upstreams.Applied("edge-1"); got != 0 {
 		t.Errorf("acknowledgement recorded by refused or read requests: %d", got)
+	}
+	if evs := c.events.Since(context.Background(), 0, 0).Events; len(evs) != 0 {
+		t.Errorf("refused requests made events: %+v", evs)
+	}
+}
+
+// TestEdgeEvents: an edge's login blocks become events of kind throttle.
+func TestEdgeEvents(t *testing.T) {
+	c := apiController(t)
+	body := `{"login_blocks":[{"time":"2026-12-07T08:00:00Z","by":"address","address":"192.0.2.1","user":"admin","count":21,"until":"2026-12-07T08:15:00Z"},` +
+		`{"time":"2026-12-07T08:00:01Z","by":"user","address":"192.0.2.9","user":"admin","count":11,"until":"2026-12-07T08:15:01Z"}],"more":7}`
+	call := apiCall{method: "POST", path: "/v1/edge/events", ctype: "application/json", token: c.secrets.Key(token.Control).Issue("edge-1"), body: body}
+	if w := call.do(t, c.apiHandler()); w.Code != http.StatusNoContent {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	var got []string
+	for _, e := range c.events.Since(context.Background(), 0, 0).Events {
+		got = append(got, e.Kind+": "+e.Message)
+	}
+	want := []string{
+		"throttle: edge-1: login attempts for address 192.0.2.1 blocked until 2026-12-07T08:15:00Z after 21 failures (last from 192.0.2.1)",
+		`throttle: edge-1: login attempts for user name "admin" blocked until 2026-12-07T08:15:01Z after 11 failures (last from 192.0.2.9)`,
+		"throttle: edge-1: 7 more login blocks started (see the edge's log)",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
 

@@ -189,7 +189,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 	for i, e := range c.cfg.Edges {
 		spec := api.EdgeSpec{
 			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL(api.APIPathUpstreams), Debug: c.cfg.Site.Debug,
-			AckURL: c.apiURL(api.APIPathUpstreamsAck), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
+			AckURL: c.apiURL(api.APIPathUpstreamsAck), EventsURL: c.apiURL(api.APIPathEdgeEvents), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
 			SlowStart: c.cfg.Nodes.SlowStart.String(), PurgeSecret: c.secrets.PurgeSecret,
 			Files: c.edgeFilesAddr(), FilesToken: c.edgeFilesToken(e.ID),
 			ForwardKey: c.secrets.Key(token.Forward).Hex(),

@@ -216,6 +216,9 @@ func (e *Edge) Run(ctx context.Context) error {
 	if e.spec.UpstreamsURL != "" {
 		wg.Go(func() { e.poll(pctx) })
 	}
+	if e.spec.EventsURL != "" && e.logins != nil {
+		wg.Go(func() { e.reportLogins(pctx) })
+	}
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
 	e.logger.Info("edge listening", "addr", e.spec.Addr, "region", e.spec.Region)

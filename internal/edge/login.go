@@ -24,6 +24,8 @@ type logins struct {
 	lim *throttle.Limiter
 	// requests seen per kind: wp-login, xmlrpc, basic.
 	wpLogin, xmlrpc, basic atomic.Int64
+	blocks                 blockQueue // to report as events
+	reportEvery            time.Duration
 }
 
 func newLogins(spec *api.LoginThrottleSpec) (*logins, error) {
@@ -46,7 +48,7 @@ func newLogins(spec *api.LoginThrottleSpec) (*logins, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: http.login_throttle: %w", err)
 	}
-	return &logins{lim: lim}, nil
+	return &logins{lim: lim, reportEvery: loginReportInterval}, nil
 }
 
 // serveLogin answers a login request (a POST to wp-login.php or
@@ -97,6 +99,7 @@ func (e *Edge) serveLogin(w http.ResponseWriter, r *http.Request) bool {
 		if b := v.Block; b != nil {
 			// The event: who, which name, how many. Never the password.
 			e.logger.Warn("login throttled", "by", b.By, "client", b.Address, "user", b.User, "count", b.Count, "until", b.Until.Format(time.RFC3339))
+			e.logins.blocks.add(*b)
 		}
 		secs := int((v.RetryAfter + time.Second - 1) / time.Second)
 		h := w.Header()

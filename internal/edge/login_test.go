@@ -2,7 +2,9 @@ package edge
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/scalepress/scalepress/internal/api"
@@ -354,5 +357,43 @@ func TestLoginThrottleOff(t *testing.T) {
 		if s := l.login("192.0.2.1", "admin", "guess"); s != 200 {
 			t.Fatalf("status %d with throttling off", s)
 		}
+	}
+}
+
+// TestLoginBlocksReported: the blocks that start are sent to the
+// controller's event log with the edge's token, at most
+// api.MaxEdgeEvents one by one and the rest counted.
+func TestLoginBlocksReported(t *testing.T) {
+	got := make(chan api.EdgeEvents, 4)
+	ctl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev api.EdgeEvents
+		if r.Header.Get("Authorization") != "Bearer edge-1.token" || json.NewDecoder(r.Body).Decode(&ev) != nil {
+			http.Error(w, "no", http.StatusBadRequest)
+			return
+		}
+		got <- ev
+	}))
+	t.Cleanup(ctl.Close)
+	l := newLoginEdge(t, throttleSpec(1, 100))
+	l.e.spec.EventsURL, l.e.spec.ControlToken = ctl.URL, "edge-1.token"
+	l.e.logins.reportEvery = 10 * time.Millisecond
+	for i := range api.MaxEdgeEvents + 3 {
+		client := fmt.Sprintf("192.0.2.%d", i+1)
+		l.login(client, "admin", "guess")
+		l.login(client, "admin", "guess")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.e.reportLogins(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	ev := <-got
+	if len(ev.LoginBlocks) != api.MaxEdgeEvents || ev.More != 3 {
+		t.Fatalf("report: %d blocks, %d more; want %d and 3", len(ev.LoginBlocks), ev.More, api.MaxEdgeEvents)
+	}
+	want := api.LoginBlock{By: "address", Address: "192.0.2.1", User: "admin", Count: 2}
+	first := ev.LoginBlocks[0]
+	first.Time, first.Until = time.Time{}, time.Time{}
+	if diff := cmp.Diff(want, first); diff != "" {
+		t.Errorf("first block (-want +got):\n%s", diff)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -154,6 +155,36 @@ func TestLoginThrottle(t *testing.T) {
 			if !strings.Contains(string(b), line+"\n") {
 				t.Errorf("metrics lack %q", line)
 			}
+		}
+	})
+
+	t.Run("the blocks are events, without a password", func(t *testing.T) {
+		// The edge reports every 10 s; the block below outlasts that.
+		deadline := time.Now().Add(30 * time.Second)
+		var ev result
+		for time.Now().Before(deadline) {
+			if ev = s.cli(t, "events"); strings.Contains(ev.stdout, "login attempts for address 127.70.9.3") {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		for _, want := range []string{"login attempts for address 127.70.9.1 blocked", "after 5 failures", "login attempts for address 127.70.9.3 blocked"} {
+			if !strings.Contains(ev.stdout, want) {
+				t.Errorf("scalepress events does not say %q:\n%s", want, ev.stdout)
+			}
+		}
+		if strings.Contains(ev.stdout, "wrong-") || strings.Contains(ev.stdout, "guess-") || strings.Contains(ev.stdout, password) {
+			t.Errorf("a password is in the events:\n%s", ev.stdout)
+		}
+		logs, _ := filepath.Glob(filepath.Join(s.dir, "logs", "*.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			if strings.Contains(string(b), "wrong-") || strings.Contains(string(b), "guess-1") || strings.Contains(string(b), password) {
+				t.Errorf("a password is in %s", l)
+			}
+		}
+		if b, _ := os.ReadFile(filepath.Join(s.dir, "logs", "edge-1.log")); !strings.Contains(string(b), `"login throttled"`) && !strings.Contains(string(b), "login throttled") {
+			t.Errorf("the edge's log has no block")
 		}
 	})
 
