@@ -98,3 +98,30 @@ func BenchmarkProxyPost(b *testing.B) {
 		e.ServeHTTP(w, req)
 	}
 }
+
+// BenchmarkLoginPost is a failed wp-login.php POST through login
+// throttling: the body read ahead, the limiter asked, the answer looked at.
+func BenchmarkLoginPost(b *testing.B) {
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "<form>Error</form>")
+	}))
+	defer node.Close()
+	lt := &api.LoginThrottleSpec{PerAddress: 1_000_000, PerUser: 1_000_000, Window: "1h", Block: "1h", TrustedFor: "1h", MaxEntries: 1024}
+	e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: &api.CacheSpec{Enabled: false}, HTTP: api.HTTPSpec{LoginThrottle: lt}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.SetUpstreams([]api.Upstream{{ID: "node-1", Addr: strings.TrimPrefix(node.URL, "http://")}})
+	form := "log=admin&pwd=guess&wp-submit=Log+In&redirect_to=%2Fwp-admin%2F&testcookie=1"
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "http://site.test/wp-login.php", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = "127.0.0.1:5555"
+		clear(w.h)
+		e.ServeHTTP(w, req)
+	}
+}

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -30,13 +31,13 @@ type bodyLimit struct {
 // body it still streams whole to a node. truncated reports that the body
 // goes on beyond n.
 func (b *bodyLimit) peek(n int) (prefix []byte, truncated bool, err error) {
-	buf := make([]byte, n+1)
-	got, err := io.ReadFull(b, buf)
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		err = nil
-	}
-	b.pending = buf[:got]
-	return buf[:min(got, n)], got > n, err
+	// The buffer grows as bytes arrive: a connection that announces a
+	// body and sends none holds no prefix-sized buffer.
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(io.LimitReader(b, int64(n)+1))
+	b.pending = buf.Bytes()
+	got := len(b.pending)
+	return b.pending[:min(got, n)], got > n, err
 }
 
 func (b *bodyLimit) Read(p []byte) (int, error) {

@@ -193,7 +193,8 @@ func (c *addrConn) RemoteAddr() net.Addr {
 }
 
 // TestRequestBodyLimits: the edge ends a request body that stops arriving
-// (408) or grows too large (413) itself.
+// (408) or grows too large (413) itself, also while it reads a login body
+// ahead for login throttling.
 func TestRequestBodyLimits(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -207,62 +208,64 @@ func TestRequestBodyLimits(t *testing.T) {
 		{"declared too large", "Content-Length: 9", nil, http.StatusRequestEntityTooLarge},
 		{"chunked too large", "Transfer-Encoding: chunked", []time.Duration{0, 0, 0, 0, 0, 0, 0, 0, 0}, http.StatusRequestEntityTooLarge},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				nodeLn := newPipeListener()
-				node := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					b, err := io.ReadAll(r.Body)
-					if err != nil {
-						return
-					}
-					fmt.Fprintf(w, "%d", len(b))
-				})}
-				go node.Serve(nodeLn)
-				defer node.Shutdown(context.Background())
-				e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: &api.CacheSpec{Enabled: false},
-					HTTP: api.HTTPSpec{BodyTimeout: "10s", MaxBody: 8}}, slog.New(slog.DiscardHandler))
-				if err != nil {
-					t.Fatal(err)
-				}
-				e.transport.DialContext = func(context.Context, string, string) (net.Conn, error) { return nodeLn.dial(), nil }
-				defer e.transport.CloseIdleConnections()
-				e.SetUpstreams([]api.Upstream{{ID: "a", Addr: "node.test:80"}})
-				edgeLn := newPipeListener()
-				srv := &http.Server{Handler: e}
-				go srv.Serve(edgeLn)
-				defer srv.Shutdown(context.Background())
-
-				nc := edgeLn.dial()
-				var wg sync.WaitGroup
-				defer wg.Wait()
-				defer nc.Close()
-				wg.Go(func() {
-					fmt.Fprintf(nc, "POST /wp-admin/admin-ajax.php HTTP/1.1\r\nHost: site.test\r\n%s\r\n\r\n", tt.header)
-					for i, d := range tt.steps {
-						time.Sleep(d)
-						chunk := "abcd"[i%4 : i%4+1]
-						if strings.Contains(tt.header, "chunked") {
-							chunk = "1\r\n" + chunk + "\r\n"
-						}
-						if _, err := io.WriteString(nc, chunk); err != nil {
+	for _, tc := range []struct{ name, path string }{{"", "/wp-admin/admin-ajax.php"}, {"login ", "/wp-login.php"}} {
+		for _, tt := range tests {
+			t.Run(tc.name+tt.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					nodeLn := newPipeListener()
+					node := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						b, err := io.ReadAll(r.Body)
+						if err != nil {
 							return
 						}
+						fmt.Fprintf(w, "%d", len(b))
+					})}
+					go node.Serve(nodeLn)
+					defer node.Shutdown(context.Background())
+					e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: &api.CacheSpec{Enabled: false},
+						HTTP: api.HTTPSpec{BodyTimeout: "10s", MaxBody: 8, LoginThrottle: throttleSpec(5, 5)}}, slog.New(slog.DiscardHandler))
+					if err != nil {
+						t.Fatal(err)
+					}
+					e.transport.DialContext = func(context.Context, string, string) (net.Conn, error) { return nodeLn.dial(), nil }
+					defer e.transport.CloseIdleConnections()
+					e.SetUpstreams([]api.Upstream{{ID: "a", Addr: "node.test:80"}})
+					edgeLn := newPipeListener()
+					srv := &http.Server{Handler: e}
+					go srv.Serve(edgeLn)
+					defer srv.Shutdown(context.Background())
+
+					nc := edgeLn.dial()
+					var wg sync.WaitGroup
+					defer wg.Wait()
+					defer nc.Close()
+					wg.Go(func() {
+						fmt.Fprintf(nc, "POST %s HTTP/1.1\r\nHost: site.test\r\n%s\r\n\r\n", tc.path, tt.header)
+						for i, d := range tt.steps {
+							time.Sleep(d)
+							chunk := "abcd"[i%4 : i%4+1]
+							if strings.Contains(tt.header, "chunked") {
+								chunk = "1\r\n" + chunk + "\r\n"
+							}
+							if _, err := io.WriteString(nc, chunk); err != nil {
+								return
+							}
+						}
+					})
+					resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != tt.wantCode {
+						t.Errorf("status %d %q, want %d", resp.StatusCode, b, tt.wantCode)
+					}
+					if tt.wantCode != 200 && strings.Count(string(b), "\n") != 1 {
+						t.Errorf("body %q is not a one-line reason", b)
 					}
 				})
-				resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != tt.wantCode {
-					t.Errorf("status %d %q, want %d", resp.StatusCode, b, tt.wantCode)
-				}
-				if tt.wantCode != 200 && strings.Count(string(b), "\n") != 1 {
-					t.Errorf("body %q is not a one-line reason", b)
-				}
 			})
-		})
+		}
 	}
 }

@@ -61,6 +61,13 @@ func (e *Edge) serveLogin(w http.ResponseWriter, r *http.Request) bool {
 	if kind == throttle.KindNone {
 		return false
 	}
+	// Within the client's cap: one address cannot have more than
+	// http.client_concurrency login bodies being read ahead.
+	e.toNodes(w, r, func() { e.serveLoginSlot(w, r, kind) })
+	return true
+}
+
+func (e *Edge) serveLoginSlot(w http.ResponseWriter, r *http.Request, kind throttle.Kind) {
 	client, _, _ := e.clientAddr(r)
 	var login throttle.Login
 	switch kind {
@@ -70,7 +77,7 @@ func (e *Edge) serveLogin(w http.ResponseWriter, r *http.Request) bool {
 			if !e.refuseBody(w, r) {
 				w.WriteHeader(499) // the client went away; nobody reads this
 			}
-			return true
+			return
 		}
 		if kind == throttle.KindWPLogin {
 			e.logins.wpLogin.Add(1)
@@ -86,10 +93,11 @@ func (e *Edge) serveLogin(w http.ResponseWriter, r *http.Request) bool {
 				status = http.StatusRequestEntityTooLarge
 			}
 			e.refuse(w, r, client, status, "%d xmlrpc.php: %v (at most %d bytes are read; http.login_throttle)", status, err, throttle.MaxPrefix)
-			return true
+			return
 		}
 		if login.Calls == 0 {
-			return false // no password in it (a pingback): the usual way
+			e.forward(w, r) // no password in it (a pingback)
+			return
 		}
 	case throttle.KindBasic:
 		e.logins.basic.Add(1)
@@ -115,12 +123,9 @@ func (e *Edge) serveLogin(w http.ResponseWriter, r *http.Request) bool {
 		e.refuse(w, r, client, http.StatusTooManyRequests,
 			"429 too many login attempts: %d failed for %s within %s; retry in %d s (http.login_throttle.per_%s)",
 			v.Count, what, e.logins.lim.Config().Window, secs, v.By)
-		return true
+		return
 	}
-	e.toNodes(w, r, func() {
-		e.forwardThen(w, r, func(resp *http.Response) { e.loginAnswered(kind, client, login, resp) })
-	})
-	return true
+	e.forwardThen(w, r, func(resp *http.Response) { e.loginAnswered(kind, client, login, resp) })
 }
 
 // peekBody reads the start of r's body, which still streams whole to the

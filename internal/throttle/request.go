@@ -33,17 +33,27 @@ const (
 // segment, as the node runs /wp-login.php/extra and /blog/xmlrpc.php too.
 func Classify(r *http.Request) Kind {
 	if r.Method == http.MethodPost {
-		for _, seg := range strings.Split(path.Clean("/"+r.URL.Path), "/") {
-			switch {
-			case strings.EqualFold(seg, "wp-login.php"):
-				return KindWPLogin
-			case strings.EqualFold(seg, "xmlrpc.php"):
-				return KindXMLRPC
-			}
+		if k := loginPath(r.URL.Path); k != KindNone {
+			return k
 		}
 	}
-	if _, ok := BasicUser(r.Header); ok {
+	if auth := r.Header["Authorization"]; len(auth) > 0 && len(auth[0]) > 6 && strings.EqualFold(auth[0][:6], "basic ") {
 		return KindBasic
+	}
+	return KindNone
+}
+
+func loginPath(p string) Kind {
+	p = path.Clean("/" + p)
+	for p != "/" {
+		seg := path.Base(p)
+		switch {
+		case strings.EqualFold(seg, "wp-login.php"):
+			return KindWPLogin
+		case strings.EqualFold(seg, "xmlrpc.php"):
+			return KindXMLRPC
+		}
+		p = path.Dir(p)
 	}
 	return KindNone
 }
