@@ -152,10 +152,11 @@ func (e *Edge) loginAnswered(kind throttle.Kind, client netip.Addr, login thrott
 	lim := e.logins.lim
 	switch kind {
 	case throttle.KindWPLogin:
-		// A failed login is 200 with the form again; a login is a
-		// redirect that sets the logged-in cookie, which proves the
-		// password: the pair is spared the user's limit from now on.
-		if resp.StatusCode/100 == 3 && loggedIn(resp.Header) {
+		// A failed login is 200 with the form again; a login sets the
+		// logged-in cookie (with a redirect, or a 200 for the admin's
+		// interim login), which proves the password: the pair is spared
+		// the user's limit from now on.
+		if loggedIn(resp.Header) {
 			lim.Succeed(client, login.User, login.Calls, true)
 		}
 	case throttle.KindXMLRPC:
