@@ -121,8 +121,8 @@ func (e *Edge) serveLoginSlot(w http.ResponseWriter, r *http.Request, kind throt
 			what = "this user name"
 		}
 		e.refuse(w, r, client, http.StatusTooManyRequests,
-			"429 too many login attempts: %d failed for %s within %s; retry in %d s (http.login_throttle.per_%s)",
-			v.Count, what, e.logins.lim.Config().Window, secs, v.By)
+			"429 too many login attempts for %s: %d failed within %s, the limit is %d; retry in %d s (http.login_throttle.per_%s)",
+			what, v.Count, e.logins.lim.Config().Window, v.Limit, secs, v.By)
 		return
 	}
 	e.forwardThen(w, r, func(resp *http.Response) { e.loginAnswered(kind, client, login, resp) })

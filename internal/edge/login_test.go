@@ -180,7 +180,7 @@ func TestLoginThrottleWPLogin(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
-	if a.retryAfter != "120" || strings.Count(a.body, "\n") != 1 || !strings.Contains(a.body, "429 too many login attempts: 3 failed for this address") {
+	if a.retryAfter != "120" || strings.Count(a.body, "\n") != 1 || !strings.Contains(a.body, "429 too many login attempts for this address: 3 failed within 1m0s, the limit is 3; retry in 120 s (http.login_throttle.per_address)") {
 		t.Errorf("refusal: Retry-After %q, body %q", a.retryAfter, a.body)
 	}
 	if n := l.wp.triedSoFar(); n != 7 {
