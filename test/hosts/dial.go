@@ -111,18 +111,24 @@ func socketIn(fd int, ino uint64) error {
 	return nil
 }
 
-// HTTPClient returns a client whose connections are made from inside h (no
-// proxy from the environment). URLs must use IP addresses.
+// HTTPClient returns h's HTTP client: its connections are made from inside
+// h, with no proxy from the environment. URLs must use IP addresses. The
+// client is shared by every caller (so its idle connections are reused, not
+// piled up against servers' per-client limits): do not modify it; build a
+// Transport on h.DialContext for other settings.
 func (h *Host) HTTPClient() *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         h.DialContext,
-			MaxIdleConnsPerHost: 16,
-			IdleConnTimeout:     30 * time.Second,
-		},
-		Timeout: 30 * time.Second,
-	}
+	h.clientOnce.Do(func() {
+		h.client = &http.Client{
+			Transport: &http.Transport{
+				Proxy:               nil,
+				DialContext:         h.DialContext,
+				MaxIdleConnsPerHost: 16,
+				IdleConnTimeout:     30 * time.Second,
+			},
+			Timeout: 30 * time.Second,
+		}
+	})
+	return h.client
 }
 
 // Forward listens on 127.0.0.1:0 in the root namespace and connects every

@@ -18,6 +18,7 @@ package hosts
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"regexp"
@@ -110,6 +111,9 @@ type Host struct {
 
 	net  *Net
 	port string // the host's bridge port in the switch namespace
+
+	clientOnce sync.Once
+	client     *http.Client
 }
 
 // Host returns the host called name, failing t when there is none.

@@ -151,8 +151,7 @@ func TestReachCutHeal(t *testing.T) {
 
 	n.Cut(t, h1)
 	for _, from := range []*Host{h2, n.Client} {
-		c := from.HTTPClient()
-		c.Transport.(*http.Transport).DisableKeepAlives = true
+		c := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: from.DialContext, DisableKeepAlives: true}}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		body, err := get(ctx, c, url)
 		cancel()

@@ -1,0 +1,253 @@
+package hosts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scalepress/scalepress/test/tools"
+)
+
+// NomadOptions configures StartNomad.
+type NomadOptions struct {
+	// Datacenter of every agent; "" means "dc1".
+	Datacenter string
+	// Meta is the node meta of each client, by host name (e.g.
+	// {"h2": {"region": "eu"}}).
+	Meta map[string]map[string]string
+	// ReadyWithin bounds the wait for the leader and every client to be
+	// ready; 0 means 60 s.
+	ReadyWithin time.Duration
+}
+
+// Nomad is a running Nomad cluster.
+type Nomad struct {
+	// Addr is the server's HTTP API inside the test subnet
+	// ("http://10.77.0.11:4646"): use it from inside a host.
+	Addr string
+	// Local is a forward to Addr on 127.0.0.1 in the root namespace, for
+	// programs that run there (the scalepress CLI, curl).
+	Local  string
+	Server *Proc
+	// Clients are the client agents, by host name.
+	Clients map[string]*Proc
+	// via is the host the fixture reaches the API from.
+	via *Host
+}
+
+// nomadPorts are Nomad's default ports; each host has its own port space.
+const (
+	nomadHTTPPort = 4646
+	nomadRPCPort  = 4647
+)
+
+// StartNomad starts a Nomad server in server and a client in each of
+// clients (tools.Path(t, "nomad"), v1.6.3), and waits until the server has a
+// leader and every client is ready with raw_exec healthy.
+//
+// Clients run raw_exec without cgroups (so no task shares the machine-wide
+// /sys/fs/cgroup/freezer/nomad), with a cgroup parent named for this
+// topology (/sys/fs/cgroup/cpuset/nomad-PREFIX-HOST, removed at cleanup),
+// the drivers and cloud fingerprints that cannot work here denied, a data
+// dir of their own under t.TempDir() (all hosts share one filesystem), and
+// network_interface eth0 so that tasks bind their host's address.
+func StartNomad(t testing.TB, n *Net, server *Host, clients []*Host, opts NomadOptions) *Nomad {
+	t.Helper()
+	bin := tools.Path(t, "nomad")
+	if opts.Datacenter == "" {
+		opts.Datacenter = "dc1"
+	}
+	if opts.ReadyWithin == 0 {
+		opts.ReadyWithin = 60 * time.Second
+	}
+	for name := range opts.Meta {
+		if !slices.ContainsFunc(clients, func(h *Host) bool { return h.Name == name }) {
+			t.Fatalf("hosts: NomadOptions.Meta: %q is not one of the clients", name)
+		}
+	}
+	dir := t.TempDir()
+	start := time.Now()
+	nm := &Nomad{
+		Addr:    "http://" + netip.AddrPortFrom(server.Addr, nomadHTTPPort).String(),
+		Clients: map[string]*Proc{},
+		via:     server,
+	}
+	if n.Client != nil {
+		nm.via = n.Client
+	}
+
+	serverHCL := nomadCommon(server, dir, opts.Datacenter) + `
+server {
+  enabled          = true
+  bootstrap_expect = 1
+}
+`
+	nm.Server = startNomadAgent(t, bin, server, dir, serverHCL)
+
+	rpc := netip.AddrPortFrom(server.Addr, nomadRPCPort).String()
+	for _, c := range clients {
+		var meta strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(opts.Meta[c.Name])) {
+			fmt.Fprintf(&meta, "    %q = %q\n", k, opts.Meta[c.Name][k])
+		}
+		clientHCL := nomadCommon(c, dir, opts.Datacenter) + fmt.Sprintf(`
+client {
+  enabled           = true
+  servers           = [%q]
+  network_interface = "eth0"
+  cgroup_parent     = %q
+  meta {
+%s  }
+  options {
+    "driver.denylist"      = "docker,podman,qemu,java,exec"
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
+  }
+}
+
+plugin "raw_exec" {
+  config {
+    enabled    = true
+    no_cgroups = true
+  }
+}
+`, rpc, "/nomad-"+n.prefix+"-"+c.Name, meta.String())
+		nm.Clients[c.Name] = startNomadAgent(t, bin, c, dir, clientHCL)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyWithin)
+	defer cancel()
+	want := make([]string, 0, len(clients))
+	for _, c := range clients {
+		want = append(want, c.Name)
+	}
+	if err := nm.waitReady(ctx, want); err != nil {
+		t.Fatalf("hosts: nomad: %v", err)
+	}
+	nm.Local = "http://" + nm.via.Forward(t, strings.TrimPrefix(nm.Addr, "http://"))
+	t.Logf("hosts: nomad: server on %s, %d clients ready in %v", server.Name, len(clients), time.Since(start).Round(time.Millisecond))
+	return nm
+}
+
+// nomadCommon is the part of an agent's configuration every agent shares.
+func nomadCommon(h *Host, dir, dc string) string {
+	return fmt.Sprintf(`name                 = %q
+datacenter           = %q
+data_dir             = %q
+bind_addr            = %q
+disable_update_check = true
+log_level            = "INFO"
+
+consul {
+  auto_advertise   = false
+  server_auto_join = false
+  client_auto_join = false
+}
+`, h.Name, dc, filepath.Join(dir, "data-"+h.Name), h.Addr.String())
+}
+
+func startNomadAgent(t testing.TB, bin string, h *Host, dir, hcl string) *Proc {
+	t.Helper()
+	cfg := filepath.Join(dir, h.Name+".hcl")
+	if err := os.WriteFile(cfg, []byte(hcl), 0o644); err != nil {
+		t.Fatalf("hosts: nomad: %v", err)
+	}
+	return h.Start(t, bin, "agent", "-config", cfg)
+}
+
+// Get decodes the JSON answer to GET path (e.g. "/v1/nodes") into v,
+// asking from inside the client namespace (or the server host).
+func (nm *Nomad) Get(ctx context.Context, path string, v any) error {
+	return nm.do(ctx, http.MethodGet, path, nil, v)
+}
+
+// Put sends body as JSON to path and decodes the answer into v (nil to
+// discard it).
+func (nm *Nomad) Put(ctx context.Context, path string, body, v any) error {
+	return nm.do(ctx, http.MethodPut, path, body, v)
+}
+
+func (nm *Nomad) do(ctx context.Context, method, path string, body, v any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, nm.Addr+path, rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	resp, err := nm.via.HTTPClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if v == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// nomadNode is the part of GET /v1/nodes the fixture reads.
+type nomadNode struct {
+	Name    string
+	Status  string
+	Drivers map[string]struct{ Healthy bool }
+}
+
+// waitReady polls until the server has a leader and every client in want
+// is ready with raw_exec healthy.
+func (nm *Nomad) waitReady(ctx context.Context, want []string) error {
+	var last string
+	for {
+		var leader string
+		var nodes []nomadNode
+		err := nm.Get(ctx, "/v1/status/leader", &leader)
+		if err == nil && leader == "" {
+			err = fmt.Errorf("no leader yet")
+		}
+		if err == nil {
+			err = nm.Get(ctx, "/v1/nodes", &nodes)
+		}
+		if err == nil {
+			var ready []string
+			for _, nd := range nodes {
+				if nd.Status == "ready" && nd.Drivers["raw_exec"].Healthy {
+					ready = append(ready, nd.Name)
+				}
+			}
+			slices.Sort(ready)
+			w := slices.Sorted(slices.Values(want))
+			if slices.Equal(ready, w) {
+				return nil
+			}
+			err = fmt.Errorf("ready clients %v, want %v", ready, w)
+		}
+		last = err.Error()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready: %s", last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
