@@ -68,7 +68,8 @@ FUZZ_TARGETS := \
 	internal/fastcgi:FuzzNameValuePairs internal/galera:FuzzParseGraState \
 	internal/pagecache:FuzzCacheControl internal/pagecache:FuzzRange internal/pagecache:FuzzTags \
 	internal/pagecache:FuzzPurgeRequest internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
-	internal/filesync:FuzzPushChange internal/sitepath:FuzzDenied internal/throttle:FuzzLoginBody
+	internal/filesync:FuzzPushChange internal/sitepath:FuzzDenied internal/throttle:FuzzLoginBody \
+	test/hosts:FuzzCheckSubnet
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg/; done

@@ -103,3 +103,23 @@ func TestNewRefusesSubnetInRoot(t *testing.T) {
 		t.Fatalf("New failed with %q, want the safety check naming lo", msg)
 	}
 }
+
+// FuzzCheckSubnet: any `ip -j` output is parsed without panicking, and an
+// address inside the subnet is never accepted.
+func FuzzCheckSubnet(f *testing.F) {
+	f.Add([]byte(addrsHere), []byte(routesHere), "10.77.0.5")
+	f.Add([]byte(`[]`), []byte(`[{"dst":"10.77.0.0/24"}]`), "10.77.0.200")
+	f.Add([]byte(`[{"addr_info":[{"local":"::1","prefixlen":200}]}]`), []byte(`[{"dst":"x/y"}]`), "1.2.3.4")
+	subnet := netip.MustParsePrefix("10.77.0.0/24")
+	f.Fuzz(func(t *testing.T, addrs, routes []byte, extra string) {
+		_ = checkSubnet(addrs, routes, subnet)
+		a, err := netip.ParseAddr(extra)
+		if err != nil || !subnet.Contains(a) {
+			return
+		}
+		with := []byte(`[{"ifname":"x","addr_info":[{"local":"` + a.String() + `","prefixlen":32}]}]`)
+		if err := checkSubnet(with, []byte(`[]`), subnet); !errors.Is(err, ErrSubnetInRoot) {
+			t.Fatalf("address %s in %s accepted: %v", a, subnet, err)
+		}
+	})
+}
