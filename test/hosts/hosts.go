@@ -219,19 +219,19 @@ func New(t testing.TB, cfg Config) *Net {
 
 // Cut takes h's bridge port down: h loses its link (a partition, not a
 // crash; its processes keep running).
-func (n *Net) Cut(t testing.TB, h *Host) {
-	t.Helper()
+func (n *Net) Cut(h *Host) error {
 	if err := ipCmd("-n", n.sw, "link", "set", h.port, "down"); err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("cut %s: %w", h.Name, err)
 	}
+	return nil
 }
 
 // Heal brings h's bridge port back up.
-func (n *Net) Heal(t testing.TB, h *Host) {
-	t.Helper()
+func (n *Net) Heal(h *Host) error {
 	if err := ipCmd("-n", n.sw, "link", "set", h.port, "up"); err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("heal %s: %w", h.Name, err)
 	}
+	return nil
 }
 
 // cleanup removes what New made: processes started by Start (their whole

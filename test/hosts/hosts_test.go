@@ -149,7 +149,9 @@ func TestReachCutHeal(t *testing.T) {
 		t.Fatalf("through the forward from the root namespace: %q", got)
 	}
 
-	n.Cut(t, h1)
+	if err := n.Cut(h1); err != nil {
+		t.Fatal(err)
+	}
 	for _, from := range []*Host{h2, n.Client} {
 		c := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: from.DialContext, DisableKeepAlives: true}}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -160,7 +162,9 @@ func TestReachCutHeal(t *testing.T) {
 		}
 	}
 
-	n.Heal(t, h1)
+	if err := n.Heal(h1); err != nil {
+		t.Fatal(err)
+	}
 	if got := waitGet(t, n.Client.HTTPClient(), url, 10*time.Second); got != "served-by-h1" {
 		t.Fatalf("from client after Heal: %q", got)
 	}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -169,6 +170,50 @@ func startNomadAgent(t testing.TB, bin string, h *Host, dir, hcl string) *Proc {
 // asking from inside the client namespace (or the server host).
 func (nm *Nomad) Get(ctx context.Context, path string, v any) error {
 	return nm.do(ctx, http.MethodGet, path, nil, v)
+}
+
+// Post sends body as JSON to path and decodes the answer into v (nil to
+// discard it).
+func (nm *Nomad) Post(ctx context.Context, path string, body, v any) error {
+	return nm.do(ctx, http.MethodPost, path, body, v)
+}
+
+// SubmitJob registers (or updates) job, Nomad's JSON job document.
+func (nm *Nomad) SubmitJob(ctx context.Context, job any) error {
+	return nm.Put(ctx, "/v1/jobs", map[string]any{"Job": job}, nil)
+}
+
+// WaitDeployment waits until the latest deployment of job is successful.
+// Nomad refuses to scale a job while a deployment is active ("job scaling
+// blocked due to active deployment"); a job with a short
+// Update.MinHealthyTime gets there in about a second.
+func (nm *Nomad) WaitDeployment(ctx context.Context, job string) error {
+	path := "/v1/job/" + url.PathEscape(job) + "/deployment"
+	for {
+		var d *struct{ Status, StatusDescription string }
+		if err := nm.Get(ctx, path, &d); err != nil {
+			return err
+		}
+		if d != nil {
+			switch d.Status {
+			case "successful":
+				return nil
+			case "failed", "cancelled":
+				return fmt.Errorf("deployment of %s: %s: %s", job, d.Status, d.StatusDescription)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deployment of %s: %w", job, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Scale sets the count of job's group through the job scale API.
+func (nm *Nomad) Scale(ctx context.Context, job, group string, count int) error {
+	body := map[string]any{"Count": count, "Target": map[string]string{"Group": group}}
+	return nm.Post(ctx, "/v1/job/"+url.PathEscape(job)+"/scale", body, nil)
 }
 
 // Put sends body as JSON to path and decodes the answer into v (nil to

@@ -19,7 +19,8 @@ import (
 
 // TestNomadCluster: a server in h1 and clients in h2..h4 run a raw_exec job
 // with distinct_hosts whose tasks bind their host's address and answer the
-// client namespace.
+// client namespace; the job is scaled from 2 to 3 once its deployment is
+// done. Node meta reaches the tasks.
 func TestNomadCluster(t *testing.T) {
 	LockE2E(t)
 	var n *Net
@@ -49,7 +50,10 @@ func TestNomadCluster(t *testing.T) {
 		"ID": "web", "Name": "web", "Type": "service", "Datacenters": []string{"dc1"},
 		"Constraints": []map[string]string{{"Operand": "distinct_hosts", "RTarget": "true"}},
 		"TaskGroups": []map[string]any{{
-			"Name": "g", "Count": 3,
+			"Name": "g", "Count": 2,
+			// Healthy after 0.5 s running (no checks), so the deployment
+			// ends and the scale request is accepted.
+			"Update":   map[string]any{"MinHealthyTime": int64(500 * time.Millisecond), "HealthyDeadline": int64(time.Minute)},
 			"Networks": []map[string]any{{"DynamicPorts": []map[string]string{{"Label": "http"}}}},
 			"Services": []map[string]any{{"Name": "web", "PortLabel": "http", "Provider": "nomad"}},
 			"Tasks": []map[string]any{{
@@ -63,26 +67,53 @@ func TestNomadCluster(t *testing.T) {
 			}},
 		}},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	submitted := time.Now()
-	if err := nm.Put(ctx, "/v1/jobs", map[string]any{"Job": job}, nil); err != nil {
+	if err := nm.SubmitJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}
+	got := answers(ctx, t, nm, n, 2)
+	t.Logf("job web: 2 tasks answering %v after submit", time.Since(submitted).Round(time.Millisecond))
+	if len(got) != 2 || got[0] == got[1] {
+		t.Fatalf("answers from 2 tasks: %v, want two distinct hosts", got)
+	}
+	// Nomad refuses to scale during the first deployment.
+	if err := nm.WaitDeployment(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("job web: deployment successful %v after submit", time.Since(submitted).Round(time.Millisecond))
+	scaled := time.Now()
+	if err := nm.Scale(ctx, "web", "g", 3); err != nil {
+		t.Fatal(err)
+	}
+	got = answers(ctx, t, nm, n, 3)
+	t.Logf("job web: 3 tasks answering %v after the scale request", time.Since(scaled).Round(time.Millisecond))
+	pids = pidsIn(namespaceInodes(t, n))
+	want := []string{"h2 served-by-h2-eu", "h3 served-by-h3-us", "h4 served-by-h4-us"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("answers from the client namespace, as \"host-of-address body\" (-want +got):\n%s", diff)
+	}
+}
 
+// answers waits until service web has count registrations and returns, for
+// each, "HOST BODY": the host whose address it registered and what a GET
+// from the client namespace answered, sorted.
+func answers(ctx context.Context, t testing.TB, nm *Nomad, n *Net, count int) []string {
+	t.Helper()
 	type registration struct {
 		Address string
 		Port    int
 	}
 	var regs []registration
-	for len(regs) < 3 {
+	for len(regs) != count {
 		if err := nm.Get(ctx, "/v1/service/web", &regs); err != nil {
 			t.Fatal(err)
 		}
-		if len(regs) < 3 {
+		if len(regs) != count {
 			select {
 			case <-ctx.Done():
-				t.Fatalf("service web: %d registrations, want 3", len(regs))
+				t.Fatalf("service web: %d registrations, want %d", len(regs), count)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
@@ -92,22 +123,16 @@ func TestNomadCluster(t *testing.T) {
 		byAddr[h.Addr.String()] = h.Name
 	}
 	var got []string
-	c := n.Client.HTTPClient()
 	for _, r := range regs {
 		a, err := netip.ParseAddr(r.Address)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := waitGet(t, c, "http://"+netip.AddrPortFrom(a, uint16(r.Port)).String()+"/", 20*time.Second)
+		body := waitGet(t, n.Client.HTTPClient(), "http://"+netip.AddrPortFrom(a, uint16(r.Port)).String()+"/", 20*time.Second)
 		got = append(got, byAddr[r.Address]+" "+body)
 	}
-	t.Logf("job web: 3 tasks answering %v after submit", time.Since(submitted).Round(time.Millisecond))
-	pids = pidsIn(namespaceInodes(t, n))
 	slices.Sort(got)
-	want := []string{"h2 served-by-h2-eu", "h3 served-by-h3-us", "h4 served-by-h4-us"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("answers from the client namespace, as \"host-of-address body\" (-want +got):\n%s", diff)
-	}
+	return got
 }
 
 func getJSON(t testing.TB, c *http.Client, url string, v any) error {

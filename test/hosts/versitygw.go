@@ -41,9 +41,10 @@ type VersitygwOptions struct {
 
 // StartVersitygw starts versitygw (tools.Path(t, "versitygw"), v1.8.0)
 // with its posix backend in h, on h's address, with a data directory of its
-// own under t.TempDir(), and waits until it answers HTTP. The keys are given
+// own under t.TempDir(), and waits until it answers HTTP. Local forwards
+// through the client namespace when the topology has one. The keys are given
 // through the environment, not the command line.
-func StartVersitygw(t testing.TB, n *Net, h *Host, opts VersitygwOptions) *S3 {
+func StartVersitygw(t testing.TB, h *Host, opts VersitygwOptions) *S3 {
 	t.Helper()
 	bin := tools.Path(t, "versitygw")
 	if opts.Port == 0 {
@@ -95,8 +96,8 @@ func StartVersitygw(t testing.TB, n *Net, h *Host, opts VersitygwOptions) *S3 {
 		}
 	}
 	via := h
-	if n.Client != nil {
-		via = n.Client
+	if h.net.Client != nil {
+		via = h.net.Client
 	}
 	s.Local = "http://" + via.Forward(t, listen)
 	t.Logf("hosts: versitygw on %s ready in %v", h.Name, time.Since(start).Round(time.Millisecond))

@@ -65,7 +65,7 @@ func s3Do(t testing.TB, c *http.Client, s *S3, secret, method, path string, body
 // namespace (bucket, put, get) and refuses a wrong signature.
 func TestVersitygw(t *testing.T) {
 	n := New(t, Config{Hosts: []string{"h1", "h2"}, Client: true})
-	s := StartVersitygw(t, n, n.Host(t, "h2"), VersitygwOptions{})
+	s := StartVersitygw(t, n.Host(t, "h2"), VersitygwOptions{})
 	c := n.Client.HTTPClient()
 
 	if code, body := s3Do(t, c, s, s.SecretKey, http.MethodPut, "/media", nil); code != http.StatusOK {
