@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -245,6 +246,12 @@ func (n *Net) cleanup(t testing.TB) {
 	n.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
 		procs[i].stop()
+	}
+	// Idle keep-alive sockets would hold the namespaces alive in the kernel.
+	for _, h := range append(slices.Clone(n.Hosts), n.Client) {
+		if h != nil && h.client != nil {
+			h.client.CloseIdleConnections()
+		}
 	}
 	if err := removeByPrefix(n.prefix); err != nil {
 		t.Errorf("hosts: cleanup %s: %v", n.prefix, err)
