@@ -44,7 +44,8 @@ type Nomad struct {
 	// Clients are the client agents, by host name.
 	Clients map[string]*Proc
 	// via is the host the fixture reaches the API from.
-	via *Host
+	via    *Host
+	server *Host
 }
 
 // nomadPorts are Nomad's default ports; each host has its own port space.
@@ -83,6 +84,7 @@ func StartNomad(t testing.TB, n *Net, server *Host, clients []*Host, opts NomadO
 		Addr:    "http://" + netip.AddrPortFrom(server.Addr, nomadHTTPPort).String(),
 		Clients: map[string]*Proc{},
 		via:     server,
+		server:  server,
 	}
 	if n.Client != nil {
 		nm.via = n.Client
@@ -253,6 +255,13 @@ func (nm *Nomad) do(ctx context.Context, method, path string, body, v any) error
 	return nil
 }
 
+// agents returns every agent by host name.
+func (nm *Nomad) agents() map[string]*Proc {
+	all := maps.Clone(nm.Clients)
+	all[nm.server.Name+" (server)"] = nm.Server
+	return all
+}
+
 // nomadNode is the part of GET /v1/nodes the fixture reads.
 type nomadNode struct {
 	Name    string
@@ -289,6 +298,13 @@ func (nm *Nomad) waitReady(ctx context.Context, want []string) error {
 			err = fmt.Errorf("ready clients %v, want %v", ready, w)
 		}
 		last = err.Error()
+		for name, p := range nm.agents() {
+			select {
+			case <-p.Done():
+				return fmt.Errorf("agent on %s exited (%v) before the cluster was ready; its log: %s", name, p.Err(), p.Log)
+			default:
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("not ready: %s", last)
