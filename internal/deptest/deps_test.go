@@ -25,7 +25,7 @@ var roles = []string{"cli", "controller", "dbrouter", "edge", "filesync", "geodn
 var libraries = []string{
 	"api", "atomicfile", "autoscale", "balancer", "config", "deptest", "eventlog", "fastcgi",
 	"fileperm", "forward", "galera", "guard", "local", "logtail", "nodegroup", "pagecache", "phpfpm",
-	"preflight", "purge", "redisd", "sitepath", "statedir", "supervise", "throttle", "token", "wordpress",
+	"preflight", "purge", "redisd", "s3store", "sitepath", "statedir", "supervise", "throttle", "token", "wordpress",
 }
 
 // pkg is what `go list -json` says of a package that the rules look at.

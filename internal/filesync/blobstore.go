@@ -24,8 +24,9 @@ type BlobStore interface {
 	// Put stores what r yields under hash, durably before it returns. It
 	// stores nothing and returns ErrHashMismatch when the content does not
 	// hash to hash; a blob already present is kept as it is. Errors from r
-	// (such as a size limit) are returned unchanged.
-	Put(ctx context.Context, hash string, r io.Reader) (int64, error)
+	// (such as a size limit) are returned unchanged. size is the length r
+	// announced, -1 if unknown.
+	Put(ctx context.Context, hash string, r io.Reader, size int64) (int64, error)
 	// Get opens a blob for reading and returns its size; ErrBlobNotFound
 	// when it is missing.
 	Get(ctx context.Context, hash string) (io.ReadSeekCloser, int64, error)
@@ -90,7 +91,7 @@ func (s *DirBlobStore) path(hash string) string {
 }
 
 // Put implements BlobStore.
-func (s *DirBlobStore) Put(ctx context.Context, hash string, r io.Reader) (int64, error) {
+func (s *DirBlobStore) Put(ctx context.Context, hash string, r io.Reader, _ int64) (int64, error) {
 	if !validHash(hash) {
 		return 0, fmt.Errorf("filesync: put blob: %q is not a SHA-256 in lowercase hex", hash)
 	}

@@ -2,14 +2,31 @@ package filesync
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"sort"
 )
+
+// ErrFenced means another files role appended to the change log in the
+// same bucket: this one refuses writes so that the log cannot fork.
+var ErrFenced = errors.New("another files role writes to this store; this one refuses writes")
+
+// objectCreator is an ObjectStore whose objects can be created only if
+// absent (S3: If-None-Match: *). The change log then writes every append as
+// an immutable object of its own, named by the sequence number of its first
+// record: a torn append cannot exist, and two stores on one bucket cannot
+// both write a sequence number (the loser is fenced).
+type objectCreator interface {
+	// Create stores data as name unless name exists (an error matching
+	// fs.ErrExist), durably before it returns.
+	Create(ctx context.Context, name string, data []byte) error
+}
 
 // changeLog is the append-only change log: segments named by the sequence
 // number of their first record (log/<seq>.log), each a run of records (see
@@ -23,6 +40,19 @@ type changeLog struct {
 	// firsts are the first sequence numbers of the segments, ascending.
 	firsts     []uint64
 	activeSize int64
+
+	// creator is objs when it creates objects conditionally: every append
+	// is then a segment of its own (appendPart).
+	creator objectCreator
+	// pending is an append whose outcome is unknown (the request failed
+	// after it may have reached the store); resolve settles it before the
+	// next append.
+	pending *pendingPart
+}
+
+type pendingPart struct {
+	name string
+	data []byte
 }
 
 // openLog reads every segment, calls fn for each record with a sequence
@@ -32,6 +62,7 @@ type changeLog struct {
 // applied. One anywhere else is corruption and fails the open.
 func openLog(ctx context.Context, objs ObjectStore, segSize int64, logger *slog.Logger, after uint64, fn func(Change)) (*changeLog, uint64, error) {
 	l := &changeLog{objs: objs, segSize: segSize, logger: logger}
+	l.creator, _ = objs.(objectCreator)
 	names, err := objs.List(ctx, "log/")
 	if err != nil {
 		return nil, 0, err
@@ -145,6 +176,9 @@ func (l *changeLog) append(ctx context.Context, cs []Change) error {
 			return err
 		}
 	}
+	if l.creator != nil {
+		return l.appendPart(ctx, cs[0].Seq, buf)
+	}
 	if len(l.firsts) == 0 || l.activeSize < 0 || l.activeSize > 0 && l.activeSize+int64(len(buf)) > l.segSize {
 		l.firsts = append(l.firsts, cs[0].Seq)
 		l.activeSize = 0
@@ -166,6 +200,86 @@ func (l *changeLog) append(ctx context.Context, cs []Change) error {
 }
 
 var errLogBroken = errors.New("the change log could not be written nor repaired")
+
+// appendPart creates the segment of one append. The create is conditional:
+// finding the object there means either that an earlier attempt of this
+// very append was stored and its answer lost (same bytes: done), or that
+// another files role wrote that sequence number (ErrFenced). When the
+// outcome is unknown the append is pending until resolve settles it.
+func (l *changeLog) appendPart(ctx context.Context, first uint64, buf []byte) error {
+	if l.pending != nil {
+		return fmt.Errorf("filesync: append: the outcome of %s is not known yet", l.pending.name)
+	}
+	name := segmentName(first)
+	err := l.creator.Create(ctx, name, buf)
+	if errors.Is(err, fs.ErrExist) {
+		err = l.sameObject(ctx, name, buf)
+	}
+	switch {
+	case err == nil:
+		l.firsts = append(l.firsts, first)
+		l.activeSize = int64(len(buf))
+		return nil
+	case errors.Is(err, ErrFenced):
+		return err
+	}
+	l.pending = &pendingPart{name: name, data: buf}
+	return err
+}
+
+// sameObject returns nil when object name holds data, ErrFenced when it
+// holds something else.
+func (l *changeLog) sameObject(ctx context.Context, name string, data []byte) error {
+	rc, err := l.objs.Open(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, data) {
+		return fmt.Errorf("%w: %s was written by another files role", ErrFenced, name)
+	}
+	return nil
+}
+
+// resolve settles a pending append: it returns its records when the store
+// holds them (they are in the log, so the store applies them), nothing when
+// it does not, ErrFenced when another role wrote there, or the error that
+// keeps it from knowing.
+func (l *changeLog) resolve(ctx context.Context) ([]Change, error) {
+	p := l.pending
+	if p == nil {
+		return nil, nil
+	}
+	switch err := l.sameObject(ctx, p.name, p.data); {
+	case errors.Is(err, fs.ErrNotExist):
+		l.pending = nil
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("filesync: settle the last append (%s): %w", p.name, err)
+	}
+	var cs []Change
+	rr := newRecordReader(bytes.NewReader(p.data))
+	for {
+		c, _, err := rr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("filesync: settle the last append (%s): %w", p.name, err)
+		}
+		cs = append(cs, c)
+	}
+	l.pending = nil
+	if len(cs) > 0 {
+		l.firsts = append(l.firsts, cs[0].Seq)
+		l.activeSize = int64(len(p.data))
+	}
+	return cs, nil
+}
 
 // readRange returns up to max records with since < seq ≤ upto, from the
 // segments (firsts is a copy taken under the store's lock).

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scalepress/scalepress/internal/s3store"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
@@ -70,7 +71,11 @@ type Config struct {
 	// Addr is where Run listens.
 	Addr string
 	// Dir holds the local backend: blobs, the change log and snapshots.
+	// With S3 it only holds the lock and spooled uploads.
 	Dir string
+	// S3, when set, keeps the store in an S3-compatible bucket instead of
+	// Dir (docs/adr/0012-files-on-s3.md).
+	S3 *s3store.Config
 	// Key is the files purpose key (token.Files): every request but
 	// GET /healthz needs a bearer token issued with it
 	// (docs/adr/0009-trust-model.md).
@@ -151,6 +156,11 @@ func (c Config) Validate() error {
 	}
 	if c.Key.IsZero() {
 		bad("Key", "must be set: the files key that verifies every caller's token")
+	}
+	if c.S3 != nil {
+		if err := c.S3.Validate(); err != nil {
+			bad("S3", "%v", err)
+		}
 	}
 	c.Rules.validate("Rules.", bad)
 	if c.MaxRequestSize < c.Rules.MaxFileSize {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/guard"
+	"github.com/scalepress/scalepress/internal/s3store"
 	"github.com/scalepress/scalepress/internal/sitepath"
 )
 
@@ -53,9 +54,10 @@ type Server struct {
 	closed  bool
 }
 
-// NewServer validates cfg, locks cfg.Dir and opens the store on the local
+// NewServer validates cfg, locks cfg.Dir and opens the store: on the local
 // directory backend (cfg.Dir/blobs for blobs, cfg.Dir/log and cfg.Dir/snap
-// for the log and snapshots).
+// for the log and snapshots), or with cfg.S3 in the bucket, resuming from
+// what it holds (cfg.Dir then only spools uploads of unknown length).
 func NewServer(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -71,15 +73,10 @@ func NewServer(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filesync: new server: %w", err)
 	}
-	blobs, err := NewDirBlobStore(filepath.Join(cfg.Dir, "blobs"))
+	blobs, objs, err := openBackends(cfg, logger)
 	if err != nil {
 		unlock()
-		return nil, err
-	}
-	objs, err := NewDirObjectStore(cfg.Dir)
-	if err != nil {
-		unlock()
-		return nil, err
+		return nil, fmt.Errorf("filesync: new server: %w", err)
 	}
 	st, err := OpenStore(context.Background(), cfg, blobs, objs, logger)
 	if err != nil {
@@ -87,6 +84,41 @@ func NewServer(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	return &Server{cfg: cfg, store: st, logger: logger, unlock: unlock, stop: make(chan struct{})}, nil
+}
+
+// openBackends makes the store's backends: cfg.S3's bucket (checked:
+// reachable, credentials accepted, conditional creates honoured), or the
+// local directory.
+func openBackends(cfg Config, logger *slog.Logger) (BlobStore, ObjectStore, error) {
+	if cfg.S3 == nil {
+		blobs, err := NewDirBlobStore(filepath.Join(cfg.Dir, "blobs"))
+		if err != nil {
+			return nil, nil, err
+		}
+		objs, err := NewDirObjectStore(cfg.Dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		return blobs, objs, nil
+	}
+	c, err := s3store.New(*cfg.S3, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*cfg.S3.Timeout)
+	defer cancel()
+	if err := c.Check(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := c.CheckConditional(ctx, "probe-conditional-create"); err != nil {
+		return nil, nil, err
+	}
+	blobs, err := NewS3BlobStore(c, filepath.Join(cfg.Dir, "spool"))
+	if err != nil {
+		return nil, nil, err
+	}
+	logger.Info("files store in object storage", "where", c.Where())
+	return blobs, NewS3ObjectStore(c), nil
 }
 
 // Run listens on cfg.Addr and serves until ctx ends; see Serve.
@@ -179,6 +211,10 @@ func (s *Server) handler(hosts []string) http.Handler {
 			http.Error(w, "closed", http.StatusServiceUnavailable)
 			return
 		}
+		if err := s.store.Fenced(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "ok\n")
 	})
 	return guard.Hosts(hosts, s.logger, mux)
@@ -269,6 +305,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, ErrClosed):
 		code = http.StatusServiceUnavailable
+	case errors.Is(err, ErrFenced):
+		// A 5xx: the node keeps its change queued for the role that
+		// writes the log.
+		code = http.StatusServiceUnavailable
+		s.logger.Warn("push refused: fenced", "client", r.RemoteAddr, "err", err)
 	default:
 		s.logger.Error("request failed", "method", r.Method, "url", r.URL.Path, "err", err)
 	}

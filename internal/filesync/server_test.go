@@ -136,138 +136,148 @@ func TestMaliciousPushesAreRejected(t *testing.T) {
 }
 
 func TestClientAPI(t *testing.T) {
-	ts := startServer(t, t.TempDir(), "", nil)
-	ctx := context.Background()
-	c := NewClient(ts.url, testToken("node-1"), nil)
-	content := "<html>hello</html>"
-	h := hashBytes([]byte(content))
-	if ok, err := c.HasBlob(ctx, h); err != nil || ok {
-		t.Fatalf("HasBlob before upload = %v, %v", ok, err)
-	}
-	if err := c.PutBlob(ctx, h, strings.NewReader(content), int64(len(content))); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := c.HasBlob(ctx, h); err != nil || !ok {
-		t.Fatalf("HasBlob after upload = %v, %v", ok, err)
-	}
-	resp, err := c.Push(ctx, PushRequest{Origin: "node-1", Changes: []Change{
-		{Op: OpMkdir, Path: "wp-content", Mode: 0o755},
-		{Op: OpPut, Path: "wp-content/index.html", Mode: 0o644, Size: int64(len(content)), Hash: h, MTime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(PushResponse{Results: []PushResult{{Seq: 1}, {Seq: 2}}, Seq: 2}, resp); diff != "" {
-		t.Errorf("Push (-want +got):\n%s", diff)
-	}
-	_, err = c.Push(ctx, PushRequest{Origin: "node-1", Changes: []Change{{Op: OpPut, Path: "../x", Size: 1, Hash: h}}})
-	var rej *RejectError
-	if !errors.As(err, &rej) || rej.Rule != RuleDotDot || rej.Path != "../x" {
-		t.Errorf("Push(../x) = %v, want a RejectError for rule %s", err, RuleDotDot)
-	}
+	for _, b := range testBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ts := startServer(t, dir, "", func(c *Config) { c.S3 = b.s3(t, dir) })
+			ctx := context.Background()
+			c := NewClient(ts.url, testToken("node-1"), nil)
+			content := "<html>hello</html>"
+			h := hashBytes([]byte(content))
+			if ok, err := c.HasBlob(ctx, h); err != nil || ok {
+				t.Fatalf("HasBlob before upload = %v, %v", ok, err)
+			}
+			if err := c.PutBlob(ctx, h, strings.NewReader(content), int64(len(content))); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := c.HasBlob(ctx, h); err != nil || !ok {
+				t.Fatalf("HasBlob after upload = %v, %v", ok, err)
+			}
+			resp, err := c.Push(ctx, PushRequest{Origin: "node-1", Changes: []Change{
+				{Op: OpMkdir, Path: "wp-content", Mode: 0o755},
+				{Op: OpPut, Path: "wp-content/index.html", Mode: 0o644, Size: int64(len(content)), Hash: h, MTime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(PushResponse{Results: []PushResult{{Seq: 1}, {Seq: 2}}, Seq: 2}, resp); diff != "" {
+				t.Errorf("Push (-want +got):\n%s", diff)
+			}
+			_, err = c.Push(ctx, PushRequest{Origin: "node-1", Changes: []Change{{Op: OpPut, Path: "../x", Size: 1, Hash: h}}})
+			var rej *RejectError
+			if !errors.As(err, &rej) || rej.Rule != RuleDotDot || rej.Path != "../x" {
+				t.Errorf("Push(../x) = %v, want a RejectError for rule %s", err, RuleDotDot)
+			}
 
-	m, err := c.Manifest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Seq != 2 || len(m.Entries) != 2 {
-		t.Errorf("Manifest = %+v", m)
-	}
-	m1, err := c.ManifestAt(ctx, 1)
-	if err != nil || m1.Seq != 1 || len(m1.Entries) != 1 {
-		t.Errorf("ManifestAt(1) = %+v, %v", m1, err)
-	}
-	if st, err := c.Status(ctx); err != nil || st.Seq != 2 || st.Files != 1 || st.Dirs != 1 || st.Bytes != int64(len(content)) {
-		t.Errorf("Status = %+v, %v", st, err)
-	}
-	if r, err := c.PathSeq(ctx, "wp-content/index.html"); err != nil || r.Seq != 2 || !r.Exists {
-		t.Errorf("PathSeq = %+v, %v", r, err)
-	}
-	var buf strings.Builder
-	if _, err := c.GetBlob(ctx, h, &buf); err != nil || buf.String() != content {
-		t.Errorf("GetBlob = %q, %v", buf.String(), err)
-	}
+			m, err := c.Manifest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Seq != 2 || len(m.Entries) != 2 {
+				t.Errorf("Manifest = %+v", m)
+			}
+			m1, err := c.ManifestAt(ctx, 1)
+			if err != nil || m1.Seq != 1 || len(m1.Entries) != 1 {
+				t.Errorf("ManifestAt(1) = %+v, %v", m1, err)
+			}
+			if st, err := c.Status(ctx); err != nil || st.Seq != 2 || st.Files != 1 || st.Dirs != 1 || st.Bytes != int64(len(content)) {
+				t.Errorf("Status = %+v, %v", st, err)
+			}
+			if r, err := c.PathSeq(ctx, "wp-content/index.html"); err != nil || r.Seq != 2 || !r.Exists {
+				t.Errorf("PathSeq = %+v, %v", r, err)
+			}
+			var buf strings.Builder
+			if _, err := c.GetBlob(ctx, h, &buf); err != nil || buf.String() != content {
+				t.Errorf("GetBlob = %q, %v", buf.String(), err)
+			}
 
-	// The stream replays from since and then pushes new commits.
-	st, err := c.Stream(ctx, 1, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if st.Head() != 2 {
-		t.Errorf("Head() = %d, want 2", st.Head())
-	}
-	if ch, err := st.Next(); err != nil || ch.Seq != 2 || ch.Origin != "node-1" {
-		t.Fatalf("Next() = %+v, %v", ch, err)
-	}
-	c2 := NewClient(ts.url, testToken("node-2"), nil)
-	if _, err := c2.Push(ctx, PushRequest{Origin: "node-2", Changes: []Change{{Op: OpDelete, Path: "wp-content/index.html"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if ch, err := st.Next(); err != nil || ch.Seq != 3 || ch.Op != OpDelete {
-		t.Fatalf("Next() after a push = %+v, %v", ch, err)
-	}
-	if _, err := c.Stream(ctx, 7, time.Second); err == nil || !strings.Contains(err.Error(), ErrFuture.Error()) {
-		t.Errorf("Stream(since=7) on a log at 3 = %v, want ErrFuture", err)
+			// The stream replays from since and then pushes new commits.
+			st, err := c.Stream(ctx, 1, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if st.Head() != 2 {
+				t.Errorf("Head() = %d, want 2", st.Head())
+			}
+			if ch, err := st.Next(); err != nil || ch.Seq != 2 || ch.Origin != "node-1" {
+				t.Fatalf("Next() = %+v, %v", ch, err)
+			}
+			c2 := NewClient(ts.url, testToken("node-2"), nil)
+			if _, err := c2.Push(ctx, PushRequest{Origin: "node-2", Changes: []Change{{Op: OpDelete, Path: "wp-content/index.html"}}}); err != nil {
+				t.Fatal(err)
+			}
+			if ch, err := st.Next(); err != nil || ch.Seq != 3 || ch.Op != OpDelete {
+				t.Fatalf("Next() after a push = %+v, %v", ch, err)
+			}
+			if _, err := c.Stream(ctx, 7, time.Second); err == nil || !strings.Contains(err.Error(), ErrFuture.Error()) {
+				t.Errorf("Stream(since=7) on a log at 3 = %v, want ErrFuture", err)
+			}
+		})
 	}
 }
 
 func TestServeFile(t *testing.T) {
-	ts := startServer(t, t.TempDir(), "", nil)
-	s := ts.srv.Store()
-	content := "body { color: red; }\n"
-	putFile(t, s, "wp-content/themes/t/style.css", content)
-	e, _ := s.Lookup("wp-content/themes/t/style.css")
-	for _, p := range []string{"wp-content/uploads/x.sql", "wp-config.php~", "wp-content/uploads/x.phtml"} {
-		putFile(t, s, p, "secret")
-	}
-	h := ts.srv.Handler()
-	tests := []struct {
-		name       string
-		path       string
-		header     map[string]string
-		wantCode   int
-		wantBody   string
-		wantHeader map[string]string
-	}{
-		{"whole file", "wp-content/themes/t/style.css", nil, 200, content,
-			map[string]string{"Content-Type": "text/css; charset=utf-8", "Etag": `"` + e.Hash + `"`, "Accept-Ranges": "bytes"}},
-		{"range", "wp-content/themes/t/style.css", map[string]string{"Range": "bytes=0-3"}, 206, "body",
-			map[string]string{"Content-Range": fmt.Sprintf("bytes 0-3/%d", len(content))}},
-		{"not modified", "wp-content/themes/t/style.css", map[string]string{"If-None-Match": `"` + e.Hash + `"`}, 304, "", nil},
-		{"directory", "wp-content/themes/t", nil, 404, "404 page not found\n", nil},
-		{"missing", "nope.css", nil, 404, "404 page not found\n", nil},
-		{"escape", "../etc/passwd", nil, 404, "404 page not found\n", nil},
-		{"denied dump", "wp-content/uploads/x.sql", nil, 403, "403 forbidden: wp-content/uploads/x.sql is never served\n", nil},
-		{"denied backup", "wp-config.php~", nil, 403, "403 forbidden: wp-config.php~ is never served\n", nil},
-		{"denied source", "wp-content/uploads/x.phtml", nil, 403, "403 forbidden: wp-content/uploads/x.phtml is never served\n", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest(http.MethodGet, "/v1/files/x", nil)
-			for k, v := range tt.header {
-				req.Header.Set(k, v)
+	for _, b := range testBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ts := startServer(t, dir, "", func(c *Config) { c.S3 = b.s3(t, dir) })
+			s := ts.srv.Store()
+			content := "body { color: red; }\n"
+			putFile(t, s, "wp-content/themes/t/style.css", content)
+			e, _ := s.Lookup("wp-content/themes/t/style.css")
+			for _, p := range []string{"wp-content/uploads/x.sql", "wp-config.php~", "wp-content/uploads/x.phtml"} {
+				putFile(t, s, p, "secret")
 			}
+			h := ts.srv.Handler()
+			tests := []struct {
+				name       string
+				path       string
+				header     map[string]string
+				wantCode   int
+				wantBody   string
+				wantHeader map[string]string
+			}{
+				{"whole file", "wp-content/themes/t/style.css", nil, 200, content,
+					map[string]string{"Content-Type": "text/css; charset=utf-8", "Etag": `"` + e.Hash + `"`, "Accept-Ranges": "bytes"}},
+				{"range", "wp-content/themes/t/style.css", map[string]string{"Range": "bytes=0-3"}, 206, "body",
+					map[string]string{"Content-Range": fmt.Sprintf("bytes 0-3/%d", len(content))}},
+				{"not modified", "wp-content/themes/t/style.css", map[string]string{"If-None-Match": `"` + e.Hash + `"`}, 304, "", nil},
+				{"directory", "wp-content/themes/t", nil, 404, "404 page not found\n", nil},
+				{"missing", "nope.css", nil, 404, "404 page not found\n", nil},
+				{"escape", "../etc/passwd", nil, 404, "404 page not found\n", nil},
+				{"denied dump", "wp-content/uploads/x.sql", nil, 403, "403 forbidden: wp-content/uploads/x.sql is never served\n", nil},
+				{"denied backup", "wp-config.php~", nil, 403, "403 forbidden: wp-config.php~ is never served\n", nil},
+				{"denied source", "wp-content/uploads/x.phtml", nil, 403, "403 forbidden: wp-content/uploads/x.phtml is never served\n", nil},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					req := httptest.NewRequest(http.MethodGet, "/v1/files/x", nil)
+					for k, v := range tt.header {
+						req.Header.Set(k, v)
+					}
+					rec := httptest.NewRecorder()
+					ts.srv.ServeFile(rec, req, tt.path)
+					if rec.Code != tt.wantCode || rec.Body.String() != tt.wantBody {
+						t.Errorf("got %d %q, want %d %q", rec.Code, rec.Body.String(), tt.wantCode, tt.wantBody)
+					}
+					for k, v := range tt.wantHeader {
+						if got := rec.Header().Get(k); got != v {
+							t.Errorf("header %s = %q, want %q", k, got, v)
+						}
+					}
+				})
+			}
+			// The same through the API route (with a token and the server's Host).
 			rec := httptest.NewRecorder()
-			ts.srv.ServeFile(rec, req, tt.path)
-			if rec.Code != tt.wantCode || rec.Body.String() != tt.wantBody {
-				t.Errorf("got %d %q, want %d %q", rec.Code, rec.Body.String(), tt.wantCode, tt.wantBody)
-			}
-			for k, v := range tt.wantHeader {
-				if got := rec.Header().Get(k); got != v {
-					t.Errorf("header %s = %q, want %q", k, got, v)
-				}
+			req := httptest.NewRequest(http.MethodGet, "/v1/files/wp-content/themes/t/style.css", nil)
+			req.Host = "127.0.0.1:0"
+			token.SetBearer(req.Header, testToken("edge-1"))
+			h.ServeHTTP(rec, req)
+			if rec.Code != 200 || rec.Body.String() != content {
+				t.Errorf("GET /v1/files/…: %d %q", rec.Code, rec.Body.String())
 			}
 		})
-	}
-	// The same through the API route (with a token and the server's Host).
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/v1/files/wp-content/themes/t/style.css", nil)
-	req.Host = "127.0.0.1:0"
-	token.SetBearer(req.Header, testToken("edge-1"))
-	h.ServeHTTP(rec, req)
-	if rec.Code != 200 || rec.Body.String() != content {
-		t.Errorf("GET /v1/files/…: %d %q", rec.Code, rec.Body.String())
 	}
 }
 

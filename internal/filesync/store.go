@@ -48,6 +48,7 @@ type Store struct {
 	notify chan struct{}
 	closed bool
 	broken error // set when the log could not be written nor repaired
+	fenced error // set when another files role wrote to the log (ErrFenced)
 
 	// Blob accounting and garbage collection (gc.go), under mu.
 	used     int64                // bytes of stored blobs
@@ -202,7 +203,7 @@ func (s *Store) PutBlob(ctx context.Context, hash string, r io.Reader, size int6
 
 	lr := &limitedReader{r: r, n: limit,
 		err: reject("", RuleTooLarge, "the blob is larger than the limit of %d bytes", limit)}
-	n, err := s.blobs.Put(ctx, hash, lr)
+	n, err := s.blobs.Put(ctx, hash, lr, size)
 	s.mu.Lock()
 	s.reserved -= need
 	if err == nil && !had {
@@ -276,6 +277,11 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 		return PushResponse{}, ErrClosed
 	case s.broken != nil:
 		return PushResponse{}, fmt.Errorf("filesync: commit: %w; restart the files role", s.broken)
+	case s.fenced != nil:
+		return PushResponse{}, fmt.Errorf("filesync: commit: %w", s.fenced)
+	}
+	if err := s.settleLocked(ctx); err != nil {
+		return PushResponse{}, err
 	}
 	resp := PushResponse{Results: make([]PushResult, len(req.Changes))}
 	var recs []Change
@@ -304,18 +310,15 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 	}
 	if len(recs) > 0 {
 		if err := s.log.append(ctx, recs); err != nil {
-			if errors.Is(err, errLogBroken) {
+			switch {
+			case errors.Is(err, errLogBroken):
 				s.broken = err
+			case errors.Is(err, ErrFenced):
+				s.fenceLocked(err)
 			}
 			return PushResponse{}, fmt.Errorf("filesync: commit: %w", err)
 		}
-		for _, c := range recs {
-			s.tree.apply(c)
-			s.pushTail(c)
-		}
-		s.seq = recs[len(recs)-1].Seq
-		close(s.notify)
-		s.notify = make(chan struct{})
+		s.applyLocked(recs)
 		if s.seq-s.snap >= uint64(s.cfg.SnapshotEvery) {
 			if err := s.snapshotLocked(ctx); err != nil {
 				// The log holds everything; a missing snapshot only makes
@@ -326,6 +329,50 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 	}
 	resp.Seq = s.seq
 	return resp, nil
+}
+
+// applyLocked takes records that are in the log into the tree and wakes
+// the streams.
+func (s *Store) applyLocked(recs []Change) {
+	for _, c := range recs {
+		s.tree.apply(c)
+		s.pushTail(c)
+	}
+	s.seq = recs[len(recs)-1].Seq
+	close(s.notify)
+	s.notify = make(chan struct{})
+}
+
+// settleLocked settles an append whose outcome was unknown (object
+// storage): records that did reach the log are applied, as a restart would.
+func (s *Store) settleLocked(ctx context.Context) error {
+	recs, err := s.log.resolve(ctx)
+	if errors.Is(err, ErrFenced) {
+		s.fenceLocked(err)
+	}
+	if err != nil {
+		return fmt.Errorf("filesync: commit: %w", err)
+	}
+	if len(recs) > 0 {
+		s.logger.Info("an append whose answer was lost is in the log", "first", recs[0].Seq, "last", recs[len(recs)-1].Seq)
+		s.applyLocked(recs)
+	}
+	return nil
+}
+
+// fenceLocked stops writes for good: another files role writes to the log.
+func (s *Store) fenceLocked(err error) {
+	if s.fenced == nil {
+		s.fenced = err
+		s.logger.Error("files store fenced: another files role appended to the change log in the same bucket; this one refuses writes until it is restarted (and only one may run)", "seq", s.seq, "err", err)
+	}
+}
+
+// Fenced returns why the store refuses writes (ErrFenced), or nil.
+func (s *Store) Fenced() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fenced
 }
 
 func (s *Store) snapshotLocked(ctx context.Context) error {
@@ -461,14 +508,21 @@ type Status struct {
 	BlobBytes  int64 `json:"blob_bytes"`
 	QuotaBytes int64 `json:"quota_bytes,omitempty"`
 	Segments   int   `json:"segments"`
+	// Fenced says why the store refuses writes: another files role
+	// appended to the change log in the same bucket.
+	Fenced string `json:"fenced,omitempty"`
 }
 
 // Status returns the store's counters.
 func (s *Store) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Status{Seq: s.seq, SnapshotSeq: s.snap, Files: s.tree.files, Dirs: s.tree.dirs, Bytes: s.tree.bytes,
+	st := Status{Seq: s.seq, SnapshotSeq: s.snap, Files: s.tree.files, Dirs: s.tree.dirs, Bytes: s.tree.bytes,
 		BlobBytes: s.used, QuotaBytes: s.cfg.QuotaBytes, Segments: len(s.log.firsts)}
+	if s.fenced != nil {
+		st.Fenced = s.fenced.Error()
+	}
+	return st
 }
 
 // OpenBlob opens a stored blob.

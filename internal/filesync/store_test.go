@@ -153,81 +153,89 @@ func TestStoreCorruptionBeforeTheTailFailsOpen(t *testing.T) {
 }
 
 func TestStoreSnapshotsAndManifestAt(t *testing.T) {
-	dir := t.TempDir()
-	s := openTestStore(t, dir, func(c *Config) { c.SnapshotEvery = 3; c.KeepSnapshots = 2; c.SegmentSize = 1 << 10 })
-	var history []Manifest
-	history = append(history, s.Manifest())
-	for i := range 10 {
-		switch i % 3 {
-		case 0, 1:
-			putFile(t, s, "dir/"+string(rune('a'+i))+".txt", strings.Repeat("y", i))
-		case 2:
-			commit(t, s, Change{Op: OpDelete, Path: "dir/" + string(rune('a'+i-1)) + ".txt"})
-		}
-		history = append(history, s.Manifest())
-	}
-	snaps, _ := filepath.Glob(filepath.Join(dir, "snap", "*.json"))
-	if len(snaps) != 2 {
-		t.Errorf("kept %d snapshots, want 2: %v", len(snaps), snaps)
-	}
-	for at, want := range history {
-		got, err := s.ManifestAt(context.Background(), uint64(at))
-		if err != nil {
-			t.Fatalf("ManifestAt(%d): %v", at, err)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("ManifestAt(%d) (-want +got):\n%s", at, diff)
-		}
-	}
-	if _, err := s.ManifestAt(context.Background(), 99); !errors.Is(err, ErrFuture) {
-		t.Errorf("ManifestAt(99) = %v, want ErrFuture", err)
-	}
-	s.Close()
-	s2 := openTestStore(t, dir, nil)
-	if diff := cmp.Diff(history[len(history)-1], s2.Manifest()); diff != "" {
-		t.Errorf("manifest after reopen from a snapshot (-want +got):\n%s", diff)
-	}
-	if got := s2.Status().SnapshotSeq; got != 9 {
-		t.Errorf("SnapshotSeq = %d, want 9", got)
+	for _, b := range testBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStoreOn(t, b, dir, func(c *Config) { c.SnapshotEvery = 3; c.KeepSnapshots = 2; c.SegmentSize = 1 << 10 })
+			var history []Manifest
+			history = append(history, s.Manifest())
+			for i := range 10 {
+				switch i % 3 {
+				case 0, 1:
+					putFile(t, s, "dir/"+string(rune('a'+i))+".txt", strings.Repeat("y", i))
+				case 2:
+					commit(t, s, Change{Op: OpDelete, Path: "dir/" + string(rune('a'+i-1)) + ".txt"})
+				}
+				history = append(history, s.Manifest())
+			}
+			snaps, _ := s.objs.List(context.Background(), "snap/")
+			if len(snaps) != 2 {
+				t.Errorf("kept %d snapshots, want 2: %v", len(snaps), snaps)
+			}
+			for at, want := range history {
+				got, err := s.ManifestAt(context.Background(), uint64(at))
+				if err != nil {
+					t.Fatalf("ManifestAt(%d): %v", at, err)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("ManifestAt(%d) (-want +got):\n%s", at, diff)
+				}
+			}
+			if _, err := s.ManifestAt(context.Background(), 99); !errors.Is(err, ErrFuture) {
+				t.Errorf("ManifestAt(99) = %v, want ErrFuture", err)
+			}
+			s.Close()
+			s2 := openStoreOn(t, b, dir, nil)
+			if diff := cmp.Diff(history[len(history)-1], s2.Manifest()); diff != "" {
+				t.Errorf("manifest after reopen from a snapshot (-want +got):\n%s", diff)
+			}
+			if got := s2.Status().SnapshotSeq; got != 9 {
+				t.Errorf("SnapshotSeq = %d, want 9", got)
+			}
+		})
 	}
 }
 
 func TestStoreCommitSemantics(t *testing.T) {
-	s := openTestStore(t, t.TempDir(), nil)
-	h := hashBytes([]byte("x"))
-	if _, err := s.PutBlob(context.Background(), h, strings.NewReader("x"), 1); err != nil {
-		t.Fatal(err)
-	}
-	put := func(p string) Change { return Change{Op: OpPut, Path: p, Mode: 0o644, Size: 1, Hash: h} }
-	tests := []struct {
-		name    string
-		changes []Change
-		want    []PushResult
-	}{
-		{"new file", []Change{put("a/b.txt")}, []PushResult{{Seq: 1}}},
-		{"same content again is a no-op", []Change{put("a/b.txt")}, []PushResult{{Seq: 1, Noop: true}}},
-		{"delete of a missing path is a no-op", []Change{{Op: OpDelete, Path: "nope"}}, []PushResult{{Seq: 0, Noop: true}}},
-		{"existing directory is a no-op", []Change{{Op: OpMkdir, Path: "a", Mode: 0o755}}, []PushResult{{Seq: 1, Noop: true}}},
-		{"rename as delete and put", []Change{{Op: OpDelete, Path: "a/b.txt"}, put("a/c.txt")}, []PushResult{{Seq: 2}, {Seq: 3}}},
-		{"a no-op after a related change in the push is not one", []Change{{Op: OpDelete, Path: "a"}, put("a/c.txt")}, []PushResult{{Seq: 4}, {Seq: 5}}},
-		{"a file replaces a directory", []Change{put("a")}, []PushResult{{Seq: 6}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp := commit(t, s, tt.changes...)
-			if diff := cmp.Diff(tt.want, resp.Results); diff != "" {
-				t.Errorf("results (-want +got):\n%s", diff)
+	for _, b := range testBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStoreOn(t, b, t.TempDir(), nil)
+			h := hashBytes([]byte("x"))
+			if _, err := s.PutBlob(context.Background(), h, strings.NewReader("x"), 1); err != nil {
+				t.Fatal(err)
+			}
+			put := func(p string) Change { return Change{Op: OpPut, Path: p, Mode: 0o644, Size: 1, Hash: h} }
+			tests := []struct {
+				name    string
+				changes []Change
+				want    []PushResult
+			}{
+				{"new file", []Change{put("a/b.txt")}, []PushResult{{Seq: 1}}},
+				{"same content again is a no-op", []Change{put("a/b.txt")}, []PushResult{{Seq: 1, Noop: true}}},
+				{"delete of a missing path is a no-op", []Change{{Op: OpDelete, Path: "nope"}}, []PushResult{{Seq: 0, Noop: true}}},
+				{"existing directory is a no-op", []Change{{Op: OpMkdir, Path: "a", Mode: 0o755}}, []PushResult{{Seq: 1, Noop: true}}},
+				{"rename as delete and put", []Change{{Op: OpDelete, Path: "a/b.txt"}, put("a/c.txt")}, []PushResult{{Seq: 2}, {Seq: 3}}},
+				{"a no-op after a related change in the push is not one", []Change{{Op: OpDelete, Path: "a"}, put("a/c.txt")}, []PushResult{{Seq: 4}, {Seq: 5}}},
+				{"a file replaces a directory", []Change{put("a")}, []PushResult{{Seq: 6}}},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					resp := commit(t, s, tt.changes...)
+					if diff := cmp.Diff(tt.want, resp.Results); diff != "" {
+						t.Errorf("results (-want +got):\n%s", diff)
+					}
+				})
+			}
+			want := Manifest{Seq: 6, Entries: []Entry{{Path: "a", Mode: 0o644, Size: 1, Hash: h, Seq: 6}}}
+			if diff := cmp.Diff(want, s.Manifest()); diff != "" {
+				t.Errorf("final manifest (-want +got):\n%s", diff)
+			}
+			for p, want := range map[string]uint64{"a": 6, "a/c.txt": 6, "a/b.txt": 6, "never": 0} {
+				if got, _ := s.PathSeq(p); got != want {
+					t.Errorf("PathSeq(%q) = %d, want %d", p, got, want)
+				}
 			}
 		})
-	}
-	want := Manifest{Seq: 6, Entries: []Entry{{Path: "a", Mode: 0o644, Size: 1, Hash: h, Seq: 6}}}
-	if diff := cmp.Diff(want, s.Manifest()); diff != "" {
-		t.Errorf("final manifest (-want +got):\n%s", diff)
-	}
-	for p, want := range map[string]uint64{"a": 6, "a/c.txt": 6, "a/b.txt": 6, "never": 0} {
-		if got, _ := s.PathSeq(p); got != want {
-			t.Errorf("PathSeq(%q) = %d, want %d", p, got, want)
-		}
 	}
 }
 
@@ -262,29 +270,33 @@ func fileSize(t *testing.T, p string) int64 {
 // TestStoreChangesFromDisk reads changes older than the in-memory tail from
 // the log segments.
 func TestStoreChangesFromDisk(t *testing.T) {
-	s := openTestStore(t, t.TempDir(), func(c *Config) { c.SegmentSize = 64 << 10 })
-	const n = 3 * tailSize
-	for b := 0; b < n/1024; b++ {
-		cs := make([]Change, 1024)
-		for i := range cs {
-			cs[i] = Change{Op: OpMkdir, Path: fmt.Sprintf("d%05d", b*1024+i), Mode: 0o755}
-		}
-		commit(t, s, cs...)
-	}
-	var got uint64
-	for got < n {
-		cs, _, err := s.Changes(context.Background(), got, streamBatch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range cs {
-			if c.Seq != got+1 || c.Path != fmt.Sprintf("d%05d", got) {
-				t.Fatalf("after %d got seq %d path %s", got, c.Seq, c.Path)
+	for _, b := range testBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStoreOn(t, b, t.TempDir(), func(c *Config) { c.SegmentSize = 64 << 10 })
+			const n = 3 * tailSize
+			for b := 0; b < n/1024; b++ {
+				cs := make([]Change, 1024)
+				for i := range cs {
+					cs[i] = Change{Op: OpMkdir, Path: fmt.Sprintf("d%05d", b*1024+i), Mode: 0o755}
+				}
+				commit(t, s, cs...)
 			}
-			got = c.Seq
-		}
-	}
-	if st := s.Status(); st.Segments < 2 || st.Dirs != n {
-		t.Errorf("Status = %+v, want several segments and %d dirs", st, n)
+			var got uint64
+			for got < n {
+				cs, _, err := s.Changes(context.Background(), got, streamBatch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range cs {
+					if c.Seq != got+1 || c.Path != fmt.Sprintf("d%05d", got) {
+						t.Fatalf("after %d got seq %d path %s", got, c.Seq, c.Path)
+					}
+					got = c.Seq
+				}
+			}
+			if st := s.Status(); st.Segments < 2 || st.Dirs != n {
+				t.Errorf("Status = %+v, want several segments and %d dirs", st, n)
+			}
+		})
 	}
 }
