@@ -27,4 +27,7 @@ type NodeReport struct {
 // other roles read.
 type FilesStoreStatus struct {
 	Seq uint64 `json:"seq"` // the change log's last sequence number
+	// Fenced says why the store refuses writes: another files role
+	// appended to the change log in the same bucket.
+	Fenced string `json:"fenced,omitempty"`
 }

@@ -66,6 +66,22 @@ type FilesSpec struct {
 	// GCInterval is how often unreferenced blobs are collected (Go
 	// duration; "0s" = never).
 	GCInterval string `json:"gc_interval"`
+	// S3, when set, keeps the store in a bucket; Dir then only holds the
+	// lock and spooled uploads.
+	S3 *FilesS3Spec `json:"s3,omitempty"`
+}
+
+// FilesS3Spec is the bucket of the files store, with its credentials (the
+// spec is 0600 and the role user's, like every role secret; ADR 9).
+type FilesS3Spec struct {
+	Endpoint  string `json:"endpoint"`
+	Bucket    string `json:"bucket"`
+	Prefix    string `json:"prefix"`
+	Region    string `json:"region"`
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+	// CA is PEM certificates the endpoint must chain to ("" = the system's).
+	CA string `json:"ca,omitempty"`
 }
 
 // FilesyncSpec is what a node agent tells its filesync child

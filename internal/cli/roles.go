@@ -17,6 +17,7 @@ import (
 	"github.com/scalepress/scalepress/internal/filesync"
 	"github.com/scalepress/scalepress/internal/geodns"
 	"github.com/scalepress/scalepress/internal/node"
+	"github.com/scalepress/scalepress/internal/s3store"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
@@ -129,6 +130,12 @@ func runFiles(args []string) error {
 		return fmt.Errorf("files: spec key: %w", err)
 	}
 	cfg.Key = key
+	if b := spec.S3; b != nil {
+		s3 := s3store.DefaultConfig()
+		s3.Endpoint, s3.Bucket, s3.Prefix, s3.Region = b.Endpoint, b.Bucket, b.Prefix, b.Region
+		s3.AccessKey, s3.SecretKey, s3.CAPEM = b.AccessKey, b.SecretKey, []byte(b.CA)
+		cfg.S3 = &s3
+	}
 	if spec.GCInterval != "" {
 		if cfg.GCInterval, err = time.ParseDuration(spec.GCInterval); err != nil {
 			return fmt.Errorf("files: spec gc_interval: %w", err)

@@ -130,6 +130,28 @@ type Files struct {
 	// GCInterval is how often blobs no file uses any more are removed
 	// (0 = never).
 	GCInterval time.Duration `yaml:"gc_interval"`
+	// Store is where the files role keeps blobs, the change log and
+	// snapshots: its local directory, or an S3-compatible bucket.
+	Store FilesStore `yaml:"store"`
+}
+
+// FilesStore is the backend of the files role (docs/adr/0012-files-on-s3.md).
+type FilesStore struct {
+	// Kind is "local" (DIR/files) or "s3".
+	Kind string `yaml:"kind"`
+	// Endpoint is the S3 API's base URL (path-style), http:// or https://.
+	Endpoint string `yaml:"endpoint"`
+	Bucket   string `yaml:"bucket"`
+	// Prefix keeps the store's objects under PREFIX/ in the bucket.
+	Prefix string `yaml:"prefix"`
+	Region string `yaml:"region"`
+	// AccessKeyFile and SecretKeyFile hold the credentials (first line),
+	// readable by their owner only.
+	AccessKeyFile string `yaml:"access_key_file"`
+	SecretKeyFile string `yaml:"secret_key_file"`
+	// CAFile holds the PEM certificates an https endpoint must chain to
+	// ("" = the system's).
+	CAFile string `yaml:"ca_file"`
 }
 
 // HTTP bounds what one client can hold of the request path
@@ -250,7 +272,8 @@ func Default() Config {
 		},
 		Supervise: Supervise{MaxRestarts: 5, Window: time.Minute},
 		DNS:       defaultDNS(),
-		Files:     Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour},
+		Files: Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour,
+			Store: FilesStore{Kind: "local", Region: "us-east-1"}},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
 			LoginThrottle: defaultLoginThrottle()},
 	}

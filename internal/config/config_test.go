@@ -107,6 +107,12 @@ func TestParse(t *testing.T) {
 		{name: "files quota below a file", yaml: "files:\n  quota_mb: 100\n", wantErr: "files.quota_mb: must be 0 (no quota) or at least files.max_file_mb (256), got 100"},
 		{name: "negative files quota", yaml: "files:\n  quota_mb: -1\n", wantErr: "files.quota_mb"},
 		{name: "files gc too often", yaml: "files:\n  gc_interval: 1s\n", wantErr: "files.gc_interval: must be 0 (off) or at least 1m, got 1s"},
+		{name: "unknown files store", yaml: "files:\n  store: {kind: nfs}\n", wantErr: `files.store.kind: must be local or s3, got "nfs"`},
+		{name: "s3 store without endpoint", yaml: "files:\n  store: {kind: s3, bucket: site, access_key_file: /k, secret_key_file: /s}\n", wantErr: "files.store.endpoint: must be set"},
+		{name: "s3 store bad bucket", yaml: "files:\n  store: {kind: s3, endpoint: 'http://127.0.0.1:7070', bucket: B_, access_key_file: /k, secret_key_file: /s}\n", wantErr: "files.store.bucket"},
+		{name: "s3 store relative key file", yaml: "files:\n  store: {kind: s3, endpoint: 'http://127.0.0.1:7070', bucket: site, access_key_file: k, secret_key_file: /s}\n", wantErr: "files.store.access_key_file: must be an absolute path"},
+		{name: "s3 store ca with http", yaml: "files:\n  store: {kind: s3, endpoint: 'http://127.0.0.1:7070', bucket: site, access_key_file: /k, secret_key_file: /s, ca_file: /ca.pem}\n", wantErr: "files.store.ca_file: is only used with an https endpoint"},
+		{name: "s3 store prefix escapes", yaml: "files:\n  store: {kind: s3, endpoint: 'https://s3.example', bucket: site, prefix: a/../b, access_key_file: /k, secret_key_file: /s}\n", wantErr: "files.store.prefix"},
 		{name: "files without quota or gc", yaml: "files:\n  quota_mb: 0\n  gc_interval: 0s\n", check: func(t *testing.T, c Config) {
 			if c.Files.QuotaMB != 0 || c.Files.GCInterval != 0 {
 				t.Errorf("files = %+v", c.Files)

@@ -30,6 +30,55 @@ var (
 	redisMem  = regexp.MustCompile(`^[0-9]+(kb|mb|gb|KB|MB|GB)?$`)
 )
 
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+func (s FilesStore) validate(bad func(field, format string, args ...any)) {
+	switch s.Kind {
+	case "local":
+		return
+	case "s3":
+	default:
+		bad("files.store.kind", "must be local or s3, got %q", s.Kind)
+		return
+	}
+	u, err := url.Parse(s.Endpoint)
+	switch {
+	case s.Endpoint == "":
+		bad("files.store.endpoint", "must be set with kind s3: the S3 API's base URL, e.g. https://s3.eu-west-1.amazonaws.com")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		bad("files.store.endpoint", "must be an http:// or https:// URL, got %q", s.Endpoint)
+	case u.User != nil:
+		bad("files.store.endpoint", "must not hold credentials (use access_key_file and secret_key_file)")
+	case u.Path != "" && u.Path != "/" || u.RawQuery != "":
+		bad("files.store.endpoint", "must be scheme://host[:port] only (the bucket goes in files.store.bucket), got %q", s.Endpoint)
+	}
+	if !bucketRE.MatchString(s.Bucket) {
+		bad("files.store.bucket", "must be an S3 bucket name (3 to 63 lowercase letters, digits, '.' or '-'), got %q", s.Bucket)
+	}
+	if p := strings.Trim(s.Prefix, "/"); p != "" && !sitePrefixRE.MatchString(p) {
+		bad("files.store.prefix", "must be '/'-separated segments of letters, digits, '.', '_' or '-' (no '..'), got %q", s.Prefix)
+	}
+	if s.Region == "" {
+		bad("files.store.region", "must be set (us-east-1 for most S3-compatible servers)")
+	}
+	for _, f := range []struct{ field, path string }{
+		{"files.store.access_key_file", s.AccessKeyFile}, {"files.store.secret_key_file", s.SecretKeyFile}} {
+		if !filepath.IsAbs(f.path) {
+			bad(f.field, "must be an absolute path to a file holding the key, got %q", f.path)
+		}
+	}
+	if s.CAFile != "" {
+		if !filepath.IsAbs(s.CAFile) {
+			bad("files.store.ca_file", "must be an absolute path, got %q", s.CAFile)
+		}
+		if err == nil && u.Scheme != "https" {
+			bad("files.store.ca_file", "is only used with an https endpoint, got %q", s.Endpoint)
+		}
+	}
+}
+
+var sitePrefixRE = regexp.MustCompile(`^([A-Za-z0-9_-][A-Za-z0-9._-]*)(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$`)
+
 // Validate checks every field and returns all problems, each naming its field.
 func (c *Config) Validate() error {
 	var errs []error
@@ -200,6 +249,7 @@ func (c *Config) Validate() error {
 		if c.Files.GCInterval != 0 && c.Files.GCInterval < time.Minute {
 			bad("files.gc_interval", "must be 0 (off) or at least 1m, got %s", c.Files.GCInterval)
 		}
+		c.Files.Store.validate(bad)
 	}
 
 	for i, p := range c.HTTP.TrustedProxies {

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/eventlog"
 	"github.com/scalepress/scalepress/internal/local"
@@ -64,6 +65,7 @@ type Controller struct {
 	nodes     *local.Nodes
 	db        *database
 	files     *filesRole
+	filesS3   *api.FilesS3Spec // the files store's bucket, nil for a local store
 	seedFiles FilesSeeder
 	purges    *purge.Fanout
 	edges     []service // as configured
@@ -144,6 +146,9 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		}
 	}
 	if err := preflight.CheckPorts(c.cfg); err != nil {
+		return err
+	}
+	if c.filesS3, err = c.filesStore(ctx); err != nil {
 		return err
 	}
 	if err := os.WriteFile(c.layout.ControllerPID(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {

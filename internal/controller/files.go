@@ -5,6 +5,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	iofs "io/fs"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/preflight"
+	"github.com/scalepress/scalepress/internal/s3store"
 	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/wordpress"
 )
@@ -32,15 +34,72 @@ type filesRole struct {
 	url string
 	api *api.Client // the files role's API
 	seq atomic.Uint64
+	// onFenced reports, once, that the store refuses writes because
+	// another files role appended to its log (an event).
+	onFenced func(reason string)
+	fenced   bool // reported; owned by Run
 }
 
 // storeSeq asks the files role for its change log's last sequence number.
 func (f *filesRole) storeSeq(ctx context.Context) (uint64, error) {
+	st, err := f.storeStatus(ctx)
+	return st.Seq, err
+}
+
+func (f *filesRole) storeStatus(ctx context.Context) (api.FilesStoreStatus, error) {
 	var st api.FilesStoreStatus
 	if err := f.api.Get(ctx, api.FilesPathStatus, &st); err != nil {
-		return 0, fmt.Errorf("files: %w", err)
+		return st, fmt.Errorf("files: %w", err)
 	}
-	return st.Seq, nil
+	return st, nil
+}
+
+// filesStore reads and checks the bucket of an s3 files store before
+// anything starts: the credential files (refused when others may read
+// them), the CA file, and the bucket itself (reachable, existing, taking
+// the credentials). A problem is a config error naming the field (exit 2).
+// nil for a local store.
+func (c *Controller) filesStore(ctx context.Context) (*api.FilesS3Spec, error) {
+	fs := c.cfg.Files.Store
+	if !c.cfg.Files.Enabled || fs.Kind != "s3" {
+		return nil, nil
+	}
+	bad := func(field string, err error) error {
+		return fmt.Errorf("%w: %s: %v", config.ErrInvalid, field, err)
+	}
+	spec := &api.FilesS3Spec{Endpoint: fs.Endpoint, Bucket: fs.Bucket, Prefix: fs.Prefix, Region: fs.Region}
+	var err error
+	if spec.AccessKey, err = s3store.ReadSecretFile(fs.AccessKeyFile); err != nil {
+		return nil, bad("files.store.access_key_file", err)
+	}
+	if spec.SecretKey, err = s3store.ReadSecretFile(fs.SecretKeyFile); err != nil {
+		return nil, bad("files.store.secret_key_file", err)
+	}
+	if fs.CAFile != "" {
+		pem, err := os.ReadFile(fs.CAFile)
+		if err != nil {
+			return nil, bad("files.store.ca_file", err)
+		}
+		spec.CA = string(pem)
+	}
+	cfg := s3store.DefaultConfig()
+	cfg.Endpoint, cfg.Bucket, cfg.Prefix, cfg.Region = spec.Endpoint, spec.Bucket, spec.Prefix, spec.Region
+	cfg.AccessKey, cfg.SecretKey, cfg.CAPEM = spec.AccessKey, spec.SecretKey, []byte(spec.CA)
+	client, err := s3store.New(cfg, c.logger)
+	if err != nil {
+		return nil, bad("files.store", err)
+	}
+	switch err := client.Check(ctx); {
+	case errors.Is(err, s3store.ErrUnreachable):
+		return nil, bad("files.store.endpoint", err)
+	case errors.Is(err, s3store.ErrNoBucket):
+		return nil, bad("files.store.bucket", err)
+	case errors.Is(err, s3store.ErrAccessDenied):
+		return nil, bad("files.store.access_key_file", err)
+	case err != nil:
+		return nil, fmt.Errorf("files.store: %w", err)
+	}
+	return spec, nil
 }
 
 // FilesSeeder fills an empty files store at url from the site tree dir
@@ -81,8 +140,12 @@ func (c *Controller) startFiles(ctx context.Context) error {
 		}
 	}
 	spec := api.FilesSpec{Addr: c.cfg.Files.Addr, Dir: dir, Rules: c.filesRules(),
-		Key: c.secrets.Key(token.Files).Hex(), QuotaBytes: int64(c.cfg.Files.QuotaMB) << 20, GCInterval: c.cfg.Files.GCInterval.String()}
+		Key: c.secrets.Key(token.Files).Hex(), QuotaBytes: int64(c.cfg.Files.QuotaMB) << 20, GCInterval: c.cfg.Files.GCInterval.String(),
+		S3: c.filesS3}
 	fr := c.files
+	fr.onFenced = func(reason string) {
+		c.event("files", "", "files store fenced, it refuses writes: %s; stop the other files role on this bucket and prefix, then restart this one", reason)
+	}
 	fr.url = c.filesURL()
 	fr.api = &api.Client{Base: fr.url, HTTP: &http.Client{Timeout: 2 * time.Second}, Token: c.filesToken(api.FilesControllerID)}
 	err := c.start(ctx, &fr.service, c.unprivileged(local.Role{
@@ -129,11 +192,15 @@ func (f *filesRole) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		seq, err := f.storeSeq(ctx)
-		f.healthy.Store(err == nil)
+		st, err := f.storeStatus(ctx)
+		f.healthy.Store(err == nil && st.Fenced == "")
 		if err == nil {
-			f.seq.Store(seq)
+			f.seq.Store(st.Seq)
 		}
+		if st.Fenced != "" && !f.fenced && f.onFenced != nil {
+			f.onFenced(st.Fenced)
+		}
+		f.fenced = st.Fenced != ""
 	}
 }
 

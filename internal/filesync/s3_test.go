@@ -211,7 +211,7 @@ func TestS3LostAnswer(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/log/") && drop.Add(-1) == 0 {
 			rec := &discardWriter{h: http.Header{}}
-			proxy.ServeHTTP(rec, r) // stored upstream...
+			proxy.ServeHTTP(rec, r)     // stored upstream...
 			panic(http.ErrAbortHandler) // ...and the connection cut before the answer
 		}
 		proxy.ServeHTTP(w, r)

@@ -36,6 +36,11 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists means a conditional create found the object already there.
 	ErrExists = errors.New("the object exists already")
+	// ErrUnreachable, ErrNoBucket and ErrAccessDenied say why Check
+	// failed: the endpoint, the bucket or the credentials.
+	ErrUnreachable  = errors.New("endpoint unreachable")
+	ErrNoBucket     = errors.New("no such bucket")
+	ErrAccessDenied = errors.New("credentials refused")
 	// ErrHashMismatch means the server refused an upload whose content does
 	// not hash to the SHA-256 it was announced with; nothing was stored.
 	ErrHashMismatch = errors.New("content does not match its SHA-256")
@@ -187,12 +192,12 @@ func (c *Client) Check(ctx context.Context) error {
 	}
 	switch st, cd := status(err), code(err); {
 	case cd == "NoSuchBucket" || st == http.StatusNotFound && cd == "":
-		return fmt.Errorf("s3store: bucket %q does not exist at %s: create it first (scalepress never creates buckets)", c.cfg.Bucket, c.cfg.Endpoint)
+		return fmt.Errorf("s3store: bucket %q does not exist at %s: create it first (scalepress never creates buckets): %w", c.cfg.Bucket, c.cfg.Endpoint, ErrNoBucket)
 	case cd == "InvalidAccessKeyId" || cd == "XAdminUserNotFound" || cd == "SignatureDoesNotMatch" || cd == "AccessDenied" || cd == "AuthorizationHeaderMalformed" ||
 		st == http.StatusForbidden || st == http.StatusUnauthorized:
-		return fmt.Errorf("s3store: bucket %q at %s refused the credentials (%s, HTTP %d): check the access and secret key files and the region (%s)", c.cfg.Bucket, c.cfg.Endpoint, cd, st, c.cfg.Region)
+		return fmt.Errorf("s3store: bucket %q at %s refused the credentials (%s, HTTP %d): check the access and secret key files and the region (%s): %w", c.cfg.Bucket, c.cfg.Endpoint, cd, st, c.cfg.Region, ErrAccessDenied)
 	case st == 0:
-		return fmt.Errorf("s3store: endpoint %s is unreachable: %w", c.cfg.Endpoint, unwrapNet(err))
+		return fmt.Errorf("s3store: endpoint %s is unreachable: %w (%w)", c.cfg.Endpoint, unwrapNet(err), ErrUnreachable)
 	}
 	return fmt.Errorf("s3store: check bucket %q at %s: %w", c.cfg.Bucket, c.cfg.Endpoint, err)
 }
