@@ -33,6 +33,11 @@ func runUp(args []string) error {
 		return err
 	}
 	if *detach {
+		// What the controller would refuse as bad config, refused here
+		// with the exit status that says so (2).
+		if _, err := controller.FilesStore(context.Background(), cfg, nil); err != nil {
+			return err
+		}
 		return upDetached(d, cfg.API.Addr)
 	}
 	logger := newLogger(os.Stderr, "controller")

@@ -148,7 +148,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	if err := preflight.CheckPorts(c.cfg); err != nil {
 		return err
 	}
-	if c.filesS3, err = c.filesStore(ctx); err != nil {
+	if c.filesS3, err = FilesStore(ctx, c.cfg, c.logger); err != nil {
 		return err
 	}
 	if err := os.WriteFile(c.layout.ControllerPID(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {

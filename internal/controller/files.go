@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -54,14 +55,15 @@ func (f *filesRole) storeStatus(ctx context.Context) (api.FilesStoreStatus, erro
 	return st, nil
 }
 
-// filesStore reads and checks the bucket of an s3 files store before
+// FilesStore reads and checks the bucket of an s3 files store before
 // anything starts: the credential files (refused when others may read
 // them), the CA file, and the bucket itself (reachable, existing, taking
 // the credentials). A problem is a config error naming the field (exit 2).
-// nil for a local store.
-func (c *Controller) filesStore(ctx context.Context) (*api.FilesS3Spec, error) {
-	fs := c.cfg.Files.Store
-	if !c.cfg.Files.Enabled || fs.Kind != "s3" {
+// nil for a local store. `up --detach` calls it before it detaches, so that
+// the exit status says so too.
+func FilesStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*api.FilesS3Spec, error) {
+	fs := cfg.Files.Store
+	if !cfg.Files.Enabled || fs.Kind != "s3" {
 		return nil, nil
 	}
 	bad := func(field string, err error) error {
@@ -82,10 +84,10 @@ func (c *Controller) filesStore(ctx context.Context) (*api.FilesS3Spec, error) {
 		}
 		spec.CA = string(pem)
 	}
-	cfg := s3store.DefaultConfig()
-	cfg.Endpoint, cfg.Bucket, cfg.Prefix, cfg.Region = spec.Endpoint, spec.Bucket, spec.Prefix, spec.Region
-	cfg.AccessKey, cfg.SecretKey, cfg.CAPEM = spec.AccessKey, spec.SecretKey, []byte(spec.CA)
-	client, err := s3store.New(cfg, c.logger)
+	s3cfg := s3store.DefaultConfig()
+	s3cfg.Endpoint, s3cfg.Bucket, s3cfg.Prefix, s3cfg.Region = spec.Endpoint, spec.Bucket, spec.Prefix, spec.Region
+	s3cfg.AccessKey, s3cfg.SecretKey, s3cfg.CAPEM = spec.AccessKey, spec.SecretKey, []byte(spec.CA)
+	client, err := s3store.New(s3cfg, logger)
 	if err != nil {
 		return nil, bad("files.store", err)
 	}
