@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -34,9 +33,14 @@ func (c *clock) set(t time.Time) {
 
 // gcStore is a store with an hour of grace on a clock the test sets.
 func gcStore(t *testing.T, mutate func(*Config)) (*Store, *clock, string) {
+	return gcStoreOn(t, testBackends()[0], mutate)
+}
+
+// gcStoreOn is gcStore on backend b.
+func gcStoreOn(t *testing.T, b backend, mutate func(*Config)) (*Store, *clock, string) {
 	t.Helper()
 	dir := t.TempDir()
-	s := openTestStore(t, dir, func(c *Config) {
+	s := openStoreOn(t, b, dir, func(c *Config) {
 		c.GCGrace = time.Hour
 		if mutate != nil {
 			mutate(c)
@@ -58,9 +62,16 @@ func putBlob(t *testing.T, s *Store, content string) string {
 
 // ageBlob makes a stored blob look uploaded d ago.
 func ageBlob(t *testing.T, dir, hash string, d time.Duration) {
+	ageBlobOn(t, testBackends()[0], dir, hash, d)
+}
+
+// ageBlobOn makes a blob of backend b look uploaded d ago (on S3: the
+// mtime of the file versitygw's posix backend keeps it in, which is the
+// object's LastModified).
+func ageBlobOn(t *testing.T, b backend, dir, hash string, d time.Duration) {
 	t.Helper()
 	at := time.Now().Add(-d)
-	if err := os.Chtimes(filepath.Join(dir, "blobs", hash[:2], hash), at, at); err != nil {
+	if err := os.Chtimes(b.blobFile(t, dir, hash), at, at); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -85,120 +96,132 @@ func checkReferenced(t *testing.T, s *Store) {
 }
 
 func TestGCRemovesOnlyUnreferencedOldBlobs(t *testing.T) {
-	s, clk, dir := gcStore(t, nil)
-	ctx := context.Background()
-	start := clk.now()
-	clk.set(start.Add(-2 * time.Hour)) // uploads happen two hours ago ...
-	blobs := map[string]string{}
-	for _, name := range []string{"referenced", "replaced", "never-committed", "young", "claimed"} {
-		blobs[name] = putBlob(t, s, name+" content")
-	}
-	commit(t, s, Change{Op: OpPut, Path: "a.txt", Mode: 0o644, Size: int64(len("referenced content")), Hash: blobs["referenced"]})
-	commit(t, s, Change{Op: OpPut, Path: "b.txt", Mode: 0o644, Size: int64(len("replaced content")), Hash: blobs["replaced"]})
-	commit(t, s, Change{Op: OpDelete, Path: "b.txt"})
-	for name, h := range blobs {
-		if name != "young" {
-			ageBlob(t, dir, h, 2*time.Hour)
-		}
-	}
-	clk.set(start) // ... and now it is two hours later
-	if ok, err := s.ClaimBlob(ctx, blobs["claimed"]); err != nil || !ok {
-		t.Fatalf("ClaimBlob = %v, %v", ok, err) // a writer HEADs it before a push
-	}
-	before := s.Status().BlobBytes
+	for _, b := range testBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			s, clk, dir := gcStoreOn(t, b, nil)
+			ctx := context.Background()
+			start := clk.now()
+			clk.set(start.Add(-2 * time.Hour)) // uploads happen two hours ago ...
+			blobs := map[string]string{}
+			for _, name := range []string{"referenced", "replaced", "never-committed", "young", "claimed"} {
+				blobs[name] = putBlob(t, s, name+" content")
+			}
+			commit(t, s, Change{Op: OpPut, Path: "a.txt", Mode: 0o644, Size: int64(len("referenced content")), Hash: blobs["referenced"]})
+			commit(t, s, Change{Op: OpPut, Path: "b.txt", Mode: 0o644, Size: int64(len("replaced content")), Hash: blobs["replaced"]})
+			commit(t, s, Change{Op: OpDelete, Path: "b.txt"})
+			for name, h := range blobs {
+				if name != "young" {
+					ageBlobOn(t, b, dir, h, 2*time.Hour)
+				}
+			}
+			clk.set(start) // ... and now it is two hours later
+			if ok, err := s.ClaimBlob(ctx, blobs["claimed"]); err != nil || !ok {
+				t.Fatalf("ClaimBlob = %v, %v", ok, err) // a writer HEADs it before a push
+			}
+			before := s.Status().BlobBytes
 
-	res, err := s.GC(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	freed := int64(len("replaced content") + len("never-committed content"))
-	if diff := cmp.Diff(GCResult{Blobs: 5, Removed: 2, Freed: freed}, res); diff != "" {
-		t.Errorf("GC (-want +got):\n%s", diff)
-	}
-	got := map[string]bool{}
-	for name, h := range blobs {
-		got[name] = hasBlob(t, s, h)
-	}
-	want := map[string]bool{"referenced": true, "replaced": false, "never-committed": false, "young": true, "claimed": true}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("blobs kept (-want +got):\n%s", diff)
-	}
-	if got := s.Status().BlobBytes; got != before-freed {
-		t.Errorf("BlobBytes = %d after freeing %d of %d", got, freed, before)
-	}
-	checkReferenced(t, s)
+			res, err := s.GC(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			freed := int64(len("replaced content") + len("never-committed content"))
+			if diff := cmp.Diff(GCResult{Blobs: 5, Removed: 2, Freed: freed}, res); diff != "" {
+				t.Errorf("GC (-want +got):\n%s", diff)
+			}
+			got := map[string]bool{}
+			for name, h := range blobs {
+				got[name] = hasBlob(t, s, h)
+			}
+			want := map[string]bool{"referenced": true, "replaced": false, "never-committed": false, "young": true, "claimed": true}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("blobs kept (-want +got):\n%s", diff)
+			}
+			if got := s.Status().BlobBytes; got != before-freed {
+				t.Errorf("BlobBytes = %d after freeing %d of %d", got, freed, before)
+			}
+			checkReferenced(t, s)
 
-	// Once their grace is over too, the young and the claimed blob go;
-	// the referenced one never does.
-	ageBlob(t, dir, blobs["young"], 2*time.Hour)
-	clk.set(start.Add(2 * time.Hour))
-	if res, err := s.GC(ctx); err != nil || res.Removed != 2 {
-		t.Errorf("second GC = %+v, %v; want the young and the claimed blob removed", res, err)
-	}
-	if !hasBlob(t, s, blobs["referenced"]) {
-		t.Error("the referenced blob was removed")
+			// Once their grace is over too, the young and the claimed blob go;
+			// the referenced one never does.
+			ageBlobOn(t, b, dir, blobs["young"], 2*time.Hour)
+			clk.set(start.Add(2 * time.Hour))
+			if res, err := s.GC(ctx); err != nil || res.Removed != 2 {
+				t.Errorf("second GC = %+v, %v; want the young and the claimed blob removed", res, err)
+			}
+			if !hasBlob(t, s, blobs["referenced"]) {
+				t.Error("the referenced blob was removed")
+			}
+		})
 	}
 }
 
 // TestGCSparesABlobACommitIsAboutToName runs a collection at the worst
 // moment of a commit: its blob checked, its record not yet in the tree.
 func TestGCSparesABlobACommitIsAboutToName(t *testing.T) {
-	s, clk, dir := gcStore(t, nil)
-	start := clk.now()
-	clk.set(start.Add(-2 * time.Hour))
-	h := putBlob(t, s, "old content")
-	ageBlob(t, dir, h, 2*time.Hour)
-	clk.set(start) // unreferenced, old, its claim expired: a candidate
-	var res GCResult
-	var gcErr error
-	s.testHookCommit = func() {
-		s.testHookCommit = nil
-		res, gcErr = s.GC(context.Background())
+	for _, b := range testBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			s, clk, dir := gcStoreOn(t, b, nil)
+			start := clk.now()
+			clk.set(start.Add(-2 * time.Hour))
+			h := putBlob(t, s, "old content")
+			ageBlobOn(t, b, dir, h, 2*time.Hour)
+			clk.set(start) // unreferenced, old, its claim expired: a candidate
+			var res GCResult
+			var gcErr error
+			s.testHookCommit = func() {
+				s.testHookCommit = nil
+				res, gcErr = s.GC(context.Background())
+			}
+			commit(t, s, Change{Op: OpPut, Path: "reused.txt", Mode: 0o644, Size: int64(len("old content")), Hash: h})
+			if gcErr != nil || res.Removed != 0 {
+				t.Errorf("GC during the commit = %+v, %v; want nothing removed", res, gcErr)
+			}
+			checkReferenced(t, s)
+		})
 	}
-	commit(t, s, Change{Op: OpPut, Path: "reused.txt", Mode: 0o644, Size: int64(len("old content")), Hash: h})
-	if gcErr != nil || res.Removed != 0 {
-		t.Errorf("GC during the commit = %+v, %v; want nothing removed", res, gcErr)
-	}
-	checkReferenced(t, s)
 }
 
 // TestGCRefusesACommitOfABlobBeingRemoved commits (and uploads) a blob the
 // collector has chosen and is removing.
 func TestGCRefusesACommitOfABlobBeingRemoved(t *testing.T) {
-	s, clk, dir := gcStore(t, nil)
-	ctx := context.Background()
-	start := clk.now()
-	clk.set(start.Add(-2 * time.Hour))
-	h := putBlob(t, s, "old content")
-	ageBlob(t, dir, h, 2*time.Hour)
-	clk.set(start)
-	seq := s.Seq()
-	var commitErr, putErr error
-	s.testHookGC = func() {
-		_, commitErr = s.Commit(ctx, PushRequest{Origin: "test", Changes: []Change{
-			{Op: OpPut, Path: "reused.txt", Mode: 0o644, Size: int64(len("old content")), Hash: h, Origin: "test"}}})
-		_, putErr = s.PutBlob(ctx, h, strings.NewReader("old content"), int64(len("old content")))
+	for _, b := range testBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			s, clk, dir := gcStoreOn(t, b, nil)
+			ctx := context.Background()
+			start := clk.now()
+			clk.set(start.Add(-2 * time.Hour))
+			h := putBlob(t, s, "old content")
+			ageBlobOn(t, b, dir, h, 2*time.Hour)
+			clk.set(start)
+			seq := s.Seq()
+			var commitErr, putErr error
+			s.testHookGC = func() {
+				_, commitErr = s.Commit(ctx, PushRequest{Origin: "test", Changes: []Change{
+					{Op: OpPut, Path: "reused.txt", Mode: 0o644, Size: int64(len("old content")), Hash: h, Origin: "test"}}})
+				_, putErr = s.PutBlob(ctx, h, strings.NewReader("old content"), int64(len("old content")))
+			}
+			res, err := s.GC(ctx)
+			if err != nil || res.Removed != 1 {
+				t.Fatalf("GC = %+v, %v", res, err)
+			}
+			var rej *RejectError
+			if !errors.As(commitErr, &rej) || rej.Rule != RuleBlob {
+				t.Errorf("commit during the removal = %v, want a RejectError for rule %s (upload it again)", commitErr, RuleBlob)
+			}
+			if !errors.Is(putErr, errCollecting) {
+				t.Errorf("upload during the removal = %v, want errCollecting (503)", putErr)
+			}
+			if s.Seq() != seq {
+				t.Errorf("log moved from %d to %d", seq, s.Seq())
+			}
+			checkReferenced(t, s)
+			// Afterwards the upload and the commit go through.
+			s.testHookGC = nil
+			putBlob(t, s, "old content")
+			commit(t, s, Change{Op: OpPut, Path: "reused.txt", Mode: 0o644, Size: int64(len("old content")), Hash: h})
+			checkReferenced(t, s)
+		})
 	}
-	res, err := s.GC(ctx)
-	if err != nil || res.Removed != 1 {
-		t.Fatalf("GC = %+v, %v", res, err)
-	}
-	var rej *RejectError
-	if !errors.As(commitErr, &rej) || rej.Rule != RuleBlob {
-		t.Errorf("commit during the removal = %v, want a RejectError for rule %s (upload it again)", commitErr, RuleBlob)
-	}
-	if !errors.Is(putErr, errCollecting) {
-		t.Errorf("upload during the removal = %v, want errCollecting (503)", putErr)
-	}
-	if s.Seq() != seq {
-		t.Errorf("log moved from %d to %d", seq, s.Seq())
-	}
-	checkReferenced(t, s)
-	// Afterwards the upload and the commit go through.
-	s.testHookGC = nil
-	putBlob(t, s, "old content")
-	commit(t, s, Change{Op: OpPut, Path: "reused.txt", Mode: 0o644, Size: int64(len("old content")), Hash: h})
-	checkReferenced(t, s)
 }
 
 // TestGCUnderConcurrentPushes collects without a pause while writers

@@ -27,6 +27,8 @@ type backend struct {
 	// for the local backend); the same dir gives the same prefix, so that
 	// reopening dir is a restart.
 	s3 func(t testing.TB, dir string) *s3store.Config
+	// blobFile is the local file that holds a blob of the store at dir.
+	blobFile func(t testing.TB, dir, hash string) string
 }
 
 // testBackends are the local directory and S3 (a versitygw started for the
@@ -35,7 +37,8 @@ func testBackends() []backend {
 	var once sync.Once
 	var gw *tools.Versitygw
 	return []backend{
-		{name: "local", s3: func(testing.TB, string) *s3store.Config { return nil }},
+		{name: "local", s3: func(testing.TB, string) *s3store.Config { return nil },
+			blobFile: func(_ testing.TB, dir, hash string) string { return filepath.Join(dir, "blobs", hash[:2], hash) }},
 		{name: "s3", s3: func(t testing.TB, dir string) *s3store.Config {
 			once.Do(func() {
 				gw = tools.StartVersitygw(t, "127.0.0.1:0")
@@ -45,6 +48,9 @@ func testBackends() []backend {
 			cfg.Endpoint, cfg.Bucket, cfg.AccessKey, cfg.SecretKey = gw.Endpoint, "files", gw.AccessKey, gw.SecretKey
 			cfg.Prefix = strings.TrimPrefix(filepath.ToSlash(dir), "/")
 			return &cfg
+		}, blobFile: func(t testing.TB, dir, hash string) string {
+			// versitygw's posix backend: DATA/BUCKET/KEY.
+			return filepath.Join(gw.Data, "files", filepath.FromSlash(strings.TrimPrefix(dir, "/")), "blobs", hash[:2], hash)
 		}},
 	}
 }
