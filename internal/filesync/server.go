@@ -110,7 +110,7 @@ func openBackends(cfg Config, logger *slog.Logger) (BlobStore, ObjectStore, erro
 	if err := c.Check(ctx); err != nil {
 		return nil, nil, err
 	}
-	if err := c.CheckConditional(ctx, "probe-conditional-create"); err != nil {
+	if err := c.CheckConditional(ctx); err != nil {
 		return nil, nil, err
 	}
 	blobs, err := NewS3BlobStore(c, filepath.Join(cfg.Dir, "spool"))

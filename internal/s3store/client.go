@@ -9,6 +9,7 @@ package s3store
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -203,11 +204,11 @@ func (c *Client) Check(ctx context.Context) error {
 }
 
 // CheckConditional finds out whether the server honours If-None-Match: *
-// on PUT, by creating the object name twice: the second create must fail.
-// The object is removed afterwards.
-func (c *Client) CheckConditional(ctx context.Context, name string) error {
+// on PUT, by creating an object probe/<random> twice: the second create
+// must fail. The object is removed afterwards.
+func (c *Client) CheckConditional(ctx context.Context) error {
 	body := []byte(time.Now().UTC().Format(time.RFC3339Nano))
-	c.Delete(ctx, name)
+	name := "probe/conditional-create-" + rand.Text()
 	if err := c.Create(ctx, name, body); err != nil {
 		return fmt.Errorf("s3store: conditional create probe: %w", err)
 	}

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +27,18 @@ type Versitygw struct {
 // answers; it is stopped when t ends. Its log goes to LOGDIR/versitygw.log
 // of the temporary directory.
 func StartVersitygw(t testing.TB, addr string) *Versitygw {
+	t.Helper()
+	return startVersitygw(t, addr, "", "")
+}
+
+// StartVersitygwTLS is StartVersitygw serving https with the PEM
+// certificate and key files given.
+func StartVersitygwTLS(t testing.TB, addr, certFile, keyFile string) *Versitygw {
+	t.Helper()
+	return startVersitygw(t, addr, certFile, keyFile)
+}
+
+func startVersitygw(t testing.TB, addr, certFile, keyFile string) *Versitygw {
 	t.Helper()
 	bin := Path(t, "versitygw")
 	dir := t.TempDir()
@@ -53,14 +66,21 @@ func StartVersitygw(t testing.TB, addr string) *Versitygw {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	g.cmd = exec.Command(bin, "--port", addr, "--access", g.AccessKey, "--secret", g.SecretKey, "--quiet", "posix", g.Data)
+	args := []string{"--port", addr, "--access", g.AccessKey, "--secret", g.SecretKey, "--quiet"}
+	hc := &http.Client{Timeout: time.Second}
+	if certFile != "" {
+		g.Endpoint = "https://" + addr
+		args = append(args, "--cert", certFile, "--key", keyFile)
+		// Readiness only: the tests check the certificate themselves.
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
+	g.cmd = exec.Command(bin, append(args, "posix", g.Data)...)
 	g.cmd.Stdout, g.cmd.Stderr = log, log
 	if err := g.cmd.Start(); err != nil {
 		t.Fatalf("versitygw: %v", err)
 	}
 	go func() { g.done <- g.cmd.Wait() }()
 	t.Cleanup(g.Stop)
-	hc := &http.Client{Timeout: time.Second}
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		resp, err := hc.Get(g.Endpoint + "/")
 		if err == nil {
