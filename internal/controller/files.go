@@ -194,16 +194,24 @@ func (f *filesRole) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		st, err := f.storeStatus(ctx)
-		f.healthy.Store(err == nil && st.Fenced == "")
-		if err == nil {
-			f.seq.Store(st.Seq)
-		}
-		if st.Fenced != "" && !f.fenced && f.onFenced != nil {
-			f.onFenced(st.Fenced)
-		}
-		f.fenced = st.Fenced != ""
+		f.check(ctx)
 	}
+}
+
+// check asks the files role once: its health (a fenced store is not
+// healthy: it refuses writes), its sequence number, and reports a fence
+// the first time it is seen.
+func (f *filesRole) check(ctx context.Context) {
+	st, err := f.storeStatus(ctx)
+	f.healthy.Store(err == nil && st.Fenced == "")
+	if err != nil {
+		return
+	}
+	f.seq.Store(st.Seq)
+	if st.Fenced != "" && !f.fenced && f.onFenced != nil {
+		f.onFenced(st.Fenced)
+	}
+	f.fenced = st.Fenced != ""
 }
 
 // Head is the store's last change, asked now: the node group's hook.
