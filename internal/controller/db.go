@@ -89,18 +89,17 @@ func (c *Controller) memberConfigs() []galera.MemberConfig {
 func (c *Controller) startDB(ctx context.Context) error {
 	gc := galera.DefaultConfig()
 	gc.Members = c.memberConfigs()
-	gc.Bin = c.bin.MariaDB
 	gc.Site = galera.Grant{
 		Database: c.cfg.DB.Name, User: c.cfg.DB.User, Password: c.secrets.DBPassword,
 		MonitorUser: monitorUser, MonitorPassword: c.secrets.MonitorPassword,
 	}
-	return c.db.Start(ctx, gc, dbStarter{c}, c.logger.With("component", "galera"))
+	return c.db.Start(ctx, gc, galera.NewLocal(dbStarter{c}, c.bin.MariaDB), c.logger.With("component", "galera"))
 }
 
 // Start makes the cluster and brings it up, then keeps the members up (the
 // galera loop) in a goroutine it owns until ctx ends or Stop.
-func (d *database) Start(ctx context.Context, gc galera.Config, s galera.Starter, logger *slog.Logger) error {
-	cl, err := galera.New(gc, s, logger)
+func (d *database) Start(ctx context.Context, gc galera.Config, h galera.Host, logger *slog.Logger) error {
+	cl, err := galera.New(gc, h, logger)
 	if err != nil {
 		return err
 	}

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/scalepress/scalepress/internal/logtail"
 )
 
 // ErrRefused means Plan refused to go on: going on could lose acknowledged
@@ -45,8 +42,7 @@ type Starter interface {
 // Config of a Cluster.
 type Config struct {
 	Members []MemberConfig // in id order; one standalone member, or Galera members
-	Bin     Binaries
-	Site    Grant // the application database and the monitor user
+	Site    Grant          // the application database and the monitor user
 	// Grace: how long members may stay outside a primary component before
 	// the cluster acts (stops a failed plain restart, pc.bootstraps survivors).
 	Grace time.Duration
@@ -56,9 +52,11 @@ type Config struct {
 	JoinTimeout time.Duration
 	// Interval between observations.
 	Interval time.Duration
+	// Dial connects the probes to the members (nil: a plain TCP dial).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// DefaultConfig has the timings; Members, Bin and Site are to be filled.
+// DefaultConfig has the timings; Members and Site are to be filled.
 func DefaultConfig() Config {
 	return Config{Grace: 20 * time.Second, StartTimeout: 90 * time.Second, JoinTimeout: 10 * time.Minute, Interval: 500 * time.Millisecond}
 }
@@ -98,9 +96,9 @@ type MemberView struct {
 
 // Cluster runs the members: Start brings them up, Run keeps them up.
 type Cluster struct {
-	cfg     Config
-	starter Starter
-	logger  *slog.Logger
+	cfg    Config
+	host   Host
+	logger *slog.Logger
 
 	mu          sync.Mutex
 	members     []*member
@@ -120,6 +118,7 @@ type member struct {
 	stuckSince time.Time
 	recovered  *Position
 	recoverErr string
+	unobserved string // why its host could not be read in the last observation
 	failures   []time.Time
 	gaveUp     time.Time // known dead until then
 	joined     int       // order in which it became synced
@@ -128,14 +127,15 @@ type member struct {
 	probeFails int // failed probes in a row of a running member
 }
 
-// New returns a cluster; nothing runs until Start.
-func New(cfg Config, starter Starter, logger *slog.Logger) (*Cluster, error) {
+// New returns a cluster whose members' hosts are reached through host;
+// nothing runs until Start.
+func New(cfg Config, host Host, logger *slog.Logger) (*Cluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, starter: starter, logger: logger}
+	c := &Cluster{cfg: cfg, host: host, logger: logger}
 	for _, mc := range cfg.Members {
-		p, err := NewProber(mc.Addr, cfg.Site.MonitorUser, cfg.Site.MonitorPassword)
+		p, err := NewProber(mc.Addr, cfg.Site.MonitorUser, cfg.Site.MonitorPassword, cfg.Dial)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -145,10 +145,14 @@ func New(cfg Config, starter Starter, logger *slog.Logger) (*Cluster, error) {
 	return c, nil
 }
 
-// Close releases the probers (the processes are stopped by their owner).
+// Close releases the probers and the host (the processes are stopped by
+// their owner).
 func (c *Cluster) Close() {
 	for _, m := range c.members {
 		m.prober.Close()
+	}
+	if cl, ok := c.host.(interface{ Close() }); ok {
+		cl.Close()
 	}
 }
 
@@ -220,11 +224,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if !c.clustered() {
 		return c.startStandalone(ctx)
 	}
-	if err := CheckProvider(); err != nil {
-		return err
-	}
 	for _, m := range c.members {
-		if err := writeConfig(m.cfg); err != nil {
+		if err := c.host.Prepare(ctx, m.cfg); err != nil {
 			return err
 		}
 	}
@@ -333,15 +334,16 @@ func (c *Cluster) reapExits(starting bool) error {
 			m.stopping = false
 			continue
 		}
-		log := c.starter.LogFile(m.cfg.ID)
-		m.lastErr = fmt.Sprintf("exited after %s: %s", ranFor.Round(time.Millisecond), logtail.LastError(log))
+		log := c.host.LogName(m.cfg)
+		lastErr := c.host.LastError(context.Background(), m.cfg)
+		m.lastErr = fmt.Sprintf("exited after %s: %s", ranFor.Round(time.Millisecond), lastErr)
 		if c.plainTry {
 			c.plainTry, c.plainFailed = false, true
 			c.logger.Warn("member exited during the plain restart", "member", m.cfg.ID, "err", m.lastErr)
 			continue
 		}
 		if starting {
-			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, logtail.LastError(log), log)
+			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, lastErr, log)
 		}
 		c.logger.Warn("member exited", "member", m.cfg.ID, "ran_for", ranFor.Round(time.Millisecond), "err", m.lastErr)
 		if ranFor < time.Minute {
@@ -368,6 +370,7 @@ func (c *Cluster) observe(ctx context.Context) []Observation {
 		c.mu.Unlock()
 		wg.Go(func() {
 			o := Observation{ID: m.cfg.ID, Running: running}
+			sstDone := false
 			var st *Status
 			if running {
 				pctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -377,12 +380,27 @@ func (c *Cluster) observe(ctx context.Context) []Observation {
 					st = &s
 				}
 			}
-			o.HasData = hasData(m.cfg)
-			if g, ok, _ := ReadGraState(m.cfg.DataDir()); ok {
-				o.Grastate = &g
+			dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+			disk, derr := c.host.Inspect(dctx, m.cfg)
+			dcancel()
+			if derr != nil {
+				// Nothing is known of its datadir: count it as holding data
+				// (never initialised, emptied for SST or taken for empty by
+				// the data-loss guard), without a position; act refuses to
+				// touch it until it can be read again.
+				disk = Disk{HasData: true}
 			}
-			o.ViewID = ViewID(m.cfg.DataDir())
+			o.HasData, o.Grastate, o.ViewID = disk.HasData, disk.Grastate, disk.ViewID
 			c.mu.Lock()
+			if derr != nil {
+				if m.unobserved == "" {
+					c.logger.Warn("cannot read member's host", "member", m.cfg.ID, "err", derr)
+				}
+				m.unobserved = derr.Error()
+			} else if m.unobserved != "" {
+				c.logger.Info("member's host readable again", "member", m.cfg.ID)
+				m.unobserved = ""
+			}
 			if running {
 				// A busy member may miss a probe: keep its last answer for two
 				// misses before it counts as not answering. A dead process is
@@ -404,8 +422,8 @@ func (c *Cluster) observe(ctx context.Context) []Observation {
 						c.joinSeq++
 						m.joined = c.joinSeq
 					}
-					if _, err := os.Stat(m.cfg.sstMarker()); err == nil {
-						os.Remove(m.cfg.sstMarker())
+					if !disk.HasData && derr == nil {
+						sstDone = true
 					}
 					if c.plainTry {
 						c.plainTry = false
@@ -422,28 +440,18 @@ func (c *Cluster) observe(ctx context.Context) []Observation {
 			o.Recovered, o.RecoverErr = m.recovered, m.recoverErr
 			o.GaveUp = now.Before(m.gaveUp)
 			c.mu.Unlock()
+			if sstDone {
+				// Synced after a full copy: the datadir is whole again.
+				if err := c.host.SSTDone(ctx, m.cfg); err != nil {
+					c.logger.Warn("clear the SST mark", "member", m.cfg.ID, "err", err)
+				}
+				o.HasData = true
+			}
 			obs[i] = o
 		})
 	}
 	wg.Wait()
 	return obs
-}
-
-// hasData: the datadir holds a database made by install-db or received by a
-// completed SST.
-func hasData(mc MemberConfig) bool {
-	if _, err := os.Stat(mc.sstMarker()); err == nil {
-		return false
-	}
-	if fi, err := os.Stat(filepath.Join(mc.DataDir(), "mysql")); err != nil || !fi.IsDir() {
-		return false
-	}
-	for _, f := range []string{initMarker, "grastate.dat"} {
-		if _, err := os.Stat(filepath.Join(mc.DataDir(), f)); err == nil {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *Cluster) allSynced() bool {
@@ -474,7 +482,7 @@ func (c *Cluster) checkTimeouts(ctx context.Context, stop bool) error {
 	if late == nil || !stop {
 		c.mu.Unlock()
 		if late != nil {
-			return fmt.Errorf("%s not synced %s after it started (log: %s)", late.cfg.ID, c.cfg.JoinTimeout, c.starter.LogFile(late.cfg.ID))
+			return fmt.Errorf("%s not synced %s after it started (log: %s)", late.cfg.ID, c.cfg.JoinTimeout, c.host.LogName(late.cfg))
 		}
 		return nil
 	}
@@ -497,7 +505,33 @@ func (c *Cluster) find(id string) *member {
 	return nil
 }
 
+// unobserved names the first of ids whose host could not be read.
+func (c *Cluster) unobserved(ids []string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		if m := c.find(id); m != nil && m.unobserved != "" {
+			return id + ": " + m.unobserved
+		}
+	}
+	return ""
+}
+
 func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error {
+	// Acting on a member whose host cannot be read, or bootstrapping while
+	// any member's datadir is unknown, could lose writes the unknown one
+	// holds: wait until every member concerned can be read.
+	concerned := d.Members
+	if d.Action == ActInit || d.Action == ActBootstrap || d.Action == ActPCBootstrap {
+		concerned = nil
+		for _, m := range c.cfg.Members {
+			concerned = append(concerned, m.ID)
+		}
+	}
+	if why := c.unobserved(concerned); why != "" && d.Action != ActStop {
+		c.logger.Debug("not acting: a member's host cannot be read", "action", d.Action, "why", why)
+		return nil
+	}
 	switch d.Action {
 	case ActRecover:
 		var wg sync.WaitGroup
@@ -505,9 +539,14 @@ func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error 
 			m := c.find(id)
 			wg.Go(func() {
 				t0 := time.Now()
-				p, err := Recover(ctx, m.cfg, c.cfg.Bin)
+				p, err := c.host.Recover(ctx, m.cfg)
 				c.mu.Lock()
 				defer c.mu.Unlock()
+				if errors.Is(err, ErrUnreachable) {
+					// Not a failed recovery: ask again once the host answers.
+					c.logger.Warn("recover position: host unreachable", "member", id, "err", err)
+					return
+				}
 				if err != nil {
 					m.recovered, m.recoverErr = nil, err.Error()
 					c.logger.Warn("recover position failed", "member", id, "err", err)
@@ -525,7 +564,7 @@ func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error 
 			return err
 		}
 		t0 := time.Now()
-		if err := initialize(ctx, m.cfg, c.cfg.Bin); err != nil {
+		if err := c.host.Init(ctx, m.cfg); err != nil {
 			return err
 		}
 		c.logger.Info("initialised a new database", "member", m.cfg.ID, "took", time.Since(t0).Round(time.Millisecond))
@@ -536,10 +575,8 @@ func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error 
 			return err
 		}
 		for _, o := range c.members {
-			if _, ok, _ := ReadGraState(o.cfg.DataDir()); ok {
-				if err := SetSafeToBootstrap(o.cfg.DataDir(), o == m); err != nil {
-					return err
-				}
+			if err := c.host.SetSafeToBootstrap(ctx, o.cfg, o == m); err != nil {
+				return err
 			}
 		}
 		var pos *Position
@@ -549,26 +586,33 @@ func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error 
 		return c.bootstrap(ctx, m, pos)
 	case ActJoin:
 		m := c.find(d.Members[0])
-		var args []string
+		var pos *Position
 		if p, ok := d.Positions[m.cfg.ID]; ok {
-			args = append(args, "--wsrep_start_position="+p.String())
-		} else if !hasData(m.cfg) {
-			if err := c.clearForSST(m.cfg); err != nil {
+			pos = &p
+		} else {
+			// Read again right before the datadir is emptied.
+			disk, err := c.host.Inspect(ctx, m.cfg)
+			if err != nil {
 				return err
 			}
+			if !disk.HasData {
+				if err := c.host.ClearForSST(ctx, m.cfg); err != nil {
+					return err
+				}
+			}
 		}
-		return c.start(m, args)
+		return c.start(ctx, m, ModeJoin, pos)
 	case ActStartAll:
 		c.mu.Lock()
 		c.plainTry = true
 		c.mu.Unlock()
 		for _, id := range d.Members {
 			m := c.find(id)
-			var args []string
+			var pos *Position
 			if p, ok := d.Positions[id]; ok {
-				args = append(args, "--wsrep_start_position="+p.String())
+				pos = &p
 			}
-			if err := c.start(m, args); err != nil {
+			if err := c.start(ctx, m, ModeJoin, pos); err != nil {
 				return err
 			}
 		}
@@ -600,33 +644,13 @@ func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error 
 		return nil
 	case ActPCBootstrap:
 		m := c.find(d.Members[0])
-		_, err := RootSQL(ctx, m.cfg, c.cfg.Bin, "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES';")
-		return err
+		return c.host.PCBootstrap(ctx, m.cfg)
 	}
 	return nil
 }
 
-// clearForSST empties the datadir of a member that gets a full copy, and
-// marks it so that a half-made copy is never taken for data.
-func (c *Cluster) clearForSST(mc MemberConfig) error {
-	if err := os.WriteFile(mc.sstMarker(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
-		return fmt.Errorf("galera: join: %w", err)
-	}
-	entries, _ := os.ReadDir(mc.DataDir())
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(mc.DataDir(), e.Name())); err != nil {
-			return fmt.Errorf("galera: join: clear datadir: %w", err)
-		}
-	}
-	if err := os.MkdirAll(mc.DataDir(), 0o750); err != nil {
-		return fmt.Errorf("galera: join: %w", err)
-	}
-	return chown(mc.DataDir(), mc.UID, mc.GID)
-}
-
-func (c *Cluster) start(m *member, args []string) error {
-	path, argv := Command(m.cfg, c.cfg.Bin, args...)
-	p, err := c.starter.StartMember(m.cfg, path, argv)
+func (c *Cluster) start(ctx context.Context, m *member, mode StartMode, pos *Position) error {
+	p, err := c.host.Start(ctx, m.cfg, mode, pos)
 	if err != nil {
 		return err
 	}
@@ -635,19 +659,19 @@ func (c *Cluster) start(m *member, args []string) error {
 	m.stuckSince = m.startedAt
 	m.starts++
 	c.mu.Unlock()
-	c.logger.Info("member started", "member", m.cfg.ID, "pid", p.Pid(), "args", args)
+	args := []any{"member", m.cfg.ID, "pid", p.Pid(), "mode", mode}
+	if pos != nil {
+		args = append(args, "position", pos.String())
+	}
+	c.logger.Info("member started", args...)
 	return nil
 }
 
 // bootstrap starts m as a new primary component and waits until it answers.
 // --wsrep-new-cluster is an argument of this one start, never persisted.
 func (c *Cluster) bootstrap(ctx context.Context, m *member, pos *Position) error {
-	args := []string{"--wsrep-new-cluster"}
-	if pos != nil {
-		args = append(args, "--wsrep_start_position="+pos.String())
-	}
 	t0 := time.Now()
-	if err := c.start(m, args); err != nil {
+	if err := c.start(ctx, m, ModeBootstrap, pos); err != nil {
 		return err
 	}
 	if err := c.waitAnswer(ctx, m); err != nil {
@@ -657,7 +681,7 @@ func (c *Cluster) bootstrap(ctx context.Context, m *member, pos *Position) error
 	c.plainFailed, c.plainTry = false, false
 	c.mu.Unlock()
 	c.logger.Info("bootstrapped", "member", m.cfg.ID, "took", time.Since(t0).Round(time.Millisecond))
-	return EnsureSite(ctx, m.cfg, c.cfg.Bin, c.cfg.Site)
+	return c.host.EnsureSite(ctx, m.cfg, c.cfg.Site)
 }
 
 // waitAnswer waits until m answers as root over its socket, failing fast
@@ -668,17 +692,17 @@ func (c *Cluster) waitAnswer(ctx context.Context, m *member) error {
 	c.mu.Lock()
 	p := m.proc
 	c.mu.Unlock()
-	log := c.starter.LogFile(m.cfg.ID)
+	log := c.host.LogName(m.cfg)
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		err := Ping(pctx, m.cfg, c.cfg.Bin)
+		err := c.host.Ping(pctx, m.cfg)
 		pcancel()
 		if err == nil {
 			return nil
 		}
 		select {
 		case <-p.Done():
-			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, logtail.LastError(log), log)
+			return fmt.Errorf("%s exited while starting: %s (log: %s)", m.cfg.ID, c.host.LastError(context.Background(), m.cfg), log)
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready after %s: %v (log: %s)", m.cfg.ID, c.cfg.StartTimeout, err, log)
 		case <-time.After(50 * time.Millisecond):
@@ -691,7 +715,7 @@ func (c *Cluster) waitAnswer(ctx context.Context, m *member) error {
 func (c *Cluster) ensureSite(ctx context.Context) error {
 	for _, m := range c.members {
 		if m.running() {
-			return EnsureSite(ctx, m.cfg, c.cfg.Bin, c.cfg.Site)
+			return c.host.EnsureSite(ctx, m.cfg, c.cfg.Site)
 		}
 	}
 	return fmt.Errorf("galera: no member runs")
@@ -699,16 +723,27 @@ func (c *Cluster) ensureSite(ctx context.Context) error {
 
 func (c *Cluster) startStandalone(ctx context.Context) error {
 	m := c.members[0]
-	if err := Prepare(ctx, m.cfg, c.cfg.Bin); err != nil {
+	if err := c.host.Prepare(ctx, m.cfg); err != nil {
 		return err
 	}
-	if err := c.start(m, nil); err != nil {
+	// The first time, a new database; a former cluster member's data
+	// (received by SST) is kept.
+	disk, err := c.host.Inspect(ctx, m.cfg)
+	if err != nil {
+		return err
+	}
+	if !disk.Initialized && !disk.HasData {
+		if err := c.host.Init(ctx, m.cfg); err != nil {
+			return err
+		}
+	}
+	if err := c.start(ctx, m, ModeJoin, nil); err != nil {
 		return err
 	}
 	if err := c.waitAnswer(ctx, m); err != nil {
 		return err
 	}
-	if err := EnsureSite(ctx, m.cfg, c.cfg.Bin, c.cfg.Site); err != nil {
+	if err := c.host.EnsureSite(ctx, m.cfg, c.cfg.Site); err != nil {
 		return err
 	}
 	return c.probeStandalone(ctx)
@@ -739,7 +774,7 @@ func (c *Cluster) runStandalone(ctx context.Context) {
 		running, gaveUp := m.running(), time.Now().Before(m.gaveUp)
 		c.mu.Unlock()
 		if !running && !gaveUp {
-			if err := c.start(m, nil); err != nil {
+			if err := c.start(ctx, m, ModeJoin, nil); err != nil {
 				c.logger.Error("restart member", "member", m.cfg.ID, "err", err)
 			}
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -63,10 +64,12 @@ type Prober struct {
 	db *sql.DB
 }
 
-// NewProber opens a small pool to addr. It does not connect until Probe.
-func NewProber(addr, user, password string) (*Prober, error) {
+// NewProber opens a small pool to addr, connecting through dial (nil: a
+// plain TCP dial). It does not connect until Probe.
+func NewProber(addr, user, password string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Prober, error) {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, "tcp", addr
+	cfg.DialFunc = dial
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {

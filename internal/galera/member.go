@@ -261,21 +261,6 @@ func writeConfig(c MemberConfig) error {
 	return chownTree(c.DataDir(), c.UID, c.GID)
 }
 
-// Prepare writes my.cnf and initialises a standalone member's datadir the
-// first time (a datadir without the init marker is made again).
-func Prepare(ctx context.Context, c MemberConfig, bin Binaries) error {
-	if err := writeConfig(c); err != nil {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(c.DataDir(), initMarker)); err == nil {
-		return nil
-	}
-	if hasData(c) {
-		return nil // a former cluster member's data (received by SST): keep it
-	}
-	return initialize(ctx, c, bin)
-}
-
 // initialize makes a new, empty database in the member's datadir.
 func initialize(ctx context.Context, c MemberConfig, bin Binaries) error {
 	if err := os.RemoveAll(c.DataDir()); err != nil {
