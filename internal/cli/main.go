@@ -56,6 +56,7 @@ func init() {
 		"dns":      {summary: "role: geo DNS server (started by the controller)", run: runDNS, hidden: true},
 		"files":    {summary: "role: canonical site tree and change log (started by the controller)", run: runFiles, hidden: true},
 		"filesync": {summary: "role: a node's docroot sync agent (started by the node agent)", run: runFilesync, hidden: true},
+		"db-agent": {summary: "role: runs the Galera members of one DB host for the controller", run: runDBAgent, hidden: true},
 	}
 }
 

@@ -18,7 +18,7 @@ const module = "github.com/scalepress/scalepress"
 // ROLE`). A role never imports another role: what two roles share (paths,
 // headers, documents) lives in internal/api. cli is the one exception: it is
 // the binary's entry and wires every role.
-var roles = []string{"cli", "controller", "dbrouter", "edge", "filesync", "geodns", "node"}
+var roles = []string{"cli", "controller", "dbagent", "dbrouter", "edge", "filesync", "geodns", "node"}
 
 // libraries are every other package under internal/: code a role uses. A
 // library never imports controller or cli.

@@ -528,7 +528,7 @@ func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error 
 			concerned = append(concerned, m.ID)
 		}
 	}
-	if why := c.unobserved(concerned); why != "" && d.Action != ActStop {
+	if why := c.unobserved(concerned); why != "" {
 		c.logger.Debug("not acting: a member's host cannot be read", "action", d.Action, "why", why)
 		return nil
 	}

@@ -17,10 +17,10 @@ type Grant struct {
 	MonitorPassword string
 }
 
-// EnsureSite creates (idempotently) the WordPress database, its user and the
-// monitor user the controller and router use for health checks. Passwords are
-// set every time, so a rotated secret takes effect on the next up.
-func EnsureSite(ctx context.Context, c MemberConfig, bin Binaries, g Grant) error {
+// Validate refuses what cannot go into the statements verbatim: names
+// that are not plain identifiers, empty passwords or ones with a quote or
+// backslash.
+func (g Grant) Validate() error {
 	for _, id := range []string{g.Database, g.User, g.MonitorUser} {
 		if !identRE.MatchString(id) {
 			return fmt.Errorf("galera: %q is not a valid SQL identifier", id)
@@ -30,6 +30,16 @@ func EnsureSite(ctx context.Context, c MemberConfig, bin Binaries, g Grant) erro
 		if pw == "" || strings.ContainsAny(pw, `'\`) {
 			return fmt.Errorf("galera: a password is empty or contains a quote or backslash")
 		}
+	}
+	return nil
+}
+
+// EnsureSite creates (idempotently) the WordPress database, its user and the
+// monitor user the controller and router use for health checks. Passwords are
+// set every time, so a rotated secret takes effect on the next up.
+func EnsureSite(ctx context.Context, c MemberConfig, bin Binaries, g Grant) error {
+	if err := g.Validate(); err != nil {
+		return err
 	}
 	sql := fmt.Sprintf(`CREATE DATABASE IF NOT EXISTS %[1]s CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 CREATE USER IF NOT EXISTS '%[2]s'@'%%' IDENTIFIED BY '%[3]s';

@@ -38,7 +38,21 @@ const (
 	Redis = "redis"
 	// ObjectCache signs the values WordPress's object cache writes to redis.
 	ObjectCache = "object-cache"
+	// DB authenticates the controller to the db-agents. Each agent holds
+	// only its own key (AgentKey(root, DB, id)): a DB host that is broken
+	// into can mint no token for another host's agent.
+	DB = "db"
 )
+
+// AgentKey is the key of the agent id for purpose: derived from the
+// purpose's key, so that the holder of the purpose key (the controller)
+// issues tokens for every agent and each agent verifies only its own.
+func AgentKey(root Key, purpose, id string) Key {
+	if err := ValidID(id); err != nil {
+		panic(err) // ids are chosen by the controller's config, never by a caller
+	}
+	return root.Derive(purpose).Derive("agent\x00" + id)
+}
 
 // Size is the length of a key in bytes.
 const Size = 32
