@@ -103,6 +103,23 @@ type DB struct {
 	// GcacheSize: Galera's write-set cache per member; a member that returns
 	// within it catches up by IST instead of a full copy.
 	GcacheSize string `yaml:"gcache_size"`
+	// Hosts places member N on Hosts[N-1], another machine, driven through
+	// that host's db-agent (docs/multi-host.md, "Galera across hosts");
+	// empty runs every member here, on ip_base.
+	Hosts []DBHost `yaml:"hosts"`
+}
+
+// DBHost is one DB host: its db-agent and the address its member binds.
+type DBHost struct {
+	// ID names the host's db-agent (its token is issued for this id).
+	ID string `yaml:"id"`
+	// Addr is the host's IP: the member listens on Addr:db.port, Galera on
+	// 4567, 4568 and 4444 of it.
+	Addr string `yaml:"addr"`
+	// Agent is the db-agent's IP:port.
+	Agent string `yaml:"agent"`
+	// Dir is the member's directory on that host.
+	Dir string `yaml:"dir"`
 }
 
 // Cache is the edges' page cache and static-asset cache.
@@ -295,8 +312,19 @@ func (c *Config) NodeAddr(n int) string {
 	return offsetAddr(c.Nodes.IPBase, n, c.Nodes.Port)
 }
 
-// DBMemberAddr is the SQL address of member n (1-based).
+// DBMemberAddr is the SQL address of member n (1-based): on its host's
+// address when db.hosts places it, else ip_base + n.
 func (c *Config) DBMemberAddr(n int) string {
+	if len(c.DB.Hosts) > 0 {
+		if n < 1 || n > len(c.DB.Hosts) {
+			return ""
+		}
+		ip, err := netip.ParseAddr(c.DB.Hosts[n-1].Addr)
+		if err != nil {
+			return ""
+		}
+		return netip.AddrPortFrom(ip, uint16(c.DB.Port)).String()
+	}
 	return offsetAddr(c.DB.IPBase, n, c.DB.Port)
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,18 @@ func TestParse(t *testing.T) {
 		{name: "bad router mode", yaml: "db:\n  router_mode: random\n", wantErr: "db.router_mode: must be single or multi"},
 		{name: "bad sst method", yaml: "db:\n  sst_method: xtrabackup\n", wantErr: "db.sst_method"},
 		{name: "bad gcache size", yaml: "db:\n  gcache_size: lots\n", wantErr: "db.gcache_size"},
+		{name: "db hosts", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", check: func(t *testing.T, c Config) {
+			if got := []string{c.DBMemberAddr(1), c.DBMemberAddr(3)}; !slices.Equal(got, []string{"10.0.0.11:3306", "10.0.0.13:3306"}) {
+				t.Errorf("member addresses %q", got)
+			}
+		}},
+		{name: "db hosts fewer than members", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n", wantErr: "db.hosts: must name one host per member (db.members is 3, 2 hosts given)"},
+		{name: "db host id twice", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d1, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", wantErr: `db.hosts[1].id: "d1" appears twice`},
+		{name: "db host bad id", yaml: "db:\n  hosts:\n    - {id: D1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", wantErr: "db.hosts[0].id: must be 1-64 characters"},
+		{name: "db hosts on one address", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.11\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", wantErr: "db.hosts[1].addr: 10.0.0.11 appears twice"},
+		{name: "db host addr a name", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"db1.example\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", wantErr: "db.hosts[0].addr: must be the host's IP address"},
+		{name: "db host agent without port", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", wantErr: "db.hosts[1].agent: must be the db-agent's IP:port"},
+		{name: "db host relative dir", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: db}\n", wantErr: "db.hosts[2].dir: must be an absolute path"},
 		{name: "site url path", yaml: "site:\n  url: http://x.test/blog\n", wantErr: "site.url: must be scheme://host[:port]"},
 		{name: "cron too often", yaml: "wordpress:\n  cron_interval: 1s\n", wantErr: "wordpress.cron_interval"},
 		{name: "sql injection in db name", yaml: "db:\n  name: \"wp; DROP\"\n", wantErr: "db.name"},

@@ -20,6 +20,8 @@ type FieldError struct {
 	Msg   string
 }
 
+var dbHostIDRE = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 var (
@@ -181,6 +183,34 @@ func (c *Config) Validate() error {
 
 	if c.DB.Members < 1 || c.DB.Members > 9 || c.DB.Members%2 == 0 {
 		bad("db.members", "must be 1 (standalone) or an odd number up to 9 (a Galera cluster keeps a majority when one fails), got %d", c.DB.Members)
+	}
+	if len(c.DB.Hosts) > 0 {
+		if len(c.DB.Hosts) != c.DB.Members || c.DB.Members < 3 {
+			bad("db.hosts", "must name one host per member (db.members is %d, %d hosts given), and a cluster of at least 3", c.DB.Members, len(c.DB.Hosts))
+		}
+		ids, addrs := map[string]bool{}, map[string]bool{}
+		for i, h := range c.DB.Hosts {
+			f := fmt.Sprintf("db.hosts[%d]", i)
+			if !dbHostIDRE.MatchString(h.ID) {
+				bad(f+".id", "must be 1-64 characters of a-z, 0-9, - and _, got %q", h.ID)
+			} else if ids[h.ID] {
+				bad(f+".id", "%q appears twice", h.ID)
+			}
+			ids[h.ID] = true
+			if ip, err := netip.ParseAddr(h.Addr); err != nil || ip.IsUnspecified() {
+				bad(f+".addr", "must be the host's IP address, got %q", h.Addr)
+			} else if addrs[ip.String()] {
+				bad(f+".addr", "%s appears twice: members on distinct hosts", h.Addr)
+			} else {
+				addrs[ip.String()] = true
+			}
+			if _, err := netip.ParseAddrPort(h.Agent); err != nil {
+				bad(f+".agent", "must be the db-agent's IP:port, got %q", h.Agent)
+			}
+			if !filepath.IsAbs(h.Dir) {
+				bad(f+".dir", "must be an absolute path on that host, got %q", h.Dir)
+			}
+		}
 	}
 	checkBase("db.ip_base", c.DB.IPBase)
 	checkPort("db.port", c.DB.Port)

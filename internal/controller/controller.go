@@ -309,6 +309,7 @@ func (c *Controller) stopAll() {
 		order = append(order, []string{m})
 	}
 	c.sup.StopAll(ctx, order)
+	c.db.StopMembers(ctx)
 	c.logger.Info("all processes stopped")
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/scalepress/scalepress/internal/galera"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/supervise"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 const (
@@ -38,6 +39,7 @@ type database struct {
 	stopped     chan struct{}      // closed when the galera loop returned
 	routerProbe *sql.DB            // monitor user through the router: which member answers
 	choice      string             // member id that answered the last probe through the router
+	remote      bool               // the members run on other hosts (db.hosts), through their agents
 }
 
 // dbStarter runs members as supervised children, restarts disabled: every
@@ -68,9 +70,13 @@ func (c *Controller) memberConfigs() []galera.MemberConfig {
 	}
 	var out []galera.MemberConfig
 	for i := 1; i <= n; i++ {
+		dir := c.layout.DBMember(config.DBMemberID(i))
+		if len(c.cfg.DB.Hosts) > 0 {
+			dir = c.cfg.DB.Hosts[i-1].Dir // on the member's host, the agent's business
+		}
 		mc := galera.MemberConfig{
 			ID: config.DBMemberID(i), Addr: c.cfg.DBMemberAddr(i),
-			Dir: c.layout.DBMember(config.DBMemberID(i)), BufferPool: c.cfg.DB.BufferPool,
+			Dir: dir, BufferPool: c.cfg.DB.BufferPool,
 			UID: -1, GID: -1,
 			Peers: peers, PeerIDs: ids, ClusterName: clusterName,
 			SSTMethod: c.cfg.DB.SSTMethod, GcacheSize: c.cfg.DB.GcacheSize,
@@ -93,7 +99,49 @@ func (c *Controller) startDB(ctx context.Context) error {
 		Database: c.cfg.DB.Name, User: c.cfg.DB.User, Password: c.secrets.DBPassword,
 		MonitorUser: monitorUser, MonitorPassword: c.secrets.MonitorPassword,
 	}
-	return c.db.Start(ctx, gc, galera.NewLocal(dbStarter{c}, c.bin.MariaDB), c.logger.With("component", "galera"))
+	logger := c.logger.With("component", "galera")
+	if len(c.cfg.DB.Hosts) == 0 {
+		return c.db.Start(ctx, gc, galera.NewLocal(dbStarter{c}, c.bin.MariaDB), logger)
+	}
+	// Members on other hosts: every operation through their db-agents.
+	if err := c.writeAgentSpecs(gc.Members); err != nil {
+		return err
+	}
+	rc := galera.DefaultRemoteConfig()
+	rc.Agents = map[string]galera.Agent{}
+	for i, h := range c.cfg.DB.Hosts {
+		key := token.AgentKey(c.secrets.RootKey, token.DB, h.ID)
+		rc.Agents[config.DBMemberID(i+1)] = galera.Agent{URL: "http://" + h.Agent, Token: key.Issue(api.DBAgentCaller)}
+	}
+	remote, err := galera.NewRemote(rc, logger)
+	if err != nil {
+		return err
+	}
+	c.db.mu.Lock()
+	c.db.remote = true
+	c.db.mu.Unlock()
+	return c.db.Start(ctx, gc, remote, logger)
+}
+
+// writeAgentSpecs writes DIR/run/specs/db-agent-ID.json for each DB host:
+// what `scalepress db-agent --spec FILE` runs there (mode 0600: it holds
+// that agent's key). Whoever starts the agents (the operator, a Nomad job)
+// places it on its host.
+func (c *Controller) writeAgentSpecs(members []galera.MemberConfig) error {
+	for i, h := range c.cfg.DB.Hosts {
+		m := members[i]
+		spec := api.DBAgentSpec{
+			ID: h.ID, Addr: h.Agent, Key: token.AgentKey(c.secrets.RootKey, token.DB, h.ID).Hex(),
+			Members: []api.DBAgentMemberSpec{{
+				ID: m.ID, Addr: m.Addr, Dir: m.Dir, BufferPool: m.BufferPool, Peers: m.Peers, PeerIDs: m.PeerIDs,
+				ClusterName: m.ClusterName, SSTMethod: m.SSTMethod, GcacheSize: m.GcacheSize,
+			}},
+		}
+		if err := api.WriteSpec(c.layout.Spec("db-agent-"+h.ID), spec); err != nil {
+			return fmt.Errorf("db-agent spec for %s: %w", h.ID, err)
+		}
+	}
+	return nil
 }
 
 // Start makes the cluster and brings it up, then keeps the members up (the
@@ -139,6 +187,12 @@ func (d *database) Stop(timeout time.Duration) []string {
 	}
 	if probe != nil {
 		probe.Close()
+	}
+	d.mu.Lock()
+	remote := d.remote
+	d.mu.Unlock()
+	if remote {
+		return nil // no local process: StopMembers stops them through their agents
 	}
 	if cl == nil {
 		var names []string
@@ -216,6 +270,24 @@ func (d *database) memberByHost(host string) string {
 		}
 	}
 	return host
+}
+
+// StopMembers stops remote members through their agents, one at a time,
+// the last to join first (see Stop), and closes the cluster. Local members
+// are the supervisor's to stop.
+func (d *database) StopMembers(ctx context.Context) {
+	d.mu.Lock()
+	cl, remote := d.cluster, d.remote
+	d.mu.Unlock()
+	if cl == nil || !remote {
+		return
+	}
+	for _, id := range cl.StopOrder() {
+		if err := cl.StopMember(ctx, id); err != nil {
+			d.logger.Warn("stop member", "member", id, "err", err)
+		}
+	}
+	cl.Close()
 }
 
 // RouterMembers is what the router may use: the synced members, by id.

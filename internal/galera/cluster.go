@@ -204,6 +204,34 @@ func (c *Cluster) StopOrder() []string {
 	return out
 }
 
+// StopMember stops id's running mariadbd and waits until it is over (for
+// members whose processes nobody else supervises: on other hosts). Call it
+// once Run has returned.
+func (c *Cluster) StopMember(ctx context.Context, id string) error {
+	c.mu.Lock()
+	m := c.find(id)
+	if m == nil {
+		c.mu.Unlock()
+		return fmt.Errorf("galera: stop %s: no such member", id)
+	}
+	p := m.proc
+	running := m.running()
+	m.stopping = true
+	c.mu.Unlock()
+	if !running {
+		return nil
+	}
+	if err := p.Stop(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-p.Done():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("galera: stop %s: %w", id, ctx.Err())
+	}
+}
+
 func (m *member) running() bool {
 	if m.proc == nil {
 		return false

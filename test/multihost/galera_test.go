@@ -1,0 +1,477 @@
+package multihost
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/galera"
+	"github.com/scalepress/scalepress/internal/token"
+	"github.com/scalepress/scalepress/test/hosts"
+)
+
+// The bounds this test asserts (docs/multi-host.md, "Galera across hosts").
+const (
+	// maxWritePause: the longest a writer on a surviving member waits for
+	// a commit when one host's link is cut (Galera's evs.suspect_timeout
+	// of 5 s, then a membership round).
+	maxWritePause = 10 * time.Second
+	// maxRejoin: from the link back to every member synced.
+	maxRejoin = 60 * time.Second
+	// maxRecovery: from kill -9 of every mariadbd to every member synced.
+	maxRecovery = 3 * time.Minute
+)
+
+const agentPort = "7480"
+
+type dbHost struct {
+	h      *hosts.Host
+	member galera.MemberConfig
+	agent  *hosts.Proc
+}
+
+// TestGaleraAcrossHosts: three DB hosts each run `scalepress db-agent`; a
+// galera.Cluster in the test process (as the controller would) talks to the
+// agents and the members only from the client namespace.
+func TestGaleraAcrossHosts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-host: starts a Galera cluster across namespaces")
+	}
+	bin := os.Getenv("SCALEPRESS_BIN")
+	if bin == "" {
+		t.Fatal("SCALEPRESS_BIN must name the scalepress binary (make multihost sets it)")
+	}
+	hosts.LockE2E(t)
+	n := hosts.New(t, hosts.Config{Hosts: []string{"d1", "d2", "d3"}, Client: true, Subnet: hosts.DefaultSubnet})
+	client := n.Client
+
+	// The members' directories must be reachable by mysql: not t.TempDir (0700).
+	base, err := os.MkdirTemp("", "sp-galera-hosts-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	root := token.NewKey()
+	var peers, ids []string
+	for i, h := range n.Hosts {
+		peers = append(peers, h.Addr.String()+":3306")
+		ids = append(ids, fmt.Sprintf("db-%d", i+1))
+	}
+	var dbs []*dbHost
+	agents := map[string]galera.Agent{}
+	for i, h := range n.Hosts {
+		mc := galera.MemberConfig{
+			ID: ids[i], Addr: peers[i], Dir: filepath.Join(base, h.Name, ids[i]), BufferPool: "64M",
+			UID: -1, GID: -1, Peers: peers, PeerIDs: ids, ClusterName: "scalepress",
+			SSTMethod: "rsync", GcacheSize: "64M",
+		}
+		agentID := h.Name
+		spec := api.DBAgentSpec{
+			ID: agentID, Addr: h.Addr.String() + ":" + agentPort,
+			Key: token.AgentKey(root, token.DB, agentID).Hex(),
+			Members: []api.DBAgentMemberSpec{{
+				ID: mc.ID, Addr: mc.Addr, Dir: mc.Dir, BufferPool: mc.BufferPool, Peers: peers, PeerIDs: ids,
+				ClusterName: mc.ClusterName, SSTMethod: mc.SSTMethod, GcacheSize: mc.GcacheSize,
+			}},
+		}
+		specFile := filepath.Join(base, h.Name+"-agent.json")
+		if err := api.WriteSpec(specFile, spec); err != nil {
+			t.Fatal(err)
+		}
+		p := h.Start(t, bin, "db-agent", "--spec", specFile)
+		dbs = append(dbs, &dbHost{h: h, member: mc, agent: p})
+		agents[mc.ID] = galera.Agent{URL: "http://" + spec.Addr, Token: token.AgentKey(root, token.DB, agentID).Issue(api.DBAgentCaller)}
+	}
+	for _, d := range dbs {
+		waitAgent(t, client, agents[d.member.ID], d)
+	}
+
+	rc := galera.DefaultRemoteConfig()
+	rc.Agents, rc.Client = agents, client.HTTPClient()
+	logs := &recorder{}
+	logger := slog.New(logs.handler(t))
+	remote, err := galera.NewRemote(rc, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := galera.DefaultConfig()
+	for _, d := range dbs {
+		gc.Members = append(gc.Members, d.member)
+	}
+	gc.Site = galera.Grant{Database: "wp", User: "wp", Password: "wp-secret", MonitorUser: "monitor", MonitorPassword: "monitor-secret"}
+	gc.Dial = client.DialContext
+	cl, err := galera.New(gc, remote, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	// 1. Bootstrap three members across hosts.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t0 := time.Now()
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Minute)
+	err = cl.Start(sctx)
+	scancel()
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Logf("3 members synced across hosts %v after start", time.Since(t0).Round(time.Millisecond))
+	for _, v := range cl.Members() {
+		if v.State != galera.StateSynced || v.Status.ClusterSize != 3 {
+			t.Fatalf("%s after start: %s, cluster size %d", v.ID, v.State, v.Status.ClusterSize)
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { cl.Run(ctx) })
+
+	sqlDB := func(i int) *sql.DB {
+		cfg := mysql.NewConfig()
+		cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "wp", "wp-secret", "tcp", peers[i], "wp"
+		cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 2*time.Second, 30*time.Second, 30*time.Second
+		cfg.DialFunc = client.DialContext
+		cfg.Params = map[string]string{"wsrep_sync_wait": "1"} // reads see every write committed before them
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(conn)
+		db.SetConnMaxLifetime(10 * time.Second)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	db1, db2, db3 := sqlDB(0), sqlDB(1), sqlDB(2)
+
+	// 2. A write through one member is read from another.
+	exec(t, db1, "CREATE TABLE acked (id INT PRIMARY KEY, at DATETIME(3) NOT NULL) ENGINE=InnoDB")
+	exec(t, db1, "INSERT INTO acked VALUES (0, NOW(3))")
+	if got := count(t, db3); got != 1 {
+		t.Fatalf("rows read through db-3 after a write through db-1: %d, want 1", got)
+	}
+
+	w := &writer{db: db1}
+	wg.Go(func() { w.run(ctx) })
+	waitAcked(t, w, 20)
+
+	// 3. Cut d3 under writes: d1 and d2 stay primary, writes continue.
+	d3 := dbs[2]
+	logOff := logSize(t, d3)
+	cutAt := time.Now()
+	if err := n.Cut(d3.h); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cut %s", d3.h.Name)
+	eventually(t, 30*time.Second, "db-1 and db-2 primary with cluster size 2", func() bool {
+		for _, v := range cl.Members()[:2] {
+			if v.State != galera.StateSynced || v.Status.ClusterSize != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	before := w.count()
+	time.Sleep(5 * time.Second) // writes go on through the cut
+	if after := w.count(); after <= before {
+		t.Fatalf("no write acknowledged in 5 s after the cut (%d before, %d after)", before, after)
+	}
+	// A write through the other survivor.
+	exec(t, db2, "INSERT INTO acked VALUES (1000000, NOW(3))")
+	pause := w.maxGapSince(cutAt)
+	t.Logf("longest write pause after the cut: %v (bound %v)", pause.Round(time.Millisecond), maxWritePause)
+	if pause > maxWritePause {
+		t.Errorf("writes paused %v after the cut, more than %v", pause, maxWritePause)
+	}
+
+	// 4. Heal: d3 rejoins by IST.
+	healAt := time.Now()
+	if err := n.Heal(d3.h); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, maxRejoin, "every member synced, cluster size 3, after the heal", func() bool {
+		for _, v := range cl.Members() {
+			if v.State != galera.StateSynced || v.Status.ClusterSize != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("db-3 synced %v after the heal", time.Since(healAt).Round(time.Millisecond))
+	tail := logSince(t, d3, logOff)
+	if !strings.Contains(tail, "IST received") {
+		t.Errorf("db-3's log since the cut has no \"IST received\":\n%s", lastLines(tail, 30))
+	}
+	if strings.Contains(tail, "--role 'joiner'") {
+		t.Errorf("db-3 rejoined by SST, not IST:\n%s", lastLines(tail, 30))
+	}
+	if v := cl.Members()[2]; v.Starts != 1 {
+		t.Errorf("db-3 was started %d times: it should have rejoined by itself, without a restart", v.Starts)
+	}
+	checkAcked(t, w, map[string]*sql.DB{"db-1": db1, "db-2": db2, "db-3": db3})
+
+	// 5. kill -9 every mariadbd under writes: the plan recovers every
+	// position and starts from the most advanced; nothing acknowledged is lost.
+	var pids []int
+	for _, v := range cl.Members() {
+		pids = append(pids, v.PID)
+	}
+	killAt := time.Now()
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %d: %v", pid, err)
+		}
+	}
+	t.Logf("killed every mariadbd %v", pids)
+	eventually(t, maxRecovery, "every member synced again after kill -9 of all", func() bool {
+		for _, v := range cl.Members() {
+			if v.State != galera.StateSynced || v.Status.ClusterSize != 3 || slices.Contains(pids, v.PID) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("cluster synced %v after kill -9 of every member", time.Since(killAt).Round(time.Millisecond))
+	for _, id := range ids {
+		if !logs.has("recovered position", "member", id) {
+			t.Errorf("no recovered position logged for %s: the plan must learn every position before it starts any", id)
+		}
+	}
+	if !logs.has("database plan", "action", string(galera.ActBootstrap)) && !logs.has("database plan", "action", string(galera.ActStartAll)) {
+		t.Errorf("neither a bootstrap from the most advanced nor a restart in the last view was planned")
+	}
+	waitAcked(t, w, w.count()+10)
+	cancel()
+	wg.Wait()
+	checkAcked(t, w, map[string]*sql.DB{"db-1": db1, "db-2": db2, "db-3": db3})
+	t.Logf("%d writes acknowledged, every one on every member", w.count())
+}
+
+func waitAgent(t *testing.T, c *hosts.Host, a galera.Agent, d *dbHost) {
+	t.Helper()
+	eventually(t, 20*time.Second, "db-agent on "+d.h.Name+" answers", func() bool {
+		select {
+		case <-d.agent.Done():
+			t.Fatalf("db-agent on %s exited: %v", d.h.Name, d.agent.Err())
+		default:
+		}
+		req, _ := http.NewRequest(http.MethodGet, a.URL+api.DBAgentPathMembers+d.member.ID, nil)
+		token.SetBearer(req.Header, a.Token)
+		resp, err := c.HTTPClient().Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// writer inserts rows 1, 2, ... through one member and records which were
+// acknowledged and when.
+type writer struct {
+	db *sql.DB
+
+	mu    sync.Mutex
+	acked []int
+	at    []time.Time
+}
+
+func (w *writer) run(ctx context.Context) {
+	for id := 1; ctx.Err() == nil; id++ {
+		ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		_, err := w.db.ExecContext(ictx, "INSERT INTO acked VALUES (?, NOW(3))", id)
+		cancel()
+		if err == nil {
+			w.mu.Lock()
+			w.acked, w.at = append(w.acked, id), append(w.at, time.Now())
+			w.mu.Unlock()
+			continue
+		}
+		// Not acknowledged: its outcome is unknown, it is not counted.
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (w *writer) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+// maxGapSince is the longest time without an acknowledged write from since
+// until the last one.
+func (w *writer) maxGapSince(since time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var gap time.Duration
+	prev := since
+	for _, at := range w.at {
+		if at.Before(since) {
+			continue
+		}
+		gap = max(gap, at.Sub(prev))
+		prev = at
+	}
+	return max(gap, time.Since(prev))
+}
+
+func waitAcked(t *testing.T, w *writer, n int) {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("%d writes acknowledged", n), func() bool { return w.count() >= n })
+}
+
+// checkAcked: every acknowledged write is on every member.
+func checkAcked(t *testing.T, w *writer, dbs map[string]*sql.DB) {
+	t.Helper()
+	w.mu.Lock()
+	acked := slices.Clone(w.acked)
+	w.mu.Unlock()
+	for id, db := range dbs {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		rows, err := db.QueryContext(ctx, "SELECT id FROM acked")
+		if err != nil {
+			cancel()
+			t.Fatalf("read through %s: %v", id, err)
+		}
+		have := map[int]bool{}
+		for rows.Next() {
+			var n int
+			rows.Scan(&n)
+			have[n] = true
+		}
+		rows.Close()
+		cancel()
+		var lost []int
+		for _, a := range acked {
+			if !have[a] {
+				lost = append(lost, a)
+			}
+		}
+		if len(lost) > 0 {
+			t.Errorf("%s lacks %d acknowledged writes: %v", id, len(lost), lost[:min(len(lost), 20)])
+		}
+	}
+}
+
+func exec(t *testing.T, db *sql.DB, q string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func count(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM acked").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func logPath(d *dbHost) string { return filepath.Join(d.member.Dir, "mariadbd.log") }
+
+func logSize(t *testing.T, d *dbHost) int64 {
+	fi, err := os.Stat(logPath(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+func logSince(t *testing.T, d *dbHost, off int64) string {
+	b, err := os.ReadFile(logPath(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b[min(off, int64(len(b))):])
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// eventually polls cond every 200 ms until it holds, failing t after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// recorder keeps the cluster's log records (and passes them to t.Log).
+type recorder struct {
+	mu   sync.Mutex
+	recs []map[string]string
+}
+
+func (r *recorder) handler(t *testing.T) slog.Handler {
+	return &recHandler{r: r, t: t}
+}
+
+func (r *recorder) has(msg, key, val string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.recs {
+		if rec["msg"] == msg && strings.Contains(rec[key], val) {
+			return true
+		}
+	}
+	return false
+}
+
+type recHandler struct {
+	r *recorder
+	t *testing.T
+}
+
+func (h *recHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recHandler) WithGroup(string) slog.Handler            { return h }
+func (h *recHandler) Handle(_ context.Context, rec slog.Record) error {
+	m := map[string]string{"msg": rec.Message}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s", rec.Level, rec.Message)
+	rec.Attrs(func(a slog.Attr) bool {
+		m[a.Key] = a.Value.String()
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	h.r.mu.Lock()
+	h.r.recs = append(h.r.recs, m)
+	h.r.mu.Unlock()
+	if rec.Level >= slog.LevelInfo {
+		h.t.Log(b.String())
+	}
+	return nil
+}
