@@ -7,6 +7,7 @@ package controller
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -120,7 +121,45 @@ func (c *Controller) startDB(ctx context.Context) error {
 	c.db.mu.Lock()
 	c.db.remote = true
 	c.db.mu.Unlock()
+	if err := waitAgents(ctx, remote, gc.Members, logger); err != nil {
+		remote.Close()
+		return err
+	}
 	return c.db.Start(ctx, gc, remote, logger)
+}
+
+// agentWait bounds how long up waits for the db-agents to answer.
+const agentWait = 10 * time.Minute
+
+// waitAgents returns once every member's agent answers (they are started by
+// someone else, from the specs just written), or after agentWait.
+func waitAgents(ctx context.Context, r *galera.Remote, members []galera.MemberConfig, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, agentWait)
+	defer cancel()
+	for _, m := range members {
+		logged := false
+		for {
+			ictx, icancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := r.Inspect(ictx, m)
+			icancel()
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, galera.ErrUnreachable) {
+				return err // it answers, and refuses: a wrong key or member
+			}
+			if !logged {
+				logger.Info("waiting for the member's db-agent", "member", m.ID, "err", err)
+				logged = true
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("db-agent of %s: not answering after %s (start it with the spec in run/specs): %w", m.ID, agentWait, err)
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
 }
 
 // writeAgentSpecs writes DIR/run/specs/db-agent-ID.json for each DB host:

@@ -169,6 +169,37 @@ func TestGaleraAcrossHosts(t *testing.T) {
 		t.Fatalf("rows read through db-3 after a write through db-1: %d, want 1", got)
 	}
 
+	// The router follows members on host addresses: one in the client
+	// namespace (as one per node host will be), with the members' list.
+	routerSpec := filepath.Join(base, "dbrouter.json")
+	routerAddr := client.Addr.String() + ":3306"
+	if err := api.WriteSpec(routerSpec, api.RouterSpec{Addr: routerAddr, Members: peers, Mode: "single"}); err != nil {
+		t.Fatal(err)
+	}
+	client.Start(t, bin, "dbrouter", "--spec", routerSpec)
+	viaRouter := func() *sql.DB {
+		cfg := mysql.NewConfig()
+		cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "wp", "wp-secret", "tcp", routerAddr, "wp"
+		cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 5*time.Second, 30*time.Second, 30*time.Second
+		cfg.DialFunc = client.DialContext
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(conn)
+		db.SetMaxIdleConns(0) // a new connection, and so a new choice of the router, every time
+		t.Cleanup(func() { db.Close() })
+		return db
+	}()
+	var node string
+	eventually(t, 20*time.Second, "a query through the router", func() bool {
+		return viaRouter.QueryRow("SELECT @@wsrep_node_name").Scan(&node) == nil
+	})
+	if node != "db-1" {
+		t.Errorf("the router sent the connection to %s, want db-1 (the first synced member)", node)
+	}
+	exec(t, viaRouter, "INSERT INTO acked VALUES (2000000, NOW(3))")
+
 	w := &writer{db: db1}
 	wg.Go(func() { w.run(ctx) })
 	waitAcked(t, w, 20)
@@ -194,8 +225,9 @@ func TestGaleraAcrossHosts(t *testing.T) {
 	if after := w.count(); after <= before {
 		t.Fatalf("no write acknowledged in 5 s after the cut (%d before, %d after)", before, after)
 	}
-	// A write through the other survivor.
+	// A write through the other survivor, and one through the router.
 	exec(t, db2, "INSERT INTO acked VALUES (1000000, NOW(3))")
+	exec(t, viaRouter, "INSERT INTO acked VALUES (2000001, NOW(3))")
 	pause := w.maxGapSince(cutAt)
 	t.Logf("longest write pause after the cut: %v (bound %v)", pause.Round(time.Millisecond), maxWritePause)
 	if pause > maxWritePause {
