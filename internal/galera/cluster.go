@@ -556,7 +556,9 @@ func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error 
 			concerned = append(concerned, m.ID)
 		}
 	}
-	if why := c.unobserved(concerned); why != "" {
+	// Recovering positions is harmless (an unreachable host's is asked
+	// again, not recorded as failed).
+	if why := c.unobserved(concerned); why != "" && d.Action != ActRecover {
 		c.logger.Debug("not acting: a member's host cannot be read", "action", d.Action, "why", why)
 		return nil
 	}
