@@ -48,8 +48,10 @@ func (h *stubHost) Recover(_ context.Context, m MemberConfig) (Position, error) 
 	}
 	return h.recovered[m.ID], nil
 }
-func (h *stubHost) ClearForSST(_ context.Context, m MemberConfig) error { return h.call("clear-sst", m.ID) }
-func (h *stubHost) SSTDone(_ context.Context, m MemberConfig) error     { return h.call("sst-done", m.ID) }
+func (h *stubHost) ClearForSST(_ context.Context, m MemberConfig) error {
+	return h.call("clear-sst", m.ID)
+}
+func (h *stubHost) SSTDone(_ context.Context, m MemberConfig) error { return h.call("sst-done", m.ID) }
 func (h *stubHost) SetSafeToBootstrap(_ context.Context, m MemberConfig, _ bool) error {
 	return h.call("safe", m.ID)
 }
