@@ -14,7 +14,6 @@ package dbagent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -77,9 +76,6 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-
-// ErrRunning is why an operation that needs a stopped member is refused.
-var ErrRunning = errors.New("member is running")
 
 // Agent serves the API for its members.
 type Agent struct {
