@@ -667,7 +667,13 @@ func (c *Cluster) act(ctx context.Context, d Decision, obs []Observation) error 
 				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				defer cancel()
 				p.Stop(sctx)
-				<-p.Done()
+				// Bounded: a remote member whose agent stops answering
+				// would otherwise hold the loop until its host is back.
+				select {
+				case <-p.Done():
+				case <-ctx.Done():
+				case <-time.After(30 * time.Second):
+				}
 			})
 		}
 		wg.Wait()
