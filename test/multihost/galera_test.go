@@ -108,21 +108,26 @@ func TestGaleraAcrossHosts(t *testing.T) {
 	rc.Agents, rc.Client = agents, client.HTTPClient()
 	logs := &recorder{}
 	logger := slog.New(logs.handler(t))
-	remote, err := galera.NewRemote(rc, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
 	gc := galera.DefaultConfig()
 	for _, d := range dbs {
 		gc.Members = append(gc.Members, d.member)
 	}
 	gc.Site = galera.Grant{Database: "wp", User: "wp", Password: "wp-secret", MonitorUser: "monitor", MonitorPassword: "monitor-secret"}
 	gc.Dial = client.DialContext
-	cl, err := galera.New(gc, remote, logger)
-	if err != nil {
-		t.Fatal(err)
+	// newCluster is the controller's part, as `up` makes it.
+	newCluster := func() *galera.Cluster {
+		remote, err := galera.NewRemote(rc, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := galera.New(gc, remote, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
 	}
-	defer cl.Close()
+	cl := newCluster()
 
 	// 1. Bootstrap three members across hosts.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -143,7 +148,11 @@ func TestGaleraAcrossHosts(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Go(func() { cl.Run(ctx) })
+	runCtx, runCancel := context.WithCancel(ctx)
+	var runWG sync.WaitGroup
+	defer runWG.Wait()
+	defer func() { runCancel() }() // the current run's, also after it is replaced
+	runWG.Go(func() { cl.Run(runCtx) })
 
 	sqlDB := func(i int) *sql.DB {
 		cfg := mysql.NewConfig()
@@ -291,6 +300,52 @@ func TestGaleraAcrossHosts(t *testing.T) {
 		t.Errorf("neither a bootstrap from the most advanced nor a restart in the last view was planned")
 	}
 	waitAcked(t, w, w.count()+10)
+	checkAcked(t, w, map[string]*sql.DB{"db-1": db1, "db-2": db2, "db-3": db3})
+
+	// 6. The controller is gone; db-3 dies, writes go on through db-1 and
+	// db-2, then they die too. A new controller's cluster recovers every
+	// position through the agents and bootstraps the most advanced (db-1
+	// or db-2, not db-3); db-3 rejoins by IST from its recovered position.
+	runCancel()
+	runWG.Wait()
+	pid := map[string]int{}
+	for _, v := range cl.Members() {
+		pid[v.ID] = v.PID
+	}
+	if err := syscall.Kill(pid["db-3"], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, w, w.count()+20) // db-1 and db-2 go on without db-3
+	syscall.Kill(pid["db-1"], syscall.SIGKILL)
+	syscall.Kill(pid["db-2"], syscall.SIGKILL)
+	cl.Close()
+	mark := logs.mark()
+	d3off := logSize(t, d3)
+	t0 = time.Now()
+	cl = newCluster()
+	sctx, scancel = context.WithTimeout(ctx, 5*time.Minute)
+	err = cl.Start(sctx)
+	scancel()
+	if err != nil {
+		t.Fatalf("start after losing db-3, then db-1 and db-2: %v", err)
+	}
+	t.Logf("a new cluster over the agents synced %v after start", time.Since(t0).Round(time.Millisecond))
+	if !logs.hasSince(mark, "database plan", map[string]string{"action": "bootstrap", "reason": "db-3 at"}) {
+		t.Errorf("no bootstrap of the most advanced member ahead of db-3 was planned")
+	}
+	if logs.hasSince(mark, "database plan", map[string]string{"action": "bootstrap", "members": "db-3"}) {
+		t.Errorf("db-3, which missed the last writes, was bootstrapped")
+	}
+	if pos := logs.valueSince(mark, "recovered position", "db-3", "position"); pos == "" {
+		t.Errorf("no recovered position for db-3")
+	} else if lg := logSince(t, d3, d3off); !strings.Contains(lg, "SST received: "+pos) || !strings.Contains(lg, "IST received") {
+		t.Errorf("db-3 did not rejoin by IST from its recovered position %s:\n%s", pos, lastLines(lg, 30))
+	}
+	runCtx, runCancel = context.WithCancel(ctx)
+	runWG.Go(func() { cl.Run(runCtx) })
+	waitAcked(t, w, w.count()+10)
+	runCancel()
+	runWG.Wait()
 	cancel()
 	wg.Wait()
 	checkAcked(t, w, map[string]*sql.DB{"db-1": db1, "db-2": db2, "db-3": db3})
@@ -469,6 +524,41 @@ type recorder struct {
 
 func (r *recorder) handler(t *testing.T) slog.Handler {
 	return &recHandler{r: r, t: t}
+}
+
+func (r *recorder) mark() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.recs)
+}
+
+// hasSince: a record since mark with msg whose attributes contain want's values.
+func (r *recorder) hasSince(mark int, msg string, want map[string]string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.recs[mark:] {
+		ok := rec["msg"] == msg
+		for k, v := range want {
+			ok = ok && strings.Contains(rec[k], v)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// valueSince is attribute key of the last record since mark with msg for member.
+func (r *recorder) valueSince(mark int, msg, member, key string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := ""
+	for _, rec := range r.recs[mark:] {
+		if rec["msg"] == msg && rec["member"] == member {
+			v = rec[key]
+		}
+	}
+	return v
 }
 
 func (r *recorder) has(msg, key, val string) bool {
