@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -319,6 +320,11 @@ func TestGaleraAcrossHosts(t *testing.T) {
 	syscall.Kill(pid["db-1"], syscall.SIGKILL)
 	syscall.Kill(pid["db-2"], syscall.SIGKILL)
 	cl.Close()
+	for _, d := range dbs {
+		eventually(t, 20*time.Second, "the agent of "+d.member.ID+" reports it stopped", func() bool {
+			return !agentRunning(t, client, agents[d.member.ID], d.member.ID)
+		})
+	}
 	mark := logs.mark()
 	d3off := logSize(t, d3)
 	t0 = time.Now()
@@ -369,6 +375,23 @@ func waitAgent(t *testing.T, c *hosts.Host, a galera.Agent, d *dbHost) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// agentRunning asks a member's agent whether the member runs.
+func agentRunning(t *testing.T, c *hosts.Host, a galera.Agent, id string) bool {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, a.URL+api.DBAgentPathMembers+id, nil)
+	token.SetBearer(req.Header, a.Token)
+	resp, err := c.HTTPClient().Do(req)
+	if err != nil {
+		return true
+	}
+	defer resp.Body.Close()
+	var st api.DBAgentMember
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return true
+	}
+	return st.Running
 }
 
 // writer inserts rows 1, 2, ... through one member and records which were
