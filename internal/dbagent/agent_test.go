@@ -97,6 +97,10 @@ func (h *fakeHost) Start(_ context.Context, m galera.MemberConfig, mode galera.S
 	return p, nil
 }
 
+func (h *fakeHost) Adopt(context.Context, galera.MemberConfig) (galera.Proc, bool, error) {
+	return nil, false, nil
+}
+
 func (h *fakeHost) LastError(context.Context, galera.MemberConfig) string { return "[ERROR] boom" }
 func (h *fakeHost) LogName(m galera.MemberConfig) string                  { return "/db/" + m.ID + "/mariadbd.log" }
 
@@ -337,6 +341,16 @@ func TestRemote(t *testing.T) {
 	if _, err := r.Start(ctx, mc, galera.ModeJoin, nil); err == nil || !strings.Contains(err.Error(), "409 Conflict: POST /v1/db/members/db-2/start: db-2 is running (pid 1000)") {
 		t.Errorf("second start: %v", err)
 	}
+	// A new controller takes the running member over.
+	r2, err := galera.NewRemote(rc, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	adopted, ok, err := r2.Adopt(ctx, mc)
+	if err != nil || !ok || adopted.Pid() != p.Pid() {
+		t.Fatalf("adopt: %v %v %v", adopted, ok, err)
+	}
 	if got := r.LastError(ctx, mc); got != "[ERROR] boom" {
 		t.Errorf("last error %q", got)
 	}
@@ -350,6 +364,14 @@ func TestRemote(t *testing.T) {
 	case <-p.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the exit was not seen")
+	}
+	select {
+	case <-adopted.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the exit was not seen by the adopter")
+	}
+	if _, ok, err := r2.Adopt(ctx, mc); ok || err != nil {
+		t.Errorf("adopt of a stopped member: %v %v", ok, err)
 	}
 
 	bad := rc

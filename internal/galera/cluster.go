@@ -253,6 +253,20 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return c.startStandalone(ctx)
 	}
 	for _, m := range c.members {
+		// A member still running from an earlier controller (on another
+		// host) is taken over as it is: its config is not rewritten under it.
+		p, ok, err := c.host.Adopt(ctx, m.cfg)
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.mu.Lock()
+			m.proc, m.startedAt = p, time.Now()
+			m.stuckSince = m.startedAt
+			c.mu.Unlock()
+			c.logger.Info("adopted a running member", "member", m.cfg.ID, "pid", p.Pid())
+			continue
+		}
 		if err := c.host.Prepare(ctx, m.cfg); err != nil {
 			return err
 		}

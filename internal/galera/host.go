@@ -36,6 +36,9 @@ type Host interface {
 	// Start runs mariadbd for the member in mode, at pos when known. It is
 	// never restarted by the host: every start is the cluster's decision.
 	Start(ctx context.Context, m MemberConfig, mode StartMode, pos *Position) (Proc, error)
+	// Adopt returns the member's mariadbd when one already runs, started
+	// for an earlier controller; ok is false when none does.
+	Adopt(ctx context.Context, m MemberConfig) (p Proc, ok bool, err error)
 	// LastError is the line of the member's log that says why it failed;
 	// LogName says where that log is, for messages.
 	LastError(ctx context.Context, m MemberConfig) string

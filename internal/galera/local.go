@@ -96,6 +96,10 @@ func (l *Local) Start(_ context.Context, m MemberConfig, mode StartMode, pos *Po
 	return l.starter.StartMember(m, path, argv)
 }
 
+// Adopt finds nothing: a local member is the controller's child and ends
+// with it.
+func (l *Local) Adopt(context.Context, MemberConfig) (Proc, bool, error) { return nil, false, nil }
+
 // LastError reads the tail of the member's log.
 func (l *Local) LastError(_ context.Context, m MemberConfig) string {
 	return logtail.LastError(l.starter.LogFile(m.ID))

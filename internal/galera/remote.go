@@ -228,10 +228,27 @@ func (r *Remote) Start(ctx context.Context, m MemberConfig, mode StartMode, pos 
 	if !st.Running || st.PID <= 0 {
 		return nil, fmt.Errorf("galera: start %s: the agent reports no running process", m.ID)
 	}
-	p := &remoteProc{r: r, id: m.ID, pid: st.PID, done: make(chan struct{})}
+	return r.watch(m.ID, st.PID), nil
+}
+
+// Adopt takes over the run the agent reports, if any: members on other
+// hosts outlive a controller.
+func (r *Remote) Adopt(ctx context.Context, m MemberConfig) (Proc, bool, error) {
+	st, err := r.member(ctx, m.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	if !st.Running || st.PID <= 0 {
+		return nil, false, nil
+	}
+	return r.watch(m.ID, st.PID), true, nil
+}
+
+func (r *Remote) watch(id string, pid int) *remoteProc {
+	p := &remoteProc{r: r, id: id, pid: pid, done: make(chan struct{})}
 	r.wg.Add(1)
 	go p.watch()
-	return p, nil
+	return p
 }
 
 // LastError asks the agent for the line of the log that says why it failed.

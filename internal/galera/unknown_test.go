@@ -58,6 +58,9 @@ func (h *stubHost) SetSafeToBootstrap(_ context.Context, m MemberConfig, _ bool)
 func (h *stubHost) Start(_ context.Context, m MemberConfig, mode StartMode, _ *Position) (Proc, error) {
 	return nil, h.call("start-"+string(mode), m.ID)
 }
+func (h *stubHost) Adopt(_ context.Context, m MemberConfig) (Proc, bool, error) {
+	return nil, false, h.call("adopt", m.ID)
+}
 func (h *stubHost) LastError(context.Context, MemberConfig) string { return "" }
 func (h *stubHost) LogName(MemberConfig) string                    { return "" }
 func (h *stubHost) Ping(_ context.Context, m MemberConfig) error   { return h.call("ping", m.ID) }

@@ -303,6 +303,30 @@ func TestGaleraAcrossHosts(t *testing.T) {
 	waitAcked(t, w, w.count()+10)
 	checkAcked(t, w, map[string]*sql.DB{"db-1": db1, "db-2": db2, "db-3": db3})
 
+	// 5b. A new controller while the members run: it adopts them as they
+	// are, restarting none.
+	runCancel()
+	runWG.Wait()
+	before5b := cl.Members()
+	cl.Close()
+	t0 = time.Now()
+	cl = newCluster()
+	sctx, scancel = context.WithTimeout(ctx, time.Minute)
+	err = cl.Start(sctx)
+	scancel()
+	if err != nil {
+		t.Fatalf("start over running members: %v", err)
+	}
+	t.Logf("a new cluster adopted the running members in %v", time.Since(t0).Round(time.Millisecond))
+	for i, v := range cl.Members() {
+		if v.State != galera.StateSynced || v.PID != before5b[i].PID || v.Starts != 0 {
+			t.Errorf("%s after adoption: %s, pid %d (was %d), %d starts", v.ID, v.State, v.PID, before5b[i].PID, v.Starts)
+		}
+	}
+	runCtx, runCancel = context.WithCancel(ctx)
+	runWG.Go(func() { cl.Run(runCtx) })
+	waitAcked(t, w, w.count()+10)
+
 	// 6. The controller is gone; db-3 dies, writes go on through db-1 and
 	// db-2, then they die too. A new controller's cluster recovers every
 	// position through the agents and bootstraps the most advanced (db-1
