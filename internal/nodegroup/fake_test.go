@@ -237,7 +237,18 @@ func testConfig() Config {
 
 func newHarness(t *testing.T, cfg Config, files func(context.Context) (uint64, error)) *harness {
 	t.Helper()
+	return newHarnessWith(t, cfg, files, nil)
+}
+
+// newHarnessWith runs the group over sl when it is not nil (its fake
+// launcher is h.l).
+func newHarnessWith(t *testing.T, cfg Config, files func(context.Context) (uint64, error), sl *slotLauncher) *harness {
+	t.Helper()
 	h := &harness{l: newFakeLauncher(), p: newFakeProber(), edges: newEdges(), events: &events{}}
+	var l Launcher = h.l
+	if sl != nil {
+		h.l, l = sl.fakeLauncher, sl
+	}
 	hooks := Hooks{
 		Node:      func(i int) Node { return Node{ID: fmt.Sprintf("node-%d", i), Addr: fmt.Sprintf("127.0.1.%d:8080", i)} },
 		Publish:   h.edges.publish,
@@ -246,7 +257,7 @@ func newHarness(t *testing.T, cfg Config, files func(context.Context) (uint64, e
 		FilesHead: files,
 		Event:     h.events.add,
 	}
-	g, err := New(cfg, h.l, h.p, hooks, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g, err := New(cfg, l, h.p, hooks, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,4 +307,100 @@ func waitFor(t *testing.T, h *harness, what string, limit time.Duration, cond fu
 		synctest.Wait()                   // every goroutine of the group is idle
 	}
 	return time.Since(t0)
+}
+
+// slotLauncher stands for a scheduler that runs the group as a count of
+// slots (Nomad's reconciler): the count is the highest slot held, and a
+// smaller count stops the highest slots, whichever node the group named.
+// Like the Nomad launcher, Stop releases the node's slot and lowers the
+// count only over released slots, so a lower node drained first waits for
+// the ones above it. It records every stop of a slot the group did not
+// release and every launch into a slot that is taken.
+type slotLauncher struct {
+	*fakeLauncher
+	smu        sync.Mutex
+	slots      map[int]bool  // held: launched, not stopped by the scheduler
+	released   map[int]bool  // Stop asked
+	gone       chan struct{} // closed and renewed when slots are stopped
+	failed     []string
+	mismatches []string
+}
+
+var _ Slotted = (*slotLauncher)(nil)
+
+func newSlotLauncher() *slotLauncher {
+	return &slotLauncher{fakeLauncher: newFakeLauncher(), slots: map[int]bool{}, released: map[int]bool{}, gone: make(chan struct{})}
+}
+
+func slotOf(id string) int {
+	var i int
+	fmt.Sscanf(id, "node-%d", &i)
+	return i
+}
+
+func (l *slotLauncher) Launch(ctx context.Context, n Node) (Node, error) {
+	l.smu.Lock()
+	i := slotOf(n.ID)
+	if l.slots[i] && !l.isFailed(n.ID) {
+		l.mismatches = append(l.mismatches, fmt.Sprintf("launch %s: slot %d runs a node already", n.ID, i))
+	}
+	l.slots[i] = true
+	l.smu.Unlock()
+	return l.fakeLauncher.Launch(ctx, n)
+}
+
+func (l *slotLauncher) isFailed(id string) bool {
+	l.fakeLauncher.mu.Lock()
+	defer l.fakeLauncher.mu.Unlock()
+	in := l.nodes[id]
+	return in == nil || !in.Alive()
+}
+
+func (l *slotLauncher) Stop(ctx context.Context, id string) error {
+	i := slotOf(id)
+	l.smu.Lock()
+	l.released[i] = true
+	for {
+		top := 0
+		for j := range l.slots {
+			top = max(top, j)
+		}
+		if top == 0 || !l.released[top] {
+			break
+		}
+		delete(l.slots, top) // the count goes down: the scheduler stops the top slot
+		delete(l.released, top)
+		close(l.gone)
+		l.gone = make(chan struct{})
+	}
+	for l.slots[i] {
+		ch := l.gone
+		l.smu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		l.smu.Lock()
+	}
+	l.smu.Unlock()
+	return l.fakeLauncher.Stop(ctx, id)
+}
+
+func (l *slotLauncher) Fail(_ context.Context, id string) error {
+	l.smu.Lock()
+	l.failed = append(l.failed, id)
+	l.smu.Unlock()
+	l.fakeLauncher.mu.Lock()
+	defer l.fakeLauncher.mu.Unlock()
+	if in := l.nodes[id]; in != nil {
+		in.Procs[0].Alive, in.Procs[0].PID = false, 0
+	}
+	return nil
+}
+
+func (l *slotLauncher) report() (failed, mismatches []string) {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	return slices.Clone(l.failed), slices.Clone(l.mismatches)
 }

@@ -104,6 +104,7 @@ type Hooks struct {
 type Group struct {
 	cfg      Config
 	launcher Launcher
+	slotted  Slotted // the launcher, when its scheduler chooses by slot
 	prober   Prober
 	hooks    Hooks
 	logger   *slog.Logger
@@ -139,11 +140,12 @@ func New(cfg Config, l Launcher, p Prober, h Hooks, logger *slog.Logger) (*Group
 	if h.Node == nil {
 		return nil, errors.New("nodegroup: Hooks.Node is required")
 	}
-	pol, err := newPolicy(cfg)
+	slotted, _ := l.(Slotted)
+	pol, err := newPolicy(cfg, slotted != nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Group{cfg: cfg, launcher: l, prober: p, hooks: h, logger: logger, policy: pol}, nil
+	return &Group{cfg: cfg, launcher: l, slotted: slotted, prober: p, hooks: h, logger: logger, policy: pol}, nil
 }
 
 // Start launches the initial Scaling.Count nodes and returns once all are
@@ -262,17 +264,20 @@ func (g *Group) pruneLocked() {
 	g.nodes = slices.DeleteFunc(g.nodes, func(n *node) bool { return slices.Contains(drop, n) })
 }
 
-// addLocked records a new pending node at the lowest index no live node uses.
-func (g *Group) addLocked() *node {
-	used := map[int]bool{}
-	for _, n := range g.nodes {
-		if n.state != api.NodeTerminated {
-			used[n.index] = true
+// addLocked records a new pending node at index i, or (i = 0) at the
+// lowest index no live node uses.
+func (g *Group) addLocked(i int) *node {
+	if i == 0 {
+		used := map[int]bool{}
+		for _, n := range g.nodes {
+			if n.state != api.NodeTerminated {
+				used[n.index] = true
+			}
 		}
-	}
-	i := 1
-	for used[i] {
-		i++
+		i = 1
+		for used[i] {
+			i++
+		}
 	}
 	g.serial++
 	n := &node{Node: g.hooks.Node(i), index: i, key: strconv.FormatUint(g.serial, 10), state: api.NodePending, since: time.Now()}
@@ -351,11 +356,11 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 	for _, c := range plan.Fail {
 		g.setStateLocked(byID[c.ID], api.NodeFailed, c.Reason)
 	}
-	var stops []*node
+	var stops, replaces []*node
 	for _, c := range plan.Replace {
 		n := byID[c.ID]
 		n.replacing = true
-		stops = append(stops, n)
+		replaces = append(replaces, n)
 		g.outbox = append(g.outbox, api.Event{Kind: "heal", Node: n.ID,
 			Message: fmt.Sprintf("%s failed: stopping it and launching a replacement (%s)", n.ID, c.Reason)})
 	}
@@ -386,8 +391,11 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 	gen = g.gen
 	g.unlock()
 
+	for _, n := range replaces {
+		g.wg.Go(func() { g.stopFailed(ctx, n, true) })
+	}
 	for _, n := range stops {
-		g.wg.Go(func() { g.stopFailed(n) })
+		g.wg.Go(func() { g.stopFailed(ctx, n, false) })
 	}
 	for _, n := range drains {
 		g.wg.Go(func() { g.drain(ctx, n, gen) })
@@ -400,6 +408,7 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 // NodeView is one node for the status document.
 type NodeView struct {
 	ID, Addr    string
+	Host        string // where its launcher runs it ("" = this machine)
 	State       string
 	Reason      string // why it failed or drains
 	Utilization float64
@@ -412,8 +421,9 @@ type NodeView struct {
 // launcher reports.
 func (g *Group) Nodes() []NodeView {
 	procs := map[string][]Process{}
+	hosts := map[string]string{}
 	for _, in := range g.launcher.List() {
-		procs[in.ID] = in.Procs
+		procs[in.ID], hosts[in.ID] = in.Procs, in.Host
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -424,6 +434,7 @@ func (g *Group) Nodes() []NodeView {
 			v.Reason = n.reason
 		}
 		if n.state != api.NodeTerminated {
+			v.Host = hosts[n.ID]
 			for _, p := range procs[n.ID] {
 				if p.PID > 0 {
 					v.PIDs = append(v.PIDs, p.PID)

@@ -24,6 +24,9 @@ type Process struct {
 // Instance is a node a launcher runs, with its processes.
 type Instance struct {
 	Node
+	// Host is the machine it runs on as its launcher names it ("" for the
+	// local launcher: this machine; the Nomad node name for Nomad).
+	Host  string
 	Procs []Process
 	// Exit says why the node's processes are gone ("" while they run): the
 	// last error of a log, a lost allocation.
@@ -55,6 +58,30 @@ type Launcher interface {
 	Stop(ctx context.Context, id string) error
 	// List reports every node the launcher runs and has not forgotten.
 	List() []Instance
+}
+
+// Slotted is a Launcher whose scheduler runs the group as one count of
+// numbered slots and chooses by itself which slot a change of the count
+// affects: Nomad's reconciler places a new allocation at the lowest free
+// allocation index and, when the count goes down, stops the allocations
+// with the highest indices. Node i is slot i-1 there. So that the group
+// never drains one node while the scheduler stops another, a group over a
+// Slotted launcher
+//   - drains (on scale-in) only the nodes with the highest indices, and
+//     waits instead of draining when one of those is failed;
+//   - replaces a failed node at its own index (Fail, then Launch of the
+//     same id), never by a node at a new index;
+//   - launches no node at a new index while a node drains.
+//
+// Stop removes the node's slot (the count goes down); Fail stops the
+// node's processes and keeps its slot for the replacement. See
+// docs/adr/0011-nomad-scheduler.md.
+type Slotted interface {
+	Launcher
+	// Fail stops a failed node's processes and keeps its slot: the next
+	// Launch of the same id refills it. Failing a node whose processes
+	// are gone is not an error.
+	Fail(ctx context.Context, id string) error
 }
 
 // Report is the part of a node agent's status document the group uses.

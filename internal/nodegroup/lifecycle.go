@@ -18,10 +18,17 @@ const pollInterval = 100 * time.Millisecond
 // service, or why it is not.
 func (g *Group) launch(ctx context.Context, reason string) <-chan error {
 	g.mu.Lock()
-	n := g.addLocked()
+	done := g.launchLocked(ctx, 0, reason)
+	g.unlock()
+	return done
+}
+
+// launchLocked adds a pending node at index i (0: the lowest free) and
+// starts it.
+func (g *Group) launchLocked(ctx context.Context, i int, reason string) <-chan error {
+	n := g.addLocked(i)
 	want, key := n.Node, n.key
 	g.outbox = append(g.outbox, api.Event{Kind: "node", Node: want.ID, Message: fmt.Sprintf("%s: launching at %s (%s)", want.ID, want.Addr, reason)})
-	g.unlock()
 	done := make(chan error, 1)
 	g.wg.Go(func() { done <- g.bringUp(ctx, want, key) })
 	return done
@@ -85,10 +92,19 @@ func (g *Group) launchFailed(key string, n Node, err error) error {
 	g.unlock()
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.FailedStopTimeout)
 	defer cancel()
-	if serr := g.launcher.Stop(sctx, n.ID); serr != nil {
+	if serr := g.stopProcs(sctx, n.ID); serr != nil {
 		g.logger.Warn("stop of a node that failed to start", "node", n.ID, "err", serr)
 	}
 	return err
+}
+
+// stopProcs stops a failed node's processes. Over a Slotted launcher the
+// node keeps its slot: its replacement refills it.
+func (g *Group) stopProcs(ctx context.Context, id string) error {
+	if g.slotted != nil {
+		return g.slotted.Fail(ctx, id)
+	}
+	return g.launcher.Stop(ctx, id)
 }
 
 // waitReady polls the node until it answers, failing fast when its
@@ -245,18 +261,28 @@ wait:
 	g.event("node", nd.ID, nil, "%s: drained and stopped in %s", nd.ID, time.Since(t0).Round(time.Millisecond))
 }
 
-// stopFailed stops a failed node ordered replaced or dropped.
-func (g *Group) stopFailed(n *node) {
+// stopFailed stops a failed node ordered replaced or dropped. Over a
+// Slotted launcher a replaced node's slot is refilled at once, by a node
+// at the same index (the policy launched none for it).
+func (g *Group) stopFailed(ctx context.Context, n *node, replace bool) {
 	g.mu.Lock()
-	id := n.ID
+	id, index := n.ID, n.index
 	g.mu.Unlock()
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.FailedStopTimeout)
-	err := g.launcher.Stop(sctx, id)
+	var err error
+	if replace {
+		err = g.stopProcs(sctx, id)
+	} else {
+		err = g.launcher.Stop(sctx, id)
+	}
 	cancel()
 	if err != nil {
 		g.logger.Warn("stop of a failed node", "node", id, "err", err)
 	}
 	g.mu.Lock()
 	g.setStateLocked(n, api.NodeTerminated, "")
+	if replace && g.slotted != nil && ctx.Err() == nil {
+		g.launchLocked(ctx, index, "replacing the failed node in its slot")
+	}
 	g.unlock()
 }

@@ -60,14 +60,16 @@ type Plan struct {
 // desired size. It never reads the clock and does no I/O.
 type policy struct {
 	failAfter int
-	scaling   Scaling
-	scaler    *autoscale.Scaler
-	healer    *autoscale.Healer
-	desired   int
+	// slotted: the launcher's scheduler chooses by slot (Slotted).
+	slotted bool
+	scaling Scaling
+	scaler  *autoscale.Scaler
+	healer  *autoscale.Healer
+	desired int
 }
 
-func newPolicy(cfg Config) (*policy, error) {
-	p := &policy{failAfter: cfg.FailAfter, desired: cfg.Scaling.Count}
+func newPolicy(cfg Config, slotted bool) (*policy, error) {
+	p := &policy{failAfter: cfg.FailAfter, desired: cfg.Scaling.Count, slotted: slotted}
 	h, err := autoscale.NewHealer(autoscale.HealPolicy{MaxReplacements: cfg.MaxReplacements, Window: cfg.ReplacementWindow})
 	if err != nil {
 		return nil, fmt.Errorf("nodegroup: %w", err)
@@ -150,9 +152,16 @@ func (p *policy) decide(now time.Time, nodes []Member) Plan {
 	// The size the group intends: nodes launched and not leaving, and
 	// failed nodes that keep their place until they are replaced.
 	current := 0
+	draining := false
 	var metrics []autoscale.NodeMetric
-	var waiting, inService, startingNodes []Member
+	var waiting, inService, startingNodes, slots []Member
 	for _, n := range nodes {
+		if n.State == api.NodeDraining {
+			draining = true
+		}
+		if p.slotted && (active(n.State) || n.State == api.NodeFailed) {
+			slots = append(slots, n)
+		}
 		switch {
 		case active(n.State):
 			current++
@@ -168,6 +177,10 @@ func (p *policy) decide(now time.Time, nodes []Member) Plan {
 		case n.State == api.NodeFailed && !n.Replacing:
 			current++
 			waiting = append(waiting, n)
+		case n.State == api.NodeFailed && p.slotted:
+			// Its replacement refills its slot: the group launches it
+			// once the failed one is stopped, not here.
+			current++
 		}
 	}
 	plan.Scale = p.scale(now, current, metrics)
@@ -178,8 +191,24 @@ func (p *policy) decide(now time.Time, nodes []Member) Plan {
 	plan.Desired = p.desired
 
 	switch {
+	case current < p.desired && p.slotted && draining:
+		// A node at a new index would take a slot above the draining
+		// one: the scheduler would then stop it instead. Launch once
+		// the drain is over.
 	case current < p.desired:
 		plan.Launch = p.desired - current
+	case current > p.desired && p.slotted:
+		// The scheduler stops the highest slots: drain those, and wait
+		// while one of them is failed (it serves nothing; it is refilled,
+		// then drained).
+		slices.SortFunc(slots, func(a, b Member) int { return cmp.Compare(b.Index, a.Index) })
+		victims := slots[:min(current-p.desired, len(slots))]
+		if slices.ContainsFunc(victims, func(n Member) bool { return n.State == api.NodeFailed }) {
+			break
+		}
+		for _, n := range victims {
+			plan.Drain = append(plan.Drain, Change{ID: n.ID, Reason: fmt.Sprintf("scale-in to %d", p.desired)})
+		}
 	case current > p.desired:
 		// Failed nodes waiting for a replacement go first (they serve
 		// nothing), then the newest in service; nodes still starting are

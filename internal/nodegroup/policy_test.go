@@ -137,7 +137,7 @@ func TestPolicyDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := newPolicy(Config{FailAfter: 15, MaxReplacements: tt.budget, ReplacementWindow: time.Minute, Scaling: tt.scaling})
+			p, err := newPolicy(Config{FailAfter: 15, MaxReplacements: tt.budget, ReplacementWindow: time.Minute, Scaling: tt.scaling}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +164,7 @@ func TestPolicyDecide(t *testing.T) {
 // once; a later node with the same id (a new launch reuses the index) is
 // replaced again when it fails.
 func TestPolicyReplacesOncePerLaunch(t *testing.T) {
-	p, err := newPolicy(Config{FailAfter: 15, MaxReplacements: 5, ReplacementWindow: time.Minute, Scaling: Scaling{Count: 1, Min: 1, Max: 6, Target: 0.6, ScaleInWindow: 10 * time.Second, MaxStep: 4}})
+	p, err := newPolicy(Config{FailAfter: 15, MaxReplacements: 5, ReplacementWindow: time.Minute, Scaling: Scaling{Count: 1, Min: 1, Max: 6, Target: 0.6, ScaleInWindow: 10 * time.Second, MaxStep: 4}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
