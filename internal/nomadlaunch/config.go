@@ -1,0 +1,103 @@
+package nomadlaunch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	nomad "github.com/hashicorp/nomad/api"
+)
+
+// Config says where Nomad is and what the node job runs.
+type Config struct {
+	// Address is Nomad's HTTP API ("http://127.0.0.1:4646").
+	Address string
+	// TokenFile holds the ACL token ("" = none: ACLs off). CAFile checks
+	// Nomad's certificate; CertFile and KeyFile are the client certificate
+	// when Nomad asks for one (verify_https_client).
+	TokenFile, CAFile, CertFile, KeyFile string
+	// Region, Namespace ("" = Nomad's default) and Datacenters of the job.
+	Region, Namespace string
+	Datacenters       []string
+	// Job is the job's id; its variable is nomad/jobs/Job.
+	Job string
+	// Command and Args are the task's program on every Nomad client: the
+	// scalepress binary and `node-host --spec FILE`, where FILE is
+	// SpecFile in the task's secrets directory.
+	Command string
+	Args    []string
+	// Env is added to the task's environment (no secrets: the job is
+	// readable by whoever may read jobs).
+	Env map[string]string
+	// CPU (MHz) and MemoryMB reserved per node.
+	CPU, MemoryMB int
+	// KillTimeout is how long Nomad waits after SIGTERM before SIGKILL:
+	// the node drains in-flight requests for up to 30 s.
+	KillTimeout time.Duration
+	// Poll bounds a blocking query of the job's allocations.
+	Poll time.Duration
+}
+
+// SpecFile is where the template block renders the node spec, relative to
+// the task directory (secrets/ is private to the task, mode 0600 here).
+const SpecFile = "secrets/node-host.json"
+
+// SpecItem is the item of the job's variable that holds the spec.
+const SpecItem = "spec"
+
+// DefaultConfig is a job named scalepress-nodes on a local Nomad agent.
+func DefaultConfig() Config {
+	return Config{
+		Address: "http://127.0.0.1:4646", Job: "scalepress-nodes", Datacenters: []string{"*"},
+		CPU: 500, MemoryMB: 512, KillTimeout: 45 * time.Second, Poll: 5 * time.Second,
+	}
+}
+
+var jobName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`)
+
+// Validate names the first field that is wrong.
+func (c Config) Validate() error {
+	switch {
+	case !strings.HasPrefix(c.Address, "http://") && !strings.HasPrefix(c.Address, "https://"):
+		return fmt.Errorf("nomadlaunch: Address: want http:// or https://, got %q", c.Address)
+	case !jobName.MatchString(c.Job):
+		return fmt.Errorf("nomadlaunch: Job: want letters, digits, - and _, got %q", c.Job)
+	case c.Command == "":
+		return errors.New("nomadlaunch: Command: required")
+	case (c.CertFile == "") != (c.KeyFile == ""):
+		return errors.New("nomadlaunch: CertFile and KeyFile: set both or neither")
+	case len(c.Datacenters) == 0:
+		return errors.New("nomadlaunch: Datacenters: required")
+	case c.CPU <= 0 || c.MemoryMB <= 0:
+		return fmt.Errorf("nomadlaunch: CPU and MemoryMB: must be positive, got %d and %d", c.CPU, c.MemoryMB)
+	case c.KillTimeout <= 0 || c.Poll <= 0:
+		return errors.New("nomadlaunch: KillTimeout and Poll: must be positive")
+	}
+	return nil
+}
+
+// client is a Nomad API client for c, with its token and TLS files read.
+func (c Config) client() (*nomad.Client, error) {
+	nc := nomad.DefaultConfig()
+	nc.Address, nc.Region, nc.Namespace = c.Address, c.Region, c.Namespace
+	nc.SecretID = ""
+	if c.TokenFile != "" {
+		b, err := os.ReadFile(c.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("nomad token: %w", err)
+		}
+		nc.SecretID = strings.TrimSpace(string(b))
+		if nc.SecretID == "" {
+			return nil, fmt.Errorf("nomad token: %s is empty", c.TokenFile)
+		}
+	}
+	nc.TLSConfig = &nomad.TLSConfig{CACert: c.CAFile, ClientCert: c.CertFile, ClientKey: c.KeyFile}
+	cl, err := nomad.NewClient(nc)
+	if err != nil {
+		return nil, fmt.Errorf("nomad client: %w", err)
+	}
+	return cl, nil
+}

@@ -1,0 +1,81 @@
+package nomadlaunch
+
+import (
+	"fmt"
+	"time"
+
+	nomad "github.com/hashicorp/nomad/api"
+)
+
+// Group and Task name the job's task group and its one task; PortLabel its
+// dynamic port, on which the node agent serves.
+const (
+	Group     = "node"
+	Task      = "node-host"
+	PortLabel = "http"
+)
+
+// neverReschedule is the reschedule delay: Nomad never replaces a failed
+// allocation by itself before the group orders it (force reschedule), yet
+// rescheduling is "enabled", which a forced reschedule needs.
+const neverReschedule = 365 * 24 * time.Hour
+
+// VariablePath is the job's variable: its tasks may read it through their
+// workload identity, nothing else of the cluster needs to.
+func VariablePath(job string) string { return "nomad/jobs/" + job }
+
+// specTemplate renders the spec item of the job's variable.
+func specTemplate(job string) string {
+	return fmt.Sprintf(`{{ with nomadVar %q }}{{ .%s }}{{ end }}`, VariablePath(job), SpecItem)
+}
+
+// Job is the node job with count nodes.
+func Job(c Config, count int) *nomad.Job {
+	job := nomad.NewServiceJob(c.Job, c.Job, c.Region, 50)
+	job.Datacenters = c.Datacenters
+	if c.Namespace != "" {
+		job.Namespace = &c.Namespace
+	}
+	tg := nomad.NewTaskGroup(Group, count)
+	// No deployments: a scale request is never refused because one is
+	// under way, and the group warms and publishes its nodes itself.
+	tg.Update = &nomad.UpdateStrategy{MaxParallel: ptr(0)}
+	// The task is never restarted in place by Nomad (node-host restarts
+	// php-fpm itself, as the local launcher does): a task that exits
+	// fails its allocation, and the group replaces it.
+	tg.RestartPolicy = &nomad.RestartPolicy{Attempts: ptr(0), Mode: ptr("fail"), Interval: ptr(time.Minute), Delay: ptr(time.Second)}
+	tg.ReschedulePolicy = &nomad.ReschedulePolicy{
+		Unlimited: ptr(true), Delay: ptr(neverReschedule), DelayFunction: ptr("constant"),
+		Attempts: ptr(0), Interval: ptr(time.Duration(0)), MaxDelay: ptr(neverReschedule),
+	}
+	tg.EphemeralDisk = &nomad.EphemeralDisk{SizeMB: ptr(300)}
+	tg.Networks = []*nomad.NetworkResource{{DynamicPorts: []nomad.Port{{Label: PortLabel}}}}
+	tg.Services = []*nomad.Service{{
+		Name: c.Job, PortLabel: PortLabel, Provider: "nomad",
+		Tags: []string{"scalepress", "node"},
+	}}
+	env := map[string]string{}
+	for k, v := range c.Env {
+		env[k] = v
+	}
+	task := nomad.NewTask(Task, "raw_exec")
+	task.Config = map[string]any{"command": c.Command, "args": c.Args}
+	task.Env = env
+	task.KillTimeout = ptr(c.KillTimeout)
+	task.KillSignal = "SIGTERM"
+	task.Resources = &nomad.Resources{CPU: ptr(c.CPU), MemoryMB: ptr(c.MemoryMB)}
+	task.Templates = []*nomad.Template{{
+		EmbeddedTmpl: ptr(specTemplate(c.Job)),
+		DestPath:     ptr(SpecFile),
+		Perms:        ptr("0600"),
+		// A new spec (keys rotated) reaches new nodes; running ones keep
+		// theirs until they are replaced.
+		ChangeMode:    ptr("noop"),
+		ErrMissingKey: ptr(true),
+	}}
+	tg.AddTask(task)
+	job.AddTaskGroup(tg)
+	return job
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,444 @@
+package nomadlaunch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	nomad "github.com/hashicorp/nomad/api"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/nodegroup"
+)
+
+// FailSignal asks node-host to stop its processes and exit with an error:
+// its allocation fails and keeps its slot for the replacement (a SIGTERM
+// would end it "complete", which Nomad refills by itself).
+const FailSignal = "SIGUSR1"
+
+// Launcher runs the node group as a Nomad job.
+type Launcher struct {
+	cfg    Config
+	nc     *nomad.Client
+	logger *slog.Logger
+	event  func(api.Event) // what Nomad did, for the event log; may be nil
+
+	mu       sync.Mutex
+	slots    map[int]*slot                     // held: launched and not stopped
+	allocs   map[int]*nomad.AllocationListStub // newest allocation per slot
+	info     map[string]*nomad.Allocation      // by alloc id, once running
+	count    int                               // the job's count as last set
+	changed  chan struct{}                     // closed and renewed on every update of allocs
+	seenLost map[string]bool                   // lost allocations already told
+}
+
+// slot is node slot+1 as the group knows it.
+type slot struct {
+	id       string // node-N
+	alloc    string // the allocation the node runs as ("" until launched)
+	released bool   // Stop asked: the count drops over it once the slots above are released
+}
+
+var _ nodegroup.Slotted = (*Launcher)(nil)
+
+// New returns a launcher; Submit writes the spec and registers the job, Run
+// follows its allocations.
+func New(cfg Config, logger *slog.Logger, event func(api.Event)) (*Launcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	nc, err := cfg.client()
+	if err != nil {
+		return nil, err
+	}
+	return &Launcher{cfg: cfg, nc: nc, logger: logger, event: event, slots: map[int]*slot{}, allocs: map[int]*nomad.AllocationListStub{},
+		changed: make(chan struct{}), seenLost: map[string]bool{}}, nil
+}
+
+func (l *Launcher) write(ctx context.Context) *nomad.WriteOptions {
+	return (&nomad.WriteOptions{}).WithContext(ctx)
+}
+
+// Submit stores the node spec in the job's variable and registers the job
+// with no node (Launch sets the count). A job of the same name is replaced:
+// its allocations are stopped.
+func (l *Launcher) Submit(ctx context.Context, spec []byte) error {
+	v := &nomad.Variable{Path: VariablePath(l.cfg.Job), Namespace: l.cfg.Namespace, Items: nomad.VariableItems{SpecItem: string(spec)}}
+	if _, _, err := l.nc.Variables().Create(v, l.write(ctx)); err != nil {
+		return fmt.Errorf("nomad: write variable %s: %w", v.Path, err)
+	}
+	if _, _, err := l.nc.Jobs().Register(Job(l.cfg, 0), l.write(ctx)); err != nil {
+		return fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
+	}
+	l.note("", "nomad: job %s registered at %s", l.cfg.Job, l.cfg.Address)
+	return nil
+}
+
+// Close stops the job and deletes its variable (the spec's secrets).
+func (l *Launcher) Close(ctx context.Context) error {
+	_, _, err := l.nc.Jobs().Deregister(l.cfg.Job, false, l.write(ctx))
+	if err != nil {
+		err = fmt.Errorf("nomad: stop job %s: %w", l.cfg.Job, err)
+	}
+	if _, verr := l.nc.Variables().Delete(VariablePath(l.cfg.Job), l.write(ctx)); verr != nil && err == nil {
+		err = fmt.Errorf("nomad: delete variable: %w", verr)
+	}
+	return err
+}
+
+// Run follows the job's allocations with blocking queries until ctx ends.
+func (l *Launcher) Run(ctx context.Context) error {
+	var index uint64
+	for ctx.Err() == nil {
+		q := (&nomad.QueryOptions{WaitIndex: index, WaitTime: l.cfg.Poll}).WithContext(ctx)
+		allocs, meta, err := l.nc.Jobs().Allocations(l.cfg.Job, true, q)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			l.logger.Warn("nomad: list allocations", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if meta.LastIndex < index {
+			index = 0 // the index went back (a new server): start over
+		} else {
+			index = meta.LastIndex
+		}
+		l.update(allocs)
+	}
+	return nil
+}
+
+// update records the job's allocations and wakes whoever waits for them.
+func (l *Launcher) update(allocs []*nomad.AllocationListStub) {
+	cur := newest(allocs)
+	l.mu.Lock()
+	l.allocs = cur
+	var lost []string
+	for i, s := range l.slots {
+		if a := cur[i]; a != nil && a.ID == s.alloc && a.ClientStatus == nomad.AllocClientStatusLost && !l.seenLost[a.ID] {
+			l.seenLost[a.ID] = true
+			lost = append(lost, fmt.Sprintf("%s: nomad lost allocation %s on %s (%s)", s.id, short(a.ID), a.NodeName, why(a)))
+		}
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	for _, m := range lost {
+		l.note("", "%s", m)
+	}
+}
+
+// wait returns when the allocations change, or ctx ends.
+func (l *Launcher) wait(ctx context.Context) error {
+	l.mu.Lock()
+	ch := l.changed
+	l.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *Launcher) note(node, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.logger.Info(msg, "node", node)
+	if l.event != nil {
+		l.event(api.Event{Kind: "nomad", Node: node, Message: msg})
+	}
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// slotIndex is node-N's slot, N-1.
+func slotIndex(id string) (int, error) {
+	var n int
+	if _, err := fmt.Sscanf(id, "node-%d", &n); err != nil || n < 1 || "node-"+strconv.Itoa(n) != id {
+		return 0, fmt.Errorf("nomad: node id %q is not node-N", id)
+	}
+	return n - 1, nil
+}
+
+// Launch implements nodegroup.Launcher. A new slot raises the count; a
+// failed node's slot is refilled by Nomad's own replacement of a lost
+// allocation when there is one, else by a forced reschedule. It returns
+// once the allocation runs, with the node's address from it.
+func (l *Launcher) Launch(ctx context.Context, n nodegroup.Node) (nodegroup.Node, error) {
+	i, err := slotIndex(n.ID)
+	if err != nil {
+		return n, err
+	}
+	l.mu.Lock()
+	s := l.slots[i]
+	prev := ""
+	if s != nil {
+		prev = s.alloc
+	}
+	var action string
+	switch cur := l.allocs[i]; {
+	case s == nil:
+		l.slots[i] = &slot{id: n.ID}
+		action = "scale"
+	case cur != nil && cur.ID != prev && live(cur):
+		action = "adopt" // Nomad replaced a lost allocation already
+	case cur != nil && failedInPlace(cur):
+		action = "reschedule"
+	case cur != nil && cur.ID == prev && live(cur):
+		l.mu.Unlock()
+		return n, fmt.Errorf("nomad: %s still runs as allocation %s: fail it first", n.ID, short(cur.ID))
+	default:
+		action = "wait" // its replacement is being placed
+	}
+	want := l.wantCountLocked()
+	l.mu.Unlock()
+
+	switch action {
+	case "scale":
+		if err := l.scale(ctx, want, fmt.Sprintf("scalepress: launch %s", n.ID)); err != nil {
+			return n, err
+		}
+	case "reschedule":
+		if _, _, err := l.nc.Jobs().EvaluateWithOpts(l.cfg.Job, nomad.EvalOptions{ForceReschedule: true}, l.write(ctx)); err != nil {
+			return n, fmt.Errorf("nomad: reschedule %s: %w", n.ID, err)
+		}
+	}
+	a, err := l.waitRunning(ctx, i, prev)
+	if err != nil {
+		return n, fmt.Errorf("%s: %w", n.ID, err)
+	}
+	l.mu.Lock()
+	if s := l.slots[i]; s != nil {
+		s.alloc = a.ID
+	}
+	l.mu.Unlock()
+	got := nodegroup.Node{ID: n.ID, Addr: a.addr}
+	verb := map[string]string{"scale": "placed", "adopt": "replaced the lost allocation", "reschedule": "rescheduled", "wait": "placed"}[action]
+	l.note(n.ID, "%s: nomad %s: allocation %s on %s at %s", n.ID, verb, short(a.ID), a.host, a.addr)
+	return got, nil
+}
+
+// placed is an allocation that runs, with where.
+type placed struct {
+	ID, host, addr string
+}
+
+// waitRunning waits for an allocation in slot i other than prev to run
+// and reads its address, failing when it ends first.
+func (l *Launcher) waitRunning(ctx context.Context, i int, prev string) (placed, error) {
+	for {
+		l.mu.Lock()
+		a := l.allocs[i]
+		l.mu.Unlock()
+		if a != nil && a.ID != prev {
+			switch {
+			case running(a):
+				addr, err := l.address(ctx, a.ID)
+				if err != nil {
+					return placed{}, err
+				}
+				return placed{ID: a.ID, host: a.NodeName, addr: addr}, nil
+			case !live(a) && a.DesiredStatus == nomad.AllocDesiredStatusRun:
+				return placed{}, fmt.Errorf("allocation %s exited while starting: %s", short(a.ID), why(a))
+			}
+		}
+		if err := l.wait(ctx); err != nil {
+			return placed{}, fmt.Errorf("no allocation running in slot %d: %w", i, err)
+		}
+	}
+}
+
+// address is the node agent's address: the allocation's port PortLabel.
+func (l *Launcher) address(ctx context.Context, id string) (string, error) {
+	a, _, err := l.nc.Allocations().Info(id, (&nomad.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("nomad: allocation %s: %w", short(id), err)
+	}
+	if a.AllocatedResources != nil {
+		for _, p := range a.AllocatedResources.Shared.Ports {
+			if p.Label == PortLabel {
+				return net.JoinHostPort(p.HostIP, strconv.Itoa(p.Value)), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("nomad: allocation %s has no port %q", short(id), PortLabel)
+}
+
+// wantCountLocked is the count that keeps every held slot not released
+// and every slot below it.
+func (l *Launcher) wantCountLocked() int {
+	top := -1
+	for i, s := range l.slots {
+		if !s.released {
+			top = max(top, i)
+		}
+	}
+	return top + 1
+}
+
+func (l *Launcher) scale(ctx context.Context, count int, why string) error {
+	l.mu.Lock()
+	if count == l.count {
+		l.mu.Unlock()
+		return nil
+	}
+	l.count = count
+	l.mu.Unlock()
+	if _, _, err := l.nc.Jobs().Scale(l.cfg.Job, Group, &count, why, false, nil, l.write(ctx)); err != nil {
+		return fmt.Errorf("nomad: scale %s to %d: %w", l.cfg.Job, count, err)
+	}
+	return nil
+}
+
+// Stop implements nodegroup.Launcher: it releases the node's slot and
+// lowers the count over the released slots at the top, then waits until
+// Nomad stopped the node's allocation. A node below one still draining
+// waits for it: Nomad stops the highest slots.
+func (l *Launcher) Stop(ctx context.Context, id string) error {
+	i, err := slotIndex(id)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	s := l.slots[i]
+	if s == nil {
+		l.mu.Unlock()
+		return nil
+	}
+	s.released = true
+	want := l.wantCountLocked()
+	for j := range l.slots {
+		if j >= want {
+			delete(l.slots, j) // Nomad stops them now
+		}
+	}
+	alloc := s.alloc
+	var failed []int
+	for j, a := range l.allocs {
+		if j >= want && failedInPlace(a) {
+			failed = append(failed, j)
+		}
+	}
+	l.mu.Unlock()
+	if len(failed) > 0 {
+		// Nomad counts a failed allocation that holds its slot, yet
+		// stops only live ones: lowering the count over it would stop
+		// another node. Refill it first, then lower the count.
+		if err := l.refill(ctx, failed); err != nil {
+			return fmt.Errorf("stop %s: %w", id, err)
+		}
+	}
+	if err := l.scale(ctx, want, fmt.Sprintf("scalepress: %s drained", id)); err != nil {
+		return err
+	}
+	for {
+		l.mu.Lock()
+		a := l.allocs[i]
+		l.mu.Unlock()
+		if a == nil || a.ID != alloc || !live(a) {
+			return nil
+		}
+		if err := l.wait(ctx); err != nil {
+			return fmt.Errorf("stop %s: allocation %s still runs: %w", id, short(alloc), err)
+		}
+	}
+}
+
+// refill force-reschedules the failed allocations of slots and waits until
+// none of them is failed in place.
+func (l *Launcher) refill(ctx context.Context, slots []int) error {
+	if _, _, err := l.nc.Jobs().EvaluateWithOpts(l.cfg.Job, nomad.EvalOptions{ForceReschedule: true}, l.write(ctx)); err != nil {
+		return fmt.Errorf("nomad: reschedule: %w", err)
+	}
+	for {
+		l.mu.Lock()
+		pending := slices.ContainsFunc(slots, func(j int) bool { a := l.allocs[j]; return a != nil && failedInPlace(a) })
+		l.mu.Unlock()
+		if !pending {
+			return nil
+		}
+		if err := l.wait(ctx); err != nil {
+			return fmt.Errorf("failed allocations not refilled: %w", err)
+		}
+	}
+}
+
+// Fail implements nodegroup.Slotted: FailSignal to the node's task (it
+// stops its processes and exits with an error), then it waits until the
+// allocation ended. The slot stays.
+func (l *Launcher) Fail(ctx context.Context, id string) error {
+	i, err := slotIndex(id)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	s, a := l.slots[i], l.allocs[i]
+	l.mu.Unlock()
+	if s == nil || a == nil || a.ID != s.alloc || !live(a) {
+		return nil
+	}
+	if err := l.nc.Allocations().Signal(&nomad.Allocation{ID: a.ID, NodeID: a.NodeID}, (&nomad.QueryOptions{}).WithContext(ctx), Task, FailSignal); err != nil {
+		return fmt.Errorf("nomad: fail %s: %w", id, err)
+	}
+	for {
+		l.mu.Lock()
+		cur := l.allocs[i]
+		l.mu.Unlock()
+		if cur == nil || cur.ID != a.ID || !live(cur) {
+			l.note(id, "%s: nomad allocation %s failed on the group's order", id, short(a.ID))
+			return nil
+		}
+		if err := l.wait(ctx); err != nil {
+			return fmt.Errorf("fail %s: allocation %s still runs: %w", id, short(a.ID), err)
+		}
+	}
+}
+
+// List implements nodegroup.Launcher: every held slot's node with its
+// allocation. A node is alive while the allocation it was launched as
+// runs: Nomad's replacement of it is a new node, which Launch adopts.
+func (l *Launcher) List() []nodegroup.Instance {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]nodegroup.Instance, 0, len(l.slots))
+	for i, s := range l.slots {
+		if s.alloc == "" {
+			continue
+		}
+		in := nodegroup.Instance{Node: nodegroup.Node{ID: s.id}}
+		p := nodegroup.Process{Name: s.id + "-alloc-" + short(s.alloc)}
+		cur := l.allocs[i]
+		if cur != nil && cur.ID != s.alloc {
+			cur = nil
+		}
+		switch {
+		case cur == nil:
+			in.Exit = "allocation " + short(s.alloc) + " replaced or gone"
+		case live(cur):
+			in.Host, p.Alive = cur.NodeName, true
+			if ts := cur.TaskStates[Task]; ts != nil {
+				p.Restarts = int(ts.Restarts)
+			}
+		default:
+			in.Host, in.Exit = cur.NodeName, "allocation "+short(cur.ID)+" "+why(cur)
+		}
+		in.Procs = []nodegroup.Process{p}
+		out = append(out, in)
+	}
+	return out
+}
