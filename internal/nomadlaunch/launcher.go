@@ -350,7 +350,7 @@ func (l *Launcher) Stop(ctx context.Context, id string) error {
 		l.mu.Lock()
 		a := l.allocs[i]
 		l.mu.Unlock()
-		if a == nil || a.ID != alloc || !live(a) {
+		if a == nil || a.ID != alloc || ended(a) {
 			return nil
 		}
 		if err := l.wait(ctx); err != nil {
@@ -399,7 +399,7 @@ func (l *Launcher) Fail(ctx context.Context, id string) error {
 		l.mu.Lock()
 		cur := l.allocs[i]
 		l.mu.Unlock()
-		if cur == nil || cur.ID != a.ID || !live(cur) {
+		if cur == nil || cur.ID != a.ID || ended(cur) {
 			l.note(id, "%s: nomad allocation %s failed on the group's order", id, short(a.ID))
 			return nil
 		}

@@ -27,6 +27,15 @@ func live(a *nomad.AllocationListStub) bool {
 		(a.ClientStatus == nomad.AllocClientStatusPending || a.ClientStatus == nomad.AllocClientStatusRunning)
 }
 
+// ended: the allocation's task is gone on its client (or the client is).
+func ended(a *nomad.AllocationListStub) bool {
+	switch a.ClientStatus {
+	case nomad.AllocClientStatusComplete, nomad.AllocClientStatusFailed, nomad.AllocClientStatusLost:
+		return true
+	}
+	return false
+}
+
 // running: the allocation's task runs.
 func running(a *nomad.AllocationListStub) bool {
 	return a.DesiredStatus == nomad.AllocDesiredStatusRun && a.ClientStatus == nomad.AllocClientStatusRunning
