@@ -39,6 +39,9 @@ type Config struct {
 	KillTimeout time.Duration
 	// Poll bounds a blocking query of the job's allocations.
 	Poll time.Duration
+	// PlaceTimeout bounds a launch until its allocation runs (placement,
+	// the template's render, the task's start).
+	PlaceTimeout time.Duration
 }
 
 // SpecFile is where the template block renders the node spec, relative to
@@ -52,7 +55,7 @@ const SpecItem = "spec"
 func DefaultConfig() Config {
 	return Config{
 		Address: "http://127.0.0.1:4646", Job: "scalepress-nodes", Datacenters: []string{"*"},
-		CPU: 500, MemoryMB: 512, KillTimeout: 45 * time.Second, Poll: 5 * time.Second,
+		CPU: 500, MemoryMB: 512, KillTimeout: 45 * time.Second, Poll: 5 * time.Second, PlaceTimeout: 60 * time.Second,
 	}
 }
 
@@ -73,8 +76,8 @@ func (c Config) Validate() error {
 		return errors.New("nomadlaunch: Datacenters: required")
 	case c.CPU <= 0 || c.MemoryMB <= 0:
 		return fmt.Errorf("nomadlaunch: CPU and MemoryMB: must be positive, got %d and %d", c.CPU, c.MemoryMB)
-	case c.KillTimeout <= 0 || c.Poll <= 0:
-		return errors.New("nomadlaunch: KillTimeout and Poll: must be positive")
+	case c.KillTimeout <= 0 || c.Poll <= 0 || c.PlaceTimeout <= 0:
+		return errors.New("nomadlaunch: KillTimeout, Poll and PlaceTimeout: must be positive")
 	}
 	return nil
 }

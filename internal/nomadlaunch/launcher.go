@@ -28,6 +28,8 @@ type Launcher struct {
 	logger *slog.Logger
 	event  func(api.Event) // what Nomad did, for the event log; may be nil
 
+	scaleMu sync.Mutex // held across a scale request: the last one sent is the last count wanted
+
 	mu       sync.Mutex
 	slots    map[int]*slot                     // held: launched and not stopped
 	allocs   map[int]*nomad.AllocationListStub // newest allocation per slot
@@ -205,12 +207,11 @@ func (l *Launcher) Launch(ctx context.Context, n nodegroup.Node) (nodegroup.Node
 	default:
 		action = "wait" // its replacement is being placed
 	}
-	want := l.wantCountLocked()
 	l.mu.Unlock()
 
 	switch action {
 	case "scale":
-		if err := l.scale(ctx, want, fmt.Sprintf("scalepress: launch %s", n.ID)); err != nil {
+		if err := l.scale(ctx, fmt.Sprintf("scalepress: launch %s", n.ID)); err != nil {
 			return n, err
 		}
 	case "reschedule":
@@ -218,7 +219,9 @@ func (l *Launcher) Launch(ctx context.Context, n nodegroup.Node) (nodegroup.Node
 			return n, fmt.Errorf("nomad: reschedule %s: %w", n.ID, err)
 		}
 	}
-	a, err := l.waitRunning(ctx, i, prev)
+	wctx, cancel := context.WithTimeout(ctx, l.cfg.PlaceTimeout)
+	a, err := l.waitRunning(wctx, i, prev)
+	cancel()
 	if err != nil {
 		return n, fmt.Errorf("%s: %w", n.ID, err)
 	}
@@ -258,7 +261,11 @@ func (l *Launcher) waitRunning(ctx context.Context, i int, prev string) (placed,
 			}
 		}
 		if err := l.wait(ctx); err != nil {
-			return placed{}, fmt.Errorf("no allocation running in slot %d: %w", i, err)
+			last := "none placed"
+			if a != nil && a.ID != prev {
+				last = "allocation " + short(a.ID) + " " + a.ClientStatus
+			}
+			return placed{}, fmt.Errorf("no allocation running in slot %d (%s): %w", i, last, err)
 		}
 	}
 }
@@ -291,17 +298,24 @@ func (l *Launcher) wantCountLocked() int {
 	return top + 1
 }
 
-func (l *Launcher) scale(ctx context.Context, count int, why string) error {
+// scale sets the job's count to what the held slots want now. Requests
+// are sent one at a time, each with the count wanted when it is sent, so
+// concurrent launches and stops never leave an older count last.
+func (l *Launcher) scale(ctx context.Context, why string) error {
+	l.scaleMu.Lock()
+	defer l.scaleMu.Unlock()
 	l.mu.Lock()
-	if count == l.count {
-		l.mu.Unlock()
+	count, same := l.wantCountLocked(), l.wantCountLocked() == l.count
+	l.mu.Unlock()
+	if same {
 		return nil
 	}
-	l.count = count
-	l.mu.Unlock()
 	if _, _, err := l.nc.Jobs().Scale(l.cfg.Job, Group, &count, why, false, nil, l.write(ctx)); err != nil {
 		return fmt.Errorf("nomad: scale %s to %d: %w", l.cfg.Job, count, err)
 	}
+	l.mu.Lock()
+	l.count = count
+	l.mu.Unlock()
 	return nil
 }
 
@@ -343,7 +357,7 @@ func (l *Launcher) Stop(ctx context.Context, id string) error {
 			return fmt.Errorf("stop %s: %w", id, err)
 		}
 	}
-	if err := l.scale(ctx, want, fmt.Sprintf("scalepress: %s drained", id)); err != nil {
+	if err := l.scale(ctx, fmt.Sprintf("scalepress: %s drained", id)); err != nil {
 		return err
 	}
 	for {
