@@ -243,3 +243,30 @@ type CacheSpec struct {
 	DefaultTTL string `json:"default_ttl"` // Go duration
 	StaticTTL  string `json:"static_ttl"`
 }
+
+// NodeHostSpec is what a node needs on the machine that runs it but its id
+// and address: `scalepress node-host` (a Nomad task) reads it, and the
+// controller builds the same for the nodes it runs itself. It holds
+// secrets (the database password in WPConfig, the keys): it reaches a
+// Nomad task through the job's variable, never through the job.
+type NodeHostSpec struct {
+	// StateDir holds the node's directories (nodes/ID), the logs, the pid
+	// files and the role specs, laid out as a state directory; Site (in it)
+	// is the canonical tree a new docroot is copied from.
+	StateDir string `json:"state_dir"`
+	PHPFPM   string `json:"php_fpm"` // php-fpm's path
+	// WPConfig is wp-config.php, written into the docroot readable by PHP.
+	WPConfig       string `json:"wp_config"`
+	PHPChildren    int    `json:"php_children"`
+	PHPMaxRequests int    `json:"php_max_requests"`
+	ForwardKey     string `json:"forward_key"`
+	BodyTimeout    string `json:"body_timeout,omitempty"`
+	MaxBody        int64  `json:"max_body,omitempty"`
+	// Files is the files role's address ("" = no file sync); FilesTokens
+	// the files token of each node id that may run.
+	Files       string            `json:"files,omitempty"`
+	FilesTokens map[string]string `json:"files_tokens,omitempty"`
+	FilesRules  FilesRules        `json:"files_rules"`
+	// LockCode: PHP may write uploads only (wordpress.lock_code).
+	LockCode bool `json:"lock_code,omitempty"`
+}

@@ -6,15 +6,14 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
-	"github.com/scalepress/scalepress/internal/atomicfile"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/local"
+	"github.com/scalepress/scalepress/internal/nodehost"
 	"github.com/scalepress/scalepress/internal/preflight"
 	"github.com/scalepress/scalepress/internal/redisd"
 	"github.com/scalepress/scalepress/internal/supervise"
@@ -142,16 +141,7 @@ func (c *Controller) writeWPConfig(docroot string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(docroot, "wp-config.php")
-	if err := atomicfile.Write(path, b, 0o640); err != nil {
-		return err
-	}
-	if c.asRoot {
-		if err := os.Chown(path, 0, c.phpUser.GID); err != nil {
-			return fmt.Errorf("wp-config: %w", err)
-		}
-	}
-	return nil
+	return nodehost.WriteWPConfig(docroot, b, c.asRoot, c.phpUser.GID)
 }
 
 // provisionSite makes the canonical site tree and installs WordPress once.

@@ -1,0 +1,235 @@
+// Package nodehost prepares a PHP node on the machine that runs it and
+// names its processes: php-fpm, whose master starts as root to run its
+// workers as the PHP user; the filesync agent, as the role user in the PHP
+// user's group, which owns the docroot; and the node agent, as the role
+// user, which talks to php-fpm on a socket only it may open
+// (docs/adr/0009-trust-model.md, "Least privilege"). The controller's
+// local launcher and `scalepress node-host` (a Nomad task) both start a
+// node from it.
+package nodehost
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/atomicfile"
+	"github.com/scalepress/scalepress/internal/fileperm"
+	"github.com/scalepress/scalepress/internal/local"
+	"github.com/scalepress/scalepress/internal/phpfpm"
+	"github.com/scalepress/scalepress/internal/preflight"
+	"github.com/scalepress/scalepress/internal/statedir"
+	"github.com/scalepress/scalepress/internal/supervise"
+	"github.com/scalepress/scalepress/internal/wordpress"
+)
+
+// Host prepares nodes on this machine.
+type Host struct {
+	Spec   api.NodeHostSpec
+	AsRoot bool
+	// PHPUser runs PHP; RoleUser the agents (set when AsRoot).
+	PHPUser, RoleUser preflight.User
+	Logger            *slog.Logger
+}
+
+func (h Host) layout() statedir.Layout { return statedir.Layout{Dir: h.Spec.StateDir} }
+
+// FilePolicy is which parts of the site tree PHP may write: uploads, and
+// plugins, themes and their working directories unless code is deployed
+// another way (wordpress.lock_code).
+func FilePolicy(lockCode bool) fileperm.Policy {
+	if lockCode {
+		return fileperm.Policy{Writable: fileperm.Locked}
+	}
+	return fileperm.Policy{Writable: fileperm.Writable}
+}
+
+// Roles prepares node id (its docroot, run and state directories) to serve
+// on addr and returns its processes in start order.
+func (h Host) Roles(_ context.Context, id, addr string) ([]local.Role, error) {
+	lay := h.layout()
+	docroot, run := lay.Docroot(id), lay.NodeRun(id)
+	if err := h.prepareDocroot(docroot); err != nil {
+		return nil, fmt.Errorf("%s: %w", id, err)
+	}
+	fpm, err := h.phpFPMRole(id, run)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", id, err)
+	}
+	roles := []local.Role{fpm}
+	bodies, err := h.bodyDir(run)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", id, err)
+	}
+	agent := api.NodeSpec{
+		ID: id, Addr: addr, Docroot: docroot, RunDir: run,
+		PHPChildren: h.Spec.PHPChildren,
+		ForwardKey:  h.Spec.ForwardKey,
+		BodyTimeout: h.Spec.BodyTimeout, MaxBody: h.Spec.MaxBody,
+		BodyDir: bodies,
+	}
+	if h.Spec.Files != "" {
+		fs, err := h.filesyncRole(id, docroot)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+		roles = append(roles, fs)
+		agent.Files, agent.FilesState = h.Spec.Files, lay.NodeFilesState(id)
+	}
+	ar := local.Role{Name: id, Role: "node", Spec: agent,
+		// A node that dies is replaced by a new one, not restarted in place.
+		Restart: &supervise.RestartPolicy{Never: true},
+		// It drains in-flight requests for up to 30 s.
+		StopTimeout: 45 * time.Second,
+	}
+	h.asRoleUser(&ar, h.RoleUser.GID)
+	return append(roles, ar), nil
+}
+
+// bodyDir makes the directory where the node agent keeps request bodies
+// while they arrive: they hold passwords, so it is the agent user's alone.
+func (h Host) bodyDir(run string) (string, error) {
+	dir := filepath.Join(run, "bodies")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if h.AsRoot {
+		if err := os.Chown(dir, h.RoleUser.UID, h.RoleUser.GID); err != nil {
+			return "", err
+		}
+	}
+	return dir, os.Chmod(dir, 0o700)
+}
+
+// asRoleUser runs r as the role user with primary group gid, its spec
+// readable by it alone. It does nothing when not root.
+func (h Host) asRoleUser(r *local.Role, gid int) {
+	if !h.AsRoot {
+		return
+	}
+	r.Credential = &syscall.Credential{Uid: uint32(h.RoleUser.UID), Gid: uint32(gid)}
+	r.SpecOwner = &[2]int{h.RoleUser.UID, gid}
+}
+
+// phpFPMRole writes node id's php-fpm configuration into run and returns
+// its process: the master as root (it runs the workers as the PHP user),
+// listening on a socket that only the node agent's user may open.
+func (h Host) phpFPMRole(id, run string) (local.Role, error) {
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		return local.Role{}, err
+	}
+	sock := filepath.Join(run, "php-fpm.sock")
+	os.Remove(sock) // left by a killed php-fpm
+	pool := phpfpm.Pool{
+		Name:                    id,
+		Listen:                  sock,
+		MaxChildren:             h.Spec.PHPChildren,
+		MaxRequests:             h.Spec.PHPMaxRequests,
+		StatusPath:              "/fpm-status",
+		PingPath:                "/fpm-ping",
+		PidFile:                 filepath.Join(run, "php-fpm.pid"),
+		ErrorLog:                h.layout().Log(id + "-php-fpm"),
+		RequestTerminateTimeout: 120 * time.Second,
+	}
+	if h.AsRoot {
+		pool.User, pool.Group = h.PHPUser.Name, preflight.GroupName(h.PHPUser.GID)
+		pool.ListenOwner, pool.ListenGroup, pool.ListenMode = h.RoleUser.Name, preflight.GroupName(h.RoleUser.GID), "0660"
+	}
+	conf, err := phpfpm.Render(pool)
+	if err != nil {
+		return local.Role{}, err
+	}
+	ini, err := phpfpm.RenderINI(phpfpm.DefaultINI())
+	if err != nil {
+		return local.Role{}, err
+	}
+	confPath, iniPath := filepath.Join(run, "php-fpm.conf"), filepath.Join(run, "php.ini")
+	for path, b := range map[string][]byte{confPath: conf, iniPath: ini} {
+		if err := atomicfile.Write(path, b, 0o644); err != nil {
+			return local.Role{}, err
+		}
+	}
+	return local.Role{
+		Name:        id + "-php-fpm",
+		Path:        h.Spec.PHPFPM,
+		Args:        []string{"--nodaemonize", "--fpm-config", confPath, "-c", iniPath},
+		StopSignal:  syscall.SIGQUIT, // graceful: running requests finish
+		StopTimeout: 10 * time.Second,
+		// A php-fpm that dies is restarted in place; one that keeps dying
+		// fails the node, which is then replaced.
+		Restart: &supervise.RestartPolicy{MaxRestarts: 5, Window: time.Minute},
+	}, nil
+}
+
+// filesyncRole prepares node id's filesync state directory and returns the
+// agent that keeps docroot identical to the files role. It runs as the role
+// user in the PHP user's group, so what it writes is the site's: PHP can
+// write it where the file policy lets PHP write, and nowhere else.
+func (h Host) filesyncRole(id, docroot string) (local.Role, error) {
+	tok, ok := h.Spec.FilesTokens[id]
+	if !ok {
+		return local.Role{}, fmt.Errorf("no files token for %s in the spec", id)
+	}
+	state := h.layout().NodeFilesState(id)
+	if err := os.MkdirAll(state, 0o750); err != nil {
+		return local.Role{}, err
+	}
+	if h.AsRoot {
+		if err := os.Chown(state, h.RoleUser.UID, h.PHPUser.GID); err != nil {
+			return local.Role{}, err
+		}
+	}
+	r := local.Role{
+		Name: id + "-filesync", Role: "filesync",
+		Spec: api.FilesyncSpec{
+			NodeID: id, Server: "http://" + h.Spec.Files, Token: tok,
+			Docroot: docroot, StateDir: state, Rules: h.Spec.FilesRules,
+		},
+		StopTimeout: 10 * time.Second,
+		Restart:     &supervise.RestartPolicy{MaxRestarts: 1000, Window: time.Minute},
+	}
+	h.asRoleUser(&r, h.PHPUser.GID)
+	return r, nil
+}
+
+// prepareDocroot gives a node its own copy of the site tree (a copy of the
+// canonical tree made at first start, which file sync keeps identical),
+// owned by the role user and the PHP user's group, with the modes of the
+// file policy.
+func (h Host) prepareDocroot(docroot string) error {
+	if err := os.MkdirAll(filepath.Dir(docroot), 0o755); err != nil {
+		return err
+	}
+	if _, err := os.Stat(docroot); os.IsNotExist(err) {
+		if err := wordpress.CopyTree(h.layout().Site(), docroot, h.Logger); err != nil {
+			return err
+		}
+	}
+	if err := WriteWPConfig(docroot, []byte(h.Spec.WPConfig), h.AsRoot, h.PHPUser.GID); err != nil {
+		return err
+	}
+	if err := wordpress.InstallDropins(docroot); err != nil {
+		return err
+	}
+	return wordpress.SetPermissions(docroot, FilePolicy(h.Spec.LockCode), h.AsRoot, h.RoleUser.UID, h.PHPUser.GID)
+}
+
+// WriteWPConfig writes wp-config.php into a tree: readable by the PHP user
+// only (group gid when asRoot).
+func WriteWPConfig(docroot string, b []byte, asRoot bool, gid int) error {
+	path := filepath.Join(docroot, "wp-config.php")
+	if err := atomicfile.Write(path, b, 0o640); err != nil {
+		return err
+	}
+	if asRoot {
+		if err := os.Chown(path, 0, gid); err != nil {
+			return fmt.Errorf("wp-config: %w", err)
+		}
+	}
+	return nil
+}
