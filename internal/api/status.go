@@ -66,6 +66,9 @@ type NodeStatus struct {
 	Restarts    int     `json:"restarts"`
 	Error       string  `json:"error,omitempty"`
 	FilesSeq    uint64  `json:"files_seq,omitempty"` // the node's applied files sequence number
+	// Host is the machine the node runs on as its scheduler names it (the
+	// Nomad node name); absent for nodes the controller runs itself.
+	Host string `json:"host,omitempty"`
 }
 
 // Autoscaling is reported once the autoscaler exists.

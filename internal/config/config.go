@@ -26,7 +26,36 @@ type Config struct {
 	DNS       DNS       `yaml:"dns"`
 	Files     Files     `yaml:"files"`
 	HTTP      HTTP      `yaml:"http"`
+	Scheduler Scheduler `yaml:"scheduler"`
 }
+
+// Scheduler runs the node group: as child processes of the controller
+// (local), or as one Nomad job (nomad) while every other role stays local.
+type Scheduler struct {
+	Kind    string `yaml:"kind"`    // local | nomad
+	Address string `yaml:"address"` // Nomad's HTTP API
+	// TokenFile holds the Nomad ACL token; CAFile checks Nomad's
+	// certificate; CertFile and KeyFile are the client certificate.
+	TokenFile string `yaml:"token_file"`
+	CAFile    string `yaml:"ca_file"`
+	CertFile  string `yaml:"cert_file"`
+	KeyFile   string `yaml:"key_file"`
+	Region    string `yaml:"region"`
+	Namespace string `yaml:"namespace"`
+	// Datacenters the node job may run in.
+	Datacenters []string `yaml:"datacenters"`
+	// Job is the node job's id (its variable: nomad/jobs/JOB).
+	Job string `yaml:"job"`
+	// CPU (MHz) and MemoryMB Nomad reserves per node.
+	CPU      int `yaml:"cpu"`
+	MemoryMB int `yaml:"memory_mb"`
+}
+
+// Scheduler kinds.
+const (
+	SchedulerLocal = "local"
+	SchedulerNomad = "nomad"
+)
 
 // Site is what the visitor sees.
 type Site struct {
@@ -293,6 +322,7 @@ func Default() Config {
 			Store: FilesStore{Kind: "local", Region: "us-east-1"}},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
 			LoginThrottle: defaultLoginThrottle()},
+		Scheduler: Scheduler{Kind: SchedulerLocal, Address: "http://127.0.0.1:4646", Datacenters: []string{"*"}, Job: "scalepress-nodes", CPU: 500, MemoryMB: 512},
 	}
 }
 

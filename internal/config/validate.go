@@ -81,6 +81,8 @@ func (s FilesStore) validate(bad func(field, format string, args ...any)) {
 
 var sitePrefixRE = regexp.MustCompile(`^([A-Za-z0-9_-][A-Za-z0-9._-]*)(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$`)
 
+var schedulerJob = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`)
+
 // Validate checks every field and returns all problems, each naming its field.
 func (c *Config) Validate() error {
 	var errs []error
@@ -268,6 +270,27 @@ func (c *Config) Validate() error {
 		bad("supervise.window", "must be at least 1s, got %s", c.Supervise.Window)
 	}
 	c.validateDNS(bad)
+	switch c.Scheduler.Kind {
+	case SchedulerLocal:
+	case SchedulerNomad:
+		if u, err := url.Parse(c.Scheduler.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("scheduler.address", "must be an http:// or https:// URL, got %q", c.Scheduler.Address)
+		}
+		if !schedulerJob.MatchString(c.Scheduler.Job) {
+			bad("scheduler.job", "must be letters, digits, - and _ (at most 63), got %q", c.Scheduler.Job)
+		}
+		if (c.Scheduler.CertFile == "") != (c.Scheduler.KeyFile == "") {
+			bad("scheduler.cert_file", "set scheduler.cert_file and scheduler.key_file both or neither")
+		}
+		if len(c.Scheduler.Datacenters) == 0 {
+			bad("scheduler.datacenters", "must name at least one (\"*\" = all)")
+		}
+		if c.Scheduler.CPU < 1 || c.Scheduler.MemoryMB < 1 {
+			bad("scheduler.cpu", "scheduler.cpu and scheduler.memory_mb must be positive, got %d and %d", c.Scheduler.CPU, c.Scheduler.MemoryMB)
+		}
+	default:
+		bad("scheduler.kind", "must be local or nomad, got %q", c.Scheduler.Kind)
+	}
 	if c.Files.Enabled {
 		checkAddr("files.addr", c.Files.Addr)
 		if c.Files.MaxFileMB < 1 || c.Files.MaxFileMB > 1024 {

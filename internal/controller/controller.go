@@ -62,7 +62,8 @@ type Controller struct {
 	events    *eventlog.Log
 	upstreams *upstreams
 	group     *nodegroup.Group
-	nodes     *local.Nodes
+	nodes     *local.Nodes // the local launcher's nodes (scheduler local)
+	nomad     *nomadNodes  // the Nomad launcher (scheduler nomad)
 	db        *database
 	files     *filesRole
 	filesS3   *api.FilesS3Spec // the files store's bucket, nil for a local store
@@ -303,7 +304,14 @@ func (c *Controller) stopAll() {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	order := [][]string{append(edges, "dns")}
-	order = append(order, c.nodes.StopOrder()...)
+	if c.nomad != nil {
+		c.sup.StopAll(ctx, order)
+		c.nomad.stop(ctx)
+		order = nil
+	}
+	if c.nodes != nil {
+		order = append(order, c.nodes.StopOrder()...)
+	}
 	order = append(order, []string{"dbrouter", "redis", "files"})
 	for _, m := range db {
 		order = append(order, []string{m})

@@ -41,6 +41,9 @@ func (c *Controller) newGroup(saved *api.ScaleRequest) error {
 	}
 	hooks := nodegroup.Hooks{
 		Node: func(i int) nodegroup.Node {
+			if c.cfg.Scheduler.Kind == config.SchedulerNomad {
+				return nodegroup.Node{ID: config.NodeID(i)} // the allocation's port
+			}
 			return nodegroup.Node{ID: config.NodeID(i), Addr: c.cfg.NodeAddr(i)}
 		},
 		Publish:  c.upstreams.Publish,
@@ -51,8 +54,18 @@ func (c *Controller) newGroup(saved *api.ScaleRequest) error {
 	if c.cfg.Files.Enabled {
 		hooks.FilesHead = c.files.Head
 	}
-	c.nodes = c.launcher.Nodes(c.nodeRoles)
-	g, err := nodegroup.New(gc, c.nodes, nodegroup.NewHTTPProber(), hooks, c.logger.With("component", "nodegroup"))
+	var l nodegroup.Launcher
+	if c.cfg.Scheduler.Kind == config.SchedulerNomad {
+		n, err := c.newNomadNodes()
+		if err != nil {
+			return err
+		}
+		c.nomad, l = n, n.l
+	} else {
+		c.nodes = c.launcher.Nodes(c.nodeRoles)
+		l = c.nodes
+	}
+	g, err := nodegroup.New(gc, l, nodegroup.NewHTTPProber(), hooks, c.logger.With("component", "nodegroup"))
 	if err != nil {
 		return err
 	}
@@ -65,7 +78,14 @@ func scaling(enabled bool, count int, a config.Autoscale) nodegroup.Scaling {
 	return nodegroup.Scaling{Enabled: enabled, Count: count, Min: a.Min, Max: a.Max, Target: a.Target, ScaleInWindow: a.ScaleInWindow, MaxStep: a.MaxStep}
 }
 
-func (c *Controller) startNodes(ctx context.Context) error { return c.group.Start(ctx) }
+func (c *Controller) startNodes(ctx context.Context) error {
+	if c.nomad != nil {
+		if err := c.nomad.start(ctx); err != nil {
+			return err
+		}
+	}
+	return c.group.Start(ctx)
+}
 
 // topPaths are the URLs the first edge reports as most requested, to warm a
 // new node with.
@@ -97,7 +117,7 @@ func (c *Controller) nodesStatus() []api.NodeStatus {
 	for _, v := range c.group.Nodes() {
 		out = append(out, api.NodeStatus{
 			ID: v.ID, Addr: v.Addr, State: v.State, Docroot: c.layout.Docroot(v.ID), PIDs: v.PIDs,
-			Utilization: v.Utilization, Restarts: v.Restarts, Error: v.Reason, FilesSeq: v.FilesSeq,
+			Utilization: v.Utilization, Restarts: v.Restarts, Error: v.Reason, FilesSeq: v.FilesSeq, Host: v.Host,
 		})
 	}
 	return out

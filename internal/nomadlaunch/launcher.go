@@ -81,11 +81,28 @@ func (l *Launcher) Submit(ctx context.Context, spec []byte) error {
 	return nil
 }
 
-// Close stops the job and deletes its variable (the spec's secrets).
+// Close stops the job, waits (Run following) until its allocations ended
+// or ctx ends, and deletes its variable (the spec's secrets).
 func (l *Launcher) Close(ctx context.Context) error {
 	_, _, err := l.nc.Jobs().Deregister(l.cfg.Job, false, l.write(ctx))
 	if err != nil {
 		err = fmt.Errorf("nomad: stop job %s: %w", l.cfg.Job, err)
+	}
+	for err == nil {
+		l.mu.Lock()
+		n := 0
+		for _, a := range l.allocs {
+			if !ended(a) {
+				n++
+			}
+		}
+		l.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if werr := l.wait(ctx); werr != nil {
+			err = fmt.Errorf("nomad: %d allocations of %s still run: %w", n, l.cfg.Job, werr)
+		}
 	}
 	if _, verr := l.nc.Variables().Delete(VariablePath(l.cfg.Job), l.write(ctx)); verr != nil && err == nil {
 		err = fmt.Errorf("nomad: delete variable: %w", verr)

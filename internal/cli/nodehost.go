@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/controller"
+	"github.com/scalepress/scalepress/internal/local"
+	"github.com/scalepress/scalepress/internal/nodehost"
+	"github.com/scalepress/scalepress/internal/preflight"
+	"github.com/scalepress/scalepress/internal/statedir"
+	"github.com/scalepress/scalepress/internal/supervise"
+)
+
+// runNodeHost runs one node's processes for a scheduler (a Nomad task):
+// php-fpm, the filesync agent and the node agent, started in order with
+// the same users as the controller gives them. SIGTERM stops them in the
+// reverse order (the agent drains first) and exits 0; SIGUSR1 (the group
+// failed the node) does the same and exits 1, as does the exit of a
+// process that may not restart: the allocation then fails and keeps its
+// slot for the group's replacement.
+func runNodeHost(args []string) error {
+	fs := newFlags("node-host")
+	specPath := fs.String("spec", "", "node host spec (JSON), rendered from the job's variable")
+	slot := fs.Int("slot", -1, "the node's slot (NOMAD_ALLOC_INDEX): node-N runs in slot N-1")
+	addr := fs.String("addr", "", "IP:port the node agent serves on (the allocation's port)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *specPath == "" || *slot < 0 || *addr == "" {
+		return errUsagef("--spec, --slot and --addr are required")
+	}
+	var spec api.NodeHostSpec
+	if err := api.ReadSpec(*specPath, &spec); err != nil {
+		return err
+	}
+	id := config.NodeID(*slot + 1)
+	logger := newLogger(os.Stderr, id+"-host")
+	h := nodehost.Host{Spec: spec, AsRoot: os.Geteuid() == 0, Logger: logger}
+	if h.AsRoot {
+		var err error
+		if h.PHPUser, err = preflight.LookupUser("www-data"); err != nil {
+			return err
+		}
+		if h.RoleUser, err = preflight.LookupUser(controller.RoleUser); err != nil {
+			return err
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("node-host: %w", err)
+	}
+	lay := statedir.Layout{Dir: spec.StateDir}
+	// Its own pid directory: the controller's cleanup of stale processes
+	// never touches a node a scheduler runs.
+	pids := filepath.Join(lay.NodeRun(id), "pids")
+	if err := os.MkdirAll(pids, 0o755); err != nil {
+		return fmt.Errorf("node-host: %w", err)
+	}
+	sup := supervise.New(logger.With("component", "supervise"))
+	defer sup.Close()
+	l := &local.Launcher{Sup: sup, Self: self, SpecDir: lay.Specs(), LogDir: lay.Logs(), PIDDir: pids,
+		Restart: supervise.RestartPolicy{MaxRestarts: 5, Window: time.Minute}}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	roles, err := h.Roles(ctx, id, *addr)
+	if err != nil {
+		return err
+	}
+	var procs []*supervise.Process
+	stop := func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer scancel()
+		for _, p := range slices.Backward(procs) {
+			if err := p.Stop(sctx); err != nil {
+				logger.Warn("stop", "name", p.Name(), "err", err)
+			}
+		}
+	}
+	for _, r := range roles {
+		p, err := l.Start(ctx, r)
+		if p != nil {
+			procs = append(procs, p)
+		}
+		if err != nil {
+			stop()
+			return err
+		}
+	}
+	logger.Info("node up", "id", id, "addr", *addr, "processes", len(procs))
+	gone := make(chan *supervise.Process, len(procs))
+	for _, p := range procs {
+		go func() { <-p.Done(); gone <- p }() // ends with the process; stop() waits for each
+	}
+	select {
+	case s := <-sigs:
+		stop()
+		if s == syscall.SIGUSR1 {
+			return errors.New("node-host: failed on the node group's order")
+		}
+		logger.Info("node stopped", "id", id)
+		return nil
+	case p := <-gone:
+		stop()
+		return fmt.Errorf("node-host: %s exited: %v", p.Name(), p.Err())
+	}
+}

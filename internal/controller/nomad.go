@@ -1,0 +1,88 @@
+package controller
+
+// The node group on Nomad (scheduler.kind nomad): the controller submits
+// the node job and its variable, follows its allocations while it runs,
+// and stops the job (and deletes the variable) when it stops.
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/nomadlaunch"
+)
+
+// nomadNodes owns the Nomad launcher and the goroutine that follows the
+// job's allocations.
+type nomadNodes struct {
+	c      *Controller
+	l      *nomadlaunch.Launcher
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// nomadConfig is the launcher's configuration from the scheduler section:
+// each node runs `scalepress node-host` from the installed binary, its id
+// and address from the allocation.
+func (c *Controller) nomadConfig() nomadlaunch.Config {
+	s := c.cfg.Scheduler
+	nc := nomadlaunch.DefaultConfig()
+	nc.Address, nc.TokenFile, nc.CAFile, nc.CertFile, nc.KeyFile = s.Address, s.TokenFile, s.CAFile, s.CertFile, s.KeyFile
+	nc.Region, nc.Namespace, nc.Datacenters, nc.Job = s.Region, s.Namespace, s.Datacenters, s.Job
+	nc.CPU, nc.MemoryMB = s.CPU, s.MemoryMB
+	nc.Command = c.bin.Self
+	nc.Args = []string{"node-host",
+		"--spec", "${NOMAD_SECRETS_DIR}/" + nomadSpecName,
+		"--slot", "${NOMAD_ALLOC_INDEX}",
+		"--addr", "${NOMAD_IP_" + nomadlaunch.PortLabel + "}:${NOMAD_PORT_" + nomadlaunch.PortLabel + "}",
+	}
+	return nc
+}
+
+// nomadSpecName is nomadlaunch.SpecFile's name in the secrets directory.
+var nomadSpecName = filepath.Base(nomadlaunch.SpecFile)
+
+func (c *Controller) newNomadNodes() (*nomadNodes, error) {
+	l, err := nomadlaunch.New(c.nomadConfig(), c.logger.With("component", "nomad"), func(e api.Event) { c.events.Add(e) })
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	return &nomadNodes{c: c, l: l}, nil
+}
+
+// start writes the spec into the job's variable, registers the job and
+// follows its allocations until stop.
+func (n *nomadNodes) start(ctx context.Context) error {
+	spec, err := n.c.schedulerSpec()
+	if err != nil {
+		return err
+	}
+	if err := n.l.Submit(ctx, spec); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.cancel, n.done = cancel, make(chan struct{})
+	go func() {
+		defer close(n.done)
+		n.l.Run(rctx)
+	}()
+	return nil
+}
+
+// stop stops the job (Nomad sends every node SIGTERM: its agent drains),
+// waits until its allocations ended, and deletes the variable.
+func (n *nomadNodes) stop(ctx context.Context) {
+	if n.done == nil {
+		return
+	}
+	t0 := time.Now()
+	if err := n.l.Close(ctx); err != nil {
+		n.c.logger.Warn("nomad: stop the node job", "err", err)
+	} else {
+		n.c.logger.Info("nomad: node job stopped", "took", time.Since(t0).Round(time.Millisecond))
+	}
+	n.cancel()
+	<-n.done
+}
