@@ -45,9 +45,14 @@ func TestMain(m *testing.M) {
 // job's variable, records its pid, and reports the utilisation the test
 // writes to DIR/util.
 func fakeNode(dir string) int {
-	spec, err := os.ReadFile(filepath.Join(os.Getenv("NOMAD_SECRETS_DIR"), filepath.Base(SpecFile)))
+	path := filepath.Join(os.Getenv("NOMAD_SECRETS_DIR"), filepath.Base(SpecFile))
+	spec, err := os.ReadFile(path)
 	if err != nil || !strings.Contains(string(spec), "canary-secret") {
 		fmt.Fprintf(os.Stderr, "spec: %v %q\n", err, spec)
+		return 2
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		fmt.Fprintf(os.Stderr, "spec %s: mode %v, want 0600\n", path, fi.Mode())
 		return 2
 	}
 	slot := os.Getenv("NOMAD_ALLOC_INDEX")
@@ -265,6 +270,10 @@ func TestAgentGroup(t *testing.T) {
 		if err := l.Close(cctx); err != nil {
 			t.Error(err)
 		}
+		// The spec's secrets leave with the job.
+		if _, _, err := l.nc.Variables().Read(VariablePath(cfg.Job), nil); err == nil {
+			t.Error("the job's variable (the spec) is still there after Close")
+		}
 		waitAllocs(t, l, "every allocation stopped", func(allocs []*nomad.AllocationListStub) bool {
 			for _, a := range allocs {
 				if live(a) {
@@ -285,6 +294,13 @@ func TestAgentGroup(t *testing.T) {
 	}, logger)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The spec reaches the task (fakeNode checks it) but never the job,
+	// which anyone who may read jobs can read.
+	if j, _, err := l.nc.Jobs().Info(cfg.Job, nil); err != nil {
+		t.Fatal(err)
+	} else if b, _ := json.Marshal(j); strings.Contains(string(b), "canary-secret") {
+		t.Errorf("the job holds the spec's secret: %s", b)
 	}
 	t0 := time.Now()
 	if err := g.Start(ctx); err != nil {
