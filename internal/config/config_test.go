@@ -57,6 +57,15 @@ func TestParse(t *testing.T) {
 				t.Error(diff)
 			}
 		}},
+		{name: "scheduler nomad", yaml: "scheduler:\n  kind: nomad\n  address: https://nomad.example.test:4646\n  token_file: /etc/scalepress/nomad-token\n", check: func(t *testing.T, c Config) {
+			if c.Scheduler.Kind != SchedulerNomad || c.Scheduler.Job != "scalepress-nodes" || c.Scheduler.TokenFile != "/etc/scalepress/nomad-token" {
+				t.Errorf("got %+v", c.Scheduler)
+			}
+		}},
+		{name: "scheduler kind", yaml: "scheduler:\n  kind: kubernetes\n", wantErr: "scheduler.kind: must be local or nomad"},
+		{name: "scheduler address", yaml: "scheduler:\n  kind: nomad\n  address: 127.0.0.1:4646\n", wantErr: "scheduler.address"},
+		{name: "scheduler job", yaml: "scheduler:\n  kind: nomad\n  job: ../x\n", wantErr: "scheduler.job"},
+		{name: "scheduler client cert without key", yaml: "scheduler:\n  kind: nomad\n  cert_file: /c.pem\n", wantErr: "scheduler.cert_file"},
 		{name: "unknown top-level key", yaml: "site:\n  title: x\nnodez:\n  count: 1\n", wantErr: `cfg.yaml:3: unknown key "nodez" at the top level`},
 		{name: "unknown nested key", yaml: "nodes:\n  count: 2\n  cuont: 3\n", wantErr: `cfg.yaml:3: unknown key "cuont" in nodes`},
 		{name: "unknown key in list item", yaml: "edges:\n  - addr: 127.0.0.1:80\n    regoin: eu\n", wantErr: `cfg.yaml:3: unknown key "regoin" in edges[0]`},

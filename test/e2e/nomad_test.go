@@ -25,15 +25,7 @@ import (
 func TestNomadScheduler(t *testing.T) {
 	nomadAddr := startNomadDev(t, "127.72.0.1")
 	s := newStack(t, 72, 2)
-	cfg := strings.Replace(stackConfig(72, 2), "autoscaling:\n  enabled: false\n", `autoscaling:
-  enabled: true
-  min: 2
-  max: 3
-  target: 0.6
-  scale_in_window: 5s
-`, 1)
-	cfg = strings.Replace(cfg, "  php_children: 2\n", "  php_children: 2\n  slow_start: 2s\n  deregistration_delay: 5s\n", 1)
-	cfg += fmt.Sprintf("http:\n  client_concurrency: 0\nscheduler:\n  kind: nomad\n  address: %s\n  job: sp-e2e-nodes\n  cpu: 100\n  memory_mb: 256\n", nomadAddr)
+	cfg := scaleStackConfig(72) + fmt.Sprintf("scheduler:\n  kind: nomad\n  address: %s\n  job: sp-e2e-nodes\n  cpu: 100\n  memory_mb: 256\n", nomadAddr)
 	if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +91,25 @@ func TestNomadScheduler(t *testing.T) {
 	t.Run("a node's allocation killed under uncached load: no failed GET, replaced once in its slot", func(t *testing.T) {
 		load := startLoad(searches(s.site, "nomad-kill"), 8)
 		time.Sleep(2 * time.Second)
+		// node-2 serves the load when it is killed.
+		var victim api.NodeStatus
+		for _, nd := range s.status(t).Nodes {
+			if nd.ID == "node-2" {
+				victim = nd
+			}
+		}
+		served := func() int64 {
+			var r api.NodeReport
+			if err := nomadGet("http://"+victim.Addr+api.NodePathStatus, &r); err != nil {
+				t.Fatalf("node-2's status: %v", err)
+			}
+			return r.Served
+		}
+		before := served()
+		time.Sleep(time.Second)
+		if after := served(); after <= before {
+			t.Fatalf("node-2 served %d then %d: not under the load", before, after)
+		}
 		pid := nodeHostPID(t, 1) // node-2
 		t0 := time.Now()
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -131,6 +142,51 @@ func TestNomadScheduler(t *testing.T) {
 			t.Errorf("job count %d after the replacement, want 2", c)
 		}
 	})
+}
+
+// scaleStackConfig is the stack of the scheduler tests: autoscaling between
+// 2 and 3 nodes, quick drains, no per-client cap for the load generator.
+func scaleStackConfig(block int) string {
+	cfg := strings.Replace(stackConfig(block, 2), "autoscaling:\n  enabled: false\n", `autoscaling:
+  enabled: true
+  min: 2
+  max: 3
+  target: 0.6
+  scale_in_window: 5s
+`, 1)
+	cfg = strings.Replace(cfg, "  php_children: 2\n", "  php_children: 2\n  slow_start: 2s\n  deregistration_delay: 5s\n", 1)
+	return cfg + "http:\n  client_concurrency: 0\n"
+}
+
+// TestLocalScaleStep is TestNomadScheduler's scale step with the local
+// launcher (the default), for the figures side by side: `scale --min 3` to
+// the third node in service.
+func TestLocalScaleStep(t *testing.T) {
+	s := newStack(t, 73, 2)
+	if err := os.WriteFile(s.config, []byte(scaleStackConfig(73)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	took := s.up(t)
+	t.Logf("up with local nodes: %s", took.Round(time.Millisecond))
+	t0 := time.Now()
+	if r := s.cli(t, "scale", "--min", "3"); r.code != 0 {
+		t.Fatalf("scale --min 3: %s", r.stderr)
+	}
+	st, _ := s.waitNodes(t, "3 in service", 90*time.Second, func(st api.Status) bool {
+		n := 0
+		for _, nd := range st.Nodes {
+			if nd.State == api.NodeInService {
+				n++
+			}
+		}
+		return n == 3
+	})
+	t.Logf("scale --min 3 to the 3rd node in service, local launcher: %s", time.Since(t0).Round(time.Millisecond))
+	for _, nd := range st.Nodes {
+		if nd.Host != "" {
+			t.Errorf("%s: host %q for a local node, want none", nd.ID, nd.Host)
+		}
+	}
 }
 
 // startNomadDev runs `nomad agent -dev` bound to ip with raw_exec, dynamic
