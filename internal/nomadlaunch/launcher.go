@@ -77,7 +77,7 @@ func (l *Launcher) Submit(ctx context.Context, spec []byte) error {
 	if _, _, err := l.nc.Jobs().Register(Job(l.cfg, 0), l.write(ctx)); err != nil {
 		return fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
 	}
-	l.note("", "nomad: job %s registered at %s", l.cfg.Job, l.cfg.Address)
+	l.note("", "job %s registered at %s (count 0; the group scales it)", l.cfg.Job, l.cfg.Address)
 	return nil
 }
 
