@@ -94,13 +94,17 @@ ports { http = %d
   rpc = %d
   serf = %d }
 consul { address = "127.0.0.1:1" }
-plugin "raw_exec" { config { enabled = true } }
+plugin "raw_exec" { config {
+  enabled = true
+  no_cgroups = true
+} }
 client {
+  cgroup_parent = %q
   min_dynamic_port = 21870
   max_dynamic_port = 21899
   options = { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean", "driver.denylist" = "docker,qemu,java,exec" }
 }
-`, filepath.Join(dir, "data"), ports[0], ports[1], ports[2])
+`, filepath.Join(dir, "data"), ports[0], ports[1], ports[2], cgroupParent())
 	os.WriteFile(filepath.Join(dir, "agent.hcl"), []byte(conf), 0o644)
 	log, _ := os.Create(filepath.Join(dir, "agent.log"))
 	cmd := exec.Command(bin, "agent", "-dev", "-bind", "127.0.0.1", "-network-interface", "lo", "-config", filepath.Join(dir, "agent.hcl"))
@@ -110,6 +114,7 @@ client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		defer removeCgroups(t)
 		cmd.Process.Signal(syscall.SIGINT)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -142,32 +147,25 @@ client {
 	}
 }
 
-// removeCgroups removes the cgroup directories Nomad made for the test's
-// allocations, and Nomad's parent directories when no other Nomad agent
-// runs on the machine (other tests' agents share them).
-func removeCgroups(t *testing.T, allocs []string) {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/nomad/*")
-	for _, d := range dirs {
-		for _, id := range allocs {
-			if strings.Contains(filepath.Base(d), id) {
-				if err := os.Remove(d); err != nil {
-					t.Errorf("cgroup of allocation %s: %v", short(id), err)
-				}
+// cgroupParent is the cgroup parent of this test process's agent: Nomad
+// makes it under every cgroup v1 hierarchy, and removeCgroups removes it.
+// Other agents on the machine have their own.
+func cgroupParent() string { return fmt.Sprintf("nomad-spnl-%d", os.Getpid()) }
+
+// removeCgroups removes /sys/fs/cgroup/*/cgroupParent(), deepest first.
+func removeCgroups(t *testing.T) {
+	tops, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupParent()))
+	for _, top := range tops {
+		var dirs []string
+		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
 			}
-		}
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, _ := os.ReadFile(p)
-		if args := strings.Split(string(b), "\x00"); len(args) > 1 && filepath.Base(args[0]) == "nomad" && args[1] == "agent" {
-			return
-		}
-	}
-	for _, pat := range []string{"/sys/fs/cgroup/*/nomad/*", "/sys/fs/cgroup/*/nomad"} {
-		dirs, _ := filepath.Glob(pat)
-		for _, d := range dirs {
-			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-				os.Remove(d) // fails while in use: then it is not ours to remove
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil {
+				t.Errorf("cgroup %s: %v", dirs[i], err)
 			}
 		}
 	}
@@ -260,13 +258,6 @@ func TestAgentGroup(t *testing.T) {
 	defer func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer ccancel()
-		if allocs, _, err := l.nc.Jobs().Allocations(l.cfg.Job, true, nil); err == nil {
-			var ids []string
-			for _, a := range allocs {
-				ids = append(ids, a.ID)
-			}
-			t.Cleanup(func() { removeCgroups(t, ids) }) // after the agent stopped
-		}
 		if err := l.Close(cctx); err != nil {
 			t.Error(err)
 		}

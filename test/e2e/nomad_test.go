@@ -200,13 +200,17 @@ data_dir = %q
 bind_addr = %q
 disable_update_check = true
 consul { address = "127.0.0.1:1" }
-plugin "raw_exec" { config { enabled = true } }
+plugin "raw_exec" { config {
+  enabled = true
+  no_cgroups = true
+} }
 client {
+  cgroup_parent = %q
   min_dynamic_port = 21900
   max_dynamic_port = 21929
   options = { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean", "driver.denylist" = "docker,qemu,java,exec" }
 }
-`, filepath.Join(dir, "data"), ip)
+`, filepath.Join(dir, "data"), ip, nomadCgroupParent())
 	os.WriteFile(filepath.Join(dir, "agent.hcl"), []byte(conf), 0o644)
 	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
 	cmd := exec.Command(nomadBin, "agent", "-dev", "-bind", ip, "-network-interface", "lo", "-config", filepath.Join(dir, "agent.hcl"))
@@ -216,6 +220,7 @@ client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		defer removeNomadCgroups(t)
 		cmd.Process.Signal(syscall.SIGINT)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -244,6 +249,29 @@ client {
 			t.Fatalf("nomad dev agent at %s not ready", addr)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// nomadCgroupParent is the cgroup parent of this test process's agent
+// (other agents on the machine have their own); removeNomadCgroups removes
+// it from every cgroup v1 hierarchy, deepest first.
+func nomadCgroupParent() string { return fmt.Sprintf("nomad-spe2e-%d", os.Getpid()) }
+
+func removeNomadCgroups(t *testing.T) {
+	tops, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", nomadCgroupParent()))
+	for _, top := range tops {
+		var dirs []string
+		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil {
+				t.Errorf("cgroup %s: %v", dirs[i], err)
+			}
+		}
 	}
 }
 
