@@ -142,9 +142,13 @@ func (l *Launcher) update(allocs []*nomad.AllocationListStub) {
 	cur := newest(allocs)
 	l.mu.Lock()
 	l.allocs = cur
+	byID := make(map[string]*nomad.AllocationListStub, len(allocs))
+	for _, a := range allocs {
+		byID[a.ID] = a
+	}
 	var lost []string
-	for i, s := range l.slots {
-		if a := cur[i]; a != nil && a.ID == s.alloc && a.ClientStatus == nomad.AllocClientStatusLost && !l.seenLost[a.ID] {
+	for _, s := range l.slots {
+		if a := byID[s.alloc]; a != nil && a.ClientStatus == nomad.AllocClientStatusLost && !l.seenLost[a.ID] {
 			l.seenLost[a.ID] = true
 			lost = append(lost, fmt.Sprintf("%s: nomad lost allocation %s on %s (%s)", s.id, short(a.ID), a.NodeName, why(a)))
 		}
@@ -209,29 +213,20 @@ func (l *Launcher) Launch(ctx context.Context, n nodegroup.Node) (nodegroup.Node
 	if s != nil {
 		prev = s.alloc
 	}
-	var action string
-	switch cur := l.allocs[i]; {
-	case s == nil:
+	act := launchAction(s, l.allocs[i])
+	if act == actScale {
 		l.slots[i] = &slot{id: n.ID}
-		action = "scale"
-	case cur != nil && cur.ID != prev && live(cur):
-		action = "adopt" // Nomad replaced a lost allocation already
-	case cur != nil && failedInPlace(cur):
-		action = "reschedule"
-	case cur != nil && cur.ID == prev && live(cur):
-		l.mu.Unlock()
-		return n, fmt.Errorf("nomad: %s still runs as allocation %s: fail it first", n.ID, short(cur.ID))
-	default:
-		action = "wait" // its replacement is being placed
 	}
 	l.mu.Unlock()
 
-	switch action {
-	case "scale":
+	switch act {
+	case actRunning:
+		return n, fmt.Errorf("nomad: %s still runs as allocation %s: fail it first", n.ID, short(prev))
+	case actScale:
 		if err := l.scale(ctx, fmt.Sprintf("scalepress: launch %s", n.ID)); err != nil {
 			return n, err
 		}
-	case "reschedule":
+	case actReschedule:
 		if _, _, err := l.nc.Jobs().EvaluateWithOpts(l.cfg.Job, nomad.EvalOptions{ForceReschedule: true}, l.write(ctx)); err != nil {
 			return n, fmt.Errorf("nomad: reschedule %s: %w", n.ID, err)
 		}
@@ -248,9 +243,36 @@ func (l *Launcher) Launch(ctx context.Context, n nodegroup.Node) (nodegroup.Node
 	}
 	l.mu.Unlock()
 	got := nodegroup.Node{ID: n.ID, Addr: a.addr}
-	verb := map[string]string{"scale": "placed", "adopt": "replaced the lost allocation", "reschedule": "rescheduled", "wait": "placed"}[action]
+	verb := map[launchAct]string{actScale: "placed", actAdopt: "replaced the lost allocation", actReschedule: "rescheduled", actWait: "placed"}[act]
 	l.note(n.ID, "%s: nomad %s: allocation %s on %s at %s", n.ID, verb, short(a.ID), a.host, a.addr)
 	return got, nil
+}
+
+// launchAct is what a Launch asks of Nomad.
+type launchAct int
+
+const (
+	actScale      launchAct = iota // a new slot: raise the count
+	actAdopt                       // Nomad replaced the node's lost allocation already: take it
+	actReschedule                  // the node's allocation failed in its slot: force a reschedule
+	actWait                        // its replacement is being placed: wait for it
+	actRunning                     // the node's allocation still runs: an error
+)
+
+// launchAction decides a Launch from the slot as held (nil: new) and the
+// newest allocation in it.
+func launchAction(s *slot, cur *nomad.AllocationListStub) launchAct {
+	switch {
+	case s == nil:
+		return actScale
+	case cur != nil && cur.ID != s.alloc && live(cur):
+		return actAdopt
+	case cur != nil && failedInPlace(cur):
+		return actReschedule
+	case cur != nil && cur.ID == s.alloc && live(cur):
+		return actRunning
+	}
+	return actWait
 }
 
 // placed is an allocation that runs, with where.
