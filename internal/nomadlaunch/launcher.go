@@ -220,16 +220,12 @@ func (l *Launcher) Launch(ctx context.Context, n nodegroup.Node) (nodegroup.Node
 	l.mu.Unlock()
 
 	switch act {
-	case actRunning:
-		return n, fmt.Errorf("nomad: %s still runs as allocation %s: fail it first", n.ID, short(prev))
 	case actScale:
 		if err := l.scale(ctx, fmt.Sprintf("scalepress: launch %s", n.ID)); err != nil {
 			return n, err
 		}
 	case actReschedule:
-		if _, _, err := l.nc.Jobs().EvaluateWithOpts(l.cfg.Job, nomad.EvalOptions{ForceReschedule: true}, l.write(ctx)); err != nil {
-			return n, fmt.Errorf("nomad: reschedule %s: %w", n.ID, err)
-		}
+		// waitRunning forces the reschedule of the failed allocation.
 	}
 	wctx, cancel := context.WithTimeout(ctx, l.cfg.PlaceTimeout)
 	a, err := l.waitRunning(wctx, i, prev)
@@ -243,7 +239,7 @@ func (l *Launcher) Launch(ctx context.Context, n nodegroup.Node) (nodegroup.Node
 	}
 	l.mu.Unlock()
 	got := nodegroup.Node{ID: n.ID, Addr: a.addr}
-	verb := map[launchAct]string{actScale: "placed", actAdopt: "replaced the lost allocation", actReschedule: "rescheduled", actWait: "placed"}[act]
+	verb := map[launchAct]string{actScale: "placed", actAdopt: "replaced the lost allocation", actReschedule: "rescheduled", actWait: "placed", actRunning: "placed"}[act]
 	l.note(n.ID, "%s: nomad %s: allocation %s on %s at %s", n.ID, verb, short(a.ID), a.host, a.addr)
 	return got, nil
 }
@@ -256,7 +252,10 @@ const (
 	actAdopt                       // Nomad replaced the node's lost allocation already: take it
 	actReschedule                  // the node's allocation failed in its slot: force a reschedule
 	actWait                        // its replacement is being placed: wait for it
-	actRunning                     // the node's allocation still runs: an error
+	// actRunning: the node's allocation still runs as far as Nomad knows
+	// (Fail could not reach its client): wait until Nomad decides (lost:
+	// its replacement is adopted; failed: it is rescheduled).
+	actRunning
 )
 
 // launchAction decides a Launch from the slot as held (nil: new) and the
@@ -281,12 +280,20 @@ type placed struct {
 }
 
 // waitRunning waits for an allocation in slot i other than prev to run
-// and reads its address, failing when it ends first.
+// and reads its address, failing when it ends first. When prev fails in
+// its slot meanwhile (a late Fail), it forces its reschedule, once.
 func (l *Launcher) waitRunning(ctx context.Context, i int, prev string) (placed, error) {
+	forced := false
 	for {
 		l.mu.Lock()
 		a := l.allocs[i]
 		l.mu.Unlock()
+		if a != nil && a.ID == prev && prev != "" && failedInPlace(a) && !forced {
+			forced = true
+			if _, _, err := l.nc.Jobs().EvaluateWithOpts(l.cfg.Job, nomad.EvalOptions{ForceReschedule: true}, l.write(ctx)); err != nil {
+				return placed{}, fmt.Errorf("nomad: reschedule slot %d: %w", i, err)
+			}
+		}
 		if a != nil && a.ID != prev {
 			switch {
 			case running(a):
