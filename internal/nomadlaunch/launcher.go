@@ -237,9 +237,17 @@ func (l *Launcher) Launch(ctx context.Context, n nodegroup.Node) (nodegroup.Node
 	if s := l.slots[i]; s != nil {
 		s.alloc = a.ID
 	}
+	verb := "placed"
+	switch {
+	case act == actReschedule:
+		verb = "rescheduled"
+	case prev != "" && l.seenLost[prev]:
+		verb = "replaced the lost allocation"
+	case prev != "":
+		verb = "replaced allocation " + short(prev) + " with"
+	}
 	l.mu.Unlock()
 	got := nodegroup.Node{ID: n.ID, Addr: a.addr}
-	verb := map[launchAct]string{actScale: "placed", actAdopt: "replaced the lost allocation", actReschedule: "rescheduled", actWait: "placed", actRunning: "placed"}[act]
 	l.note(n.ID, "%s: nomad %s: allocation %s on %s at %s", n.ID, verb, short(a.ID), a.host, a.addr)
 	return got, nil
 }
