@@ -17,6 +17,7 @@ PKGS=(
   wordpress wordpress-theme-twentytwentythree
   wrk curl jq bind9-dnsutils socat iproute2 procps psmisc ca-certificates make
   gcc libc6-dev   # CGO, for the Nomad build of scripts/install-tools.sh (make tools)
+  prometheus      # promtool: deploy/prometheus rule checks and tests (the service is never started)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PKGS+=(nginx-light haproxy varnish hey dnsperf sysbench lsyncd)

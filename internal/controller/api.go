@@ -3,7 +3,6 @@ package controller
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/guard"
+	"github.com/scalepress/scalepress/internal/metrics"
 )
 
 func (c *Controller) startAPI(errc chan<- error) (*http.Server, error) {
@@ -44,7 +44,7 @@ func (c *Controller) apiHandler() http.Handler {
 	mux.HandleFunc("GET "+api.APIPathUpstreams, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.upstreams.Get()) })
 	mux.HandleFunc("GET "+api.APIPathDBMembers, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.db.RouterMembers()) })
 	mux.HandleFunc("GET "+api.APIPathEvents, c.handleEvents)
-	mux.HandleFunc("GET "+api.APIPathMetrics, c.handleMetrics)
+	mux.Handle("GET "+api.APIPathMetrics, metrics.Handler(metrics.NewRegistry(newControllerMetrics(c.scrape))))
 	mux.HandleFunc("GET "+api.APIPathHealth, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	// Writes: a token and a JSON body (docs/adr/0009-trust-model.md).
 	mux.HandleFunc("POST "+api.APIPathScale, c.write(c.operatorOnly, c.handleScale))
@@ -107,31 +107,4 @@ func (c *Controller) handleEvents(w http.ResponseWriter, r *http.Request) {
 	wait, _ := time.ParseDuration(q.Get(api.ParamWait))
 	wait = min(wait, 60*time.Second)
 	writeJSON(w, c.events.Since(r.Context(), since, wait))
-}
-
-// handleMetrics exposes the group and its decisions in the Prometheus text format.
-func (c *Controller) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	st := c.Status()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	states := map[string]int{}
-	for _, n := range st.Nodes {
-		states[n.State]++
-	}
-	fmt.Fprintf(w, "# HELP scalepress_nodes Nodes by state.\n# TYPE scalepress_nodes gauge\n")
-	for _, s := range []string{api.NodePending, api.NodeWarming, api.NodeInService, api.NodeDraining, api.NodeTerminated, api.NodeFailed} {
-		fmt.Fprintf(w, "scalepress_nodes{state=%q} %d\n", s, states[s])
-	}
-	fmt.Fprintf(w, "# HELP scalepress_node_utilization PHP utilisation per node.\n# TYPE scalepress_node_utilization gauge\n")
-	for _, n := range st.Nodes {
-		fmt.Fprintf(w, "scalepress_node_utilization{node=%q,state=%q} %g\n", n.ID, n.State, n.Utilization)
-	}
-	if a := st.Autoscaling; a != nil {
-		fmt.Fprintf(w, "# HELP scalepress_autoscaling_desired Desired node count.\n# TYPE scalepress_autoscaling_desired gauge\nscalepress_autoscaling_desired %d\n", a.Desired)
-		fmt.Fprintf(w, "# HELP scalepress_autoscaling_utilization Mean utilisation of nodes in service.\n# TYPE scalepress_autoscaling_utilization gauge\nscalepress_autoscaling_utilization %g\n", a.Utilization)
-	}
-	counts := c.events.CountByKind()
-	fmt.Fprintf(w, "# HELP scalepress_events_total Events by kind (scale = scaling decisions, heal = replacements).\n# TYPE scalepress_events_total counter\n")
-	for _, k := range []string{"scale", "heal", "node", "config"} {
-		fmt.Fprintf(w, "scalepress_events_total{kind=%q} %d\n", k, counts[k])
-	}
 }

@@ -2,11 +2,13 @@ package dbrouter
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/guard"
+	"github.com/scalepress/scalepress/internal/metrics"
 )
 
 // Snapshot is the router's state for metrics and status.
@@ -44,56 +46,58 @@ func (r *Router) Snapshot() Snapshot {
 	return s
 }
 
-// Handler serves GET /metrics (Prometheus text format) and GET /status (JSON).
+// Handler serves GET /metrics (Prometheus) and GET /status (JSON), to
+// requests whose Host is the metrics address (docs/adr/0009-trust-model.md).
 func (r *Router) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.RouterPathStatus, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(r.Snapshot())
 	})
-	mux.HandleFunc("GET "+api.RouterPathMetrics, func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		w.Write([]byte(r.Snapshot().Prometheus()))
-	})
-	return mux
+	mux.Handle("GET "+api.RouterPathMetrics, metrics.Handler(r.registry))
+	return guard.Hosts(guard.AllowedHosts(r.cfg.MetricsAddr), r.logger, mux)
 }
 
-// Prometheus renders s in the Prometheus text format.
-func (s Snapshot) Prometheus() string {
-	var b strings.Builder
-	metric := func(name, typ, help string) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+// routerCollector reads the router's Snapshot at scrape time
+// (docs/metrics.md, "dbrouter").
+type routerCollector struct {
+	r                                                             *Router
+	members, writer, active, total, failovers, dialErrs, rejected *prometheus.Desc
+}
+
+func newRouterCollector(r *Router) *routerCollector {
+	member := []string{"member", "addr"}
+	return &routerCollector{r: r,
+		members:   prometheus.NewDesc("scalepress_dbrouter_members", "Synced members the router may use.", []string{"mode"}, nil),
+		writer:    prometheus.NewDesc("scalepress_dbrouter_writer", "1 for the member new connections go to (single-writer mode).", member, nil),
+		active:    prometheus.NewDesc("scalepress_dbrouter_connections_active", "Relayed connections now, per member.", member, nil),
+		total:     prometheus.NewDesc("scalepress_dbrouter_connections_total", "Relayed connections, per member.", member, nil),
+		failovers: prometheus.NewDesc("scalepress_dbrouter_failovers_total", "Changes of the single writer.", nil, nil),
+		dialErrs:  prometheus.NewDesc("scalepress_dbrouter_dial_errors_total", "Failed connections to members.", nil, nil),
+		rejected:  prometheus.NewDesc("scalepress_dbrouter_rejected_total", "Client connections closed for want of a synced member.", nil, nil),
 	}
-	label := func(m MemberSnapshot) string {
+}
+
+func (c *routerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.members, c.writer, c.active, c.total, c.failovers, c.dialErrs, c.rejected} {
+		ch <- d
+	}
+}
+
+func (c *routerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.r.Snapshot()
+	ch <- prometheus.MustNewConstMetric(c.members, prometheus.GaugeValue, float64(len(s.Members)), s.Mode)
+	for _, m := range s.Members {
 		id := m.ID
 		if id == "" {
 			id = m.Addr
 		}
-		return fmt.Sprintf(`{member=%q,addr=%q}`, id, m.Addr)
+		writer := s.Writer != "" && (s.Writer == m.ID || s.Writer == m.Addr)
+		ch <- prometheus.MustNewConstMetric(c.writer, prometheus.GaugeValue, metrics.B2F(writer), id, m.Addr)
+		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(m.Active), id, m.Addr)
+		ch <- prometheus.MustNewConstMetric(c.total, prometheus.CounterValue, float64(m.Total), id, m.Addr)
 	}
-	metric("scalepress_dbrouter_members", "gauge", "Synced members the router may use.")
-	fmt.Fprintf(&b, "scalepress_dbrouter_members{mode=%q} %d\n", s.Mode, len(s.Members))
-	metric("scalepress_dbrouter_writer", "gauge", "1 for the member new connections go to (single-writer mode).")
-	for _, m := range s.Members {
-		v := 0
-		if s.Writer != "" && (s.Writer == m.ID || s.Writer == m.Addr) {
-			v = 1
-		}
-		fmt.Fprintf(&b, "scalepress_dbrouter_writer%s %d\n", label(m), v)
-	}
-	metric("scalepress_dbrouter_connections_active", "gauge", "Relayed connections now, per member.")
-	for _, m := range s.Members {
-		fmt.Fprintf(&b, "scalepress_dbrouter_connections_active%s %d\n", label(m), m.Active)
-	}
-	metric("scalepress_dbrouter_connections_total", "counter", "Relayed connections, per member.")
-	for _, m := range s.Members {
-		fmt.Fprintf(&b, "scalepress_dbrouter_connections_total%s %d\n", label(m), m.Total)
-	}
-	metric("scalepress_dbrouter_failovers_total", "counter", "Changes of the single writer.")
-	fmt.Fprintf(&b, "scalepress_dbrouter_failovers_total %d\n", s.Failovers)
-	metric("scalepress_dbrouter_dial_errors_total", "counter", "Failed connections to members.")
-	fmt.Fprintf(&b, "scalepress_dbrouter_dial_errors_total %d\n", s.DialErrors)
-	metric("scalepress_dbrouter_rejected_total", "counter", "Client connections closed for want of a synced member.")
-	fmt.Fprintf(&b, "scalepress_dbrouter_rejected_total %d\n", s.Rejected)
-	return b.String()
+	ch <- prometheus.MustNewConstMetric(c.failovers, prometheus.CounterValue, float64(s.Failovers))
+	ch <- prometheus.MustNewConstMetric(c.dialErrs, prometheus.CounterValue, float64(s.DialErrors))
+	ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(s.Rejected))
 }

@@ -21,7 +21,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/metrics"
 )
 
 // Modes.
@@ -89,6 +92,7 @@ func (c Config) Validate() error {
 type Router struct {
 	cfg        Config
 	logger     *slog.Logger
+	registry   *prometheus.Registry
 	active     atomic.Int64
 	total      atomic.Int64
 	failovers  atomic.Int64
@@ -120,6 +124,7 @@ func New(cfg Config, logger *slog.Logger) (*Router, error) {
 	r := &Router{cfg: cfg, logger: logger, mode: cfg.Mode, ids: map[string]string{}, down: map[string]time.Time{},
 		conns: map[net.Conn]string{}, perConn: map[string]int{}, perTot: map[string]int64{}}
 	r.setLocked(slices.Clone(cfg.Members), cfg.IDs, cfg.Mode)
+	r.registry = metrics.NewRegistry(newRouterCollector(r))
 	return r, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/metrics"
 )
 
 // echoServer answers every line with its name and the line.
@@ -210,20 +213,69 @@ func TestNoSyncedMemberRejects(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	s := Snapshot{Mode: ModeSingle, Writer: "db-1", Members: []MemberSnapshot{{ID: "db-1", Addr: "127.0.2.1:3306", Active: 2, Total: 9}, {ID: "db-2", Addr: "127.0.2.2:3306"}}, Failovers: 1}
-	got := s.Prometheus()
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.MetricsAddr = "127.0.0.1:3306", "127.0.0.1:9104"
+	cfg.Members, cfg.IDs = []string{"127.0.2.1:3306", "127.0.2.2:3306"}, []string{"db-1", "db-2"}
+	r, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.perConn["127.0.2.1:3306"], r.perTot["127.0.2.1:3306"] = 2, 9
+	r.failovers.Add(1)
+	got := scrapeRouter(t, r, "127.0.0.1:9104", http.StatusOK)
 	for _, want := range []string{
-		`scalepress_dbrouter_writer{member="db-1",addr="127.0.2.1:3306"} 1`,
-		`scalepress_dbrouter_writer{member="db-2",addr="127.0.2.2:3306"} 0`,
-		`scalepress_dbrouter_connections_active{member="db-1",addr="127.0.2.1:3306"} 2`,
-		`scalepress_dbrouter_connections_total{member="db-1",addr="127.0.2.1:3306"} 9`,
+		`scalepress_dbrouter_writer{addr="127.0.2.1:3306",member="db-1"} 1`,
+		`scalepress_dbrouter_writer{addr="127.0.2.2:3306",member="db-2"} 0`,
+		`scalepress_dbrouter_connections_active{addr="127.0.2.1:3306",member="db-1"} 2`,
+		`scalepress_dbrouter_connections_total{addr="127.0.2.1:3306",member="db-1"} 9`,
 		"scalepress_dbrouter_failovers_total 1",
 		`scalepress_dbrouter_members{mode="single"} 2`,
 	} {
-		if !strings.Contains(got, want) {
+		if !strings.Contains(got, want+"\n") {
 			t.Errorf("metrics lack %q:\n%s", want, got)
 		}
 	}
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := metrics.Documented(doc, "dbrouter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed, err := metrics.Parse([]byte(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := metrics.Check(exposed, docs); len(p) > 0 {
+		t.Errorf("docs/metrics.md and the router disagree:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// TestMetricsHost: the metrics listener answers only requests for its own
+// address (a DNS-rebinding page sends its own name).
+func TestMetricsHost(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.MetricsAddr, cfg.Members = "127.0.0.1:3306", "127.0.0.1:9104", []string{"127.0.2.1:3306"}
+	r, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrapeRouter(t, r, "127.0.0.1:9104", http.StatusOK)
+	if body := scrapeRouter(t, r, "evil.example:9104", http.StatusForbidden); strings.Contains(body, "scalepress_") {
+		t.Errorf("metrics served to another Host:\n%s", body)
+	}
+}
+
+func scrapeRouter(t *testing.T, r *Router, host string, want int) string {
+	t.Helper()
+	req := httptest.NewRequest("GET", "http://"+host+api.RouterPathMetrics, nil)
+	w := httptest.NewRecorder()
+	r.Handler().ServeHTTP(w, req)
+	if w.Code != want {
+		t.Fatalf("GET %s Host %s: %d, want %d: %s", api.RouterPathMetrics, host, w.Code, want, w.Body)
+	}
+	return w.Body.String()
 }
 
 func TestConfigFromSpec(t *testing.T) {
@@ -329,7 +381,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !strings.Contains(body, `scalepress_dbrouter_writer{member="db-1",addr="`+a+`"} 1`) {
+	if !strings.Contains(body, `scalepress_dbrouter_writer{addr="`+a+`",member="db-1"} 1`) {
 		t.Errorf("metrics:\n%s", body)
 	}
 }

@@ -49,6 +49,7 @@ type Edge struct {
 	bodyTimeout time.Duration
 	maxBody     int64
 	logins      *logins // nil: no login throttling
+	metrics     *edgeMetrics
 }
 
 // Option changes how New builds an edge (tests).
@@ -95,6 +96,7 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 	if e.cache, err = newCache(spec.Cache); err != nil {
 		return nil, err
 	}
+	e.metrics = newEdgeMetrics(e)
 	return e, nil
 }
 
@@ -147,6 +149,14 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveInternal(w, r)
 		return
 	}
+	start := e.metrics.now()
+	e.serveSite(w, r)
+	e.metrics.observe(r.Method, w.Header(), start)
+}
+
+// serveSite serves a request for the site: refused, from the cache or from
+// a node.
+func (e *Edge) serveSite(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		if r.ContentLength > e.maxBody {
 			w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
@@ -189,7 +199,7 @@ func (e *Edge) serveInternal(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get(api.ParamN))
 		writeJSON(w, e.top.top(min(max(n, 1), 100)))
 	case api.EdgePathMetrics:
-		e.serveMetrics(w)
+		e.metrics.handler.ServeHTTP(w, r)
 	default:
 		http.NotFound(w, r)
 	}

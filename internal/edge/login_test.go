@@ -331,17 +331,16 @@ func TestLoginMetricsAndStatus(t *testing.T) {
 	l := newLoginEdge(t, throttleSpec(1, 100))
 	l.login("192.0.2.1", "admin", "guess")
 	l.login("192.0.2.1", "admin", "guess")
-	var b strings.Builder
-	l.e.writeMetrics(&b)
+	b := scrape(t, l.e)
 	for _, line := range []string{
 		`scalepress_edge_login_requests_total{edge="edge-1",kind="wp-login"} 2`,
 		`scalepress_edge_login_attempts_total{edge="edge-1"} 1`,
-		`scalepress_edge_login_throttled_total{edge="edge-1",by="address"} 1`,
-		`scalepress_edge_login_blocks_total{edge="edge-1",by="address"} 1`,
-		`scalepress_edge_login_blocked{edge="edge-1",by="address"} 1`,
+		`scalepress_edge_login_throttled_total{by="address",edge="edge-1"} 1`,
+		`scalepress_edge_login_blocks_total{by="address",edge="edge-1"} 1`,
+		`scalepress_edge_login_blocked{by="address",edge="edge-1"} 1`,
 		`scalepress_edge_login_tracked{edge="edge-1",table="address"} 1`,
 	} {
-		if !strings.Contains(b.String(), line+"\n") {
+		if !strings.Contains(b, line+"\n") {
 			t.Errorf("metrics lack %q", line)
 		}
 	}

@@ -1,87 +1,204 @@
 package edge
 
 import (
-	"fmt"
-	"io"
 	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/metrics"
+	"github.com/scalepress/scalepress/internal/pagecache"
 )
 
-// writeMetrics writes the edge's metrics in the Prometheus text format.
-func (e *Edge) writeMetrics(w io.Writer) {
-	st := e.Status()
-	fmt.Fprintf(w, "# HELP scalepress_edge_retries_total Requests repeated on another node.\n# TYPE scalepress_edge_retries_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_retries_total{edge=%q} %d\n", st.ID, st.Retried)
-	fmt.Fprintf(w, "# HELP scalepress_edge_upload_fallbacks_total Uploads answered from the files role because the node had not applied them yet.\n# TYPE scalepress_edge_upload_fallbacks_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_upload_fallbacks_total{edge=%q} %d\n", st.ID, st.FromFiles)
-	fmt.Fprintf(w, "# HELP scalepress_edge_client_refused_total Requests refused with 429: the client had http.client_concurrency requests in flight to nodes.\n# TYPE scalepress_edge_client_refused_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_client_refused_total{edge=%q} %d\n", st.ID, st.ClientRefused)
-	if l := st.Logins; l != nil {
-		writeLoginMetrics(w, st.ID, l)
+// The request histogram's label values: bounded sets, never a path or a
+// host, so an edge has at most len(cacheLabels)*len(methodLabels) series.
+var (
+	cacheLabels  = [...]string{"hit", "miss", "stale", "bypass", "none"}
+	methodLabels = [...]string{"GET", "HEAD", "POST", "other"}
+)
+
+// edgeMetrics is the edge's registry (docs/metrics.md, "edge"): counters
+// and gauges read from Status at scrape time, and the request duration
+// histogram, one metrics.Durations per label pair chosen by index (no label
+// hashing on the request path).
+type edgeMetrics struct {
+	reg     *prometheus.Registry
+	handler http.Handler
+	// epoch is the monotonic clock's origin: time.Since(epoch) reads only
+	// the monotonic clock, half the cost of time.Now.
+	epoch    time.Time
+	duration [len(cacheLabels)][len(methodLabels)]*metrics.Durations
+}
+
+func newEdgeMetrics(e *Edge) *edgeMetrics {
+	labels := prometheus.Labels{"edge": e.spec.ID}
+	m := &edgeMetrics{epoch: time.Now()}
+	for i := range cacheLabels {
+		for j := range methodLabels {
+			m.duration[i][j] = metrics.NewDurations(metrics.EdgeRequestBuckets)
+		}
 	}
-	fmt.Fprintf(w, "# HELP scalepress_edge_upstream_generation Node-set generation applied.\n# TYPE scalepress_edge_upstream_generation gauge\n")
-	fmt.Fprintf(w, "scalepress_edge_upstream_generation{edge=%q} %d\n", st.ID, st.Generation)
-	fmt.Fprintf(w, "# HELP scalepress_edge_fail_open 1 when no node is in service and the edge balances over all.\n# TYPE scalepress_edge_fail_open gauge\n")
-	fmt.Fprintf(w, "scalepress_edge_fail_open{edge=%q} %d\n", st.ID, b2i(st.Balancer.FailOpen))
-	fmt.Fprintf(w, "# HELP scalepress_edge_node_in_flight Requests in flight per node.\n# TYPE scalepress_edge_node_in_flight gauge\n")
-	for _, n := range st.Balancer.Nodes {
-		fmt.Fprintf(w, "scalepress_edge_node_in_flight{edge=%q,node=%q} %d\n", st.ID, n.ID, n.InFlight)
+	c := &edgeCollector{e: e, d: newEdgeDescs(labels, e.logins != nil, e.cache != nil), m: m}
+	m.reg = metrics.NewRegistry(c)
+	m.handler = metrics.Handler(m.reg)
+	return m
+}
+
+// now is the time on the monotonic clock since the edge was made.
+func (m *edgeMetrics) now() time.Duration { return time.Since(m.epoch) }
+
+// observe records one site request that started at start (m.now()); h is
+// the response's header.
+func (m *edgeMetrics) observe(method string, h http.Header, start time.Duration) {
+	c := len(cacheLabels) - 1
+	if v := h[api.HeaderCache]; len(v) > 0 {
+		switch v[0] {
+		case pagecache.XCacheHit:
+			c = 0
+		case pagecache.XCacheMiss:
+			c = 1
+		case pagecache.XCacheStale:
+			c = 2
+		case pagecache.XCacheBypass:
+			c = 3
+		}
 	}
-	fmt.Fprintf(w, "# HELP scalepress_edge_node_healthy 1 when the node passes active health checks.\n# TYPE scalepress_edge_node_healthy gauge\n")
-	for _, n := range st.Balancer.Nodes {
-		fmt.Fprintf(w, "scalepress_edge_node_healthy{edge=%q,node=%q,state=%q} %d\n", st.ID, n.ID, n.State, b2i(n.Healthy))
+	j := len(methodLabels) - 1
+	switch method {
+	case http.MethodGet:
+		j = 0
+	case http.MethodHead:
+		j = 1
+	case http.MethodPost:
+		j = 2
 	}
-	fmt.Fprintf(w, "# HELP scalepress_edge_node_picks_total Requests sent per node.\n# TYPE scalepress_edge_node_picks_total counter\n")
-	for _, n := range st.Balancer.Nodes {
-		fmt.Fprintf(w, "scalepress_edge_node_picks_total{edge=%q,node=%q} %d\n", st.ID, n.ID, n.Picks)
+	m.duration[c][j].Observe(m.now() - start)
+}
+
+type edgeDescs struct {
+	duration                                                  *prometheus.Desc
+	retries, fallbacks, refused, generation, failOpen         *prometheus.Desc
+	inFlight, healthy, picks, failures, ejections             *prometheus.Desc
+	loginRequests, attempts, successes, throttled, blocks     *prometheus.Desc // login throttling on
+	blocked, tracked, evictions                               *prometheus.Desc
+	cacheResponses, refreshes, stores, cacheEvictions, purged *prometheus.Desc // cache on
+	cacheBytes, cacheObjects                                  *prometheus.Desc
+}
+
+func newEdgeDescs(l prometheus.Labels, logins, cache bool) edgeDescs {
+	desc := func(name, help string, vars ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, vars, l)
 	}
-	fmt.Fprintf(w, "# HELP scalepress_edge_node_failures_total Connection errors and node-made 5xx per node.\n# TYPE scalepress_edge_node_failures_total counter\n")
-	for _, n := range st.Balancer.Nodes {
-		fmt.Fprintf(w, "scalepress_edge_node_failures_total{edge=%q,node=%q} %d\n", st.ID, n.ID, n.Failures)
+	d := edgeDescs{
+		duration:   desc("scalepress_edge_request_duration_seconds", "Time to serve a site request at the edge, to its last byte, by cache status (X-Cache; none: the cache is off or the edge refused it) and method.", "cache", "method"),
+		retries:    desc("scalepress_edge_retries_total", "Requests repeated on another node."),
+		fallbacks:  desc("scalepress_edge_upload_fallbacks_total", "Uploads answered from the files role because the node had not applied them yet."),
+		refused:    desc("scalepress_edge_client_refused_total", "Requests refused with 429: the client had http.client_concurrency requests in flight to nodes."),
+		generation: desc("scalepress_edge_upstream_generation", "Node-set generation applied."),
+		failOpen:   desc("scalepress_edge_fail_open", "1 when no node is in service and the edge balances over all."),
+		inFlight:   desc("scalepress_edge_node_in_flight", "Requests in flight per node.", "node"),
+		healthy:    desc("scalepress_edge_node_healthy", "1 when the node passes active health checks.", "node", "state"),
+		picks:      desc("scalepress_edge_node_picks_total", "Requests sent per node.", "node"),
+		failures:   desc("scalepress_edge_node_failures_total", "Connection errors and node-made 5xx per node.", "node"),
+		ejections:  desc("scalepress_edge_node_ejections_total", "Passive-health ejections per node.", "node"),
 	}
-	fmt.Fprintf(w, "# HELP scalepress_edge_node_ejections_total Passive-health ejections per node.\n# TYPE scalepress_edge_node_ejections_total counter\n")
-	for _, n := range st.Balancer.Nodes {
-		fmt.Fprintf(w, "scalepress_edge_node_ejections_total{edge=%q,node=%q} %d\n", st.ID, n.ID, n.Ejections)
+	if logins {
+		d.loginRequests = desc("scalepress_edge_login_requests_total", "Login requests seen (POST wp-login.php, POST xmlrpc.php, Basic credentials).", "kind")
+		d.attempts = desc("scalepress_edge_login_attempts_total", "Password attempts counted (each call of an xmlrpc multicall), before successes are given back.")
+		d.successes = desc("scalepress_edge_login_successes_total", "Login requests the node answered as a success.")
+		d.throttled = desc("scalepress_edge_login_throttled_total", "Login requests refused with 429, by the limit that refused them.", "by")
+		d.blocks = desc("scalepress_edge_login_blocks_total", "Blocks started (a key went over its limit).", "by")
+		d.blocked = desc("scalepress_edge_login_blocked", "Addresses and user names blocked now.", "by")
+		d.tracked = desc("scalepress_edge_login_tracked", "Entries of the fixed-size tables (http.login_throttle.max_entries each).", "table")
+		d.evictions = desc("scalepress_edge_login_evictions_total", "Entries forgotten to keep the tables within their size.")
+	}
+	if cache {
+		d.cacheResponses = desc("scalepress_edge_cache_responses_total", "Responses by cache outcome: hit (stored copy), miss (a fill reached a node), stale (stored copy for a failed node), bypass (not cacheable).", "status")
+		d.refreshes = desc("scalepress_edge_cache_refreshes_total", "Background refreshes started (stale-while-revalidate, soft purge).")
+		d.stores = desc("scalepress_edge_cache_stores_total", "Objects stored, revalidated copies included.")
+		d.cacheEvictions = desc("scalepress_edge_cache_evictions_total", "Objects evicted to make room.")
+		d.purged = desc("scalepress_edge_cache_purged_total", "Entries affected by purges.")
+		d.cacheBytes = desc("scalepress_edge_cache_bytes", "Bytes held by the page cache now (approximate).")
+		d.cacheObjects = desc("scalepress_edge_cache_objects", "Objects held by the page cache now.")
+	}
+	return d
+}
+
+func (d *edgeDescs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{d.duration, d.retries, d.fallbacks, d.refused, d.generation, d.failOpen,
+		d.inFlight, d.healthy, d.picks, d.failures, d.ejections,
+		d.loginRequests, d.attempts, d.successes, d.throttled, d.blocks, d.blocked, d.tracked, d.evictions,
+		d.cacheResponses, d.refreshes, d.stores, d.cacheEvictions, d.purged, d.cacheBytes, d.cacheObjects}
+}
+
+// edgeCollector reads the edge's atomics at scrape time.
+type edgeCollector struct {
+	e *Edge
+	d edgeDescs
+	m *edgeMetrics
+}
+
+func (c *edgeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.d.all() {
+		if d != nil {
+			ch <- d
+		}
 	}
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
+func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
+	d, st := &c.d, c.e.Status()
+	counter := func(desc *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, lv...)
 	}
-	return 0
-}
-
-func (e *Edge) serveMetrics(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	e.writeMetrics(w)
-}
-
-// writeLoginMetrics writes login throttling's counters.
-func writeLoginMetrics(w io.Writer, id string, l *LoginStatus) {
-	fmt.Fprintf(w, "# HELP scalepress_edge_login_requests_total Login requests seen (POST wp-login.php, POST xmlrpc.php, Basic credentials).\n# TYPE scalepress_edge_login_requests_total counter\n")
-	for _, k := range []struct {
-		kind string
-		n    int64
-	}{{"wp-login", l.Requests.WPLogin}, {"xmlrpc", l.Requests.XMLRPC}, {"basic", l.Requests.Basic}} {
-		fmt.Fprintf(w, "scalepress_edge_login_requests_total{edge=%q,kind=%q} %d\n", id, k.kind, k.n)
+	gauge := func(desc *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, lv...)
 	}
-	fmt.Fprintf(w, "# HELP scalepress_edge_login_attempts_total Password attempts counted (each call of an xmlrpc multicall), before successes are given back.\n# TYPE scalepress_edge_login_attempts_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_login_attempts_total{edge=%q} %d\n", id, l.Attempts)
-	fmt.Fprintf(w, "# HELP scalepress_edge_login_successes_total Login requests the node answered as a success.\n# TYPE scalepress_edge_login_successes_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_login_successes_total{edge=%q} %d\n", id, l.Successes)
-	fmt.Fprintf(w, "# HELP scalepress_edge_login_throttled_total Login requests refused with 429, by the limit that refused them.\n# TYPE scalepress_edge_login_throttled_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_login_throttled_total{edge=%q,by=\"address\"} %d\n", id, l.Refused.Address)
-	fmt.Fprintf(w, "scalepress_edge_login_throttled_total{edge=%q,by=\"user\"} %d\n", id, l.Refused.User)
-	fmt.Fprintf(w, "# HELP scalepress_edge_login_blocks_total Blocks started (a key went over its limit).\n# TYPE scalepress_edge_login_blocks_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_login_blocks_total{edge=%q,by=\"address\"} %d\n", id, l.Blocks.Address)
-	fmt.Fprintf(w, "scalepress_edge_login_blocks_total{edge=%q,by=\"user\"} %d\n", id, l.Blocks.User)
-	fmt.Fprintf(w, "# HELP scalepress_edge_login_blocked Addresses and user names blocked now.\n# TYPE scalepress_edge_login_blocked gauge\n")
-	fmt.Fprintf(w, "scalepress_edge_login_blocked{edge=%q,by=\"address\"} %d\n", id, l.Blocked.Address)
-	fmt.Fprintf(w, "scalepress_edge_login_blocked{edge=%q,by=\"user\"} %d\n", id, l.Blocked.User)
-	fmt.Fprintf(w, "# HELP scalepress_edge_login_tracked Entries of the fixed-size tables (http.login_throttle.max_entries each).\n# TYPE scalepress_edge_login_tracked gauge\n")
-	fmt.Fprintf(w, "scalepress_edge_login_tracked{edge=%q,table=\"address\"} %d\n", id, l.Tracked.Address)
-	fmt.Fprintf(w, "scalepress_edge_login_tracked{edge=%q,table=\"user\"} %d\n", id, l.Tracked.User)
-	fmt.Fprintf(w, "scalepress_edge_login_tracked{edge=%q,table=\"trusted\"} %d\n", id, l.Tracked.Trusted)
-	fmt.Fprintf(w, "# HELP scalepress_edge_login_evictions_total Entries forgotten to keep the tables within their size.\n# TYPE scalepress_edge_login_evictions_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_login_evictions_total{edge=%q} %d\n", id, l.Evictions)
+	for i, cl := range cacheLabels {
+		for j, ml := range methodLabels {
+			ch <- c.m.duration[i][j].Metric(d.duration, cl, ml)
+		}
+	}
+	counter(d.retries, float64(st.Retried))
+	counter(d.fallbacks, float64(st.FromFiles))
+	counter(d.refused, float64(st.ClientRefused))
+	gauge(d.generation, float64(st.Generation))
+	gauge(d.failOpen, metrics.B2F(st.Balancer.FailOpen))
+	for _, n := range st.Balancer.Nodes {
+		gauge(d.inFlight, float64(n.InFlight), n.ID)
+		gauge(d.healthy, metrics.B2F(n.Healthy), n.ID, n.State)
+		counter(d.picks, float64(n.Picks), n.ID)
+		counter(d.failures, float64(n.Failures), n.ID)
+		counter(d.ejections, float64(n.Ejections), n.ID)
+	}
+	if l := st.Logins; l != nil && d.loginRequests != nil {
+		counter(d.loginRequests, float64(l.Requests.WPLogin), "wp-login")
+		counter(d.loginRequests, float64(l.Requests.XMLRPC), "xmlrpc")
+		counter(d.loginRequests, float64(l.Requests.Basic), "basic")
+		counter(d.attempts, float64(l.Attempts))
+		counter(d.successes, float64(l.Successes))
+		counter(d.throttled, float64(l.Refused.Address), "address")
+		counter(d.throttled, float64(l.Refused.User), "user")
+		counter(d.blocks, float64(l.Blocks.Address), "address")
+		counter(d.blocks, float64(l.Blocks.User), "user")
+		gauge(d.blocked, float64(l.Blocked.Address), "address")
+		gauge(d.blocked, float64(l.Blocked.User), "user")
+		gauge(d.tracked, float64(l.Tracked.Address), "address")
+		gauge(d.tracked, float64(l.Tracked.User), "user")
+		gauge(d.tracked, float64(l.Tracked.Trusted), "trusted")
+		counter(d.evictions, float64(l.Evictions))
+	}
+	if cs := st.Cache; cs != nil && d.cacheResponses != nil {
+		counter(d.cacheResponses, float64(cs.Hits), "hit")
+		counter(d.cacheResponses, float64(cs.Misses), "miss")
+		counter(d.cacheResponses, float64(cs.Stale), "stale")
+		counter(d.cacheResponses, float64(cs.Bypasses), "bypass")
+		counter(d.refreshes, float64(cs.Refreshes))
+		counter(d.stores, float64(cs.Stores))
+		counter(d.cacheEvictions, float64(cs.Evictions))
+		counter(d.purged, float64(cs.Purges))
+		gauge(d.cacheBytes, float64(cs.Bytes))
+		gauge(d.cacheObjects, float64(cs.Objects))
+	}
 }

@@ -125,8 +125,16 @@ func (c *Client) do(ctx context.Context, params map[string]string, hr *http.Requ
 	if err != nil {
 		return nil, err
 	}
+	var start time.Time
+	if c.cfg.OnTiming != nil {
+		start = time.Now()
+	}
 	if err := c.acquire(ctx); err != nil {
 		return nil, err
+	}
+	var wait time.Duration
+	if c.cfg.OnTiming != nil {
+		wait = time.Since(start)
 	}
 	for attempt := 1; ; attempt++ {
 		cn, err := c.getConn(ctx)
@@ -136,6 +144,7 @@ func (c *Client) do(ctx context.Context, params map[string]string, hr *http.Requ
 		}
 		resp, retry, err := c.roundTrip(ctx, cn, bp, body)
 		if err == nil {
+			resp.Wait = wait
 			return resp, nil
 		}
 		if !retry || attempt == maxAttempts {

@@ -41,6 +41,12 @@ type Config struct {
 	// stream was not empty. php-fpm sends PHP errors there when the error_log
 	// ini setting is unset. It must not retain p.
 	OnStderr func(r *http.Request, p []byte)
+	// OnTiming, if set, is called by Forward once a response has been
+	// relayed whole: wait is how long the request waited for a free
+	// connection (a PHP worker), run the time from then until the last
+	// byte of the response (PHP's time, plus relaying to a client that
+	// reads slowly). It is on the request path: keep it cheap.
+	OnTiming func(wait, run time.Duration)
 }
 
 // DefaultConfig returns the defaults. Address is empty and must be set.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Forward proxies r to php-fpm and writes the response to w. params are the
@@ -44,6 +45,10 @@ func (c *Client) Forward(w http.ResponseWriter, r *http.Request, params map[stri
 	}
 	// With no body the request is one write and safe to retry on a
 	// connection php-fpm closed after pm.max_requests.
+	var start time.Time
+	if c.cfg.OnTiming != nil {
+		start = time.Now()
+	}
 	resp, err := c.do(r.Context(), params, r, body)
 	if err != nil {
 		return err
@@ -93,6 +98,9 @@ func (c *Client) Forward(w http.ResponseWriter, r *http.Request, params map[stri
 	}
 	if rerr != io.EOF {
 		return fmt.Errorf("%w: %w", ErrAborted, rerr)
+	}
+	if c.cfg.OnTiming != nil {
+		c.cfg.OnTiming(resp.Wait, time.Since(start)-resp.Wait)
 	}
 	return nil
 }

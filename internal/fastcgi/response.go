@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"time"
 )
 
 // maxStderr bounds the FCGI_STDERR bytes kept per response.
@@ -30,6 +31,8 @@ type Response struct {
 	// request ended cleanly (END_REQUEST seen), else closed. Body is not safe
 	// for concurrent use.
 	Body io.ReadCloser
+	// Wait is how long the request waited for a free connection.
+	Wait time.Duration
 
 	body body
 }

@@ -1,16 +1,13 @@
 package geodns
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"maps"
-	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scalepress/scalepress/internal/metrics"
 )
 
 // Stats is a snapshot of the server's counters since New.
@@ -150,56 +147,62 @@ func rcodeName(i int) string {
 	return "RCODE" + strconv.Itoa(i)
 }
 
-// writeMetrics writes s and the regions' health in the Prometheus text
-// exposition format, series sorted for stable output.
-func writeMetrics(w io.Writer, s Stats, health map[string]bool) error {
-	bw := bufio.NewWriter(w)
-	family := func(name, typ, help string) {
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-	}
-	labelled := func(name, label string, m map[string]uint64) {
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			fmt.Fprintf(bw, "%s{%s=\"%s\"} %d\n", name, label, escapeLabel(k), m[k])
-		}
-	}
-	plain := func(name, help string, v uint64) {
-		family(name, "counter", help)
-		fmt.Fprintf(bw, "%s %d\n", name, v)
-	}
-
-	family("scalepress_geodns_queries_total", "counter", "DNS queries answered, by transport.")
-	labelled("scalepress_geodns_queries_total", "proto", s.Queries)
-	family("scalepress_geodns_responses_total", "counter", "DNS responses, by RCODE.")
-	labelled("scalepress_geodns_responses_total", "rcode", s.Rcodes)
-	family("scalepress_geodns_queries_by_type_total", "counter", "DNS queries, by question type.")
-	labelled("scalepress_geodns_queries_by_type_total", "qtype", s.Qtypes)
-
-	regions := slices.Sorted(maps.Keys(s.Regions))
-	family("scalepress_geodns_region_matched_total", "counter", "Geo answers for clients placed in the region.")
-	for _, r := range regions {
-		fmt.Fprintf(bw, "scalepress_geodns_region_matched_total{region=\"%s\"} %d\n", escapeLabel(r), s.Regions[r].Matched)
-	}
-	family("scalepress_geodns_region_served_total", "counter", "Geo answers that handed out the region's edges.")
-	for _, r := range regions {
-		fmt.Fprintf(bw, "scalepress_geodns_region_served_total{region=\"%s\"} %d\n", escapeLabel(r), s.Regions[r].Served)
-	}
-	family("scalepress_geodns_region_healthy", "gauge", "1 while the region has a healthy edge.")
-	for _, r := range slices.Sorted(maps.Keys(health)) {
-		v := 0
-		if health[r] {
-			v = 1
-		}
-		fmt.Fprintf(bw, "scalepress_geodns_region_healthy{region=\"%s\"} %d\n", escapeLabel(r), v)
-	}
-
-	plain("scalepress_geodns_ecs_queries_total", "Queries with an EDNS Client Subnet option.", s.ECS)
-	plain("scalepress_geodns_truncated_total", "UDP answers truncated (TC=1).", s.Truncated)
-	plain("scalepress_geodns_fallback_answers_total", "Geo answers from another region than the client's.", s.Fallbacks)
-	plain("scalepress_geodns_failopen_answers_total", "Geo answers with all edges because no region was healthy.", s.FailOpen)
-	plain("scalepress_geodns_rejected_total", "Messages rejected before the handler (malformed, wrong opcode, responses).", s.Rejected)
-	return bw.Flush()
+// collector exposes the counters and the regions' health
+// (docs/metrics.md, "dns"), read at scrape time.
+type collector struct {
+	s                                                    *Server
+	queries, responses, qtypes, matched, served, healthy *prometheus.Desc
+	ecs, truncated, fallbacks, failOpen, rejected        *prometheus.Desc
 }
 
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+func newCollector(s *Server) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return &collector{s: s,
+		queries:   d("scalepress_geodns_queries_total", "DNS queries answered, by transport.", "proto"),
+		responses: d("scalepress_geodns_responses_total", "DNS responses, by RCODE.", "rcode"),
+		qtypes:    d("scalepress_geodns_queries_by_type_total", "DNS queries, by question type.", "qtype"),
+		matched:   d("scalepress_geodns_region_matched_total", "Geo answers for clients placed in the region.", "region"),
+		served:    d("scalepress_geodns_region_served_total", "Geo answers that handed out the region's edges.", "region"),
+		healthy:   d("scalepress_geodns_region_healthy", "1 while the region has a healthy edge.", "region"),
+		ecs:       d("scalepress_geodns_ecs_queries_total", "Queries with an EDNS Client Subnet option."),
+		truncated: d("scalepress_geodns_truncated_total", "UDP answers truncated (TC=1)."),
+		fallbacks: d("scalepress_geodns_fallback_answers_total", "Geo answers from another region than the client's."),
+		failOpen:  d("scalepress_geodns_failopen_answers_total", "Geo answers with all edges because no region was healthy."),
+		rejected:  d("scalepress_geodns_rejected_total", "Messages rejected before the handler (malformed, wrong opcode, responses)."),
+	}
+}
 
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.queries, c.responses, c.qtypes, c.matched, c.served, c.healthy, c.ecs, c.truncated, c.fallbacks, c.failOpen, c.rejected} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st, health := c.s.Stats(), c.s.Health()
+	counter := func(d *prometheus.Desc, v uint64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...)
+	}
+	labelled := func(d *prometheus.Desc, m map[string]uint64) {
+		for k, v := range m {
+			counter(d, v, k)
+		}
+	}
+	labelled(c.queries, st.Queries)
+	labelled(c.responses, st.Rcodes)
+	labelled(c.qtypes, st.Qtypes)
+	for r, rs := range st.Regions {
+		counter(c.matched, rs.Matched, r)
+		counter(c.served, rs.Served, r)
+	}
+	for r, ok := range health {
+		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, metrics.B2F(ok), r)
+	}
+	counter(c.ecs, st.ECS)
+	counter(c.truncated, st.Truncated)
+	counter(c.fallbacks, st.Fallbacks)
+	counter(c.failOpen, st.FailOpen)
+	counter(c.rejected, st.Rejected)
+}

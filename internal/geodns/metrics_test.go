@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
+
+	"github.com/scalepress/scalepress/internal/metrics"
 )
 
 // fakeWriter is a dns.ResponseWriter that keeps what is written.
@@ -91,10 +96,9 @@ func TestStatsAndMetrics(t *testing.T) {
 		t.Errorf("Stats (-want +got):\n%s", diff)
 	}
 
-	var buf bytes.Buffer
-	if err := s.WriteMetrics(&buf); err != nil {
-		t.Fatal(err)
-	}
+	w := httptest.NewRecorder()
+	s.MetricsHandler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	exposed := w.Body.String()
 	wantText := `# HELP scalepress_geodns_queries_total DNS queries answered, by transport.
 # TYPE scalepress_geodns_queries_total counter
 scalepress_geodns_queries_total{proto="tcp"} 1
@@ -145,8 +149,23 @@ scalepress_geodns_failopen_answers_total 0
 # TYPE scalepress_geodns_rejected_total counter
 scalepress_geodns_rejected_total 0
 `
-	if diff := cmp.Diff(strings.Split(wantText, "\n"), strings.Split(buf.String(), "\n")); diff != "" {
-		t.Errorf("WriteMetrics (-want +got):\n%s", diff)
+	if diff := cmp.Diff(samples(wantText), samples(exposed)); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := metrics.Documented(doc, "dns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := metrics.Parse([]byte(exposed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := metrics.Check(mfs, docs); len(p) > 0 {
+		t.Errorf("docs/metrics.md and the dns role disagree:\n%s", strings.Join(p, "\n"))
 	}
 }
 
@@ -184,4 +203,16 @@ func TestQueryLog(t *testing.T) {
 			t.Errorf("query log %q lacks %q", line, want)
 		}
 	}
+}
+
+// samples are the scalepress_ sample lines of an exposition, sorted.
+func samples(text string) []string {
+	var out []string
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(line, "scalepress_") {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/netutil"
+
+	"github.com/scalepress/scalepress/internal/metrics"
 )
 
 // Server is an authoritative DNS server for one zone that answers the geo
@@ -174,13 +176,10 @@ func (s *Server) Health() map[string]bool {
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats { return s.counters.Snapshot() }
 
-// WriteMetrics writes the counters and region health in the Prometheus
-// text format.
-func (s *Server) WriteMetrics(w io.Writer) error {
-	if err := writeMetrics(w, s.Stats(), s.Health()); err != nil {
-		return fmt.Errorf("geodns: write metrics: %w", err)
-	}
-	return nil
+// MetricsHandler serves the counters and region health, with the Go and
+// process collectors, in the Prometheus exposition formats.
+func (s *Server) MetricsHandler() http.Handler {
+	return metrics.Handler(metrics.NewRegistry(newCollector(s)))
 }
 
 // Listen binds the UDP and TCP sockets of Config.Addr (one port for both,

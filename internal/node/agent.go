@@ -40,7 +40,8 @@ type Agent struct {
 
 	maxQueue int // requests that may wait for a PHP worker before the node refuses more
 
-	load loadMeter
+	load    loadMeter
+	metrics *nodeMetrics
 
 	inflight atomic.Int64
 	served   atomic.Int64
@@ -151,11 +152,13 @@ func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
 	if err := os.Chmod(cfg.BodyDir, 0o700); err != nil {
 		return fail(err)
 	}
+	a.metrics = newNodeMetrics(a)
+	cfg.OnTiming = a.metrics.observe
 	if a.fcgi, err = fastcgi.New(cfg); err != nil {
 		return fail(err)
 	}
 	hcfg := cfg
-	hcfg.MaxConns, hcfg.MaxIdle = 1, 0
+	hcfg.MaxConns, hcfg.MaxIdle, hcfg.OnTiming = 1, 0, nil
 	if a.health, err = fastcgi.New(hcfg); err != nil {
 		a.fcgi.Close()
 		return fail(err)

@@ -242,18 +242,7 @@ func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
 	case api.NodePathMetrics:
-		fs := a.fcgi.Stats()
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		id := a.spec.ID
-		fmt.Fprintf(w, "# HELP scalepress_node_in_flight HTTP requests being served.\n# TYPE scalepress_node_in_flight gauge\nscalepress_node_in_flight{node=%q} %d\n", id, a.inflight.Load())
-		fmt.Fprintf(w, "# HELP scalepress_node_requests_total HTTP requests served.\n# TYPE scalepress_node_requests_total counter\nscalepress_node_requests_total{node=%q} %d\n", id, a.served.Load())
-		fmt.Fprintf(w, "# HELP scalepress_node_php_busy PHP requests running.\n# TYPE scalepress_node_php_busy gauge\nscalepress_node_php_busy{node=%q} %d\n", id, fs.Busy)
-		fmt.Fprintf(w, "# HELP scalepress_node_php_waiting Requests waiting for a PHP worker.\n# TYPE scalepress_node_php_waiting gauge\nscalepress_node_php_waiting{node=%q} %d\n", id, fs.Waiting)
-		fmt.Fprintf(w, "# HELP scalepress_node_php_utilization Busy PHP workers / workers.\n# TYPE scalepress_node_php_utilization gauge\nscalepress_node_php_utilization{node=%q} %g\n", id, float64(fs.Busy)/float64(a.spec.PHPChildren))
-		if a.spec.Files != "" {
-			n, _ := a.filesQuarantine()
-			fmt.Fprintf(w, "# HELP scalepress_node_files_quarantined_total Changes of the files log quarantined on this node (kept failing, skipped).\n# TYPE scalepress_node_files_quarantined_total counter\nscalepress_node_files_quarantined_total{node=%q} %d\n", id, n)
-		}
+		a.metrics.handler.ServeHTTP(w, r)
 	default:
 		http.NotFound(w, r)
 	}

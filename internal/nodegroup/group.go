@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/autoscale"
 )
 
 // Config tunes a Group.
@@ -116,6 +118,36 @@ type Group struct {
 	gen    uint64      // generation of the last published set
 	serial uint64      // launches so far: a node's Key
 	outbox []api.Event // recorded once mu is released
+	// decisions counts the scaling decisions that moved the desired size.
+	decisions map[DecisionKey]uint64
+}
+
+// DecisionKey is a kind of scaling decision: Direction "out" or "in" (of
+// the desired size against the group's size; "none" when it only came back
+// to it) and Reason, the autoscaler's action (autoscale.Action). Both come
+// from small fixed sets, so they suit metric labels.
+type DecisionKey struct {
+	Direction string
+	Reason    string
+}
+
+// Decisions returns how many scaling decisions of each kind moved the
+// desired size so far.
+func (g *Group) Decisions() map[DecisionKey]uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return maps.Clone(g.decisions)
+}
+
+func decisionKey(d autoscale.Decision) DecisionKey {
+	k := DecisionKey{Direction: "none", Reason: string(d.Action)}
+	switch {
+	case d.Desired > d.Current:
+		k.Direction = "out"
+	case d.Desired < d.Current:
+		k.Direction = "in"
+	}
+	return k
 }
 
 // node is the group's record of one node.
@@ -379,6 +411,10 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 		}
 	}
 	if plan.ScaleChanged {
+		if g.decisions == nil {
+			g.decisions = map[DecisionKey]uint64{}
+		}
+		g.decisions[decisionKey(plan.Scale)]++
 		g.outbox = append(g.outbox, api.Event{Kind: "scale", Message: plan.Scale.Reason, Inputs: inputs(plan.Scale)})
 	}
 	var drains []*node

@@ -259,6 +259,10 @@ func TestScaleOut(t *testing.T) {
 		if a := h.g.Autoscaling(); a.Desired != 3 {
 			t.Errorf("desired %d, want 3", a.Desired)
 		}
+		want := map[DecisionKey]uint64{{Direction: "out", Reason: "scale-out"}: 1}
+		if diff := cmp.Diff(want, h.g.Decisions()); diff != "" {
+			t.Errorf("decisions (-want +got):\n%s", diff)
+		}
 	})
 }
 
