@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -294,5 +296,66 @@ func TestForwardRetriesEmptyBodyOnClosedConn(t *testing.T) {
 	}
 	if n := srv.accepted.Load(); n != 2 {
 		t.Errorf("accepted %d connections, want 2", n)
+	}
+}
+
+// TestForwardTiming: OnTiming sees each relayed response once, with the
+// wait for a connection apart from PHP's time; a request that never got a
+// response is not timed.
+func TestForwardTiming(t *testing.T) {
+	release := make(chan struct{})
+	srv := newFakeServer(t, func(q *fakeRequest, w *fakeResponder) {
+		if strings.Contains(string(q.rawParams), "/slow") {
+			<-release
+		}
+		w.respond("\r\nok")
+	})
+	type timing struct{ wait, run time.Duration }
+	var mu sync.Mutex
+	var got []timing
+	cfg := testConfig()
+	cfg.MaxConns, cfg.MaxIdle = 1, 1
+	cfg.OnTiming = func(wait, run time.Duration) {
+		mu.Lock()
+		got = append(got, timing{wait, run})
+		mu.Unlock()
+	}
+	c := srv.client(cfg)
+	slow := make(chan error, 1)
+	go func() { slow <- c.Forward(httptest.NewRecorder(), httptest.NewRequest("GET", "/slow", nil), nil) }()
+	waitFor(t, func() bool { return c.Stats().Busy == 1 })
+	queued := make(chan error, 1)
+	go func() { queued <- c.Forward(httptest.NewRecorder(), httptest.NewRequest("GET", "/queued", nil), nil) }()
+	waitFor(t, func() bool { return c.Stats().Waiting == 1 })
+	// One more waits and gives up: no response, no timing.
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() {
+		gaveUp <- c.Forward(httptest.NewRecorder(), httptest.NewRequest("GET", "/gives-up", nil).WithContext(ctx), nil)
+	}()
+	waitFor(t, func() bool { return c.Stats().Waiting == 2 })
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Forward() error = %v, want %v", err, context.Canceled)
+	}
+	close(release)
+	for _, ch := range []chan error{slow, queued} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("OnTiming called %d times, want 2: %v", len(got), got)
+	}
+	// The queued request waited while /slow held the only connection.
+	if queuedWait := got[1].wait; queuedWait <= 0 {
+		t.Errorf("the queued request's wait = %s, want > 0", queuedWait)
+	}
+	for _, g := range got {
+		if g.run <= 0 || g.wait < 0 {
+			t.Errorf("timing %+v: want wait >= 0 and run > 0", g)
+		}
 	}
 }
