@@ -16,6 +16,7 @@ const (
 	APIPathScale        = "/v1/scale"      // POST ScaleRequest: Autoscaling
 	APIPathPurge        = "/v1/purge"      // POST PurgeRequest: PurgeResult (202 while edges are pending)
 	APIPathMetrics      = "/metrics"       // GET: Prometheus text
+	APIPathTargets      = "/v1/targets"    // GET: []TargetGroup (Prometheus HTTP service discovery)
 	APIPathHealth       = "/healthz"       // GET: 200 "ok"
 )
 

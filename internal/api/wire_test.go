@@ -14,6 +14,7 @@ func TestUserContract(t *testing.T) {
 		{"scale", APIPathScale, "/v1/scale"},
 		{"purge", APIPathPurge, "/v1/purge"},
 		{"metrics", APIPathMetrics, "/metrics"},
+		{"targets", APIPathTargets, "/v1/targets"},
 		{"edge purge", EdgePathPurge, "/_scalepress/purge"},
 		{"edge health", EdgePathHealth, "/_scalepress/edge/health"},
 	}

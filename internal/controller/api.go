@@ -45,6 +45,7 @@ func (c *Controller) apiHandler() http.Handler {
 	mux.HandleFunc("GET "+api.APIPathDBMembers, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.db.RouterMembers()) })
 	mux.HandleFunc("GET "+api.APIPathEvents, c.handleEvents)
 	mux.Handle("GET "+api.APIPathMetrics, metrics.Handler(metrics.NewRegistry(newControllerMetrics(c.scrape))))
+	mux.HandleFunc("GET "+api.APIPathTargets, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Targets()) })
 	mux.HandleFunc("GET "+api.APIPathHealth, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	// Writes: a token and a JSON body (docs/adr/0009-trust-model.md).
 	mux.HandleFunc("POST "+api.APIPathScale, c.write(c.operatorOnly, c.handleScale))

@@ -131,3 +131,31 @@ func (c *Controller) scrape() scrape {
 	}
 	return s
 }
+
+// targetID carries a target's id to relabelling; as a __meta_ label it is
+// not attached to the series (the metrics have their own edge and node
+// labels, which a target label of the same name would rename).
+const targetID = "__meta_scalepress_id"
+
+// Targets lists every role that serves metrics, for Prometheus HTTP service
+// discovery (deploy/prometheus/prometheus.yml): the controller, each
+// started edge, each node that is starting, serving or draining, and the
+// dbrouter when db.router_metrics is set. Nodes come and go with the
+// group, so a static list would miss them.
+func (c *Controller) Targets() []api.TargetGroup {
+	st := c.Status()
+	out := []api.TargetGroup{{Targets: []string{c.cfg.API.Addr}, Labels: map[string]string{"role": "controller", "__metrics_path__": api.APIPathMetrics}}}
+	for _, e := range st.Edges {
+		out = append(out, api.TargetGroup{Targets: []string{e.Addr}, Labels: map[string]string{"role": "edge", targetID: e.ID, "__metrics_path__": api.EdgePathMetrics}})
+	}
+	for _, n := range st.Nodes {
+		switch n.State {
+		case api.NodeWarming, api.NodeInService, api.NodeDraining:
+			out = append(out, api.TargetGroup{Targets: []string{n.Addr}, Labels: map[string]string{"role": "node", targetID: n.ID, "__metrics_path__": api.NodePathMetrics}})
+		}
+	}
+	if a := c.cfg.DB.RouterMetrics; a != "" {
+		out = append(out, api.TargetGroup{Targets: []string{a}, Labels: map[string]string{"role": "dbrouter", "__metrics_path__": api.RouterPathMetrics}})
+	}
+	return out
+}
