@@ -216,6 +216,7 @@ func TestCaching(t *testing.T) {
 				t.Errorf("%s: %d, want %q in\n%.500s", url, p.status, want, p.body)
 			}
 		}
+		checkStackMetrics(t, s)
 	})
 
 	t.Run("every node frozen: a cached page is served STALE, an uncached one a clear 503", func(t *testing.T) {

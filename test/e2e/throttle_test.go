@@ -149,8 +149,8 @@ func TestLoginThrottle(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		for _, line := range []string{
-			`scalepress_edge_login_blocks_total{edge="edge-1",by="address"} 2`,
-			`scalepress_edge_login_throttled_total{edge="edge-1",by="address"} 4`,
+			`scalepress_edge_login_blocks_total{by="address",edge="edge-1"} 2`,
+			`scalepress_edge_login_throttled_total{by="address",edge="edge-1"} 4`,
 		} {
 			if !strings.Contains(string(b), line+"\n") {
 				t.Errorf("metrics lack %q", line)
