@@ -21,6 +21,8 @@ type DNS struct {
 	Enabled bool   `yaml:"enabled"`
 	Addr    string `yaml:"addr"` // UDP and TCP
 	Zone    string `yaml:"zone"`
+	// MetricsAddr: optional IP:port where the dns role serves GET /metrics.
+	MetricsAddr string `yaml:"metrics_addr"`
 	// TTL of geo answers: short, so that resolvers follow failover.
 	TTL time.Duration `yaml:"ttl"`
 	// StaticTTL of records without their own TTL, and of SOA and NS.
@@ -107,7 +109,7 @@ func (c *Config) dnsRegions() []DNSRegion {
 func (c *Config) GeoDNS() geodns.Config {
 	d := c.DNS
 	g := geodns.DefaultConfig()
-	g.Addr, g.Zone = d.Addr, d.Zone
+	g.Addr, g.Zone, g.MetricsAddr = d.Addr, d.Zone, d.MetricsAddr
 	g.TTL, g.StaticTTL = d.TTL, d.StaticTTL
 	g.GeoIPPath = d.GeoIP
 	g.GeoNames = slices.Clone(d.GeoNames)
@@ -156,6 +158,11 @@ func (c *Config) validateDNS(bad func(field, format string, args ...any)) {
 	}
 	if _, err := netip.ParseAddrPort(d.Addr); err != nil {
 		mark("dns.addr", "must be IP:port (e.g. 127.0.0.1:5353), got %q", d.Addr)
+	}
+	if d.MetricsAddr != "" {
+		if _, err := netip.ParseAddrPort(d.MetricsAddr); err != nil {
+			mark("dns.metrics_addr", "must be IP:port (e.g. 127.0.0.1:9153), got %q", d.MetricsAddr)
+		}
 	}
 
 	regions := c.dnsRegions()

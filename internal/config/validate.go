@@ -350,6 +350,9 @@ func (c *Config) Validate() error {
 		claim("redis.addr", c.Redis.Addr)
 		if c.DNS.Enabled {
 			claim("dns.addr", c.DNS.Addr)
+			if c.DNS.MetricsAddr != "" {
+				claim("dns.metrics_addr", c.DNS.MetricsAddr)
+			}
 		}
 		if c.Files.Enabled {
 			claim("files.addr", c.Files.Addr)

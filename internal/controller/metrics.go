@@ -140,7 +140,7 @@ const targetID = "__meta_scalepress_id"
 // Targets lists every role that serves metrics, for Prometheus HTTP service
 // discovery (deploy/prometheus/prometheus.yml): the controller, each
 // started edge, each node that is starting, serving or draining, and the
-// dbrouter when db.router_metrics is set. Nodes come and go with the
+// dbrouter and the dns role when their metrics addresses are set. Nodes come and go with the
 // group, so a static list would miss them.
 func (c *Controller) Targets() []api.TargetGroup {
 	st := c.Status()
@@ -153,6 +153,9 @@ func (c *Controller) Targets() []api.TargetGroup {
 		case api.NodeWarming, api.NodeInService, api.NodeDraining:
 			out = append(out, api.TargetGroup{Targets: []string{n.Addr}, Labels: map[string]string{"role": "node", targetID: n.ID, "__metrics_path__": api.NodePathMetrics}})
 		}
+	}
+	if a := c.cfg.DNS.MetricsAddr; c.cfg.DNS.Enabled && a != "" {
+		out = append(out, api.TargetGroup{Targets: []string{a}, Labels: map[string]string{"role": "dns", "__metrics_path__": "/metrics"}})
 	}
 	if a := c.cfg.DB.RouterMetrics; a != "" {
 		out = append(out, api.TargetGroup{Targets: []string{a}, Labels: map[string]string{"role": "dbrouter", "__metrics_path__": api.RouterPathMetrics}})

@@ -19,6 +19,10 @@ import (
 type Config struct {
 	// Addr (addr) is the host:port served over UDP and TCP alike.
 	Addr string
+	// MetricsAddr (metrics_addr), when set, is the host:port where Run
+	// serves GET /metrics (MetricsHandler) over HTTP, to requests whose
+	// Host is that address.
+	MetricsAddr string
 	// Zone (zone) is the zone served with authority, e.g. "example.test."
 	// (the trailing dot is optional).
 	Zone string
@@ -190,6 +194,14 @@ func (c Config) Validate() error {
 	} else if host != "" && host != "localhost" {
 		if _, err := netip.ParseAddr(host); err != nil {
 			bad("addr", "host %q is not an IP address", host)
+		}
+	}
+
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("metrics_addr", "%q is not host:port", c.MetricsAddr)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("metrics_addr", "port %q is not a number from 0 to 65535", port)
 		}
 	}
 

@@ -2,8 +2,10 @@ package geodns
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -215,4 +217,42 @@ func samples(text string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestMetricsServed: with metrics_addr, Run serves the metrics over HTTP to
+// requests naming that address, and refuses other Host names (a
+// DNS-rebinding page sends its own).
+func TestMetricsServed(t *testing.T) {
+	cfg := testConfig()
+	cfg.MetricsAddr = "127.0.0.1:0"
+	s := newTestServer(t, cfg)
+	runTestServer(t, s)
+	addr := s.MetricsAddr()
+	if addr == "" {
+		t.Fatal("no metrics address after Listen")
+	}
+	for _, tt := range []struct {
+		name, host string
+		want       int
+	}{
+		{"own address", addr, http.StatusOK},
+		{"another name", "evil.example", http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+			req.Host = tt.host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("GET /metrics Host %s: %d, want %d", tt.host, resp.StatusCode, tt.want)
+			}
+			if got := strings.Contains(string(body), "scalepress_geodns_queries_total"); got != (tt.want == http.StatusOK) {
+				t.Errorf("Host %s: metrics in the body: %v\n%.300s", tt.host, got, body)
+			}
+		})
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/netutil"
 
+	"github.com/scalepress/scalepress/internal/guard"
 	"github.com/scalepress/scalepress/internal/metrics"
 )
 
@@ -42,10 +43,11 @@ type Server struct {
 	state atomic.Pointer[answerState]
 
 	// mu guards the sockets, bound by Listen and served by Run.
-	mu      sync.Mutex
-	udpConn net.PacketConn
-	tcpLn   net.Listener
-	running bool
+	mu        sync.Mutex
+	udpConn   net.PacketConn
+	tcpLn     net.Listener
+	metricsLn net.Listener // nil without Config.MetricsAddr
+	running   bool
 }
 
 // Option customises New.
@@ -176,6 +178,17 @@ func (s *Server) Health() map[string]bool {
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats { return s.counters.Snapshot() }
 
+// MetricsAddr returns the address Run serves metrics on once Listen has
+// bound it, "" without Config.MetricsAddr.
+func (s *Server) MetricsAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
+}
+
 // MetricsHandler serves the counters and region health, with the Go and
 // process collectors, in the Prometheus exposition formats.
 func (s *Server) MetricsHandler() http.Handler {
@@ -213,6 +226,15 @@ func (s *Server) Listen() error {
 			}
 			return fmt.Errorf("geodns: listen: %w", err)
 		}
+		if s.cfg.MetricsAddr != "" {
+			mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+			if err != nil {
+				pc.Close()
+				ln.Close()
+				return fmt.Errorf("geodns: listen metrics: %w", err)
+			}
+			s.metricsLn = mln
+		}
 		s.udpConn, s.tcpLn = pc, ln
 		return nil
 	}
@@ -247,7 +269,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("geodns: run: already running")
 	}
 	s.running = true
-	pc, ln := s.udpConn, s.tcpLn
+	pc, ln, mln := s.udpConn, s.tcpLn, s.metricsLn
 	s.mu.Unlock()
 	if s.cfg.MaxTCPConns > 0 {
 		ln = netutil.LimitListener(ln, s.cfg.MaxTCPConns)
@@ -263,6 +285,14 @@ func (s *Server) Run(ctx context.Context) error {
 	hctx, stopHealth := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.checker.run(hctx) })
+	if mln != nil {
+		srv := &http.Server{Handler: guard.Hosts(guard.AllowedHosts(mln.Addr().String()), s.logger, s.MetricsHandler()), ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() { srv.Serve(mln) })
+		wg.Go(func() {
+			<-hctx.Done()
+			srv.Close()
+		})
+	}
 
 	var runErr error
 	select {
