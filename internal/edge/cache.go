@@ -49,14 +49,15 @@ func newCache(spec *api.CacheSpec) (*pagecache.Cache, error) {
 // serveCached answers through the page cache: a fresh hit is written without
 // a node; a miss is fetched once (concurrent misses wait for it) and stored
 // when cacheable; when no node answers, a stale copy is served.
-func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request) {
+func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request, start time.Time) (hit bool) {
 	d := e.cache.Classify(r)
 	if d.Bypass != "" {
 		e.toNodes(w, r, func() { e.forward(w, r) })
-		return
+		return false
 	}
+	d.At = start.UnixNano() // the cache's clock is time.Now
 	if e.cache.ServeHit(w, r, d) {
-		return // hits do not count against the client's cap
+		return true // hits do not count against the client's cap
 	}
 	e.toNodes(w, r, func() {
 		res := e.cache.Fill(r.Context(), r, d, func(ctx context.Context, cond pagecache.Conditional) (*pagecache.Response, error) {
@@ -66,6 +67,7 @@ func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler) // the origin failed mid-body: cut the connection
 		}
 	})
+	return false
 }
 
 // fetch is the cache's way to a node: a GET of r's URL, with retries on

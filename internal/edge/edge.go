@@ -149,32 +149,33 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveInternal(w, r)
 		return
 	}
-	start := e.metrics.now()
-	e.serveSite(w, r)
-	e.metrics.observe(r.Method, w.Header(), start)
+	start := time.Now()
+	hit := e.serveSite(w, r, start)
+	e.metrics.observe(r.Method, w.Header(), hit, time.Since(start))
 }
 
-// serveSite serves a request for the site: refused, from the cache or from
-// a node.
-func (e *Edge) serveSite(w http.ResponseWriter, r *http.Request) {
+// serveSite serves a request for the site, which arrived at start:
+// refused, from the cache (hit says it was a fresh stored copy) or from a
+// node.
+func (e *Edge) serveSite(w http.ResponseWriter, r *http.Request, start time.Time) (hit bool) {
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		if r.ContentLength > e.maxBody {
 			w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
 			w.Header().Set("Connection", "close") // the body is not read
 			client, _, _ := e.clientAddr(r)
 			e.refuse(w, r, client, http.StatusRequestEntityTooLarge, "413 request body too large: %d bytes, at most %d (http.max_body_mb)", r.ContentLength, e.maxBody)
-			return
+			return false
 		}
 		r.Body = &bodyLimit{body: r.Body, rc: http.NewResponseController(w), timeout: e.bodyTimeout, left: e.maxBody}
 	}
 	if e.logins != nil && e.serveLogin(w, r) {
-		return
+		return false
 	}
 	if e.cache == nil {
 		e.toNodes(w, r, func() { e.forward(w, r) })
-		return
+		return false
 	}
-	e.serveCached(w, r)
+	return e.serveCached(w, r, start)
 }
 
 func (e *Edge) serveInternal(w http.ResponseWriter, r *http.Request) {

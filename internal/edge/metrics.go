@@ -23,17 +23,14 @@ var (
 // histogram, one metrics.Durations per label pair chosen by index (no label
 // hashing on the request path).
 type edgeMetrics struct {
-	reg     *prometheus.Registry
-	handler http.Handler
-	// epoch is the monotonic clock's origin: time.Since(epoch) reads only
-	// the monotonic clock, half the cost of time.Now.
-	epoch    time.Time
+	reg      *prometheus.Registry
+	handler  http.Handler
 	duration [len(cacheLabels)][len(methodLabels)]*metrics.Durations
 }
 
 func newEdgeMetrics(e *Edge) *edgeMetrics {
 	labels := prometheus.Labels{"edge": e.spec.ID}
-	m := &edgeMetrics{epoch: time.Now()}
+	m := &edgeMetrics{}
 	for i := range cacheLabels {
 		for j := range methodLabels {
 			m.duration[i][j] = metrics.NewDurations(metrics.EdgeRequestBuckets)
@@ -45,14 +42,13 @@ func newEdgeMetrics(e *Edge) *edgeMetrics {
 	return m
 }
 
-// now is the time on the monotonic clock since the edge was made.
-func (m *edgeMetrics) now() time.Duration { return time.Since(m.epoch) }
-
-// observe records one site request that started at start (m.now()); h is
-// the response's header.
-func (m *edgeMetrics) observe(method string, h http.Header, start time.Duration) {
+// observe records one site request that took d; hit says it was served
+// from a fresh stored copy, else h (the response's header) has X-Cache.
+func (m *edgeMetrics) observe(method string, h http.Header, hit bool, d time.Duration) {
 	c := len(cacheLabels) - 1
-	if v := h[api.HeaderCache]; len(v) > 0 {
+	if hit {
+		c = 0
+	} else if v := h[api.HeaderCache]; len(v) > 0 {
 		switch v[0] {
 		case pagecache.XCacheHit:
 			c = 0
@@ -73,7 +69,7 @@ func (m *edgeMetrics) observe(method string, h http.Header, start time.Duration)
 	case http.MethodPost:
 		j = 2
 	}
-	m.duration[c][j].Observe(m.now() - start)
+	m.duration[c][j].Observe(d)
 }
 
 type edgeDescs struct {

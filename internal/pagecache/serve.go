@@ -43,7 +43,10 @@ func (c *Cache) ServeHit(w http.ResponseWriter, r *http.Request, d Decision) boo
 	if o == nil {
 		return false
 	}
-	now := c.nowNano()
+	now := d.At
+	if now == 0 {
+		now = c.nowNano()
+	}
 	if c.state(o, now) != stFresh {
 		return false
 	}
