@@ -54,6 +54,11 @@ type FilesRules struct {
 // "node-N", edges their configured id.
 const FilesControllerID = "controller"
 
+// FilesMetricsID is the identity of DIR/secrets/files-metrics-token: it
+// may read the files role's metrics and nothing else (a scraper holding it
+// cannot read the site tree, wp-config.php included).
+const FilesMetricsID = "metrics"
+
 // FilesSpec is what the controller tells the files role (`scalepress files --spec FILE`).
 type FilesSpec struct {
 	Addr  string     `json:"addr"`

@@ -54,6 +54,7 @@ const (
 	FilesPathSeq      = "/v1/seq"      // GET ?path=P: the seq a node needs to serve P
 	FilesPathFiles    = "/v1/files"    // GET + "/" + PATH: a file's current content
 	FilesPathHealth   = "/healthz"     // GET: 200 while the store is open
+	FilesPathMetrics  = "/metrics"     // GET: Prometheus (any files token; FilesMetricsID's only)
 )
 
 // The database router's monitoring paths (on RouterSpec.MetricsAddr).

@@ -139,9 +139,10 @@ const targetID = "__meta_scalepress_id"
 
 // Targets lists every role that serves metrics, for Prometheus HTTP service
 // discovery (deploy/prometheus/prometheus.yml): the controller, each
-// started edge, each node that is starting, serving or draining, and the
-// dbrouter and the dns role when their metrics addresses are set. Nodes come and go with the
-// group, so a static list would miss them.
+// started edge, each node that is starting, serving or draining, the files
+// role (its scrape needs DIR/secrets/files-metrics-token), and the dbrouter
+// and the dns role when their metrics addresses are set. Nodes come and go
+// with the group, so a static list would miss them.
 func (c *Controller) Targets() []api.TargetGroup {
 	st := c.Status()
 	out := []api.TargetGroup{{Targets: []string{c.cfg.API.Addr}, Labels: map[string]string{"role": "controller", "__metrics_path__": api.APIPathMetrics}}}
@@ -153,6 +154,9 @@ func (c *Controller) Targets() []api.TargetGroup {
 		case api.NodeWarming, api.NodeInService, api.NodeDraining:
 			out = append(out, api.TargetGroup{Targets: []string{n.Addr}, Labels: map[string]string{"role": "node", targetID: n.ID, "__metrics_path__": api.NodePathMetrics}})
 		}
+	}
+	if c.cfg.Files.Enabled {
+		out = append(out, api.TargetGroup{Targets: []string{c.cfg.Files.Addr}, Labels: map[string]string{"role": "files", "__metrics_path__": api.FilesPathMetrics}})
 	}
 	if a := c.cfg.DNS.MetricsAddr; c.cfg.DNS.Enabled && a != "" {
 		out = append(out, api.TargetGroup{Targets: []string{a}, Labels: map[string]string{"role": "dns", "__metrics_path__": "/metrics"}})

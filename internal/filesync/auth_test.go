@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
@@ -105,6 +106,11 @@ func TestRefusals(t *testing.T) {
 		{"text/plain blob", "PUT", smallPut, small, "text/plain", "Bearer " + testToken("node-1"), "", 415, "Content-Type must be application/octet-stream"},
 		{"origin not the caller", "POST", "/v1/changes", valid, "application/json", "Bearer " + testToken("node-2"), "", 403, `claims origin "node-1" but the caller is "node-2"`},
 		{"controller posing as a node", "POST", "/v1/changes", valid, "application/json", "Bearer " + testToken(ControllerID), "", 403, `claims origin "node-1"`},
+		{"metrics without a token", "GET", "/metrics", "", "", "", "", 401, "missing bearer token"},
+		{"metrics token reading a file", "GET", "/v1/files/a.txt", "", "", "Bearer " + testToken(api.FilesMetricsID), "", 403, `"metrics" may only read /metrics`},
+		{"metrics token reading the tree", "GET", "/v1/manifest", "", "", "Bearer " + testToken(api.FilesMetricsID), "", 403, `"metrics" may only read /metrics`},
+		{"metrics token following the log", "GET", "/v1/stream?since=0", "", "", "Bearer " + testToken(api.FilesMetricsID), "", 403, `"metrics" may only read /metrics`},
+		{"metrics token pushing", "POST", "/v1/changes", push("metrics", "x.php"), "application/json", "Bearer " + testToken(api.FilesMetricsID), "", 403, `"metrics" may only read`},
 		{"edge pushing", "POST", "/v1/changes", push("edge-1", "x.php"), "application/json", "Bearer " + testToken("edge-1"), "", 403, `"edge-1" may only read`},
 		{"edge uploading", "PUT", smallPut, small, "application/octet-stream", "Bearer " + testToken("edge-1"), "", 403, `"edge-1" may only read`},
 		{"over the quota", "PUT", smallPut, small, "application/octet-stream", "Bearer " + testToken("node-1"), "", 507, "over its quota of 2048"},

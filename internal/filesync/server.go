@@ -19,6 +19,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/guard"
+	"github.com/scalepress/scalepress/internal/metrics"
 	"github.com/scalepress/scalepress/internal/s3store"
 	"github.com/scalepress/scalepress/internal/sitepath"
 )
@@ -206,6 +207,7 @@ func (s *Server) handler(hosts []string) http.Handler {
 	mux.Handle("GET "+api.FilesPathFiles+"/{path...}", s.auth(false, func(w http.ResponseWriter, r *http.Request, _ string) {
 		s.ServeFile(w, r, r.PathValue("path"))
 	}))
+	mux.Handle("GET "+api.FilesPathMetrics, s.authMetrics(metrics.Handler(metrics.NewRegistry(newStoreCollector(s.store)))))
 	mux.HandleFunc("GET "+api.FilesPathHealth, func(w http.ResponseWriter, r *http.Request) {
 		if s.isClosed() {
 			http.Error(w, "closed", http.StatusServiceUnavailable)
@@ -229,7 +231,8 @@ const ControllerID = api.FilesControllerID
 func CanWrite(id string) bool { return id == ControllerID || strings.HasPrefix(id, "node-") }
 
 // auth wraps h with the bearer token check; h gets the caller's identity.
-// A write route refuses callers that may only read.
+// A write route refuses callers that may only read, and every route the
+// metrics scraper's token (api.FilesMetricsID), which reads metrics only.
 func (s *Server) auth(write bool, h func(http.ResponseWriter, *http.Request, string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := guard.Authenticate(s.cfg.Key, r)
@@ -237,11 +240,27 @@ func (s *Server) auth(write bool, h func(http.ResponseWriter, *http.Request, str
 			guard.Unauthorized(w, r, s.logger, "files API", err)
 			return
 		}
+		if id == api.FilesMetricsID {
+			guard.Refuse(w, r, s.logger, http.StatusForbidden, "%s %s: %q may only read %s", r.Method, r.URL.Path, id, api.FilesPathMetrics)
+			return
+		}
 		if write && !CanWrite(id) {
 			guard.Refuse(w, r, s.logger, http.StatusForbidden, "%s %s: %q may only read the files API", r.Method, r.URL.Path, id)
 			return
 		}
 		h(w, r, id)
+	})
+}
+
+// authMetrics wraps the metrics handler with the bearer token check: any
+// files token may read them.
+func (s *Server) authMetrics(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := guard.Authenticate(s.cfg.Key, r); err != nil {
+			guard.Unauthorized(w, r, s.logger, "files API", err)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,8 +26,35 @@ func promtool(t *testing.T) string {
 // rules' unit tests (example series in scalepress.rules.test.yml).
 func TestPrometheusRules(t *testing.T) {
 	bin := promtool(t)
+	// The config names the files metrics token where `up` writes it under
+	// /var/lib/scalepress; promtool checks that the file exists.
+	conf, err := os.ReadFile("../../deploy/prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tok, rules := filepath.Join(dir, "files-metrics-token"), filepath.Join(dir, "rules.yml")
+	for name, from := range map[string]string{tok: "", rules: "../../deploy/prometheus/rules/scalepress.rules.yml"} {
+		var b []byte
+		if from != "" {
+			if b, err = os.ReadFile(from); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := strings.NewReplacer("/var/lib/scalepress/secrets/files-metrics-token", tok, "rules/scalepress.rules.yml", rules).Replace(string(conf))
+	if text == string(conf) {
+		t.Fatal("prometheus.yml no longer names the token file or the rules where this test expects them")
+	}
+	confCopy := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(confCopy, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
-		{"check", "config", "prometheus.yml"},
+		{"check", "config", confCopy},
 		{"check", "rules", "rules/scalepress.rules.yml"},
 		{"test", "rules", "rules/scalepress.rules.test.yml"},
 	} {

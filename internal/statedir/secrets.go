@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/atomicfile"
 	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/wordpress"
@@ -52,11 +53,17 @@ func LoadSecrets(l Layout) (Secrets, error) {
 	if s.RootKey, err = loadOrCreateKey(l.Secret("root-key"), write); err != nil {
 		return s, err
 	}
-	// The operator's token for the control API, which the CLI reads.
-	opTok := s.Key(token.Control).Issue(OperatorID) + "\n"
-	if b, err := os.ReadFile(l.Secret("api-token")); err != nil || string(b) != opTok {
-		if err := write(l.Secret("api-token"), []byte(opTok)); err != nil {
-			return s, fmt.Errorf("secrets: %w", err)
+	// The operator's token for the control API, which the CLI reads, and
+	// the token a Prometheus reads the files role's metrics with (it may
+	// read nothing else there).
+	for _, t := range []struct{ name, tok string }{
+		{"api-token", s.Key(token.Control).Issue(OperatorID)},
+		{FilesMetricsToken, s.Key(token.Files).Issue(api.FilesMetricsID)},
+	} {
+		if b, err := os.ReadFile(l.Secret(t.name)); err != nil || string(b) != t.tok+"\n" {
+			if err := write(l.Secret(t.name), []byte(t.tok+"\n")); err != nil {
+				return s, fmt.Errorf("secrets: %w", err)
+			}
 		}
 	}
 	return s, nil
@@ -64,6 +71,10 @@ func LoadSecrets(l Layout) (Secrets, error) {
 
 // OperatorID is the identity of DIR/secrets/api-token.
 const OperatorID = "operator"
+
+// FilesMetricsToken is the file in DIR/secrets with the files token of
+// api.FilesMetricsID, for a Prometheus scraping the files role.
+const FilesMetricsToken = "files-metrics-token"
 
 // Key is the key for purpose (token.Files, token.Control, ...).
 func (s Secrets) Key(purpose string) token.Key { return s.RootKey.Derive(purpose) }

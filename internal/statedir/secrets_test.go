@@ -8,11 +8,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
 // secretFiles are every file LoadSecrets keeps in DIR/secrets.
-var secretFiles = []string{"admin-password", "db-password", "monitor-password", "purge-secret", "wp-salts.json", "root-key", "api-token"}
+var secretFiles = []string{"admin-password", "db-password", "monitor-password", "purge-secret", "wp-salts.json", "root-key", "api-token", FilesMetricsToken}
 
 func TestLoadSecrets(t *testing.T) {
 	tests := []struct {
@@ -83,6 +84,13 @@ func TestLoadSecrets(t *testing.T) {
 			}
 			if id, err := first.Key(token.Control).Verify(strings.TrimSpace(string(b))); err != nil || id != OperatorID {
 				t.Errorf("api-token verifies as %q, %v; want %q", id, err, OperatorID)
+			}
+			b, err = os.ReadFile(l.Secret(FilesMetricsToken))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id, err := first.Key(token.Files).Verify(strings.TrimSpace(string(b))); err != nil || id != api.FilesMetricsID {
+				t.Errorf("%s verifies as %q, %v; want %q", FilesMetricsToken, id, err, api.FilesMetricsID)
 			}
 
 			second, err := LoadSecrets(l)

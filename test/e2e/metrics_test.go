@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -38,12 +39,27 @@ func checkStackMetrics(t *testing.T, s *stack) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The files role needs a files token: the one `up` wrote for scrapers.
+	tok, err := os.ReadFile(filepath.Join(s.dir, "secrets", "files-metrics-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	roles := map[string]int{}
 	for _, g := range groups {
 		role, path := g.Labels["role"], g.Labels["__metrics_path__"]
+		var hdr map[string]string
+		if role == "files" {
+			hdr = map[string]string{"Authorization": "Bearer " + strings.TrimSpace(string(tok))}
+			if p := b.get("http://" + g.Targets[0] + api.FilesPathFiles + "/wp-config.php"); p.status != 401 {
+				t.Errorf("files role without a token: %d", p.status)
+			}
+			if p := b.do("GET", "http://"+g.Targets[0]+api.FilesPathFiles+"/wp-config.php", nil, hdr); p.status != 403 {
+				t.Errorf("files role, a file with the metrics token: %d, want 403", p.status)
+			}
+		}
 		for _, target := range g.Targets {
 			roles[role]++
-			m := b.get("http://" + target + path)
+			m := b.do("GET", "http://"+target+path, nil, hdr)
 			if m.status != 200 {
 				t.Errorf("%s %s%s: %d", role, target, path, m.status)
 				continue
@@ -69,8 +85,8 @@ func checkStackMetrics(t *testing.T, s *stack) {
 			}
 		}
 	}
-	if roles["controller"] != 1 || roles["edge"] != 1 || roles["node"] != len(s.status(t).Nodes) {
-		t.Errorf("targets %v, want the controller, 1 edge and every node", roles)
+	if roles["controller"] != 1 || roles["edge"] != 1 || roles["files"] != 1 || roles["node"] != len(s.status(t).Nodes) {
+		t.Errorf("targets %v, want the controller, 1 edge, the files role and every node", roles)
 	}
 }
 
