@@ -87,7 +87,7 @@ func newEdgeDescs(l prometheus.Labels, logins, cache bool) edgeDescs {
 		return prometheus.NewDesc(name, help, vars, l)
 	}
 	d := edgeDescs{
-		duration:   desc("scalepress_edge_request_duration_seconds", "Time to serve a site request at the edge, to its last byte, by cache status (X-Cache; none: the cache is off or the edge refused it) and method.", "cache", "method"),
+		duration:   desc("scalepress_edge_request_duration_seconds", "Time to serve a site request at the edge, to its last byte, by cache status (X-Cache; none: no X-Cache, the cache is off) and method.", "cache", "method"),
 		retries:    desc("scalepress_edge_retries_total", "Requests repeated on another node."),
 		fallbacks:  desc("scalepress_edge_upload_fallbacks_total", "Uploads answered from the files role because the node had not applied them yet."),
 		refused:    desc("scalepress_edge_client_refused_total", "Requests refused with 429: the client had http.client_concurrency requests in flight to nodes."),
