@@ -370,6 +370,9 @@ func (l *slotLauncher) Stop(ctx context.Context, id string) error {
 		}
 		delete(l.slots, top) // the count goes down: the scheduler stops the top slot
 		delete(l.released, top)
+		// Recorded here, in the scheduler's order: the Stop calls that
+		// waited for their slot return in any order.
+		l.fakeLauncher.Stop(ctx, fmt.Sprintf("node-%d", top))
 		close(l.gone)
 		l.gone = make(chan struct{})
 	}
@@ -384,7 +387,10 @@ func (l *slotLauncher) Stop(ctx context.Context, id string) error {
 		l.smu.Lock()
 	}
 	l.smu.Unlock()
-	return l.fakeLauncher.Stop(ctx, id)
+	if !slices.Contains(l.fakeLauncher.stops(), id) {
+		return l.fakeLauncher.Stop(ctx, id)
+	}
+	return nil
 }
 
 func (l *slotLauncher) Fail(_ context.Context, id string) error {
