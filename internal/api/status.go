@@ -22,6 +22,11 @@ type Status struct {
 	Files       *FilesStatus `json:"files,omitempty"`
 	DNS         *DNSStatus   `json:"dns,omitempty"`
 	Controller  Controller   `json:"controller"`
+	// DashboardURL is the live web page of the environment.
+	DashboardURL string `json:"dashboard_url"`
+	// Startup lists the steps of bringing the environment up that are done,
+	// in order.
+	Startup []StartupStep `json:"startup"`
 	// UpstreamsGeneration counts the changes of the in-service node set
 	// published to the edges.
 	UpstreamsGeneration uint64 `json:"upstreams_generation"`

@@ -20,6 +20,14 @@ const (
 	APIPathHealth       = "/healthz"       // GET: 200 "ok"
 )
 
+// The dashboard (docs/operations.md "Console"), served by the control API.
+const (
+	DashboardPath        = "/"                  // GET: the page
+	DashboardAssets      = "/console/"          // GET + FILE: its script and style
+	APIPathConsole       = "/v1/console"        // GET: Console
+	APIPathConsoleStream = "/v1/console/stream" // GET: server-sent events: snapshot (Console), update (ConsoleUpdate), event (Event)
+)
+
 // APIPathEdgeEvents takes an edge's EdgeEvents (its control token): the
 // login throttling blocks that started there.
 const APIPathEdgeEvents = "/v1/edge/events"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/console"
 	"github.com/scalepress/scalepress/internal/guard"
 	"github.com/scalepress/scalepress/internal/metrics"
 )
@@ -47,6 +48,9 @@ func (c *Controller) apiHandler() http.Handler {
 	mux.Handle("GET "+api.APIPathMetrics, metrics.Handler(metrics.NewRegistry(newControllerMetrics(c.scrape))))
 	mux.HandleFunc("GET "+api.APIPathTargets, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Targets()) })
 	mux.HandleFunc("GET "+api.APIPathHealth, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	// The dashboard and its stream: reads, like the routes above. Its
+	// actions are the writes below, with the operator's token.
+	c.console.Handle(mux)
 	// Writes: a token and a JSON body (docs/adr/0009-trust-model.md).
 	mux.HandleFunc("POST "+api.APIPathScale, c.write(c.operatorOnly, c.handleScale))
 	mux.HandleFunc("POST "+api.APIPathPurge, c.write(c.purgeCaller, c.handlePurge))
@@ -73,6 +77,8 @@ func (c *Controller) Status() api.Status {
 		Ready:               c.ready.Load(),
 		UpstreamsGeneration: c.upstreams.Generation(),
 		Admin:               &api.Admin{User: c.cfg.Site.AdminUser, PasswordFile: c.layout.Secret("admin-password")},
+		DashboardURL:        "http://" + c.cfg.API.Addr + api.DashboardPath,
+		Startup:             c.startup.list(),
 		Edges:               []api.EdgeStatus{},
 		Nodes:               []api.NodeStatus{},
 		Controller: api.Controller{
@@ -108,4 +114,13 @@ func (c *Controller) handleEvents(w http.ResponseWriter, r *http.Request) {
 	wait, _ := time.ParseDuration(q.Get(api.ParamWait))
 	wait = min(wait, 60*time.Second)
 	writeJSON(w, c.events.Since(r.Context(), since, wait))
+}
+
+// newConsole makes the dashboard's server (internal/console).
+func (c *Controller) newConsole() error {
+	cfg := console.DefaultConfig()
+	cfg.Status, cfg.Events, cfg.Logger = c.Status, c.events, c.logger.With("component", "console")
+	var err error
+	c.console, err = console.New(cfg)
+	return err
 }

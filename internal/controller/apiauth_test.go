@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/console"
 	"github.com/scalepress/scalepress/internal/eventlog"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/nodegroup"
@@ -52,6 +55,9 @@ func apiController(t *testing.T) *Controller {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.events.Close() })
+	if err := c.newConsole(); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 3 { // generation 3
 		c.upstreams.Publish([]nodegroup.Node{{ID: config.NodeID(i + 1)}})
 	}
@@ -111,6 +117,12 @@ func TestControlAPIRefusesUnauthenticatedWrites(t *testing.T) {
 		{name: "edge events as a form", method: "POST", path: "/v1/edge/events", ctype: "text/plain", token: edge1, body: `{"login_blocks":[]}`, want: 415},
 		{name: "edge events, too many", method: "POST", path: "/v1/edge/events", ctype: js, token: edge1, body: `{"login_blocks":[` + strings.Repeat(`{"by":"address"},`, 10) + `{"by":"address"}]}`, want: 400, reason: "at most 10 one by one"},
 		{name: "edge events, unknown field", method: "POST", path: "/v1/edge/events", ctype: js, token: edge1, body: `{"password":"x"}`, want: 400},
+		// The dashboard: read by anyone who names this server, changed by no one.
+		{name: "dashboard on a rebinding host", method: "GET", path: "/", host: "attacker.example:9090", want: 403, reason: "not this server's address"},
+		{name: "dashboard stream on a rebinding host", method: "GET", path: "/v1/console/stream", host: "attacker.example:9090", want: 403},
+		{name: "dashboard document on a rebinding host", method: "GET", path: "/v1/console", host: "attacker.example:9090", want: 403},
+		{name: "dashboard posts to itself", method: "POST", path: "/", ctype: js, body: `{"min":5}`, want: 405},
+		{name: "dashboard asset that is not one", method: "GET", path: "/console/index.html", want: 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,5 +195,38 @@ func TestControlAPIAcceptsTokens(t *testing.T) {
 	}
 	if got := c.upstreams.Applied("edge-1"); got != 3 {
 		t.Errorf("edge-1 acknowledged %d, want 3", got)
+	}
+}
+
+// TestDashboardHeaders: the page may run only its own script, talk only to
+// its own origin and never sit in a frame (clickjacking of its actions).
+func TestDashboardHeaders(t *testing.T) {
+	c := apiController(t)
+	h := c.apiHandler()
+	for _, path := range []string{"/", "/console/app.js", "/console/app.css"} {
+		w := apiCall{method: "GET", path: path}.do(t, h)
+		if w.Code != 200 {
+			t.Fatalf("GET %s: %d", path, w.Code)
+		}
+		got := map[string]string{}
+		for _, k := range []string{"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options"} {
+			got[k] = w.Header().Get(k)
+		}
+		want := map[string]string{"Content-Security-Policy": console.CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("GET %s headers (-want +got):\n%s", path, d)
+		}
+	}
+	for _, must := range []string{"script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'"} {
+		if !strings.Contains(console.CSP, must) || strings.Contains(console.CSP, "unsafe-") {
+			t.Errorf("CSP %q: want %q and nothing unsafe", console.CSP, must)
+		}
+	}
+	if page := (apiCall{method: "GET", path: "/"}).do(t, h).Body.String(); strings.Contains(page, "<script>") || strings.Contains(page, "onclick=") || strings.Contains(page, "onsubmit=") {
+		t.Errorf("the page has inline script")
+	}
+	var st api.Status
+	if err := json.Unmarshal(apiCall{method: "GET", path: "/v1/status"}.do(t, h).Body.Bytes(), &st); err != nil || st.DashboardURL != "http://127.0.0.1:9090/" {
+		t.Errorf("dashboard_url %q (%v)", st.DashboardURL, err)
 	}
 }

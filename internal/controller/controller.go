@@ -21,6 +21,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/console"
 	"github.com/scalepress/scalepress/internal/eventlog"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/nodegroup"
@@ -59,7 +60,9 @@ type Controller struct {
 	http      *http.Client
 
 	ready     atomic.Bool
+	startup   startup
 	events    *eventlog.Log
+	console   *console.Console
 	upstreams *upstreams
 	group     *nodegroup.Group
 	nodes     *local.Nodes // the local launcher's nodes (scheduler local)
@@ -183,6 +186,9 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	}
 	defer c.stopAll()
 
+	if err := c.newConsole(); err != nil {
+		return err
+	}
 	apiErr := make(chan error, 1)
 	apiSrv, err := c.startAPI(apiErr)
 	if err != nil {
@@ -193,6 +199,16 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		apiSrv.Shutdown(sctx)
 		cancel()
 	}()
+	// The dashboards follow the start too; they are disconnected before the
+	// API shuts down, which waits for open requests.
+	var consoleWG sync.WaitGroup
+	cctx, stopConsole := context.WithCancel(ctx)
+	consoleWG.Go(func() { c.console.Run(cctx) })
+	defer func() {
+		stopConsole()
+		consoleWG.Wait()
+	}()
+	c.startup.done("checks", time.Since(c.started))
 
 	steps := []struct {
 		name string
@@ -217,6 +233,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 			return fmt.Errorf("start %s: %w", s.name, err)
 		}
 		c.logger.Info("started", "step", s.name, "took", time.Since(t0).Round(time.Millisecond))
+		c.startup.done(s.name, time.Since(t0))
 	}
 	st.Installed = true
 	if err := statedir.WriteState(c.layout.StateFile(), st); err != nil {
