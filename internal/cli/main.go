@@ -50,6 +50,8 @@ func init() {
 		"events":    {summary: "print the event log (-f to follow)", run: runEvents},
 		"purge":     {summary: "purge the edge caches: URL... | --tag TAG | --all [--hard]", run: runPurge},
 		"load":      {summary: "open-model load: --url URL --rate N --duration D", run: runLoad},
+		"top":       {summary: "live terminal view: nodes, load vs target, caches, DB, sync (--once: a snapshot)", run: runTop},
+		"logs":      {summary: "the logs of one role or all, merged by time (-f to follow): logs [-f] [ROLE]", run: runLogs},
 		"node":      {summary: "role: node agent (started by the controller)", run: runNode, hidden: true},
 		"node-host": {summary: "role: one node's processes (a scheduler's task)", run: runNodeHost, hidden: true},
 		"edge":      {summary: "role: edge (started by the controller)", run: runEdge, hidden: true},

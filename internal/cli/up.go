@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/controller"
 	"github.com/scalepress/scalepress/internal/statedir"
 	"github.com/scalepress/scalepress/internal/supervise"
@@ -25,6 +26,7 @@ func runUp(args []string) error {
 	var d dirFlags
 	d.register(fs, true)
 	detach := fs.Bool("detach", false, "run in the background; return once the site answers through the edge")
+	verbose := fs.Bool("verbose", false, "print the controller's log instead of one line per step (the log is always in DIR/logs/controller.log)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,17 +42,52 @@ func runUp(args []string) error {
 		}
 		return upDetached(d, cfg.API.Addr)
 	}
-	logger := newLogger(os.Stderr, "controller")
-	ctrl, err := controller.New(cfg, d.dir, Version, logger, seedFiles)
+	if *verbose {
+		logger := newLogger(os.Stderr, "controller")
+		ctrl, err := controller.New(cfg, d.dir, Version, logger, seedFiles)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := signalContext()
+		defer cancel()
+		return ctrl.Run(ctx, func() {
+			st := ctrl.Status()
+			fmt.Fprintf(os.Stderr, "scalepress: site ready at %s (admin %s, password in %s)\n", st.SiteURL, st.Admin.User, st.Admin.PasswordFile)
+		})
+	}
+	return upForeground(d, cfg)
+}
+
+// upForeground runs the environment in this process and prints a line per
+// step; the controller's log goes to DIR/logs/controller.log.
+func upForeground(d dirFlags, cfg config.Config) error {
+	l := d.layout()
+	if err := os.MkdirAll(l.Logs(), 0o755); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(l.ControllerLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return err
 	}
+	defer logf.Close()
+	ctrl, err := controller.New(cfg, d.dir, Version, newLogger(logf, "controller"), seedFiles)
+	if err != nil {
+		return err
+	}
+	p := &progress{w: os.Stdout, password: isTerminal(os.Stdout)}
+	fmt.Printf("starting %s (log: scalepress logs -f --dir %s)\n", l.Dir, d.dir)
+	ctrl.OnStep(p.step)
 	ctx, cancel := signalContext()
 	defer cancel()
-	return ctrl.Run(ctx, func() {
+	t0 := time.Now()
+	err = ctrl.Run(ctx, func() {
 		st := ctrl.Status()
-		fmt.Fprintf(os.Stderr, "scalepress: site ready at %s (admin %s, password in %s)\n", st.SiteURL, st.Admin.User, st.Admin.PasswordFile)
+		p.ready(&st, time.Since(t0))
 	})
+	if err == nil {
+		fmt.Println("stopped")
+	}
+	return err
 }
 
 // upDetached starts the controller in its own session and waits until the
@@ -77,7 +114,7 @@ func upDetached(d dirFlags, apiAddr string) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"up", "--dir", l.Dir}
+	args := []string{"up", "--verbose", "--dir", l.Dir}
 	if d.config != "" {
 		abs, _ := filepath.Abs(d.config)
 		args = append(args, "--config", abs)
@@ -91,6 +128,9 @@ func upDetached(d dirFlags, apiAddr string) error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
+	p := &progress{w: os.Stdout, password: isTerminal(os.Stdout)}
+	fmt.Printf("starting %s in the background (controller pid %d, log: scalepress logs -f --dir %s)\n", l.Dir, cmd.Process.Pid, d.dir)
+	t0 := time.Now()
 	client := api.NewClient("http://" + apiAddr)
 	client.HTTP.Timeout = 2 * time.Second
 	deadline := time.After(detachTimeout)
@@ -112,9 +152,12 @@ func upDetached(d dirFlags, apiAddr string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			st, err := client.Status(ctx)
 			cancel()
-			if err == nil && st.Dir == l.Dir && st.Ready {
-				fmt.Printf("site ready at %s\nadmin: %s (password in %s)\ncontroller pid %d; logs in %s\n",
-					st.SiteURL, st.Admin.User, st.Admin.PasswordFile, cmd.Process.Pid, l.Logs())
+			if err != nil || st.Dir != l.Dir {
+				continue
+			}
+			p.steps(st.Startup)
+			if st.Ready {
+				p.ready(st, time.Since(t0))
 				return nil
 			}
 		}

@@ -25,7 +25,7 @@ var roles = []string{"cli", "controller", "dbagent", "dbrouter", "edge", "filesy
 var libraries = []string{
 	"api", "atomicfile", "autoscale", "balancer", "config", "console", "deptest", "eventlog", "fastcgi",
 	"fileperm", "forward", "galera", "guard", "local", "logtail", "metrics", "nodegroup", "nodehost", "nomadlaunch", "pagecache", "phpfpm",
-	"preflight", "purge", "redisd", "s3store", "sitepath", "statedir", "supervise", "throttle", "token", "wordpress",
+	"preflight", "purge", "redisd", "rolelog", "s3store", "sitepath", "statedir", "supervise", "throttle", "token", "wordpress",
 }
 
 // pkg is what `go list -json` says of a package that the rules look at.
