@@ -18,6 +18,7 @@ PKGS=(
   wrk curl jq bind9-dnsutils socat iproute2 procps psmisc ca-certificates make
   gcc libc6-dev   # CGO, for the Nomad build of scripts/install-tools.sh (make tools)
   prometheus      # promtool: deploy/prometheus rule checks and tests (the service is never started)
+  chromium        # the dashboard test drives it (test/e2e/console_test.go)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PKGS+=(nginx-light haproxy varnish hey dnsperf sysbench lsyncd)

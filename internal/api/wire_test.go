@@ -17,6 +17,7 @@ func TestUserContract(t *testing.T) {
 		{"targets", APIPathTargets, "/v1/targets"},
 		{"edge purge", EdgePathPurge, "/_scalepress/purge"},
 		{"edge health", EdgePathHealth, "/_scalepress/edge/health"},
+		{"dashboard", DashboardPath, "/"}, // dashboard_url is the API URL with this path
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
