@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/scalepress/scalepress/internal/api"
@@ -73,6 +74,10 @@ type apiCall struct {
 func (tt apiCall) do(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+	// A stream that is not refused ends with its request, not never.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r = r.WithContext(ctx)
 	r.Host = "127.0.0.1:9090"
 	if tt.host != "" {
 		r.Host = tt.host

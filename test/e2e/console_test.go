@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -199,7 +200,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("after the scale, nodes on the page vs status --json: %s", d)
 		}
 		var shot []byte
-		b.run(t, 20*time.Second, "screenshot", chromedp.FullScreenshot(&shot, 90))
+		b.run(t, 20*time.Second, "screenshot", chromedp.FullScreenshot(&shot, 100))
 		dir := os.Getenv("SCALEPRESS_E2E_ARTIFACTS")
 		if dir == "" {
 			dir = filepath.Join(os.TempDir(), "scalepress-e2e-artifacts")
@@ -238,9 +239,7 @@ func TestConsole(t *testing.T) {
 		for _, tok := range []string{"", "operator.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
 			var result string
 			b.run(t, 20*time.Second, "scale from the page",
-				chromedp.SetValue(`#token`, tok, chromedp.ByID),
-				chromedp.SetValue(`#scale-min`, "3", chromedp.ByID),
-				chromedp.Evaluate(`document.getElementById('result').textContent = ''`, nil),
+				chromedp.Evaluate(fmt.Sprintf(`document.getElementById('token').value = %q; document.getElementById('scale-min').value = '3'; document.getElementById('result').textContent = ''`, tok), nil),
 				chromedp.Click(`#scale-go`, chromedp.ByID),
 				chromedp.Poll(`document.getElementById('result').textContent !== ''`, nil, chromedp.WithPollingTimeout(15*time.Second)),
 				chromedp.Text(`#result`, &result, chromedp.ByID),
@@ -273,8 +272,7 @@ func TestConsole(t *testing.T) {
 		}
 		var result string
 		b.run(t, 20*time.Second, "purge from the page",
-			chromedp.SetValue(`#token`, strings.TrimSpace(string(tok)), chromedp.ByID),
-			chromedp.Evaluate(`document.getElementById('result').textContent = ''`, nil),
+			chromedp.Evaluate(fmt.Sprintf(`document.getElementById('token').value = %q; document.getElementById('result').textContent = ''`, strings.TrimSpace(string(tok))), nil),
 			chromedp.Click(`#purge-all`, chromedp.ByID),
 			chromedp.Click(`#purge-go`, chromedp.ByID),
 			chromedp.Poll(`document.getElementById('result').textContent !== ''`, nil, chromedp.WithPollingTimeout(15*time.Second)),
@@ -291,7 +289,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("logs nginx: exit %d, stderr %q", r.code, r.stderr)
 		}
 		r = s.cli(t, "logs", "edge")
-		if r.code != 0 || !strings.Contains(r.stdout, "edge-1 | ") || strings.Contains(r.stdout, "node-1 | ") {
+		if r.code != 0 || !regexp.MustCompile(`(?m)^edge-1 +\| `).MatchString(r.stdout) || regexp.MustCompile(`(?m)^node-1 +\| `).MatchString(r.stdout) {
 			t.Errorf("logs edge: exit %d, %d bytes: %.300s", r.code, len(r.stdout), r.stdout)
 		}
 	})

@@ -79,8 +79,10 @@
     const kids = [];
     for (const y of [0.25, 0.5, 0.75]) kids.push(svg('line', { x1: 0, x2: W, y1: H - y * H, y2: H - y * H, stroke: '#e5e5e5' }));
     if (load.length > 1) {
-      const t1 = Date.parse(load[load.length - 1].t), t0 = t1 - HISTORY_MS;
-      const x = (s) => Math.max(0, ((Date.parse(s.t) - t0) / HISTORY_MS) * W);
+      // The x axis spans what there is, up to HISTORY_MS.
+      const t1 = Date.parse(load[load.length - 1].t), t0 = Math.max(Date.parse(load[0].t), t1 - HISTORY_MS);
+      const span = Math.max(1, t1 - t0);
+      const x = (s) => Math.max(0, ((Date.parse(s.t) - t0) / span) * W);
       const y = (v) => H - pad - Math.min(1, Math.max(0, v)) * (H - 2 * pad);
       const maxN = Math.max(1, ...load.map((s) => Math.max(s.in_service, s.desired)));
       const yn = (n) => H - pad - (n / maxN) * (H - 2 * pad) * 0.9;
@@ -94,7 +96,7 @@
       line((s) => y(s.target), '#d63638', true);
       line((s) => y(s.utilization), '#2271b1');
       const label = svg('text', { x: W - 4, y: 14, 'text-anchor': 'end', 'font-size': 12, fill: '#646970' });
-      label.textContent = `${maxN} nodes`;
+      label.textContent = `${maxN} nodes, last ${Math.round(span / 1000)} s`;
       kids.push(label);
       const last = load[load.length - 1];
       $('load-now').textContent = `now ${pct(last.utilization)} of target ${pct(last.target)}, ${last.in_service} in service`;
