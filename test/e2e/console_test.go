@@ -120,7 +120,10 @@ func TestConsole(t *testing.T) {
 			t.Errorf("up printed %d lines, want at most 15", len(lines))
 		}
 		for _, step := range []string{"checks", "database", "wordpress", "nodes", "edges", "site"} {
-			if !slices.ContainsFunc(lines, func(l string) bool { f := strings.Fields(l); return len(f) == 2 && f[0] == step && strings.HasSuffix(f[1], "s") }) {
+			if !slices.ContainsFunc(lines, func(l string) bool {
+				f := strings.Fields(l)
+				return len(f) == 2 && f[0] == step && strings.HasSuffix(f[1], "s")
+			}) {
 				t.Errorf("no line for step %q", step)
 			}
 		}
