@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/statedir"
+	"github.com/scalepress/scalepress/internal/token"
 )
 
 const consoleBlock = 73
@@ -283,6 +285,37 @@ func TestConsole(t *testing.T) {
 		)
 		if !strings.Contains(result, "purged") || !strings.Contains(result, "on 1 edges") {
 			t.Errorf("the page says %q after a purge with the token", result)
+		}
+	})
+
+	t.Run("markup in an event is shown as text", func(t *testing.T) {
+		// A login throttling event names the user name a stranger typed.
+		secrets, err := statedir.LoadSecrets(statedir.Layout{Dir: s.dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const name = `<img src=/x id=xss onerror="window.__xss=1">`
+		body := fmt.Sprintf(`{"login_blocks":[{"time":%q,"by":"user","address":"127.0.0.9","user":%q,"count":11,"until":%q}]}`,
+			time.Now().UTC().Format(time.RFC3339), name, time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+		req, _ := http.NewRequest("POST", s.api+api.APIPathEdgeEvents, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		token.SetBearer(req.Header, secrets.Key(token.Control).Issue("edge-1"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("edge events: %d", resp.StatusCode)
+		}
+		var shown, injected bool
+		b.run(t, 20*time.Second, "wait for the event",
+			chromedp.Poll(`document.getElementById('events').textContent.includes('<img src=/x id=xss')`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+			chromedp.Evaluate(`document.getElementById('events').textContent.includes('onerror')`, &shown),
+			chromedp.Evaluate(`document.getElementById('xss') !== null || window.__xss === 1`, &injected),
+		)
+		if !shown || injected {
+			t.Errorf("the user name was not shown as text: shown %v, became an element %v", shown, injected)
 		}
 	})
 
