@@ -71,7 +71,11 @@ func Text(w io.Writer, doc api.Console, width int) {
 		p("")
 		p("DB     router %s  writer %s", db.Router, dash(db.Writer))
 		for _, m := range db.Members {
-			p("  %-9s %-11s %-21s committed %d", m.ID, m.State, m.Addr, m.LastCommitted)
+			committed := "–" // a standalone member reports no Galera seqno
+			if m.LastCommitted > 0 {
+				committed = fmt.Sprint(m.LastCommitted)
+			}
+			p("  %-9s %-11s %-21s committed %s", m.ID, m.State, m.Addr, committed)
 		}
 	}
 	if f := st.Files; f != nil {

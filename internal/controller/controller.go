@@ -213,18 +213,22 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
+		off  bool // not configured: nothing to start or report
 	}{
-		{"database", c.startDB},
-		{"database router", c.startRouter},
-		{"redis", c.startRedis},
-		{"wordpress", c.provisionSite},
-		{"files", c.startFiles},
-		{"nodes", c.startNodes},
-		{"edges", c.startEdges},
-		{"dns", c.startDNS},
-		{"site", c.waitSite},
+		{"database", c.startDB, false},
+		{"database router", c.startRouter, false},
+		{"redis", c.startRedis, false},
+		{"wordpress", c.provisionSite, false},
+		{"files", c.startFiles, !c.cfg.Files.Enabled},
+		{"nodes", c.startNodes, false},
+		{"edges", c.startEdges, false},
+		{"dns", c.startDNS, !c.cfg.DNS.Enabled},
+		{"site", c.waitSite, false},
 	}
 	for _, s := range steps {
+		if s.off {
+			continue
+		}
 		t0 := time.Now()
 		if err := s.fn(ctx); err != nil {
 			if ctx.Err() != nil {
