@@ -44,6 +44,9 @@ type Scheduler struct {
 	Namespace string `yaml:"namespace"`
 	// Datacenters the node job may run in.
 	Datacenters []string `yaml:"datacenters"`
+	// NodeMeta: nodes run only on Nomad clients whose node meta has each
+	// key with its value (e.g. scalepress_region: eu).
+	NodeMeta map[string]string `yaml:"node_meta"`
 	// Job is the node job's id (its variable: nomad/jobs/JOB).
 	Job string `yaml:"job"`
 	// CPU (MHz) and MemoryMB Nomad reserves per node.

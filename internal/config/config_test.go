@@ -64,6 +64,7 @@ func TestParse(t *testing.T) {
 		}},
 		{name: "scheduler kind", yaml: "scheduler:\n  kind: kubernetes\n", wantErr: "scheduler.kind: must be local or nomad"},
 		{name: "scheduler address", yaml: "scheduler:\n  kind: nomad\n  address: 127.0.0.1:4646\n", wantErr: "scheduler.address"},
+		{name: "scheduler node meta", yaml: "scheduler:\n  kind: nomad\n  node_meta: {\"a.b\": x}\n", wantErr: "scheduler.node_meta"},
 		{name: "scheduler job", yaml: "scheduler:\n  kind: nomad\n  job: ../x\n", wantErr: "scheduler.job"},
 		{name: "scheduler client cert without key", yaml: "scheduler:\n  kind: nomad\n  cert_file: /c.pem\n", wantErr: "scheduler.cert_file"},
 		{name: "unknown top-level key", yaml: "site:\n  title: x\nnodez:\n  count: 1\n", wantErr: `cfg.yaml:3: unknown key "nodez" at the top level`},

@@ -83,6 +83,9 @@ var sitePrefixRE = regexp.MustCompile(`^([A-Za-z0-9_-][A-Za-z0-9._-]*)(/[A-Za-z0
 
 var schedulerJob = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`)
 
+// nodeMetaKey is a Nomad node meta key usable in a constraint.
+var nodeMetaKey = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]{0,62}$`)
+
 // Validate checks every field and returns all problems, each naming its field.
 func (c *Config) Validate() error {
 	var errs []error
@@ -284,6 +287,11 @@ func (c *Config) Validate() error {
 		}
 		if len(c.Scheduler.Datacenters) == 0 {
 			bad("scheduler.datacenters", "must name at least one (\"*\" = all)")
+		}
+		for k, v := range c.Scheduler.NodeMeta {
+			if !nodeMetaKey.MatchString(k) || v == "" {
+				bad("scheduler.node_meta", "key %q: want letters, digits and _ with a non-empty value", k)
+			}
 		}
 		if c.Scheduler.CPU < 1 || c.Scheduler.MemoryMB < 1 {
 			bad("scheduler.cpu", "scheduler.cpu and scheduler.memory_mb must be positive, got %d and %d", c.Scheduler.CPU, c.Scheduler.MemoryMB)

@@ -31,6 +31,7 @@ func (c *Controller) nomadConfig() nomadlaunch.Config {
 	nc := nomadlaunch.DefaultConfig()
 	nc.Address, nc.TokenFile, nc.CAFile, nc.CertFile, nc.KeyFile = s.Address, s.TokenFile, s.CAFile, s.CertFile, s.KeyFile
 	nc.Region, nc.Namespace, nc.Datacenters, nc.Job = s.Region, s.Namespace, s.Datacenters, s.Job
+	nc.NodeMeta = s.NodeMeta
 	nc.CPU, nc.MemoryMB = s.CPU, s.MemoryMB
 	nc.Command = c.bin.Self
 	nc.Args = []string{"node-host",

@@ -22,6 +22,10 @@ type Config struct {
 	// Region, Namespace ("" = Nomad's default) and Datacenters of the job.
 	Region, Namespace string
 	Datacenters       []string
+	// NodeMeta constrains placement to Nomad clients whose node meta has
+	// each key with its value (e.g. scalepress_region: eu): the job gets
+	// one constraint per key.
+	NodeMeta map[string]string
 	// Job is the job's id; its variable is nomad/jobs/Job.
 	Job string
 	// Command and Args are the task's program on every Nomad client: the
@@ -61,6 +65,9 @@ func DefaultConfig() Config {
 
 var jobName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`)
 
+// metaKey is a node meta key Nomad can interpolate as ${meta.KEY}.
+var metaKey = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]{0,62}$`)
+
 // Validate names the first field that is wrong.
 func (c Config) Validate() error {
 	switch {
@@ -74,12 +81,27 @@ func (c Config) Validate() error {
 		return errors.New("nomadlaunch: CertFile and KeyFile: set both or neither")
 	case len(c.Datacenters) == 0:
 		return errors.New("nomadlaunch: Datacenters: required")
+	case badMeta(c.NodeMeta) != "":
+		return fmt.Errorf("nomadlaunch: NodeMeta: %s", badMeta(c.NodeMeta))
 	case c.CPU <= 0 || c.MemoryMB <= 0:
 		return fmt.Errorf("nomadlaunch: CPU and MemoryMB: must be positive, got %d and %d", c.CPU, c.MemoryMB)
 	case c.KillTimeout <= 0 || c.Poll <= 0 || c.PlaceTimeout <= 0:
 		return errors.New("nomadlaunch: KillTimeout, Poll and PlaceTimeout: must be positive")
 	}
 	return nil
+}
+
+// badMeta says what is wrong with a node meta constraint, "" if nothing.
+func badMeta(m map[string]string) string {
+	for k, v := range m {
+		if !metaKey.MatchString(k) {
+			return fmt.Sprintf("key %q: want letters, digits and _", k)
+		}
+		if v == "" {
+			return fmt.Sprintf("key %q: empty value", k)
+		}
+	}
+	return ""
 }
 
 // client is a Nomad API client for c, with its token and TLS files read.

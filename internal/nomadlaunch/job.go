@@ -2,6 +2,8 @@ package nomadlaunch
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	nomad "github.com/hashicorp/nomad/api"
@@ -13,6 +15,8 @@ const (
 	Group     = "node"
 	Task      = "node-host"
 	PortLabel = "http"
+	// SpreadAttribute is what nodes spread over: the Nomad client (host).
+	SpreadAttribute = "${node.unique.id}"
 )
 
 // neverReschedule is the reschedule delay: Nomad never replaces a failed
@@ -37,6 +41,13 @@ func Job(c Config, count int) *nomad.Job {
 		job.Namespace = &c.Namespace
 	}
 	tg := nomad.NewTaskGroup(Group, count)
+	// Nodes spread evenly over the clients that may run them, so losing
+	// one host loses as few nodes as it can; the spread is a preference,
+	// not a limit: more nodes than hosts still place.
+	tg.Spreads = []*nomad.Spread{{Attribute: SpreadAttribute, Weight: ptr(int8(100))}}
+	for _, k := range slices.Sorted(maps.Keys(c.NodeMeta)) {
+		tg.Constraints = append(tg.Constraints, nomad.NewConstraint("${meta."+k+"}", "=", c.NodeMeta[k]))
+	}
 	// No deployments: a scale request is never refused because one is
 	// under way, and the group warms and publishes its nodes itself.
 	tg.Update = &nomad.UpdateStrategy{MaxParallel: ptr(0)}

@@ -74,6 +74,42 @@ func TestJob(t *testing.T) {
 	}
 }
 
+// TestJobPlacement: nodes spread over Nomad clients (hosts), run only on
+// clients whose node meta matches, in the configured datacenters.
+func TestJobPlacement(t *testing.T) {
+	tests := []struct {
+		name        string
+		meta        map[string]string
+		dcs         []string
+		constraints []*nomad.Constraint
+	}{
+		{"no meta", nil, []string{"*"}, nil},
+		{"region and role", map[string]string{"scalepress_role": "node", "scalepress_region": "eu"}, []string{"dc1", "dc2"},
+			[]*nomad.Constraint{
+				{LTarget: "${meta.scalepress_region}", Operand: "=", RTarget: "eu"},
+				{LTarget: "${meta.scalepress_role}", Operand: "=", RTarget: "node"},
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testConfig()
+			c.NodeMeta, c.Datacenters = tt.meta, tt.dcs
+			j := Job(c, 3)
+			tg := j.TaskGroups[0]
+			want := []*nomad.Spread{{Attribute: "${node.unique.id}", Weight: ptr(int8(100))}}
+			if diff := cmp.Diff(want, tg.Spreads); diff != "" {
+				t.Errorf("spreads (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.constraints, tg.Constraints); diff != "" {
+				t.Errorf("constraints (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.dcs, j.Datacenters); diff != "" {
+				t.Errorf("datacenters (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -86,6 +122,9 @@ func TestConfigValidate(t *testing.T) {
 		{"command", func(c *Config) { c.Command = "" }, "Command"},
 		{"cert without key", func(c *Config) { c.CertFile = "/etc/c.pem" }, "CertFile and KeyFile"},
 		{"memory", func(c *Config) { c.MemoryMB = 0 }, "MemoryMB"},
+		{"node meta", func(c *Config) { c.NodeMeta = map[string]string{"scalepress_region": "eu"} }, ""},
+		{"node meta key", func(c *Config) { c.NodeMeta = map[string]string{"a}${attr": "eu"} }, "NodeMeta"},
+		{"node meta value", func(c *Config) { c.NodeMeta = map[string]string{"scalepress_region": ""} }, "NodeMeta"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
