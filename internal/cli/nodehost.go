@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,6 +34,7 @@ func runNodeHost(args []string) error {
 	specPath := fs.String("spec", "", "node host spec (JSON), rendered from the job's variable")
 	slot := fs.Int("slot", -1, "the node's slot (NOMAD_ALLOC_INDEX): node-N runs in slot N-1")
 	addr := fs.String("addr", "", "IP:port the node agent serves on (the allocation's port)")
+	dir := fs.String("dir", "", "this host's state directory for its nodes (node meta scalepress_dir); unset: $NOMAD_ALLOC_DIR/scalepress")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +47,15 @@ func runNodeHost(args []string) error {
 	}
 	id := config.NodeID(*slot + 1)
 	logger := newLogger(os.Stderr, id+"-host")
-	h := nodehost.Host{Spec: spec, AsRoot: os.Geteuid() == 0, Logger: logger}
+	// The spec's state directory is the controller's, on another host:
+	// a node keeps its own under this host's directory and bootstraps its
+	// docroot from the files store.
+	stateDir, err := nodeHostDir(*dir, os.Getenv("NOMAD_ALLOC_DIR"))
+	if err != nil {
+		return err
+	}
+	spec.StateDir = stateDir
+	h := nodehost.Host{Spec: spec, AsRoot: os.Geteuid() == 0, FromStore: true, Logger: logger}
 	if h.AsRoot {
 		var err error
 		if h.PHPUser, err = preflight.LookupUser("www-data"); err != nil {
@@ -118,4 +128,20 @@ func runNodeHost(args []string) error {
 		stop()
 		return fmt.Errorf("node-host: %s exited: %v", p.Name(), p.Err())
 	}
+}
+
+// nodeHostDir is the state directory of a scheduler's nodes on this host:
+// dir (the node meta scalepress_dir) when Nomad resolved it, else the
+// allocation's directory. Never the controller's: it is on another host.
+func nodeHostDir(dir, allocDir string) (string, error) {
+	switch {
+	case dir != "" && !strings.Contains(dir, "${"):
+		if !filepath.IsAbs(dir) {
+			return "", errUsagef("--dir: want an absolute path, got %q", dir)
+		}
+		return dir, nil
+	case allocDir != "":
+		return filepath.Join(allocDir, "scalepress"), nil
+	}
+	return "", errUsagef("--dir: unset (no node meta scalepress_dir) and no NOMAD_ALLOC_DIR")
 }

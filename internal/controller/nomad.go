@@ -38,9 +38,17 @@ func (c *Controller) nomadConfig() nomadlaunch.Config {
 		"--spec", "${NOMAD_SECRETS_DIR}/" + nomadSpecName,
 		"--slot", "${NOMAD_ALLOC_INDEX}",
 		"--addr", "${NOMAD_IP_" + nomadlaunch.PortLabel + "}:${NOMAD_PORT_" + nomadlaunch.PortLabel + "}",
+		// The host's own directory (node meta scalepress_dir); Nomad leaves
+		// it as written when the client has no such meta, and node-host
+		// then uses the allocation's directory.
+		"--dir", "${meta." + NodeMetaDir + "}",
 	}
 	return nc
 }
+
+// NodeMetaDir is the Nomad node meta key naming the directory a client
+// keeps its scalepress nodes in (their docroots, run directories, logs).
+const NodeMetaDir = "scalepress_dir"
 
 // nomadSpecName is nomadlaunch.SpecFile's name in the secrets directory.
 var nomadSpecName = filepath.Base(nomadlaunch.SpecFile)

@@ -10,6 +10,7 @@ package nodehost
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -34,7 +35,12 @@ type Host struct {
 	AsRoot bool
 	// PHPUser runs PHP; RoleUser the agents (set when AsRoot).
 	PHPUser, RoleUser preflight.User
-	Logger            *slog.Logger
+	// FromStore: a new docroot starts empty and the filesync agent fills
+	// it from the files store (its bootstrap), instead of a copy of the
+	// canonical tree in StateDir, which only the controller's machine has.
+	// A node a scheduler runs on another host sets it.
+	FromStore bool
+	Logger    *slog.Logger
 }
 
 func (h Host) layout() statedir.Layout { return statedir.Layout{Dir: h.Spec.StateDir} }
@@ -205,16 +211,32 @@ func (h Host) prepareDocroot(docroot string) error {
 	if err := os.MkdirAll(filepath.Dir(docroot), 0o755); err != nil {
 		return err
 	}
+	fromStore := h.FromStore && h.Spec.Files != ""
+	if h.FromStore && !fromStore {
+		return errors.New("docroot: no files role to bootstrap it from (files.enabled is off)")
+	}
 	if _, err := os.Stat(docroot); os.IsNotExist(err) {
-		if err := wordpress.CopyTree(h.layout().Site(), docroot, h.Logger); err != nil {
+		if fromStore {
+			// The node is not in service before its filesync agent has
+			// bootstrapped the tree (the group waits for it).
+			err = os.Mkdir(docroot, 0o755)
+		} else {
+			err = wordpress.CopyTree(h.layout().Site(), docroot, h.Logger)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	if err := WriteWPConfig(docroot, []byte(h.Spec.WPConfig), h.AsRoot, h.PHPUser.GID); err != nil {
 		return err
 	}
-	if err := wordpress.InstallDropins(docroot); err != nil {
-		return err
+	// The store holds the drop-ins (the controller installs them in the
+	// canonical tree before seeding it): a tree still empty gets them
+	// with its bootstrap.
+	if _, err := os.Stat(filepath.Join(docroot, "wp-content")); err == nil || !fromStore {
+		if err := wordpress.InstallDropins(docroot); err != nil {
+			return err
+		}
 	}
 	return wordpress.SetPermissions(docroot, FilePolicy(h.Spec.LockCode), h.AsRoot, h.RoleUser.UID, h.PHPUser.GID)
 }

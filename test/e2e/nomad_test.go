@@ -195,6 +195,13 @@ func startNomadDev(t *testing.T, ip string) string {
 	t.Helper()
 	nomadBin := tools.Path(t, "nomad")
 	dir := t.TempDir()
+	// The client's nodes keep their directories here (node meta
+	// scalepress_dir), which php-fpm's workers (www-data) must reach.
+	hostDir := filepath.Join(dir, "host")
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o755)
+	}
+	os.Mkdir(hostDir, 0o755)
 	conf := fmt.Sprintf(`
 data_dir = %q
 bind_addr = %q
@@ -205,12 +212,13 @@ plugin "raw_exec" { config {
   no_cgroups = true
 } }
 client {
+  meta { scalepress_dir = %q }
   cgroup_parent = %q
   min_dynamic_port = 21900
   max_dynamic_port = 21929
   options = { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean", "driver.denylist" = "docker,qemu,java,exec" }
 }
-`, filepath.Join(dir, "data"), ip, nomadCgroupParent())
+`, filepath.Join(dir, "data"), ip, hostDir, nomadCgroupParent())
 	os.WriteFile(filepath.Join(dir, "agent.hcl"), []byte(conf), 0o644)
 	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
 	cmd := exec.Command(nomadBin, "agent", "-dev", "-bind", ip, "-network-interface", "lo", "-config", filepath.Join(dir, "agent.hcl"))
