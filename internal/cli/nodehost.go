@@ -73,8 +73,13 @@ func runNodeHost(args []string) error {
 	// Its own pid directory: the controller's cleanup of stale processes
 	// never touches a node a scheduler runs.
 	pids := filepath.Join(lay.NodeRun(id), "pids")
-	if err := os.MkdirAll(pids, 0o755); err != nil {
-		return fmt.Errorf("node-host: %w", err)
+	// The host's directory may be new: the controller's prepares none of
+	// it (each spec file is its reader's alone, as the controller writes
+	// them).
+	for _, d := range []string{pids, lay.Logs(), lay.Specs()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("node-host: %w", err)
+		}
 	}
 	sup := supervise.New(logger.With("component", "supervise"))
 	defer sup.Close()

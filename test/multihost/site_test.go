@@ -33,8 +33,12 @@ edges:
 nodes:
   count: 2
   php_children: 2
+  slow_start: 2s
 autoscaling:
-  enabled: false
+  enabled: true
+  min: 2
+  max: 3
+  target: 0.6
 db:
   members: 1
   ip_base: 127.0.2.0
@@ -125,8 +129,15 @@ func TestSiteAcrossHosts(t *testing.T) {
 		}
 		if t.Failed() {
 			logs, _ := filepath.Glob(filepath.Join(base, "*", "logs", "*.log"))
+			// The node-host tasks' own output, in each client's data dir.
+			for _, c := range nm.Clients {
+				cfgDir := filepath.Dir(c.Cmd.Args[len(c.Cmd.Args)-1])
+				l, _ := filepath.Glob(filepath.Join(cfgDir, "data-*", "alloc", "*", "alloc", "logs", "node-host.std*"))
+				logs = append(logs, l...)
+				break // every client's data dir is in the same directory
+			}
 			for _, l := range logs {
-				t.Logf("---- %s (tail)\n%s", strings.TrimPrefix(l, base), tailFile(l, 3000))
+				t.Logf("---- %s (tail)\n%s", l, tailFile(l, 3000))
 			}
 		}
 	})
