@@ -257,7 +257,9 @@ type CacheSpec struct {
 type NodeHostSpec struct {
 	// StateDir holds the node's directories (nodes/ID), the logs, the pid
 	// files and the role specs, laid out as a state directory; Site (in it)
-	// is the canonical tree a new docroot is copied from.
+	// is the canonical tree a new docroot is copied from. It is the
+	// controller's: `scalepress node-host` replaces it with its own host's
+	// directory and bootstraps the docroot from the files role instead.
 	StateDir string `json:"state_dir"`
 	PHPFPM   string `json:"php_fpm"` // php-fpm's path
 	// WPConfig is wp-config.php, written into the docroot readable by PHP.
