@@ -19,7 +19,8 @@ import (
 // siteConfig is the configuration of TestSiteAcrossHosts: every role but
 // the nodes on h1, bound to h1's address where another host (or the
 // client) must reach it, the nodes on the Nomad clients. apiFwd is the
-// forward the test reads the control API through (its Host header).
+// forward the test reads the control API through (its Host header). The
+// files section comes last: the caller appends its store.
 func siteConfig(h1, apiFwd string) string {
 	return fmt.Sprintf(`site:
   title: multi-host site
@@ -49,14 +50,14 @@ redis:
 wordpress:
   cron_interval: 10s
   block_external_http: true
-files:
-  addr: %[1]s:8081
 scheduler:
   kind: nomad
   address: http://%[1]s:4646
   job: sp-mh-nodes
   cpu: 100
   memory_mb: 256
+files:
+  addr: %[1]s:8081
 `, h1, apiFwd)
 }
 
@@ -64,7 +65,8 @@ scheduler:
 // the Nomad server and `scalepress up` (controller, edge, files, redis, db
 // router and one MariaDB member); h2..h4 are Nomad clients that run the
 // WordPress nodes, each in its own directory (node meta scalepress_dir),
-// its docroot bootstrapped from the files role on h1. From the client
+// its docroot bootstrapped from the files role on h1, which keeps the tree
+// in an S3 bucket (versitygw) on h2. From the client
 // namespace only: the home page and an uncached search answer 200 through
 // the edge; status shows every node with its host, on at least two hosts;
 // `scale --min 3` places a third node, spread over the three hosts; `down`
@@ -110,9 +112,26 @@ func TestSiteAcrossHosts(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The files role on h1 keeps the site tree in a bucket on h2.
+	s3 := hosts.StartVersitygw(t, n.Host(t, "h2"), hosts.VersitygwOptions{})
+	if err := os.Mkdir(filepath.Join(s3.Dir, "site"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "s3")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"access": s3.AccessKey, "secret": s3.SecretKey} {
+		if err := os.WriteFile(filepath.Join(keys, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := fmt.Sprintf("  store:\n    kind: s3\n    endpoint: %s\n    bucket: site\n    prefix: mh\n    region: %s\n    access_key_file: %s\n    secret_key_file: %s\n",
+		s3.Endpoint, s3.Region, filepath.Join(keys, "access"), filepath.Join(keys, "secret"))
+
 	apiFwd := client.Forward(t, h1.Addr.String()+":9090")
 	cfgPath := filepath.Join(dir, "scalepress.yaml")
-	if err := os.WriteFile(cfgPath, []byte(siteConfig(h1.Addr.String(), apiFwd)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(siteConfig(h1.Addr.String(), apiFwd)+store), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cli := func(args ...string) (string, error) {
@@ -172,6 +191,17 @@ func TestSiteAcrossHosts(t *testing.T) {
 	}
 	t.Logf("up to the first 200 across hosts: %s (the topology and Nomad before it: %s)",
 		time.Since(tUp).Round(time.Millisecond), tUp.Sub(t0).Round(time.Millisecond))
+	var objects int
+	filepath.WalkDir(filepath.Join(s3.Dir, "site", "mh"), func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			objects++
+		}
+		return nil
+	})
+	if objects == 0 {
+		t.Errorf("no object under site/mh/ in the bucket on h2: the files store is not S3")
+	}
+	t.Logf("files store: %d objects in the bucket on h2", objects)
 	if code, body := get("/?s=multihost-first"); code != http.StatusOK {
 		t.Fatalf("uncached search through the edge: %d %.300s", code, body)
 	}
