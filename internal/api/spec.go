@@ -151,7 +151,57 @@ type EdgeSpec struct {
 	ForwardKey string `json:"forward_key"`
 	// HTTP bounds what one client can hold of the request path.
 	HTTP HTTPSpec `json:"http"`
+	// TLS, when not nil, serves HTTPS (docs/adr/0013-edge-tls.md).
+	TLS *TLSSpec `json:"tls,omitempty"`
+	// EventURL takes the edge's events (POST EdgeEvent, ControlToken).
+	EventURL string `json:"event_url,omitempty"`
 }
+
+// TLSSpec is HTTPS at an edge.
+type TLSSpec struct {
+	// Addr is the HTTPS listen address (TCP, and UDP for HTTP/3).
+	Addr         string `json:"addr"`
+	RedirectHTTP bool   `json:"redirect_http"`
+	// HSTS is the Strict-Transport-Security max-age in seconds (0 = none).
+	HSTS       int64 `json:"hsts,omitempty"`
+	HTTP3      bool  `json:"http3,omitempty"`
+	MaxStreams int   `json:"max_streams"`
+	// Certificates are PEM files, reloaded when they change.
+	Certificates []CertFileSpec `json:"certificates,omitempty"`
+	ACME         *ACMESpec      `json:"acme,omitempty"`
+	// TicketKey (hex) derives the session ticket keys every edge shares.
+	TicketKey string `json:"ticket_key,omitempty"`
+}
+
+// CertFileSpec is a certificate chain file and its key file.
+type CertFileSpec struct {
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
+}
+
+// ACMESpec is automatic certificates; Storage is the directory all edges share.
+type ACMESpec struct {
+	Email         string   `json:"email,omitempty"`
+	DirectoryURL  string   `json:"directory_url"`
+	CAFile        string   `json:"ca_file,omitempty"`
+	Names         []string `json:"names"`
+	Storage       string   `json:"storage"`
+	CheckInterval string   `json:"check_interval"`
+}
+
+// EdgeEvent is what an edge reports for the event log (APIPathEdgeEvent).
+type EdgeEvent struct {
+	// Kind is EventKindTLS.
+	Kind    string `json:"kind"`
+	Alert   bool   `json:"alert,omitempty"`
+	Message string `json:"message"`
+}
+
+// EventKindTLS is the kind of certificate events (reloads, ACME, expiry).
+const EventKindTLS = "tls"
+
+// MaxEventMessage bounds an EdgeEvent's message.
+const MaxEventMessage = 1024
 
 // HTTPSpec is the http configuration an edge is told.
 type HTTPSpec struct {

@@ -21,6 +21,7 @@ type Status struct {
 	Redis       *RedisStatus `json:"redis,omitempty"`
 	Files       *FilesStatus `json:"files,omitempty"`
 	DNS         *DNSStatus   `json:"dns,omitempty"`
+	TLS         *TLSStatus   `json:"tls,omitempty"`
 	Controller  Controller   `json:"controller"`
 	// DashboardURL is the live web page of the environment.
 	DashboardURL string `json:"dashboard_url"`
@@ -45,6 +46,8 @@ type EdgeStatus struct {
 	Addr    string `json:"addr"`
 	Healthy bool   `json:"healthy"`
 	PID     int    `json:"pid"`
+	// HTTPSAddr is where the edge serves HTTPS (TLS on).
+	HTTPSAddr string `json:"https_addr,omitempty"`
 	// UpstreamsApplied is the generation of the node set this edge last
 	// acknowledged applying; UpstreamsGeneration in Status is the latest.
 	UpstreamsApplied uint64 `json:"upstreams_applied"`
@@ -169,4 +172,18 @@ type DNSRegionStatus struct {
 type Controller struct {
 	PID     int    `json:"pid"`
 	Started string `json:"started"`
+}
+
+// TLSStatus is HTTPS at the edges, present when TLS is configured.
+type TLSStatus struct {
+	HTTPSURL     string       `json:"https_url"`
+	Certificates []CertStatus `json:"certificates"`
+}
+
+// CertStatus is one certificate the edges serve.
+type CertStatus struct {
+	Names    []string `json:"names"`
+	Issuer   string   `json:"issuer"`
+	NotAfter string   `json:"not_after"` // RFC 3339
+	Source   string   `json:"source"`    // file or acme
 }

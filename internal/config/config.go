@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -27,6 +28,7 @@ type Config struct {
 	Files     Files     `yaml:"files"`
 	HTTP      HTTP      `yaml:"http"`
 	Scheduler Scheduler `yaml:"scheduler"`
+	TLS       TLS       `yaml:"tls"`
 }
 
 // Scheduler runs the node group: as child processes of the controller
@@ -83,6 +85,8 @@ type Edge struct {
 	ID     string `yaml:"id"`
 	Region string `yaml:"region"`
 	Addr   string `yaml:"addr"`
+	// HTTPSAddr overrides tls.https_addr for this edge.
+	HTTPSAddr string `yaml:"https_addr"`
 }
 
 // Nodes is the PHP node group.
@@ -326,6 +330,7 @@ func Default() Config {
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
 			LoginThrottle: defaultLoginThrottle()},
 		Scheduler: Scheduler{Kind: SchedulerLocal, Address: "http://127.0.0.1:4646", Datacenters: []string{"*"}, Job: "scalepress-nodes", CPU: 500, MemoryMB: 512},
+		TLS:       defaultTLS(),
 	}
 }
 
@@ -336,6 +341,12 @@ func (c *Config) SiteURL() string {
 	}
 	if len(c.Edges) == 0 {
 		return ""
+	}
+	if c.TLS.Enabled() {
+		if len(c.TLS.ACME.Names) > 0 {
+			return "https://" + hostPort(c.TLS.ACME.Names[0], c.EdgeHTTPSAddr(0))
+		}
+		return "https://" + c.EdgeHTTPSAddr(0)
 	}
 	return "http://" + c.Edges[0].Addr
 }
@@ -386,3 +397,12 @@ func NodeID(n int) string { return fmt.Sprintf("node-%d", n) }
 
 // DBMemberID names member n.
 func DBMemberID(n int) string { return fmt.Sprintf("db-%d", n) }
+
+// hostPort is name with addr's port, left out when it is 443.
+func hostPort(name, addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "443" {
+		return name
+	}
+	return net.JoinHostPort(name, port)
+}

@@ -337,6 +337,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.validateTLS(bad, checkAddr)
+
 	if len(errs) == 0 {
 		// Listen addresses must not collide.
 		seen := map[string]string{}
@@ -350,6 +352,9 @@ func (c *Config) Validate() error {
 		claim("api.addr", c.API.Addr)
 		for i, e := range c.Edges {
 			claim(fmt.Sprintf("edges[%d].addr", i), e.Addr)
+			if a := c.EdgeHTTPSAddr(i); a != "" {
+				claim(fmt.Sprintf("edges[%d].https_addr", i), a)
+			}
 		}
 		claim("db.router", c.DB.Router)
 		if c.DB.RouterMetrics != "" {

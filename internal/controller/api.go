@@ -89,7 +89,7 @@ func (c *Controller) Status() api.Status {
 		if c.edges[i].proc.Load() == nil {
 			continue // not started yet
 		}
-		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.ID, Region: e.Region, Addr: e.Addr, Healthy: c.edges[i].up(), PID: c.edges[i].pid(), UpstreamsApplied: c.upstreams.Applied(e.ID)})
+		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.ID, Region: e.Region, Addr: e.Addr, HTTPSAddr: c.cfg.EdgeHTTPSAddr(i), Healthy: c.edges[i].up(), PID: c.edges[i].pid(), UpstreamsApplied: c.upstreams.Applied(e.ID)})
 	}
 	if c.group != nil {
 		st.Nodes = c.nodesStatus()
@@ -97,6 +97,7 @@ func (c *Controller) Status() api.Status {
 	}
 	st.DB = c.db.Status(c.router.pid())
 	st.DNS = c.dnsStatus()
+	st.TLS = c.tlsStatus()
 	st.Files = c.files.Status(c.cfg.Files)
 	if c.redis.proc.Load() != nil {
 		state := "down"

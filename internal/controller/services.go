@@ -176,6 +176,9 @@ func (c *Controller) provisionSite(ctx context.Context) error {
 }
 
 func (c *Controller) startEdges(ctx context.Context) error {
+	if err := c.prepareTLS(); err != nil {
+		return err
+	}
 	for i, e := range c.cfg.Edges {
 		spec := api.EdgeSpec{
 			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL(api.APIPathUpstreams), Debug: c.cfg.Site.Debug,
@@ -192,11 +195,12 @@ func (c *Controller) startEdges(ctx context.Context) error {
 				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
 				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
 			},
+			TLS: c.edgeTLS(i), EventURL: c.apiURL(api.APIPathEdgeEvent),
 		}
 		err := c.start(ctx, &c.edges[i], c.unprivileged(local.Role{
 			Name: e.ID, Role: "edge", Spec: spec, StopTimeout: 45 * time.Second,
 			Ready: c.edgeHealth(e), ReadyTimeout: 15 * time.Second,
-		}, e.Addr))
+		}, e.Addr, c.cfg.EdgeHTTPSAddr(i)))
 		if err != nil {
 			return err
 		}
@@ -208,11 +212,19 @@ func (c *Controller) edgeHealth(e config.Edge) func(context.Context) error {
 	return local.HTTPCheck(c.http, "http://"+e.Addr+api.EdgePathHealth, "", 200)
 }
 
-// waitSite waits until the home page answers 200 through every edge.
+// waitSite waits until the home page answers 200 through every edge: over
+// HTTPS when TLS is on (with ACME, that waits for the first certificate).
 func (c *Controller) waitSite(ctx context.Context) error {
 	u, _ := url.Parse(c.cfg.SiteURL())
-	for _, e := range c.cfg.Edges {
-		if err := local.WaitFor(ctx, "site through "+e.ID, 60*time.Second, nil, "", local.HTTPCheck(c.http, "http://"+e.Addr+"/", u.Host, 200)); err != nil {
+	for i, e := range c.cfg.Edges {
+		check, wait := local.HTTPCheck(c.http, "http://"+e.Addr+"/", u.Host, 200), 60*time.Second
+		if a := c.cfg.EdgeHTTPSAddr(i); a != "" {
+			check = local.HTTPCheck(c.httpsTo(u.Hostname()), "https://"+a+"/", u.Host, 200)
+			if len(c.cfg.TLS.ACME.Names) > 0 {
+				wait = 3 * time.Minute
+			}
+		}
+		if err := local.WaitFor(ctx, "site through "+e.ID, wait, nil, "", check); err != nil {
 			return err
 		}
 	}

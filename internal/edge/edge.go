@@ -50,6 +50,8 @@ type Edge struct {
 	maxBody     int64
 	logins      *logins // nil: no login throttling
 	metrics     *edgeMetrics
+
+	tls *tlsFront // nil: plain HTTP only
 }
 
 // Option changes how New builds an edge (tests).
@@ -97,6 +99,11 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 		return nil, err
 	}
 	e.metrics = newEdgeMetrics(e)
+	if spec.TLS != nil {
+		if e.tls, err = newTLSFront(spec, logger); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -213,8 +220,12 @@ func (e *Edge) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("edge %s: %w", e.spec.ID, err)
 	}
+	var handler http.Handler = e
+	if e.tls != nil {
+		handler = e.plainHandler()
+	}
 	srv := &http.Server{
-		Handler:           e,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -230,8 +241,18 @@ func (e *Edge) Run(ctx context.Context) error {
 	if e.spec.EventsURL != "" && e.logins != nil {
 		wg.Go(func() { e.reportLogins(pctx) })
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 4)
 	wg.Go(func() { serveErr <- srv.Serve(ln) })
+	stopTLS := func(context.Context) {}
+	if e.tls != nil {
+		if stopTLS, err = e.serveTLS(ctx, &wg, serveErr); err != nil {
+			srv.Close()
+			stopPoll()
+			stopBal()
+			wg.Wait()
+			return err
+		}
+	}
 	e.logger.Info("edge listening", "addr", e.spec.Addr, "region", e.spec.Region)
 	var runErr error
 	select {
@@ -241,6 +262,7 @@ func (e *Edge) Run(ctx context.Context) error {
 	}
 	stopPoll()
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	stopTLS(sctx)
 	srv.Shutdown(sctx)
 	cancel()
 	stopBal()

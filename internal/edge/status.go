@@ -22,6 +22,7 @@ type Status struct {
 	ClientRefused int64             `json:"client_refused"`
 	Balancer      balancer.Snapshot `json:"balancer"`
 	Cache         *pagecache.Stats  `json:"cache,omitempty"`
+	TLS           *TLSStatus        `json:"tls,omitempty"`
 	// Logins is login throttling (nil when off).
 	Logins *LoginStatus `json:"login_throttle,omitempty"`
 }
@@ -51,6 +52,9 @@ func (e *Edge) Status() Status {
 	if e.cache != nil {
 		cs := e.cache.Stats()
 		st.Cache = &cs
+	}
+	if e.tls != nil {
+		st.TLS = e.tls.status()
 	}
 	return st
 }

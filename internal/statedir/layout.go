@@ -31,6 +31,10 @@ func (l Layout) NodeRun(id string) string { return filepath.Join(l.Node(id), "ru
 func (l Layout) Spec(name string) string  { return filepath.Join(l.Specs(), name+".json") }
 func (l Layout) ControllerLog() string    { return l.Log("controller") }
 
+// ACME is the certificate storage every edge shares (account, certificates,
+// locks, challenge tokens), owned by the role user.
+func (l Layout) ACME() string { return filepath.Join(l.Dir, "tls", "acme") }
+
 // Files is the files role's store (blobs, change log, snapshots).
 func (l Layout) Files() string { return filepath.Join(l.Dir, "files") }
 

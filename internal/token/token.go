@@ -42,6 +42,8 @@ const (
 	// only its own key (AgentKey(root, DB, id)): a DB host that is broken
 	// into can mint no token for another host's agent.
 	DB = "db"
+	// TLSTicket derives the TLS session ticket keys every edge shares.
+	TLSTicket = "tls-ticket"
 )
 
 // AgentKey is the key of the agent id for purpose: derived from the

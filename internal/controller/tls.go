@@ -1,0 +1,129 @@
+package controller
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/guard"
+	"github.com/scalepress/scalepress/internal/token"
+)
+
+// prepareTLS makes the ACME storage every edge shares: DIR/tls/acme, 0700,
+// owned by the user the edges run as (they write the account, certificates,
+// locks and challenge tokens there; nobody else reads the keys).
+func (c *Controller) prepareTLS() error {
+	if len(c.cfg.TLS.ACME.Names) == 0 {
+		return nil
+	}
+	dir := c.layout.ACME()
+	for _, d := range []string{dir[:len(dir)-len("/acme")], dir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+	}
+	if c.asRoot {
+		if err := os.Chown(dir[:len(dir)-len("/acme")], c.roleUser.UID, c.roleUser.GID); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		if err := chownTree(dir, c.roleUser); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+	}
+	return nil
+}
+
+// edgeTLS is the TLS part of edge i's spec, nil when TLS is off.
+func (c *Controller) edgeTLS(i int) *api.TLSSpec {
+	t := c.cfg.TLS
+	if !t.Enabled() {
+		return nil
+	}
+	s := &api.TLSSpec{
+		Addr: c.cfg.EdgeHTTPSAddr(i), RedirectHTTP: t.RedirectHTTP, HSTS: int64(t.HSTS / time.Second),
+		HTTP3: t.HTTP3, MaxStreams: t.MaxStreams, TicketKey: c.secrets.Key(token.TLSTicket).Hex(),
+	}
+	for _, f := range t.Certificates {
+		s.Certificates = append(s.Certificates, api.CertFileSpec{CertFile: f.CertFile, KeyFile: f.KeyFile})
+	}
+	if a := t.ACME; len(a.Names) > 0 {
+		s.ACME = &api.ACMESpec{Email: a.Email, DirectoryURL: a.DirectoryURL, CAFile: a.CAFile, Names: a.Names,
+			Storage: c.layout.ACME(), CheckInterval: a.CheckInterval.String()}
+	}
+	return s
+}
+
+// httpsTo is a client for the controller's own checks of the edges over
+// HTTPS: it names the site (SNI) and wants a certificate for it, but does
+// not verify the chain (a test CA, a certificate for a name whose DNS does
+// not point here yet): whether the edge serves is the question.
+func (c *Controller) httpsTo(name string) *http.Client {
+	return &http.Client{
+		Timeout:       5 * time.Second,
+		CheckRedirect: c.http.CheckRedirect,
+		Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{ServerName: name, InsecureSkipVerify: true}, //nolint:gosec // see above
+			DisableKeepAlives: true,
+		},
+	}
+}
+
+// handleEdgeEvent records an edge's event (certificate reloads, ACME, expiry).
+func (c *Controller) handleEdgeEvent(w http.ResponseWriter, r *http.Request, id string) {
+	var ev api.EdgeEvent
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "edge event: body: %v", err)
+		return
+	}
+	if ev.Kind != api.EventKindTLS || ev.Message == "" || len(ev.Message) > api.MaxEventMessage {
+		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "edge event: kind must be %q with a message of at most %d bytes", api.EventKindTLS, api.MaxEventMessage)
+		return
+	}
+	inputs := map[string]any{"edge": id}
+	if ev.Alert {
+		inputs["level"] = "alert"
+	}
+	c.eventWith(ev.Kind, "", inputs, "%s: %s", id, ev.Message)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// tlsStatus is the status document's tls object: the HTTPS URL and the
+// certificates the edges serve (asked of each edge; nil when TLS is off).
+func (c *Controller) tlsStatus() *api.TLSStatus {
+	if !c.cfg.TLS.Enabled() {
+		return nil
+	}
+	st := &api.TLSStatus{HTTPSURL: c.cfg.SiteURL(), Certificates: []api.CertStatus{}}
+	seen := map[string]bool{}
+	for _, e := range c.cfg.Edges {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var es struct {
+			TLS *struct {
+				Certificates []api.CertStatus `json:"certificates"`
+			} `json:"tls"`
+		}
+		err := api.NewClient("http://"+e.Addr+api.EdgePathStatus).Get(ctx, "", &es)
+		cancel()
+		if err != nil || es.TLS == nil {
+			continue
+		}
+		for _, cs := range es.TLS.Certificates {
+			k := fmt.Sprint(cs.Names, cs.NotAfter)
+			if !seen[k] {
+				seen[k] = true
+				st.Certificates = append(st.Certificates, cs)
+			}
+		}
+	}
+	return st
+}
