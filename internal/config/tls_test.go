@@ -1,0 +1,88 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func selfSigned(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), 0o600)
+	return certFile, keyFile
+}
+
+func TestValidateTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir, "www.site.test")
+	_, otherKey := selfSigned(t, dir, "other.test")
+	garbage := filepath.Join(dir, "garbage.pem")
+	os.WriteFile(garbage, []byte("hello"), 0o600)
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string // "" = valid
+	}{
+		{"files", "site:\n  url: https://www.site.test:8443\ntls:\n  certificates:\n    - {cert_file: " + cert + ", key_file: " + key + "}\n", ""},
+		{"acme", "tls:\n  acme:\n    email: a@b.test\n    names: [www.site.test]\n", ""},
+		{"cert that does not parse", "site:\n  url: https://x.test\ntls:\n  certificates:\n    - {cert_file: " + garbage + ", key_file: " + key + "}\n",
+			"tls.certificates[0].cert_file: " + garbage + ": no PEM certificate"},
+		{"key that does not fit", "site:\n  url: https://x.test\ntls:\n  certificates:\n    - {cert_file: " + cert + ", key_file: " + otherKey + "}\n",
+			"tls.certificates[0].key_file: " + otherKey + " does not fit " + cert},
+		{"missing file", "site:\n  url: https://x.test\ntls:\n  certificates:\n    - {cert_file: /nonexistent.pem, key_file: " + key + "}\n",
+			"tls.certificates[0].cert_file: open /nonexistent.pem"},
+		{"relative path", "site:\n  url: https://x.test\ntls:\n  certificates:\n    - {cert_file: cert.pem, key_file: " + key + "}\n",
+			"tls.certificates[0].cert_file: must be an absolute path"},
+		{"files without site.url", "tls:\n  certificates:\n    - {cert_file: " + cert + ", key_file: " + key + "}\n", "site.url: must be set"},
+		{"bad acme name", "tls:\n  acme:\n    names: [\"www.site.test/x\"]\n", "tls.acme.names[0]: must be a DNS name"},
+		{"plain-http directory", "tls:\n  acme:\n    directory_url: http://ca.test/dir\n    names: [a.test]\n", "tls.acme.directory_url: must be an https:// URL"},
+		{"https_addr shared by two edges", "edges:\n  - {id: edge-1, addr: 127.0.0.1:8080}\n  - {id: edge-2, addr: 127.0.0.2:8080}\ntls:\n  acme:\n    names: [a.test]\n",
+			"edges[1].https_addr: address 127.0.0.1:8443 is already used by another edge"},
+		{"https_addr per edge", "edges:\n  - {id: edge-1, addr: 127.0.0.1:8080}\n  - {id: edge-2, addr: 127.0.0.2:8080, https_addr: 127.0.0.2:8443}\ntls:\n  acme:\n    names: [a.test]\n", ""},
+		{"https_addr collides with an edge's http addr", "edges:\n  - {id: edge-1, addr: 127.0.0.1:8443}\ntls:\n  acme:\n    names: [a.test]\n",
+			"edges[0].https_addr: address 127.0.0.1:8443 is already used by edges[0].addr"},
+		{"max_streams", "tls:\n  max_streams: 0\n  acme:\n    names: [a.test]\n", "tls.max_streams: must be 1 to 1000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("cfg.yaml", []byte(tt.yaml))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want one with %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSiteURLWithTLS(t *testing.T) {
+	c := Default()
+	c.TLS.ACME.Names = []string{"www.site.test"}
+	if got, want := c.SiteURL(), "https://www.site.test:8443"; got != want {
+		t.Errorf("SiteURL = %s, want %s", got, want)
+	}
+	c.TLS.HTTPSAddr = "127.0.0.1:443"
+	if got, want := c.SiteURL(), "https://www.site.test"; got != want {
+		t.Errorf("SiteURL = %s, want %s", got, want)
+	}
+}
