@@ -73,7 +73,7 @@ func startTLSEdge(t *testing.T, ts api.TLSSpec, httpSpec api.HTTPSpec, backend h
 	sn.Store(100)
 	f.issue = func() {
 		lk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		lt := &x509.Certificate{SerialNumber: big.NewInt(sn.Add(1)), Subject: pkix.Name{CommonName: "site.test"}, DNSNames: []string{"site.test"},
+		lt := &x509.Certificate{SerialNumber: big.NewInt(sn.Add(1)), Subject: pkix.Name{CommonName: "site.test"}, DNSNames: []string{"site.test", "localhost"},
 			NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
 			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 		ld, _ := x509.CreateCertificate(rand.Reader, lt, ca, &lk.PublicKey, key)
@@ -147,7 +147,7 @@ func TestHTTPSAndScheme(t *testing.T) {
 	f := startTLSEdge(t, api.TLSSpec{RedirectHTTP: true, HSTS: 3600}, api.HTTPSpec{}, echoBackend())
 	_, port, _ := net.SplitHostPort(f.https)
 	type result struct {
-		Status                    int
+		Status                      int
 		Proto, Location, HSTS, Body string
 	}
 	do := func(c *http.Client, url, host string, h map[string]string) result {
@@ -480,4 +480,3 @@ func TestHTTP3(t *testing.T) {
 		t.Errorf("HTTP/3: %d %s %q, want 200 HTTP/3.0 proto=https", resp.StatusCode, resp.Proto, b)
 	}
 }
-
