@@ -181,9 +181,11 @@ type CertFileSpec struct {
 
 // ACMESpec is automatic certificates; Storage is the directory all edges share.
 type ACMESpec struct {
-	Email         string   `json:"email,omitempty"`
-	DirectoryURL  string   `json:"directory_url"`
-	CAFile        string   `json:"ca_file,omitempty"`
+	Email        string `json:"email,omitempty"`
+	DirectoryURL string `json:"directory_url"`
+	// CAPEM is tls.acme.ca_file's contents (read by the controller: the
+	// edge's user need not be able to read the file).
+	CAPEM         string   `json:"ca_pem,omitempty"`
 	Names         []string `json:"names"`
 	Storage       string   `json:"storage"`
 	CheckInterval string   `json:"check_interval"`

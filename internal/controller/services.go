@@ -180,6 +180,10 @@ func (c *Controller) startEdges(ctx context.Context) error {
 		return err
 	}
 	for i, e := range c.cfg.Edges {
+		ts, err := c.edgeTLS(i)
+		if err != nil {
+			return err
+		}
 		spec := api.EdgeSpec{
 			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL(api.APIPathUpstreams), Debug: c.cfg.Site.Debug,
 			AckURL: c.apiURL(api.APIPathUpstreamsAck), EventsURL: c.apiURL(api.APIPathEdgeEvents), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
@@ -195,9 +199,9 @@ func (c *Controller) startEdges(ctx context.Context) error {
 				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
 				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
 			},
-			TLS: c.edgeTLS(i), EventURL: c.apiURL(api.APIPathEdgeEvent),
+			TLS: ts, EventURL: c.apiURL(api.APIPathEdgeEvent),
 		}
-		err := c.start(ctx, &c.edges[i], c.unprivileged(local.Role{
+		err = c.start(ctx, &c.edges[i], c.unprivileged(local.Role{
 			Name: e.ID, Role: "edge", Spec: spec, StopTimeout: 45 * time.Second,
 			Ready: c.edgeHealth(e), ReadyTimeout: 15 * time.Second,
 		}, e.Addr, c.cfg.EdgeHTTPSAddr(i)))

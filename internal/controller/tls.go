@@ -42,10 +42,10 @@ func (c *Controller) prepareTLS() error {
 }
 
 // edgeTLS is the TLS part of edge i's spec, nil when TLS is off.
-func (c *Controller) edgeTLS(i int) *api.TLSSpec {
+func (c *Controller) edgeTLS(i int) (*api.TLSSpec, error) {
 	t := c.cfg.TLS
 	if !t.Enabled() {
-		return nil
+		return nil, nil
 	}
 	s := &api.TLSSpec{
 		Addr: c.cfg.EdgeHTTPSAddr(i), RedirectHTTP: t.RedirectHTTP, HSTS: int64(t.HSTS / time.Second),
@@ -55,10 +55,17 @@ func (c *Controller) edgeTLS(i int) *api.TLSSpec {
 		s.Certificates = append(s.Certificates, api.CertFileSpec{CertFile: f.CertFile, KeyFile: f.KeyFile})
 	}
 	if a := t.ACME; len(a.Names) > 0 {
-		s.ACME = &api.ACMESpec{Email: a.Email, DirectoryURL: a.DirectoryURL, CAFile: a.CAFile, Names: a.Names,
+		s.ACME = &api.ACMESpec{Email: a.Email, DirectoryURL: a.DirectoryURL, Names: a.Names,
 			Storage: c.layout.ACME(), CheckInterval: a.CheckInterval.String()}
+		if a.CAFile != "" {
+			b, err := os.ReadFile(a.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls.acme.ca_file: %w", err)
+			}
+			s.ACME.CAPEM = string(b)
+		}
 	}
-	return s
+	return s, nil
 }
 
 // httpsTo is a client for the controller's own checks of the edges over

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,17 +77,14 @@ func newTLSFront(spec api.EdgeSpec, logger *slog.Logger) (*tlsFront, error) {
 		tp, _ := strconv.Atoi(port)
 		ac := &edgetls.ACME{Email: a.Email, DirectoryURL: a.DirectoryURL, Names: a.Names, Storage: a.Storage,
 			CheckInterval: ci, ListenHost: host, HTTPPort: hp, TLSPort: tp}
-		if a.CAFile != "" {
-			b, err := os.ReadFile(a.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("edge: tls.acme.ca_file: %w", err)
-			}
+		if a.CAPEM != "" {
+			b := []byte(a.CAPEM)
 			ac.Roots, _ = x509.SystemCertPool()
 			if ac.Roots == nil {
 				ac.Roots = x509.NewCertPool()
 			}
 			if !ac.Roots.AppendCertsFromPEM(b) {
-				return nil, fmt.Errorf("edge: tls.acme.ca_file %s: no PEM certificate", a.CAFile)
+				return nil, errors.New("edge: tls.acme.ca_pem: no PEM certificate")
 			}
 		}
 		cfg.ACME = ac

@@ -1,0 +1,409 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/test/tools"
+)
+
+// pebble is Let's Encrypt's test CA, on loopback.
+type pebble struct {
+	dir     string // https://.../dir
+	caFile  string // the root of pebble's own HTTPS listener
+	mgmt    string // management API (its issuing roots)
+	mu      sync.Mutex
+	out     bytes.Buffer
+	listenT *tls.Config
+}
+
+func (p *pebble) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+// issued counts the certificates pebble issued.
+func (p *pebble) issued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Count(p.out.String(), "Issued certificate serial")
+}
+
+// root is pebble's issuing root, which the site's chain must verify against.
+func (p *pebble) root(t *testing.T) *x509.CertPool {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: p.listenT}}
+	resp, err := c.Get(p.mgmt + "/roots/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatalf("pebble root: %s", b)
+	}
+	return pool
+}
+
+// startPebble runs pebble on ip with certificates valid for validity,
+// resolving names with dns (the stack's own DNS role) and validating
+// challenges on the edges' ports.
+func startPebble(t *testing.T, ip, dns string, httpPort, tlsPort int, validity time.Duration) *pebble {
+	t.Helper()
+	dir := t.TempDir()
+	// pebble's own HTTPS listener needs a certificate for ip.
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pebble listener root"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caT, caT, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	lt := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip}, IPAddresses: []net.IP{net.ParseIP(ip)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, _ := x509.CreateCertificate(rand.Reader, lt, ca, &key.PublicKey, caKey)
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
+	write := func(name string, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := &pebble{caFile: write("ca.pem", "CERTIFICATE", caDER)}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	p.listenT = &tls.Config{RootCAs: pool}
+	certFile, keyFile := write("cert.pem", "CERTIFICATE", der), write("key.pem", "PRIVATE KEY", kd)
+	cfg := map[string]any{"pebble": map[string]any{
+		"listenAddress": ip + ":14000", "managementListenAddress": ip + ":15000",
+		"certificate": certFile, "privateKey": keyFile, "httpPort": httpPort, "tlsPort": tlsPort,
+		"ocspResponderURL": "", "externalAccountBindingRequired": false, "keyAlgorithm": "ecdsa",
+		"retryAfter": map[string]int{"authz": 1, "order": 1},
+		"profiles":   map[string]any{"default": map[string]any{"description": "short-lived", "validityPeriod": int(validity.Seconds())}},
+	}}
+	b, _ := json.Marshal(cfg)
+	cfgFile := filepath.Join(dir, "pebble.json")
+	os.WriteFile(cfgFile, b, 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, tools.Path(t, "pebble"), "-config", cfgFile, "-dnsserver", dns)
+	// No random sleeps before validation, no random nonce rejections:
+	// the test is about scalepress, not about retrying pebble's chaos.
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	cmd.Stdout, cmd.Stderr = p, p
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("---- pebble output\n%s", p.out.String())
+		}
+	})
+	p.dir = "https://" + ip + ":14000/dir"
+	p.mgmt = "https://" + ip + ":15000"
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: p.listenT}}
+	for i := 0; ; i++ {
+		resp, err := c.Get(p.dir)
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i > 100 {
+			t.Fatalf("pebble does not answer: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return p
+}
+
+// tlsClient talks to the site by name at one edge's HTTPS address,
+// verifying the chain against roots.
+func tlsClient(roots *x509.CertPool, httpsAddr string, jar http.CookieJar) *http.Client {
+	return &http.Client{Timeout: 60 * time.Second, Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, httpsAddr)
+			}}}
+}
+
+// TestTLSACME is a user putting the site on HTTPS with ACME (Pebble as the
+// CA, the stack's own geo DNS resolving the name to the two edges): `up`
+// obtains one certificate for both edges, the chain verifies, WordPress
+// builds https links and Secure cookies, plain HTTP redirects, the
+// certificate is renewed before it expires (once, not per edge).
+func TestTLSACME(t *testing.T) {
+	const block = 69
+	s := newStack(t, block, 1)
+	edgeA, edgeB := fmt.Sprintf("127.%d.0.1", block), fmt.Sprintf("127.%d.0.2", block)
+	dnsAddr := fmt.Sprintf("127.%d.0.53:5353", block)
+	const validity = 90 * time.Second
+	pb := startPebble(t, fmt.Sprintf("127.%d.0.60", block), dnsAddr, 8080, 8443, validity)
+
+	cfg := stackConfig(block, 1)
+	oneEdge := fmt.Sprintf("edges:\n  - id: edge-1\n    region: default\n    addr: 127.%d.0.1:8080\n", block)
+	if !strings.Contains(cfg, oneEdge) {
+		t.Fatalf("stackConfig changed; update TestTLSACME:\n%s", cfg)
+	}
+	cfg = strings.Replace(cfg, oneEdge, fmt.Sprintf(`edges:
+  - {id: edge-1, region: default, addr: %[1]s:8080, https_addr: %[1]s:8443}
+  - {id: edge-2, region: default, addr: %[2]s:8080, https_addr: %[2]s:8443}
+`, edgeA, edgeB), 1)
+	cfg += fmt.Sprintf(`dns:
+  enabled: true
+  addr: %s
+  zone: example.test.
+  geo_names: [www]
+  health: {interval: 1s, timeout: 1s, rise: 1, fall: 2}
+tls:
+  redirect_http: true
+  hsts: 1h
+  http3: true
+  acme:
+    email: ops@example.test
+    directory_url: %s
+    ca_file: %s
+    names: [www.example.test]
+    check_interval: 2s
+`, dnsAddr, pb.dir, pb.caFile)
+	if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	took := s.up(t)
+	t.Logf("up --detach with ACME took %s; pebble issued %d", took.Round(time.Millisecond), pb.issued())
+	roots := pb.root(t)
+	const site = "https://www.example.test:8443"
+
+	t.Run("status has tls", func(t *testing.T) {
+		st := s.status(t)
+		if st.TLS == nil || st.TLS.HTTPSURL != site || st.SiteURL != site {
+			t.Fatalf("status tls %+v, site_url %s; want https_url %s", st.TLS, st.SiteURL, site)
+		}
+		if len(st.TLS.Certificates) == 0 || st.TLS.Certificates[0].Names[0] != "www.example.test" || !strings.Contains(st.TLS.Certificates[0].Issuer, "Pebble") {
+			t.Errorf("status certificates %+v, want one for www.example.test from Pebble", st.TLS.Certificates)
+		}
+	})
+
+	t.Run("one certificate for both edges", func(t *testing.T) {
+		if n := pb.issued(); n != 1 {
+			t.Errorf("pebble issued %d certificates, want 1 for two edges", n)
+		}
+		var serials []string
+		for _, a := range []string{edgeA, edgeB} {
+			resp, err := tlsClient(roots, a+":8443", nil).Get(site + "/")
+			if err != nil {
+				t.Fatalf("edge %s: %v", a, err) // includes a chain that does not verify against Pebble's root
+			}
+			resp.Body.Close()
+			serials = append(serials, resp.TLS.PeerCertificates[0].SerialNumber.String())
+		}
+		if serials[0] != serials[1] {
+			t.Errorf("the edges serve different certificates: %v", serials)
+		}
+	})
+
+	t.Run("WordPress pages carry https links", func(t *testing.T) {
+		resp, err := tlsClient(roots, edgeA+":8443", nil).Get(site + "/?s=hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(b)
+		if resp.StatusCode != 200 || resp.Proto != "HTTP/2.0" {
+			t.Fatalf("%d %s", resp.StatusCode, resp.Proto)
+		}
+		if !strings.Contains(body, site+"/") || strings.Contains(body, "http://www.example.test") {
+			t.Errorf("page links are not all %s/...:\n%.2000s", site, body)
+		}
+		if h := resp.Header.Get("Strict-Transport-Security"); h != "max-age=3600" {
+			t.Errorf("HSTS %q", h)
+		}
+	})
+
+	t.Run("plain HTTP redirects", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", "http://"+edgeA+":8080/sample-page/?x=1", nil)
+		req.Host = "www.example.test:8080"
+		c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 308 || resp.Header.Get("Location") != site+"/sample-page/?x=1" {
+			t.Errorf("%d Location %q, want 308 %s/sample-page/?x=1", resp.StatusCode, resp.Header.Get("Location"), site)
+		}
+	})
+
+	t.Run("admin logs in over HTTPS with Secure cookies", func(t *testing.T) {
+		pw, err := os.ReadFile(filepath.Join(s.dir, "secrets", "admin-password"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jar, _ := cookiejar.New(nil)
+		c := tlsClient(roots, edgeA+":8443", jar)
+		resp, err := c.Get(site + "/wp-login.php")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		form := url.Values{"log": {"admin"}, "pwd": {strings.TrimSpace(string(pw))}, "wp-submit": {"Log In"},
+			"redirect_to": {site + "/wp-admin/"}, "testcookie": {"1"}}
+		resp, err = c.Post(site+"/wp-login.php", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 302 || resp.Header.Get("Location") != site+"/wp-admin/" {
+			t.Fatalf("login: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		secure := map[string]bool{}
+		for _, ck := range resp.Cookies() {
+			if strings.HasPrefix(ck.Name, "wordpress_") && ck.Value != "" && ck.MaxAge >= 0 {
+				secure[strings.SplitN(ck.Name, "_", 3)[1]] = ck.Secure
+			}
+		}
+		if !secure["sec"] || !secure["logged"] {
+			t.Errorf("auth cookies (name part -> Secure) %v: want wordpress_sec_* and wordpress_logged_in_* Secure", secure)
+		}
+		resp, err = c.Get(site + "/wp-admin/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "Dashboard") {
+			t.Errorf("wp-admin after login: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("HTTP/3", func(t *testing.T) {
+		tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "www.example.test"}}
+		defer tr.Close()
+		req, _ := http.NewRequest("GET", "https://"+edgeB+":8443/", nil)
+		req.Host = "www.example.test:8443"
+		resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Proto != "HTTP/3.0" || !strings.Contains(string(b), site+"/") {
+			t.Errorf("HTTP/3: %d %s", resp.StatusCode, resp.Proto)
+		}
+	})
+
+	t.Run("renewed before expiry, once for both edges", func(t *testing.T) {
+		first := func(a string) *x509.Certificate {
+			resp, err := tlsClient(roots, a+":8443", nil).Get(site + "/")
+			if err != nil {
+				t.Fatalf("edge %s: %v", a, err)
+			}
+			resp.Body.Close()
+			return resp.TLS.PeerCertificates[0]
+		}
+		old := first(edgeA)
+		deadline := old.NotAfter
+		for _, a := range []string{edgeA, edgeB} {
+			for {
+				c := first(a)
+				if c.SerialNumber.Cmp(old.SerialNumber) != 0 {
+					t.Logf("edge %s serves a renewed certificate %s before the old one expires at %s", a, time.Until(deadline).Round(time.Second), deadline.Format(time.TimeOnly))
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("edge %s still serves the old certificate past its expiry", a)
+				}
+				time.Sleep(time.Second)
+			}
+		}
+		if n := pb.issued(); n != 2 {
+			t.Errorf("pebble issued %d certificates, want 2 (one renewal for both edges)", n)
+		}
+	})
+
+	t.Run("certificate events", func(t *testing.T) {
+		var evs api.Events
+		resp, err := http.Get(s.api + api.APIPathEvents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&evs)
+		resp.Body.Close()
+		var got []string
+		for _, e := range evs.Events {
+			if e.Kind == api.EventKindTLS {
+				got = append(got, e.Message)
+			}
+		}
+		if len(got) == 0 || !strings.Contains(strings.Join(got, "\n"), "acme certificate obtained for www.example.test") {
+			t.Errorf("tls events %q, want one saying the certificate was obtained", got)
+		}
+	})
+}
+
+// TestTLSBadCertificate: `up` refuses a certificate file that does not
+// parse, or a key that does not fit it, with exit 2 naming the file, and
+// starts nothing.
+func TestTLSBadCertificate(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "fullchain.pem")
+	os.WriteFile(garbage, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), 0o644)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
+	keyFile := filepath.Join(dir, "key.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), 0o600)
+	// A good certificate for another key.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"www.example.test"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &other.PublicKey, other)
+	otherCert := filepath.Join(dir, "other.pem")
+	os.WriteFile(otherCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	for _, tt := range []struct{ name, cert, want string }{
+		{"does not parse", garbage, "tls.certificates[0].cert_file: " + garbage},
+		{"key does not fit", otherCert, "tls.certificates[0].key_file: " + keyFile + " does not fit " + otherCert},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, "scalepress.yaml")
+			os.WriteFile(cfg, []byte(fmt.Sprintf("site:\n  url: https://www.example.test\ntls:\n  certificates:\n    - {cert_file: %s, key_file: %s}\n", tt.cert, keyFile)), 0o644)
+			r := runBin(t, "up", "--detach", "--config", cfg, "--dir", filepath.Join(dir, "state"))
+			if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("up: exit %d, stderr %q; want exit 2 naming %q", r.code, r.stderr, tt.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "state", "run", "controller.pid")); err == nil {
+				t.Error("up started a controller")
+			}
+		})
+	}
+}
