@@ -141,6 +141,9 @@ func (c *edgeCollector) Describe(ch chan<- *prometheus.Desc) {
 			ch <- d
 		}
 	}
+	if e.tls != nil {
+		e.tls.writeTLSMetrics(w, st.ID)
+	}
 }
 
 func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {

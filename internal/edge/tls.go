@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -313,4 +314,18 @@ func (f *tlsFront) status() *TLSStatus {
 			NotAfter: c.NotAfter.UTC().Format(time.RFC3339), Source: c.Source})
 	}
 	return st
+}
+
+// writeTLSMetrics adds the HTTPS side's counters to the edge's metrics.
+func (f *tlsFront) writeTLSMetrics(w io.Writer, id string) {
+	noSNI, unknown := f.mgr.Refused()
+	fmt.Fprintf(w, "# HELP scalepress_edge_tls_handshake_errors_total TLS handshakes that failed (refused names, old versions, scanners).\n# TYPE scalepress_edge_tls_handshake_errors_total counter\n")
+	fmt.Fprintf(w, "scalepress_edge_tls_handshake_errors_total{edge=%q} %d\n", id, f.handshakeErrors.Load())
+	fmt.Fprintf(w, "# HELP scalepress_edge_tls_refused_total TLS handshakes refused for the server name: no SNI, or a name no certificate covers.\n# TYPE scalepress_edge_tls_refused_total counter\n")
+	fmt.Fprintf(w, "scalepress_edge_tls_refused_total{edge=%q,reason=\"no_sni\"} %d\n", id, noSNI)
+	fmt.Fprintf(w, "scalepress_edge_tls_refused_total{edge=%q,reason=\"unknown_name\"} %d\n", id, unknown)
+	fmt.Fprintf(w, "# HELP scalepress_edge_tls_certificate_expiry_seconds When each certificate the edge serves expires (Unix time).\n# TYPE scalepress_edge_tls_certificate_expiry_seconds gauge\n")
+	for _, c := range f.mgr.Certificates() {
+		fmt.Fprintf(w, "scalepress_edge_tls_certificate_expiry_seconds{edge=%q,name=%q,source=%q} %d\n", id, c.Names[0], c.Source, c.NotAfter.Unix())
+	}
 }

@@ -207,6 +207,22 @@ func TestHTTPSAndScheme(t *testing.T) {
 			}
 		})
 	}
+	t.Run("refused handshakes are counted", func(t *testing.T) {
+		for _, name := range []string{"", "other.test", "other.test"} {
+			if c, err := tls.Dial("tcp", f.https, &tls.Config{ServerName: name, InsecureSkipVerify: true}); err == nil {
+				c.Close()
+				t.Fatalf("handshake for %q succeeded", name)
+			}
+		}
+		_, metrics := get(t, "http://"+f.http+api.EdgePathMetrics, "")
+		for _, want := range []string{`scalepress_edge_tls_refused_total{edge="edge-1",reason="no_sni"} 1`,
+			`scalepress_edge_tls_refused_total{edge="edge-1",reason="unknown_name"} 2`,
+			`scalepress_edge_tls_certificate_expiry_seconds{edge="edge-1",name="site.test",source="file"}`} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %q:\n%s", want, metrics)
+			}
+		}
+	})
 }
 
 // TestPlainHTTPCannotClaimHTTPS: without the redirect, a plain-HTTP client
