@@ -7,13 +7,13 @@
 # resumed sessions (resumed). nginx is a TLS-terminating proxy_cache in front
 # of the edge (its hits never reach the edge). Reports requests/s, p50/p99
 # and the server's CPU µs per request (edge process; nginx's two workers).
-# Usage: bench/tls.sh [REPS=3] [DURATION=10s]
+# Usage: bench/tls.sh [REPS=3] [DURATION=10s] [MODES="hits h2 new resumed"]
 # Needs: make build, nginx.
 # Raw output: bench/results/tls-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-REPS=${REPS:-3} DUR=${DURATION:-10s}
+REPS=${REPS:-3} DUR=${DURATION:-10s} MODES=${MODES:-"hits h2 new resumed"}
 BIN=$PWD/bin/scalepress
 W=${W:-/tmp/scalepress-bench-tls}
 EDGE=127.83.0.1:8080 EDGES=127.83.0.1:8443 NGINX=127.83.0.9:8443 NAME=www.bench.test
@@ -85,11 +85,20 @@ http {
   }
 }
 EOC
-nginx -c $W/nginx.conf
+# In the foreground as this script's child, so that its end is recorded.
+( nginx -c $W/nginx.conf -g 'daemon off;' >$W/nginx.out 2>&1; echo "nginx exited: status $? at $(date -Is)" >>$W/nginx.out ) &
 sleep 0.5
 EDGE_PID=$($BIN status --dir $W --json | jq '.edges[0].pid')
-NGINX_PIDS=$(pgrep -P "$(cat $W/nginx.pid)" | tr '\n' ' ')
-ticks() { local s=0; for p in "$@"; do s=$((s + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $s; }
+# The workers only: the cache loader child exits after a minute.
+NGINX_PIDS=$(pgrep -f -P "$(cat $W/nginx.pid)" "nginx: worker process" | tr '\n' ' ')
+ticks() {
+  local s=0 p
+  for p in "$@"; do
+    [[ -r /proc/$p/stat ]] || { echo "process $p is gone (nginx or the edge died, or was killed): $(cat $W/nginx.out 2>/dev/null)" >&2; exit 1; }
+    s=$((s + $(awk '{print $14+$15}' /proc/$p/stat)))
+  done
+  echo $s
+}
 HZ=$(getconf CLK_TCK)
 for t in edge nginx; do
   a=$EDGES; [[ $t == nginx ]] && a=$NGINX
@@ -97,7 +106,7 @@ for t in edge nginx; do
   echo "check $t: $(curl -s -o /dev/null -D - --cacert $W/certs/ca.pem --resolve $NAME:8443:${a%:*} -w '%{http_code} %{size_download} %{http_version}' "https://$NAME:8443/" | tr -d '\r' | awk '/^[xX]-[cC]ache:/ {c=$2} END {print c}') $(curl -s -o /dev/null --cacert $W/certs/ca.pem --resolve $NAME:8443:${a%:*} -w '%{http_code} %{size_download} HTTP/%{http_version}' "https://$NAME:8443/")"
 done
 printf "%-8s %-4s %-6s %-8s %-10s %-10s %-8s %-8s %s\n" mode rep target rps p50 p99 errors resumed "server-cpu-us/req"
-for mode in hits h2 new resumed; do
+for mode in $MODES; do
   case $mode in hits) c=32;; h2) c=64;; new|resumed) c=16;; esac
   for r in $(seq 1 $REPS); do
     for t in edge nginx; do
