@@ -37,7 +37,24 @@ const MaxEdgeEvents = 10
 type EdgeEvents struct {
 	LoginBlocks []LoginBlock `json:"login_blocks"`
 	More        int          `json:"more,omitempty"`
+	// TLS are certificate events: a reload that failed, an ACME
+	// certificate obtained or failing, one close to expiry (at most
+	// MaxEdgeEvents).
+	TLS []TLSEvent `json:"tls,omitempty"`
 }
+
+// TLSEvent is one certificate event of an edge; Alert marks the ones an
+// operator must act on.
+type TLSEvent struct {
+	Alert   bool   `json:"alert,omitempty"`
+	Message string `json:"message"`
+}
+
+// EventKindTLS is the kind of certificate events in the event log.
+const EventKindTLS = "tls"
+
+// MaxEventMessage bounds a TLSEvent's message.
+const MaxEventMessage = 1024
 
 // LoginBlock is a client address or a user name that went over its login
 // throttling limit at an edge. It never holds a password.

@@ -153,8 +153,6 @@ type EdgeSpec struct {
 	HTTP HTTPSpec `json:"http"`
 	// TLS, when not nil, serves HTTPS (docs/adr/0013-edge-tls.md).
 	TLS *TLSSpec `json:"tls,omitempty"`
-	// EventURL takes the edge's events (POST EdgeEvent, ControlToken).
-	EventURL string `json:"event_url,omitempty"`
 }
 
 // TLSSpec is HTTPS at an edge.
@@ -190,20 +188,6 @@ type ACMESpec struct {
 	Storage       string   `json:"storage"`
 	CheckInterval string   `json:"check_interval"`
 }
-
-// EdgeEvent is what an edge reports for the event log (APIPathEdgeEvent).
-type EdgeEvent struct {
-	// Kind is EventKindTLS.
-	Kind    string `json:"kind"`
-	Alert   bool   `json:"alert,omitempty"`
-	Message string `json:"message"`
-}
-
-// EventKindTLS is the kind of certificate events (reloads, ACME, expiry).
-const EventKindTLS = "tls"
-
-// MaxEventMessage bounds an EdgeEvent's message.
-const MaxEventMessage = 1024
 
 // HTTPSpec is the http configuration an edge is told.
 type HTTPSpec struct {

@@ -11,15 +11,13 @@ const (
 	APIPathUpstreams = "/v1/upstreams" // GET: Upstreams
 	// APIPathUpstreamsAck takes an edge's UpstreamsAck (its control token).
 	APIPathUpstreamsAck = "/v1/upstreams/ack"
-	// APIPathEdgeEvent takes an edge's EdgeEvent (its control token).
-	APIPathEdgeEvent = "/v1/edge/events"
-	APIPathDBMembers = "/v1/db/members" // GET: DBMembers
-	APIPathEvents    = "/v1/events"     // GET ?since=SEQ&wait=DURATION: Events
-	APIPathScale     = "/v1/scale"      // POST ScaleRequest: Autoscaling
-	APIPathPurge     = "/v1/purge"      // POST PurgeRequest: PurgeResult (202 while edges are pending)
-	APIPathMetrics   = "/metrics"       // GET: Prometheus text
-	APIPathTargets   = "/v1/targets"    // GET: []TargetGroup (Prometheus HTTP service discovery)
-	APIPathHealth    = "/healthz"       // GET: 200 "ok"
+	APIPathDBMembers    = "/v1/db/members" // GET: DBMembers
+	APIPathEvents       = "/v1/events"     // GET ?since=SEQ&wait=DURATION: Events
+	APIPathScale        = "/v1/scale"      // POST ScaleRequest: Autoscaling
+	APIPathPurge        = "/v1/purge"      // POST PurgeRequest: PurgeResult (202 while edges are pending)
+	APIPathMetrics      = "/metrics"       // GET: Prometheus text
+	APIPathTargets      = "/v1/targets"    // GET: []TargetGroup (Prometheus HTTP service discovery)
+	APIPathHealth       = "/healthz"       // GET: 200 "ok"
 )
 
 // The dashboard (docs/operations.md "Console"), served by the control API.

@@ -97,7 +97,8 @@ func (c *Controller) handleAck(w http.ResponseWriter, r *http.Request, id string
 }
 
 // handleEdgeEvents records what edge id reports as events: the login
-// throttling blocks that started there (kind "throttle").
+// throttling blocks that started there (kind "throttle") and its
+// certificate events (kind "tls").
 func (c *Controller) handleEdgeEvents(w http.ResponseWriter, r *http.Request, id string) {
 	var ev api.EdgeEvents
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
@@ -110,6 +111,17 @@ func (c *Controller) handleEdgeEvents(w http.ResponseWriter, r *http.Request, id
 		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "edge events: %d login blocks, at most %d one by one (count the rest in more)", len(ev.LoginBlocks), api.MaxEdgeEvents)
 		return
 	}
+	if len(ev.TLS) > api.MaxEdgeEvents {
+		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "edge events: %d tls events, at most %d", len(ev.TLS), api.MaxEdgeEvents)
+		return
+	}
+	for _, t := range ev.TLS {
+		if t.Message == "" || len(t.Message) > api.MaxEventMessage {
+			guard.Refuse(w, r, c.logger, http.StatusBadRequest, "edge events: a tls event's message must be 1 to %d bytes", api.MaxEventMessage)
+			return
+		}
+	}
+	c.tlsEvents(id, ev.TLS)
 	for _, b := range ev.LoginBlocks {
 		what := "address " + b.Address
 		if b.By == "user" {

@@ -199,7 +199,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
 				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
 			},
-			TLS: ts, EventURL: c.apiURL(api.APIPathEdgeEvent),
+			TLS: ts,
 		}
 		err = c.start(ctx, &c.edges[i], c.unprivileged(local.Role{
 			Name: e.ID, Role: "edge", Spec: spec, StopTimeout: 45 * time.Second,

@@ -3,14 +3,12 @@ package controller
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
-	"github.com/scalepress/scalepress/internal/guard"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
@@ -83,25 +81,16 @@ func (c *Controller) httpsTo(name string) *http.Client {
 	}
 }
 
-// handleEdgeEvent records an edge's event (certificate reloads, ACME, expiry).
-func (c *Controller) handleEdgeEvent(w http.ResponseWriter, r *http.Request, id string) {
-	var ev api.EdgeEvent
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "edge event: body: %v", err)
-		return
+// tlsEvents records the certificate events an edge reported
+// (handleEdgeEvents checked their number and size).
+func (c *Controller) tlsEvents(id string, evs []api.TLSEvent) {
+	for _, ev := range evs {
+		inputs := map[string]any{"edge": id}
+		if ev.Alert {
+			inputs["level"] = "alert"
+		}
+		c.eventWith(api.EventKindTLS, "", inputs, "%s: %s", id, ev.Message)
 	}
-	if ev.Kind != api.EventKindTLS || ev.Message == "" || len(ev.Message) > api.MaxEventMessage {
-		guard.Refuse(w, r, c.logger, http.StatusBadRequest, "edge event: kind must be %q with a message of at most %d bytes", api.EventKindTLS, api.MaxEventMessage)
-		return
-	}
-	inputs := map[string]any{"edge": id}
-	if ev.Alert {
-		inputs["level"] = "alert"
-	}
-	c.eventWith(ev.Kind, "", inputs, "%s: %s", id, ev.Message)
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // tlsStatus is the status document's tls object: the HTTPS URL and the

@@ -98,12 +98,12 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 	if e.cache, err = newCache(spec.Cache); err != nil {
 		return nil, err
 	}
-	e.metrics = newEdgeMetrics(e)
 	if spec.TLS != nil {
 		if e.tls, err = newTLSFront(spec, logger); err != nil {
 			return nil, err
 		}
 	}
+	e.metrics = newEdgeMetrics(e)
 	return e, nil
 }
 

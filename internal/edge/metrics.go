@@ -36,7 +36,7 @@ func newEdgeMetrics(e *Edge) *edgeMetrics {
 			m.duration[i][j] = metrics.NewDurations(metrics.EdgeRequestBuckets)
 		}
 	}
-	c := &edgeCollector{e: e, d: newEdgeDescs(labels, e.logins != nil, e.cache != nil), m: m}
+	c := &edgeCollector{e: e, d: newEdgeDescs(labels, e.logins != nil, e.cache != nil, e.tls != nil), m: m}
 	m.reg = metrics.NewRegistry(c)
 	m.handler = metrics.Handler(m.reg)
 	return m
@@ -80,9 +80,10 @@ type edgeDescs struct {
 	blocked, tracked, evictions                               *prometheus.Desc
 	cacheResponses, refreshes, stores, cacheEvictions, purged *prometheus.Desc // cache on
 	cacheBytes, cacheObjects                                  *prometheus.Desc
+	tlsHandshakeErrors, tlsRefused, tlsExpiry                 *prometheus.Desc // TLS on
 }
 
-func newEdgeDescs(l prometheus.Labels, logins, cache bool) edgeDescs {
+func newEdgeDescs(l prometheus.Labels, logins, cache, tls bool) edgeDescs {
 	desc := func(name, help string, vars ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, vars, l)
 	}
@@ -118,6 +119,11 @@ func newEdgeDescs(l prometheus.Labels, logins, cache bool) edgeDescs {
 		d.cacheBytes = desc("scalepress_edge_cache_bytes", "Bytes held by the page cache now (approximate).")
 		d.cacheObjects = desc("scalepress_edge_cache_objects", "Objects held by the page cache now.")
 	}
+	if tls {
+		d.tlsHandshakeErrors = desc("scalepress_edge_tls_handshake_errors_total", "TLS handshakes that failed (refused names, old versions, scanners).")
+		d.tlsRefused = desc("scalepress_edge_tls_refused_total", "TLS handshakes refused for the server name: no SNI, or a name no certificate covers.", "reason")
+		d.tlsExpiry = desc("scalepress_edge_tls_certificate_expiry_seconds", "When each certificate the edge serves expires (Unix time).", "name", "source")
+	}
 	return d
 }
 
@@ -125,7 +131,8 @@ func (d *edgeDescs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{d.duration, d.retries, d.fallbacks, d.refused, d.generation, d.failOpen,
 		d.inFlight, d.healthy, d.picks, d.failures, d.ejections,
 		d.loginRequests, d.attempts, d.successes, d.throttled, d.blocks, d.blocked, d.tracked, d.evictions,
-		d.cacheResponses, d.refreshes, d.stores, d.cacheEvictions, d.purged, d.cacheBytes, d.cacheObjects}
+		d.cacheResponses, d.refreshes, d.stores, d.cacheEvictions, d.purged, d.cacheBytes, d.cacheObjects,
+		d.tlsHandshakeErrors, d.tlsRefused, d.tlsExpiry}
 }
 
 // edgeCollector reads the edge's atomics at scrape time.
@@ -140,9 +147,6 @@ func (c *edgeCollector) Describe(ch chan<- *prometheus.Desc) {
 		if d != nil {
 			ch <- d
 		}
-	}
-	if e.tls != nil {
-		e.tls.writeTLSMetrics(w, st.ID)
 	}
 }
 
@@ -199,5 +203,14 @@ func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.purged, float64(cs.Purges))
 		gauge(d.cacheBytes, float64(cs.Bytes))
 		gauge(d.cacheObjects, float64(cs.Objects))
+	}
+	if f := c.e.tls; f != nil && d.tlsRefused != nil {
+		noSNI, unknown := f.mgr.Refused()
+		counter(d.tlsHandshakeErrors, float64(f.handshakeErrors.Load()))
+		counter(d.tlsRefused, float64(noSNI), "no_sni")
+		counter(d.tlsRefused, float64(unknown), "unknown_name")
+		for _, cert := range f.mgr.Certificates() {
+			gauge(d.tlsExpiry, float64(cert.NotAfter.Unix()), cert.Names[0], cert.Source)
+		}
 	}
 }

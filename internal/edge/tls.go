@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -36,7 +35,7 @@ type tlsFront struct {
 	hsts            string // Strict-Transport-Security value; "" = none
 	altSvc          string // Alt-Svc value when HTTP/3 is on
 	handshakeErrors atomic.Int64
-	events          chan api.EdgeEvent
+	events          chan api.TLSEvent
 }
 
 // newTLSFront builds the HTTPS side from the spec; a certificate file that
@@ -47,7 +46,7 @@ func newTLSFront(spec api.EdgeSpec, logger *slog.Logger) (*tlsFront, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: tls.addr %q: %w", ts.Addr, err)
 	}
-	f := &tlsFront{spec: ts, events: make(chan api.EdgeEvent, 64)}
+	f := &tlsFront{spec: ts, events: make(chan api.TLSEvent, 64)}
 	if port != "443" {
 		f.httpsPort = port
 	}
@@ -103,7 +102,7 @@ func (f *tlsFront) event(alert bool, msg string) {
 		msg = msg[:api.MaxEventMessage]
 	}
 	select {
-	case f.events <- api.EdgeEvent{Kind: api.EventKindTLS, Alert: alert, Message: msg}:
+	case f.events <- api.TLSEvent{Alert: alert, Message: msg}:
 	default:
 	}
 }
@@ -247,7 +246,7 @@ func (e *Edge) serveTLS(ctx context.Context, wg *sync.WaitGroup, serveErr chan<-
 		})
 	}
 	ectx, stopEvents := context.WithCancel(ctx)
-	if e.spec.EventURL != "" {
+	if e.spec.EventsURL != "" {
 		wg.Go(func() { e.sendEvents(ectx) })
 	}
 	e.logger.Info("edge serving https", "addr", f.spec.Addr, "http3", f.spec.HTTP3, "redirect_http", f.spec.RedirectHTTP)
@@ -261,18 +260,21 @@ func (e *Edge) serveTLS(ctx context.Context, wg *sync.WaitGroup, serveErr chan<-
 	}, nil
 }
 
-// sendEvents posts the TLS events to the controller's event log.
+// sendEvents posts the TLS events to the controller's event log
+// (APIPathEdgeEvents, with the login blocks' report), as they happen.
 func (e *Edge) sendEvents(ctx context.Context) {
-	c := api.NewClient(e.spec.EventURL)
-	c.Token = e.spec.ControlToken
-	c.HTTP.Timeout = 5 * time.Second
+	c := api.Client{Base: e.spec.EventsURL, HTTP: &http.Client{Timeout: 5 * time.Second}, Token: e.spec.ControlToken}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev := <-e.tls.events:
-			if err := c.Post(ctx, "", ev, nil); err != nil && ctx.Err() == nil {
-				e.logger.Warn("tls event not delivered to the controller", "err", err, "message", ev.Message)
+			batch := []api.TLSEvent{ev}
+			for len(batch) < api.MaxEdgeEvents && len(e.tls.events) > 0 {
+				batch = append(batch, <-e.tls.events)
+			}
+			if err := c.Post(ctx, "", api.EdgeEvents{TLS: batch}, nil); err != nil && ctx.Err() == nil {
+				e.logger.Warn("tls events not delivered to the controller", "err", err, "events", len(batch))
 			}
 		}
 	}
@@ -314,18 +316,4 @@ func (f *tlsFront) status() *TLSStatus {
 			NotAfter: c.NotAfter.UTC().Format(time.RFC3339), Source: c.Source})
 	}
 	return st
-}
-
-// writeTLSMetrics adds the HTTPS side's counters to the edge's metrics.
-func (f *tlsFront) writeTLSMetrics(w io.Writer, id string) {
-	noSNI, unknown := f.mgr.Refused()
-	fmt.Fprintf(w, "# HELP scalepress_edge_tls_handshake_errors_total TLS handshakes that failed (refused names, old versions, scanners).\n# TYPE scalepress_edge_tls_handshake_errors_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_tls_handshake_errors_total{edge=%q} %d\n", id, f.handshakeErrors.Load())
-	fmt.Fprintf(w, "# HELP scalepress_edge_tls_refused_total TLS handshakes refused for the server name: no SNI, or a name no certificate covers.\n# TYPE scalepress_edge_tls_refused_total counter\n")
-	fmt.Fprintf(w, "scalepress_edge_tls_refused_total{edge=%q,reason=\"no_sni\"} %d\n", id, noSNI)
-	fmt.Fprintf(w, "scalepress_edge_tls_refused_total{edge=%q,reason=\"unknown_name\"} %d\n", id, unknown)
-	fmt.Fprintf(w, "# HELP scalepress_edge_tls_certificate_expiry_seconds When each certificate the edge serves expires (Unix time).\n# TYPE scalepress_edge_tls_certificate_expiry_seconds gauge\n")
-	for _, c := range f.mgr.Certificates() {
-		fmt.Fprintf(w, "scalepress_edge_tls_certificate_expiry_seconds{edge=%q,name=%q,source=%q} %d\n", id, c.Names[0], c.Source, c.NotAfter.Unix())
-	}
 }
