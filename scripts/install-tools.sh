@@ -4,12 +4,18 @@
 #
 #   nomad     v1.6.3  MPL-2.0     the tools/nomad module (committed go.sum), CGO on
 #   versitygw v1.8.0  Apache-2.0  go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+#   pebble    v2.10.3 MPL-2.0     go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
+#                                 (Let's Encrypt's test ACME server: test/e2e TestTLSACME)
+#   h2spec    v2.2.1  MIT         go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+#                                 (HTTP/2 conformance: internal/edge TestH2Spec)
 #
 # Cache, ${SCALEPRESS_TOOLS:-$HOME/.cache/scalepress/tools}:
 #   nomad-KEY/nomad                    KEY = first 16 hex of sha256(tools/nomad/go.mod,
 #                                            tools/nomad/go.sum, `go version`)
 #   versitygw-v1.8.0-GOVERSION/versitygw
-#   bin/nomad, bin/versitygw           symlinks to the above; what the tests run
+#   pebble-v2.10.3-GOVERSION/pebble, h2spec-v2.2.1-GOVERSION/h2spec
+#   bin/nomad, bin/versitygw, bin/pebble, bin/h2spec
+#                                      symlinks to the above; what the tests run
 #                                      (test/tools.Path; keep the two in step)
 #
 # Idempotent; when both are cached it checks them and returns in well under a
@@ -23,6 +29,8 @@ set -euo pipefail
 
 NOMAD_VERSION=v1.6.3     # tools/nomad/go.mod requires it; test/tools.NomadVersion
 VERSITYGW_VERSION=v1.8.0 # test/tools.VersitygwVersion
+PEBBLE_VERSION=v2.10.3
+H2SPEC_VERSION=v2.2.1
 
 GO=${GO:-go}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,6 +73,19 @@ check_versitygw() {
   local out
   out=$("$1" --version 2>&1) || { echo "$out" >&2; return 1; }
   grep -qx "Version  *: $VERSITYGW_VERSION" <<<"$out" || { echo "$1 --version: $out" >&2; return 1; }
+}
+
+# check_pebble BIN, check_h2spec BIN: BIN runs and says it is the pinned
+# version (stamped at build: go install leaves their version strings "dev").
+check_pebble() {
+  local out
+  out=$("$1" -version 2>&1) || true
+  [[ $out == "Pebble version: $PEBBLE_VERSION" ]] || { echo "$1 -version: $out" >&2; return 1; }
+}
+check_h2spec() {
+  local out
+  out=$("$1" --version 2>&1) || true
+  [[ $out == "Version: ${H2SPEC_VERSION#v} (module)" ]] || { echo "$1 --version: $out" >&2; return 1; }
 }
 
 # link NAME TARGET: points bin/NAME at TARGET (relative to bin/), replacing the
@@ -112,5 +133,20 @@ build_versitygw() {
     "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION")
 }
 
+build_pebble() {
+  (cd "$1" && GOBIN=$1 nice -n 10 "$GO" install -trimpath -ldflags "-X=main.version=$PEBBLE_VERSION" \
+    "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION")
+}
+
+# h2spec has no go.mod of its own: its dependencies resolve to their newest
+# versions at build time (the binary is a test client only).
+build_h2spec() {
+  (cd "$1" && GOBIN=$1 GOFLAGS=-mod=mod nice -n 10 "$GO" install -trimpath \
+    -ldflags "-X=main.VERSION=${H2SPEC_VERSION#v} -X=main.COMMIT=module" \
+    "github.com/summerwind/h2spec/cmd/h2spec@$H2SPEC_VERSION+incompatible")
+}
+
 install nomad "nomad-$nomad_key"
 install versitygw "versitygw-$VERSITYGW_VERSION-$gover"
+install pebble "pebble-$PEBBLE_VERSION-$gover"
+install h2spec "h2spec-$H2SPEC_VERSION-$gover"

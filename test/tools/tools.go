@@ -1,5 +1,5 @@
 // Package tools finds the programs the tests need that are not Debian
-// packages: Nomad and versitygw, built from the Go module proxy at pinned
+// packages: Nomad, versitygw, Pebble and h2spec, built from the Go module proxy at pinned
 // versions by scripts/install-tools.sh (`make tools`, which `make test`
 // runs first).
 //
