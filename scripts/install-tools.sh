@@ -29,8 +29,8 @@ set -euo pipefail
 
 NOMAD_VERSION=v1.6.3     # tools/nomad/go.mod requires it; test/tools.NomadVersion
 VERSITYGW_VERSION=v1.8.0 # test/tools.VersitygwVersion
-PEBBLE_VERSION=v2.10.3
-H2SPEC_VERSION=v2.2.1
+PEBBLE_VERSION=v2.10.3  # test/tools.PebbleVersion
+H2SPEC_VERSION=v2.2.1   # test/tools.H2specVersion
 
 GO=${GO:-go}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

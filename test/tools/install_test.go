@@ -25,7 +25,11 @@ build|install)
   echo "$1" >>"$FAKE_LOG"
   if [[ -n $FAKE_FAIL ]]; then echo half >"$out"; echo "fake go: build failed" >&2; exit 1; fi
   if [[ $1 == build ]]; then printf '#!/bin/sh\necho "Nomad %s"\necho "BuildDate x"\n' "$FAKE_NOMAD_VERSION" >"$out"
-  else printf '#!/bin/sh\necho "Version  : %s"\necho "Build    : module"\n' "$FAKE_VERSITYGW_VERSION" >"$out"; fi
+  else case "${@: -1}" in
+    *pebble*) out=$GOBIN/pebble; printf '#!/bin/sh\necho "Pebble version: %s"\n' "$FAKE_PEBBLE_VERSION" >"$out" ;;
+    *h2spec*) out=$GOBIN/h2spec; printf '#!/bin/sh\necho "Version: %s (module)"\n' "${FAKE_H2SPEC_VERSION#v}" >"$out" ;;
+    *) printf '#!/bin/sh\necho "Version  : %s"\necho "Build    : module"\n' "$FAKE_VERSITYGW_VERSION" >"$out" ;;
+  esac; fi
   chmod +x "$out" ;;
 *) echo "fake go: unexpected $*" >&2; exit 2 ;;
 esac
@@ -54,6 +58,7 @@ func TestInstallScript(t *testing.T) {
 		cmd.Env = append(os.Environ(), append([]string{
 			"GO=" + goCmd, "FAKE_LOG=" + log,
 			"FAKE_NOMAD_VERSION=" + NomadVersion, "FAKE_VERSITYGW_VERSION=" + VersitygwVersion,
+			"FAKE_PEBBLE_VERSION=" + PebbleVersion, "FAKE_H2SPEC_VERSION=" + H2specVersion,
 		}, env...)...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -91,6 +96,7 @@ func TestInstallScript(t *testing.T) {
 	h := sha256.Sum256([]byte(string(mod) + string(sum) + "go version go1.99.0 linux/amd64\n"))
 	nomadDir := "nomad-" + hex.EncodeToString(h[:])[:16]
 	vgwDir := "versitygw-" + VersitygwVersion + "-go1.99.0"
+	extra := map[string]string{"pebble": "pebble-" + PebbleVersion + "-go1.99.0", "h2spec": "h2spec-" + H2specVersion + "-go1.99.0"}
 
 	t.Run("failed build installs nothing", func(t *testing.T) {
 		out, err := run(t, "FAKE_FAIL=1")
@@ -115,7 +121,7 @@ func TestInstallScript(t *testing.T) {
 		if err != nil {
 			t.Fatalf("install-tools: %v\n%s", err, out)
 		}
-		if got, want := builds(), "build install"; got != want {
+		if got, want := builds(), "build install install install"; got != want {
 			t.Errorf("go commands run: %q, want %q", got, want)
 		}
 		for _, want := range []string{"nomad " + NomadVersion + " built in ", "versitygw " + VersitygwVersion + " built in "} {
@@ -123,7 +129,7 @@ func TestInstallScript(t *testing.T) {
 				t.Errorf("output does not say %q:\n%s", want, out)
 			}
 		}
-		checkLinks(t, cache, nomadDir, vgwDir)
+		checkLinks(t, cache, nomadDir, vgwDir, extra)
 	})
 	t.Run("cached", func(t *testing.T) {
 		out, err := run(t, "FAKE_FAIL=1") // a build now would fail the run
@@ -133,10 +139,10 @@ func TestInstallScript(t *testing.T) {
 		if got := builds(); got != "" {
 			t.Errorf("cached run ran go %q, want no build", got)
 		}
-		if n := strings.Count(out, " cached ("); n != 2 {
-			t.Errorf("cached run: %d tools said cached, want 2:\n%s", n, out)
+		if n := strings.Count(out, " cached ("); n != 4 {
+			t.Errorf("cached run: %d tools said cached, want 4:\n%s", n, out)
 		}
-		checkLinks(t, cache, nomadDir, vgwDir)
+		checkLinks(t, cache, nomadDir, vgwDir, extra)
 	})
 	t.Run("cached binary that is not the pinned version is rebuilt", func(t *testing.T) {
 		bad := "#!/bin/sh\necho 'Nomad v1.7.0'\n"
@@ -150,15 +156,19 @@ func TestInstallScript(t *testing.T) {
 		if got, want := builds(), "build"; got != want {
 			t.Errorf("go commands run: %q, want %q", got, want)
 		}
-		checkLinks(t, cache, nomadDir, vgwDir)
+		checkLinks(t, cache, nomadDir, vgwDir, extra)
 	})
 }
 
 // checkLinks: Path finds each tool as a link into its cache entry, and the
 // cache holds nothing else (no temporary build left behind).
-func checkLinks(t *testing.T, cache, nomadDir, vgwDir string) {
+func checkLinks(t *testing.T, cache, nomadDir, vgwDir string, extra map[string]string) {
 	t.Helper()
-	for name, dir := range map[string]string{"nomad": nomadDir, "versitygw": vgwDir} {
+	dirs := map[string]string{"nomad": nomadDir, "versitygw": vgwDir}
+	for name, dir := range extra {
+		dirs[name] = dir
+	}
+	for name, dir := range dirs {
 		p := Path(t, name)
 		if want := filepath.Join(cache, "bin", name); p != want {
 			t.Errorf("Path(%q) = %s, want %s", name, p, want)

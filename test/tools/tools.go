@@ -21,6 +21,8 @@ import (
 const (
 	NomadVersion     = "v1.6.3"
 	VersitygwVersion = "v1.8.0"
+	PebbleVersion    = "v2.10.3" // PEBBLE_VERSION
+	H2specVersion    = "v2.2.1"  // H2SPEC_VERSION
 )
 
 // Dir is where scripts/install-tools.sh puts the tools:
