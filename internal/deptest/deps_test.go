@@ -23,8 +23,7 @@ var roles = []string{"cli", "controller", "dbagent", "dbrouter", "edge", "filesy
 // libraries are every other package under internal/: code a role uses. A
 // library never imports controller or cli.
 var libraries = []string{
-	"api", "atomicfile", "autoscale", "balancer", "config", "console", "deptest", "eventlog", "fastcgi",
-	"api", "atomicfile", "autoscale", "balancer", "config", "deptest", "edgetls", "eventlog", "fastcgi",
+	"api", "atomicfile", "autoscale", "balancer", "config", "console", "deptest", "edgetls", "eventlog", "fastcgi",
 	"fileperm", "forward", "galera", "guard", "local", "logtail", "metrics", "nodegroup", "nodehost", "nomadlaunch", "pagecache", "phpfpm",
 	"preflight", "purge", "redisd", "rolelog", "s3store", "sitepath", "statedir", "supervise", "throttle", "token", "wordpress",
 }
