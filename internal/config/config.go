@@ -29,6 +29,26 @@ type Config struct {
 	HTTP      HTTP      `yaml:"http"`
 	Scheduler Scheduler `yaml:"scheduler"`
 	TLS       TLS       `yaml:"tls"`
+	Backup    Backup    `yaml:"backup"`
+}
+
+// Backup is where backups go, when the controller takes them and how many
+// it keeps (docs/adr/0016-backups.md).
+type Backup struct {
+	// To is the backup target: a directory; "" is DIR/backups.
+	To string `yaml:"to"`
+	// Every is how often the controller takes a backup; 0 = never (only
+	// `scalepress backup`).
+	Every time.Duration `yaml:"every"`
+	// KeepHourly and KeepDaily are the retention: the newest backup of each
+	// of the last KeepHourly hours and of the last KeepDaily days is kept
+	// (the newest backup always); the others are removed after each
+	// scheduled run.
+	KeepHourly int `yaml:"keep_hourly"`
+	KeepDaily  int `yaml:"keep_daily"`
+	// BinlogInterval is how often the database's binary logs are archived
+	// beside the backups for point-in-time restores; 0 = not archived.
+	BinlogInterval time.Duration `yaml:"binlog_interval"`
 }
 
 // Scheduler runs the node group: as child processes of the controller
@@ -327,6 +347,7 @@ func Default() Config {
 		DNS:       defaultDNS(),
 		Files: Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour,
 			Store: FilesStore{Kind: "local", Region: "us-east-1"}},
+		Backup: Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
 			LoginThrottle: defaultLoginThrottle()},
 		Scheduler: Scheduler{Kind: SchedulerLocal, Address: "http://127.0.0.1:4646", Datacenters: []string{"*"}, Job: "scalepress-nodes", CPU: 500, MemoryMB: 512},

@@ -313,6 +313,22 @@ func (c *Config) Validate() error {
 		c.Files.Store.validate(bad)
 	}
 
+	if strings.HasPrefix(c.Backup.To, "s3://") || strings.Contains(c.Backup.To, "://") {
+		bad("backup.to", "must be a directory (S3 targets are not supported yet), got %q", c.Backup.To)
+	}
+	if c.Backup.Every != 0 && c.Backup.Every < time.Minute {
+		bad("backup.every", "must be 0 (no scheduled backups) or at least 1m, got %s", c.Backup.Every)
+	}
+	if c.Backup.KeepHourly < 0 || c.Backup.KeepHourly > 10000 {
+		bad("backup.keep_hourly", "must be 0 to 10000, got %d", c.Backup.KeepHourly)
+	}
+	if c.Backup.KeepDaily < 0 || c.Backup.KeepDaily > 10000 {
+		bad("backup.keep_daily", "must be 0 to 10000, got %d", c.Backup.KeepDaily)
+	}
+	if c.Backup.BinlogInterval != 0 && (c.Backup.BinlogInterval < time.Second || c.Backup.BinlogInterval > time.Hour) {
+		bad("backup.binlog_interval", "must be 0 (off) or 1s to 1h, got %s", c.Backup.BinlogInterval)
+	}
+
 	for i, p := range c.HTTP.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be a network in CIDR form such as 192.0.2.0/24 or 2001:db8::1/128, got %q", p)

@@ -142,6 +142,13 @@ innodb_log_file_size = 64M
 # Nothing acknowledged is lost: flush the redo log at every commit.
 innodb_flush_log_at_trx_commit = 1
 max_connections = 500
+# Binary log in the datadir: archived beside the backups, it lets a restore
+# replay to a moment after a backup (docs/adr/0016-backups.md).
+log_bin = binlog
+server_id = 1
+binlog_format = ROW
+max_binlog_size = 64M
+binlog_expire_logs_seconds = 172800
 # Errors go to stderr, which the supervisor writes to DIR/logs/%s.log.
 `, c.ID, c.DataDir(), c.Socket(), filepath.Join(c.RunDir(), "mysqld.pid"), c.TmpDir(), host, port, c.BufferPool, c.ID)
 	if c.Clustered() {
@@ -157,8 +164,10 @@ max_connections = 500
 		fmt.Fprintf(&b, `
 # Galera: every member accepts writes; a commit is certified in one total
 # order across members before it is acknowledged.
-binlog_format = ROW
 default_storage_engine = InnoDB
+# Replicated transactions go to this member's binary log too, so that the
+# log of any one member holds the whole history.
+log_slave_updates = ON
 innodb_autoinc_lock_mode = 2
 wsrep_on = ON
 wsrep_provider = %s
@@ -320,4 +329,13 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// MarkInitialized marks a datadir made outside Prepare (a restored backup)
+// as a complete database, which Prepare then keeps.
+func MarkInitialized(datadir string) error {
+	if err := os.WriteFile(filepath.Join(datadir, initMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("galera: mark initialised: %w", err)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ func TestRenderMyCnf(t *testing.T) {
 		"port = 3306\n",
 		"innodb_buffer_pool_size = 128M\n",
 		"innodb_flush_log_at_trx_commit = 1\n",
+		"log_bin = binlog\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("my.cnf lacks %q:\n%s", want, got)
@@ -72,7 +73,7 @@ func TestRenderMyCnfGalera(t *testing.T) {
 		`wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.2.2:4567;ist.recv_addr=127.0.2.2:4568;gcache.size=32M"` + "\n",
 		"wsrep_sst_method = rsync\n",
 		"wsrep_sst_donor = db-3,db-1,\n", // the writer (lowest id) last
-		"binlog_format = ROW\n",
+		"log_slave_updates = ON\n",
 		"innodb_autoinc_lock_mode = 2\n",
 		"tmpdir = /s/db/db-2/tmp\n",
 	} {
