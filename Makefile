@@ -69,7 +69,7 @@ FUZZ_TARGETS := \
 	internal/pagecache:FuzzCacheControl internal/pagecache:FuzzRange internal/pagecache:FuzzTags \
 	internal/pagecache:FuzzPurgeRequest internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
 	internal/filesync:FuzzPushChange internal/sitepath:FuzzDenied internal/throttle:FuzzLoginBody \
-	test/hosts:FuzzCheckSubnet internal/rolelog:FuzzParseTime
+	test/hosts:FuzzCheckSubnet internal/rolelog:FuzzParseTime internal/backup:FuzzParseManifest
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg/; done

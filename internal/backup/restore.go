@@ -98,10 +98,8 @@ func build(ctx context.Context, t Target, m Manifest, req RestoreRequest, dir st
 	if err != nil {
 		return err
 	}
-	err = extract(ctx, o.Tools, r, datadir)
-	if cerr := r.Close(); err == nil {
-		err = cerr
-	}
+	err = extractChecked(ctx, o.Tools, r, datadir)
+	r.Close()
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -229,6 +227,17 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 }
 
 func (c *checkedReader) Close() error { return c.rc.Close() }
+
+// extractChecked unpacks a checked artefact and reads it to its end, so
+// that a damaged copy is reported as the checksum mismatch it is (mbstream
+// may notice first and stop).
+func extractChecked(ctx context.Context, tools Tools, r io.Reader, dir string) error {
+	err := extract(ctx, tools, r, dir)
+	if _, derr := io.Copy(io.Discard, r); derr != nil && (err != nil || errors.Is(derr, ErrCorrupt)) {
+		return derr
+	}
+	return err
+}
 
 func readChecked(ctx context.Context, t Target, m Manifest, name string, limit int64) ([]byte, error) {
 	r, err := openChecked(ctx, t, m, name)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/galera"
@@ -210,15 +211,28 @@ func putDB(ctx context.Context, mc galera.MemberConfig, t Target, id, work strin
 	n, perr := t.Put(ctx, path.Join(id, ArtDB), io.TeeReader(pr, h))
 	pr.CloseWithError(errOr(perr, io.ErrClosedPipe))
 	serr, xerr := <-streamErr, <-extractErr
-	switch {
-	case serr != nil:
-		return Artefact{}, serr
-	case perr != nil:
-		return Artefact{}, perr
-	case xerr != nil:
-		return Artefact{}, xerr
+	if err := rootCause(perr, xerr, serr); err != nil {
+		return Artefact{}, err
 	}
 	return Artefact{Name: ArtDB, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// rootCause is the first of errs that is not a consequence of another
+// failing (a pipe closed under a writer), else the first non-nil one.
+func rootCause(errs ...error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if first == nil {
+			first = err
+		}
+		if !errors.Is(err, io.ErrClosedPipe) && !strings.Contains(err.Error(), "Broken pipe") && !strings.Contains(err.Error(), "broken pipe") {
+			return err
+		}
+	}
+	return first
 }
 
 func errOr(err, def error) error {

@@ -72,7 +72,7 @@ func Verify(ctx context.Context, t Target, id string, o Options) (VerifyResult, 
 	if err != nil {
 		return res, fmt.Errorf("verify %s: %w", id, err)
 	}
-	err = extract(ctx, o.Tools, r, datadir)
+	err = extractChecked(ctx, o.Tools, r, datadir)
 	r.Close()
 	if err != nil {
 		return res, fmt.Errorf("verify %s: %w", id, err)
