@@ -6,9 +6,12 @@ import "time"
 // node lifecycle change, replacement and process failure, with its reason and
 // the inputs it was made from.
 type Event struct {
-	Seq     uint64         `json:"seq"`
-	Time    time.Time      `json:"time"`
-	Kind    string         `json:"kind"` // scale, node, heal, process, config, files, purge, throttle
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	Kind string    `json:"kind"` // scale, node, heal, process, config, files, purge, throttle, backup
+	// Level is "alert" for an event an operator must act on (a failed
+	// backup); empty for the rest.
+	Level   string         `json:"level,omitempty"`
 	Node    string         `json:"node,omitempty"`
 	Message string         `json:"message"`
 	Inputs  map[string]any `json:"inputs,omitempty"`

@@ -15,6 +15,7 @@ const (
 	APIPathEvents       = "/v1/events"     // GET ?since=SEQ&wait=DURATION: Events
 	APIPathScale        = "/v1/scale"      // POST ScaleRequest: Autoscaling
 	APIPathPurge        = "/v1/purge"      // POST PurgeRequest: PurgeResult (202 while edges are pending)
+	APIPathBackups      = "/v1/backups"    // POST BackupRequest: BackupResult (the operator token)
 	APIPathMetrics      = "/metrics"       // GET: Prometheus text
 	APIPathTargets      = "/v1/targets"    // GET: []TargetGroup (Prometheus HTTP service discovery)
 	APIPathHealth       = "/healthz"       // GET: 200 "ok"

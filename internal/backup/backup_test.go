@@ -52,6 +52,8 @@ func (f *fakeFiles) Tree(context.Context) (FilesTree, error) {
 		i++
 		doc.Entries = append(doc.Entries, entry{Path: fmt.Sprintf("f%d", i), Mode: 0o644, Size: int64(len(b)), Hash: h})
 		tree.Blobs = append(tree.Blobs, Blob{Hash: h, Size: int64(len(b))})
+		tree.Files++
+		tree.Bytes += int64(len(b))
 	}
 	tree.Doc, _ = json.Marshal(doc)
 	return tree, nil

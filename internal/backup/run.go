@@ -32,6 +32,8 @@ type FilesTree struct {
 	Seq   uint64
 	Doc   []byte // the store's manifest document, kept as files.json
 	Blobs []Blob // every blob the tree names, once
+	Files int    // files in the tree
+	Bytes int64  // their content
 }
 
 // Blob is a files store blob.
@@ -118,10 +120,8 @@ func Run(ctx context.Context, src Source, t Target, o Options) (m Manifest, err 
 	if err != nil {
 		return m, fmt.Errorf("backup: files: %w", err)
 	}
-	m.Files.Seq = tree.Seq
+	m.Files.Seq, m.Files.Files, m.Files.Bytes = tree.Seq, tree.Files, tree.Bytes
 	for _, b := range tree.Blobs {
-		m.Files.Files++
-		m.Files.Bytes += b.Size
 		has, err := t.Has(ctx, blobName(b.Hash))
 		if err != nil {
 			return m, fmt.Errorf("backup: files: %w", err)

@@ -74,6 +74,7 @@ func upForeground(d dirFlags, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	ctrl.SetFilesBackup(filesBackup)
 	p := &progress{w: os.Stdout, password: isTerminal(os.Stdout)}
 	fmt.Printf("starting %s (log: scalepress logs -f --dir %s)\n", l.Dir, d.dir)
 	ctrl.OnStep(p.step)

@@ -54,6 +54,7 @@ func (c *Controller) apiHandler() http.Handler {
 	// Writes: a token and a JSON body (docs/adr/0009-trust-model.md).
 	mux.HandleFunc("POST "+api.APIPathScale, c.write(c.operatorOnly, c.handleScale))
 	mux.HandleFunc("POST "+api.APIPathPurge, c.write(c.purgeCaller, c.handlePurge))
+	mux.HandleFunc("POST "+api.APIPathBackups, c.write(c.operatorOnly, c.handleBackup))
 	mux.HandleFunc("POST "+api.APIPathUpstreamsAck, c.write(c.edgeCaller, c.handleAck))
 	mux.HandleFunc("POST "+api.APIPathEdgeEvents, c.write(c.edgeCaller, c.handleEdgeEvents))
 	return guard.Hosts(guard.AllowedHosts(c.cfg.API.Addr, c.cfg.API.AllowedHosts...), c.logger, mux)

@@ -59,23 +59,25 @@ type Controller struct {
 	lockFile  *os.File
 	http      *http.Client
 
-	ready     atomic.Bool
-	startup   startup
-	events    *eventlog.Log
-	console   *console.Console
-	upstreams *upstreams
-	group     *nodegroup.Group
-	nodes     *local.Nodes // the local launcher's nodes (scheduler local)
-	nomad     *nomadNodes  // the Nomad launcher (scheduler nomad)
-	db        *database
-	files     *filesRole
-	filesS3   *api.FilesS3Spec // the files store's bucket, nil for a local store
-	seedFiles FilesSeeder
-	purges    *purge.Fanout
-	edges     []service // as configured
-	redis     service
-	router    service
-	dns       service
+	ready       atomic.Bool
+	startup     startup
+	events      *eventlog.Log
+	console     *console.Console
+	upstreams   *upstreams
+	group       *nodegroup.Group
+	nodes       *local.Nodes // the local launcher's nodes (scheduler local)
+	nomad       *nomadNodes  // the Nomad launcher (scheduler nomad)
+	db          *database
+	files       *filesRole
+	filesS3     *api.FilesS3Spec // the files store's bucket, nil for a local store
+	seedFiles   FilesSeeder
+	filesBackup FilesBackup
+	backups     backups
+	purges      *purge.Fanout
+	edges       []service // as configured
+	redis       service
+	router      service
+	dns         service
 }
 
 // New returns a controller for the state directory dir; seed fills an empty
@@ -261,6 +263,12 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	}
 	if c.cfg.WordPress.CronInterval > 0 {
 		wg.Go(func() { c.cronLoop(lctx) })
+	}
+	if c.cfg.Backup.Every > 0 {
+		wg.Go(func() { c.backupLoop(lctx) })
+	}
+	if c.cfg.Backup.BinlogInterval > 0 {
+		wg.Go(func() { c.binlogLoop(lctx) })
 	}
 	select {
 	case <-ctx.Done():

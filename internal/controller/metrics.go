@@ -9,7 +9,7 @@ import (
 )
 
 // eventKinds are the event kinds counted by scalepress_events_total.
-var eventKinds = []string{"scale", "heal", "node", "config"}
+var eventKinds = []string{"scale", "heal", "node", "config", "backup"}
 
 // nodeStates are the states scalepress_nodes always has a series for.
 var nodeStates = []string{api.NodePending, api.NodeWarming, api.NodeInService, api.NodeDraining, api.NodeTerminated, api.NodeFailed}
@@ -20,6 +20,7 @@ type controllerMetrics struct {
 	nodes, nodeUtil, desired, util, minNodes, maxNodes, target, decisions, events *prometheus.Desc
 	edgeUp, storeSeq, syncLag, dbUp, dbPrimary, dbCommitted, clusterPrimary       *prometheus.Desc
 	dnsHealthy                                                                    *prometheus.Desc
+	backups, backupLastOK, backupDuration, backupSize, binlogUntil                *prometheus.Desc
 
 	// read returns what one scrape reports.
 	read func() scrape
@@ -30,6 +31,7 @@ type scrape struct {
 	status    api.Status
 	events    map[string]uint64
 	decisions map[nodegroup.DecisionKey]uint64
+	backup    backupFigures
 }
 
 func newControllerMetrics(read func() scrape) *controllerMetrics {
@@ -54,12 +56,18 @@ func newControllerMetrics(read func() scrape) *controllerMetrics {
 		dbCommitted:    d("scalepress_db_member_last_committed", "Last committed Galera sequence number of the member (Galera clusters only).", "member"),
 		clusterPrimary: d("scalepress_db_cluster_primary", "1 while the database has a primary component: a synced standalone member, or a Galera primary component."),
 		dnsHealthy:     d("scalepress_dns_region_healthy", "1 while one of the region's edges passes the controller's health check (dns enabled).", "region"),
+		backups:        d("scalepress_backups_total", "Backups taken since the controller started, by result (ok, failed).", "result"),
+		backupLastOK:   d("scalepress_backup_last_success_timestamp_seconds", "When the last good backup finished, Unix time (0: none since start)."),
+		backupDuration: d("scalepress_backup_last_duration_seconds", "How long the last good backup took."),
+		backupSize:     d("scalepress_backup_last_size_bytes", "Bytes the last good backup added to its target."),
+		binlogUntil:    d("scalepress_binlog_archived_until_timestamp_seconds", "The moment the binary log archive reaches, Unix time (0: not archived since start)."),
 	}
 }
 
 func (m *controllerMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.nodes, m.nodeUtil, m.desired, m.util, m.minNodes, m.maxNodes, m.target, m.decisions, m.events,
-		m.edgeUp, m.storeSeq, m.syncLag, m.dbUp, m.dbPrimary, m.dbCommitted, m.clusterPrimary, m.dnsHealthy} {
+		m.edgeUp, m.storeSeq, m.syncLag, m.dbUp, m.dbPrimary, m.dbCommitted, m.clusterPrimary, m.dnsHealthy,
+		m.backups, m.backupLastOK, m.backupDuration, m.backupSize, m.binlogUntil} {
 		ch <- d
 	}
 }
@@ -121,11 +129,18 @@ func (m *controllerMetrics) Collect(ch chan<- prometheus.Metric) {
 			gauge(m.dnsHealthy, metrics.B2F(r.Healthy), r.Name)
 		}
 	}
+	b := s.backup
+	counter(m.backups, float64(b.ok), "ok")
+	counter(m.backups, float64(b.failed), "failed")
+	gauge(m.backupLastOK, float64(b.lastOK))
+	gauge(m.backupDuration, float64(b.lastDurationMS)/1000)
+	gauge(m.backupSize, float64(b.lastSize))
+	gauge(m.binlogUntil, float64(b.archivedUntil))
 }
 
 // scrape reads what the controller reports now.
 func (c *Controller) scrape() scrape {
-	s := scrape{status: c.Status(), events: c.events.CountByKind()}
+	s := scrape{status: c.Status(), events: c.events.CountByKind(), backup: c.backups.figures()}
 	if c.group != nil {
 		s.decisions = c.group.Decisions()
 	}
