@@ -90,7 +90,18 @@ func build(ctx context.Context, t Target, m Manifest, req RestoreRequest, dir st
 		}
 	}
 	// The database: checked, unpacked, prepared, replayed to At.
-	datadir := filepath.Join(dir, filepath.FromSlash(req.MemberDir), "data")
+	// The member's directory like the database layer makes it: reachable
+	// by the service user (mysql) that owns the datadir below.
+	memberDir := filepath.Join(dir, filepath.FromSlash(req.MemberDir))
+	if err := os.MkdirAll(memberDir, 0o755); err != nil {
+		return err
+	}
+	for d := memberDir; d != dir; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
+	}
+	datadir := filepath.Join(memberDir, "data")
 	if err := os.MkdirAll(datadir, 0o750); err != nil {
 		return err
 	}
