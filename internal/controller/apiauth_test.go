@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,6 +129,12 @@ func TestControlAPIRefusesUnauthenticatedWrites(t *testing.T) {
 		{name: "dashboard document on a rebinding host", method: "GET", path: "/v1/console", host: "attacker.example:9090", want: 403},
 		{name: "dashboard posts to itself", method: "POST", path: "/", ctype: js, body: `{"min":5}`, want: 405},
 		{name: "dashboard asset that is not one", method: "GET", path: "/console/index.html", want: 404},
+		{name: "backup without token", method: "POST", path: "/v1/backups", ctype: js, body: `{}`, want: 401, reason: "missing bearer token"},
+		{name: "backup by an edge", method: "POST", path: "/v1/backups", ctype: js, token: edge1, body: `{}`, want: 403, reason: "only the operator"},
+		{name: "backup as a form", method: "POST", path: "/v1/backups", ctype: "application/x-www-form-urlencoded", token: operator, body: `to=/tmp/x`, want: 415},
+		{name: "backup by WordPress", method: "POST", path: "/v1/backups", ctype: js, token: "purge-secret-of-wordpress", body: `{}`, want: 401},
+		{name: "backup to a relative path", method: "POST", path: "/v1/backups", ctype: js, token: operator, body: `{"to":"x"}`, want: 400, reason: "absolute"},
+		{name: "backup with an unknown field", method: "POST", path: "/v1/backups", ctype: js, token: operator, body: `{"dir":"/x"}`, want: 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,6 +156,12 @@ func TestControlAPIRefusesUnauthenticatedWrites(t *testing.T) {
 	}
 	if evs := c.events.Since(context.Background(), 0, 0).Events; len(evs) != 0 {
 		t.Errorf("refused requests made events: %+v", evs)
+	}
+	if _, err := os.Stat(filepath.Join(c.layout.Dir, "backups")); !os.IsNotExist(err) {
+		t.Errorf("a refused backup request made the backup target: %v", err)
+	}
+	if n := c.backups.ok.Load() + c.backups.failed.Load(); n != 0 {
+		t.Errorf("refused requests ran %d backups", n)
 	}
 }
 
