@@ -7,8 +7,9 @@ const LevelAlert = "alert"
 
 // BackupRequest is the body of POST APIPathBackups: take a backup now.
 type BackupRequest struct {
-	// To is the target, an absolute directory; "" is the configured one
-	// (backup.to, else DIR/backups).
+	// To is the target, an absolute directory or s3://BUCKET/PREFIX (reached
+	// with the config's backup.s3); "" is the configured one (backup.to,
+	// else DIR/backups).
 	To string `json:"to,omitempty"`
 }
 

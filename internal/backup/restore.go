@@ -45,6 +45,9 @@ type RestoreRequest struct {
 	Prepared func(datadir string) error
 	// State writes the state file of the restored directory.
 	State func(dir string) error
+	// CheckConfig may refuse the backed-up configuration before anything
+	// is restored (nil accepts any).
+	CheckConfig func(cfg []byte) error
 }
 
 // Restore makes a complete, stopped environment in req.Dir from backup
@@ -82,6 +85,18 @@ func Restore(ctx context.Context, t Target, req RestoreRequest, o Options) (Mani
 }
 
 func build(ctx context.Context, t Target, m Manifest, req RestoreRequest, dir string, o Options) error {
+	var cfg []byte
+	if _, ok := m.Artefact(ArtConfig); ok {
+		var err error
+		if cfg, err = readChecked(ctx, t, m, ArtConfig, 1<<20); err != nil {
+			return err
+		}
+		if req.CheckConfig != nil {
+			if err := req.CheckConfig(cfg); err != nil {
+				return err
+			}
+		}
+	}
 	var logs []string
 	if !req.At.IsZero() {
 		var err error
@@ -178,11 +193,7 @@ func build(ctx context.Context, t Target, m Manifest, req RestoreRequest, dir st
 			return err
 		}
 	}
-	if _, ok := m.Artefact(ArtConfig); ok {
-		cfg, err := readChecked(ctx, t, m, ArtConfig, 1<<20)
-		if err != nil {
-			return err
-		}
+	if cfg != nil {
 		if err := atomicfile.Write(filepath.Join(dir, "scalepress.yaml"), cfg, 0o644); err != nil {
 			return err
 		}

@@ -43,10 +43,11 @@ var _ Target = (*DirTarget)(nil)
 // a backup holds the site's secrets.
 type DirTarget struct{ Dir string }
 
-// OpenTarget returns the target a user named with --to.
-func OpenTarget(to string) (Target, error) {
+// OpenTarget returns the target a user named with --to (or backup.to): a
+// directory, or s3://BUCKET/PREFIX reached with s3 (which it checks).
+func OpenTarget(ctx context.Context, to string, s3 S3Settings) (Target, error) {
 	if strings.HasPrefix(to, "s3://") {
-		return nil, fmt.Errorf("backup: target %s: S3 targets are not supported yet; use a directory", to)
+		return openS3(ctx, to, s3)
 	}
 	if strings.Contains(to, "://") {
 		return nil, fmt.Errorf("backup: target %s: want a directory or s3://BUCKET/PREFIX", to)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
@@ -31,7 +32,7 @@ func runBackup(args []string) error {
 		return verifyBackup(d, *to, *verify)
 	}
 	target := *to
-	if target != "" {
+	if target != "" && !strings.HasPrefix(target, "s3://") {
 		abs, err := filepath.Abs(target)
 		if err != nil {
 			return err
@@ -63,27 +64,26 @@ func runBackup(args []string) error {
 	return nil
 }
 
-// backupTarget is --to, else the config's backup.to, else DIR/backups.
-func backupTarget(d dirFlags, to string) (backup.Target, error) {
+// backupTarget is --to, else the config's backup.to, else DIR/backups;
+// an s3:// target is reached with the config's backup.s3.
+func backupTarget(ctx context.Context, d dirFlags, to string) (backup.Target, error) {
+	cfg, err := d.load()
+	if err != nil {
+		return nil, err
+	}
 	if to == "" {
-		cfg, err := d.load()
-		if err != nil {
-			return nil, err
-		}
 		to = cfg.Backup.To
 	}
 	if to == "" {
 		to = filepath.Join(d.layout().Dir, "backups")
 	}
-	t, err := backup.OpenTarget(to)
-	if err != nil {
-		return nil, errUsagef("%v", err)
-	}
-	return t, nil
+	return backup.OpenTarget(ctx, to, controller.S3Settings(cfg.Backup.S3, os.TempDir()))
 }
 
 func verifyBackup(d dirFlags, to, id string) error {
-	t, err := backupTarget(d, to)
+	ctx, cancel := signalContext()
+	defer cancel()
+	t, err := backupTarget(ctx, d, to)
 	if err != nil {
 		return err
 	}
@@ -91,8 +91,6 @@ func verifyBackup(d dirFlags, to, id string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := signalContext()
-	defer cancel()
 	t0 := time.Now()
 	res, err := backup.Verify(ctx, t, id, backup.Options{Tools: tools, Scratch: os.TempDir()})
 	if err != nil {
@@ -113,11 +111,13 @@ func runBackups(args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	t, err := backupTarget(d, *to)
+	ctx, cancel := signalContext()
+	defer cancel()
+	t, err := backupTarget(ctx, d, *to)
 	if err != nil {
 		return err
 	}
-	listed, err := backup.List(context.Background(), t)
+	listed, err := backup.List(ctx, t)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,18 @@ type Backup struct {
 	// BinlogInterval is how often the database's binary logs are archived
 	// beside the backups for point-in-time restores; 0 = not archived.
 	BinlogInterval time.Duration `yaml:"binlog_interval"`
+	// S3 is how to reach the object storage of an s3://BUCKET/PREFIX
+	// target (To, or `--to`).
+	S3 BackupS3 `yaml:"s3"`
+}
+
+// BackupS3 reaches the S3-compatible storage of backups to s3://BUCKET/PREFIX.
+type BackupS3 struct {
+	Endpoint      string `yaml:"endpoint"`
+	Region        string `yaml:"region"`
+	AccessKeyFile string `yaml:"access_key_file"`
+	SecretKeyFile string `yaml:"secret_key_file"`
+	CAFile        string `yaml:"ca_file"`
 }
 
 // Scheduler runs the node group: as child processes of the controller
@@ -347,7 +359,7 @@ func Default() Config {
 		DNS:       defaultDNS(),
 		Files: Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour,
 			Store: FilesStore{Kind: "local", Region: "us-east-1"}},
-		Backup: Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second},
+		Backup: Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second, S3: BackupS3{Region: "us-east-1"}},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
 			LoginThrottle: defaultLoginThrottle()},
 		Scheduler: Scheduler{Kind: SchedulerLocal, Address: "http://127.0.0.1:4646", Datacenters: []string{"*"}, Job: "scalepress-nodes", CPU: 500, MemoryMB: 512},

@@ -313,8 +313,24 @@ func (c *Config) Validate() error {
 		c.Files.Store.validate(bad)
 	}
 
-	if strings.HasPrefix(c.Backup.To, "s3://") || strings.Contains(c.Backup.To, "://") {
-		bad("backup.to", "must be a directory (S3 targets are not supported yet), got %q", c.Backup.To)
+	if bucket, prefix, ok := strings.Cut(strings.TrimPrefix(c.Backup.To, "s3://"), "/"); strings.HasPrefix(c.Backup.To, "s3://") {
+		if !bucketRE.MatchString(bucket) {
+			bad("backup.to", "s3://BUCKET/PREFIX: bucket must be an S3 bucket name, got %q", bucket)
+		}
+		if p := strings.Trim(prefix, "/"); ok && p != "" && !sitePrefixRE.MatchString(p) {
+			bad("backup.to", "s3://BUCKET/PREFIX: prefix must be '/'-separated segments of letters, digits, '.', '_' or '-', got %q", prefix)
+		}
+		if c.Backup.S3.Endpoint == "" {
+			bad("backup.s3.endpoint", "must be set for an s3:// target: the S3 API's base URL")
+		}
+	} else if strings.Contains(c.Backup.To, "://") {
+		bad("backup.to", "must be a directory or s3://BUCKET/PREFIX, got %q", c.Backup.To)
+	}
+	if s := c.Backup.S3; s.Endpoint != "" {
+		FilesStore{Kind: "s3", Endpoint: s.Endpoint, Bucket: "bucket", Region: s.Region, AccessKeyFile: s.AccessKeyFile,
+			SecretKeyFile: s.SecretKeyFile, CAFile: s.CAFile}.validate(func(field, format string, args ...any) {
+			bad(strings.Replace(field, "files.store.", "backup.s3.", 1), format, args...)
+		})
 	}
 	if c.Backup.Every != 0 && c.Backup.Every < time.Minute {
 		bad("backup.every", "must be 0 (no scheduled backups) or at least 1m, got %s", c.Backup.Every)

@@ -16,12 +16,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/backup"
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/galera"
 )
 
@@ -56,14 +58,20 @@ type backups struct {
 func (c *Controller) SetFilesBackup(f FilesBackup) { c.filesBackup = f }
 
 // backupTarget is the target named by to, else backup.to, else DIR/backups.
-func (c *Controller) backupTarget(to string) (backup.Target, error) {
+func (c *Controller) backupTarget(ctx context.Context, to string) (backup.Target, error) {
 	if to == "" {
 		to = c.cfg.Backup.To
 	}
 	if to == "" {
 		to = filepath.Join(c.layout.Dir, "backups")
 	}
-	return backup.OpenTarget(to)
+	return backup.OpenTarget(ctx, to, S3Settings(c.cfg.Backup.S3, c.layout.Run()))
+}
+
+// S3Settings are backup.s3's, spooling uploads in spool.
+func S3Settings(s config.BackupS3, spool string) backup.S3Settings {
+	return backup.S3Settings{Endpoint: s.Endpoint, Region: s.Region, AccessKeyFile: s.AccessKeyFile,
+		SecretKeyFile: s.SecretKeyFile, CAFile: s.CAFile, Spool: spool}
 }
 
 // backupMember is the member backups copy and whose binary logs are
@@ -122,7 +130,7 @@ func (c *Controller) runBackup(ctx context.Context, to string) (backup.Manifest,
 		return backup.Manifest{}, nil, fmt.Errorf("a backup is running already; try again when it is done")
 	}
 	defer c.backups.mu.Unlock()
-	t, err := c.backupTarget(to)
+	t, err := c.backupTarget(ctx, to)
 	if err != nil {
 		return backup.Manifest{}, nil, err
 	}
@@ -163,8 +171,8 @@ func (c *Controller) handleBackup(w http.ResponseWriter, r *http.Request, _ stri
 		http.Error(w, "backup: bad request body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if req.To != "" && !filepath.IsAbs(req.To) {
-		http.Error(w, fmt.Sprintf("backup: to %q must be an absolute directory", req.To), http.StatusBadRequest)
+	if req.To != "" && !filepath.IsAbs(req.To) && !strings.HasPrefix(req.To, "s3://") {
+		http.Error(w, fmt.Sprintf("backup: to %q must be an absolute directory or s3://BUCKET/PREFIX", req.To), http.StatusBadRequest)
 		return
 	}
 	m, t, err := c.takeBackup(r.Context(), req.To, "requested")
@@ -253,7 +261,7 @@ func (c *Controller) binlogLoop(ctx context.Context) {
 }
 
 func (c *Controller) archiveBinlogs(ctx context.Context, now time.Time) error {
-	t, err := c.backupTarget("")
+	t, err := c.backupTarget(ctx, "")
 	if err != nil {
 		return err
 	}
