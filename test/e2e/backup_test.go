@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scalepress/scalepress/test/tools"
 )
 
 // TestBackupRestore (block 71): a site with posts, a comment, a media upload
@@ -25,9 +27,28 @@ import (
 // with the same password. A damaged backup is refused by verify, a time
 // the binary logs do not reach by restore, both leaving nothing behind.
 func TestBackupRestore(t *testing.T) {
-	s := newStack(t, 71, 2)
+	t.Run("directory", func(t *testing.T) { backupRestore(t, 71, false) })
+	t.Run("s3", func(t *testing.T) { backupRestore(t, 79, true) })
+}
+
+// backupRestore runs the scenario on block with the backups in a
+// directory, or in a versitygw bucket (s3://backups/site).
+func backupRestore(t *testing.T, block int, s3 bool) {
+	s := newStack(t, block, 2)
 	cfg, _ := os.ReadFile(s.config)
-	os.WriteFile(s.config, append(cfg, []byte("backup:\n  binlog_interval: 1s\n")...), 0o644)
+	backupCfg := "backup:\n  binlog_interval: 1s\n"
+	var gwData string
+	if s3 {
+		gw := tools.StartVersitygw(t, fmt.Sprintf("127.%d.5.1:0", block))
+		gw.MakeBucket(t, "backups")
+		gwData = gw.Data
+		keys := t.TempDir()
+		ak, sk := filepath.Join(keys, "access"), filepath.Join(keys, "secret")
+		os.WriteFile(ak, []byte(gw.AccessKey+"\n"), 0o600)
+		os.WriteFile(sk, []byte(gw.SecretKey+"\n"), 0o600)
+		backupCfg += fmt.Sprintf("  to: s3://backups/site\n  s3:\n    endpoint: %s\n    access_key_file: %s\n    secret_key_file: %s\n", gw.Endpoint, ak, sk)
+	}
+	os.WriteFile(s.config, append(cfg, []byte(backupCfg)...), 0o644)
 	s.up(t)
 	password := adminPassword(t, s)
 	b := newBrowser(t)
@@ -125,17 +146,18 @@ func TestBackupRestore(t *testing.T) {
 	}
 	os.Chmod(parent, 0o755) // service users (mysql, www-data) must reach it
 	t.Cleanup(func() { os.RemoveAll(parent) })
-	if r := runBin(t, "restore", filepath.Join(target, id), "--dir", filepath.Join(parent, "future"), "--at", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)); r.code == 0 || !strings.Contains(r.stderr, "archived up to") {
+	backupPath := target + "/" + id
+	if r := runBin(t, "restore", backupPath, "--config", s.config, "--dir", filepath.Join(parent, "future"), "--at", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)); r.code == 0 || !strings.Contains(r.stderr, "archived up to") {
 		t.Errorf("restore --at an hour ahead: exit %d: %s", r.code, r.stderr)
 	}
-	if r := runBin(t, "restore", filepath.Join(target, id), "--dir", s.dir); r.code == 0 || !strings.Contains(r.stderr, "exists") {
+	if r := runBin(t, "restore", backupPath, "--config", s.config, "--dir", s.dir); r.code == 0 || !strings.Contains(r.stderr, "exists") {
 		t.Errorf("restore over the running environment: exit %d: %s", r.code, r.stderr)
 	}
 
 	// Restore to the moment between the later post and the deletion.
 	newDir := filepath.Join(parent, "restored")
 	t0 = time.Now()
-	if r := runBin(t, "restore", filepath.Join(target, id), "--dir", newDir, "--at", at.UTC().Format(time.RFC3339)); r.code != 0 {
+	if r := runBin(t, "restore", backupPath, "--config", s.config, "--dir", newDir, "--at", at.UTC().Format(time.RFC3339)); r.code != 0 {
 		t.Fatalf("restore --at: exit %d: %s%s", r.code, r.stdout, r.stderr)
 	}
 	restoreTook := time.Since(t0)
@@ -185,6 +207,9 @@ func TestBackupRestore(t *testing.T) {
 
 	// A damaged backup is refused by verify.
 	db := filepath.Join(target, id, "db.xbstream")
+	if s3 {
+		db = filepath.Join(gwData, "backups", "site", id, "db.xbstream")
+	}
 	f, err := os.OpenFile(db, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
