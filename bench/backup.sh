@@ -72,7 +72,7 @@ for rep in $(seq 1 $REPS); do
   kill $LOOP; wait $LOOP 2>/dev/null || true; LOOP=
   echo "rep $rep during backups: $(grep -E 'latency|success' <<<"$out" | tr '\n' ' ')"
 done
-$BIN backups --dir $W | head -3
+$BIN backups --dir $W | sed -n 1,3p
 
 echo "== restore to serving"
 for rep in $(seq 1 $REPS); do
