@@ -113,7 +113,11 @@ func startMember(t *testing.T) *testDB {
 	dir := t.TempDir()
 	m := galera.MemberConfig{ID: "db-1", Addr: "127.71.250.1:3306", Dir: filepath.Join(dir, "db-1"), BufferPool: "32M", UID: -1, GID: -1}
 	ctx := context.Background()
-	if err := galera.Prepare(ctx, m, bin); err != nil {
+	local := galera.NewLocal(nil, bin)
+	if err := local.Prepare(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Init(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	path, args := galera.Command(m, bin)
