@@ -232,7 +232,7 @@ func waitArchived(t *testing.T, s *stack, until time.Time, timeout time.Duration
 			resp.Body.Close()
 			for _, l := range strings.Split(string(body), "\n") {
 				if v, ok := strings.CutPrefix(l, "scalepress_binlog_archived_until_timestamp_seconds "); ok {
-					if n, _ := strconv.ParseInt(v, 10, 64); n >= until.Unix() {
+					if n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64); n >= float64(until.Unix()) {
 						return
 					}
 				}
