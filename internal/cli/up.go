@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +45,7 @@ func runUp(args []string) error {
 	}
 	if *verbose {
 		logger := newLogger(os.Stderr, "controller")
-		ctrl, err := controller.New(cfg, d.dir, Version, logger, seedFiles)
+		ctrl, err := newController(cfg, d.dir, logger)
 		if err != nil {
 			return err
 		}
@@ -70,11 +71,10 @@ func upForeground(d dirFlags, cfg config.Config) error {
 		return err
 	}
 	defer logf.Close()
-	ctrl, err := controller.New(cfg, d.dir, Version, newLogger(logf, "controller"), seedFiles)
+	ctrl, err := newController(cfg, d.dir, newLogger(logf, "controller"))
 	if err != nil {
 		return err
 	}
-	ctrl.SetFilesBackup(filesBackup)
 	p := &progress{w: os.Stdout, password: isTerminal(os.Stdout)}
 	fmt.Printf("starting %s (log: scalepress logs -f --dir %s)\n", l.Dir, d.dir)
 	ctrl.OnStep(p.step)
@@ -177,4 +177,15 @@ func controllerPID(l statedir.Layout) int {
 		return pid
 	}
 	return 0
+}
+
+// newController is the controller of dir with what the cli gives it: the
+// files store's seeder and its reader for backups.
+func newController(cfg config.Config, dir string, logger *slog.Logger) (*controller.Controller, error) {
+	ctrl, err := controller.New(cfg, dir, Version, logger, seedFiles)
+	if err != nil {
+		return nil, err
+	}
+	ctrl.SetFilesBackup(filesBackup)
+	return ctrl, nil
 }
