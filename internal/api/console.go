@@ -11,6 +11,7 @@ type Console struct {
 	Time   time.Time    `json:"time"`
 	Status Status       `json:"status"`
 	Edges  []EdgeCache  `json:"edges"`
+	DNS    []DNSAnswers `json:"dns,omitempty"` // per configured region; absent without dns
 	Host   HostLoad     `json:"host"`
 	Load   []LoadSample `json:"load,omitempty"`   // oldest first; only in a snapshot
 	Events []Event      `json:"events,omitempty"` // the latest, oldest first; only in a snapshot
@@ -19,11 +20,12 @@ type Console struct {
 // ConsoleUpdate is the "update" message of APIPathConsoleStream: the
 // latest status, caches and host, and the load sample just taken.
 type ConsoleUpdate struct {
-	Time   time.Time   `json:"time"`
-	Status Status      `json:"status"`
-	Edges  []EdgeCache `json:"edges"`
-	Host   HostLoad    `json:"host"`
-	Sample LoadSample  `json:"sample"`
+	Time   time.Time    `json:"time"`
+	Status Status       `json:"status"`
+	Edges  []EdgeCache  `json:"edges"`
+	DNS    []DNSAnswers `json:"dns,omitempty"`
+	Host   HostLoad     `json:"host"`
+	Sample LoadSample   `json:"sample"`
 }
 
 // EdgeCache is one edge's page cache as the controller last read it from
@@ -41,6 +43,32 @@ type EdgeCache struct {
 	Bytes    int64   `json:"bytes"`
 	HitRatio float64 `json:"hit_ratio"` // hits / (hits + misses + stale), 0 without traffic
 	Error    string  `json:"error,omitempty"`
+}
+
+// DNSAnswers is one region's geo answers as the controller last read them
+// from the dns role (DNSPathStatus): Answers is the total since the role
+// started, Rate the answers per second between the last two reads (0 until
+// there are two). Error says why the last read failed.
+type DNSAnswers struct {
+	Region  string  `json:"region"`
+	Answers uint64  `json:"answers"`
+	Rate    float64 `json:"rate"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// DNSCounters is the dns role's status document (GET DNSPathStatus): its
+// geo answer counters, one entry per configured region, in config order.
+type DNSCounters struct {
+	Regions []DNSRegionCounters `json:"regions"`
+}
+
+// DNSRegionCounters counts one region's geo answers since the role
+// started: Served the answers that handed out the region's edges, Matched
+// the answers for clients placed in the region (they differ by fallbacks).
+type DNSRegionCounters struct {
+	Name    string `json:"name"`
+	Served  uint64 `json:"served"`
+	Matched uint64 `json:"matched"`
 }
 
 // HostLoad is the machine the controller runs on (every role of a local

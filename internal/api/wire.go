@@ -72,6 +72,12 @@ const (
 	RouterPathMetrics = "/metrics" // GET: Prometheus text
 )
 
+// The dns role's monitoring paths (on dns.metrics_addr).
+const (
+	DNSPathStatus  = "/status"  // GET: DNSCounters (JSON)
+	DNSPathMetrics = "/metrics" // GET: Prometheus text
+)
+
 // Query parameters of the paths above.
 const (
 	ParamSince = "since" // APIPathEvents, FilesPathStream: after this sequence number

@@ -21,7 +21,9 @@ type DNS struct {
 	Enabled bool   `yaml:"enabled"`
 	Addr    string `yaml:"addr"` // UDP and TCP
 	Zone    string `yaml:"zone"`
-	// MetricsAddr: optional IP:port where the dns role serves GET /metrics.
+	// MetricsAddr: IP:port where the dns role serves GET /metrics and GET
+	// /status (its answers per region, which the console reads). Empty
+	// with dns enabled means DefaultDNSMetricsAddr(Addr).
 	MetricsAddr string `yaml:"metrics_addr"`
 	// TTL of geo answers: short, so that resolvers follow failover.
 	TTL time.Duration `yaml:"ttl"`
@@ -140,6 +142,18 @@ func (c *Config) GeoDNS() geodns.Config {
 		g.Regions = append(g.Regions, gr)
 	}
 	return g
+}
+
+// DefaultDNSMetricsAddr is dns.metrics_addr when the file leaves it out:
+// port 9153 (CoreDNS's) on dnsAddr's IP when that is a loopback address
+// (each test stack has its own), else on 127.0.0.1 — never a public
+// address the file did not name.
+func DefaultDNSMetricsAddr(dnsAddr string) string {
+	ip := netip.MustParseAddr("127.0.0.1")
+	if ap, err := netip.ParseAddrPort(dnsAddr); err == nil && ap.Addr().Unmap().IsLoopback() {
+		ip = ap.Addr().Unmap()
+	}
+	return netip.AddrPortFrom(ip, 9153).String()
 }
 
 // validateDNS checks the dns section when it is enabled. What only the

@@ -39,7 +39,7 @@ func TestGeoDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := geodns.DefaultConfig()
-	want.Addr, want.Zone, want.GeoIPPath, want.DefaultRegion = "127.0.0.1:5353", "example.test.", "/geo.mmdb", "us"
+	want.Addr, want.MetricsAddr, want.Zone, want.GeoIPPath, want.DefaultRegion = "127.0.0.1:5353", "127.0.0.1:9153", "example.test.", "/geo.mmdb", "us"
 	want.Records = []geodns.Record{{Name: "mail", Type: "A", Value: "192.0.2.25", TTL: time.Hour}}
 	want.Regions = []geodns.Region{
 		{
@@ -135,6 +135,34 @@ func TestValidateDNS(t *testing.T) {
 			}
 			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestDNSMetricsAddrDefault: with dns on, the dns role always has its
+// monitoring address (the console reads answers per region there), on
+// loopback unless the file names another.
+func TestDNSMetricsAddrDefault(t *testing.T) {
+	tests := []struct {
+		name, edit, want string
+	}{
+		{name: "default dns addr", edit: "  enabled: true\n", want: "127.0.0.1:9153"},
+		{name: "loopback dns addr keeps its IP", edit: "  enabled: true\n  addr: 127.49.0.53:5353\n", want: "127.49.0.53:9153"},
+		{name: "public dns addr: metrics stay on loopback", edit: "  enabled: true\n  addr: 192.0.2.53:53\n", want: "127.0.0.1:9153"},
+		{name: "any address: loopback", edit: "  enabled: true\n  addr: 0.0.0.0:53\n", want: "127.0.0.1:9153"},
+		{name: "IPv6 loopback", edit: "  enabled: true\n  addr: \"[::1]:53\"\n", want: "[::1]:9153"},
+		{name: "given is kept", edit: "  enabled: true\n  metrics_addr: 127.0.0.1:9999\n", want: "127.0.0.1:9999"},
+		{name: "dns off: none", edit: "  enabled: false\n", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("cfg.yaml", []byte(strings.Replace(twoRegions, "  enabled: true\n", tt.edit, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.DNS.MetricsAddr != tt.want {
+				t.Errorf("dns.metrics_addr = %q, want %q", c.DNS.MetricsAddr, tt.want)
 			}
 		})
 	}

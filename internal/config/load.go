@@ -78,6 +78,9 @@ func Parse(name string, data []byte) (Config, error) {
 			}
 		}
 	}
+	if cfg.DNS.Enabled && cfg.DNS.MetricsAddr == "" {
+		cfg.DNS.MetricsAddr = DefaultDNSMetricsAddr(cfg.DNS.Addr)
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, invalid(fmt.Errorf("%s: %w", name, err))
 	}

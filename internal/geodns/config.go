@@ -20,8 +20,9 @@ type Config struct {
 	// Addr (addr) is the host:port served over UDP and TCP alike.
 	Addr string
 	// MetricsAddr (metrics_addr), when set, is the host:port where Run
-	// serves GET /metrics (MetricsHandler) over HTTP, to requests whose
-	// Host is that address.
+	// serves GET /metrics (MetricsHandler) and GET /status (StatusHandler,
+	// the answers per region) over HTTP, to requests whose Host is that
+	// address.
 	MetricsAddr string
 	// Zone (zone) is the zone served with authority, e.g. "example.test."
 	// (the trailing dot is optional).

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/metrics"
 )
 
@@ -232,14 +233,18 @@ func TestMetricsServed(t *testing.T) {
 		t.Fatal("no metrics address after Listen")
 	}
 	for _, tt := range []struct {
-		name, host string
-		want       int
+		name, path, host string
+		want             int
+		body             string // in the body when allowed
 	}{
-		{"own address", addr, http.StatusOK},
-		{"another name", "evil.example", http.StatusForbidden},
+		{"metrics, own address", "/metrics", addr, http.StatusOK, "scalepress_geodns_queries_total"},
+		{"metrics, another name", "/metrics", "evil.example", http.StatusForbidden, ""},
+		{"status, own address", "/status", addr, http.StatusOK, `{"regions":[{"name":"eu","served":0,"matched":0},`},
+		{"status, another name", "/status", "evil.example", http.StatusForbidden, ""},
+		{"other path", "/", addr, http.StatusNotFound, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+			req, _ := http.NewRequest("GET", "http://"+addr+tt.path, nil)
 			req.Host = tt.host
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -248,11 +253,45 @@ func TestMetricsServed(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != tt.want {
-				t.Fatalf("GET /metrics Host %s: %d, want %d", tt.host, resp.StatusCode, tt.want)
+				t.Fatalf("GET %s Host %s: %d, want %d", tt.path, tt.host, resp.StatusCode, tt.want)
 			}
-			if got := strings.Contains(string(body), "scalepress_geodns_queries_total"); got != (tt.want == http.StatusOK) {
-				t.Errorf("Host %s: metrics in the body: %v\n%.300s", tt.host, got, body)
+			for _, w := range []string{"scalepress_geodns", `"regions"`} {
+				if strings.Contains(string(body), w) && !strings.Contains(tt.body, w) {
+					t.Errorf("GET %s Host %s: body has %q\n%.300s", tt.path, tt.host, w, body)
+				}
+			}
+			if !strings.Contains(string(body), tt.body) {
+				t.Errorf("GET %s Host %s: body lacks %q\n%.300s", tt.path, tt.host, tt.body, body)
 			}
 		})
+	}
+}
+
+// TestCounters: the status document counts each configured region's
+// answers, in config order, and nothing else.
+func TestCounters(t *testing.T) {
+	s := newTestServer(t, testConfig())
+	for _, ecs := range []string{"81.2.69.142/32", "81.2.69.142/32", "216.160.83.56/32"} {
+		s.ServeDNS(udpFrom("127.0.0.1"), query{name: "www.example.test.", qtype: dns.TypeA, ecs: ecs}.msg())
+	}
+	got := s.Counters()
+	var names []string
+	for _, r := range testConfig().Regions {
+		names = append(names, r.Name)
+	}
+	want := api.DNSCounters{}
+	for _, n := range names {
+		want.Regions = append(want.Regions, api.DNSRegionCounters{Name: n})
+	}
+	st := s.Stats()
+	for i := range want.Regions {
+		rs := st.Regions[want.Regions[i].Name]
+		want.Regions[i].Served, want.Regions[i].Matched = rs.Served, rs.Matched
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Counters (-want +got):\n%s", diff)
+	}
+	if eu := got.Regions[0]; eu.Name != "eu" || eu.Served != 2 || eu.Matched != 2 {
+		t.Errorf("eu after two GB queries: %+v, want 2 served, 2 matched", eu)
 	}
 }

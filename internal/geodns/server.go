@@ -17,7 +17,6 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/netutil"
 
-	"github.com/scalepress/scalepress/internal/guard"
 	"github.com/scalepress/scalepress/internal/metrics"
 )
 
@@ -286,7 +285,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.checker.run(hctx) })
 	if mln != nil {
-		srv := &http.Server{Handler: guard.Hosts(guard.AllowedHosts(mln.Addr().String()), s.logger, s.MetricsHandler()), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: s.monitorHandler(mln.Addr().String()), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() { srv.Serve(mln) })
 		wg.Go(func() {
 			<-hctx.Done()
