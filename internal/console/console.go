@@ -32,7 +32,11 @@ type Config struct {
 	Status func() api.Status
 	// Events is the event log.
 	Events EventLog
-	// HTTP reads the edges' status; it should time out within Interval.
+	// DNSAddr is the dns role's monitoring address (dns.metrics_addr),
+	// where the answers per region are read; empty without dns.
+	DNSAddr string
+	// HTTP reads the edges' and the dns role's status; it should time out
+	// within Interval.
 	HTTP *http.Client
 	// Interval is how often the load is sampled and an update pushed.
 	Interval time.Duration
@@ -96,9 +100,11 @@ type Console struct {
 	hub *Hub
 	cpu cpuSampler // used by Run only
 
-	mu   sync.Mutex
-	load []api.LoadSample // oldest first, at most cfg.History/cfg.Interval
-	host api.HostLoad
+	mu      sync.Mutex
+	load    []api.LoadSample // oldest first, at most cfg.History/cfg.Interval
+	host    api.HostLoad
+	dns     []api.DNSAnswers // as of the last tick
+	dnsPrev *dnsRead         // the last good read, for the rate
 }
 
 // New returns a console for cfg.
@@ -129,8 +135,8 @@ func (c *Console) Run(ctx context.Context) {
 	}
 }
 
-// tick takes a load sample and, when a dashboard is connected, pushes an
-// update with the edges' caches.
+// tick takes a load sample, reads the dns role's answers and, when a
+// dashboard is connected, pushes an update with the edges' caches.
 func (c *Console) tick(ctx context.Context) {
 	st := c.cfg.Status()
 	host := c.cpu.sample()
@@ -143,10 +149,11 @@ func (c *Console) tick(ctx context.Context) {
 	}
 	c.host = host
 	c.mu.Unlock()
+	c.readDNS(ctx, s.Time, st)
 	if c.hub.Len() == 0 {
 		return
 	}
-	u := api.ConsoleUpdate{Time: s.Time, Status: st, Edges: c.edges(ctx, st), Host: host, Sample: s}
+	u := api.ConsoleUpdate{Time: s.Time, Status: st, Edges: c.edges(ctx, st), DNS: c.dnsNow(), Host: host, Sample: s}
 	b, err := json.Marshal(u)
 	if err != nil {
 		c.cfg.Logger.Warn("console: encode update", "err", err)
@@ -189,7 +196,7 @@ func (c *Console) followEvents(ctx context.Context) {
 // and the latest events.
 func (c *Console) Snapshot(ctx context.Context) api.Console {
 	st := c.cfg.Status()
-	doc := api.Console{Time: time.Now().UTC(), Status: st, Edges: c.edges(ctx, st)}
+	doc := api.Console{Time: time.Now().UTC(), Status: st, Edges: c.edges(ctx, st), DNS: c.dnsNow()}
 	c.mu.Lock()
 	doc.Host = c.host
 	doc.Load = append([]api.LoadSample{}, c.load...)

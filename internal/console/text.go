@@ -88,12 +88,16 @@ func Text(w io.Writer, doc api.Console, width int) {
 	if d := st.DNS; d != nil {
 		p("")
 		p("DNS    %s on %s, %s", d.Zone, d.Addr, d.State)
+		answers := map[string]api.DNSAnswers{}
+		for _, a := range doc.DNS {
+			answers[a.Region] = a
+		}
 		for _, r := range d.Regions {
 			health := "healthy"
 			if !r.Healthy {
 				health = "no healthy edge"
 			}
-			p("  %-9s %s  %s", r.Name, strings.Join(r.Edges, ","), health)
+			p("  %-9s %s  %s%s", r.Name, strings.Join(r.Edges, ","), health, answersText(answers, r.Name))
 		}
 	}
 	if len(doc.Events) > 0 {
@@ -133,4 +137,17 @@ func sparkline(load []api.LoadSample) string {
 		b.WriteRune(sparks[i])
 	}
 	return b.String()
+}
+
+// answersText is a region's answers for the DNS lines: rate and total, or
+// why they could not be read; nothing when the console has none.
+func answersText(answers map[string]api.DNSAnswers, region string) string {
+	a, ok := answers[region]
+	switch {
+	case !ok:
+		return ""
+	case a.Error != "":
+		return "  answers: " + a.Error
+	}
+	return fmt.Sprintf("  %.1f answers/s, %d total", a.Rate, a.Answers)
 }

@@ -122,6 +122,9 @@ func (c *Controller) handleEvents(w http.ResponseWriter, r *http.Request) {
 func (c *Controller) newConsole() error {
 	cfg := console.DefaultConfig()
 	cfg.Status, cfg.Events, cfg.Logger = c.Status, c.events, c.logger.With("component", "console")
+	if c.cfg.DNS.Enabled {
+		cfg.DNSAddr = c.cfg.DNS.MetricsAddr
+	}
 	var err error
 	c.console, err = console.New(cfg)
 	return err

@@ -9,7 +9,7 @@
   const MAX_EVENTS = 200;
   const TOKEN_KEY = 'scalepress-api-token';
   const $ = (id) => document.getElementById(id);
-  const state = { status: null, edges: [], host: null, load: [], events: [], seen: new Set() };
+  const state = { status: null, edges: [], dns: [], host: null, load: [], events: [], seen: new Set() };
 
   function el(tag, text, cls) {
     const e = document.createElement(tag);
@@ -162,9 +162,13 @@
     $('dns-zone').textContent = `${d.zone} on ${d.addr}, ${d.state}`;
     const addr = {};
     for (const e of state.status.edges || []) addr[e.id] = { host: hostOf(e.addr), healthy: e.healthy };
+    const answers = {};
+    for (const a of state.dns) answers[a.region] = a;
     fill('dns', (d.regions || []).map((r) => {
       const up = (r.edges || []).filter((id) => addr[id] && addr[id].healthy).map((id) => `${addr[id].host} (${id})`);
-      return row([r.name, up.length ? up.join(', ') : 'another region (no healthy edge)', badge(r.healthy ? 'healthy' : 'unhealthy')], { region: r.name });
+      const a = answers[r.name];
+      const rate = !a ? '' : a.error ? a.error : a.rate.toFixed(1);
+      return row([r.name, up.length ? up.join(', ') : 'another region (no healthy edge)', badge(r.healthy ? 'healthy' : 'unhealthy'), rate, a && !a.error ? a.answers : ''], { region: r.name });
     }));
   }
 
@@ -183,7 +187,7 @@
     const es = new EventSource('/v1/console/stream');
     es.addEventListener('snapshot', (m) => {
       const d = JSON.parse(m.data);
-      state.status = d.status; state.edges = d.edges || []; state.host = d.host;
+      state.status = d.status; state.edges = d.edges || []; state.dns = d.dns || []; state.host = d.host;
       state.load = d.load || [];
       state.events = []; state.seen = new Set();
       for (const e of d.events || []) addEvent(e);
@@ -192,7 +196,7 @@
     });
     es.addEventListener('update', (m) => {
       const d = JSON.parse(m.data);
-      state.status = d.status; state.edges = d.edges || []; state.host = d.host;
+      state.status = d.status; state.edges = d.edges || []; state.dns = d.dns || []; state.host = d.host;
       state.load.push(d.sample);
       const cut = Date.parse(d.sample.t) - HISTORY_MS;
       while (state.load.length && Date.parse(state.load[0].t) < cut) state.load.shift();
