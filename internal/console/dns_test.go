@@ -1,7 +1,13 @@
 package console
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,5 +60,61 @@ func TestDNSFailed(t *testing.T) {
 	want := []api.DNSAnswers{{Region: "eu", Error: "connection refused"}, {Region: "us", Error: "connection refused"}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("dnsFailed (-want +got):\n%s", d)
+	}
+}
+
+// TestReadDNS: each tick reads the dns role's status over HTTP and keeps
+// the totals and the rate since the tick before; a failed read says why.
+func TestReadDNS(t *testing.T) {
+	var served atomic.Uint64
+	up := atomic.Bool{}
+	up.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != api.DNSPathStatus || !up.Load() {
+			http.Error(w, "no", http.StatusServiceUnavailable)
+			return
+		}
+		json.NewEncoder(w).Encode(api.DNSCounters{Regions: []api.DNSRegionCounters{{Name: "eu"}, {Name: "us", Served: served.Load()}}})
+	}))
+	defer srv.Close()
+	st := api.Status{DNS: &api.DNSStatus{Regions: []api.DNSRegionStatus{{Name: "eu"}, {Name: "us"}}}}
+	cfg := DefaultConfig()
+	cfg.Status, cfg.Events, cfg.DNSAddr = func() api.Status { return st }, newFakeLog(), strings.TrimPrefix(srv.URL, "http://")
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	steps := []struct {
+		at     time.Duration
+		served uint64
+		up     bool
+		want   []api.DNSAnswers
+	}{
+		{at: 0, served: 3, up: true, want: []api.DNSAnswers{{Region: "eu"}, {Region: "us", Answers: 3}}},
+		{at: time.Second, served: 8, up: true, want: []api.DNSAnswers{{Region: "eu"}, {Region: "us", Answers: 8, Rate: 5}}},
+		{at: 2 * time.Second, served: 8, up: true, want: []api.DNSAnswers{{Region: "eu"}, {Region: "us", Answers: 8}}},
+		{at: 3 * time.Second, up: false, want: []api.DNSAnswers{{Region: "eu", Error: "x"}, {Region: "us", Error: "x"}}},
+		{at: 4 * time.Second, served: 10, up: true, want: []api.DNSAnswers{{Region: "eu"}, {Region: "us", Answers: 10}}},
+	}
+	for i, s := range steps {
+		served.Store(s.served)
+		up.Store(s.up)
+		c.readDNS(context.Background(), t0.Add(s.at), st)
+		got := c.dnsNow()
+		for j := range got {
+			if got[j].Error != "" {
+				got[j].Error = "x"
+			}
+		}
+		if d := cmp.Diff(s.want, got); d != "" {
+			t.Errorf("step %d (-want +got):\n%s", i, d)
+		}
+	}
+	// Without dns in the status, nothing is read or shown.
+	c2, _ := New(cfg)
+	c2.readDNS(context.Background(), t0, api.Status{})
+	if got := c2.dnsNow(); got != nil {
+		t.Errorf("without dns: %+v", got)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
 )
 
 // DNS test timings: the DNS server probes each edge every dnsInterval,
@@ -129,6 +131,59 @@ func TestDNS(t *testing.T) {
 		want := map[string]string{"edge-eu": "eu " + eu + ":8080", "edge-us": "us " + us + ":8080"}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("edges %v, want %v", got, want)
+		}
+	})
+
+	// Before any other geo query: the dashboard counts answers per region,
+	// us gets the queries below and eu none.
+	t.Run("the dashboard shows answers per region", func(t *testing.T) {
+		const n = 5
+		// dnsAnswers polls the dashboard until ok(us, eu) holds.
+		dnsAnswers := func(what string, ok func(us, eu api.DNSAnswers) bool) []api.DNSAnswers {
+			t.Helper()
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				var doc api.Console
+				getJSON(t, s.api+api.APIPathConsole, &doc)
+				got := map[string]api.DNSAnswers{}
+				for _, a := range doc.DNS {
+					got[a.Region] = a
+				}
+				if len(doc.DNS) == 2 && ok(got["us"], got["eu"]) {
+					return doc.DNS
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("GET %s dns: %+v, want %s", api.APIPathConsole, doc.DNS, what)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		// The console reads the dns role every second (console.Interval);
+		// once it has, both regions show no answers.
+		dnsAnswers("both regions read, with no answers", func(us, eu api.DNSAnswers) bool {
+			return us.Error == "" && eu.Error == "" && us.Answers == 0 && eu.Answers == 0
+		})
+		for range n {
+			if r := d.query(t, subnetUS, "www.example.test", "A"); !slices.Equal(r.addrs, []string{us}) {
+				t.Fatalf("www A for US: %v, want [%s]\n%s", r.addrs, us, r.out)
+			}
+		}
+		rate := 0.0 // the first read after the queries has one
+		got := dnsAnswers(fmt.Sprintf("us with %d answers, eu with none", n), func(u, e api.DNSAnswers) bool {
+			rate = max(rate, u.Rate)
+			if e.Rate != 0 {
+				t.Errorf("eu rate %v without a query", e.Rate)
+			}
+			return u.Error == "" && e.Error == "" && u.Answers == n && e.Answers == 0
+		})
+		t.Logf("console dns: %+v, us rate seen %.1f/s", got, rate)
+		if rate <= 0 {
+			t.Errorf("us rate: highest seen %.1f/s, want above 0 on the first read after the queries", rate)
+		}
+		// The text view (`top --once`) shows the same.
+		r := s.cli(t, "top", "--once")
+		if r.code != 0 || !regexp.MustCompile(`(?m)^  us .* answers/s, 5 total$`).MatchString(r.stdout) || !regexp.MustCompile(`(?m)^  eu .* 0\.0 answers/s, 0 total$`).MatchString(r.stdout) {
+			t.Errorf("top --once: exit %d, lacks the answers per region:\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	})
 
