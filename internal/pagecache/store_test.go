@@ -124,10 +124,13 @@ func TestEvictionKeepsHotObjects(t *testing.T) {
 	if o.Calls() != before {
 		t.Errorf("hot objects refetched")
 	}
-	// Each hot object was fetched once, or a few times early on: never
-	// once per scan step.
-	if n := o.Calls(); n > 1000+3*3 {
-		t.Errorf("origin calls = %d, want at most %d", n, 1000+9)
+	// Each hot object was fetched once, or some times early on: never
+	// once per scan step (that would be 4000). The shard seed is random:
+	// in about 1 run in 10 two hot objects share a 32 KiB shard and are
+	// fetched a few dozen times before both settle (1003 calls usually,
+	// at most 1035 seen in 600 runs).
+	if n := o.Calls(); n > 1000+3*30 {
+		t.Errorf("origin calls = %d, want at most %d", n, 1000+3*30)
 	}
 	checkInvariants(t, c)
 }
