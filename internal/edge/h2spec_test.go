@@ -35,9 +35,6 @@ func h2spec(t *testing.T, port string) (int, string) {
 // TestH2Spec: the edge passes at least as many of h2spec's HTTP/2
 // conformance tests as Go's own HTTP/2 server with the same certificate.
 func TestH2Spec(t *testing.T) {
-	if testing.Short() {
-		t.Skip("h2spec is an external tool: not in the unit tier")
-	}
 	f := startTLSEdge(t, api.TLSSpec{}, api.HTTPSpec{}, echoBackend())
 	_, port, _ := splitHostPort(f.https)
 	edgePassed, edgeSummary := h2spec(t, port)

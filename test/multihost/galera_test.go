@@ -49,9 +49,6 @@ type dbHost struct {
 // galera.Cluster in the test process (as the controller would) talks to the
 // agents and the members only from the client namespace.
 func TestGaleraAcrossHosts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-host: starts a Galera cluster across namespaces")
-	}
 	bin := os.Getenv("SCALEPRESS_BIN")
 	if bin == "" {
 		t.Fatal("SCALEPRESS_BIN must name the scalepress binary (make multihost sets it)")

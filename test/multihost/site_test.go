@@ -72,9 +72,6 @@ files:
 // `scale --min 3` places a third node, spread over the three hosts; `down`
 // stops everything, the Nomad job included.
 func TestSiteAcrossHosts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-host: starts Nomad, php-fpm and MariaDB across namespaces")
-	}
 	bin := os.Getenv("SCALEPRESS_BIN")
 	if bin == "" {
 		t.Fatal("SCALEPRESS_BIN must name the scalepress binary (make multihost sets it)")
