@@ -6,14 +6,16 @@
 #   versitygw v1.8.0  Apache-2.0  go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 #   pebble    v2.10.3 MPL-2.0     go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
 #                                 (Let's Encrypt's test ACME server: test/e2e TestTLSACME)
-#   h2spec    v2.2.1  MIT         go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+#   h2spec    v2.2.1  MIT         the tools/h2spec module (committed go.sum: h2spec has no
+#                                 go.mod, so its dependencies are pinned there)
 #                                 (HTTP/2 conformance: internal/edge TestH2Spec)
 #
 # Cache, ${SCALEPRESS_TOOLS:-$HOME/.cache/scalepress/tools}:
 #   nomad-KEY/nomad                    KEY = first 16 hex of sha256(tools/nomad/go.mod,
 #                                            tools/nomad/go.sum, `go version`)
 #   versitygw-v1.8.0-GOVERSION/versitygw
-#   pebble-v2.10.3-GOVERSION/pebble, h2spec-v2.2.1-GOVERSION/h2spec
+#   pebble-v2.10.3-GOVERSION/pebble
+#   h2spec-KEY/h2spec                  KEY = the same over tools/h2spec/go.mod and go.sum
 #   bin/nomad, bin/versitygw, bin/pebble, bin/h2spec
 #                                      symlinks to the above; what the tests run
 #                                      (test/tools.Path; keep the two in step)
@@ -35,6 +37,7 @@ H2SPEC_VERSION=v2.2.1   # test/tools.H2specVersion
 GO=${GO:-go}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mod=$root/tools/nomad
+h2mod=$root/tools/h2spec
 cache=${SCALEPRESS_TOOLS:-$HOME/.cache/scalepress/tools}
 
 say() { echo "install-tools: $*"; }
@@ -43,6 +46,8 @@ die() { echo "install-tools: $*" >&2; exit 1; }
 command -v "$GO" >/dev/null || die "needs Go ($GO not found; Go 1.26 from https://go.dev/dl/)"
 grep -q "^require github.com/hashicorp/nomad $NOMAD_VERSION\$" "$mod/go.mod" ||
   die "tools/nomad/go.mod does not require github.com/hashicorp/nomad $NOMAD_VERSION: keep it and NOMAD_VERSION in step"
+grep -q "^require github.com/summerwind/h2spec $H2SPEC_VERSION+incompatible\$" "$h2mod/go.mod" ||
+  die "tools/h2spec/go.mod does not require github.com/summerwind/h2spec $H2SPEC_VERSION+incompatible: keep it and H2SPEC_VERSION in step"
 
 mkdir -p "$cache/bin"
 # One install at a time per cache: a second run waits, then finds the tools cached.
@@ -60,6 +65,7 @@ trap 'exit 130' INT TERM HUP
 
 gover=$("$GO" env GOVERSION)
 nomad_key=$({ cat "$mod/go.mod" "$mod/go.sum"; "$GO" version; } | sha256sum | cut -c1-16)
+h2spec_key=$({ cat "$h2mod/go.mod" "$h2mod/go.sum"; "$GO" version; } | sha256sum | cut -c1-16)
 
 # check_nomad BIN: BIN runs and says it is the pinned version.
 check_nomad() {
@@ -138,15 +144,15 @@ build_pebble() {
     "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION")
 }
 
-# h2spec has no go.mod of its own: its dependencies resolve to their newest
-# versions at build time (the binary is a test client only).
+# h2spec has no go.mod of its own: tools/h2spec pins its dependencies, and
+# -mod=readonly fails the build rather than change them.
 build_h2spec() {
-  (cd "$1" && GOBIN=$1 GOFLAGS=-mod=mod nice -n 10 "$GO" install -trimpath \
+  (cd "$h2mod" && nice -n 10 "$GO" build -mod=readonly -trimpath -o "$1/h2spec" \
     -ldflags "-X=main.VERSION=${H2SPEC_VERSION#v} -X=main.COMMIT=module" \
-    "github.com/summerwind/h2spec/cmd/h2spec@$H2SPEC_VERSION+incompatible")
+    github.com/summerwind/h2spec/cmd/h2spec)
 }
 
 install nomad "nomad-$nomad_key"
 install versitygw "versitygw-$VERSITYGW_VERSION-$gover"
 install pebble "pebble-$PEBBLE_VERSION-$gover"
-install h2spec "h2spec-$H2SPEC_VERSION-$gover"
+install h2spec "h2spec-$h2spec_key"

@@ -65,13 +65,15 @@ func moduleVersion(t *testing.T, path, mod string) string {
 }
 
 // TestPinsInStep: the versions the script builds, the module tools/nomad
-// requires and the constants the tests check are the same.
+// and tools/h2spec require and the constants the tests check are the same.
 func TestPinsInStep(t *testing.T) {
 	script := assignments(t, "../../scripts/install-tools.sh")
 	for _, tt := range []struct{ name, got, want string }{
 		{"install-tools.sh NOMAD_VERSION", script["NOMAD_VERSION"], NomadVersion},
 		{"install-tools.sh VERSITYGW_VERSION", script["VERSITYGW_VERSION"], VersitygwVersion},
 		{"tools/nomad/go.mod require github.com/hashicorp/nomad", requireVersion(t, "../../tools/nomad/go.mod", "github.com/hashicorp/nomad"), NomadVersion},
+		{"install-tools.sh H2SPEC_VERSION", script["H2SPEC_VERSION"], H2specVersion},
+		{"tools/h2spec/go.mod require github.com/summerwind/h2spec", requireVersion(t, "../../tools/h2spec/go.mod", "github.com/summerwind/h2spec"), H2specVersion + "+incompatible"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s = %q, want %q (keep scripts/install-tools.sh, tools/nomad/go.mod and test/tools in step)", tt.name, tt.got, tt.want)
@@ -88,7 +90,7 @@ func assignments(t *testing.T, path string) map[string]string {
 	}
 	defer f.Close()
 	vars := map[string]string{}
-	re := regexp.MustCompile(`^([A-Z_]+)=(\S+)`)
+	re := regexp.MustCompile(`^([A-Z][A-Z0-9_]*)=(\S+)`)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
