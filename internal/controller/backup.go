@@ -84,7 +84,7 @@ func (c *Controller) backupMember() (galera.MemberConfig, error) {
 		// member's host, which the db-agent does not offer yet.
 		return galera.MemberConfig{}, fmt.Errorf("backups of members on db.hosts are not supported yet (mariadb-backup must run on the member's host)")
 	}
-	synced := c.db.RouterMembers().IDs
+	synced := c.db.SyncedIDs()
 	writer := c.db.Status(0).RouterChoice
 	pick := ""
 	for _, id := range synced {

@@ -329,22 +329,52 @@ func (d *database) StopMembers(ctx context.Context) {
 	cl.Close()
 }
 
-// RouterMembers is what the router may use: the synced members, by id.
+// RouterMembers is what the router may use: the synced members, by id; when
+// none is synced, the donors (routerMembers says why).
 func (d *database) RouterMembers() api.DBMembers {
+	m := api.DBMembers{Members: []string{}, IDs: []string{}, Mode: d.cfg.DB.RouterMode}
+	m.Members, m.IDs = routerMembers(d.views(), true)
+	return m
+}
+
+// SyncedIDs are the members in state Synced, by id.
+func (d *database) SyncedIDs() []string {
+	_, ids := routerMembers(d.views(), false)
+	return ids
+}
+
+func (d *database) views() []galera.MemberView {
 	d.mu.Lock()
 	cl := d.cluster
 	d.mu.Unlock()
-	m := api.DBMembers{Members: []string{}, IDs: []string{}, Mode: d.cfg.DB.RouterMode}
 	if cl == nil {
-		return m
+		return nil
 	}
-	for _, v := range cl.Members() {
-		if v.State == galera.StateSynced {
-			m.Members = append(m.Members, v.Addr)
-			m.IDs = append(m.IDs, v.ID)
+	return cl.Members()
+}
+
+// routerMembers picks the members a router may send statements to: the
+// synced ones. When none is synced but some are donors (withDonors), those:
+// a cluster whose only synced member is giving a joiner a full copy
+// (at start-up, or after the others failed) keeps serving from the donor
+// instead of refusing every connection. Reads go on; with rsync SST the
+// donor's writes wait for the copy (a pause of seconds, not errors). This is
+// what clustercheck's "available when donor" does, applied only when there is
+// nothing better.
+func routerMembers(views []galera.MemberView, withDonors bool) (addrs, ids []string) {
+	addrs, ids = []string{}, []string{}
+	for _, want := range []string{galera.StateSynced, galera.StateDonor} {
+		for _, v := range views {
+			if v.State == want {
+				addrs = append(addrs, v.Addr)
+				ids = append(ids, v.ID)
+			}
+		}
+		if len(ids) > 0 || !withDonors {
+			break
 		}
 	}
-	return m
+	return addrs, ids
 }
 
 // Status is the db part of the status document.

@@ -244,10 +244,14 @@ func (m *member) running() bool {
 	}
 }
 
-// Start brings every member up and returns when all are synced (standalone:
-// answering), or with an error that names the member and its log. It
-// refuses (ErrRefused) rather than bootstrap a member that could lose
-// acknowledged writes.
+// Start brings the cluster up and returns as soon as it can serve the site
+// (a member synced in a primary component, the site's database and users
+// ensured; standalone: answering), or with an error that names the member
+// and its log. It refuses (ErrRefused) rather than bootstrap a member that
+// could lose acknowledged writes. Members still joining (SST or IST) when it
+// returns are seen through by Run, which the caller starts next: the
+// choice of whom to bootstrap from is made before any member is synced, so
+// returning early changes no decision, only who waits for the joins.
 func (c *Cluster) Start(ctx context.Context) error {
 	if !c.clustered() {
 		return c.startStandalone(ctx)
@@ -285,6 +289,11 @@ func (c *Cluster) Start(ctx context.Context) error {
 		case ActRefuse:
 			return fmt.Errorf("galera: %w: %s", ErrRefused, d.Reason)
 		case ActWait:
+			if from, ok := serves(obs); ok {
+				c.logger.Info("serving from a synced member; the others join in the background",
+					"member", from, "joining", c.notSynced())
+				return c.ensureSite(ctx)
+			}
 			if err := c.checkTimeouts(ctx, false); err != nil {
 				return err
 			}
@@ -298,6 +307,30 @@ func (c *Cluster) Start(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// serves names a member that is synced in a primary component: the site
+// can be served through it while the plan waits for the others.
+func serves(obs []Observation) (string, bool) {
+	for _, o := range obs {
+		if o.Running && o.Status != nil && o.Status.Synced() {
+			return o.ID, true
+		}
+	}
+	return "", false
+}
+
+// notSynced lists the members that are not (yet) synced.
+func (c *Cluster) notSynced() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.members {
+		if !m.running() || m.status == nil || !m.status.Synced() {
+			out = append(out, m.cfg.ID)
+		}
+	}
+	return out
 }
 
 // Run keeps the members up until ctx ends: a member that exits is started
@@ -763,12 +796,27 @@ func (c *Cluster) waitAnswer(ctx context.Context, m *member) error {
 // ensureSite creates the site's database and users on a synced member
 // (Galera replicates them to the others).
 func (c *Cluster) ensureSite(ctx context.Context) error {
+	c.mu.Lock()
+	var first, synced *member
 	for _, m := range c.members {
-		if m.running() {
-			return c.host.EnsureSite(ctx, m.cfg, c.cfg.Site)
+		if !m.running() {
+			continue
+		}
+		if first == nil {
+			first = m
+		}
+		if synced == nil && m.status != nil && m.status.Synced() {
+			synced = m
 		}
 	}
-	return fmt.Errorf("galera: no member runs")
+	c.mu.Unlock()
+	if synced != nil {
+		first = synced // a joiner may still refuse statements
+	}
+	if first == nil {
+		return fmt.Errorf("galera: no member runs")
+	}
+	return c.host.EnsureSite(ctx, first.cfg, c.cfg.Site)
 }
 
 func (c *Cluster) startStandalone(ctx context.Context) error {

@@ -23,8 +23,9 @@ func state(h *harness, id string) string {
 }
 
 // TestLaunchPendingWarmingInService: a node is pending until its agent
-// answers, warming while it is primed with the edge's top paths, and in
-// service (published to the edges) after that.
+// answers, warming while it is primed with the edge's top paths (not when
+// no node serves yet: a cold node then beats none), and in service
+// (published to the edges) after that.
 func TestLaunchPendingWarmingInService(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig()
@@ -54,8 +55,14 @@ func TestLaunchPendingWarmingInService(t *testing.T) {
 		if diff := cmp.Diff([]string{"node-1"}, h.edges.last()); diff != "" {
 			t.Errorf("published set: %s", diff)
 		}
-		if diff := cmp.Diff([]string{"/", "/wp-login.php", "/hello-world/"}, h.p.warmed["node-1"]); diff != "" {
-			t.Errorf("warmed with: %s", diff)
+		if got := h.p.warmed["node-1"]; len(got) != 0 {
+			t.Errorf("the first node was warmed with %q before any node served, want no warm-up", got)
+		}
+		if err := <-h.g.launch(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"/", "/wp-login.php", "/hello-world/"}, h.p.warmed["node-2"]); diff != "" {
+			t.Errorf("node-2, launched with node-1 in service, warmed with: %s", diff)
 		}
 		want := []string{
 			"node-1: launching at 127.0.1.1:8080 (initial group)",

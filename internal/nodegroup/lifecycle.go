@@ -50,7 +50,13 @@ func (g *Group) bringUp(ctx context.Context, want Node, key string) error {
 	if !g.moveIf(key, api.NodePending, api.NodeWarming) {
 		return g.gone(got)
 	}
-	g.warm(ctx, got)
+	if g.serving() {
+		g.warm(ctx, got)
+	} else {
+		// Nothing serves yet (up, or every node lost): a cold node now
+		// beats a warm one later; its first requests warm it.
+		g.logger.Info("node not warmed: no node in service", "node", got.ID)
+	}
 	if err := g.waitFiles(ctx, got, key); err != nil {
 		return g.launchFailed(key, got, err)
 	}
@@ -152,6 +158,18 @@ func (g *Group) still(key, state string) bool {
 	defer g.mu.Unlock()
 	n := g.findLocked(key)
 	return n != nil && n.state == state
+}
+
+// serving reports whether any node is in service.
+func (g *Group) serving() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, n := range g.nodes {
+		if n.state == api.NodeInService {
+			return true
+		}
+	}
+	return false
 }
 
 // warm primes a new node's opcache with the site's most requested paths

@@ -177,7 +177,35 @@ func (s *stack) up(t *testing.T) time.Duration {
 	if r.code != 0 {
 		t.Fatalf("up --detach: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
-	return time.Since(t0)
+	took := time.Since(t0)
+	s.waitMembersSynced(t)
+	return took
+}
+
+// waitMembersSynced waits until every database member is synced: up returns
+// once one serves (the others join in the background), and the tests start
+// from a whole cluster.
+func (s *stack) waitMembersSynced(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		st := s.status(t)
+		var waiting []string
+		if st.DB != nil {
+			for _, m := range st.DB.Members {
+				if m.State != "synced" {
+					waiting = append(waiting, m.ID+" "+m.State)
+				}
+			}
+		}
+		if len(waiting) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database members not synced 5 min after up: %v", waiting)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func (s *stack) status(t *testing.T) api.Status {
