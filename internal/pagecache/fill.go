@@ -39,6 +39,8 @@ type fillInput struct {
 	stale  *object     // the stored copy being replaced, if any
 	fkey   string      // flight key: URL key and variant
 	purges uint64      // c.purges when the fetch started
+	// requested is when the fetch was sent (request_time, RFC 9111 §4.2.3).
+	requested time.Time
 }
 
 type outcomeKind uint8
@@ -186,6 +188,7 @@ func (c *Cache) result(out outcome) *Result {
 func (c *Cache) lead(ctx context.Context, in *fillInput, fl *flight, fetch Fetch) *Result {
 	out := outcome{kind: outRetry, err: fmt.Errorf("%w: the fill was abandoned", ErrOriginFailed)}
 	defer func() { c.finish(in, fl, out) }()
+	in.requested = c.now()
 	resp, err := fetch(ctx, in.stale.conditional())
 	out = c.complete(ctx, in, resp, err)
 	return c.result(out)
@@ -197,6 +200,7 @@ func (c *Cache) lead(ctx context.Context, in *fillInput, fl *flight, fetch Fetch
 func (c *Cache) fetchOwn(ctx context.Context, in *fillInput, fetch Fetch) *Result {
 	cond := in.stale.conditional()
 	cond.keepRange = true // likely not stored: let the origin answer a Range itself
+	in.requested = c.now()
 	resp, err := fetch(ctx, cond)
 	out := c.complete(ctx, in, resp, err)
 	if out.kind == outStored {
@@ -274,6 +278,7 @@ func (c *Cache) refresh(r *http.Request, d Decision, o *object, fetch Fetch) {
 			c.finish(in, fl, out)
 		}()
 		c.refreshes.Add(1)
+		in.requested = c.now()
 		resp, err := fetch(ctx, o.conditional())
 		out = c.complete(ctx, in, resp, err)
 	}()
@@ -302,7 +307,8 @@ func (c *Cache) complete(ctx context.Context, in *fillInput, resp *Response, err
 		resp.close()
 		return c.revalidated(in, h, now)
 	}
-	p, reason := c.planFor(resp.Status, h, in.d.static, now)
+	tags := c.tagsOf(h)
+	p, reason := c.planFor(resp.Status, h, arrival{static: in.d.static, tagged: len(tags) > 0, requested: in.requested, received: now})
 	if reason != "" {
 		if resp.Status >= 500 {
 			return c.transient(ctx, in, resp, h, now)
@@ -325,7 +331,7 @@ func (c *Cache) complete(ctx context.Context, in *fillInput, resp *Response, err
 		}
 		return outcome{kind: outPass, pass: pass}
 	}
-	o := c.newObject(in, resp.Status, c.storedHeader(h), c.tagsOf(h), body, nil, p, now)
+	o := c.newObject(in, resp.Status, c.storedHeader(h), tags, body, nil, p, now)
 	return c.store(in, o, now)
 }
 
@@ -354,14 +360,19 @@ func (c *Cache) revalidated(in *fillInput, h304 http.Header, now time.Time) outc
 		}
 		merged[k] = v
 	}
-	p, reason := c.planFor(st.status, merged, in.d.static, now)
-	if reason != "" {
-		c.remove(st)
-		return outcome{kind: outTransient, obj: st}
+	if len(h304["Date"]) == 0 {
+		// The stored Date is the first response's: with it the refreshed
+		// copy would look as old as the first one (RFC 9111 §4.2.3).
+		delete(merged, "Date")
 	}
 	tags := st.tags
 	if c.tagHeader != "" && len(h304[c.tagHeader]) > 0 {
 		tags = c.tagsOf(h304)
+	}
+	p, reason := c.planFor(st.status, merged, arrival{static: in.d.static, tagged: len(tags) > 0, requested: in.requested, received: now})
+	if reason != "" {
+		c.remove(st)
+		return outcome{kind: outTransient, obj: st}
 	}
 	var gz []byte
 	if st.gz != nil {

@@ -133,7 +133,8 @@ func TestStaleWhileRevalidate(t *testing.T) {
 			if n > 1 {
 				<-release
 			}
-			return resp(200, "v"+itoa(n), "Cache-Control", "max-age=10", "Content-Type", htmlCT), nil
+			// Tagged: a WordPress page, under the grace policy.
+			return resp(200, "v"+itoa(n), "Cache-Control", "max-age=10", "Content-Type", htmlCT, "X-Scalepress-Tags", "home"), nil
 		})
 		do(t, c, req("GET", "/"), o)
 		clk.Advance(15 * time.Second)
@@ -182,6 +183,9 @@ func TestStaleIfError(t *testing.T) {
 		fail    func() (*Response, error)
 		want    got
 		wantErr bool
+		// untagged: not a WordPress page, so no configured grace
+		// (RFC 9111 §4.2.4: stale only where a directive allows it).
+		untagged bool
 	}{
 		{name: "error within window", cc: "max-age=10", advance: 20 * time.Second,
 			fail: func() (*Response, error) { return nil, errDown }, want: got{200, "STALE", "20", "v1"}, wantErr: true},
@@ -193,6 +197,16 @@ func TestStaleIfError(t *testing.T) {
 			fail: func() (*Response, error) { return resp(500, "oops"), nil }, want: got{500, "MISS", "", "oops"}},
 		{name: "must-revalidate forbids", cc: "max-age=10, must-revalidate", advance: 20 * time.Second,
 			fail: func() (*Response, error) { return nil, errDown }, want: got{503, "MISS", "", "503 service unavailable: the site's servers did not answer and no cached copy exists; retry shortly\n"}, wantErr: true},
+		{name: "untagged: no configured window (§4.2.4)", cc: "max-age=10", advance: 20 * time.Second, untagged: true,
+			fail: func() (*Response, error) { return nil, errDown }, want: got{503, "MISS", "", "503 service unavailable: the site's servers did not answer and no cached copy exists; retry shortly\n"}, wantErr: true},
+		{name: "untagged: stale-if-error directive (RFC 5861 §4)", cc: "max-age=10, stale-if-error=60", advance: 20 * time.Second, untagged: true,
+			fail: func() (*Response, error) { return nil, errDown }, want: got{200, "STALE", "20", "v1"}, wantErr: true},
+		{name: "s-maxage forbids stale-if-error (§5.2.2.10)", cc: "s-maxage=10, stale-if-error=60", advance: 20 * time.Second,
+			fail: func() (*Response, error) { return nil, errDown }, want: got{503, "MISS", "", "503 service unavailable: the site's servers did not answer and no cached copy exists; retry shortly\n"}, wantErr: true},
+		{name: "proxy-revalidate forbids (§5.2.2.8)", cc: "max-age=10, proxy-revalidate", advance: 20 * time.Second,
+			fail: func() (*Response, error) { return nil, errDown }, want: got{503, "MISS", "", "503 service unavailable: the site's servers did not answer and no cached copy exists; retry shortly\n"}, wantErr: true},
+		{name: "no-cache never stands in (§5.2.2.4)", cc: "max-age=600, no-cache", advance: 20 * time.Second,
+			fail: func() (*Response, error) { return nil, errDown }, want: got{503, "MISS", "", "503 service unavailable: the site's servers did not answer and no cached copy exists; retry shortly\n"}, wantErr: true},
 		{name: "404 is an answer, not a failure", cc: "max-age=10", advance: 20 * time.Second,
 			fail: func() (*Response, error) { return resp(404, "gone", "Content-Type", htmlCT), nil }, want: got{404, "MISS", "", "gone"}},
 	}
@@ -202,7 +216,10 @@ func TestStaleIfError(t *testing.T) {
 			c := newTestCache(t, clk, func(cfg *Config) { cfg.StaleWhileRevalidate = 0 })
 			o := newOrigin(func(n int) (*Response, error) {
 				if n == 1 {
-					return resp(200, "v1", "Cache-Control", tt.cc), nil
+					if tt.untagged {
+						return resp(200, "v1", "Cache-Control", tt.cc, "ETag", `"v1"`), nil
+					}
+					return resp(200, "v1", "Cache-Control", tt.cc, "ETag", `"v1"`, "X-Scalepress-Tags", "post-1"), nil
 				}
 				return tt.fail()
 			})

@@ -216,7 +216,9 @@ func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []strin
 	keys := make([]string, 0, len(h))
 	for k := range h {
 		switch k {
-		case hETag, hVary, hContentEncoding:
+		case hETag, hVary, hContentEncoding, HeaderCDNCacheControl:
+			// CDN-Cache-Control is kept for revalidation merges but not
+			// served (RFC 9213: see ADR 0020).
 		default:
 			keys = append(keys, k)
 		}
@@ -248,12 +250,13 @@ func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []strin
 	o.freshUntil = n + lifetime
 	o.swrUntil = o.freshUntil + int64(p.swr)
 	o.sieUntil = o.freshUntil + int64(p.sie)
-	if p.noCache {
-		// Kept as long as it would have been fresh, or may stand in.
-		o.freshUntil, o.swrUntil = n, n
-		o.sieUntil = n + max(lifetime, int64(p.sie))
-	}
 	o.keepUntil = max(o.swrUntil, o.sieUntil, o.freshUntil)
+	if p.noCache {
+		// Kept for its validators as long as it would have been fresh, and
+		// never served without a successful revalidation, not even for a
+		// failing origin (RFC 9111 §5.2.2.4, §4.2.4).
+		o.freshUntil, o.swrUntil, o.sieUntil = n, n, n
+	}
 	o.size = o.footprint()
 	return o
 }

@@ -255,7 +255,7 @@ func (c *Cache) relay(w http.ResponseWriter, r *http.Request, res *Response) err
 	h := w.Header()
 	for k, v := range res.Header {
 		k = http.CanonicalHeaderKey(k)
-		if k == c.tagHeader || isHopByHop(res.Header, k) {
+		if k == c.tagHeader || k == HeaderCDNCacheControl || isHopByHop(res.Header, k) {
 			continue
 		}
 		h[k] = v
