@@ -52,7 +52,18 @@ func newCache(spec *api.CacheSpec) (*pagecache.Cache, error) {
 func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request, start time.Time) (hit bool) {
 	d := e.cache.Classify(r)
 	if d.Bypass != "" {
-		e.toNodes(w, r, func() { e.forward(w, r) })
+		if pagecache.SafeMethod(r.Method) {
+			e.toNodes(w, r, func() { e.forward(w, r) })
+			return false
+		}
+		// RFC 9111 §4.4: a non-error answer to an unsafe method invalidates
+		// the URL (and its Location / Content-Location on the same host)
+		// before the answer goes out.
+		e.toNodes(w, r, func() {
+			e.forwardThen(w, r, func(resp *http.Response) {
+				e.cache.Invalidate(r, resp.StatusCode, resp.Header)
+			})
+		})
 		return false
 	}
 	d.At = start.UnixNano() // the cache's clock is time.Now

@@ -59,6 +59,7 @@ func (e *Edge) forwardThen(w http.ResponseWriter, r *http.Request, after func(*h
 	}
 	removeHop(h, resp.Header)
 	h.Del(api.HeaderTags)
+	h.Del(pagecache.HeaderCDNCacheControl) // for this cache only (RFC 9213; ADR 0020)
 	if !e.spec.Debug {
 		h.Del(api.HeaderNode)
 		h.Del(api.HeaderNodeError)

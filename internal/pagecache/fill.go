@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -41,17 +42,21 @@ type fillInput struct {
 	purges uint64      // c.purges when the fetch started
 	// requested is when the fetch was sent (request_time, RFC 9111 §4.2.3).
 	requested time.Time
+	// unconditional: the fetch sent no validators, so a 304 is no
+	// revalidation.
+	unconditional bool
 }
 
 type outcomeKind uint8
 
 const (
-	outRetry     outcomeKind = iota // the fetching request went away: waiters try again
-	outStored                       // obj was stored (or revalidated): shared with waiters
-	outTransient                    // obj was not stored (a 5xx, or too big for the budget): shared
-	outPass                         // not cacheable: pass goes to the fetching request only
-	outStale                        // the origin failed: obj stands in
-	outFailed                       // the origin failed, nothing stands in
+	outRetry      outcomeKind = iota // the fetching request went away: waiters try again
+	outStored                        // obj was stored (or revalidated): shared with waiters
+	outTransient                     // obj was not stored (a 5xx, or too big for the budget): shared
+	outPass                          // not cacheable: pass goes to the fetching request only
+	outStale                         // the origin failed: obj stands in
+	outFailed                        // the origin failed, nothing stands in
+	outUnselected                    // a 304 for another representation: fetch again (fetchComplete only)
 )
 
 type outcome struct {
@@ -188,9 +193,7 @@ func (c *Cache) result(out outcome) *Result {
 func (c *Cache) lead(ctx context.Context, in *fillInput, fl *flight, fetch Fetch) *Result {
 	out := outcome{kind: outRetry, err: fmt.Errorf("%w: the fill was abandoned", ErrOriginFailed)}
 	defer func() { c.finish(in, fl, out) }()
-	in.requested = c.now()
-	resp, err := fetch(ctx, in.stale.conditional())
-	out = c.complete(ctx, in, resp, err)
+	out = c.fetchComplete(ctx, in, fetch, in.stale.conditional())
 	return c.result(out)
 }
 
@@ -200,9 +203,7 @@ func (c *Cache) lead(ctx context.Context, in *fillInput, fl *flight, fetch Fetch
 func (c *Cache) fetchOwn(ctx context.Context, in *fillInput, fetch Fetch) *Result {
 	cond := in.stale.conditional()
 	cond.keepRange = true // likely not stored: let the origin answer a Range itself
-	in.requested = c.now()
-	resp, err := fetch(ctx, cond)
-	out := c.complete(ctx, in, resp, err)
+	out := c.fetchComplete(ctx, in, fetch, cond)
 	if out.kind == outStored {
 		sh := c.shardOf(in.d.hash)
 		sh.mu.Lock()
@@ -278,10 +279,24 @@ func (c *Cache) refresh(r *http.Request, d Decision, o *object, fetch Fetch) {
 			c.finish(in, fl, out)
 		}()
 		c.refreshes.Add(1)
-		in.requested = c.now()
-		resp, err := fetch(ctx, o.conditional())
-		out = c.complete(ctx, in, resp, err)
+		out = c.fetchComplete(ctx, in, fetch, o.conditional())
 	}()
+}
+
+// fetchComplete fetches with cond and completes. A 304 that selects no
+// stored response (RFC 9111 §4.3.4: its validator is not the stored
+// copy's) cannot freshen it: one unconditional fetch follows.
+func (c *Cache) fetchComplete(ctx context.Context, in *fillInput, fetch Fetch, cond Conditional) outcome {
+	in.requested = c.now()
+	resp, err := fetch(ctx, cond)
+	out := c.complete(ctx, in, resp, err)
+	if out.kind == outUnselected {
+		in.unconditional = true
+		in.requested = c.now()
+		resp, err = fetch(ctx, Conditional{keepRange: cond.keepRange})
+		out = c.complete(ctx, in, resp, err)
+	}
+	return out
 }
 
 // complete turns a fetch's answer into an outcome: stored, revalidated,
@@ -303,8 +318,11 @@ func (c *Cache) complete(ctx context.Context, in *fillInput, resp *Response, err
 		resp.close()
 		return c.standIn(in.stale, now, fmt.Errorf("%w: status %d", ErrOriginFailed, resp.Status))
 	}
-	if resp.Status == http.StatusNotModified && in.stale != nil && in.stale.conditional() != (Conditional{}) {
+	if resp.Status == http.StatusNotModified && in.stale != nil && !in.unconditional && in.stale.conditional() != (Conditional{}) {
 		resp.close()
+		if !in.stale.selectedBy(h) {
+			return outcome{kind: outUnselected}
+		}
 		return c.revalidated(in, h, now)
 	}
 	tags := c.tagsOf(h)
@@ -348,8 +366,31 @@ func (c *Cache) store(in *fillInput, o *object, now time.Time) outcome {
 	return outcome{kind: outStored, obj: o}
 }
 
+// selectedBy reports whether a 304 with header h304 selects o for update
+// (RFC 9111 §4.3.4): a strong ETag must equal o's, a weak one match it
+// weakly; without an ETag, a Last-Modified must equal o's. A 304 with no
+// validator at all answers the validators the cache sent, and selects o
+// (the §4.3.4 text asks that the stored response lack a validator too; the
+// cache only asks with validators, so it would never select one).
+func (o *object) selectedBy(h304 http.Header) bool {
+	if et := first(h304[hETag]); et != "" {
+		if strings.HasPrefix(et, "W/") {
+			return o.etag != "" && strings.TrimPrefix(o.etag, "W/") == et[2:]
+		}
+		return et == o.etag
+	}
+	if lm := first(h304[hLastModified]); lm != "" {
+		return lm == o.lastMod
+	}
+	return true
+}
+
 // revalidated freshens the stale copy with the header of the origin's 304
-// (RFC 9111 §4.3.4) and stores it again, bodies unchanged.
+// (RFC 9111 §4.3.4: "use other header fields provided in the 304 (Not
+// Modified) response to replace all instances of the corresponding header
+// fields in the stored response", except those §3.2 keeps: Content-Length,
+// the Content-Encoding the stored bodies depend on, and what is never
+// stored) and stores it again, bodies unchanged.
 func (c *Cache) revalidated(in *fillInput, h304 http.Header, now time.Time) outcome {
 	st := in.stale
 	merged := st.header.Clone()
