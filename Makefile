@@ -67,7 +67,8 @@ FUZZ_TARGETS := \
 	internal/config:FuzzParse internal/node:FuzzResolve internal/fastcgi:FuzzReadRecords \
 	internal/fastcgi:FuzzNameValuePairs internal/galera:FuzzParseGraState \
 	internal/pagecache:FuzzCacheControl internal/pagecache:FuzzRange internal/pagecache:FuzzTags \
-	internal/pagecache:FuzzPurgeRequest internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
+	internal/pagecache:FuzzPurgeRequest internal/pagecache:FuzzHTTPDate internal/pagecache:FuzzAge \
+	internal/pagecache:FuzzCDNCacheControl internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
 	internal/filesync:FuzzPushChange internal/sitepath:FuzzDenied internal/throttle:FuzzLoginBody \
 	test/hosts:FuzzCheckSubnet internal/rolelog:FuzzParseTime internal/backup:FuzzParseManifest
 fuzz:
