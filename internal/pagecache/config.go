@@ -31,6 +31,12 @@ type Config struct {
 	// StaticTTL is the freshness of static assets (a static extension under
 	// /wp-content/ or /wp-includes/) that carry no explicit freshness.
 	StaticTTL time.Duration
+	// StaleWhileRevalidate, StaleIfError and SoftPurgeGrace are the grace
+	// policy: they apply to WordPress pages (responses with TagHeader) and
+	// static assets only, never to other responses, and never where
+	// no-cache, must-revalidate, proxy-revalidate or s-maxage forbid stale
+	// use (RFC 9111 §4.2.4; ADR 0020).
+	//
 	// StaleWhileRevalidate is how long past freshness an entry is still
 	// served (as a HIT) while one background refresh runs, unless the
 	// response's stale-while-revalidate directive says otherwise.

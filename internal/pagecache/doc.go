@@ -56,11 +56,16 @@
 // # Caching rules
 //
 // Classify documents the bypass rules and the key, planFor (policy.go) what
-// is stored and for how long, Fill coalescing and stale serving. In short:
-// anonymous HTML gets Config.DefaultTTL unless the origin says otherwise,
-// static assets Config.StaticTTL; Set-Cookie, no-store, private and Vary: *
-// are never stored; the request's Cache-Control is ignored (a reload must
-// not reach PHP). Compressible bodies of 1 KiB or more are gzip-compressed
+// is stored, for how long and when a stale copy may be served (RFC 9111,
+// RFC 9213), Fill coalescing and stale serving, Invalidate what an unsafe
+// method removes (RFC 9111 §4.4). In short: anonymous HTML gets
+// Config.DefaultTTL unless the origin says otherwise, static assets
+// Config.StaticTTL; Set-Cookie, no-store, private and Vary: * are never
+// stored; CDN-Cache-Control, when valid, replaces Cache-Control and Expires
+// and is never served; the configured stale windows are a grace policy
+// for WordPress pages (tagged) and static assets only, and no-cache,
+// must-revalidate, proxy-revalidate and s-maxage forbid any stale use; the
+// request's Cache-Control is ignored (a reload must not reach PHP). Compressible bodies of 1 KiB or more are gzip-compressed
 // once when stored and served by Accept-Encoding; bodies the origin
 // encoded are stored as they are, as a variant per Accept-Encoding class.
 //
