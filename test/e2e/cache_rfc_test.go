@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,6 +113,72 @@ func TestCacheRFC9111(t *testing.T) {
 			t.Errorf("responses mismatch (-want +got):\n%s", diff)
 		}
 	})
+
+	// The failing part (every node) on the request path: the grace policy
+	// serves the WordPress page stale, and nothing else (§4.2.4).
+	t.Run("every node frozen: a stale WordPress page is STALE, a stale other response a 503", func(t *testing.T) {
+		b.get(s.site + "/")
+		if p := b.get(s.site + "/"); p.header.Get("X-Cache") != "HIT" || p.header.Get("X-Scalepress-Tags") != "" {
+			t.Fatalf("home page not cached: X-Cache %q", p.header.Get("X-Cache"))
+		}
+		b.get(url) // stored (or still fresh) for 4 s
+		thaw := freezeNodes(t, s)
+		defer thaw()
+		for _, args := range [][]string{{"purge", "--tag", "home"}, {"purge", url}} { // both now stale
+			if r := s.cli(t, args...); r.code != 0 {
+				t.Fatalf("%v: %d %s", args, r.code, r.stderr)
+			}
+		}
+		home, other := b.get(s.site+"/"), b.get(url)
+		got := []string{strconv.Itoa(home.status) + " " + home.header.Get("X-Cache"), strconv.Itoa(other.status) + " " + other.header.Get("X-Cache")}
+		if diff := cmp.Diff([]string{"200 STALE", "503 MISS"}, got); diff != "" {
+			t.Errorf("with every node frozen (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// freezeNodes stops every node process (SIGSTOP) and waits until the edge's
+// health checks count none healthy; thaw resumes them.
+func freezeNodes(t *testing.T, s *stack) (thaw func()) {
+	t.Helper()
+	var frozen []int
+	thaw = func() {
+		for _, pid := range frozen {
+			kill(pid, syscall.SIGCONT)
+		}
+		frozen = nil
+	}
+	for _, n := range s.status(t).Nodes {
+		for _, pid := range n.PIDs {
+			if kill(pid, syscall.SIGSTOP) == nil {
+				frozen = append(frozen, pid)
+			}
+		}
+	}
+	b := newBrowser(t)
+	t0 := time.Now()
+	for {
+		var es struct {
+			Balancer struct {
+				Nodes []struct{ Healthy bool }
+			}
+		}
+		json.Unmarshal([]byte(b.get(s.site+"/_scalepress/edge/status").body), &es)
+		healthy := 0
+		for _, n := range es.Balancer.Nodes {
+			if n.Healthy {
+				healthy++
+			}
+		}
+		if healthy == 0 && len(es.Balancer.Nodes) > 0 {
+			return thaw
+		}
+		if time.Since(t0) > 12*time.Second {
+			thaw()
+			t.Fatalf("the edge still counts %d healthy nodes %s after freezing them all", healthy, time.Since(t0))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func mergeHdr(a, b map[string]string) map[string]string {
