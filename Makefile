@@ -70,7 +70,8 @@ FUZZ_TARGETS := \
 	internal/pagecache:FuzzPurgeRequest internal/pagecache:FuzzHTTPDate internal/pagecache:FuzzAge \
 	internal/pagecache:FuzzCDNCacheControl internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
 	internal/filesync:FuzzPushChange internal/sitepath:FuzzDenied internal/throttle:FuzzLoginBody \
-	test/hosts:FuzzCheckSubnet internal/rolelog:FuzzParseTime internal/backup:FuzzParseManifest
+	test/hosts:FuzzCheckSubnet internal/rolelog:FuzzParseTime internal/backup:FuzzParseManifest \
+	internal/upstream:FuzzReadResponse
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg/; done

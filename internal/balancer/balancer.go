@@ -196,6 +196,9 @@ func (b *Balancer) Update(ups []Upstream) {
 
 func (b *Balancer) addLocked(u Upstream, now int64) {
 	n := &Node{id: u.ID, addr: u.Addr, b: b, healthy: true, drained: make(chan struct{}), stateSince: now}
+	if b.cfg.NewConns != nil {
+		n.conns = b.cfg.NewConns(u.Addr)
+	}
 	b.startSlowStartLocked(n, now)
 	b.nodes[n.id] = n
 	i, _ := slices.BinarySearchFunc(b.order, n.id, func(m *Node, id string) int { return strings.Compare(m.id, id) })
@@ -214,6 +217,9 @@ func (b *Balancer) startSlowStartLocked(n *Node, now int64) {
 // and still signal Drained.
 func (b *Balancer) forgetLocked(n *Node) {
 	n.removed = true
+	if n.conns != nil {
+		n.conns.Close() // idle connections now; the ones in use when their request ends
+	}
 	n.draining.Store(true) // a Pick holding an old view backs off
 	delete(b.nodes, n.id)
 	b.order = slices.DeleteFunc(b.order, func(m *Node) bool { return m == n })

@@ -3,6 +3,7 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -57,6 +58,12 @@ type Config struct {
 
 	// Retry is the edge's retry policy; see Retryable.
 	Retry RetryPolicy
+
+	// NewConns, when set, makes the caller's per-node state when a node
+	// joins the set (the edge's pool of keep-alive connections to it), so
+	// that it lives on the same object as the node's in-flight count; the
+	// balancer closes it when it forgets the node. See Node.Conns.
+	NewConns func(addr string) io.Closer
 }
 
 // DefaultConfig returns the defaults: HAProxy's check timing (2 s, 1 s,

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -69,6 +70,8 @@ type Node struct {
 	id   string
 	addr string
 	b    *Balancer
+	// conns is Config.NewConns's value for this node; nil without one.
+	conns io.Closer
 
 	// Hot: every Pick and Done.
 	inflight atomic.Int64
@@ -104,6 +107,9 @@ func (n *Node) ID() string { return n.id }
 
 // Addr is the node's host:port.
 func (n *Node) Addr() string { return n.addr }
+
+// Conns is the per-node state Config.NewConns made for n, or nil.
+func (n *Node) Conns() io.Closer { return n.conns }
 
 // Done ends one request that Pick gave to n and records its outcome for
 // passive health checking. It does not allocate.

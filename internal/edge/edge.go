@@ -7,6 +7,7 @@ package edge
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/scalepress/scalepress/internal/forward"
 	"github.com/scalepress/scalepress/internal/pagecache"
 	"github.com/scalepress/scalepress/internal/token"
+	"github.com/scalepress/scalepress/internal/upstream"
 )
 
 // The edge's paths and headers are in internal/api (wire.go).
@@ -34,7 +36,8 @@ type Edge struct {
 	spec      api.EdgeSpec
 	logger    *slog.Logger
 	bal       *balancer.Balancer
-	transport *http.Transport
+	transport *http.Transport  // health checks and the files role
+	up        *upstream.Client // the proxy hop to nodes
 	retries   int
 
 	generation  atomic.Uint64 // of the upstream set applied
@@ -88,6 +91,11 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 	for _, o := range opts {
 		o(&bcfg)
 	}
+	var err error
+	if e.up, err = upstream.New(upstream.DefaultConfig(), logger); err != nil {
+		return nil, err
+	}
+	bcfg.NewConns = func(addr string) io.Closer { return e.up.NewPool(addr) }
 	checker := &balancer.HTTPChecker{Client: &http.Client{Transport: e.transport, Timeout: 2 * time.Second}, Path: api.NodePathHealth}
 	bal, err := balancer.New(bcfg, checker, logger)
 	if err != nil {
@@ -234,6 +242,7 @@ func (e *Edge) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	bctx, stopBal := context.WithCancel(context.Background())
 	wg.Go(func() { e.bal.Run(bctx) })
+	wg.Go(func() { e.up.Run(bctx) })
 	pctx, stopPoll := context.WithCancel(ctx)
 	if e.spec.UpstreamsURL != "" {
 		wg.Go(func() { e.poll(pctx) })

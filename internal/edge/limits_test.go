@@ -19,6 +19,7 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/forward"
 	"github.com/scalepress/scalepress/internal/token"
+	"github.com/scalepress/scalepress/internal/upstream"
 )
 
 // TestForwardedHeaders: the edge believes X-Forwarded-* only from trusted
@@ -228,6 +229,11 @@ func TestRequestBodyLimits(t *testing.T) {
 						t.Fatal(err)
 					}
 					e.transport.DialContext = func(context.Context, string, string) (net.Conn, error) { return nodeLn.dial(), nil }
+					ucfg := upstream.DefaultConfig()
+					ucfg.DialContext = e.transport.DialContext
+					if e.up, err = upstream.New(ucfg, nil); err != nil {
+						t.Fatal(err)
+					}
 					defer e.transport.CloseIdleConnections()
 					e.SetUpstreams([]api.Upstream{{ID: "a", Addr: "node.test:80"}})
 					edgeLn := newPipeListener()

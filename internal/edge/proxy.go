@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/balancer"
 	"github.com/scalepress/scalepress/internal/pagecache"
+	"github.com/scalepress/scalepress/internal/upstream"
 )
 
 var errNodeError = errors.New("node answered with its own error")
@@ -37,7 +37,7 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) { e.forwardThen(w
 func (e *Edge) forwardThen(w http.ResponseWriter, r *http.Request, after func(*http.Response)) {
 	e.top.observe(r.Method, r.URL.Path) // what reaches PHP: the controller warms new nodes with it
 	out := e.outRequest(r)
-	resp, node, err := e.roundTripOut(r.Context(), r.Method, out, r.Body)
+	resp, node, err := e.roundTripOut(r.Context(), r.Method, out, e.interim(w))
 	if err != nil {
 		if e.refuseBody(w, r) {
 			return
@@ -92,15 +92,15 @@ func (e *Edge) refuseBody(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// roundTrip returns the node's response and the node, whose Done the caller
-// calls (with OK) once the body is consumed; a nil node means Done was
-// already called (an error answer passed on as it is).
-func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Request, inBody io.ReadCloser) (*http.Response, *balancer.Node, error) {
+// roundTripOut returns the node's response and the node, whose Done the
+// caller calls (with OK) once the body is consumed; a nil node means Done
+// was already called (an error answer passed on as it is). interim, when
+// not nil, receives the node's 1xx responses before the final one.
+func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Request, interim upstream.Interim) (*http.Response, *balancer.Node, error) {
 	var body *unclosedBody
 	if out.Body != nil {
-		// The transport closes a request body when an attempt fails; keep
-		// the client's open so that an attempt that read none of it can be
-		// repeated on another node.
+		// Count what is read of the client's body: an attempt that read
+		// none of it can be repeated on another node.
 		body = &unclosedBody{r: out.Body}
 		out.Body = body
 	}
@@ -117,25 +117,20 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 			}
 			return nil, nil, err
 		}
-		req := out
-		if attempt == 0 {
-			out.URL.Host = node.Addr()
-		} else {
-			// The failed attempt's request may still be referenced by the
-			// transport: retry with a copy.
-			u := *out.URL
-			u.Host = node.Addr()
-			req = out.WithContext(ctx)
-			req.URL = &u
-		}
-		resp, err := e.transport.RoundTrip(req)
-		// Only a failed dial proves the request was not sent; otherwise
-		// assume it was (a POST is then not repeated).
-		var opErr *net.OpError
-		wrote := err != nil && !(errors.As(err, &opErr) && opErr.Op == "dial")
+		// The client writes and reads in this goroutine and keeps no
+		// reference to out: every attempt sends the same request.
+		out.URL.Host = node.Addr()
+		pool, _ := node.Conns().(*upstream.Pool)
+		resp, err := e.up.Do(ctx, pool, out, interim)
+		// Only an unwritten request (a failed dial) is certainly not sent;
+		// otherwise assume it was (a POST is then not repeated).
+		var ue *upstream.Error
+		wrote := err != nil && !(errors.As(err, &ue) && !ue.Written)
+		gotResponse := ue != nil && ue.GotResponse
 		// A client whose body failed (too slow, too large, gone) is not
-		// the node's failure: no retry, nothing against the node's health.
-		clientGone := ctx.Err() != nil || body != nil && body.failed.Load()
+		// the node's failure, nor is a request the edge could not frame:
+		// no retry, nothing against the node's health.
+		clientGone := ctx.Err() != nil || body != nil && body.failed.Load() || errors.Is(err, upstream.ErrInvalidRequest)
 		if err == nil && resp.Header.Get(api.HeaderNodeError) == "" {
 			if o := balancer.Classify(resp.StatusCode, resp.Header, nil, false); o != balancer.OK {
 				node.Done(o) // reported for passive health; the answer still goes out
@@ -143,7 +138,6 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 			}
 			return resp, node, nil
 		}
-		gotResponse := false
 		if err == nil { // the agent's own error page: PHP never answered
 			outcome := balancer.Classify(resp.StatusCode, resp.Header, nil, false)
 			if outcome == balancer.OK {
@@ -238,9 +232,8 @@ func (e *Edge) sign(out *http.Request) {
 	e.signer.Sign(out.Header, out.Method, host, out.URL.RequestURI(), time.Now())
 }
 
-// unclosedBody passes reads through, counts them, and ignores Close. The
-// transport may still be sending the body when the answer arrives, so the
-// count is atomic.
+// unclosedBody passes reads through, counts them, and ignores Close, so
+// that the client's body outlives a failed attempt.
 type unclosedBody struct {
 	r      io.Reader
 	n      atomic.Int64
@@ -286,5 +279,34 @@ func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		e.logger.Warn("proxy error", "uri", r.RequestURI, "err", err)
 		http.Error(w, "502 bad gateway: no node answered", http.StatusBadGateway)
+	}
+}
+
+// interim passes a node's 1xx response (103 Early Hints, 102) on to the
+// client, without its hop-by-hop fields and without leaving its fields in
+// the final response's header.
+func (e *Edge) interim(w http.ResponseWriter) upstream.Interim {
+	return func(code int, h http.Header) {
+		wh := w.Header()
+		saved := make(http.Header, len(h))
+		for k := range h {
+			if vv, ok := wh[k]; ok {
+				saved[k] = vv
+			}
+		}
+		for k, vv := range h {
+			wh[k] = vv
+		}
+		removeHop(wh, h)
+		wh.Del(api.HeaderTags)
+		wh.Del(api.HeaderNode)
+		wh.Del(api.HeaderNodeError)
+		w.WriteHeader(code)
+		for k := range h {
+			delete(wh, k)
+		}
+		for k, vv := range saved {
+			wh[k] = vv
+		}
 	}
 }
