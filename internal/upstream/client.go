@@ -163,41 +163,54 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, tar
 	}
 	chunked := req.Body != nil && req.ContentLength < 0
 	writeHead(cn.bw, req, target, host, chunked)
+	var writeErr error
 	if req.Body != nil && req.ContentLength != 0 {
 		bp := copyBufs.Get().(*[]byte)
-		err := writeBody(cn.bw, req.Body, req.ContentLength, *bp)
+		writeErr = writeBody(cn.bw, req.Body, req.ContentLength, *bp)
 		copyBufs.Put(bp)
-		if err != nil {
-			return fail("write", false, err)
+		if writeErr != nil && (errors.As(writeErr, new(bodyError)) || ctx.Err() != nil) {
+			return fail("write", false, writeErr) // the client's side failed
 		}
 	}
-	if err := cn.bw.Flush(); err != nil {
-		return fail("write", false, err)
+	if writeErr == nil {
+		writeErr = cn.bw.Flush()
 	}
+	// A node may answer before it read the whole body (413, a saturation
+	// 503) and close: its answer is read all the same, and the connection
+	// closed after it.
 	cn.nc.SetReadDeadline(time.Now().Add(c.cfg.ResponseHeaderTimeout))
+	failRead := func(got bool, err error) (*http.Response, error) {
+		if writeErr != nil {
+			return fail("write", got, writeErr)
+		}
+		return fail("read", got, err)
+	}
 	var resp *http.Response
 	var fr framing
 	for n := 0; ; n++ {
 		head, err := readHead(cn.br, cn.head, cn.maxHead)
 		cn.head = head[:0]
 		if err != nil {
-			return fail("read", len(head) > 0, err)
+			return failRead(len(head) > 0, err)
 		}
 		resp, fr, err = parseHead(string(head), req.Method)
 		if err != nil {
-			return fail("read", true, err)
+			return failRead(true, err)
 		}
 		if resp.StatusCode >= 200 {
 			break
 		}
 		switch {
 		case resp.StatusCode == http.StatusSwitchingProtocols:
-			return fail("read", true, ErrUpgrade)
+			return failRead(true, ErrUpgrade)
 		case n >= c.cfg.MaxInterim:
-			return fail("read", true, ErrTooManyInterim)
+			return failRead(true, ErrTooManyInterim)
 		case resp.StatusCode != http.StatusContinue && interim != nil:
 			interim(resp.StatusCode, resp.Header)
 		}
+	}
+	if writeErr != nil {
+		fr.close, resp.Close = true, true
 	}
 	// The body has no deadline but the request's context.
 	cn.nc.SetReadDeadline(time.Time{})

@@ -1,9 +1,11 @@
 package upstream
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -321,3 +323,56 @@ func TestIdleSweep(t *testing.T) {
 		t.Error("a closed pool kept a connection")
 	}
 }
+
+// TestEarlyAnswer: a node that answers before it read the whole body (its
+// 413, a saturation 503) and stops reading: the client gets that answer,
+// not a write error, and the connection is not reused.
+func TestEarlyAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.ReadFull(br, make([]byte, 1024))
+		io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\nContent-Length: 9\r\n\r\ntoo large")
+		// As net/http's server does: FIN first, so the answer is not lost
+		// to a reset, then drain a while before closing.
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		io.Copy(io.Discard, io.LimitReader(br, 1<<20))
+	}()
+	c := newTestClient(t, nil)
+	p := c.NewPool(ln.Addr().String())
+	defer p.Close()
+	const size = 64 << 20 // more than any socket buffer
+	req := get(t, "POST", "/upload", io.LimitReader(zeros{}, size), size)
+	resp, err := c.Do(context.Background(), p, req, nil)
+	if err != nil {
+		t.Fatalf("error %v, want the node's 413", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || string(b) != "too large" {
+		t.Errorf("got %d %q, want 413 too large", resp.StatusCode, b)
+	}
+	if p.Idle() != 0 {
+		t.Error("the connection was kept")
+	}
+	<-done
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
