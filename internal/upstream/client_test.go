@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -376,3 +378,47 @@ func TestEarlyAnswer(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestIdleTimeout: Run closes a connection once it has been idle for
+// IdleTimeout, so a node is not held by connections nobody uses; one idle
+// for less is kept.
+func TestIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var closed atomic.Int32
+		dial := func(context.Context, string, string) (net.Conn, error) {
+			a, b := net.Pipe()
+			go func() {
+				defer b.Close()
+				br := bufio.NewReader(b)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						closed.Add(1) // the client closed its end
+						return
+					}
+					io.WriteString(b, ok200("ok"))
+				}
+			}()
+			return a, nil
+		}
+		c := newTestClient(t, func(cfg *Config) { cfg.DialContext = dial })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { c.Run(ctx); close(done) }()
+		p := c.NewPool("node.test:80")
+		if _, err := do(t, c, p, get(t, "GET", "/", nil, 0), nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(c.cfg.IdleTimeout / 2)
+		synctest.Wait()
+		if p.Idle() != 1 || closed.Load() != 0 {
+			t.Fatalf("after half the idle timeout: %d idle, %d closed; want 1, 0", p.Idle(), closed.Load())
+		}
+		time.Sleep(c.cfg.IdleTimeout)
+		synctest.Wait()
+		if p.Idle() != 0 || closed.Load() != 1 {
+			t.Fatalf("after the idle timeout: %d idle, %d closed; want 0, 1", p.Idle(), closed.Load())
+		}
+		cancel()
+		<-done
+	})
+}
