@@ -92,7 +92,7 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 		o(&bcfg)
 	}
 	var err error
-	if e.up, err = upstream.New(upstream.DefaultConfig(), logger); err != nil {
+	if e.up, err = upstream.New(upstream.DefaultConfig()); err != nil {
 		return nil, err
 	}
 	bcfg.NewConns = func(addr string) io.Closer { return e.up.NewPool(addr) }

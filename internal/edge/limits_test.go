@@ -231,7 +231,7 @@ func TestRequestBodyLimits(t *testing.T) {
 					e.transport.DialContext = func(context.Context, string, string) (net.Conn, error) { return nodeLn.dial(), nil }
 					ucfg := upstream.DefaultConfig()
 					ucfg.DialContext = e.transport.DialContext
-					if e.up, err = upstream.New(ucfg, nil); err != nil {
+					if e.up, err = upstream.New(ucfg); err != nil {
 						t.Fatal(err)
 					}
 					defer e.transport.CloseIdleConnections()

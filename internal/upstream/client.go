@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -18,24 +17,19 @@ import (
 type Client struct {
 	cfg    Config
 	dialer net.Dialer
-	logger *slog.Logger
 
 	mu    sync.Mutex
 	pools map[*Pool]struct{}
 }
 
-// New returns a Client.
-func New(cfg Config, logger *slog.Logger) (*Client, error) {
+// New returns a Client. It logs nothing: every failure goes to the caller.
+func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Client{
 		cfg:    cfg,
 		dialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
-		logger: logger.With("component", "upstream"),
 		pools:  make(map[*Pool]struct{}),
 	}, nil
 }

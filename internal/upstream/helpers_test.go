@@ -88,7 +88,7 @@ func newTestClient(t *testing.T, mod func(*Config)) *Client {
 	if mod != nil {
 		mod(&cfg)
 	}
-	c, err := New(cfg, nil)
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
