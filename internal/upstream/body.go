@@ -10,12 +10,11 @@ import (
 // its end (io.EOF after a well-framed body) the connection goes back to
 // its pool; Close before the end, or any error, closes the connection.
 type body struct {
-	cn      *conn
-	fr      framing
-	left    int64 // bytes left in the body (fixed length) or in the current chunk
-	started bool  // chunked: the first chunk-size line was read
-	crlf    bool  // chunked: the CRLF after the current chunk's data is due
-	err     error // sticky: io.EOF once done, or the error that ended it
+	cn   *conn
+	fr   framing
+	left int64 // bytes left in the body (fixed length) or in the current chunk
+	crlf bool  // chunked: the CRLF after the current chunk's data is due
+	err  error // sticky: io.EOF once done, or the error that ended it
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -68,7 +67,6 @@ func (b *body) readChunked(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		b.started = true
 		if size == 0 {
 			if err := skipTrailers(b.cn.br, b.cn.maxHead); err != nil {
 				return 0, err
