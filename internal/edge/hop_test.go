@@ -177,3 +177,13 @@ func httptraceContext(req *http.Request, got func(int, http.Header)) context.Con
 		Got1xxResponse: func(code int, h textproto.MIMEHeader) error { got(code, http.Header(h)); return nil },
 	})
 }
+
+// TestHopHeadersCanonical: removeHop deletes hopHeaders by map key, so each
+// must be in the canonical form net/http stores keys in.
+func TestHopHeadersCanonical(t *testing.T) {
+	for _, k := range hopHeaders {
+		if c := http.CanonicalHeaderKey(k); c != k {
+			t.Errorf("hopHeaders has %q, canonical %q", k, c)
+		}
+	}
+}

@@ -18,7 +18,8 @@ import (
 
 var errNodeError = errors.New("node answered with its own error")
 
-// hopHeaders are connection-level headers never forwarded (RFC 9110 §7.6.1).
+// hopHeaders are connection-level headers never forwarded (RFC 9110 §7.6.1),
+// in canonical form (removeHop deletes them from the map directly).
 var hopHeaders = []string{
 	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
@@ -252,15 +253,15 @@ func (b *unclosedBody) Read(p []byte) (int, error) {
 func (b *unclosedBody) Close() error { return nil }
 
 func removeHop(h http.Header, src http.Header) {
-	for _, f := range src.Values("Connection") {
-		for _, name := range strings.Split(f, ",") {
+	for _, f := range src["Connection"] {
+		for name := range strings.SplitSeq(f, ",") {
 			if name = strings.TrimSpace(name); name != "" {
 				h.Del(name)
 			}
 		}
 	}
 	for _, k := range hopHeaders {
-		h.Del(k)
+		delete(h, k) // canonical already: no canonicalisation per name
 	}
 }
 
