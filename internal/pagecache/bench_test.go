@@ -180,3 +180,18 @@ func BenchmarkPurgeTag(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCompress is the store-time cost of one coding of a 52 KB page.
+func BenchmarkCompress(b *testing.B) {
+	page := []byte(html(52 << 10))
+	for _, c := range []coding{codingGzip, codingBr, codingZstd} {
+		b.Run(codingNames[c], func(b *testing.B) {
+			b.SetBytes(int64(len(page)))
+			var n int
+			for b.Loop() {
+				n = len(compressBody(c, page))
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
+	}
+}

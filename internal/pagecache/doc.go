@@ -65,8 +65,11 @@
 // and is never served; the configured stale windows are a grace policy
 // for WordPress pages (tagged) and static assets only, and no-cache,
 // must-revalidate, proxy-revalidate and s-maxage forbid any stale use; the
-// request's Cache-Control is ignored (a reload must not reach PHP). Compressible bodies of 1 KiB or more are gzip-compressed
-// once when stored and served by Accept-Encoding; bodies the origin
+// request's Cache-Control is ignored (a reload must not reach PHP).
+// Compressible bodies of 1 KiB or more are compressed once when stored, in
+// gzip, br and zstd (each kept if smaller than the body); a hit sends the
+// one the client's Accept-Encoding ranks highest, the smallest among
+// equals (encoding.go), with a weak ETag; bodies the origin
 // encoded are stored as they are, as a variant per Accept-Encoding class.
 //
 // # Tags and purges

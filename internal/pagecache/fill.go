@@ -415,11 +415,7 @@ func (c *Cache) revalidated(in *fillInput, h304 http.Header, now time.Time) outc
 		c.remove(st)
 		return outcome{kind: outTransient, obj: st}
 	}
-	var gz []byte
-	if st.gz != nil {
-		gz = st.gz.body
-	}
-	o := c.newObject(in, st.status, c.storedHeader(merged), tags, st.id.body, gz, p, now)
+	o := c.newObject(in, st.status, c.storedHeader(merged), tags, st.id.body, st.enc, p, now)
 	return c.store(in, o, now)
 }
 

@@ -19,10 +19,11 @@ type hfield struct {
 	vals []string
 }
 
-// rep is one stored representation of an object: the identity body, or the
-// gzip body the cache compressed.
+// rep is one stored representation of an object: the identity body, or a
+// body the cache compressed (gzip, br, zstd).
 type rep struct {
-	body []byte
+	coding coding // codingIdentity for the body as the origin sent it
+	body   []byte
 	// hdr holds Content-Length, Content-Encoding, ETag and Vary: the fields
 	// that differ by representation.
 	hdr []hfield
@@ -44,10 +45,10 @@ type object struct {
 	status int
 	static bool
 	header http.Header // stored origin header, for revalidation merges
-	hdr    []hfield    // pre-rendered fields common to both reps
+	hdr    []hfield    // pre-rendered fields common to every rep
 	hdr304 []hfield    // the subset of hdr sent with 304
 	id     rep
-	gz     *rep // nil unless the cache compressed the body
+	enc    []rep // the bodies the cache compressed, smaller than id's
 
 	etag        string // identity ETag as the origin sent it
 	lastMod     string
@@ -172,9 +173,10 @@ func (c *Cache) storedHeader(origin http.Header) http.Header {
 	return h
 }
 
-// newObject builds an object from a stored header and body. gz is the
-// already compressed body of a revalidated object, or nil to decide here.
-func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []string, body, gz []byte, p plan, now time.Time) *object {
+// newObject builds an object from a stored header and body. enc are the
+// compressed bodies of a revalidated object, reused as they are, or nil to
+// compress here.
+func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []string, body []byte, enc []rep, p plan, now time.Time) *object {
 	o := &object{
 		urlKey:        in.d.key,
 		status:        status,
@@ -186,14 +188,14 @@ func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []strin
 		initialAge:    int64(p.initialAge / time.Second),
 	}
 	ce := contentEncoding(h)
-	if gz == nil && ce == "" && !p.noTransform && len(body) >= minCompress && bodyAllowed(status) && compressible(first(h["Content-Type"])) {
-		gz = gzipBody(body)
+	if enc == nil && ce == "" && !p.noTransform && len(body) >= minCompress && bodyAllowed(status) && compressible(first(h["Content-Type"])) {
+		enc = compressAll(body)
 	}
 
 	names, _ := parseVary(h[hVary])
 	specNames := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "Accept-Encoding" })
 	o.spec = &varySpec{names: slices.Clip(specNames), ae: ce != ""}
-	if (gz != nil || ce != "") && !slices.Contains(names, "Accept-Encoding") {
+	if (len(enc) > 0 || ce != "") && !slices.Contains(names, "Accept-Encoding") {
 		names = append(names, "Accept-Encoding")
 		slices.Sort(names)
 	}
@@ -238,10 +240,12 @@ func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []strin
 	if len(names) > 0 {
 		vary = []string{strings.Join(names, ", ")}
 	}
-	o.id = newRep(status, body, ce, o.etag, vary)
-	if gz != nil {
-		r := newRep(status, gz, "gzip", weakETag(o.etag), vary)
-		o.gz = &r
+	o.id = newRep(status, codingIdentity, body, ce, o.etag, vary)
+	if len(enc) > 0 {
+		o.enc = make([]rep, len(enc))
+		for i, e := range enc {
+			o.enc[i] = newRep(status, e.coding, e.body, codingNames[e.coding], weakETag(o.etag), vary)
+		}
 	}
 
 	n := now.UnixNano()
@@ -266,8 +270,8 @@ func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []strin
 	return o
 }
 
-func newRep(status int, body []byte, ce, etag string, vary []string) rep {
-	r := rep{body: body}
+func newRep(status int, cd coding, body []byte, ce, etag string, vary []string) rep {
+	r := rep{coding: cd, body: body}
 	if bodyAllowed(status) {
 		r.hdr = append(r.hdr, hfield{hContentLength, []string{strconv.Itoa(len(body))}})
 	}
@@ -290,9 +294,12 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// weakETag is the ETag of the gzip body: the same opaque tag, weak, since
-// the bytes differ (If-None-Match compares weakly; If-Range, which needs a
-// strong match, is only honoured on the identity body).
+// weakETag is the ETag of a compressed body: the same opaque tag, weak,
+// since the bytes differ but the content is the same (RFC 9110 §8.8.1).
+// One opaque tag for every coding keeps a 304 right whichever body the
+// client holds (If-None-Match compares weakly); If-Range, which needs a
+// strong match, is only honoured on the identity body, the one ranges are
+// served from. See docs/adr/0022-compressed-variants.md.
 func weakETag(etag string) string {
 	if etag == "" || strings.HasPrefix(etag, "W/") {
 		return etag
@@ -312,8 +319,8 @@ const objectOverhead = 512
 // footprint approximates the bytes the object holds.
 func (o *object) footprint() int64 {
 	n := int64(objectOverhead + 2*len(o.urlKey) + len(o.variant) + len(o.id.body))
-	if o.gz != nil {
-		n += int64(len(o.gz.body))
+	for _, e := range o.enc {
+		n += int64(len(e.body)) + int64(2*len(e.hdr))*40
 	}
 	for k, vs := range o.header {
 		n += int64(len(k)) + 40

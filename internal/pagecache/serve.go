@@ -96,8 +96,8 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, res *Result) error
 	return nil
 }
 
-// write serves o: conditional and range requests on 200, HEAD, the gzip
-// body when accepted.
+// write serves o: conditional and range requests on 200, HEAD, the
+// compressed body the client prefers (chooseRep).
 func (c *Cache) write(w http.ResponseWriter, r *http.Request, o *object, xc []string, withAge bool, now int64) {
 	h := w.Header()
 	h[HeaderXCache] = xc
@@ -108,8 +108,8 @@ func (c *Cache) write(w http.ResponseWriter, r *http.Request, o *object, xc []st
 	}
 	rp := &o.id
 	rangeHdr := r.Header["Range"]
-	if o.gz != nil && len(rangeHdr) == 0 && acceptEncoding(r.Header["Accept-Encoding"])&aeGzip != 0 {
-		rp = o.gz
+	if len(rangeHdr) == 0 {
+		rp = o.chooseRep(r.Header["Accept-Encoding"])
 	}
 	if o.status == http.StatusOK {
 		if notModified(r.Header, o) {

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/andybalholm/brotli"
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
 )
 
 const htmlCT = "text/html; charset=UTF-8"
@@ -228,6 +230,36 @@ func TestRangeHits(t *testing.T) {
 	}
 }
 
+// decode returns b decoded from the Content-Encoding ce ("" = identity).
+func decode(t *testing.T, ce string, b []byte) string {
+	t.Helper()
+	switch ce {
+	case "":
+		return string(b)
+	case "gzip":
+		return gunzip(t, b)
+	case "br":
+		out, err := io.ReadAll(brotli.NewReader(bytes.NewReader(b)))
+		if err != nil {
+			t.Fatalf("brotli decode error = %v", err)
+		}
+		return string(out)
+	case "zstd":
+		zr, err := zstd.NewReader(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
+		out, err := zr.DecodeAll(b, nil)
+		if err != nil {
+			t.Fatalf("zstd decode error = %v", err)
+		}
+		return string(out)
+	}
+	t.Fatalf("unknown Content-Encoding %q", ce)
+	return ""
+}
+
 func gunzip(t *testing.T, b []byte) string {
 	t.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(b))
@@ -251,10 +283,18 @@ func TestCompressedOnceServedByAcceptEncoding(t *testing.T) {
 		wantCE   string
 		wantETag string
 	}{
-		{name: "gzip", ae: []string{"Accept-Encoding", "gzip, deflate, br"}, wantCE: "gzip", wantETag: `W/"p1"`},
+		{name: "browser: the smallest of equals", ae: []string{"Accept-Encoding", "gzip, deflate, br, zstd"}, wantCE: "br", wantETag: `W/"p1"`},
+		{name: "gzip only", ae: []string{"Accept-Encoding", "gzip"}, wantCE: "gzip", wantETag: `W/"p1"`},
+		{name: "zstd only", ae: []string{"Accept-Encoding", "zstd"}, wantCE: "zstd", wantETag: `W/"p1"`},
 		{name: "none", wantETag: `"p1"`},
-		{name: "gzip refused", ae: []string{"Accept-Encoding", "gzip;q=0, br"}, wantETag: `"p1"`},
-		{name: "star", ae: []string{"Accept-Encoding", "*"}, wantCE: "gzip", wantETag: `W/"p1"`},
+		{name: "empty: identity only", ae: []string{"Accept-Encoding", ""}, wantETag: `"p1"`},
+		{name: "gzip refused", ae: []string{"Accept-Encoding", "gzip;q=0, deflate"}, wantETag: `"p1"`},
+		{name: "q ranks before size", ae: []string{"Accept-Encoding", "br;q=0.5, gzip;q=0.8, zstd;q=0.7"}, wantCE: "gzip", wantETag: `W/"p1"`},
+		{name: "identity preferred", ae: []string{"Accept-Encoding", "gzip;q=0.5, identity"}, wantETag: `"p1"`},
+		{name: "star", ae: []string{"Accept-Encoding", "*"}, wantCE: "br", wantETag: `W/"p1"`},
+		{name: "star minus br", ae: []string{"Accept-Encoding", "*, br;q=0"}, wantCE: "zstd", wantETag: `W/"p1"`},
+		{name: "nothing acceptable: identity", ae: []string{"Accept-Encoding", "*;q=0"}, wantETag: `"p1"`},
+		{name: "invalid q is refused", ae: []string{"Accept-Encoding", "br;q=2, gzip;q=0.9"}, wantCE: "gzip", wantETag: `W/"p1"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,15 +303,11 @@ func TestCompressedOnceServedByAcceptEncoding(t *testing.T) {
 			if diff := cmp.Diff([]string{tt.wantCE, "Accept-Encoding", tt.wantETag}, []string{h.Get("Content-Encoding"), h.Get("Vary"), h.Get("Etag")}); diff != "" {
 				t.Errorf("Content-Encoding, Vary, ETag mismatch (-want +got):\n%s", diff)
 			}
-			body := w.Body.String()
-			if tt.wantCE == "gzip" {
-				body = gunzip(t, w.Body.Bytes())
-				if w.Body.Len() >= len(page) {
-					t.Errorf("gzip body is %d bytes, page %d", w.Body.Len(), len(page))
-				}
+			if tt.wantCE != "" && w.Body.Len() >= len(page) {
+				t.Errorf("%s body is %d bytes, page %d", tt.wantCE, w.Body.Len(), len(page))
 			}
-			if body != page {
-				t.Errorf("body differs from the page")
+			if body := decode(t, tt.wantCE, w.Body.Bytes()); body != page {
+				t.Errorf("decoded body differs from the page")
 			}
 			if h.Get("Content-Length") != itoa(w.Body.Len()) {
 				t.Errorf("Content-Length = %s, body %d", h.Get("Content-Length"), w.Body.Len())
@@ -283,6 +319,30 @@ func TestCompressedOnceServedByAcceptEncoding(t *testing.T) {
 	}
 	if s := c.Stats(); s.Objects != 1 {
 		t.Errorf("Objects = %d, want 1", s.Objects)
+	}
+}
+
+// TestCompressedBodiesCounted: every stored coding is counted against the
+// byte budget, and a 304 for a compressed body names its ETag and Vary.
+func TestCompressedBodiesCounted(t *testing.T) {
+	page := html(8 << 10)
+	c := newTestCache(t, newFakeClock(), nil)
+	o := fixed(200, page, "Content-Type", htmlCT, "ETag", `"p1"`)
+	do(t, c, req("GET", "/page/"), o)
+	var compressed int64
+	for _, cd := range []coding{codingGzip, codingBr, codingZstd} {
+		b := compressBody(cd, []byte(page))
+		if b == nil {
+			t.Fatalf("compressBody(%s) = nil", codingNames[cd])
+		}
+		compressed += int64(len(b))
+	}
+	if got, min := c.Stats().Bytes, int64(len(page))+compressed; got < min {
+		t.Errorf("Stats().Bytes = %d, want ≥ %d (identity + gzip + br + zstd)", got, min)
+	}
+	w := do(t, c, req("GET", "/page/", "Accept-Encoding", "br", "If-None-Match", `W/"p1"`), o)
+	if diff := cmp.Diff([]string{"304", `W/"p1"`, "Accept-Encoding", ""}, []string{itoa(w.Code), w.Header().Get("Etag"), w.Header().Get("Vary"), w.Body.String()}); diff != "" {
+		t.Errorf("304 status, ETag, Vary, body mismatch (-want +got):\n%s", diff)
 	}
 }
 
