@@ -348,7 +348,7 @@ func Default() Config {
 			SSTMethod:  "rsync",
 			GcacheSize: "128M",
 		},
-		Cache: Cache{Enabled: true, MaxMB: 256, DefaultTTL: 5 * time.Minute, StaticTTL: 7 * 24 * time.Hour},
+		Cache: Cache{Enabled: true, MaxMB: 256, DefaultTTL: 5 * time.Minute, StaticTTL: time.Minute},
 		Redis: Redis{Addr: "127.0.3.1:6379", MaxMemory: "64mb"},
 		WordPress: WordPress{
 			Source:       "/usr/share/wordpress",

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"path"
 	"strings"
 	"time"
 
@@ -66,26 +65,6 @@ func (a *Agent) refuse(w http.ResponseWriter, r *http.Request, fw forwarded, sta
 		r = &r2
 	}
 	guard.Refuse(w, r, a.logger, status, format, args...)
-}
-
-func (a *Agent) serveStatic(w http.ResponseWriter, r *http.Request, file string) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	f, err := a.root.Open(file)
-	if err != nil {
-		http.Error(w, "404 not found", http.StatusNotFound)
-		return
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		http.Error(w, "404 not found", http.StatusNotFound)
-		return
-	}
-	http.ServeContent(w, r, path.Base(file), fi.ModTime(), f)
 }
 
 func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route, file string, fw forwarded) {

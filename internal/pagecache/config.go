@@ -81,7 +81,7 @@ func DefaultConfig() Config {
 			"application/rss+xml", "application/atom+xml", "application/rdf+xml",
 			"application/xml", "text/xml",
 		},
-		StaticTTL:            7 * 24 * time.Hour,
+		StaticTTL:            time.Minute,
 		StaleWhileRevalidate: 30 * time.Second,
 		StaleIfError:         24 * time.Hour,
 		SoftPurgeGrace:       time.Minute,

@@ -33,7 +33,7 @@ func TestPlanFor(t *testing.T) {
 		{name: "404 html", status: 404, kv: []string{"Content-Type", htmlCT}, want: with(func(p *plan) { p.lifetime = 5 * time.Minute })},
 		{name: "301 html", status: 301, kv: []string{"Content-Type", htmlCT, "Location", "/x/"}, want: with(func(p *plan) { p.lifetime = 5 * time.Minute })},
 		{name: "feed", status: 200, kv: []string{"Content-Type", "application/rss+xml; charset=UTF-8"}, want: with(func(p *plan) { p.lifetime = 5 * time.Minute })},
-		{name: "static gets StaticTTL", status: 200, static: true, kv: []string{"Content-Type", "text/css"}, want: with(func(p *plan) { p.lifetime = 7 * 24 * time.Hour })},
+		{name: "static gets StaticTTL", status: 200, static: true, kv: []string{"Content-Type", "text/css"}, want: with(func(p *plan) { p.lifetime = time.Minute })},
 		{name: "static explicit wins", status: 200, static: true, kv: []string{"Cache-Control", "max-age=60"}, want: with(func(p *plan) { p.lifetime = time.Minute })},
 		{name: "json without freshness", status: 200, kv: []string{"Content-Type", "application/json"}, wantReason: passNoFreshness},
 		{name: "json with max-age", status: 200, kv: []string{"Content-Type", "application/json", "Cache-Control", "public, max-age=120"}, want: with(func(p *plan) { p.lifetime = 2 * time.Minute })},
