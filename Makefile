@@ -68,7 +68,8 @@ FUZZ_TARGETS := \
 	internal/fastcgi:FuzzNameValuePairs internal/galera:FuzzParseGraState \
 	internal/pagecache:FuzzCacheControl internal/pagecache:FuzzRange internal/pagecache:FuzzTags \
 	internal/pagecache:FuzzPurgeRequest internal/pagecache:FuzzHTTPDate internal/pagecache:FuzzAge \
-	internal/pagecache:FuzzCDNCacheControl internal/pagecache:FuzzAcceptEncoding internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
+	internal/pagecache:FuzzCDNCacheControl internal/pagecache:FuzzAcceptEncoding \
+	internal/hitfront:FuzzParseHead internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
 	internal/filesync:FuzzPushChange internal/sitepath:FuzzDenied internal/throttle:FuzzLoginBody \
 	test/hosts:FuzzCheckSubnet internal/rolelog:FuzzParseTime internal/backup:FuzzParseManifest \
 	internal/upstream:FuzzReadResponse

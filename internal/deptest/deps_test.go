@@ -24,7 +24,7 @@ var roles = []string{"cli", "controller", "dbagent", "dbrouter", "edge", "filesy
 // library never imports controller or cli.
 var libraries = []string{
 	"api", "atomicfile", "autoscale", "balancer", "config", "console", "deptest", "edgetls", "eventlog", "fastcgi",
-	"fileperm", "forward", "galera", "guard", "local", "logtail", "metrics", "nodegroup", "nodehost", "nomadlaunch", "pagecache", "phpfpm",
+	"fileperm", "forward", "galera", "guard", "hitfront", "local", "logtail", "metrics", "nodegroup", "nodehost", "nomadlaunch", "pagecache", "phpfpm",
 	"preflight", "purge", "redisd", "rolelog", "s3store", "sitepath", "statedir", "supervise", "throttle", "token", "wordpress",
 	"backup", "upstream",
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/balancer"
 	"github.com/scalepress/scalepress/internal/pagecache"
+	"github.com/scalepress/scalepress/internal/throttle"
 )
 
 var errNoHealthyNode = errors.New("no node passes its health checks")
@@ -79,6 +81,27 @@ func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request, start time.Ti
 		}
 	})
 	return false
+}
+
+// serveFastHit answers a fresh cache hit for hitfront, as ServeHTTP would
+// (the same gates before the cache, the same metrics), or reports false
+// having written nothing: the request then reaches ServeHTTP through
+// net/http.
+func (e *Edge) serveFastHit(w http.ResponseWriter, r *http.Request) bool {
+	if strings.HasPrefix(r.URL.Path, api.InternalPrefix) || (e.logins != nil && throttle.Classify(r) != throttle.KindNone) {
+		return false
+	}
+	start := time.Now()
+	d := e.cache.Classify(r)
+	if d.Bypass != "" {
+		return false
+	}
+	d.At = start.UnixNano()
+	if !e.cache.ServeHit(w, r, d) {
+		return false
+	}
+	e.metrics.observe(r.Method, w.Header(), true, time.Since(start))
+	return true
 }
 
 // fetch is the cache's way to a node: a GET of r's URL, with retries on

@@ -6,6 +6,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/balancer"
 	"github.com/scalepress/scalepress/internal/forward"
+	"github.com/scalepress/scalepress/internal/hitfront"
 	"github.com/scalepress/scalepress/internal/pagecache"
 	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/internal/upstream"
@@ -54,7 +56,8 @@ type Edge struct {
 	logins      *logins // nil: no login throttling
 	metrics     *edgeMetrics
 
-	tls *tlsFront // nil: plain HTTP only
+	tls  *tlsFront        // nil: plain HTTP only
+	fast *hitfront.Server // nil: every request through net/http (TLS, no cache)
 }
 
 // Option changes how New builds an edge (tests).
@@ -108,6 +111,11 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 	}
 	if spec.TLS != nil {
 		if e.tls, err = newTLSFront(spec, logger); err != nil {
+			return nil, err
+		}
+	}
+	if e.cache != nil && e.tls == nil {
+		if e.fast, err = hitfront.New(hitfront.DefaultConfig(), e.serveFastHit, logger); err != nil {
 			return nil, err
 		}
 	}
@@ -251,7 +259,19 @@ func (e *Edge) Run(ctx context.Context) error {
 		wg.Go(func() { e.reportLogins(pctx) })
 	}
 	serveErr := make(chan error, 4)
-	wg.Go(func() { serveErr <- srv.Serve(ln) })
+	if e.fast != nil {
+		// Cache hits are answered by hitfront; it hands every other
+		// connection, unread, to srv.
+		handoff := e.fast.Handoff(ln.Addr())
+		wg.Go(func() {
+			if err := e.fast.Serve(ln); !errors.Is(err, hitfront.ErrClosed) {
+				serveErr <- err
+			}
+		})
+		wg.Go(func() { serveErr <- srv.Serve(handoff) })
+	} else {
+		wg.Go(func() { serveErr <- srv.Serve(ln) })
+	}
 	stopTLS := func(context.Context) {}
 	if e.tls != nil {
 		if stopTLS, err = e.serveTLS(ctx, &wg, serveErr); err != nil {
@@ -272,6 +292,9 @@ func (e *Edge) Run(ctx context.Context) error {
 	stopPoll()
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	stopTLS(sctx)
+	if e.fast != nil {
+		e.fast.Shutdown(sctx)
+	}
 	srv.Shutdown(sctx)
 	cancel()
 	stopBal()

@@ -1,0 +1,308 @@
+// Package hitfront answers plain HTTP/1.1 requests that a handler can
+// serve whole without net/http — the edge's cache hits — and gives every
+// other connection to net/http.
+//
+// A connection starts here. For each request it reads the header block
+// and, when parseHead accepts it (GET or HEAD, HTTP/1.1, no body framing,
+// nothing it does not understand), builds an *http.Request and asks the
+// Handler. A handler that answers writes through a ResponseWriter that
+// sends the status line, header and body in one writev. A handler that
+// does not (a miss, a bypass) has written nothing; the connection then
+// goes, with every byte of that request still unread, to the listener
+// that Handoff returns, for http.Server.Serve: net/http reads the request
+// from its first byte, so there is one parser's view of every request
+// that is not a plain hit, and the connection stays with net/http.
+// ADR docs/adr/0022-edge-hit-representations.md says why.
+package hitfront
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config bounds a fast-path connection.
+type Config struct {
+	// ReadHeaderTimeout bounds reading a request's header once its first
+	// byte arrived.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request.
+	IdleTimeout time.Duration
+	// BufferBytes is the read buffer; a header block larger than it goes
+	// to net/http (whose MaxHeaderBytes then applies).
+	BufferBytes int
+}
+
+// DefaultConfig returns the defaults, net/http's as the edge sets them.
+func DefaultConfig() Config {
+	return Config{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, BufferBytes: 8 << 10}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.ReadHeaderTimeout <= 0:
+		return fmt.Errorf("hitfront: config.read_header_timeout: must be positive, got %s", c.ReadHeaderTimeout)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("hitfront: config.idle_timeout: must be positive, got %s", c.IdleTimeout)
+	case c.BufferBytes < 1<<10:
+		return fmt.Errorf("hitfront: config.buffer_bytes: must be at least 1024, got %d", c.BufferBytes)
+	}
+	return nil
+}
+
+// Handler answers r whole and reports true, or reports false having
+// written nothing (not even a header field it keeps: the header map is
+// cleared either way).
+type Handler func(w http.ResponseWriter, r *http.Request) bool
+
+// Server is the fast path in front of one listener.
+type Server struct {
+	cfg     Config
+	handler Handler
+	logger  *slog.Logger
+
+	handoff *handoff
+	served  atomic.Int64 // requests answered here
+	handed  atomic.Int64 // connections given to net/http
+
+	closing atomic.Bool
+	wg      sync.WaitGroup
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+}
+
+// New returns a server; Serve starts it.
+func New(cfg Config, h Handler, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, handler: h, logger: logger, conns: map[net.Conn]struct{}{}}, nil
+}
+
+// ErrClosed is Serve's answer once Shutdown ran.
+var ErrClosed = errors.New("hitfront: server closed")
+
+// Handoff is the listener to give http.Server.Serve. Call it before Serve.
+func (s *Server) Handoff(addr net.Addr) net.Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handoff == nil {
+		s.handoff = newHandoff(addr)
+	}
+	return s.handoff
+}
+
+// Stats are the fast path's counters.
+type Stats struct {
+	Served int64 // requests answered without net/http
+	Handed int64 // connections given to net/http
+}
+
+func (s *Server) Stats() Stats {
+	return Stats{Served: s.served.Load(), Handed: s.handed.Load()}
+}
+
+// Serve accepts connections on ln until Shutdown; it closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.handoff == nil {
+		s.handoff = newHandoff(ln.Addr())
+	}
+	s.ln = ln
+	closing := s.closing.Load()
+	s.mu.Unlock()
+	if closing {
+		ln.Close()
+		return ErrClosed
+	}
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() { // as net/http: back off on EMFILE and the like
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logger.Warn("accept failed; retrying", "err", err, "in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("hitfront: accept: %w", err)
+		}
+		delay = 0
+		if !s.track(c, true) {
+			c.Close()
+			return ErrClosed
+		}
+		s.wg.Go(func() { s.serveConn(c) })
+	}
+}
+
+// track adds or removes c from the connections Shutdown closes; false
+// when adding after Shutdown.
+func (s *Server) track(c net.Conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.conns, c)
+		return true
+	}
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// Shutdown stops accepting, ends every connection once its current
+// response is written (one waiting for a request ends at once), and waits
+// for them until ctx ends, then closes the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now()) // a blocked read returns; the loop sees closing
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// conn is one connection's reusable state.
+type conn struct {
+	c    net.Conn
+	br   *bufio.Reader
+	w    responseWriter
+	req  http.Request
+	head request
+	vals []string
+}
+
+func (s *Server) serveConn(nc net.Conn) {
+	cs := &conn{c: nc, br: bufio.NewReaderSize(nc, s.cfg.BufferBytes)}
+	cs.w.conn = nc
+	cs.w.served = &s.served
+	cs.w.h = make(http.Header, 16)
+	cs.req.Header = make(http.Header, 16)
+	handed := false
+	defer func() {
+		s.track(nc, false)
+		if !handed {
+			nc.Close()
+		}
+	}()
+	remote := nc.RemoteAddr().String()
+	for !s.closing.Load() {
+		n, ok := s.readHead(cs)
+		if n < 0 {
+			return // closed, timed out or shutting down
+		}
+		if ok {
+			ok = s.serveOne(cs, n, remote)
+		}
+		if !ok {
+			if s.closing.Load() {
+				return
+			}
+			handed = true
+			s.handed.Add(1)
+			s.track(nc, false)
+			nc.SetReadDeadline(time.Time{}) // net/http sets its own
+			s.handoff.give(&bufConn{Conn: nc, r: cs.br})
+			return
+		}
+		if !cs.w.finish() {
+			return
+		}
+		cs.br.Discard(n)
+	}
+}
+
+// readHead waits for a complete header block at the start of the buffer:
+// n is its length and ok whether the fast path may try it; n < 0 ends the
+// connection (EOF, timeout, error, or an incomplete request when shutting
+// down). ok false with n >= 0 hands the connection over.
+func (s *Server) readHead(cs *conn) (n int, ok bool) {
+	if cs.br.Buffered() == 0 {
+		cs.c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	}
+	headerDeadline := false
+	for {
+		b, _ := cs.br.Peek(cs.br.Buffered())
+		n, bad := scanHead(b)
+		switch {
+		case bad:
+			return 0, false
+		case n > 0:
+			return n, true
+		case len(b) >= s.cfg.BufferBytes:
+			return 0, false // a large header: net/http's limits decide
+		}
+		if len(b) > 0 && !headerDeadline {
+			cs.c.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
+			headerDeadline = true
+		}
+		if s.closing.Load() {
+			return -1, false // after setting a deadline: Shutdown's may be overwritten
+		}
+		if _, err := cs.br.Peek(len(b) + 1); err != nil {
+			return -1, false // EOF, reset, a timeout (net/http closes then too), Shutdown
+		}
+	}
+}
+
+// serveOne parses the header block of n bytes and runs the handler;
+// false means hand the connection over (nothing was written).
+func (s *Server) serveOne(cs *conn, n int, remote string) bool {
+	b, _ := cs.br.Peek(n)
+	block := string(b) // the one allocation the request's strings share
+	var ok bool
+	cs.vals, ok = parseHead(block, &cs.head, cs.req.Header, cs.vals)
+	if !ok {
+		return false
+	}
+	r := &cs.req
+	*r = http.Request{
+		Method: cs.head.method, URL: cs.head.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: r.Header, Body: http.NoBody, Host: cs.head.host, RemoteAddr: remote, RequestURI: cs.head.target,
+	}
+	cs.w.reset(cs.head.method == http.MethodHead)
+	if s.handler(&cs.w, r) {
+		return true
+	}
+	if cs.w.sent || cs.w.wroteHeader {
+		// The handler broke its contract: what it wrote is the answer
+		// (finish ends the connection if it is not framed whole).
+		s.logger.Error("handler wrote and declined", "uri", cs.head.target)
+		return true
+	}
+	return false
+}
+

@@ -1,0 +1,204 @@
+package hitfront
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// front runs a Server on a loopback port with net/http behind its
+// handoff. The fast handler answers GET/HEAD /hit*; net/http answers
+// everything and says so in X-Via.
+func front(t *testing.T) (*Server, string) {
+	t.Helper()
+	fast := func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.URL.Path, "/hit") {
+			return false
+		}
+		w.Header().Set("X-Via", "fast")
+		w.Header().Set("Content-Length", "3")
+		w.Write([]byte("hit"))
+		return true
+	}
+	s, err := New(DefaultConfig(), fast, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Via", "net/http")
+		io.WriteString(w, r.Method+" "+r.URL.Path+" body="+string(body))
+	})}
+	var wg sync.WaitGroup
+	handoff := s.Handoff(ln.Addr())
+	wg.Go(func() { s.Serve(ln) })
+	wg.Go(func() { srv.Serve(handoff) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		srv.Shutdown(ctx)
+		wg.Wait()
+	})
+	return s, ln.Addr().String()
+}
+
+type answer struct {
+	Status int
+	Via    string
+	Body   string
+}
+
+// exchange writes raw on one connection and reads the responses to
+// requests of these methods.
+func exchange(t *testing.T, addr, raw string, methods []string) []answer {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []answer
+	n := len(methods)
+	for _, m := range methods {
+		resp, err := http.ReadResponse(br, &http.Request{Method: m})
+		if err != nil {
+			t.Fatalf("reading response %d: %v", len(out)+1, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		out = append(out, answer{resp.StatusCode, resp.Header.Get("X-Via"), string(b)})
+	}
+	// Nothing more: one answer per request.
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if b, err := br.ReadByte(); err == nil {
+		t.Errorf("extra bytes after %d responses: %q...", n, b)
+	}
+	return out
+}
+
+// TestHandoff: pipelined requests on one connection are answered in
+// order; the first one the fast path does not answer takes the
+// connection, with that request unread, to net/http for good.
+func TestHandoff(t *testing.T) {
+	_, addr := front(t)
+	req := func(method, path string, extra ...string) string {
+		return method + " " + path + " HTTP/1.1\r\nHost: site.test\r\n" + strings.Join(extra, "") + "\r\n"
+	}
+	tests := []struct {
+		name string
+		raw  string
+		want []answer
+	}{ // requests are GETs but where the name says HEAD (the second)
+		{"hits stay fast", req("GET", "/hit1") + req("HEAD", "/hit2") + req("GET", "/hit3"),
+			[]answer{{200, "fast", "hit"}, {200, "fast", ""}, {200, "fast", "hit"}}},
+		{"a miss moves the connection", req("GET", "/hit1") + req("GET", "/miss") + req("GET", "/hit2"),
+			[]answer{{200, "fast", "hit"}, {200, "net/http", "GET /miss body="}, {200, "net/http", "GET /hit2 body="}}},
+		{"POST with a body", req("POST", "/hit", "Content-Length: 4\r\n") + "abcd" + req("GET", "/hit"),
+			[]answer{{200, "net/http", "POST /hit body=abcd"}, {200, "net/http", "GET /hit body="}}},
+		// Smuggling: a body hidden in a GET is read as a body, by net/http,
+		// never taken for the next request.
+		{"GET with Content-Length", req("GET", "/hit", "Content-Length: 25\r\n") + req("GET", "/hit-smuggled") + req("GET", "/hit"),
+			[]answer{{200, "net/http", "GET /hit body=" + req("GET", "/hit-smuggled")[:25]}, {400, "", "400 Bad Request"}}},
+		{"GET chunked", req("GET", "/hit", "Transfer-Encoding: chunked\r\n") + "5\r\nabcde\r\n0\r\n\r\n" + req("GET", "/hit"),
+			[]answer{{200, "net/http", "GET /hit body=abcde"}, {200, "net/http", "GET /hit body="}}},
+		{"bare LF goes to net/http", "GET /hit HTTP/1.1\nHost: site.test\n\n", []answer{{200, "net/http", "GET /hit body="}}},
+		{"no Host: net/http refuses", "GET /hit HTTP/1.1\r\n\r\n", []answer{{400, "", "400 Bad Request: missing required Host header"}}},
+		{"HTTP/1.0", "GET /hit HTTP/1.0\r\nHost: site.test\r\n\r\n", []answer{{200, "net/http", "GET /hit body="}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			methods := make([]string, len(tt.want))
+			for i := range methods {
+				methods[i] = http.MethodGet
+			}
+			if strings.Contains(tt.raw, "HEAD ") {
+				methods[1] = http.MethodHead
+			}
+			got := exchange(t, addr, tt.raw, methods)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("answers mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSplitHeader: a header block that arrives in pieces is answered once
+// complete.
+func TestSplitHeader(t *testing.T) {
+	_, addr := front(t)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	for _, part := range []string{"GET /hit HT", "TP/1.1\r\nHost: a\r", "\n\r\n"} {
+		io.WriteString(c, part)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get("X-Via"); got != "fast" {
+		t.Errorf("X-Via = %q, want fast", got)
+	}
+}
+
+// TestShutdownClosesIdle: Shutdown ends a connection waiting for its next
+// request at once and Serve returns ErrClosed.
+func TestShutdownClosesIdle(t *testing.T) {
+	s, err := New(DefaultConfig(), func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Content-Length", "0")
+		return true
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	br := bufio.NewReader(c)
+	if _, err := http.ReadResponse(br, nil); err != nil { // the connection is now idle in the fast path
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown() = %v, want nil (an idle connection ends at once)", err)
+	}
+	if err := <-served; !errors.Is(err, ErrClosed) {
+		t.Errorf("Serve() = %v, want ErrClosed", err)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Errorf("read after Shutdown: %v, want EOF", err)
+	}
+}
