@@ -305,4 +305,3 @@ func (s *Server) serveOne(cs *conn, n int, remote string) bool {
 	}
 	return false
 }
-
