@@ -27,7 +27,7 @@ type responseWriter struct {
 	written     int64
 	err         error // a failed write: the connection ends
 
-	iov [2][]byte // header and first body write, for writev
+	iov [8][]byte // the pieces of one writev
 
 	served *atomic.Int64 // counted before the response goes out
 }
@@ -62,11 +62,8 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	}
 	if !w.sent {
 		w.render(p)
-		w.iov = [2][]byte{w.buf.Bytes(), p}
-		bufs := net.Buffers(w.iov[:])
-		_, err := bufs.WriteTo(w.conn)
-		w.iov = [2][]byte{}
-		w.sent, w.err = true, err
+		w.iov[0], w.iov[1] = w.buf.Bytes(), p
+		w.sent, w.err = true, w.writev(2)
 	} else {
 		_, w.err = w.conn.Write(p)
 	}
@@ -76,6 +73,57 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	w.written += int64(len(p))
 	return len(p), nil
 }
+
+// writev sends the first n pieces of iov in one system call (on a TCP
+// connection), and drops the references.
+func (w *responseWriter) writev(n int) error {
+	bufs := net.Buffers(w.iov[:n])
+	_, err := bufs.WriteTo(w.conn)
+	clear(w.iov[:n])
+	return err
+}
+
+// statusLines are the status lines WriteBlock sends most.
+var statusOK = []byte("HTTP/1.1 200 OK\r\n")
+
+// WriteBlock sends a response whose header fields come rendered
+// (pagecache.HeaderBlockWriter): status line, Date, the lines, the empty
+// line and body, in one writev. The lines carry Content-Length.
+func (w *responseWriter) WriteBlock(status int, needDate bool, fields, xcache, age, body []byte) {
+	if w.err != nil || w.wroteHeader {
+		return
+	}
+	w.served.Add(1)
+	w.status, w.wroteHeader, w.sent = status, true, true
+	n := 0
+	if status == http.StatusOK {
+		w.iov[n] = statusOK
+	} else {
+		w.buf.Reset()
+		w.buf.WriteString("HTTP/1.1 ")
+		w.buf.Write(strconv.AppendInt(w.buf.AvailableBuffer(), int64(status), 10))
+		w.buf.WriteByte(' ')
+		w.buf.WriteString(http.StatusText(status))
+		w.buf.WriteString("\r\n")
+		w.iov[n] = w.buf.Bytes()
+	}
+	n++
+	if needDate {
+		w.iov[n] = dateLine()
+		n++
+	}
+	for _, p := range [...][]byte{fields, xcache, age, crlf, body} {
+		if len(p) > 0 {
+			w.iov[n] = p
+			n++
+		}
+	}
+	// The block's Content-Length is the body's (the cache renders both).
+	w.declared, w.written = int64(len(body)), int64(len(body))
+	w.err = w.writev(n)
+}
+
+var crlf = []byte("\r\n")
 
 // finish sends the header of a response without a body write and reports
 // whether the connection may carry another request: the body matched its
@@ -115,9 +163,7 @@ func (w *responseWriter) render(first []byte) {
 	w.buf.WriteString(http.StatusText(w.status))
 	w.buf.WriteString("\r\n")
 	if _, ok := w.h["Date"]; !ok {
-		w.buf.WriteString("Date: ")
-		w.buf.Write(httpDate())
-		w.buf.WriteString("\r\n")
+		w.buf.Write(dateLine())
 	}
 	if bodyAllowed(w.status) && !w.head {
 		if _, typed := w.h["Content-Type"]; !typed && len(w.h["Content-Encoding"]) == 0 && len(first) > 0 {
@@ -150,21 +196,24 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// dateValue is the rendered Date of one second.
+// dateValue is the rendered Date line of one second.
 type dateValue struct {
-	sec int64
-	b   []byte
+	sec  int64
+	line []byte
 }
 
 var date atomic.Pointer[dateValue]
 
-// httpDate is the current time in http.TimeFormat, rendered once a second.
-func httpDate() []byte {
+// dateLine is "Date: " and the current time in http.TimeFormat, rendered
+// once a second; never written into.
+func dateLine() []byte {
 	now := time.Now()
 	if d := date.Load(); d != nil && d.sec == now.Unix() {
-		return d.b
+		return d.line
 	}
-	d := &dateValue{sec: now.Unix(), b: now.UTC().AppendFormat(make([]byte, 0, 29), http.TimeFormat)}
+	b := append(make([]byte, 0, 40), "Date: "...)
+	b = now.UTC().AppendFormat(b, http.TimeFormat)
+	d := &dateValue{sec: now.Unix(), line: append(b, "\r\n"...)}
 	date.Store(d)
-	return d.b
+	return d.line
 }

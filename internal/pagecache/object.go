@@ -29,6 +29,11 @@ type rep struct {
 	hdr []hfield
 	// hdr304 is the subset of hdr sent with 304 (ETag, Vary).
 	hdr304 []hfield
+	// block is the object's and this rep's fields (hdr) rendered as header
+	// lines, for a HeaderBlockWriter; nil when it cannot stand for them
+	// (no Content-Type: net/http would sniff one).
+	block    []byte
+	needDate bool // the origin sent no Date: the writer adds one
 }
 
 // object is one stored response. Its fields are immutable once stored,
@@ -77,6 +82,7 @@ type object struct {
 type ageValue struct {
 	secs int64
 	v    [1]string
+	line []byte // "Age: N\r\n"
 }
 
 // ageHeader returns the Age value at now. An object's age changes once a
@@ -88,8 +94,15 @@ func (o *object) ageHeader(now int64) []string {
 	}
 	a := &ageValue{secs: secs}
 	a.v[0] = strconv.FormatInt(secs, 10)
+	a.line = []byte("Age: " + a.v[0] + "\r\n")
 	o.age.Store(a)
 	return a.v[:]
+}
+
+// ageLine returns the Age header line at now, as ageHeader.
+func (o *object) ageLine(now int64) []byte {
+	o.ageHeader(now)
+	return o.age.Load().line
 }
 
 // conditional returns the validators a revalidation sends.
@@ -248,6 +261,15 @@ func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []strin
 		}
 	}
 
+	_, hasDate := h["Date"]
+	_, typed := h["Content-Type"]
+	for _, r := range o.reps() {
+		r.needDate = !hasDate
+		if typed || ce != "" || len(r.body) == 0 || !bodyAllowed(status) {
+			r.block = renderBlock(o.hdr, r.hdr)
+		}
+	}
+
 	n := now.UnixNano()
 	o.storedAt = n
 	lifetime := int64(p.lifetime - p.initialAge)
@@ -268,6 +290,37 @@ func (c *Cache) newObject(in *fillInput, status int, h http.Header, tags []strin
 	}
 	o.size = o.footprint()
 	return o
+}
+
+// reps are the object's representations, identity first.
+func (o *object) reps() []*rep {
+	out := make([]*rep, 0, 1+len(o.enc))
+	out = append(out, &o.id)
+	for i := range o.enc {
+		out = append(out, &o.enc[i])
+	}
+	return out
+}
+
+// renderBlock renders header fields as lines, as net/http writes them:
+// values trimmed, CR and LF replaced by spaces.
+func renderBlock(fields ...[]hfield) []byte {
+	var b []byte
+	for _, fs := range fields {
+		for _, f := range fs {
+			for _, v := range f.vals {
+				v = strings.Trim(v, " \t")
+				if strings.ContainsAny(v, "\r\n") {
+					v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+				}
+				b = append(b, f.name...)
+				b = append(b, ": "...)
+				b = append(b, v...)
+				b = append(b, "\r\n"...)
+			}
+		}
+	}
+	return slices.Clip(b)
 }
 
 func newRep(status int, cd coding, body []byte, ce, etag string, vary []string) rep {
@@ -320,8 +373,9 @@ const objectOverhead = 512
 func (o *object) footprint() int64 {
 	n := int64(objectOverhead + 2*len(o.urlKey) + len(o.variant) + len(o.id.body))
 	for _, e := range o.enc {
-		n += int64(len(e.body)) + int64(2*len(e.hdr))*40
+		n += int64(len(e.body)+len(e.block)) + int64(2*len(e.hdr))*40
 	}
+	n += int64(len(o.id.block))
 	for k, vs := range o.header {
 		n += int64(len(k)) + 40
 		for _, v := range vs {

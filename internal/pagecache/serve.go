@@ -128,6 +128,10 @@ func (c *Cache) write(w http.ResponseWriter, r *http.Request, o *object, xc []st
 			}
 		}
 	}
+	if bw, ok := w.(HeaderBlockWriter); ok && rp.block != nil {
+		c.writeBlock(bw, r, o, rp, xc, withAge, now)
+		return
+	}
 	for _, f := range o.hdr {
 		h[f.name] = f.vals
 	}
@@ -138,6 +142,48 @@ func (c *Cache) write(w http.ResponseWriter, r *http.Request, o *object, xc []st
 	if r.Method != http.MethodHead && len(rp.body) > 0 {
 		w.Write(rp.body)
 	}
+}
+
+// HeaderBlockWriter is a ResponseWriter that sends a response whose header
+// fields come rendered as "Name: value\r\n" lines: fields, then xcache
+// and age (either may be empty), sent as they are after the status line
+// (and a Date line when needDate), then the empty line and body. fields
+// hold Content-Length, which is len(body) unless the request is HEAD. The
+// edge's fast path (internal/hitfront) implements it: a hit then fills no
+// header map.
+type HeaderBlockWriter interface {
+	WriteBlock(status int, needDate bool, fields, xcache, age, body []byte)
+}
+
+// Rendered X-Cache lines.
+var (
+	xHitLine   = []byte(HeaderXCache + ": " + XCacheHit + "\r\n")
+	xMissLine  = []byte(HeaderXCache + ": " + XCacheMiss + "\r\n")
+	xStaleLine = []byte(HeaderXCache + ": " + XCacheStale + "\r\n")
+)
+
+// writeBlock is write's whole-body answer through a HeaderBlockWriter:
+// the fields the header map would carry, already rendered.
+func (c *Cache) writeBlock(bw HeaderBlockWriter, r *http.Request, o *object, rp *rep, xc []string, withAge bool, now int64) {
+	xl := xMissLine
+	switch xc[0] {
+	case XCacheHit:
+		xl = xHitLine
+	case XCacheStale:
+		xl = xStaleLine
+	}
+	var age []byte
+	switch {
+	case withAge:
+		age = o.ageLine(now)
+	case o.initialAge > 0:
+		age = []byte("Age: " + strconv.FormatInt(o.initialAge, 10) + "\r\n")
+	}
+	body := rp.body
+	if r.Method == http.MethodHead {
+		body = nil
+	}
+	bw.WriteBlock(o.status, rp.needDate, rp.block, xl, age, body)
 }
 
 // writeRange answers a Range request from the identity body; false means
