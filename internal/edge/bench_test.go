@@ -1,10 +1,14 @@
 package edge
 
 import (
+	"bufio"
+	"bytes"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +179,77 @@ func BenchmarkCacheHitHTTP(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		get()
+	}
+}
+
+// BenchmarkCacheHitWire is a cache hit of the 64 KB page over one
+// keep-alive loopback connection, the client a fixed request written and
+// the response read raw (no client allocations), served by net/http alone
+// (net-http, the edge before hitfront) and by hitfront (as Run serves).
+func BenchmarkCacheHitWire(b *testing.B) {
+	page := "<html>" + strings.Repeat("lorem ipsum ", 5400) + "</html>"
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+		io.WriteString(w, page)
+	}))
+	defer node.Close()
+	for _, mode := range []string{"net-http", "hitfront"} {
+		b.Run(mode, func(b *testing.B) {
+			e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: &api.CacheSpec{Enabled: true, DefaultTTL: "1h"}}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.SetUpstreams([]api.Upstream{{ID: "node-1", Addr: strings.TrimPrefix(node.URL, "http://")}})
+			var addr string
+			if mode == "hitfront" {
+				addr = strings.TrimPrefix(fastFront(b, e), "http://")
+			} else {
+				srv := httptest.NewServer(e)
+				defer srv.Close()
+				addr = strings.TrimPrefix(srv.URL, "http://")
+			}
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			req := []byte("GET / HTTP/1.1\r\nHost: site.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+			br := bufio.NewReaderSize(c, 128<<10)
+			buf := make([]byte, 128<<10)
+			get := func() {
+				if _, err := c.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				n := -1
+				for {
+					line, err := br.ReadSlice('\n')
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(line) == 2 {
+						break
+					}
+					if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+						n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+					}
+				}
+				if n < 0 {
+					b.Fatal("no Content-Length")
+				}
+				if _, err := io.ReadFull(br, buf[:n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			get() // fill
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				get()
+			}
+			b.StopTimer()
+			if e.fast != nil {
+				b.ReportMetric(float64(e.fast.Stats().Served), "fast-served")
+			}
+		})
 	}
 }

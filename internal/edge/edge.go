@@ -261,8 +261,10 @@ func (e *Edge) Run(ctx context.Context) error {
 	serveErr := make(chan error, 4)
 	if e.fast != nil {
 		// Cache hits are answered by hitfront; it hands every other
-		// connection, unread, to srv.
+		// connection, unread, to srv, which gives it back after a framed
+		// answer to a GET or HEAD.
 		handoff := e.fast.Handoff(ln.Addr())
+		srv.Handler = e.fast.Returning(srv.Handler)
 		wg.Go(func() {
 			if err := e.fast.Serve(ln); !errors.Is(err, hitfront.ErrClosed) {
 				serveErr <- err

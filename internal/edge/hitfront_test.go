@@ -18,13 +18,13 @@ import (
 
 // fastFront serves e as Run does: hitfront on a loopback port, net/http
 // behind its handoff. It returns the base URL.
-func fastFront(t *testing.T, e *Edge) string {
+func fastFront(t testing.TB, e *Edge) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: e}
+	srv := &http.Server{Handler: e.fast.Returning(e)}
 	var wg sync.WaitGroup
 	handoff := e.fast.Handoff(ln.Addr())
 	wg.Go(func() { e.fast.Serve(ln) })
@@ -153,7 +153,7 @@ func TestFastPathHandsOverTheRest(t *testing.T) {
 		want   got
 	}{
 		{"miss", "/a/", "", got{200, "MISS", "page /a/"}},
-		{"hit", "/a/", "", got{200, "HIT", "page /a/"}},
+		{"hit, on the connection the miss took to net/http", "/a/", "", got{200, "HIT", "page /a/"}},
 		{"logged in: bypass", "/a/", "wordpress_logged_in_x=1", got{200, "BYPASS", "page /a/"}},
 		{"edge health", api.EdgePathHealth, "", got{200, "BYPASS", "ok\n"}},
 	}
@@ -173,5 +173,10 @@ func TestFastPathHandsOverTheRest(t *testing.T) {
 				t.Errorf("mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+	// One keep-alive connection: the miss handed it over, its stored
+	// answer (Content-Length) brought it back, the hit was fast.
+	if st := e.fast.Stats(); st.Served != 1 || st.Returned < 1 {
+		t.Errorf("hitfront stats %+v, want 1 served and the connection returned", st)
 	}
 }

@@ -50,12 +50,16 @@ func (l *handoff) give(c net.Conn) {
 // bufConn is a connection whose first bytes are still in r.
 type bufConn struct {
 	net.Conn
-	r *bufio.Reader // nil once drained
+	r *bufio.Reader // nil once drained (direct only)
+	// direct: r reads from Conn itself, so once r is drained reads go to
+	// Conn; otherwise r reads from bytes before Conn's and stays in front.
+	direct bool
+	raw    net.Conn // the accepted connection (Returning takes it back)
 }
 
 func (c *bufConn) Read(p []byte) (int, error) {
 	if c.r != nil {
-		if c.r.Buffered() > 0 {
+		if !c.direct || c.r.Buffered() > 0 {
 			return c.r.Read(p)
 		}
 		c.r = nil
@@ -65,7 +69,7 @@ func (c *bufConn) Read(p []byte) (int, error) {
 
 // CloseWrite lets net/http half-close as it does on a *net.TCPConn.
 func (c *bufConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil

@@ -20,9 +20,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,9 +72,10 @@ type Server struct {
 	handler Handler
 	logger  *slog.Logger
 
-	handoff *handoff
-	served  atomic.Int64 // requests answered here
-	handed  atomic.Int64 // connections given to net/http
+	handoff  *handoff
+	served   atomic.Int64 // requests answered here
+	handed   atomic.Int64 // connections given to net/http
+	returned atomic.Int64 // connections net/http gave back
 
 	closing atomic.Bool
 	wg      sync.WaitGroup
@@ -104,12 +108,13 @@ func (s *Server) Handoff(addr net.Addr) net.Listener {
 
 // Stats are the fast path's counters.
 type Stats struct {
-	Served int64 // requests answered without net/http
-	Handed int64 // connections given to net/http
+	Served   int64 // requests answered without net/http
+	Handed   int64 // connections given to net/http
+	Returned int64 // connections net/http gave back (Returning)
 }
 
 func (s *Server) Stats() Stats {
-	return Stats{Served: s.served.Load(), Handed: s.handed.Load()}
+	return Stats{Served: s.served.Load(), Handed: s.handed.Load(), Returned: s.returned.Load()}
 }
 
 // Serve accepts connections on ln until Shutdown; it closes ln.
@@ -146,7 +151,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			return ErrClosed
 		}
-		s.wg.Go(func() { s.serveConn(c) })
+		s.wg.Go(func() { s.serveConn(c, c) })
 	}
 }
 
@@ -197,7 +202,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // conn is one connection's reusable state.
 type conn struct {
-	c    net.Conn
+	c    net.Conn // the connection itself: deadlines, writes, Close
 	br   *bufio.Reader
 	w    responseWriter
 	req  http.Request
@@ -205,8 +210,10 @@ type conn struct {
 	vals []string
 }
 
-func (s *Server) serveConn(nc net.Conn) {
-	cs := &conn{c: nc, br: bufio.NewReaderSize(nc, s.cfg.BufferBytes)}
+// serveConn serves the connection nc, reading from rd: nc itself, or a
+// reader that holds bytes net/http had read when the connection returned.
+func (s *Server) serveConn(nc net.Conn, rd io.Reader) {
+	cs := &conn{c: nc, br: bufio.NewReaderSize(rd, s.cfg.BufferBytes)}
 	cs.w.conn = nc
 	cs.w.served = &s.served
 	cs.w.h = make(http.Header, 16)
@@ -235,7 +242,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			s.handed.Add(1)
 			s.track(nc, false)
 			nc.SetReadDeadline(time.Time{}) // net/http sets its own
-			s.handoff.give(&bufConn{Conn: nc, r: cs.br})
+			s.handoff.give(&bufConn{Conn: nc, r: cs.br, direct: rd == io.Reader(nc), raw: nc})
 			return
 		}
 		if !cs.w.finish() {
@@ -304,4 +311,104 @@ func (s *Server) serveOne(cs *conn, n int, remote string) bool {
 		return true
 	}
 	return false
+}
+
+// Returning wraps the handler net/http runs for the connections hitfront
+// handed over. After a GET or HEAD without a body whose response it
+// framed by Content-Length (written whole) or sent without a body (204,
+// 304), it takes the connection back from net/http (Hijack, after a
+// flush) for the fast path, with whatever net/http had read of the next
+// request: one miss does not keep a long-lived connection (a browser's, a
+// CDN's) off the fast path for good. Anything else stays with net/http.
+func (s *Server) Returning(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.closing.Load() || (r.Method != http.MethodGet && r.Method != http.MethodHead) ||
+			r.ContentLength != 0 || len(r.TransferEncoding) > 0 || r.Close || !r.ProtoAtLeast(1, 1) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		cw := &countingWriter{ResponseWriter: w}
+		h.ServeHTTP(cw, r)
+		if !cw.complete(r.Method == http.MethodHead) || s.closing.Load() {
+			return
+		}
+		rc := http.NewResponseController(w)
+		if rc.Flush() != nil {
+			return
+		}
+		c, brw, err := rc.Hijack()
+		if err != nil {
+			return
+		}
+		s.resume(c, brw.Reader)
+	})
+}
+
+// resume serves a connection net/http gave back. c is the bufConn hitfront
+// handed over; r holds what net/http read past the last request.
+func (s *Server) resume(c net.Conn, r *bufio.Reader) {
+	raw := c
+	if bc, ok := c.(*bufConn); ok {
+		raw = bc.raw
+	}
+	raw.SetDeadline(time.Time{})
+	var rd io.Reader = c
+	if bc, ok := c.(*bufConn); ok && (bc.r == nil || (bc.direct && bc.r.Buffered() == 0)) {
+		rd = raw // nothing left in hitfront's old buffer
+	}
+	if r != nil && r.Buffered() > 0 {
+		rd = io.MultiReader(io.LimitReader(r, int64(r.Buffered())), rd)
+	}
+	if !s.track(raw, true) {
+		raw.Close()
+		return
+	}
+	s.returned.Add(1)
+	s.wg.Go(func() { s.serveConn(raw, rd) })
+}
+
+// countingWriter records what a handler sent, to tell whether the
+// response is framed whole. Unwrap keeps http.ResponseController working
+// through it.
+type countingWriter struct {
+	http.ResponseWriter
+	status   int
+	declared int64 // -1: no Content-Length
+	written  int64
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *countingWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+		w.declared = -1
+		if v := w.Header()["Content-Length"]; len(v) == 1 {
+			if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+				w.declared = n
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.written += int64(n)
+	return n, err
+}
+
+// complete: a final status was sent, the connection is not closing, and
+// the body is all there is by Content-Length (or there is none).
+func (w *countingWriter) complete(head bool) bool {
+	if w.status == 0 || strings.Contains(strings.ToLower(strings.Join(w.Header()["Connection"], ",")), "close") {
+		return false
+	}
+	if !bodyAllowed(w.status) {
+		return true
+	}
+	return w.declared >= 0 && (head || w.written == w.declared)
 }
