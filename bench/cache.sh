@@ -2,7 +2,10 @@
 # Cache hits side by side: the scalepress edge vs Varnish (in front of the same
 # node) vs nginx fastcgi_cache (on the same docroot and php.ini), on the same
 # home page; and a static 10 KB-class file: edge (cached) vs nginx (from disk).
-# Reports requests/s, p50/p99 and the server's CPU µs per request.
+# Reports requests/s, p50/p99 and the server's CPU µs per request, and the
+# body bytes per hit each server sends for each Accept-Encoding. The
+# edge-hit-ae row is the edge with a browser's Accept-Encoding (it sends br;
+# Varnish and nginx as configured here send the plain page to everyone).
 # Usage: bench/cache.sh [REPS=3] [DURATION=10s] [CONC="8 32"]
 # Raw output (every wrk run in full): bench/results/cache-DATE.txt.
 set -euo pipefail
@@ -53,10 +56,19 @@ for u in "http://$EDGE/" "http://$VARNISH/" "http://$NGINX/" "http://$EDGE$STATI
   for i in 1 2; do hdr=$(curl -s -o /dev/null -D- -H "Host: $HOST" "$u" | tr -d '\r' | grep -iE '^(x-cache|age):' | tr '\n' ' ' || true); done
   echo "check $u: $(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Host: $HOST" "$u") $hdr"
 done
-run() { # target url pids...
+AE="gzip, deflate, br, zstd"
+echo "body bytes per hit, by Accept-Encoding (none / gzip / br / zstd / a browser's):"
+for u in "http://$EDGE/" "http://$VARNISH/" "http://$NGINX/" "http://$EDGE$STATIC" "http://$NGINX$STATIC"; do
+  line="$u"
+  for ae in "" gzip br zstd "$AE"; do
+    line="$line $(curl -s -o /dev/null -w '%{size_download}' -H "Host: $HOST" ${ae:+-H "Accept-Encoding: $ae"} "$u")"
+  done
+  echo "bytes $line"
+done
+run() { # target url pids... (EXTRA_H: one more request header)
   local name=$1 u=$2; shift 2
   local t0 t1 out; t0=$(ticks "$@")
-  out=$(wrk -t1 -c$c -d$DUR --latency -H "Host: $HOST" "$u")
+  out=$(wrk -t1 -c$c -d$DUR --latency -H "Host: $HOST" ${EXTRA_H:+-H "$EXTRA_H"} "$u")
   t1=$(ticks "$@")
   raw_add "c=$c rep=$r $name, server CPU ticks $t0 -> $t1 (hz $HZ)" "$out"
   local rps p50 p99 total; rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out"); total=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -66,6 +78,7 @@ printf "%-4s %-4s %-16s %-10s %-9s %-9s %s\n" c rep target rps p50 p99 "server-c
 for c in $CONC; do
   for r in $(seq 1 $REPS); do
     run edge-hit "http://$EDGE/" $EDGE_PID
+    EXTRA_H="Accept-Encoding: $AE" run edge-hit-ae "http://$EDGE/" $EDGE_PID
     run varnish-hit "http://$VARNISH/" $VARNISH_PID
     run nginx-cache-hit "http://$NGINX/" $NGINX_PIDS
     run edge-static "http://$EDGE$STATIC" $EDGE_PID

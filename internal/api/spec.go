@@ -283,6 +283,9 @@ type CacheSpec struct {
 	MaxBytes   int64  `json:"max_bytes"`
 	DefaultTTL string `json:"default_ttl"` // Go duration
 	StaticTTL  string `json:"static_ttl"`
+	// SlowHits turns hitfront off: every request goes through net/http
+	// (config cache.fast_hits: false).
+	SlowHits bool `json:"slow_hits,omitempty"`
 }
 
 // NodeHostSpec is what a node needs on the machine that runs it but its id

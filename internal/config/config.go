@@ -196,6 +196,9 @@ type Cache struct {
 	MaxMB      int           `yaml:"max_mb"`
 	DefaultTTL time.Duration `yaml:"default_ttl"`
 	StaticTTL  time.Duration `yaml:"static_ttl"`
+	// FastHits: the edges answer plain-HTTP cache hits without net/http
+	// (internal/hitfront); false sends every request through net/http.
+	FastHits bool `yaml:"fast_hits"`
 }
 
 // Redis is the object cache server.
@@ -348,7 +351,7 @@ func Default() Config {
 			SSTMethod:  "rsync",
 			GcacheSize: "128M",
 		},
-		Cache: Cache{Enabled: true, MaxMB: 256, DefaultTTL: 5 * time.Minute, StaticTTL: time.Minute},
+		Cache: Cache{Enabled: true, MaxMB: 256, DefaultTTL: 5 * time.Minute, StaticTTL: time.Minute, FastHits: true},
 		Redis: Redis{Addr: "127.0.3.1:6379", MaxMemory: "64mb"},
 		WordPress: WordPress{
 			Source:       "/usr/share/wordpress",

@@ -198,6 +198,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 			Cache: &api.CacheSpec{
 				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
 				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
+				SlowHits: !c.cfg.Cache.FastHits,
 			},
 			TLS: ts,
 		}

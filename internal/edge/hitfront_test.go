@@ -180,3 +180,29 @@ func TestFastPathHandsOverTheRest(t *testing.T) {
 		t.Errorf("hitfront stats %+v, want 1 served and the connection returned", st)
 	}
 }
+
+// TestFastPathWhen: hitfront runs on a plain edge with a cache, unless
+// cache.fast_hits is off.
+func TestFastPathWhen(t *testing.T) {
+	tests := []struct {
+		name  string
+		cache *api.CacheSpec
+		want  bool
+	}{
+		{"cache on", &api.CacheSpec{Enabled: true}, true},
+		{"no cache section: cache on", nil, true},
+		{"fast_hits: false", &api.CacheSpec{Enabled: true, SlowHits: true}, false},
+		{"cache off", &api.CacheSpec{Enabled: false}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: tt.cache}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.fast != nil; got != tt.want {
+				t.Errorf("fast path = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
