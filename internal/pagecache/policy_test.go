@@ -121,7 +121,7 @@ func TestPlanForRFC(t *testing.T) {
 		{name: "§4.2.4 tagged html: grace policy", a: wp, kv: []string{"Content-Type", htmlCT},
 			want: with(grace, func(p *plan) { p.lifetime = 5 * time.Minute })},
 		{name: "§4.2.4 static asset: grace policy", a: static, kv: []string{"Content-Type", "text/css"},
-			want: with(grace, func(p *plan) { p.lifetime = 7 * 24 * time.Hour })},
+			want: with(grace, func(p *plan) { p.lifetime = time.Minute })},
 		{name: "RFC 5861 untagged with directives", a: other, kv: []string{"Cache-Control", "max-age=60, stale-while-revalidate=5, stale-if-error=600"},
 			want: with(plain, func(p *plan) { p.lifetime, p.swr, p.sie = time.Minute, 5*time.Second, 10*time.Minute })},
 		{name: "§5.2.2.2 must-revalidate beats directives and grace", a: wp, kv: []string{"Cache-Control", "max-age=60, must-revalidate, stale-if-error=600, stale-while-revalidate=9"},
