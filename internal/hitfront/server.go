@@ -151,12 +151,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			return ErrClosed
 		}
-		s.wg.Go(func() { s.serveConn(c, c) })
+		go func() {
+			defer s.wg.Done() // added by track
+			s.serveConn(c, c)
+		}()
 	}
 }
 
 // track adds or removes c from the connections Shutdown closes; false
-// when adding after Shutdown.
+// when adding after Shutdown. Adding also adds the goroutine that will
+// serve c to wg, under the mutex Shutdown takes before it waits, so no
+// Add can come after Shutdown's Wait began.
 func (s *Server) track(c net.Conn, add bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,6 +173,7 @@ func (s *Server) track(c net.Conn, add bool) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	s.wg.Add(1)
 	return true
 }
 
@@ -364,7 +370,10 @@ func (s *Server) resume(c net.Conn, r *bufio.Reader) {
 		return
 	}
 	s.returned.Add(1)
-	s.wg.Go(func() { s.serveConn(raw, rd) })
+	go func() {
+		defer s.wg.Done() // added by track
+		s.serveConn(raw, rd)
+	}()
 }
 
 // countingWriter records what a handler sent, to tell whether the
