@@ -6,12 +6,13 @@
 # body bytes per hit each server sends for each Accept-Encoding. The
 # edge-hit-ae row is the edge with a browser's Accept-Encoding (it sends br;
 # Varnish and nginx as configured here send the plain page to everyone).
-# Usage: bench/cache.sh [REPS=3] [DURATION=10s] [CONC="8 32"]
+# Usage: bench/cache.sh [REPS=3] [DURATION=10s] [CONC="8 32"] [FAST_HITS=true]
+# (FAST_HITS=false: the edge with cache.fast_hits off, every request through net/http)
 # Raw output (every wrk run in full): bench/results/cache-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-REPS=${REPS:-3} DUR=${DURATION:-10s} CONC=${CONC:-"8 32"}
+REPS=${REPS:-3} DUR=${DURATION:-10s} CONC=${CONC:-"8 32"} FAST_HITS=${FAST_HITS:-true}
 BIN=$PWD/bin/scalepress
 W=${W:-/tmp/scalepress-bench-cache}
 EDGE=127.80.0.1:8080 NODE=127.80.1.1:8080 VARNISH=127.80.0.9:8083 NGINX=127.80.0.9:8081
@@ -27,7 +28,7 @@ cleanup() {
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
-results_open cache "REPS=$REPS DURATION=$DUR CONC=\"$CONC\""
+results_open cache "REPS=$REPS DURATION=$DUR CONC=\"$CONC\" FAST_HITS=$FAST_HITS"
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.80.0.1:9090}
 edges: [{addr: $EDGE}]
@@ -36,6 +37,7 @@ autoscaling: {enabled: false}
 db: {members: 1, ip_base: 127.80.2.0, router: 127.80.0.1:3306}
 redis: {addr: 127.80.3.1:6379}
 wordpress: {cron_interval: 0s}
+cache: {fast_hits: $FAST_HITS}
 EOC
 $BIN up --detach --dir $W >/dev/null
 WP=$W/site php bench/baselines/wordpress-stack/gen-content.php >/dev/null
