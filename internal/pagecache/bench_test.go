@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 )
 
 // browserRequest is an anonymous visitor's request for a WordPress page.
@@ -32,7 +33,7 @@ func pageOrigin(n int) *origin {
 			"Link", `<https://blog.example.com/wp-json/>; rel="https://api.w.org/"`,
 			"Link", `<https://blog.example.com/?p=12>; rel=shortlink`,
 			"X-Scalepress-Tags", "post-12 term-3 home author-1",
-			"Date", "Sat, 01 Mar 2025 12:00:00 GMT",
+			"Date", time.Now().UTC().Format(http.TimeFormat), // a fixed past Date is its age now (RFC 9111 §4.2.3)
 		), nil
 	})
 }
@@ -193,5 +194,14 @@ func BenchmarkCompress(b *testing.B) {
 			}
 			b.ReportMetric(float64(n), "bytes")
 		})
+	}
+}
+
+// BenchmarkAcceptEncoding is the per-hit cost of choosing a coding.
+func BenchmarkAcceptEncoding(b *testing.B) {
+	v := []string{"gzip, deflate, br, zstd"}
+	b.ReportAllocs()
+	for b.Loop() {
+		parseAcceptEncoding(v)
 	}
 }
