@@ -179,6 +179,15 @@ func TestFastPathHandsOverTheRest(t *testing.T) {
 	if st := e.fast.Stats(); st.Served != 1 || st.Returned < 1 {
 		t.Errorf("hitfront stats %+v, want 1 served and the connection returned", st)
 	}
+	resp, err := http.Get(fast + api.EdgePathMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if want := `scalepress_edge_fast_path_total{edge="edge-1",event="served"} 1`; !strings.Contains(string(b), want) {
+		t.Errorf("metrics lack %s", want)
+	}
 }
 
 // TestFastPathWhen: hitfront runs on a plain edge with a cache, unless

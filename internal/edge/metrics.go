@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/hitfront"
 	"github.com/scalepress/scalepress/internal/metrics"
 	"github.com/scalepress/scalepress/internal/pagecache"
 )
@@ -79,7 +80,7 @@ type edgeDescs struct {
 	loginRequests, attempts, successes, throttled, blocks     *prometheus.Desc // login throttling on
 	blocked, tracked, evictions                               *prometheus.Desc
 	cacheResponses, refreshes, stores, cacheEvictions, purged *prometheus.Desc // cache on
-	cacheBytes, cacheObjects                                  *prometheus.Desc
+	cacheBytes, cacheObjects, fastPath                        *prometheus.Desc
 	tlsHandshakeErrors, tlsRefused, tlsExpiry                 *prometheus.Desc // TLS on
 }
 
@@ -118,6 +119,7 @@ func newEdgeDescs(l prometheus.Labels, logins, cache, tls bool) edgeDescs {
 		d.purged = desc("scalepress_edge_cache_purged_total", "Entries affected by purges.")
 		d.cacheBytes = desc("scalepress_edge_cache_bytes", "Bytes held by the page cache now (approximate).")
 		d.cacheObjects = desc("scalepress_edge_cache_objects", "Objects held by the page cache now.")
+		d.fastPath = desc("scalepress_edge_fast_path_total", "The fast path for plain-HTTP cache hits (cache.fast_hits): responses it served, connections it handed to net/http, connections net/http gave back.", "event")
 	}
 	if tls {
 		d.tlsHandshakeErrors = desc("scalepress_edge_tls_handshake_errors_total", "TLS handshakes that failed (refused names, old versions, scanners).")
@@ -131,7 +133,7 @@ func (d *edgeDescs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{d.duration, d.retries, d.fallbacks, d.refused, d.generation, d.failOpen,
 		d.inFlight, d.healthy, d.picks, d.failures, d.ejections,
 		d.loginRequests, d.attempts, d.successes, d.throttled, d.blocks, d.blocked, d.tracked, d.evictions,
-		d.cacheResponses, d.refreshes, d.stores, d.cacheEvictions, d.purged, d.cacheBytes, d.cacheObjects,
+		d.cacheResponses, d.refreshes, d.stores, d.cacheEvictions, d.purged, d.cacheBytes, d.cacheObjects, d.fastPath,
 		d.tlsHandshakeErrors, d.tlsRefused, d.tlsExpiry}
 }
 
@@ -203,6 +205,13 @@ func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.purged, float64(cs.Purges))
 		gauge(d.cacheBytes, float64(cs.Bytes))
 		gauge(d.cacheObjects, float64(cs.Objects))
+		var fs hitfront.Stats
+		if c.e.fast != nil {
+			fs = c.e.fast.Stats()
+		}
+		counter(d.fastPath, float64(fs.Served), "served")
+		counter(d.fastPath, float64(fs.Handed), "handed")
+		counter(d.fastPath, float64(fs.Returned), "returned")
 	}
 	if f := c.e.tls; f != nil && d.tlsRefused != nil {
 		noSNI, unknown := f.mgr.Refused()
