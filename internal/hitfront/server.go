@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,6 +227,10 @@ func (s *Server) serveConn(nc net.Conn, rd io.Reader) {
 	cs.req.Header = make(http.Header, 16)
 	handed := false
 	defer func() {
+		// As net/http does: a panic ends this connection, not the process.
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
+			s.logger.Error("panic serving a request", "err", v, "stack", string(debug.Stack()))
+		}
 		s.track(nc, false)
 		if !handed {
 			nc.Close()

@@ -23,6 +23,9 @@ import (
 func front(t *testing.T) (*Server, string) {
 	t.Helper()
 	fast := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/panic" {
+			panic("handler bug")
+		}
 		if !strings.HasPrefix(r.URL.Path, "/hit") {
 			return false
 		}
@@ -149,6 +152,26 @@ func TestHandoff(t *testing.T) {
 				t.Errorf("answers mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPanicEndsTheConnection: a handler's panic closes its connection, as
+// in net/http, and the server goes on.
+func TestPanicEndsTheConnection(t *testing.T) {
+	_, addr := front(t)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\n")
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Errorf("after a panic: %q, %v; want the connection closed, nothing sent", b, err)
+	}
+	got := exchange(t, addr, "GET /hit HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"})
+	if diff := cmp.Diff([]answer{{200, "fast", "hit"}}, got); diff != "" {
+		t.Errorf("the next connection (-want +got):\n%s", diff)
 	}
 }
 
