@@ -92,12 +92,16 @@ type FilesS3Spec struct {
 // FilesyncSpec is what a node agent tells its filesync child
 // (`scalepress filesync --spec FILE`).
 type FilesyncSpec struct {
-	NodeID   string     `json:"node_id"`
-	Server   string     `json:"server"` // base URL of the files role
-	Token    string     `json:"token"`  // the node's files token
-	Docroot  string     `json:"docroot"`
-	StateDir string     `json:"state_dir"`
-	Rules    FilesRules `json:"rules"`
+	NodeID string `json:"node_id"`
+	Server string `json:"server"` // base URL of the files role
+	// ServerFile, when set, replaces Server: a file whose first line is
+	// the files role's base URL, read before each request (a files role
+	// a scheduler may move; node-host keeps it current).
+	ServerFile string     `json:"server_file,omitempty"`
+	Token      string     `json:"token"` // the node's files token
+	Docroot    string     `json:"docroot"`
+	StateDir   string     `json:"state_dir"`
+	Rules      FilesRules `json:"rules"`
 }
 
 // FilesQuarantineFile is the journal, in a node's filesync state directory,

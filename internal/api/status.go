@@ -146,6 +146,9 @@ type FilesStatus struct {
 	State string `json:"state"`
 	Seq   uint64 `json:"seq"`
 	PID   int    `json:"pid,omitempty"`
+	// Host is the Nomad client running the role (scheduler.roles has
+	// files), "" when the controller runs it.
+	Host string `json:"host,omitempty"`
 }
 
 // DNSStatus is the geo DNS server, present when dns is enabled.

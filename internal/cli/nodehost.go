@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/atomicfile"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/controller"
 	"github.com/scalepress/scalepress/internal/local"
@@ -35,6 +37,7 @@ func runNodeHost(args []string) error {
 	slot := fs.Int("slot", -1, "the node's slot (NOMAD_ALLOC_INDEX): node-N runs in slot N-1")
 	addr := fs.String("addr", "", "IP:port the node agent serves on (the allocation's port)")
 	dir := fs.String("dir", "", "this host's state directory for its nodes (node meta scalepress_dir); unset: $NOMAD_ALLOC_DIR/scalepress")
+	filesFrom := fs.String("files-from", "", "file rendered by Nomad with the files role's base URLs (a files role job); unset: the spec's files address")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -92,6 +95,17 @@ func runNodeHost(args []string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
+	if *filesFrom != "" {
+		// The filesync agent (another user) reads the files role's address
+		// from the node's run directory, copied from Nomad's rendering
+		// whenever it changes: the role may move to another host.
+		h.FilesServerFile = filepath.Join(lay.NodeRun(id), "files-server")
+		f := fileFollower{from: *filesFrom, to: h.FilesServerFile, logger: logger}
+		f.copy()
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() { defer close(done); f.run(ctx) }()
+	}
 	roles, err := h.Roles(ctx, id, *addr)
 	if err != nil {
 		return err
@@ -149,4 +163,47 @@ func nodeHostDir(dir, allocDir string) (string, error) {
 		return filepath.Join(allocDir, "scalepress"), nil
 	}
 	return "", errUsagef("--dir: unset (no node meta scalepress_dir) and no NOMAD_ALLOC_DIR")
+}
+
+// fileFollower copies a file Nomad renders (and renders again) to where a
+// process of another user reads it, each time it changes.
+type fileFollower struct {
+	from, to string
+	last     string
+	logger   *slog.Logger
+}
+
+// followEvery is how often the rendered file is read.
+const followEvery = 250 * time.Millisecond
+
+func (f *fileFollower) run(ctx context.Context) {
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f.copy()
+		}
+	}
+}
+
+// copy writes the rendered file's content to f.to when it changed (an
+// absent file is empty: no files role registered yet).
+func (f *fileFollower) copy() {
+	b, err := os.ReadFile(f.from)
+	if err != nil && !os.IsNotExist(err) {
+		f.logger.Warn("files role address", "err", err)
+		return
+	}
+	if string(b) == f.last {
+		return
+	}
+	if err := atomicfile.Write(f.to, b, 0o644); err != nil {
+		f.logger.Warn("files role address", "err", err)
+		return
+	}
+	f.last = string(b)
+	f.logger.Info("files role address", "servers", strings.Fields(string(b)))
 }

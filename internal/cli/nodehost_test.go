@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,5 +34,35 @@ func TestNodeHostDir(t *testing.T) {
 				t.Fatalf("nodeHostDir() = %q, %v; want %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFileFollower: node-host copies Nomad's rendering of the files role's
+// address to where the filesync agent reads it, each time it changes, and
+// world-readable (the agent runs as another user); an absent rendering
+// writes nothing.
+func TestFileFollower(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "rendered"), filepath.Join(dir, "run", "files-server")
+	if err := os.Mkdir(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := fileFollower{from: from, to: to, logger: slog.New(slog.DiscardHandler)}
+	f.copy()
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Fatalf("no rendering yet: %s exists (%v)", to, err)
+	}
+	for _, content := range []string{"http://10.77.0.12:2000\n", "http://10.77.0.13:3000\n", ""} {
+		if err := os.WriteFile(from, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.copy()
+		b, err := os.ReadFile(to)
+		if err != nil || string(b) != content {
+			t.Errorf("rendered %q: copied %q (%v)", content, b, err)
+		}
+		if fi, err := os.Stat(to); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("copy's mode: %v (%v), want 0644", fi.Mode(), err)
+		}
 	}
 }

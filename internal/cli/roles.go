@@ -115,9 +115,25 @@ func seedFiles(ctx context.Context, url, tok, dir string, rules api.FilesRules) 
 
 // runFiles serves the canonical site tree (the files role).
 func runFiles(args []string) error {
-	var spec api.FilesSpec
-	if err := roleSpec("files", args, &spec); err != nil {
+	fs := newFlags("files")
+	specPath := fs.String("spec", "", "role spec (JSON) written by the controller")
+	addr := fs.String("addr", "", "IP:port to serve on instead of the spec's (a Nomad allocation's)")
+	dir := fs.String("dir", "", "directory for the lock and the spool instead of the spec's (a Nomad allocation's)")
+	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *specPath == "" {
+		return errUsagef("--spec is required")
+	}
+	var spec api.FilesSpec
+	if err := api.ReadSpec(*specPath, &spec); err != nil {
+		return err
+	}
+	if *addr != "" {
+		spec.Addr = *addr
+	}
+	if *dir != "" {
+		spec.Dir = *dir
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -160,6 +176,7 @@ func runFilesync(args []string) error {
 	logger := newLogger(os.Stderr, spec.NodeID+"-filesync")
 	cfg := filesync.DefaultAgentConfig()
 	cfg.Server, cfg.NodeID, cfg.Docroot, cfg.StateDir = spec.Server, spec.NodeID, spec.Docroot, spec.StateDir
+	cfg.ServerFile = spec.ServerFile
 	cfg.Token = spec.Token
 	cfg.Rules = filesRules(spec.Rules)
 	a, err := filesync.NewAgent(cfg, logger)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/throttle"
@@ -86,6 +87,26 @@ type Scheduler struct {
 	// CPU (MHz) and MemoryMB Nomad reserves per node.
 	CPU      int `yaml:"cpu"`
 	MemoryMB int `yaml:"memory_mb"`
+	// Roles are the roles besides the nodes that Nomad runs as jobs of
+	// their own (RoleFiles, ...): placed, restarted and moved by Nomad
+	// instead of being children of the controller.
+	Roles []string `yaml:"roles"`
+	// RoleMeta constrains those jobs to Nomad clients whose node meta has
+	// each key with its value, as NodeMeta does for the nodes.
+	RoleMeta map[string]string `yaml:"role_meta"`
+}
+
+// Roles Nomad may run (scheduler.roles).
+const (
+	RoleFiles = "files"
+)
+
+// NomadRoles is every role scheduler.roles may name.
+var NomadRoles = []string{RoleFiles}
+
+// OnNomad: the scheduler is Nomad and it runs role.
+func (s Scheduler) OnNomad(role string) bool {
+	return s.Kind == SchedulerNomad && slices.Contains(s.Roles, role)
 }
 
 // Scheduler kinds.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -295,6 +296,19 @@ func (c *Config) Validate() error {
 		}
 		if c.Scheduler.CPU < 1 || c.Scheduler.MemoryMB < 1 {
 			bad("scheduler.cpu", "scheduler.cpu and scheduler.memory_mb must be positive, got %d and %d", c.Scheduler.CPU, c.Scheduler.MemoryMB)
+		}
+		for _, r := range c.Scheduler.Roles {
+			if !slices.Contains(NomadRoles, r) {
+				bad("scheduler.roles", "Nomad can run %v, got %q", NomadRoles, r)
+			}
+		}
+		for k, v := range c.Scheduler.RoleMeta {
+			if !nodeMetaKey.MatchString(k) || v == "" {
+				bad("scheduler.role_meta", "key %q: want letters, digits and _ with a non-empty value", k)
+			}
+		}
+		if c.Scheduler.OnNomad(RoleFiles) && (!c.Files.Enabled || c.Files.Store.Kind != "s3") {
+			bad("scheduler.roles", "files on Nomad needs files.enabled and files.store.kind s3: Nomad moves the role between hosts and it keeps nothing but the bucket (got files.enabled %v, files.store.kind %q)", c.Files.Enabled, c.Files.Store.Kind)
 		}
 	default:
 		bad("scheduler.kind", "must be local or nomad, got %q", c.Scheduler.Kind)

@@ -67,6 +67,7 @@ type Controller struct {
 	group       *nodegroup.Group
 	nodes       *local.Nodes // the local launcher's nodes (scheduler local)
 	nomad       *nomadNodes  // the Nomad launcher (scheduler nomad)
+	roles       *nomadRoles  // the role jobs on Nomad (scheduler.roles), nil when none
 	db          *database
 	files       *filesRole
 	filesS3     *api.FilesS3Spec // the files store's bucket, nil for a local store
@@ -261,6 +262,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	if c.cfg.Files.Enabled {
 		wg.Go(func() { c.files.Run(lctx) })
 	}
+	wg.Go(func() { c.followRoles(lctx) })
 	if c.cfg.WordPress.CronInterval > 0 {
 		wg.Go(func() { c.cronLoop(lctx) })
 	}
@@ -338,6 +340,7 @@ func (c *Controller) stopAll() {
 		c.nomad.stop(ctx)
 		order = nil
 	}
+	c.stopNomadRoles(ctx)
 	if c.nodes != nil {
 		order = append(order, c.nodes.StopOrder()...)
 	}

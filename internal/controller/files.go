@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,9 +33,11 @@ const filesCheckInterval = time.Second
 // log's last sequence number, kept current by Run.
 type filesRole struct {
 	service
-	url string
-	api *api.Client // the files role's API
-	seq atomic.Uint64
+	api atomic.Pointer[api.Client] // the files role's API, where it runs now
+	// host names the Nomad client running the role (files on Nomad, "" else).
+	host  atomic.Pointer[string]
+	nomad bool // run by Nomad: no process of ours (set before Run)
+	seq   atomic.Uint64
 	// onFenced reports, once, that the store refuses writes because
 	// another files role appended to its log (an event).
 	onFenced func(reason string)
@@ -49,7 +52,7 @@ func (f *filesRole) storeSeq(ctx context.Context) (uint64, error) {
 
 func (f *filesRole) storeStatus(ctx context.Context) (api.FilesStoreStatus, error) {
 	var st api.FilesStoreStatus
-	if err := f.api.Get(ctx, api.FilesPathStatus, &st); err != nil {
+	if err := f.api.Load().Get(ctx, api.FilesPathStatus, &st); err != nil {
 		return st, fmt.Errorf("files: %w", err)
 	}
 	return st, nil
@@ -110,8 +113,6 @@ func FilesStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*a
 // controller reaches the files role only over the wire.
 type FilesSeeder func(ctx context.Context, url, tok, dir string, rules api.FilesRules) (int, error)
 
-func (c *Controller) filesURL() string { return "http://" + c.cfg.Files.Addr }
-
 // filesToken is the files token of identity id (the controller, a node, an
 // edge; docs/adr/0009-trust-model.md).
 func (c *Controller) filesToken(id string) string { return c.secrets.Key(token.Files).Issue(id) }
@@ -148,15 +149,41 @@ func (c *Controller) startFiles(ctx context.Context) error {
 	fr.onFenced = func(reason string) {
 		c.event("files", "", "files store fenced, it refuses writes: %s; stop the other files role on this bucket and prefix, then restart this one", reason)
 	}
-	fr.url = c.filesURL()
-	fr.api = &api.Client{Base: fr.url, HTTP: &http.Client{Timeout: 2 * time.Second}, Token: c.filesToken(api.FilesControllerID)}
+	if c.onNomad(config.RoleFiles) {
+		if err := c.startFilesNomad(ctx, spec); err != nil {
+			return err
+		}
+		return c.seedStore(ctx, spec.Rules)
+	}
+	fr.setAddr(c.cfg.Files.Addr, c.filesToken(api.FilesControllerID))
+	url := fr.api.Load().Base
 	err := c.start(ctx, &fr.service, c.unprivileged(local.Role{
 		Name: "files", Role: "files", Spec: spec, StopTimeout: 10 * time.Second,
-		Ready: local.HTTPCheck(c.http, fr.url+api.FilesPathHealth, "", 200), ReadyTimeout: 15 * time.Second,
+		Ready: local.HTTPCheck(c.http, url+api.FilesPathHealth, "", 200), ReadyTimeout: 15 * time.Second,
 	}, spec.Addr))
 	if err != nil {
 		return err
 	}
+	return c.seedStore(ctx, spec.Rules)
+}
+
+// filesURL is the files role's base URL now.
+func (c *Controller) filesURL() string {
+	if cl := c.files.api.Load(); cl != nil {
+		return cl.Base
+	}
+	return "http://" + c.cfg.Files.Addr
+}
+
+// setAddr points the controller's files client at the role on addr.
+func (f *filesRole) setAddr(addr, tok string) {
+	f.api.Store(&api.Client{Base: "http://" + addr, HTTP: &http.Client{Timeout: 2 * time.Second}, Token: tok})
+}
+
+// seedStore seeds an empty store from the canonical site tree and records
+// its sequence number.
+func (c *Controller) seedStore(ctx context.Context, rules api.FilesRules) error {
+	fr := c.files
 	seq, err := fr.storeSeq(ctx)
 	if err != nil {
 		return err
@@ -171,7 +198,8 @@ func (c *Controller) startFiles(ctx context.Context) error {
 		if err := wordpress.SetPermissions(c.layout.Site(), c.filePolicy(), false, 0, 0); err != nil {
 			return fmt.Errorf("files: %w", err)
 		}
-		n, err := c.seedFiles(ctx, fr.url, fr.api.Token, c.layout.Site(), spec.Rules)
+		cl := fr.api.Load()
+		n, err := c.seedFiles(ctx, cl.Base, cl.Token, c.layout.Site(), rules)
 		if err != nil {
 			return fmt.Errorf("files: seed the store from %s: %w", c.layout.Site(), err)
 		}
@@ -221,10 +249,18 @@ func (f *filesRole) Head(ctx context.Context) (uint64, error) {
 
 // Status is the files part of the status document, nil when files is off.
 func (f *filesRole) Status(cfg config.Files) *api.FilesStatus {
-	if !cfg.Enabled || f.proc.Load() == nil {
+	if !cfg.Enabled || (f.proc.Load() == nil && !f.nomad) {
 		return nil
 	}
 	st := &api.FilesStatus{Addr: cfg.Addr, State: "down", Seq: f.seq.Load(), PID: f.pid()}
+	if f.nomad {
+		if cl := f.api.Load(); cl != nil {
+			st.Addr = strings.TrimPrefix(cl.Base, "http://")
+		}
+		if h := f.host.Load(); h != nil {
+			st.Host = *h
+		}
+	}
 	if f.healthy.Load() {
 		st.State = "up"
 	}
@@ -233,7 +269,10 @@ func (f *filesRole) Status(cfg config.Files) *api.FilesStatus {
 
 // edgeFilesAddr is the files address the edges fall back to for uploads.
 func (c *Controller) edgeFilesAddr() string {
-	if !c.cfg.Files.Enabled {
+	if !c.cfg.Files.Enabled || c.onNomad(config.RoleFiles) {
+		// A files role on Nomad moves between hosts: the edge has no
+		// fallback then (an upload not yet on a node is a 404 until its
+		// node has it).
 		return ""
 	}
 	return c.cfg.Files.Addr

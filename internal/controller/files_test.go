@@ -25,7 +25,8 @@ func TestFilesFencedIsReportedOnce(t *testing.T) {
 	}))
 	defer srv.Close()
 	var reports []string
-	f := &filesRole{api: &api.Client{Base: srv.URL, HTTP: srv.Client()}, onFenced: func(r string) { reports = append(reports, r) }}
+	f := &filesRole{onFenced: func(r string) { reports = append(reports, r) }}
+	f.api.Store(&api.Client{Base: srv.URL, HTTP: srv.Client()})
 	ctx := context.Background()
 	type state struct {
 		Healthy bool

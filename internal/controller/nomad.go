@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/nomadlaunch"
 )
 
@@ -42,6 +43,11 @@ func (c *Controller) nomadConfig() nomadlaunch.Config {
 		// it as written when the client has no such meta, and node-host
 		// then uses the allocation's directory.
 		"--dir", "${meta." + NodeMetaDir + "}",
+	}
+	if c.onNomad(config.RoleFiles) {
+		// The files role moves with Nomad: each node follows its service.
+		nc.FilesService = c.filesJob()
+		nc.Args = append(nc.Args, "--files-from", "${NOMAD_TASK_DIR}/"+filepath.Base(nomadlaunch.FollowFile))
 	}
 	return nc
 }

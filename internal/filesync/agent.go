@@ -77,9 +77,13 @@ func NewAgent(cfg AgentConfig, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filesync: new agent: %w", err)
 	}
+	client := NewClient(cfg.Server, cfg.Token, nil)
+	if cfg.ServerFile != "" {
+		client = NewFollowingClient(cfg.ServerFile, cfg.Token, nil)
+	}
 	a := &Agent{
 		cfg: cfg, rules: rules, logger: logger, unlock: unlock,
-		client:  NewClient(cfg.Server, cfg.Token, nil),
+		client:  client,
 		kick:    make(chan struct{}, 1),
 		pending: make(map[string]int),
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,50 @@ type Client struct {
 	base  string
 	token string
 	hc    *http.Client
+	// follow, when set, names the file whose first line is the base URL,
+	// read before each request: the files role may move (a Nomad job
+	// rescheduled on another host) and the file is rewritten where it goes.
+	follow string
+}
+
+// NewFollowingClient is NewClient with the base URL read from the first
+// line of file before each request (see AgentConfig.ServerFile).
+func NewFollowingClient(file, tok string, hc *http.Client) *Client {
+	c := NewClient("", tok, hc)
+	c.follow = file
+	return c
+}
+
+// ErrNoServer: the followed file names no files role (yet).
+var ErrNoServer = errors.New("filesync: no files role address")
+
+// baseURL is the files role's base URL now.
+func (c *Client) baseURL() (string, error) {
+	if c.follow == "" {
+		return c.base, nil
+	}
+	b, err := os.ReadFile(c.follow)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoServer, err)
+	}
+	return FirstServer(string(b))
+}
+
+// FirstServer is the first line of a followed file that is an http:// or
+// https:// URL with a host, without a trailing slash.
+func FirstServer(s string) (string, error) {
+	for line := range strings.Lines(s) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		u, err := url.Parse(line)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" && u.Path != "/" {
+			return "", fmt.Errorf("%w: bad line %q", ErrNoServer, line)
+		}
+		return strings.TrimSuffix(line, "/"), nil
+	}
+	return "", fmt.Errorf("%w: the file is empty", ErrNoServer)
 }
 
 // NewClient returns a client of the files role at baseURL that sends
@@ -53,7 +98,11 @@ func (e *StatusError) Temporary() bool { return e.Code >= 500 }
 
 // do sends a request; a body goes with its size and contentType.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, contentType string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	base, err := c.baseURL()
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
 		return nil, err
 	}

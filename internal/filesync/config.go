@@ -214,6 +214,10 @@ func (c Config) transferTimeout(n int64) time.Duration {
 type AgentConfig struct {
 	// Server is the base URL of the files role, e.g. http://127.0.4.1:8080.
 	Server string
+	// ServerFile, when set, replaces Server: the first line of this file
+	// is the base URL, read before each request (a files role that Nomad
+	// may place on another host; the file is rendered from its service).
+	ServerFile string
 	// NodeID names this node in the change log (Change.Origin).
 	NodeID string
 	// Token is this node's files token (identity NodeID), sent with every
@@ -276,7 +280,11 @@ func (c AgentConfig) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("filesync: agent config: %s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if u, err := url.Parse(c.Server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if c.ServerFile != "" {
+		if !filepath.IsAbs(c.ServerFile) {
+			bad("ServerFile", "must be an absolute path, got %q", c.ServerFile)
+		}
+	} else if u, err := url.Parse(c.Server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("Server", "must be an http:// or https:// URL of the files role, got %q", c.Server)
 	}
 	if err := checkOrigin(c.NodeID); err != nil || c.NodeID == "" {

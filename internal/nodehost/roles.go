@@ -40,7 +40,12 @@ type Host struct {
 	// canonical tree in StateDir, which only the controller's machine has.
 	// A node a scheduler runs on another host sets it.
 	FromStore bool
-	Logger    *slog.Logger
+	// FilesServerFile, when set, is a file whose first line is the files
+	// role's base URL, kept current by whoever runs the node (node-host,
+	// from the Nomad service of a files role job): the filesync agent
+	// reads it before each request instead of Spec.Files.
+	FilesServerFile string
+	Logger          *slog.Logger
 }
 
 func (h Host) layout() statedir.Layout { return statedir.Layout{Dir: h.Spec.StateDir} }
@@ -193,7 +198,7 @@ func (h Host) filesyncRole(id, docroot string) (local.Role, error) {
 	r := local.Role{
 		Name: id + "-filesync", Role: "filesync",
 		Spec: api.FilesyncSpec{
-			NodeID: id, Server: "http://" + h.Spec.Files, Token: tok,
+			NodeID: id, Server: "http://" + h.Spec.Files, ServerFile: h.FilesServerFile, Token: tok,
 			Docroot: docroot, StateDir: state, Rules: h.Spec.FilesRules,
 		},
 		StopTimeout: 10 * time.Second,

@@ -33,6 +33,10 @@ type Config struct {
 	// SpecFile in the task's secrets directory.
 	Command string
 	Args    []string
+	// FilesService, when set, is the Nomad service of the files role
+	// (a role job): every node task gets its addresses rendered into
+	// FollowFile, rendered again when the role moves.
+	FilesService string
 	// Env is added to the task's environment (no secrets: the job is
 	// readable by whoever may read jobs).
 	Env map[string]string

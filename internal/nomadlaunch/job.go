@@ -84,6 +84,15 @@ func Job(c Config, count int) *nomad.Job {
 		ChangeMode:    ptr("noop"),
 		ErrMissingKey: ptr(true),
 	}}
+	if c.FilesService != "" {
+		// The files role's address, wherever Nomad runs it: node-host
+		// hands it to the filesync agent, which reads it before each
+		// request; a move is rendered again in place (noop).
+		task.Templates = append(task.Templates, &nomad.Template{
+			EmbeddedTmpl: ptr(ServiceTemplate(c.FilesService)), DestPath: ptr(FollowFile),
+			Perms: ptr("0644"), ChangeMode: ptr("noop"),
+		})
+	}
 	tg.AddTask(task)
 	job.AddTaskGroup(tg)
 	return job

@@ -1,0 +1,147 @@
+package nomadlaunch
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	nomad "github.com/hashicorp/nomad/api"
+)
+
+func testRole() RoleJob {
+	return RoleJob{
+		Job: "sp-files", Role: "files", Count: 1, NodeMeta: map[string]string{"scalepress_files": "yes"},
+		Command: "/var/lib/scalepress/run/bin/scalepress",
+		Args:    []string{"files", "--spec", "${NOMAD_SECRETS_DIR}/role.json", "--addr", "${NOMAD_IP_http}:${NOMAD_PORT_http}"},
+		CPU:     200, MemoryMB: 256, KillTimeout: 15 * time.Second,
+	}
+}
+
+// TestRoleJob: one allocation per host, placed by node meta, restarted
+// and then rescheduled by Nomad without end, registered as a Nomad service
+// of the job's name, its spec from the job's variable and never in the job.
+func TestRoleJob(t *testing.T) {
+	r := testRole()
+	j := BuildRoleJob(testConfig(), r)
+	tg := j.TaskGroups[0]
+	task := tg.Tasks[0]
+	type got struct {
+		ID, Type                        string
+		Count                           int
+		Constraints                     []string
+		MaxParallel                     int
+		RestartAttempts                 int
+		RescheduleUnlimited             bool
+		RescheduleMaxDelay              time.Duration
+		Dynamic, Reserved               int
+		Service, Provider               string
+		Task, Driver, Command           string
+		Template, Dest, Perms, OnChange string
+	}
+	var cons []string
+	for _, c := range tg.Constraints {
+		cons = append(cons, c.LTarget+" "+c.Operand+" "+c.RTarget)
+	}
+	g := got{
+		ID: *j.ID, Type: *j.Type, Count: *tg.Count, Constraints: cons, MaxParallel: *tg.Update.MaxParallel,
+		RestartAttempts: *tg.RestartPolicy.Attempts, RescheduleUnlimited: *tg.ReschedulePolicy.Unlimited,
+		RescheduleMaxDelay: *tg.ReschedulePolicy.MaxDelay,
+		Dynamic:            len(tg.Networks[0].DynamicPorts), Reserved: len(tg.Networks[0].ReservedPorts),
+		Service: tg.Services[0].Name, Provider: tg.Services[0].Provider,
+		Task: task.Name, Driver: task.Driver, Command: task.Config["command"].(string),
+		Template: *task.Templates[0].EmbeddedTmpl, Dest: *task.Templates[0].DestPath,
+		Perms: *task.Templates[0].Perms, OnChange: *task.Templates[0].ChangeMode,
+	}
+	want := got{
+		ID: "sp-files", Type: "service", Count: 1,
+		Constraints: []string{" distinct_hosts true", "${meta.scalepress_files} = yes"},
+		MaxParallel: 0, RestartAttempts: 3, RescheduleUnlimited: true, RescheduleMaxDelay: 30 * time.Second,
+		Dynamic: 1, Reserved: 0, Service: "sp-files", Provider: "nomad",
+		Task: "files", Driver: "raw_exec", Command: r.Command,
+		Template: `{{ with nomadVar "nomad/jobs/sp-files" }}{{ .spec }}{{ end }}`, Dest: "secrets/role.json",
+		Perms: "0600", OnChange: "noop",
+	}
+	if diff := cmp.Diff(want, g); diff != "" {
+		t.Error(diff)
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"secret_key", "access_key", "\"key\":", "files_token"} {
+		if strings.Contains(strings.ToLower(string(b)), secret) {
+			t.Errorf("the job mentions %q", secret)
+		}
+	}
+
+	// A static port (dns answers on 53) is reserved on the host.
+	r.Port = 5353
+	tg = BuildRoleJob(testConfig(), r).TaskGroups[0]
+	if p := tg.Networks[0].ReservedPorts; len(p) != 1 || p[0].Value != 5353 || len(tg.Networks[0].DynamicPorts) != 0 {
+		t.Errorf("static port: %+v", tg.Networks[0])
+	}
+}
+
+func TestRoleJobValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*RoleJob)
+		want string // "" = valid
+	}{
+		{"valid", func(*RoleJob) {}, ""},
+		{"job", func(r *RoleJob) { r.Job = "a/b" }, "RoleJob.Job"},
+		{"role", func(r *RoleJob) { r.Role = "" }, "RoleJob.Role"},
+		{"count", func(r *RoleJob) { r.Count = 0 }, "RoleJob.Count"},
+		{"command", func(r *RoleJob) { r.Command = "" }, "RoleJob.Command"},
+		{"meta", func(r *RoleJob) { r.NodeMeta = map[string]string{"a.b": "x"} }, "RoleJob.NodeMeta"},
+		{"port", func(r *RoleJob) { r.Port = 70000 }, "RoleJob.Port"},
+		{"memory", func(r *RoleJob) { r.MemoryMB = 0 }, "RoleJob.CPU and MemoryMB"},
+		{"kill timeout", func(r *RoleJob) { r.KillTimeout = 0 }, "RoleJob.KillTimeout"},
+	}
+	for _, tt := range tests {
+		r := testRole()
+		tt.edit(&r)
+		err := r.Validate()
+		if (err == nil) != (tt.want == "") || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestNodeJobFollowsFiles: with a files role job, each node task gets its
+// service's addresses rendered into FollowFile, rendered again in place
+// (noop) when the role moves; without one, no such template.
+func TestNodeJobFollowsFiles(t *testing.T) {
+	c := testConfig()
+	if n := len(Job(c, 1).TaskGroups[0].Tasks[0].Templates); n != 1 {
+		t.Fatalf("without a files service: %d templates, want 1 (the spec)", n)
+	}
+	c.FilesService = "sp-files"
+	tpls := Job(c, 1).TaskGroups[0].Tasks[0].Templates
+	if len(tpls) != 2 {
+		t.Fatalf("with a files service: %d templates, want 2", len(tpls))
+	}
+	got := []string{*tpls[1].EmbeddedTmpl, *tpls[1].DestPath, *tpls[1].ChangeMode}
+	want := []string{"{{ range nomadService \"sp-files\" }}http://{{ .Address }}:{{ .Port }}\n{{ end }}", "local/files-server", "noop"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Error(diff)
+	}
+}
+
+func TestNewestFirst(t *testing.T) {
+	regs := []*nomad.ServiceRegistration{
+		{Address: "10.77.0.12", Port: 2000, NodeID: "n2", AllocID: "a1", CreateIndex: 10},
+		{Address: "10.77.0.14", Port: 3000, NodeID: "n4", AllocID: "a3", CreateIndex: 30},
+		{Address: "10.77.0.13", Port: 4000, NodeID: "n3", AllocID: "a2", CreateIndex: 20},
+	}
+	want := []ServiceAddr{
+		{Addr: "10.77.0.14:3000", Node: "n4", Alloc: "a3", Index: 30},
+		{Addr: "10.77.0.13:4000", Node: "n3", Alloc: "a2", Index: 20},
+		{Addr: "10.77.0.12:2000", Node: "n2", Alloc: "a1", Index: 10},
+	}
+	if diff := cmp.Diff(want, newestFirst(regs)); diff != "" {
+		t.Error(diff)
+	}
+}
