@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(fakeNodeEnv); dir != "" {
 		os.Exit(fakeNode(dir))
 	}
+	if os.Getenv(fakeRoleEnv) != "" {
+		os.Exit(fakeRole())
+	}
 	os.Exit(m.Run())
 }
 

@@ -42,6 +42,9 @@ type RoleJob struct {
 	// its spec, ${NOMAD_IP_http}:${NOMAD_PORT_http} its address.
 	Command string
 	Args    []string
+	// Env is added to the task's environment (no secrets: the job is
+	// readable by whoever may read jobs).
+	Env map[string]string
 	// Port is a static port on the host (0: dynamic). DNS needs one
 	// (resolvers ask on 53); the others use a dynamic port found through
 	// the service registration.
@@ -111,7 +114,7 @@ func BuildRoleJob(c Config, r RoleJob) *nomad.Job {
 	// end: a role is never given up.
 	tg.RestartPolicy = &nomad.RestartPolicy{Attempts: ptr(3), Mode: ptr("fail"), Interval: ptr(time.Minute), Delay: ptr(time.Second)}
 	tg.ReschedulePolicy = &nomad.ReschedulePolicy{
-		Unlimited: ptr(true), Delay: ptr(time.Second), DelayFunction: ptr("exponential"), MaxDelay: ptr(30 * time.Second),
+		Unlimited: ptr(true), Delay: ptr(5 * time.Second), DelayFunction: ptr("exponential"), MaxDelay: ptr(30 * time.Second),
 		Attempts: ptr(0), Interval: ptr(time.Duration(0)),
 	}
 	tg.EphemeralDisk = &nomad.EphemeralDisk{SizeMB: ptr(300)}
@@ -125,6 +128,7 @@ func BuildRoleJob(c Config, r RoleJob) *nomad.Job {
 	tg.Services = []*nomad.Service{{Name: r.Job, PortLabel: PortLabel, Provider: "nomad", Tags: []string{"scalepress", r.Role}}}
 	task := nomad.NewTask(r.Role, "raw_exec")
 	task.Config = map[string]any{"command": r.Command, "args": r.Args}
+	task.Env = maps.Clone(r.Env)
 	task.KillTimeout = ptr(r.KillTimeout)
 	task.KillSignal = "SIGTERM"
 	task.Resources = &nomad.Resources{CPU: ptr(r.CPU), MemoryMB: ptr(r.MemoryMB)}

@@ -1,0 +1,103 @@
+package nomadlaunch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const fakeRoleEnv = "SCALEPRESS_TEST_FAKE_ROLE"
+
+// fakeRole is a role job's task: it needs its spec rendered from the
+// job's variable (mode 0600) and serves "ok" on the allocation's port.
+func fakeRole() int {
+	path := filepath.Join(os.Getenv("NOMAD_SECRETS_DIR"), filepath.Base(RoleSpecFile))
+	spec, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(spec), "role-canary") {
+		fmt.Fprintf(os.Stderr, "spec: %v %q\n", err, spec)
+		return 2
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		fmt.Fprintf(os.Stderr, "spec %s: mode %v, want 0600\n", path, fi.Mode())
+		return 2
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(os.Getenv("NOMAD_IP_http"), os.Getenv("NOMAD_PORT_http")))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	<-sig
+	return 0
+}
+
+// TestRoleJobAgent: a role job on a real Nomad 1.6.3 dev agent is accepted
+// as built, its task gets its spec from the job's variable, it is found
+// through its Nomad service and answers there; Stop removes it (no
+// registration left) and its variable.
+func TestRoleJobAgent(t *testing.T) {
+	addr := devAgent(t)
+	cfg := DefaultConfig()
+	cfg.Address = addr
+	roles, err := NewRoles(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rj := RoleJob{Job: "sp-test-role", Role: "fakerole", Count: 1, Command: self, Env: map[string]string{fakeRoleEnv: "1"},
+		CPU: 100, MemoryMB: 64, KillTimeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := roles.Submit(ctx, rj, []byte(`{"key": "role-canary"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		addrs, _, err := roles.Addrs(ctx, rj.Job, 0, 0)
+		if err == nil && len(addrs) == 1 {
+			if resp, err := http.Get("http://" + addrs[0].Addr + "/"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if got = string(b); got == "ok" {
+					if name := roles.NodeName(ctx, addrs[0].Node); name == "" {
+						t.Errorf("no name for the Nomad client %s", addrs[0].Node)
+					}
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the role job never answered through its service (last %q, %v, %v)", got, addrs, err)
+		}
+	}
+	if err := roles.Stop(ctx, rj.Job); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		addrs, _, err := roles.Addrs(ctx, rj.Job, 0, 0)
+		if err == nil && len(addrs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Stop the service still has %v (%v)", addrs, err)
+		}
+	}
+	if _, _, err := roles.nc.Variables().Read(VariablePath(rj.Job), nil); err == nil {
+		t.Errorf("after Stop the variable %s is still there", VariablePath(rj.Job))
+	}
+}

@@ -1,0 +1,438 @@
+package multihost
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/statedir"
+	"github.com/scalepress/scalepress/test/hosts"
+)
+
+// Bounds TestFilesRoleOnNomad asserts.
+const (
+	// filesMoveWithin: from the cut to the files role answering on another
+	// host. Nomad marks a client down after its heartbeat TTL (~18 s here,
+	// MULTIHOST.md), replaces the lost allocation at once, the task starts
+	// and reads the log from the bucket.
+	filesMoveWithin = 90 * time.Second
+	// uploadArrivesWithin: from the role answering on its new host to an
+	// upload written on one node being on a node on another host (the
+	// reading node's change stream to the lost role may stay silent up to
+	// the agent's StreamTimeout, 30 s, before it reconnects to the new one).
+	uploadArrivesWithin = 45 * time.Second
+)
+
+// rolesConfig is TestFilesRoleOnNomad's configuration: as siteConfig, with
+// three nodes (one per Nomad client) and the files role on Nomad.
+func rolesConfig(h1, apiFwd, job string) string {
+	return fmt.Sprintf(`site:
+  title: roles on nomad
+api:
+  addr: %[1]s:9090
+  allowed_hosts: [%[2]q]
+edges:
+  - id: edge-1
+    region: default
+    addr: %[1]s:8080
+nodes:
+  count: 3
+  php_children: 2
+  slow_start: 2s
+autoscaling:
+  enabled: false
+db:
+  members: 1
+  ip_base: 127.0.2.0
+  router: %[1]s:3306
+  buffer_pool: 64M
+redis:
+  addr: %[1]s:6379
+wordpress:
+  cron_interval: 10s
+  block_external_http: true
+scheduler:
+  kind: nomad
+  address: http://%[1]s:4646
+  job: %[3]s
+  cpu: 100
+  memory_mb: 256
+  roles: [files]
+files:
+  addr: %[1]s:8081
+`, h1, apiFwd, job)
+}
+
+// TestFilesRoleOnNomad is issue 12's files role on Nomad: h1 runs the Nomad
+// server, the bucket (versitygw) and `scalepress up`; h2..h4 are Nomad
+// clients running three nodes and the files role, a job of its own. Status
+// names the role's host (a client). Then the host running the role is cut
+// while uploads are written on a node of another host (as PHP writes them,
+// into its docroot): Nomad places the role on another client, it resumes
+// from the bucket at the sequence number it had, every upload reaches a
+// node on a third host, and through the edge. Heal; `down` stops both jobs.
+// All traffic from the client namespace.
+func TestFilesRoleOnNomad(t *testing.T) {
+	bin := os.Getenv("SCALEPRESS_BIN")
+	if bin == "" {
+		t.Fatal("SCALEPRESS_BIN must name the scalepress binary (make multihost sets it)")
+	}
+	hosts.LockE2E(t)
+	n := hosts.New(t, hosts.DefaultConfig())
+	h1, client := n.Host(t, "h1"), n.Client
+	clients := n.Hosts[1:]
+
+	base, err := os.MkdirTemp("", "sp-mh-roles-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta := map[string]map[string]string{}
+	byName := map[string]*hosts.Host{}
+	for _, h := range clients {
+		d := filepath.Join(base, h.Name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		meta[h.Name] = map[string]string{"scalepress_dir": d}
+		byName[h.Name] = h
+	}
+	nm := hosts.StartNomad(t, n, h1, clients, hosts.NomadOptions{Meta: meta})
+
+	dir := filepath.Join(base, "controller")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The bucket on h1, which is never cut: the role must reach it from
+	// wherever Nomad places it.
+	s3 := hosts.StartVersitygw(t, h1, hosts.VersitygwOptions{})
+	if err := os.Mkdir(filepath.Join(s3.Dir, "site"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "s3")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"access": s3.AccessKey, "secret": s3.SecretKey} {
+		if err := os.WriteFile(filepath.Join(keys, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := fmt.Sprintf("  store:\n    kind: s3\n    endpoint: %s\n    bucket: site\n    prefix: mh\n    region: %s\n    access_key_file: %s\n    secret_key_file: %s\n",
+		s3.Endpoint, s3.Region, filepath.Join(keys, "access"), filepath.Join(keys, "secret"))
+	const job = "sp-mh-roles"
+	filesJob := job + "-files"
+
+	apiFwd := client.Forward(t, h1.Addr.String()+":9090")
+	cfgPath := filepath.Join(dir, "scalepress.yaml")
+	if err := os.WriteFile(cfgPath, []byte(rolesConfig(h1.Addr.String(), apiFwd, job)+store), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := h1.Command(ctx, bin, append(args, "--dir", dir)...).CombinedOutput()
+		return string(out), err
+	}
+	var cut *hosts.Host // healed at cleanup if the test stops while it is cut
+	t.Cleanup(func() {
+		if cut != nil {
+			n.Heal(cut)
+		}
+		if out, err := cli("down"); err != nil {
+			t.Logf("down at cleanup: %v: %s", err, out)
+		}
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(base, "*", "logs", "*.log"))
+			for _, c := range nm.Clients {
+				cfgDir := filepath.Dir(c.Cmd.Args[len(c.Cmd.Args)-1])
+				for _, task := range []string{"node-host", "files"} {
+					l, _ := filepath.Glob(filepath.Join(cfgDir, "data-*", "alloc", "*", "alloc", "logs", task+".std*"))
+					logs = append(logs, l...)
+				}
+				break // every client's data dir is in the same directory
+			}
+			for _, l := range logs {
+				t.Logf("---- %s (tail)\n%s", l, tailFile(l, 3000))
+			}
+		}
+	})
+
+	tUp := time.Now()
+	up := h1.Start(t, bin, "up", "--config", cfgPath, "--dir", dir)
+	site := "http://" + h1.Addr.String() + ":8080"
+	web := client.HTTPClient()
+	get := func(path string) (int, string) {
+		resp, err := web.Get(site + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, string(b)
+	}
+	for deadline := time.Now().Add(10 * time.Minute); ; {
+		if code, _ := get("/"); code == http.StatusOK {
+			break
+		}
+		select {
+		case <-up.Done():
+			t.Fatalf("up exited before the site answered: %v", up.Err())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the site never answered 200 through the edge")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("up to the first 200 with the files role on Nomad: %s", time.Since(tUp).Round(time.Millisecond))
+
+	tok, err := os.ReadFile(filepath.Join(dir, "secrets", "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := api.NewClient("http://" + apiFwd)
+	ctl.Token = strings.TrimSpace(string(tok))
+	status := func() *api.Status {
+		t.Helper()
+		st, err := ctl.Status(context.Background())
+		if err != nil {
+			t.Fatalf("status through the forward: %v", err)
+		}
+		return st
+	}
+	// nodes waits until 3 nodes are in service, one per client, and
+	// returns their hosts by id.
+	nodes := func(within time.Duration, not string) map[string]string {
+		t.Helper()
+		var last []api.NodeStatus
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			st := status()
+			last = st.Nodes
+			byNode := map[string]string{}
+			for _, nd := range st.Nodes {
+				if nd.State == api.NodeInService && nd.Host != not {
+					byNode[nd.ID] = nd.Host
+				}
+			}
+			if len(byNode) >= 2 && (not != "" || len(byNode) == 3) {
+				return byNode
+			}
+		}
+		t.Fatalf("nodes in service (not on %q): status shows %+v", not, last)
+		return nil
+	}
+	byNode := nodes(3*time.Minute, "")
+	st := status()
+	if st.Files == nil || st.Files.State != "up" || byName[st.Files.Host] == nil {
+		t.Fatalf("status files %+v: want up on one of the Nomad clients", st.Files)
+	}
+	if st.Files.PID != 0 {
+		t.Errorf("files role has a pid of the controller's (%d): it should run on Nomad", st.Files.PID)
+	}
+	filesHost, seq0 := byName[st.Files.Host], st.Files.Seq
+	t.Logf("files role on %s at %s (seq %d); nodes %v", filesHost.Name, st.Files.Addr, seq0, byNode)
+
+	// Writer and reader: nodes on the two other hosts.
+	var writer, reader string
+	for _, id := range slices.Sorted(func(yield func(string) bool) {
+		for id := range byNode {
+			if !yield(id) {
+				return
+			}
+		}
+	}) {
+		switch h := byNode[id]; {
+		case h == filesHost.Name:
+		case writer == "":
+			writer = id
+		case reader == "" && h != byNode[writer]:
+			reader = id
+		}
+	}
+	if writer == "" || reader == "" {
+		t.Fatalf("no two nodes off the files role's host %s: %v", filesHost.Name, byNode)
+	}
+	docroot := func(id string) string {
+		return statedir.Layout{Dir: filepath.Join(base, byNode[id])}.Docroot(id)
+	}
+	www, err := user.Lookup("www-data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(www.Uid)
+	gid, _ := strconv.Atoi(www.Gid)
+	uploads := filepath.Join(docroot(writer), "wp-content", "uploads", "mh")
+	if err := os.MkdirAll(uploads, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(uploads, uid, gid)
+	// upload writes file i as PHP would (www-data, in the docroot).
+	var mu sync.Mutex
+	var written []string
+	upload := func(i int) {
+		name := fmt.Sprintf("up-%03d.txt", i)
+		p := filepath.Join(uploads, name)
+		if err := os.WriteFile(p+".tmp", []byte("upload "+name+"\n"), 0o644); err != nil {
+			t.Error(err)
+			return
+		}
+		os.Chown(p+".tmp", uid, gid)
+		if err := os.Rename(p+".tmp", p); err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		written = append(written, name)
+		mu.Unlock()
+	}
+	arrived := func(name string) bool {
+		_, err := os.Stat(filepath.Join(docroot(reader), "wp-content", "uploads", "mh", name))
+		return err == nil
+	}
+	// Before the cut: an upload goes from writer to reader through the role.
+	upload(0)
+	for deadline := time.Now().Add(30 * time.Second); !arrived("up-000.txt"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("before the cut, up-000.txt written on %s (%s) never reached %s (%s)", writer, byNode[writer], reader, byNode[reader])
+		}
+	}
+
+	// Uploads go on during the cut, one every 250 ms.
+	stopUploads := make(chan struct{})
+	uploadsDone := make(chan struct{})
+	go func() {
+		defer close(uploadsDone)
+		for i := 1; ; i++ {
+			select {
+			case <-stopUploads:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			upload(i)
+		}
+	}()
+	tCut := time.Now()
+	if err := n.Cut(filesHost); err != nil {
+		close(stopUploads)
+		t.Fatal(err)
+	}
+	cut = filesHost
+	var moved *api.FilesStatus
+	for deadline := tCut.Add(filesMoveWithin); moved == nil; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(stopUploads)
+			t.Fatalf("the files role did not move off %s within %s: %+v", filesHost.Name, filesMoveWithin, status().Files)
+		}
+		if f := status().Files; f != nil && f.State == "up" && f.Host != filesHost.Name && f.Host != "" {
+			moved = f
+		}
+	}
+	tMoved := time.Now()
+	t.Logf("files role moved to %s at %s %s after the cut (seq %d, was %d)", moved.Host, moved.Addr, tMoved.Sub(tCut).Round(time.Millisecond), moved.Seq, seq0)
+	if moved.Seq < seq0 {
+		t.Errorf("the files role on %s resumed at seq %d, behind %d before the cut: it did not resume from the bucket", moved.Host, moved.Seq, seq0)
+	}
+	// A few more uploads after the move, then stop.
+	time.Sleep(2 * time.Second)
+	close(stopUploads)
+	<-uploadsDone
+	mu.Lock()
+	all := slices.Clone(written)
+	mu.Unlock()
+	last := all[len(all)-1]
+	var missing []string
+	for deadline := tMoved.Add(uploadArrivesWithin); ; time.Sleep(200 * time.Millisecond) {
+		missing = missing[:0]
+		for _, name := range all {
+			if !arrived(name) {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d uploads written on %s (%s) never reached %s (%s) within %s of the move: %v",
+			len(missing), len(all), writer, byNode[writer], reader, byNode[reader], uploadArrivesWithin, missing)
+	}
+	t.Logf("%d uploads (%d during the outage) all on %s, %s after the move", len(all), len(all)-1, reader, time.Since(tMoved).Round(time.Millisecond))
+	// Through the edge: whichever node answers has it (the replacement of
+	// the lost node bootstraps from the moved role).
+	for deadline := time.Now().Add(uploadArrivesWithin); ; time.Sleep(500 * time.Millisecond) {
+		ok := 0
+		for range 4 {
+			if code, _ := get("/wp-content/uploads/mh/" + last); code == http.StatusOK {
+				ok++
+			}
+		}
+		if ok == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s through the edge: %d of 4 answered 200", last, ok)
+		}
+	}
+	if code, body := get("/?s=files-moved"); code != http.StatusOK {
+		t.Errorf("uncached search after the move: %d %.300s", code, body)
+	}
+
+	if err := n.Heal(filesHost); err != nil {
+		t.Fatal(err)
+	}
+	cut = nil
+	// Back, the host's client stops its lost allocation: one files role.
+	running := func(j string) int {
+		var allocs []struct{ ClientStatus, NodeName string }
+		if err := nm.Get(context.Background(), "/v1/job/"+j+"/allocations", &allocs); err != nil {
+			t.Fatal(err)
+		}
+		k := 0
+		for _, a := range allocs {
+			if a.ClientStatus == "running" {
+				k++
+			}
+		}
+		return k
+	}
+	for deadline := time.Now().Add(60 * time.Second); running(filesJob) != 1; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the heal, %d allocations of %s run, want 1", running(filesJob), filesJob)
+		}
+	}
+	if f := status().Files; f == nil || f.State != "up" || f.Host != moved.Host {
+		t.Errorf("after the heal, status files %+v: want up on %s", f, moved.Host)
+	}
+
+	if out, err := cli("down"); err != nil {
+		t.Fatalf("down: %v: %s", err, out)
+	}
+	select {
+	case <-up.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the controller still runs after down")
+	}
+	for _, j := range []string{job, filesJob} {
+		for deadline := time.Now().Add(30 * time.Second); running(j) != 0; time.Sleep(500 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("30 s after down, %d allocations of %s still run", running(j), j)
+				break
+			}
+		}
+	}
+}
