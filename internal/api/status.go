@@ -137,6 +137,9 @@ type RedisStatus struct {
 	Addr  string `json:"addr"`
 	State string `json:"state"`
 	PID   int    `json:"pid"`
+	// Host is the Nomad client running redis (scheduler.roles has redis),
+	// "" when the controller runs it.
+	Host string `json:"host,omitempty"`
 }
 
 // FilesStatus is the files role (the canonical site tree), present when
@@ -158,6 +161,9 @@ type DNSStatus struct {
 	// State is "up" while the process runs and answered at start, else "down".
 	State string `json:"state"`
 	PID   int    `json:"pid"`
+	// Host is the Nomad client running the server (scheduler.roles has
+	// dns), "" when the controller runs it.
+	Host string `json:"host,omitempty"`
 	// Regions are the regions the server answers with, in configuration order.
 	Regions []DNSRegionStatus `json:"regions"`
 }

@@ -37,6 +37,7 @@ func runNodeHost(args []string) error {
 	slot := fs.Int("slot", -1, "the node's slot (NOMAD_ALLOC_INDEX): node-N runs in slot N-1")
 	addr := fs.String("addr", "", "IP:port the node agent serves on (the allocation's port)")
 	dir := fs.String("dir", "", "this host's state directory for its nodes (node meta scalepress_dir); unset: $NOMAD_ALLOC_DIR/scalepress")
+	redisFrom := fs.String("redis-from", "", "file rendered by Nomad with redis's address (a redis job): PHP reaches it through the node's socket")
 	filesFrom := fs.String("files-from", "", "file rendered by Nomad with the files role's base URLs (a files role job); unset: the spec's files address")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -105,6 +106,23 @@ func runNodeHost(args []string) error {
 		done := make(chan struct{})
 		defer func() { cancel(); <-done }()
 		go func() { defer close(done); f.run(ctx) }()
+	}
+	if *redisFrom != "" {
+		// PHP reaches redis through the node's own socket (wp-config names
+		// it next to the docroot); each connection goes where Nomad runs
+		// redis now.
+		gid := -1
+		if h.AsRoot {
+			gid = h.PHPUser.GID
+		}
+		f := nodehost.RedisForwarder{Socket: filepath.Join(lay.NodeRun(id), "redis.sock"), From: *redisFrom, GID: gid, Logger: logger}
+		ln, err := f.Listen()
+		if err != nil {
+			return fmt.Errorf("node-host: %w", err)
+		}
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() { defer close(done); f.Serve(ctx, ln) }()
 	}
 	roles, err := h.Roles(ctx, id, *addr)
 	if err != nil {

@@ -79,9 +79,21 @@ func runDBRouter(args []string) error {
 // runDNS serves the zone. Its spec is a geodns.Config as JSON (durations in
 // nanoseconds), written whole by the controller from the dns section.
 func runDNS(args []string) error {
-	var spec geodns.Config
-	if err := roleSpec("dns", args, &spec); err != nil {
+	fs := newFlags("dns")
+	specPath := fs.String("spec", "", "role spec (JSON) written by the controller")
+	addr := fs.String("addr", "", "IP:port to serve on instead of the spec's (a Nomad allocation's)")
+	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *specPath == "" {
+		return errUsagef("--spec is required")
+	}
+	var spec geodns.Config
+	if err := api.ReadSpec(*specPath, &spec); err != nil {
+		return err
+	}
+	if *addr != "" {
+		spec.Addr = *addr
 	}
 	ctx, cancel := signalContext()
 	defer cancel()

@@ -99,10 +99,12 @@ type Scheduler struct {
 // Roles Nomad may run (scheduler.roles).
 const (
 	RoleFiles = "files"
+	RoleRedis = "redis"
+	RoleDNS   = "dns"
 )
 
 // NomadRoles is every role scheduler.roles may name.
-var NomadRoles = []string{RoleFiles}
+var NomadRoles = []string{RoleFiles, RoleRedis, RoleDNS}
 
 // OnNomad: the scheduler is Nomad and it runs role.
 func (s Scheduler) OnNomad(role string) bool {

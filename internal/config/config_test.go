@@ -66,8 +66,9 @@ func TestParse(t *testing.T) {
 		{name: "scheduler address", yaml: "scheduler:\n  kind: nomad\n  address: 127.0.0.1:4646\n", wantErr: "scheduler.address"},
 		{name: "scheduler node meta", yaml: "scheduler:\n  kind: nomad\n  node_meta: {\"a.b\": x}\n", wantErr: "scheduler.node_meta"},
 		{name: "scheduler job", yaml: "scheduler:\n  kind: nomad\n  job: ../x\n", wantErr: "scheduler.job"},
-		{name: "scheduler roles unknown", yaml: "scheduler:\n  kind: nomad\n  roles: [mysql]\n", wantErr: `scheduler.roles: Nomad can run [files], got "mysql"`},
+		{name: "scheduler roles unknown", yaml: "scheduler:\n  kind: nomad\n  roles: [mysql]\n", wantErr: `scheduler.roles: Nomad can run [files redis dns], got "mysql"`},
 		{name: "scheduler files on nomad needs s3", yaml: "scheduler:\n  kind: nomad\n  roles: [files]\n", wantErr: `scheduler.roles: files on Nomad needs files.enabled and files.store.kind s3`},
+		{name: "scheduler dns on nomad needs dns", yaml: "scheduler:\n  kind: nomad\n  roles: [dns]\n", wantErr: "scheduler.roles: dns on Nomad needs dns.enabled"},
 		{name: "scheduler role meta", yaml: "scheduler:\n  kind: nomad\n  role_meta: {\"a.b\": x}\n", wantErr: "scheduler.role_meta"},
 		{name: "scheduler files on nomad with s3", yaml: "scheduler:\n  kind: nomad\n  roles: [files]\n  role_meta: {scalepress_files: \"yes\"}\nfiles:\n  store: {kind: s3, endpoint: 'http://127.0.0.1:7070', bucket: site, access_key_file: /k, secret_key_file: /s}\n", check: func(t *testing.T, c Config) {
 			if !c.Scheduler.OnNomad(RoleFiles) || c.Scheduler.RoleMeta["scalepress_files"] != "yes" {

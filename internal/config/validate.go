@@ -307,6 +307,9 @@ func (c *Config) Validate() error {
 				bad("scheduler.role_meta", "key %q: want letters, digits and _ with a non-empty value", k)
 			}
 		}
+		if c.Scheduler.OnNomad(RoleDNS) && !c.DNS.Enabled {
+			bad("scheduler.roles", "dns on Nomad needs dns.enabled")
+		}
 		if c.Scheduler.OnNomad(RoleFiles) && (!c.Files.Enabled || c.Files.Store.Kind != "s3") {
 			bad("scheduler.roles", "files on Nomad needs files.enabled and files.store.kind s3: Nomad moves the role between hosts and it keeps nothing but the bucket (got files.enabled %v, files.store.kind %q)", c.Files.Enabled, c.Files.Store.Kind)
 		}

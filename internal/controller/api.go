@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/console"
 	"github.com/scalepress/scalepress/internal/guard"
 	"github.com/scalepress/scalepress/internal/metrics"
@@ -100,12 +101,12 @@ func (c *Controller) Status() api.Status {
 	st.DNS = c.dnsStatus()
 	st.TLS = c.tlsStatus()
 	st.Files = c.files.Status(c.cfg.Files)
-	if c.redis.proc.Load() != nil {
+	if c.redis.proc.Load() != nil || c.onNomad(config.RoleRedis) {
 		state := "down"
 		if c.redis.healthy.Load() {
 			state = "up"
 		}
-		st.Redis = &api.RedisStatus{Addr: c.cfg.Redis.Addr, State: state, PID: c.redis.pid()}
+		st.Redis = &api.RedisStatus{Addr: c.redisAddr(), State: state, PID: c.redis.pid(), Host: c.redisHost()}
 	}
 	return st
 }

@@ -187,6 +187,9 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	if err := c.newGroup(st.Policy); err != nil {
 		return err
 	}
+	if err := c.newNomadRoles(); err != nil {
+		return err
+	}
 	defer c.stopAll()
 
 	if err := c.newConsole(); err != nil {

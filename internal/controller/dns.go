@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/local"
 )
 
@@ -31,6 +32,9 @@ func (c *Controller) startDNS(ctx context.Context) error {
 			return fmt.Errorf("dns.geoip: GeoIP database %s: %w (a relative path is read from the directory `scalepress up` runs in)", abs, errors.Unwrap(err))
 		}
 		gc.GeoIPPath = abs // the role runs elsewhere
+	}
+	if c.onNomad(config.RoleDNS) {
+		return c.startDNSNomad(ctx, gc)
 	}
 	return c.start(ctx, &c.dns, c.unprivileged(local.Role{
 		Name: "dns", Role: "dns", Spec: gc, StopTimeout: 10 * time.Second, // in-flight queries get 5 s
@@ -65,6 +69,12 @@ func (c *Controller) dnsStatus() *api.DNSStatus {
 	st.PID = c.dns.pid()
 	if c.dns.up() {
 		st.State = "up"
+	}
+	if c.onNomad(config.RoleDNS) {
+		st.Addr, st.Host = c.dnsOnNomad()
+		if c.dns.healthy.Load() {
+			st.State = "up"
+		}
 	}
 	healthy := map[string]bool{}
 	for i, e := range c.cfg.Edges {

@@ -37,7 +37,7 @@ func (c *Controller) checkAll(ctx context.Context) {
 	wg.Go(func() { c.db.CheckRouter(ctx) })
 	wg.Go(func() {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := redisd.Ping(pctx, c.cfg.Redis.Addr, c.redisPassword())
+		err := redisd.Ping(pctx, c.redisAddr(), c.redisPassword())
 		cancel()
 		c.redis.healthy.Store(err == nil)
 	})

@@ -26,7 +26,7 @@ func (c *Controller) filePolicy() fileperm.Policy {
 // nodeHostSpec is what a node needs but its id and address, with the files
 // tokens of ids.
 func (c *Controller) nodeHostSpec(ids ...string) (api.NodeHostSpec, error) {
-	wp, err := c.wpConfig()
+	wp, err := c.renderWPConfig(c.onNomad(config.RoleRedis))
 	if err != nil {
 		return api.NodeHostSpec{}, err
 	}

@@ -44,6 +44,11 @@ func (c *Controller) nomadConfig() nomadlaunch.Config {
 		// then uses the allocation's directory.
 		"--dir", "${meta." + NodeMetaDir + "}",
 	}
+	if c.onNomad(config.RoleRedis) {
+		// So does redis: node-host relays the node's socket to it.
+		nc.RedisService = c.redisJob()
+		nc.Args = append(nc.Args, "--redis-from", "${NOMAD_TASK_DIR}/"+filepath.Base(nomadlaunch.RedisFollowFile))
+	}
 	if c.onNomad(config.RoleFiles) {
 		// The files role moves with Nomad: each node follows its service.
 		nc.FilesService = c.filesJob()

@@ -10,12 +10,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/geodns"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/nomadlaunch"
+	"github.com/scalepress/scalepress/internal/redisd"
 )
 
 // Role jobs' reservations and timings.
@@ -34,6 +38,9 @@ type nomadRoles struct {
 
 	mu   sync.Mutex
 	jobs []string // submitted, stopped at the end in reverse
+	// redis and dns are where they run now (on Nomad), with their hosts.
+	redis, redisHost string
+	dns, dnsHost     string
 }
 
 func (c *Controller) onNomad(role string) bool { return c.cfg.Scheduler.OnNomad(role) }
@@ -41,16 +48,106 @@ func (c *Controller) onNomad(role string) bool { return c.cfg.Scheduler.OnNomad(
 // filesJob is the files role's job id and Nomad service name.
 func (c *Controller) filesJob() string { return c.cfg.Scheduler.Job + "-files" }
 
-// nomadRoleClient is the role jobs' client, made at first use.
-func (c *Controller) nomadRoleClient() (*nomadRoles, error) {
+// redisJob is redis's.
+func (c *Controller) redisJob() string { return c.cfg.Scheduler.Job + "-redis" }
+
+// redisAddr is where redis answers now: its allocation's address when Nomad
+// runs it (once found), else redis.addr.
+func (c *Controller) redisAddr() string {
 	if c.roles != nil {
-		return c.roles, nil
+		c.roles.mu.Lock()
+		defer c.roles.mu.Unlock()
+		if c.roles.redis != "" {
+			return c.roles.redis
+		}
+	}
+	return c.cfg.Redis.Addr
+}
+
+// redisHost is the Nomad client running redis ("" when the controller does).
+func (c *Controller) redisHost() string {
+	if c.roles == nil {
+		return ""
+	}
+	c.roles.mu.Lock()
+	defer c.roles.mu.Unlock()
+	return c.roles.redisHost
+}
+
+// dnsJob is the dns role's.
+func (c *Controller) dnsJob() string { return c.cfg.Scheduler.Job + "-dns" }
+
+// dnsOnNomad is where Nomad runs the dns role and its host ("" until found).
+func (c *Controller) dnsOnNomad() (addr, host string) {
+	if c.roles == nil {
+		return "", ""
+	}
+	c.roles.mu.Lock()
+	defer c.roles.mu.Unlock()
+	return c.roles.dns, c.roles.dnsHost
+}
+
+func (n *nomadRoles) setDNS(addr, host string) {
+	n.mu.Lock()
+	n.dns, n.dnsHost = addr, host
+	n.mu.Unlock()
+}
+
+// startDNSNomad runs the dns role as a Nomad job on dns.addr's port (a
+// static port: resolvers ask the zone's name servers on it) of the host
+// Nomad places it on; list every host scheduler.role_meta allows as a name
+// server. It checks its own edges' health, as on one machine.
+func (c *Controller) startDNSNomad(ctx context.Context, gc geodns.Config) error {
+	n, err := c.nomadRoleClient()
+	if err != nil {
+		return err
+	}
+	ap, err := netip.ParseAddrPort(gc.Addr)
+	if err != nil {
+		return fmt.Errorf("dns.addr: %w", err)
+	}
+	gc.Addr = ""
+	rj := c.roleJob("dns", c.dnsJob(), roleArgs("dns")...)
+	rj.Port = int(ap.Port())
+	if err := n.submit(ctx, rj, gc); err != nil {
+		return err
+	}
+	return c.waitRole(ctx, rj, func(ctx context.Context, a nomadlaunch.ServiceAddr, host string) error {
+		if err := dnsCheck(a.Addr, gc.Zone)(ctx); err != nil {
+			return err
+		}
+		n.setDNS(a.Addr, host)
+		c.dns.healthy.Store(true)
+		return nil
+	})
+}
+
+func (n *nomadRoles) setRedis(addr, host string) {
+	n.mu.Lock()
+	n.redis, n.redisHost = addr, host
+	n.mu.Unlock()
+}
+
+// newNomadRoles makes the role jobs' client when Nomad runs any role; set
+// before anything reads c.roles (the API, the health checks).
+func (c *Controller) newNomadRoles() error {
+	if c.cfg.Scheduler.Kind != config.SchedulerNomad || len(c.cfg.Scheduler.Roles) == 0 {
+		return nil
 	}
 	r, err := nomadlaunch.NewRoles(c.nomadConfig(), c.logger.With("component", "nomad-roles"))
 	if err != nil {
-		return nil, fmt.Errorf("scheduler: %w", err)
+		return fmt.Errorf("scheduler: %w", err)
 	}
 	c.roles = &nomadRoles{r: r}
+	c.files.nomad = c.onNomad(config.RoleFiles)
+	return nil
+}
+
+// nomadRoleClient is the role jobs' client.
+func (c *Controller) nomadRoleClient() (*nomadRoles, error) {
+	if c.roles == nil {
+		return nil, fmt.Errorf("scheduler: no role runs on Nomad")
+	}
 	return c.roles, nil
 }
 
@@ -73,11 +170,15 @@ func roleArgs(role string) []string {
 	}
 }
 
-// submit writes spec into job's variable and registers the job.
+// submit writes spec into job's variable (as JSON, or as it is when it is
+// []byte) and registers the job.
 func (n *nomadRoles) submit(ctx context.Context, rj nomadlaunch.RoleJob, spec any) error {
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return fmt.Errorf("%s spec: %w", rj.Role, err)
+	b, ok := spec.([]byte)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(spec); err != nil {
+			return fmt.Errorf("%s spec: %w", rj.Role, err)
+		}
 	}
 	if err := n.r.Submit(ctx, rj, b); err != nil {
 		return err
@@ -117,49 +218,115 @@ func (c *Controller) startFilesNomad(ctx context.Context, spec api.FilesSpec) er
 	if err := n.submit(ctx, rj, spec); err != nil {
 		return err
 	}
-	c.files.nomad = true
 	tok := c.filesToken(api.FilesControllerID)
+	return c.waitRole(ctx, rj, func(ctx context.Context, a nomadlaunch.ServiceAddr, host string) error {
+		c.files.setAddr(a.Addr, tok)
+		if err := local.HTTPCheck(c.http, c.filesURL()+api.FilesPathHealth, "", 200)(ctx); err != nil {
+			return err
+		}
+		c.files.host.Store(&host)
+		c.files.healthy.Store(true)
+		return nil
+	})
+}
+
+// waitRole waits until the newest registration of rj's service answers
+// ready (its check), at most rolePlaceTimeout.
+func (c *Controller) waitRole(ctx context.Context, rj nomadlaunch.RoleJob, ready func(context.Context, nomadlaunch.ServiceAddr, string) error) error {
 	wctx, cancel := context.WithTimeout(ctx, rolePlaceTimeout)
 	defer cancel()
 	var last error
 	for {
-		if addrs, _, err := n.r.Addrs(wctx, rj.Job, 0, 0); err != nil {
+		if addrs, _, err := c.roles.r.Addrs(wctx, rj.Job, 0, 0); err != nil {
 			last = err
 		} else if len(addrs) == 0 {
 			last = fmt.Errorf("no registration of service %s yet", rj.Job)
 		} else {
 			a := addrs[0]
-			c.files.setAddr(a.Addr, tok)
-			if last = local.HTTPCheck(c.http, c.filesURL()+api.FilesPathHealth, "", 200)(wctx); last == nil {
-				host := n.r.NodeName(wctx, a.Node)
-				c.files.host.Store(&host)
-				c.files.healthy.Store(true)
-				c.event("nomad", "", "files role runs on %s at %s (job %s)", host, a.Addr, rj.Job)
+			host := c.roles.r.NodeName(wctx, a.Node)
+			if last = ready(wctx, a, host); last == nil {
+				c.event("nomad", "", "%s runs on %s at %s (job %s)", rj.Role, host, a.Addr, rj.Job)
 				return nil
 			}
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("files on Nomad: not answering after %s: %v", rolePlaceTimeout, last)
+			return fmt.Errorf("%s on Nomad: not ready after %s: %v", rj.Role, rolePlaceTimeout, last)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
 
+// startRedisNomad runs redis as a Nomad job: its redis.conf (with the
+// password) is the job's variable, rendered into secrets/; bind, port and
+// dir are the allocation's. Redis keeps nothing (save "", no AOF): moved,
+// it starts empty and the object cache refills.
+func (c *Controller) startRedisNomad(ctx context.Context) error {
+	n, err := c.nomadRoleClient()
+	if err != nil {
+		return err
+	}
+	conf := redisd.Render(redisd.Config{Addr: c.cfg.Redis.Addr, Dir: ".", MaxMemory: c.cfg.Redis.MaxMemory, Password: c.redisPassword()})
+	rj := c.roleJob("redis", c.redisJob(), "${NOMAD_SECRETS_DIR}/role.json",
+		"--bind", "${NOMAD_IP_"+nomadlaunch.PortLabel+"}", "--port", "${NOMAD_PORT_"+nomadlaunch.PortLabel+"}",
+		"--dir", "${NOMAD_TASK_DIR}")
+	rj.Command = c.bin.Redis
+	if err := n.submit(ctx, rj, conf); err != nil {
+		return err
+	}
+	return c.waitRole(ctx, rj, func(ctx context.Context, a nomadlaunch.ServiceAddr, host string) error {
+		if err := redisd.Ping(ctx, a.Addr, c.redisPassword()); err != nil {
+			return err
+		}
+		n.setRedis(a.Addr, host)
+		c.redis.healthy.Store(true)
+		return nil
+	})
+}
+
 // followRoles keeps the controller's view of where Nomad runs its roles
 // current until ctx ends: the files role's address (the controller's
-// client, its health checks and status follow it).
+// client, its health checks and status follow it) and redis's.
 func (c *Controller) followRoles(ctx context.Context) {
-	if c.roles == nil || !c.files.nomad {
+	if c.roles == nil {
 		return
 	}
-	tok := c.filesToken(api.FilesControllerID)
+	var wg sync.WaitGroup
+	if c.files.nomad {
+		tok := c.filesToken(api.FilesControllerID)
+		wg.Go(func() {
+			c.followService(ctx, c.filesJob(), c.filesURL, func(a nomadlaunch.ServiceAddr, host string) {
+				c.files.setAddr(a.Addr, tok)
+				c.files.host.Store(&host)
+			})
+		})
+	}
+	if c.onNomad(config.RoleRedis) {
+		wg.Go(func() {
+			c.followService(ctx, c.redisJob(), func() string { return "http://" + c.redisAddr() }, func(a nomadlaunch.ServiceAddr, host string) {
+				c.roles.setRedis(a.Addr, host)
+			})
+		})
+	}
+	if c.onNomad(config.RoleDNS) {
+		wg.Go(func() {
+			c.followService(ctx, c.dnsJob(), func() string { a, _ := c.dnsOnNomad(); return "http://" + a }, func(a nomadlaunch.ServiceAddr, host string) {
+				c.roles.setDNS(a.Addr, host)
+			})
+		})
+	}
+	wg.Wait()
+}
+
+// followService calls moved with the newest registration of job's service
+// whenever it is not cur() (a base URL) any more, until ctx ends.
+func (c *Controller) followService(ctx context.Context, job string, cur func() string, moved func(nomadlaunch.ServiceAddr, string)) {
 	var index uint64
 	for ctx.Err() == nil {
-		addrs, next, err := c.roles.r.Addrs(ctx, c.filesJob(), index, roleWait)
+		addrs, next, err := c.roles.r.Addrs(ctx, job, index, roleWait)
 		if err != nil {
 			if ctx.Err() == nil {
-				c.logger.Warn("nomad: follow the files role", "err", err)
+				c.logger.Warn("nomad: follow a role", "job", job, "err", err)
 			}
 			select {
 			case <-ctx.Done():
@@ -175,13 +342,12 @@ func (c *Controller) followRoles(ctx context.Context) {
 			continue
 		}
 		a := addrs[0]
-		if c.filesURL() == "http://"+a.Addr {
+		if cur() == "http://"+a.Addr {
 			continue
 		}
-		c.files.setAddr(a.Addr, tok)
 		host := c.roles.r.NodeName(ctx, a.Node)
-		c.files.host.Store(&host)
-		c.event("nomad", "", "files role moved: now on %s at %s", host, a.Addr)
+		moved(a, host)
+		c.event("nomad", "", "%s moved: now on %s at %s", job, host, a.Addr)
 	}
 }
 

@@ -102,6 +102,9 @@ func (c *Controller) start(ctx context.Context, s *service, r local.Role) error 
 func (c *Controller) redisPassword() string { return c.secrets.Key(token.Redis).Hex() }
 
 func (c *Controller) startRedis(ctx context.Context) error {
+	if c.onNomad(config.RoleRedis) {
+		return c.startRedisNomad(ctx)
+	}
 	rc := redisd.Config{Addr: c.cfg.Redis.Addr, Dir: c.layout.Redis(), MaxMemory: c.cfg.Redis.MaxMemory, Password: c.redisPassword()}
 	if err := rc.Validate(); err != nil {
 		return err
@@ -124,11 +127,19 @@ func (c *Controller) startRedis(ctx context.Context) error {
 	})
 }
 
-func (c *Controller) wpConfig() ([]byte, error) {
+func (c *Controller) wpConfig() ([]byte, error) { return c.renderWPConfig(false) }
+
+// renderWPConfig is wp-config.php; viaSocket: redis through the node's own
+// socket (nodehost.RedisSocket), for nodes that follow a redis Nomad moves.
+func (c *Controller) renderWPConfig(viaSocket bool) ([]byte, error) {
+	redisAddr, redisSocket := c.redisAddr(), ""
+	if viaSocket {
+		redisAddr, redisSocket = "", nodehost.RedisSocket
+	}
 	return wordpress.RenderConfig(wordpress.Config{
 		DBName: c.cfg.DB.Name, DBUser: c.cfg.DB.User, DBPassword: c.secrets.DBPassword,
 		DBHost: c.cfg.DB.Router, SiteURL: c.cfg.SiteURL(), Salts: c.secrets.Salts,
-		RedisAddr: c.cfg.Redis.Addr, Debug: c.cfg.Site.Debug,
+		RedisAddr: redisAddr, RedisSocket: redisSocket, Debug: c.cfg.Site.Debug,
 		RedisPassword: c.redisPassword(), ObjectCacheKey: c.secrets.Key(token.ObjectCache).Hex(),
 		LockCode: c.cfg.WordPress.LockCode, BlockExternalHTTP: c.cfg.WordPress.BlockExternalHTTP,
 		PurgeURL: c.apiURL(api.APIPathPurge), PurgeSecret: c.secrets.PurgeSecret,

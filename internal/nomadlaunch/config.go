@@ -37,6 +37,9 @@ type Config struct {
 	// (a role job): every node task gets its addresses rendered into
 	// FollowFile, rendered again when the role moves.
 	FilesService string
+	// RedisService, likewise, is redis's Nomad service (a role job),
+	// rendered into RedisFollowFile for node-host's redis forwarder.
+	RedisService string
 	// Env is added to the task's environment (no secrets: the job is
 	// readable by whoever may read jobs).
 	Env map[string]string

@@ -93,6 +93,12 @@ func Job(c Config, count int) *nomad.Job {
 			Perms: ptr("0644"), ChangeMode: ptr("noop"),
 		})
 	}
+	if c.RedisService != "" {
+		task.Templates = append(task.Templates, &nomad.Template{
+			EmbeddedTmpl: ptr(ServiceTemplate(c.RedisService)), DestPath: ptr(RedisFollowFile),
+			Perms: ptr("0644"), ChangeMode: ptr("noop"),
+		})
+	}
 	tg.AddTask(task)
 	job.AddTaskGroup(tg)
 	return job

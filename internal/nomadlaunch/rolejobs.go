@@ -95,6 +95,9 @@ func ServiceTemplate(service string) string {
 // rendered from ServiceTemplate, relative to the task directory).
 const FollowFile = "local/files-server"
 
+// RedisFollowFile is where a node task finds redis's address.
+const RedisFollowFile = "local/redis-server"
+
 // BuildRoleJob is the Nomad job of r in the datacenters, region and
 // namespace of c.
 func BuildRoleJob(c Config, r RoleJob) *nomad.Job {

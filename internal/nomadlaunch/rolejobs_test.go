@@ -128,6 +128,16 @@ func TestNodeJobFollowsFiles(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Error(diff)
 	}
+	c.RedisService = "sp-redis"
+	tpls = Job(c, 1).TaskGroups[0].Tasks[0].Templates
+	if len(tpls) != 3 {
+		t.Fatalf("with files and redis services: %d templates, want 3", len(tpls))
+	}
+	got = []string{*tpls[2].EmbeddedTmpl, *tpls[2].DestPath, *tpls[2].ChangeMode}
+	want = []string{"{{ range nomadService \"sp-redis\" }}http://{{ .Address }}:{{ .Port }}\n{{ end }}", "local/redis-server", "noop"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Error(diff)
+	}
 }
 
 func TestNewestFirst(t *testing.T) {

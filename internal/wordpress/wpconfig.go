@@ -18,7 +18,13 @@ type Config struct {
 	// (SCALEPRESS_OBJECT_CACHE_KEY, the HMAC key the drop-in signs every
 	// value with, at least 32 characters) go with RedisAddr.
 	RedisPassword, ObjectCacheKey string
-	Debug                         bool
+	// RedisSocket, instead of RedisAddr, is a unix socket path relative to
+	// wp-config.php's directory (e.g. "../run/redis.sock"): WP_REDIS_HOST
+	// is __DIR__ . "/" . RedisSocket, so one wp-config serves every node,
+	// each with its own socket (a node's forwarder to a redis that a
+	// scheduler may move).
+	RedisSocket string
+	Debug       bool
 	// LockCode sets DISALLOW_FILE_MODS: no plugin, theme or core installs,
 	// updates or edits from wp-admin (wordpress.lock_code).
 	LockCode bool
@@ -61,7 +67,13 @@ func (c Config) Validate() error {
 			return fmt.Errorf("wp-config: purge url %q is not an http(s) URL", c.PurgeURL)
 		}
 	}
-	if c.RedisAddr != "" {
+	if c.RedisAddr != "" && c.RedisSocket != "" {
+		return fmt.Errorf("wp-config: redis address and redis socket: set one")
+	}
+	if c.RedisSocket != "" && (strings.HasPrefix(c.RedisSocket, "/") || strings.ContainsAny(c.RedisSocket, "'\\\x00\n")) {
+		return fmt.Errorf("wp-config: redis socket %q: want a plain path relative to wp-config.php", c.RedisSocket)
+	}
+	if c.RedisAddr != "" || c.RedisSocket != "" {
 		if c.RedisPassword == "" {
 			return fmt.Errorf("wp-config: redis password is empty (redis.addr is set)")
 		}
@@ -140,15 +152,21 @@ if (!empty($_SERVER['SCALEPRESS_VIA_EDGE']) && isset($_SERVER['HTTP_X_FORWARDED_
 		def("WP_HTTP_BLOCK_EXTERNAL", "true")
 	}
 	def("WP_DEBUG", boolean(c.Debug))
-	if c.RedisAddr != "" {
-		host, port := c.RedisAddr, "6379"
-		if i := strings.LastIndexByte(c.RedisAddr, ':'); i >= 0 {
-			host, port = c.RedisAddr[:i], c.RedisAddr[i+1:]
-		}
+	if c.RedisAddr != "" || c.RedisSocket != "" {
 		b.WriteString("// The object cache (wp-content/object-cache.php): redis, its password, and\n" +
 			"// the key that signs every value it writes.\n")
-		str("WP_REDIS_HOST", host)
-		def("WP_REDIS_PORT", port)
+		if c.RedisSocket != "" {
+			b.WriteString("// Redis through this node's socket (its host forwards it to redis).\n")
+			def("WP_REDIS_HOST", "__DIR__ . "+phpString("/"+c.RedisSocket))
+			def("WP_REDIS_PORT", "0")
+		} else {
+			host, port := c.RedisAddr, "6379"
+			if i := strings.LastIndexByte(c.RedisAddr, ':'); i >= 0 {
+				host, port = c.RedisAddr[:i], c.RedisAddr[i+1:]
+			}
+			str("WP_REDIS_HOST", host)
+			def("WP_REDIS_PORT", port)
+		}
 		str("WP_REDIS_PASSWORD", c.RedisPassword)
 		str("SCALEPRESS_OBJECT_CACHE_KEY", c.ObjectCacheKey)
 	}

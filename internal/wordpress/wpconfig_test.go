@@ -244,3 +244,43 @@ func TestRenderConfigBlockExternalHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderConfigRedisSocket: a node that reaches redis through its own
+// socket gets WP_REDIS_HOST next to its wp-config.php (port 0, a unix
+// socket for the drop-in), so one rendering serves every node; a socket
+// with an address, an absolute path or a quote is refused.
+func TestRenderConfigRedisSocket(t *testing.T) {
+	php, err := exec.LookPath("php")
+	if err != nil {
+		t.Fatal("php CLI not found: run scripts/install-deps.sh (Debian package php-cli)")
+	}
+	c := testConfig()
+	c.RedisAddr, c.RedisSocket = "", "../run/redis.sock"
+	got, err := RenderConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := strings.Replace(string(got), "require_once ABSPATH . 'wp-settings.php';", `echo WP_REDIS_HOST, "|", WP_REDIS_PORT;`, 1)
+	f := filepath.Join(dir, "wp-config.php")
+	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(php, f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("php: %v\n%s", err, out)
+	}
+	if want := dir + "/../run/redis.sock|0"; string(out) != want {
+		t.Errorf("WP_REDIS_HOST|WP_REDIS_PORT = %q, want %q", out, want)
+	}
+	for _, bad := range []struct{ addr, socket string }{
+		{"127.0.3.1:6379", "../run/redis.sock"},
+		{"", "/run/redis.sock"},
+		{"", "../run/re'dis.sock"},
+	} {
+		c.RedisAddr, c.RedisSocket = bad.addr, bad.socket
+		if _, err := RenderConfig(c); err == nil {
+			t.Errorf("address %q, socket %q: rendered, want an error", bad.addr, bad.socket)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package multihost
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -8,12 +9,15 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/statedir"
@@ -68,7 +72,12 @@ scheduler:
   job: %[3]s
   cpu: 100
   memory_mb: 256
-  roles: [files]
+  roles: [files, redis, dns]
+dns:
+  enabled: true
+  addr: %[1]s:5353
+  zone: example.test.
+  health: {interval: 1s, timeout: 500ms, rise: 1, fall: 2}
 files:
   addr: %[1]s:8081
 `, h1, apiFwd, job)
@@ -246,6 +255,37 @@ func TestFilesRoleOnNomad(t *testing.T) {
 	}
 	filesHost, seq0 := byName[st.Files.Host], st.Files.Seq
 	t.Logf("files role on %s at %s (seq %d); nodes %v", filesHost.Name, st.Files.Addr, seq0, byNode)
+	// Redis on Nomad too, and the nodes' PHP uses it (through each node's
+	// socket, relayed by node-host): its keyspace fills.
+	if st.Redis == nil || st.Redis.State != "up" || byName[st.Redis.Host] == nil || st.Redis.PID != 0 {
+		t.Fatalf("status redis %+v: want up on one of the Nomad clients, no pid of the controller's", st.Redis)
+	}
+	redisPassword := wpDefine(t, filepath.Join(dir, "site", "wp-config.php"), "WP_REDIS_PASSWORD")
+	cacheFills := func(what string) {
+		t.Helper()
+		r := status().Redis
+		for i := range 20 {
+			if code, body := get(fmt.Sprintf("/?s=redis-%s-%d", what, i)); code != http.StatusOK {
+				t.Fatalf("%s: uncached search: %d %.300s", what, code, body)
+			}
+			if i >= 3 && redisKeys(t, client, r.Addr, redisPassword) > 0 {
+				t.Logf("%s: redis on %s at %s holds keys after %d uncached pages", what, r.Host, r.Addr, i+1)
+				return
+			}
+		}
+		t.Fatalf("%s: redis on %s at %s holds no key after 20 uncached pages: the nodes do not use it", what, r.Host, r.Addr)
+	}
+	cacheFills("first")
+	// The dns role on Nomad answers for the zone, with the edge's address.
+	if st.DNS == nil || st.DNS.State != "up" || byName[st.DNS.Host] == nil || st.DNS.PID != 0 {
+		t.Fatalf("status dns %+v: want up on one of the Nomad clients, no pid of the controller's", st.DNS)
+	}
+	if want := byName[st.DNS.Host].Addr.String() + ":5353"; st.DNS.Addr != want {
+		t.Errorf("status dns addr %s, want %s (dns.addr's port on its host)", st.DNS.Addr, want)
+	}
+	if got := lookupA(t, client, st.DNS.Addr, "example.test."); !slices.Equal(got, []string{h1.Addr.String()}) {
+		t.Errorf("A example.test. from the dns role on %s: %v, want the edge's [%s]", st.DNS.Host, got, h1.Addr)
+	}
 
 	// Writer and reader: nodes on the two other hosts.
 	var writer, reader string
@@ -419,6 +459,43 @@ func TestFilesRoleOnNomad(t *testing.T) {
 		t.Errorf("after the heal, status files %+v: want up on %s", f, moved.Host)
 	}
 
+	// Redis's host cut: Nomad moves it, it starts empty, the site answers
+	// throughout (the object cache is only a cache) and the nodes' sockets
+	// reach the new one.
+	redisHost := byName[status().Redis.Host]
+	if redisHost == nil {
+		t.Fatalf("status redis %+v: not on a Nomad client", status().Redis)
+	}
+	tCut = time.Now()
+	if err := n.Cut(redisHost); err != nil {
+		t.Fatal(err)
+	}
+	cut = redisHost
+	failed, asked := 0, 0
+	var rmoved *api.RedisStatus
+	for deadline := tCut.Add(filesMoveWithin); rmoved == nil; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("redis did not move off %s within %s: %+v", redisHost.Name, filesMoveWithin, status().Redis)
+		}
+		asked++
+		if code, _ := get("/"); code != http.StatusOK {
+			failed++
+		}
+		if r := status().Redis; r != nil && r.State == "up" && r.Host != redisHost.Name && r.Host != "" {
+			rmoved = r
+		}
+	}
+	t.Logf("redis moved to %s at %s %s after its host was cut; home page meanwhile: %d of %d failed",
+		rmoved.Host, rmoved.Addr, time.Since(tCut).Round(time.Millisecond), failed, asked)
+	if failed > 0 {
+		t.Errorf("the home page failed %d of %d times while redis moved", failed, asked)
+	}
+	cacheFills("after-redis-moved")
+	if err := n.Heal(redisHost); err != nil {
+		t.Fatal(err)
+	}
+	cut = nil
+
 	if out, err := cli("down"); err != nil {
 		t.Fatalf("down: %v: %s", err, out)
 	}
@@ -435,4 +512,78 @@ func TestFilesRoleOnNomad(t *testing.T) {
 			}
 		}
 	}
+}
+
+// wpDefine is the string constant name defined in a rendered wp-config.php.
+func wpDefine(t *testing.T, path, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`define\('` + regexp.QuoteMeta(name) + `', '([^'\\]*)'\);`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s: no %s", path, name)
+	}
+	return string(m[1])
+}
+
+// redisKeys asks redis at addr (from the client namespace) how many keys it
+// holds.
+func redisKeys(t *testing.T, from *hosts.Host, addr, password string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := from.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Logf("redis %s: %v", addr, err)
+		return 0
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprintf(c, "AUTH %s\r\nDBSIZE\r\n", password)
+	r := bufio.NewReader(c)
+	if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "+OK") {
+		t.Fatalf("redis %s: AUTH: %q %v", addr, l, err)
+	}
+	l, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(l, ":") {
+		t.Fatalf("redis %s: DBSIZE: %q %v", addr, l, err)
+	}
+	k, _ := strconv.Atoi(strings.TrimSpace(l[1:]))
+	return k
+}
+
+// lookupA asks the DNS server at addr (from the client namespace, UDP) for
+// name's A records, which must be an authoritative answer.
+func lookupA(t *testing.T, from *hosts.Host, addr, name string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := from.DialContext(ctx, "udp", addr)
+	if err != nil {
+		t.Fatalf("dns %s: %v", addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	conn := &dns.Conn{Conn: c}
+	q := new(dns.Msg)
+	q.SetQuestion(name, dns.TypeA)
+	if err := conn.WriteMsg(q); err != nil {
+		t.Fatalf("dns %s: %v", addr, err)
+	}
+	r, err := conn.ReadMsg()
+	if err != nil {
+		t.Fatalf("dns %s: %v", addr, err)
+	}
+	if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
+		t.Fatalf("dns %s: A %s: %s, authoritative %v", addr, name, dns.RcodeToString[r.Rcode], r.Authoritative)
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	return out
 }
