@@ -51,8 +51,8 @@ func TestRoleJob(t *testing.T) {
 		Dynamic:            len(tg.Networks[0].DynamicPorts), Reserved: len(tg.Networks[0].ReservedPorts),
 		Service: tg.Services[0].Name, Provider: tg.Services[0].Provider,
 		Task: task.Name, Driver: task.Driver, Command: task.Config["command"].(string),
-		Template: *task.Templates[0].EmbeddedTmpl, Dest: *task.Templates[0].DestPath,
-		Perms: *task.Templates[0].Perms, OnChange: *task.Templates[0].ChangeMode,
+		Template: deref(task.Templates[0].EmbeddedTmpl), Dest: deref(task.Templates[0].DestPath),
+		Perms: deref(task.Templates[0].Perms), OnChange: deref(task.Templates[0].ChangeMode),
 	}
 	want := got{
 		ID: "sp-files", Type: "service", Count: 1,
@@ -154,4 +154,12 @@ func TestNewestFirst(t *testing.T) {
 	if diff := cmp.Diff(want, newestFirst(regs)); diff != "" {
 		t.Error(diff)
 	}
+}
+
+// deref is *p, "" for nil (a field the job leaves to Nomad's default).
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
