@@ -34,7 +34,7 @@ func (c *Controller) startDNS(ctx context.Context) error {
 		gc.GeoIPPath = abs // the role runs elsewhere
 	}
 	if c.onNomad(config.RoleDNS) {
-		return c.startDNSNomad(ctx, gc)
+		return c.startDNSNomad(ctx, gc, gc.Addr, gc.Zone)
 	}
 	return c.start(ctx, &c.dns, c.unprivileged(local.Role{
 		Name: "dns", Role: "dns", Spec: gc, StopTimeout: 10 * time.Second, // in-flight queries get 5 s

@@ -16,7 +16,6 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
-	"github.com/scalepress/scalepress/internal/geodns"
 	"github.com/scalepress/scalepress/internal/local"
 	"github.com/scalepress/scalepress/internal/nomadlaunch"
 	"github.com/scalepress/scalepress/internal/redisd"
@@ -97,23 +96,24 @@ func (n *nomadRoles) setDNS(addr, host string) {
 // static port: resolvers ask the zone's name servers on it) of the host
 // Nomad places it on; list every host scheduler.role_meta allows as a name
 // server. It checks its own edges' health, as on one machine.
-func (c *Controller) startDNSNomad(ctx context.Context, gc geodns.Config) error {
+// spec is the role's geodns configuration (its address is replaced by the
+// allocation's, --addr), addr and zone dns.addr and dns.zone.
+func (c *Controller) startDNSNomad(ctx context.Context, spec any, addr, zone string) error {
 	n, err := c.nomadRoleClient()
 	if err != nil {
 		return err
 	}
-	ap, err := netip.ParseAddrPort(gc.Addr)
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return fmt.Errorf("dns.addr: %w", err)
 	}
-	gc.Addr = ""
 	rj := c.roleJob("dns", c.dnsJob(), roleArgs("dns")...)
 	rj.Port = int(ap.Port())
-	if err := n.submit(ctx, rj, gc); err != nil {
+	if err := n.submit(ctx, rj, spec); err != nil {
 		return err
 	}
 	return c.waitRole(ctx, rj, func(ctx context.Context, a nomadlaunch.ServiceAddr, host string) error {
-		if err := dnsCheck(a.Addr, gc.Zone)(ctx); err != nil {
+		if err := dnsCheck(a.Addr, zone)(ctx); err != nil {
 			return err
 		}
 		n.setDNS(a.Addr, host)
