@@ -312,6 +312,9 @@ func (s *ChangeStream) Next() (Change, error) {
 	}
 }
 
+// cut ends the stream from any goroutine: a Next waiting for data fails.
+func (s *ChangeStream) cut() { s.cancel() }
+
 // Close ends the stream.
 func (s *ChangeStream) Close() error {
 	s.timer.Stop()

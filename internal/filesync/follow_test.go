@@ -3,12 +3,16 @@ package filesync
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestFirstServer(t *testing.T) {
@@ -101,4 +105,122 @@ func TestFollowingClient(t *testing.T) {
 	if _, err := ask(); !errors.Is(err, ErrNoServer) {
 		t.Errorf("empty file: got %v, want ErrNoServer", err)
 	}
+}
+
+// freezer relays TCP connections to target until freeze: then it drops the
+// upstream side and keeps each client's side open and silent, as a host
+// cut off does (no FIN, no RST).
+type freezer struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	frozen bool
+	ups    []net.Conn
+	downs  []net.Conn
+	wg     sync.WaitGroup
+}
+
+// newFreezer listens; set target before the first connection.
+func newFreezer(t *testing.T) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln}
+	f.wg.Go(func() {
+		for {
+			down, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			f.mu.Lock()
+			target := f.target
+			f.mu.Unlock()
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				down.Close()
+				continue
+			}
+			f.mu.Lock()
+			f.ups, f.downs = append(f.ups, up), append(f.downs, down)
+			f.mu.Unlock()
+			f.wg.Go(func() { io.Copy(up, down) })
+			f.wg.Go(func() {
+				io.Copy(down, up)
+				f.mu.Lock()
+				if !f.frozen {
+					down.Close()
+				}
+				f.mu.Unlock()
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		f.mu.Lock()
+		for _, c := range append(f.ups, f.downs...) {
+			c.Close()
+		}
+		f.mu.Unlock()
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *freezer) url() string { return "http://" + f.ln.Addr().String() }
+
+// freeze cuts the upstream side; the clients' connections stay open.
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	f.frozen = true
+	ups := f.ups
+	f.mu.Unlock()
+	for _, c := range ups {
+		c.Close()
+	}
+}
+
+// TestAgentFollowsMovedRole: an agent that follows a files role that may
+// move (ServerFile) reconnects its change stream as soon as the file names
+// another role, even while the old one's connection stays open and silent
+// (its host cut off): a change pushed to the new role reaches it without
+// waiting for StreamTimeout (here longer than the wait).
+func TestAgentFollowsMovedRole(t *testing.T) {
+	base := t.TempDir()
+	store := filepath.Join(base, "store")
+	// The old role is reached through the freezer (its address is the
+	// one the role answers to: the role checks the Host header).
+	cut := newFreezer(t)
+	old := startServer(t, store, "", func(c *Config) { c.Addr = cut.ln.Addr().String() })
+	cut.mu.Lock()
+	cut.target = old.addr
+	cut.mu.Unlock()
+	follow := filepath.Join(base, "files-server")
+	if err := os.WriteFile(follow, []byte(cut.url()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var agents []*testAgent
+	for _, name := range []string{"node-1", "node-2"} {
+		ta := newTestAgent(t, old.url, base, name)
+		ta.cfg.ServerFile = follow
+		ta.cfg.StreamTimeout = 10 * time.Minute
+		ta.restart()
+		ta.bootstrap()
+		ta.start()
+		agents = append(agents, ta)
+	}
+	writer, reader := agents[0], agents[1]
+	writer.write("wp-content/uploads/before.txt", "before")
+	reader.waitContent("wp-content/uploads/before.txt", "before")
+
+	// The old role's host is cut off; the role starts elsewhere over the
+	// same store and the file names it.
+	cut.freeze()
+	old.kill()
+	moved := startServer(t, store, "", nil)
+	if err := os.WriteFile(follow, []byte(moved.url+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writer.write("wp-content/uploads/after.txt", "after")
+	reader.waitContent("wp-content/uploads/after.txt", "after")
 }
