@@ -32,11 +32,13 @@ const (
 	// MULTIHOST.md), replaces the lost allocation at once, the task starts
 	// and reads the log from the bucket.
 	filesMoveWithin = 90 * time.Second
-	// uploadArrivesWithin: from the role answering on its new host to an
-	// upload written on one node being on a node on another host (the
-	// reading node's change stream to the lost role may stay silent up to
-	// the agent's StreamTimeout, 30 s, before it reconnects to the new one).
-	uploadArrivesWithin = 45 * time.Second
+	// uploadArrivesWithin: from the role answering on its new host to every
+	// upload written on one node being on a node on another host: Nomad
+	// renders the nodes' file again, node-host copies it (250 ms), the
+	// writer's queued pushes go there (its backoff is at most 2 s) and the
+	// reader's stream reconnects as soon as it sees the move (250 ms), not
+	// after its 30 s StreamTimeout of silence from the lost host.
+	uploadArrivesWithin = 15 * time.Second
 )
 
 // rolesConfig is TestFilesRoleOnNomad's configuration: as siteConfig, with
