@@ -17,6 +17,7 @@ import (
 	"github.com/scalepress/scalepress/internal/filesync"
 	"github.com/scalepress/scalepress/internal/geodns"
 	"github.com/scalepress/scalepress/internal/node"
+	"github.com/scalepress/scalepress/internal/preflight"
 	"github.com/scalepress/scalepress/internal/s3store"
 	"github.com/scalepress/scalepress/internal/token"
 )
@@ -131,6 +132,7 @@ func runFiles(args []string) error {
 	specPath := fs.String("spec", "", "role spec (JSON) written by the controller")
 	addr := fs.String("addr", "", "IP:port to serve on instead of the spec's (a Nomad allocation's)")
 	dir := fs.String("dir", "", "directory for the lock and the spool instead of the spec's (a Nomad allocation's)")
+	as := fs.String("user", "", "started as root (a Nomad task): run as this user once the spec is read")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -146,6 +148,17 @@ func runFiles(args []string) error {
 	}
 	if *dir != "" {
 		spec.Dir = *dir
+	}
+	if *as != "" && os.Geteuid() == 0 {
+		// The allocation's directory may sit below a data_dir the user
+		// cannot traverse: the role keeps its lock and spool (transient:
+		// the store is the bucket) in a private directory of its own.
+		d, err := dropPrivileges(*as)
+		if err != nil {
+			return fmt.Errorf("files: %w", err)
+		}
+		defer os.RemoveAll(d)
+		spec.Dir = d
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -215,4 +228,34 @@ func runFilesync(args []string) error {
 		}
 	}
 	return a.Run(ctx)
+}
+
+// dropPrivileges runs this process as name, without supplementary groups,
+// and returns a new private directory (0700, name's) under the temporary
+// directory: a role a scheduler starts as root reads its spec (root's,
+// 0600) first, then drops root for good (docs/adr/0009-trust-model.md,
+// least privilege).
+func dropPrivileges(name string) (string, error) {
+	u, err := preflight.LookupUser(name)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "scalepress-"+name+"-")
+	if err != nil {
+		return "", fmt.Errorf("drop privileges: %w", err)
+	}
+	if err := os.Chown(dir, u.UID, u.GID); err != nil {
+		os.Remove(dir)
+		return "", fmt.Errorf("drop privileges: %w", err)
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		return dir, fmt.Errorf("drop privileges: setgroups: %w", err)
+	}
+	if err := syscall.Setgid(u.GID); err != nil {
+		return dir, fmt.Errorf("drop privileges: setgid: %w", err)
+	}
+	if err := syscall.Setuid(u.UID); err != nil {
+		return dir, fmt.Errorf("drop privileges: setuid: %w", err)
+	}
+	return dir, nil
 }

@@ -214,7 +214,9 @@ func (c *Controller) startFilesNomad(ctx context.Context, spec api.FilesSpec) er
 	}
 	// The allocation's own address and directory (--addr, --dir).
 	spec.Addr, spec.Dir = "", ""
-	rj := c.roleJob("files", c.filesJob(), append(roleArgs("files"), "--dir", "${NOMAD_ALLOC_DIR}/files")...)
+	// Started as root (raw_exec as the client's user), it reads its spec
+	// and then runs as the role user (--user).
+	rj := c.roleJob("files", c.filesJob(), append(roleArgs("files"), "--dir", "${NOMAD_ALLOC_DIR}/files", "--user", RoleUser)...)
 	if err := n.submit(ctx, rj, spec); err != nil {
 		return err
 	}

@@ -256,6 +256,19 @@ func TestFilesRoleOnNomad(t *testing.T) {
 	if st.Files.PID != 0 {
 		t.Errorf("files role has a pid of the controller's (%d): it should run on Nomad", st.Files.PID)
 	}
+	// Started as root by raw_exec, the files role runs as the role user
+	// once it has read its spec.
+	if uids := filesRoleUIDs(t); len(uids) == 0 {
+		t.Errorf("no files role process found")
+	} else if role, err := user.Lookup("scalepress"); err != nil {
+		t.Fatal(err)
+	} else {
+		for pid, uid := range uids {
+			if uid != role.Uid {
+				t.Errorf("files role pid %d runs as uid %s, want scalepress (%s)", pid, uid, role.Uid)
+			}
+		}
+	}
 	filesHost, seq0 := byName[st.Files.Host], st.Files.Seq
 	t.Logf("files role on %s at %s (seq %d); nodes %v", filesHost.Name, st.Files.Addr, seq0, byNode)
 	// Redis on Nomad too, and the nodes' PHP uses it (through each node's
@@ -657,4 +670,28 @@ func query(t *testing.T, from *hosts.Host, addr, name string, qtype uint16) *dns
 		t.Fatalf("dns %s: %s %s: %s, authoritative %v", addr, dns.TypeToString[qtype], name, dns.RcodeToString[r.Rcode], r.Authoritative)
 	}
 	return r
+}
+
+// filesRoleUIDs is the effective uid of every files role a Nomad task runs
+// (`scalepress files --spec .../secrets/role.json`), by pid.
+func filesRoleUIDs(t *testing.T) map[int]string {
+	out := map[int]string{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "\x00files\x00--spec\x00") || !strings.Contains(string(b), "secrets/role.json") {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(st)) {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "Uid:" {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				out[pid] = f[2] // effective
+			}
+		}
+	}
+	return out
 }
