@@ -115,8 +115,11 @@ type DBStatus struct {
 
 // DBMemberStatus is one MariaDB member.
 type DBMemberStatus struct {
-	ID    string `json:"id"`
-	Addr  string `json:"addr"`
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+	// Host is the DB host the member runs on (its db.hosts id), absent
+	// when it runs on the controller's machine.
+	Host  string `json:"host,omitempty"`
 	State string `json:"state"`
 	PID   int    `json:"pid"`
 	// Galera's own view (absent for a standalone member or one that does not answer).

@@ -302,6 +302,17 @@ func (d *database) CheckRouter(ctx context.Context) {
 	d.mu.Unlock()
 }
 
+// hostOf is the db.hosts id of member id's host, "" for a member on the
+// controller's machine.
+func (d *database) hostOf(id string) string {
+	for i, h := range d.cfg.DB.Hosts {
+		if config.DBMemberID(i+1) == id {
+			return h.ID
+		}
+	}
+	return ""
+}
+
 func (d *database) memberByHost(host string) string {
 	for n := 1; n <= d.cfg.DB.Members; n++ {
 		if h, _, _ := net.SplitHostPort(d.cfg.DBMemberAddr(n)); h == host {
@@ -386,13 +397,13 @@ func (d *database) Status(routerPID int) *api.DBStatus {
 	d.mu.Unlock()
 	if cl == nil {
 		for n := 1; n <= cfg.Members; n++ {
-			db.Members = append(db.Members, api.DBMemberStatus{ID: config.DBMemberID(n), Addr: d.cfg.DBMemberAddr(n), State: api.DBDown})
+			db.Members = append(db.Members, api.DBMemberStatus{ID: config.DBMemberID(n), Addr: d.cfg.DBMemberAddr(n), Host: d.hostOf(config.DBMemberID(n)), State: api.DBDown})
 		}
 		return db
 	}
 	db.RouterChoice = choice
 	for _, v := range cl.Members() {
-		ms := api.DBMemberStatus{ID: v.ID, Addr: v.Addr, State: v.State, PID: v.PID, Starts: v.Starts, Error: v.Error}
+		ms := api.DBMemberStatus{ID: v.ID, Addr: v.Addr, Host: d.hostOf(v.ID), State: v.State, PID: v.PID, Starts: v.Starts, Error: v.Error}
 		if s := v.Status; s != nil && cfg.Members > 1 {
 			ms.WsrepState, ms.ClusterStatus, ms.ClusterSize = s.LocalStateComment, s.ClusterStatus, s.ClusterSize
 			ms.StateUUID, ms.LastCommitted, ms.FlowControlPaused, ms.RecvQueue = s.StateUUID, s.LastCommitted, s.FlowControlPaused, s.RecvQueue

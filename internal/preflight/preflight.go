@@ -72,7 +72,8 @@ func listenAddrs(cfg config.Config) [][2]string {
 	for n := 1; n <= cfg.Nodes.Count; n++ {
 		out = append(out, [2]string{"node " + config.NodeID(n), cfg.NodeAddr(n)})
 	}
-	for n := 1; n <= cfg.DB.Members; n++ {
+	// Members on db.hosts listen on their own hosts, through their agents.
+	for n := 1; n <= cfg.DB.Members && len(cfg.DB.Hosts) == 0; n++ {
 		out = append(out, [2]string{"db member " + config.DBMemberID(n), cfg.DBMemberAddr(n)})
 	}
 	out = append(out, dnsUDPAddrs(cfg)...) // TCP as well
