@@ -5,7 +5,8 @@
 // stays in the list — so that WordPress's hot rows never meet Galera's
 // certification conflicts; in multi-writer mode each connection goes to the
 // member with the fewest. A member that leaves the list has its connections
-// closed so that clients reconnect to another one.
+// closed so that clients reconnect to another one; so has a single-mode
+// writer that the router replaced because a dial to it failed.
 package dbrouter
 
 import (
@@ -192,6 +193,15 @@ func (r *Router) pick() string {
 		if prev != "" && r.writer != prev && r.writer != "" {
 			r.failovers.Add(1)
 			r.logger.Warn("writer changed", "from", r.name(prev), "to", r.name(r.writer))
+			// The old writer did not answer a dial: its relayed connections
+			// may hang as long as TCP lets them (a host cut off answers
+			// nothing). Close them now, as when the controller drops a
+			// member: clients reconnect, to the one writer.
+			for c, m := range r.conns {
+				if m != r.writer {
+					c.Close()
+				}
+			}
 		}
 		return r.writer
 	}

@@ -385,3 +385,53 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Errorf("metrics:\n%s", body)
 	}
 }
+
+// TestWriterUnreachableClosesItsConnections: in single mode, a dial to the
+// writer fails (its host is cut off; the controller has not noticed yet):
+// the router moves new connections to the next member and closes the ones
+// it relays to the old writer, which would otherwise hang until TCP gives
+// up (WordPress waits on them: the write pause of a cut, issue 12).
+func TestWriterUnreachableClosesItsConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // the member keeps it open: it never answers again
+			go func() {
+				s := bufio.NewScanner(c)
+				if s.Scan() {
+					io.WriteString(c, "a:"+s.Text()+"\n")
+				}
+			}()
+		}
+	}()
+	b := echoServer(t, "b")
+	r, addr := startRouter(t, []string{a, b})
+	old := dialRouter(t, addr)
+	if got, err := roundTrip(t, old, "1"); got != "a:1" {
+		t.Fatalf("first answer %q, %v; want a:1", got, err)
+	}
+	ln.Close() // a no longer takes connections; the relayed one stays open
+	if got, err := roundTrip(t, dialRouter(t, addr), "2"); got != "b:2" {
+		t.Fatalf("new connection got %q, %v; want b:2", got, err)
+	}
+	// The old connection is closed by the router, not left to hang.
+	old.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := old.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the connection to the replaced writer is still open")
+	}
+	if err == nil {
+		t.Fatalf("read %d bytes from the connection to the replaced writer, want it closed", n)
+	}
+	if s := r.Snapshot(); s.Failovers != 1 {
+		t.Errorf("failovers %d, want 1", s.Failovers)
+	}
+}
