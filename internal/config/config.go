@@ -198,7 +198,23 @@ type DB struct {
 	// that host's db-agent (docs/multi-host.md, "Galera across hosts");
 	// empty runs every member here, on ip_base.
 	Hosts []DBHost `yaml:"hosts"`
+	// Agents says who starts the db-agents of db.hosts: "operator" (from
+	// the specs in DIR/run/specs) or "nomad" (a job on the Nomad of the
+	// scheduler section, one agent per host whose node meta scalepress_db
+	// is its id).
+	Agents string `yaml:"agents"`
+	// RouterPerHost runs a router on every Nomad client that runs nodes
+	// (a system job), at db.router, which must then be a loopback address:
+	// the same on every host, so WordPress everywhere reaches the router of
+	// its own host, and a node's SQL does not cross the controller's host.
+	RouterPerHost bool `yaml:"router_per_host"`
 }
+
+// Who starts the db-agents.
+const (
+	DBAgentsOperator = "operator"
+	DBAgentsNomad    = "nomad"
+)
 
 // DBHost is one DB host: its db-agent and the address its member binds.
 type DBHost struct {
@@ -372,6 +388,7 @@ func Default() Config {
 			User:       "wordpress",
 			BufferPool: "128M",
 			SSTMethod:  "rsync",
+			Agents:     DBAgentsOperator,
 			GcacheSize: "128M",
 		},
 		Cache: Cache{Enabled: true, MaxMB: 256, DefaultTTL: 5 * time.Minute, StaticTTL: time.Minute, FastHits: true},

@@ -111,6 +111,21 @@ func TestParse(t *testing.T) {
 		{name: "db host addr a name", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"db1.example\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", wantErr: "db.hosts[0].addr: must be the host's IP address"},
 		{name: "db host agent without port", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", wantErr: "db.hosts[1].agent: must be the db-agent's IP:port"},
 		{name: "db host relative dir", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: db}\n", wantErr: "db.hosts[2].dir: must be an absolute path"},
+		{name: "db agents on nomad", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n  agents: nomad\nscheduler:\n  kind: nomad\n", check: func(t *testing.T, c Config) {
+			if c.DB.Agents != DBAgentsNomad {
+				t.Errorf("db.agents %q", c.DB.Agents)
+			}
+		}},
+		{name: "db agents on nomad without nomad", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n  agents: nomad\n", wantErr: "db.agents: nomad needs db.hosts and scheduler.kind nomad"},
+		{name: "db agents on nomad without hosts", yaml: "db:\n  agents: nomad\nscheduler:\n  kind: nomad\n", wantErr: "db.agents: nomad needs db.hosts"},
+		{name: "router per host", yaml: "db:\n  router_per_host: true\nscheduler:\n  kind: nomad\n", check: func(t *testing.T, c Config) {
+			if !c.DB.RouterPerHost || c.DB.Router != "127.0.0.1:3306" {
+				t.Errorf("router_per_host %v at %s", c.DB.RouterPerHost, c.DB.Router)
+			}
+		}},
+		{name: "router per host without nomad", yaml: "db:\n  router_per_host: true\n", wantErr: "db.router_per_host: needs scheduler.kind nomad"},
+		{name: "router per host not loopback", yaml: "db:\n  router_per_host: true\n  router: 10.0.0.11:3306\nscheduler:\n  kind: nomad\n", wantErr: "db.router_per_host: needs db.router on a loopback address"},
+		{name: "db agents unknown", yaml: "db:\n  agents: systemd\n", wantErr: `db.agents: must be operator or nomad, got "systemd"`},
 		{name: "site url path", yaml: "site:\n  url: http://x.test/blog\n", wantErr: "site.url: must be scheme://host[:port]"},
 		{name: "cron too often", yaml: "wordpress:\n  cron_interval: 1s\n", wantErr: "wordpress.cron_interval"},
 		{name: "sql injection in db name", yaml: "db:\n  name: \"wp; DROP\"\n", wantErr: "db.name"},

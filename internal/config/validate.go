@@ -218,6 +218,24 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	switch c.DB.Agents {
+	case DBAgentsOperator:
+	case DBAgentsNomad:
+		if len(c.DB.Hosts) == 0 || c.Scheduler.Kind != SchedulerNomad {
+			bad("db.agents", "nomad needs db.hosts and scheduler.kind nomad (the agents run on the DB hosts, as a Nomad job)")
+		}
+	default:
+		bad("db.agents", "must be operator or nomad, got %q", c.DB.Agents)
+	}
+	if c.DB.RouterPerHost {
+		ap, err := netip.ParseAddrPort(c.DB.Router)
+		switch {
+		case c.Scheduler.Kind != SchedulerNomad:
+			bad("db.router_per_host", "needs scheduler.kind nomad (the routers run as a Nomad system job on the node hosts)")
+		case err == nil && !ap.Addr().IsLoopback():
+			bad("db.router_per_host", "needs db.router on a loopback address (the same on every host, e.g. 127.0.0.1:3306), got %s", c.DB.Router)
+		}
+	}
 	checkBase("db.ip_base", c.DB.IPBase)
 	checkPort("db.port", c.DB.Port)
 	checkAddr("db.router", c.DB.Router)

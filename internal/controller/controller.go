@@ -353,6 +353,7 @@ func (c *Controller) stopAll() {
 	}
 	c.sup.StopAll(ctx, order)
 	c.db.StopMembers(ctx)
+	c.db.StopAgents(ctx)
 	c.logger.Info("all processes stopped")
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/galera"
 	"github.com/scalepress/scalepress/internal/local"
+	"github.com/scalepress/scalepress/internal/nomadlaunch"
 	"github.com/scalepress/scalepress/internal/supervise"
 	"github.com/scalepress/scalepress/internal/token"
 )
@@ -36,11 +37,13 @@ type database struct {
 	mu          sync.Mutex
 	cluster     *galera.Cluster // nil before Start
 	logger      *slog.Logger
-	cancel      context.CancelFunc // stops the galera loop
-	stopped     chan struct{}      // closed when the galera loop returned
-	routerProbe *sql.DB            // monitor user through the router: which member answers
-	choice      string             // member id that answered the last probe through the router
-	remote      bool               // the members run on other hosts (db.hosts), through their agents
+	cancel      context.CancelFunc     // stops the galera loop
+	stopped     chan struct{}          // closed when the galera loop returned
+	routerProbe *sql.DB                // monitor user through the router: which member answers
+	choice      string                 // member id that answered the last probe through the router
+	remote      bool                   // the members run on other hosts (db.hosts), through their agents
+	agentJob    *nomadlaunch.DBJobs    // the db-agents' Nomad job (db.agents nomad), nil otherwise
+	routerJob   *nomadlaunch.DBRouters // the routers on the node hosts (db.router_per_host), nil otherwise
 }
 
 // dbStarter runs members as supervised children, restarts disabled: every
@@ -105,8 +108,14 @@ func (c *Controller) startDB(ctx context.Context) error {
 		return c.db.Start(ctx, gc, galera.NewLocal(dbStarter{c}, c.bin.MariaDB), logger)
 	}
 	// Members on other hosts: every operation through their db-agents.
-	if err := c.writeAgentSpecs(gc.Members); err != nil {
+	specs, err := c.writeAgentSpecs(gc.Members)
+	if err != nil {
 		return err
+	}
+	if c.cfg.DB.Agents == config.DBAgentsNomad {
+		if err := c.startAgentJob(ctx, specs); err != nil {
+			return err
+		}
 	}
 	rc := galera.DefaultRemoteConfig()
 	rc.Agents = map[string]galera.Agent{}
@@ -165,8 +174,9 @@ func waitAgents(ctx context.Context, r *galera.Remote, members []galera.MemberCo
 // writeAgentSpecs writes DIR/run/specs/db-agent-ID.json for each DB host:
 // what `scalepress db-agent --spec FILE` runs there (mode 0600: it holds
 // that agent's key). Whoever starts the agents (the operator, a Nomad job)
-// places it on its host.
-func (c *Controller) writeAgentSpecs(members []galera.MemberConfig) error {
+// places it on its host. It returns the specs by host id.
+func (c *Controller) writeAgentSpecs(members []galera.MemberConfig) (map[string]api.DBAgentSpec, error) {
+	specs := map[string]api.DBAgentSpec{}
 	for i, h := range c.cfg.DB.Hosts {
 		m := members[i]
 		spec := api.DBAgentSpec{
@@ -177,10 +187,11 @@ func (c *Controller) writeAgentSpecs(members []galera.MemberConfig) error {
 			}},
 		}
 		if err := api.WriteSpec(c.layout.Spec("db-agent-"+h.ID), spec); err != nil {
-			return fmt.Errorf("db-agent spec for %s: %w", h.ID, err)
+			return nil, fmt.Errorf("db-agent spec for %s: %w", h.ID, err)
 		}
+		specs[h.ID] = spec
 	}
-	return nil
+	return specs, nil
 }
 
 // Start makes the cluster and brings it up, then keeps the members up (the
@@ -274,6 +285,9 @@ func (c *Controller) startRouter(ctx context.Context) error {
 	c.db.routerProbe = db
 	c.db.mu.Unlock()
 	c.db.CheckRouter(ctx)
+	if c.cfg.DB.RouterPerHost {
+		return c.startHostRouters(ctx, spec)
+	}
 	return nil
 }
 
