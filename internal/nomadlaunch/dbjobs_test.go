@@ -127,7 +127,7 @@ func TestDBRouterJob(t *testing.T) {
 		Args:        []string{"dbrouter", "--spec", "${NOMAD_TASK_DIR}/dbrouter.json"},
 		Constraints: []string{"${meta.region} = eu", "${meta.scalepress_role} = node"},
 		Tmpl:        spec, Dest: "local/dbrouter.json", ChangeMode: "restart",
-		Delims:      [2]string{"<<scalepress-no-template:", ":scalepress-no-template>>"}, RestartMode: "delay"}
+		Delims: [2]string{"<<scalepress-no-template:", ":scalepress-no-template>>"}, RestartMode: "delay"}
 	if diff := cmp.Diff(want, g); diff != "" {
 		t.Error(diff)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/test/hosts"
@@ -36,11 +37,15 @@ const (
 // dbHostsConfig: the controller, edge, files, redis and the db router on
 // h1; the nodes on the Nomad clients; the three Galera members on d1..d3
 // through their db-agents (db.hosts).
-func dbHostsConfig(h1, apiFwd string, db []*hosts.Host, base string) string {
+func dbHostsConfig(h1, apiFwd string, db []*hosts.Host, base string, nomadAgents bool) string {
 	var dbh strings.Builder
 	for _, h := range db {
 		fmt.Fprintf(&dbh, "    - {id: %s, addr: %s, agent: %q, dir: %s}\n",
 			h.Name, h.Addr, h.Addr.String()+":"+agentPort, filepath.Join(base, h.Name, "db"))
+	}
+	agents, nodeMeta := "operator", ""
+	if nomadAgents {
+		agents, nodeMeta = "nomad", "  node_meta:\n    scalepress_role: node\n"
 	}
 	return fmt.Sprintf(`site:
   title: db hosts site
@@ -64,7 +69,8 @@ db:
   buffer_pool: 64M
   gcache_size: 64M
   hosts:
-%[3]sredis:
+%[3]s  agents: %[4]s
+redis:
   addr: %[1]s:6379
 wordpress:
   cron_interval: 10s
@@ -75,9 +81,9 @@ scheduler:
   job: sp-mh-dbnodes
   cpu: 100
   memory_mb: 256
-files:
+%[5]sfiles:
   addr: %[1]s:8081
-`, h1, apiFwd, dbh.String())
+`, h1, apiFwd, dbh.String(), agents, nodeMeta)
 }
 
 // TestDBHostsAcrossHosts is the controller's db.hosts path end to end
@@ -91,7 +97,20 @@ files:
 // sends the writes to is cut: the posts pause at most maxSitePause, every
 // acknowledged post is on every member afterwards, and after the heal the
 // member rejoins by IST within maxSiteRejoin, without a restart.
-func TestDBHostsAcrossHosts(t *testing.T) {
+func TestDBHostsAcrossHosts(t *testing.T) { testDBHosts(t, false) }
+
+// TestDBAgentsOnNomad is TestDBHostsAcrossHosts with the db-agents run by
+// the controller as a Nomad job (db.agents: nomad): d1..d3 are Nomad
+// clients too, named DB hosts by node meta scalepress_db; the nodes run
+// only where scalepress_role is node. Each agent runs on its own host, its
+// spec (its key) in a variable, never in the job. The writer's host is cut
+// until Nomad declares that client down: once healed, the agent's
+// allocation carries on (the same one, its member never restarted) and the
+// member rejoins by IST. `down` stops the members, the job and deletes the
+// variables.
+func TestDBAgentsOnNomad(t *testing.T) { testDBHosts(t, true) }
+
+func testDBHosts(t *testing.T, nomadAgents bool) {
 	bin := os.Getenv("SCALEPRESS_BIN")
 	if bin == "" {
 		t.Fatal("SCALEPRESS_BIN must name the scalepress binary (make multihost sets it)")
@@ -117,10 +136,18 @@ func TestDBHostsAcrossHosts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	clients := nodeHosts
 	for _, h := range nodeHosts {
-		meta[h.Name] = map[string]string{"scalepress_dir": filepath.Join(base, h.Name)}
+		meta[h.Name] = map[string]string{"scalepress_dir": filepath.Join(base, h.Name), "scalepress_role": "node"}
 	}
-	hosts.StartNomad(t, n, h1, nodeHosts, hosts.NomadOptions{Meta: meta})
+	if nomadAgents {
+		clients = append(slices.Clone(nodeHosts), dbHosts...)
+		for _, h := range dbHosts {
+			meta[h.Name] = map[string]string{"scalepress_db": h.Name}
+		}
+	}
+	nm := hosts.StartNomad(t, n, h1, clients, hosts.NomadOptions{Meta: meta})
+	const dbJob = "sp-mh-dbnodes-db"
 
 	dir := filepath.Join(base, "controller")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -128,7 +155,7 @@ func TestDBHostsAcrossHosts(t *testing.T) {
 	}
 	apiFwd := client.Forward(t, h1.Addr.String()+":9090")
 	cfgPath := filepath.Join(dir, "scalepress.yaml")
-	if err := os.WriteFile(cfgPath, []byte(dbHostsConfig(h1.Addr.String(), apiFwd, dbHosts, base)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(dbHostsConfig(h1.Addr.String(), apiFwd, dbHosts, base, nomadAgents)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cli := func(args ...string) (string, error) {
@@ -158,6 +185,9 @@ func TestDBHostsAcrossHosts(t *testing.T) {
 	// operator's part, here the test's, is to run them on their hosts.
 	agents := map[string]*hosts.Proc{}
 	for _, h := range dbHosts {
+		if nomadAgents {
+			break // the controller's job runs them
+		}
 		spec := filepath.Join(dir, "run", "specs", "db-agent-"+h.Name+".json")
 		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 			if _, err := os.Stat(spec); err == nil {
@@ -246,6 +276,9 @@ func TestDBHostsAcrossHosts(t *testing.T) {
 			t.Errorf("%s: host %q addr %s, want %s at %s", m.ID, m.Host, m.Addr, dbHosts[i].Name, wantAddr)
 		}
 	}
+	if nomadAgents {
+		checkAgentJob(t, nm, dbJob, dir, dbHosts)
+	}
 	writer := st.Writer
 	if writer == "" {
 		t.Fatalf("no writer in status: %+v", st)
@@ -308,6 +341,10 @@ func TestDBHostsAcrossHosts(t *testing.T) {
 	vdb.Close()
 
 	// Cut the writer's host.
+	var victimAlloc string
+	if nomadAgents {
+		victimAlloc = runningAlloc(t, nm, dbJob, "db-"+victim.Name)
+	}
 	logFile := filepath.Join(base, victim.Name, "db", "mariadbd.log")
 	logOff := fileSize(logFile)
 	before := p.count()
@@ -335,6 +372,25 @@ func TestDBHostsAcrossHosts(t *testing.T) {
 		t.Errorf("posts paused %s after the writer's host was cut, more than %s", pause.Round(10*time.Millisecond), maxSitePause)
 	}
 
+	if nomadAgents {
+		// Held until Nomad takes the client for down: its allocation must
+		// outlive that (max_client_disconnect), or its replacement would
+		// kill the member when the link is back.
+		eventually(t, 2*time.Minute, "Nomad declares "+victim.Name+" down", func() bool {
+			var nodes []struct{ Name, Status string }
+			if err := nm.Get(context.Background(), "/v1/nodes", &nodes); err != nil {
+				return false
+			}
+			for _, nd := range nodes {
+				if nd.Name == victim.Name {
+					return nd.Status == "down" || nd.Status == "disconnected"
+				}
+			}
+			return false
+		})
+		t.Logf("Nomad took %s for down %s after the cut", victim.Name, time.Since(cutAt).Round(100*time.Millisecond))
+	}
+
 	// Heal: the member rejoins by itself, by IST.
 	healAt := time.Now()
 	if err := n.Heal(victim); err != nil {
@@ -352,6 +408,14 @@ func TestDBHostsAcrossHosts(t *testing.T) {
 	for _, m := range st.Members {
 		if m.ID == writer && m.Starts != 1 {
 			t.Errorf("%s was started %d times: it should have rejoined by itself, without a restart", writer, m.Starts)
+		}
+	}
+	if nomadAgents {
+		eventually(t, time.Minute, "the agent's allocation on "+victim.Name+" running again", func() bool {
+			return runningAllocOK(nm, dbJob, "db-"+victim.Name) != ""
+		})
+		if a := runningAlloc(t, nm, dbJob, "db-"+victim.Name); a != victimAlloc {
+			t.Errorf("the agent on %s runs as allocation %s after the heal, was %s: Nomad replaced it", victim.Name, a, victimAlloc)
 		}
 	}
 	p.waitAcks(t, p.count()+3, time.Minute) // posts go on after the rejoin
@@ -380,6 +444,99 @@ func TestDBHostsAcrossHosts(t *testing.T) {
 		default:
 		}
 	}
+	if !nomadAgents {
+		return
+	}
+	if out, err := cli("down"); err != nil {
+		t.Fatalf("down: %v: %s", err, out)
+	}
+	select {
+	case <-up.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the controller still runs after down")
+	}
+	eventually(t, time.Minute, "no allocation of the db-agent job running after down", func() bool {
+		for _, h := range dbHosts {
+			if runningAllocOK(nm, dbJob, "db-"+h.Name) != "" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, h := range dbHosts {
+		var v any
+		if err := nm.Get(context.Background(), "/v1/var/nomad/jobs/"+dbJob+"/db-"+h.Name, &v); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("the variable of %s's agent after down: %v", h.Name, err)
+		}
+	}
+}
+
+// nomadAlloc is the part of an allocation the test reads.
+type nomadAlloc struct {
+	ID, TaskGroup, NodeName, ClientStatus, DesiredStatus string
+}
+
+// runningAllocOK is the id of group's running allocation of job, "" if none.
+func runningAllocOK(nm *hosts.Nomad, job, group string) string {
+	var allocs []nomadAlloc
+	if err := nm.Get(context.Background(), "/v1/job/"+job+"/allocations", &allocs); err != nil {
+		return ""
+	}
+	for _, a := range allocs {
+		if a.TaskGroup == group && a.ClientStatus == "running" && a.DesiredStatus == "run" {
+			return a.ID
+		}
+	}
+	return ""
+}
+
+func runningAlloc(t *testing.T, nm *hosts.Nomad, job, group string) string {
+	t.Helper()
+	id := runningAllocOK(nm, job, group)
+	if id == "" {
+		var allocs []nomadAlloc
+		err := nm.Get(context.Background(), "/v1/job/"+job+"/allocations", &allocs)
+		t.Fatalf("no running allocation of %s/%s: %+v %v", job, group, allocs, err)
+	}
+	return id
+}
+
+// checkAgentJob: one agent per DB host, each on the Nomad client of that
+// name; the job itself carries no agent key (they are in variables).
+func checkAgentJob(t *testing.T, nm *hosts.Nomad, job, dir string, dbHosts []*hosts.Host) {
+	t.Helper()
+	var allocs []nomadAlloc
+	if err := nm.Get(context.Background(), "/v1/job/"+job+"/allocations", &allocs); err != nil {
+		t.Fatal(err)
+	}
+	on := map[string]string{}
+	for _, a := range allocs {
+		if a.ClientStatus == "running" {
+			on[a.TaskGroup] = a.NodeName
+		}
+	}
+	want := map[string]string{}
+	for _, h := range dbHosts {
+		want["db-"+h.Name] = h.Name
+	}
+	if diff := cmp.Diff(want, on); diff != "" {
+		t.Errorf("db-agent allocations by group (-want +got):\n%s", diff)
+	}
+	var jobDoc map[string]any
+	if err := nm.Get(context.Background(), "/v1/job/"+job, &jobDoc); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := json.Marshal(jobDoc)
+	for _, h := range dbHosts {
+		var spec api.DBAgentSpec
+		if err := api.ReadSpec(filepath.Join(dir, "run", "specs", "db-agent-"+h.Name+".json"), &spec); err != nil {
+			t.Fatal(err)
+		}
+		if spec.Key == "" || strings.Contains(string(doc), spec.Key) {
+			t.Errorf("the job document carries %s's agent key (or the spec has none)", h.Name)
+		}
+	}
+	t.Logf("db-agents on Nomad: %v", on)
 }
 
 // localCommits is a member's wsrep_local_commits: transactions it
