@@ -104,6 +104,9 @@ func DBJob(c Config, d DBAgents) *nomad.Job {
 		task.KillTimeout = ptr(90 * time.Second)
 		task.KillSignal = "SIGTERM"
 		task.Resources = &nomad.Resources{CPU: ptr(d.CPU), MemoryMB: ptr(d.MemoryMB)}
+		// Logs within the group's disk (Nomad refuses more); mariadbd
+		// logs to its own file in the member's directory.
+		task.LogConfig = &nomad.LogConfig{MaxFiles: ptr(3), MaxFileSizeMB: ptr(10)}
 		task.Templates = []*nomad.Template{{
 			EmbeddedTmpl: ptr(fmt.Sprintf(`{{ with nomadVar %q }}{{ .%s }}{{ end }}`, DBVariablePath(d.Job, id), SpecItem)),
 			DestPath:     ptr(DBSpecFile),
@@ -209,6 +212,7 @@ func DBRouterJob(c Config, job string, spec []byte) *nomad.Job {
 	task.KillTimeout = ptr(15 * time.Second)
 	task.KillSignal = "SIGTERM"
 	task.Resources = &nomad.Resources{CPU: ptr(100), MemoryMB: ptr(64)}
+	task.LogConfig = &nomad.LogConfig{MaxFiles: ptr(2), MaxFileSizeMB: ptr(5)}
 	task.Templates = []*nomad.Template{{
 		// The spec is data, not a template: delimiters it can never hold.
 		EmbeddedTmpl: ptr(string(spec)),

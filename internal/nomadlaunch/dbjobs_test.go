@@ -50,6 +50,12 @@ func TestDBJob(t *testing.T) {
 			ChangeMode: *task.Templates[0].ChangeMode, CPU: *task.Resources.CPU, MemoryMB: *task.Resources.MemoryMB,
 		})
 	}
+	for _, tg := range j.TaskGroups {
+		lc := tg.Tasks[0].LogConfig
+		if logs := *lc.MaxFiles * *lc.MaxFileSizeMB; logs >= *tg.EphemeralDisk.SizeMB {
+			t.Errorf("%s: logs %d MB, disk %d MB: Nomad refuses logs that do not fit the disk", *tg.Name, logs, *tg.EphemeralDisk.SizeMB)
+		}
+	}
 	var want []group
 	for _, id := range d.Hosts {
 		want = append(want, group{
@@ -130,6 +136,9 @@ func TestDBRouterJob(t *testing.T) {
 		Delims: [2]string{"<<scalepress-no-template:", ":scalepress-no-template>>"}, RestartMode: "delay"}
 	if diff := cmp.Diff(want, g); diff != "" {
 		t.Error(diff)
+	}
+	if logs := *task.LogConfig.MaxFiles * *task.LogConfig.MaxFileSizeMB; logs >= *tg.EphemeralDisk.SizeMB {
+		t.Errorf("logs %d MB, disk %d MB: Nomad refuses logs that do not fit the disk", logs, *tg.EphemeralDisk.SizeMB)
 	}
 	if strings.Contains(spec, want.Delims[0]) {
 		t.Fatal("the test spec holds the delimiter")

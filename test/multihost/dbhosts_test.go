@@ -43,9 +43,10 @@ func dbHostsConfig(h1, apiFwd string, db []*hosts.Host, base string, nomadAgents
 		fmt.Fprintf(&dbh, "    - {id: %s, addr: %s, agent: %q, dir: %s}\n",
 			h.Name, h.Addr, h.Addr.String()+":"+agentPort, filepath.Join(base, h.Name, "db"))
 	}
-	agents, nodeMeta := "operator", ""
+	agents, nodeMeta, router, perHost := "operator", "", h1+":3306", false
 	if nomadAgents {
 		agents, nodeMeta = "nomad", "  node_meta:\n    scalepress_role: node\n"
+		router, perHost = "127.0.0.1:3306", true // a router on every node host
 	}
 	return fmt.Sprintf(`site:
   title: db hosts site
@@ -65,7 +66,8 @@ autoscaling:
 db:
   members: 3
   ip_base: 127.0.2.0
-  router: %[1]s:3306
+  router: %[6]s
+  router_per_host: %[7]v
   buffer_pool: 64M
   gcache_size: 64M
   hosts:
@@ -83,7 +85,7 @@ scheduler:
   memory_mb: 256
 %[5]sfiles:
   addr: %[1]s:8081
-`, h1, apiFwd, dbh.String(), agents, nodeMeta)
+`, h1, apiFwd, dbh.String(), agents, nodeMeta, router, perHost)
 }
 
 // TestDBHostsAcrossHosts is the controller's db.hosts path end to end
@@ -100,10 +102,12 @@ scheduler:
 func TestDBHostsAcrossHosts(t *testing.T) { testDBHosts(t, false) }
 
 // TestDBAgentsOnNomad is TestDBHostsAcrossHosts with the db-agents run by
-// the controller as a Nomad job (db.agents: nomad): d1..d3 are Nomad
+// the controller as a Nomad job (db.agents: nomad) and a db router beside
+// WordPress on every node host (db.router_per_host): d1..d3 are Nomad
 // clients too, named DB hosts by node meta scalepress_db; the nodes run
 // only where scalepress_role is node. Each agent runs on its own host, its
-// spec (its key) in a variable, never in the job. The writer's host is cut
+// spec (its key) in a variable, never in the job; the writer sees the
+// site's connections come from the node hosts, not from h1. The writer's host is cut
 // until Nomad declares that client down: once healed, the agent's
 // allocation carries on (the same one, its member never restarted) and the
 // member rejoins by IST. `down` stops the members, the job and deletes the
@@ -331,6 +335,9 @@ func testDBHosts(t *testing.T, nomadAgents bool) {
 
 	// The victim is on the path: it commits the site's posts.
 	vdb := memberDB(victimAddr)
+	if nomadAgents {
+		checkHostRouters(t, nm, dbJob, vdb, h1, nodeHosts)
+	}
 	c0, n0 := localCommits(t, vdb), p.count()
 	p.waitAcks(t, n0+3, time.Minute)
 	if committed := localCommits(t, vdb) - c0; committed < 3 {
@@ -468,6 +475,57 @@ func testDBHosts(t *testing.T, nomadAgents bool) {
 		if err := nm.Get(context.Background(), "/v1/var/nomad/jobs/"+dbJob+"/db-"+h.Name, &v); err == nil || !strings.Contains(err.Error(), "404") {
 			t.Errorf("the variable of %s's agent after down: %v", h.Name, err)
 		}
+	}
+}
+
+// checkHostRouters: a router runs on each node host, and the writer's
+// WordPress connections come from the node hosts themselves (their
+// routers), none through h1.
+func checkHostRouters(t *testing.T, nm *hosts.Nomad, dbJob string, writer *sql.DB, h1 *hosts.Host, nodeHosts []*hosts.Host) {
+	t.Helper()
+	job := strings.TrimSuffix(dbJob, "-db") + "-dbrouter"
+	var allocs []nomadAlloc
+	if err := nm.Get(context.Background(), "/v1/job/"+job+"/allocations", &allocs); err != nil {
+		t.Fatal(err)
+	}
+	var on []string
+	for _, a := range allocs {
+		if a.ClientStatus == "running" {
+			on = append(on, a.NodeName)
+		}
+	}
+	slices.Sort(on)
+	var want []string
+	for _, h := range nodeHosts {
+		want = append(want, h.Name)
+	}
+	if diff := cmp.Diff(want, on); diff != "" {
+		t.Errorf("routers running on (-want +got):\n%s", diff)
+	}
+	from := map[string]int{}
+	for range 20 {
+		rows, err := writer.Query("SELECT SUBSTRING_INDEX(host, ':', 1) FROM information_schema.processlist WHERE user = 'wordpress'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var ip string
+			rows.Scan(&ip)
+			from[ip]++
+		}
+		rows.Close()
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("the writer's wordpress connections by client address (20 samples, the test's own included): %v", from)
+	seen := 0
+	for _, h := range nodeHosts {
+		seen += from[h.Addr.String()]
+	}
+	if seen == 0 {
+		t.Errorf("no WordPress connection from a node host on the writer: %v", from)
+	}
+	if from[h1.Addr.String()] > 0 {
+		t.Errorf("%d WordPress connections through h1 (%s): the nodes' SQL crosses the controller's host", from[h1.Addr.String()], h1.Addr)
 	}
 }
 
