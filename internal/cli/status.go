@@ -66,7 +66,11 @@ func printStatus(st *api.Status) {
 	if st.DB != nil {
 		fmt.Printf("db       router %s, database %s, writer %s\n", st.DB.Router, st.DB.Name, st.DB.Writer)
 		for _, m := range st.DB.Members {
-			fmt.Printf("         %-8s %-16s %-21s pid %d\n", m.ID, m.State, m.Addr, m.PID)
+			host := ""
+			if m.Host != "" {
+				host = " on " + m.Host // a db.hosts member: its pid is on that host
+			}
+			fmt.Printf("         %-8s %-16s %-21s pid %d%s\n", m.ID, m.State, m.Addr, m.PID, host)
 		}
 	}
 	if st.Redis != nil {
