@@ -5,8 +5,10 @@
 // stays in the list — so that WordPress's hot rows never meet Galera's
 // certification conflicts; in multi-writer mode each connection goes to the
 // member with the fewest. A member that leaves the list has its connections
-// closed so that clients reconnect to another one; so has a single-mode
-// writer that the router replaced because a dial to it failed.
+// closed so that clients reconnect to another one; so has a member a dial
+// to which failed (when a client came, or the router's own
+// watch of the members it relays to): a host cut off is seen in about a
+// second, without waiting for the controller's list.
 package dbrouter
 
 import (
@@ -193,15 +195,6 @@ func (r *Router) pick() string {
 		if prev != "" && r.writer != prev && r.writer != "" {
 			r.failovers.Add(1)
 			r.logger.Warn("writer changed", "from", r.name(prev), "to", r.name(r.writer))
-			// The old writer did not answer a dial: its relayed connections
-			// may hang as long as TCP lets them (a host cut off answers
-			// nothing). Close them now, as when the controller drops a
-			// member: clients reconnect, to the one writer.
-			for c, m := range r.conns {
-				if m != r.writer {
-					c.Close()
-				}
-			}
 		}
 		return r.writer
 	}
@@ -218,10 +211,75 @@ func (r *Router) pick() string {
 	return best
 }
 
+// markDown skips m for DownFor after a dial to it failed, and closes the
+// connections relayed to it: they may hang as long as TCP lets them (a
+// host cut off answers nothing), and WordPress waits on them. Clients
+// reconnect, as when the controller drops a member; in single mode, to the
+// next writer.
 func (r *Router) markDown(m string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.down[m] = time.Now().Add(r.cfg.DownFor)
+	if r.mode == ModeSingle && r.writer == m {
+		r.pickWriterLocked()
+		if r.writer != "" {
+			r.failovers.Add(1)
+			r.logger.Warn("writer changed", "from", r.name(m), "to", r.name(r.writer))
+		}
+	}
+	for c, cm := range r.conns {
+		if cm == m {
+			c.Close()
+		}
+	}
+}
+
+// watch dials, every PollInterval, each member that carries connections
+// (and the single-mode writer): a member whose host is cut off is seen
+// within a dial timeout even when no new client comes to find it, which
+// the controller's list takes far longer to show across hosts.
+func (r *Router) watch(ctx context.Context) {
+	t := time.NewTicker(r.cfg.PollInterval)
+	defer t.Stop()
+	d := net.Dialer{Timeout: r.cfg.DialTimeout}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, m := range r.watched() {
+			c, err := d.DialContext(ctx, "tcp", m)
+			if err == nil {
+				c.Close()
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			r.dialErrors.Add(1)
+			r.logger.Warn("member unreachable", "member", r.name(m), "err", err, "by", "watch")
+			r.markDown(m)
+		}
+	}
+}
+
+// watched is the members watch dials: those with relayed connections and
+// the writer, not skipped already.
+func (r *Router) watched() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	var out []string
+	for _, m := range r.members {
+		if now.Before(r.down[m]) {
+			continue
+		}
+		if r.perConn[m] > 0 || (r.mode == ModeSingle && m == r.writer) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (r *Router) name(addr string) string {
@@ -254,6 +312,7 @@ func (r *Router) Run(ctx context.Context) error {
 	if r.cfg.MembersURL != "" {
 		wg.Go(func() { r.poll(ctx) })
 	}
+	wg.Go(func() { r.watch(ctx) })
 	go func() {
 		<-ctx.Done()
 		ln.Close()

@@ -386,24 +386,22 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 }
 
-// TestWriterUnreachableClosesItsConnections: in single mode, a dial to the
-// writer fails (its host is cut off; the controller has not noticed yet):
-// the router moves new connections to the next member and closes the ones
-// it relays to the old writer, which would otherwise hang until TCP gives
-// up (WordPress waits on them: the write pause of a cut, issue 12).
-func TestWriterUnreachableClosesItsConnections(t *testing.T) {
+// silentMember is a member that answers one line on each connection and
+// keeps it open; stop closes its listener only (new dials are refused, the
+// relayed connections stay open, as when its host is cut off).
+func silentMember(t *testing.T) (addr string, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := ln.Addr().String()
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			t.Cleanup(func() { c.Close() }) // the member keeps it open: it never answers again
+			t.Cleanup(func() { c.Close() })
 			go func() {
 				s := bufio.NewScanner(c)
 				if s.Scan() {
@@ -412,26 +410,66 @@ func TestWriterUnreachableClosesItsConnections(t *testing.T) {
 			}()
 		}
 	}()
+	return ln.Addr().String(), func() { ln.Close() }
+}
+
+// closedByRouter fails t unless the router closes c (within 5 s: a bound
+// on a failure, the router does it in about a poll interval).
+func closedByRouter(t *testing.T, c net.Conn, what string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("%s is still open", what)
+	}
+	if err == nil {
+		t.Fatalf("read %d bytes from %s, want it closed", n, what)
+	}
+}
+
+// TestWriterUnreachableClosesItsConnections: in single mode, a dial to the
+// writer fails (its host is cut off; the controller has not noticed yet):
+// the router moves new connections to the next member and closes the ones
+// it relays to the old writer, which would otherwise hang until TCP gives
+// up (WordPress waits on them: the write pause of a cut, issue 12).
+func TestWriterUnreachableClosesItsConnections(t *testing.T) {
+	a, stop := silentMember(t)
 	b := echoServer(t, "b")
 	r, addr := startRouter(t, []string{a, b})
 	old := dialRouter(t, addr)
 	if got, err := roundTrip(t, old, "1"); got != "a:1" {
 		t.Fatalf("first answer %q, %v; want a:1", got, err)
 	}
-	ln.Close() // a no longer takes connections; the relayed one stays open
+	stop()
 	if got, err := roundTrip(t, dialRouter(t, addr), "2"); got != "b:2" {
 		t.Fatalf("new connection got %q, %v; want b:2", got, err)
 	}
-	// The old connection is closed by the router, not left to hang.
-	old.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, err := old.Read(make([]byte, 1))
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		t.Fatal("the connection to the replaced writer is still open")
-	}
-	if err == nil {
-		t.Fatalf("read %d bytes from the connection to the replaced writer, want it closed", n)
-	}
+	closedByRouter(t, old, "the connection to the replaced writer")
 	if s := r.Snapshot(); s.Failovers != 1 {
 		t.Errorf("failovers %d, want 1", s.Failovers)
+	}
+}
+
+// TestWatchFindsUnreachableMember: no new client comes (every PHP worker
+// of the host waits on a connection to the cut writer), yet the router's
+// own watch finds the writer unreachable, closes its connections and moves
+// to the next member; in multi mode too, for a member carrying connections.
+func TestWatchFindsUnreachableMember(t *testing.T) {
+	for _, mode := range []string{ModeSingle, ModeMulti} {
+		t.Run(mode, func(t *testing.T) {
+			a, stop := silentMember(t)
+			b := echoServer(t, "b")
+			r, addr := startRouter(t, []string{a, b})
+			r.Update(api.DBMembers{Members: []string{a, b}, Mode: mode})
+			old := dialRouter(t, addr)
+			if got, err := roundTrip(t, old, "1"); got != "a:1" {
+				t.Fatalf("first answer %q, %v; want a:1", got, err)
+			}
+			stop()
+			closedByRouter(t, old, "the connection to the unreachable member")
+			if got, err := roundTrip(t, dialRouter(t, addr), "2"); got != "b:2" {
+				t.Fatalf("new connection got %q, %v; want b:2", got, err)
+			}
+		})
 	}
 }
