@@ -237,7 +237,10 @@ func (r *Router) markDown(m string) {
 // watch dials, every PollInterval, each member that carries connections
 // (and the single-mode writer): a member whose host is cut off is seen
 // within a dial timeout even when no new client comes to find it, which
-// the controller's list takes far longer to show across hosts.
+// the controller's list takes far longer to show across hosts. A dial
+// closed before the handshake counts in the member's Aborted_connects; it
+// never blocks the router's host (max_connect_errors): the members run
+// with skip-name-resolve, which bypasses MariaDB's host cache.
 func (r *Router) watch(ctx context.Context) {
 	t := time.NewTicker(r.cfg.PollInterval)
 	defer t.Stop()
