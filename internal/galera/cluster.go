@@ -479,8 +479,12 @@ func (c *Cluster) observe(ctx context.Context) []Observation {
 			if running {
 				// A busy member may miss a probe: keep its last answer for two
 				// misses before it counts as not answering. A dead process is
-				// seen at once (running is false).
-				if st == nil && m.probeFails < 2 && m.status != nil {
+				// seen at once (running is false), and so is a member whose
+				// host does not answer either (its agent unreachable too: the
+				// host is cut off, not busy): across hosts each round waits
+				// seconds for that agent, and two more rounds kept a cut
+				// member "synced" for about 20 s.
+				if st == nil && m.probeFails < 2 && m.status != nil && !errors.Is(derr, ErrUnreachable) {
 					m.probeFails++
 					st = m.status
 				} else if st != nil {
