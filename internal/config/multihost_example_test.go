@@ -22,9 +22,13 @@ func TestMultiHostExample(t *testing.T) {
 	if len(c.DB.Hosts) != c.DB.Members || c.DB.Members != 3 {
 		t.Errorf("db: %d members on %d hosts", c.DB.Members, len(c.DB.Hosts))
 	}
+	if !c.DB.RouterPerHost || c.DB.Agents != DBAgentsNomad {
+		t.Errorf("db: router_per_host %v, agents %q: the example runs both on Nomad", c.DB.RouterPerHost, c.DB.Agents)
+	}
+	// db.router is loopback: a router on every host at that address.
 	for field, addr := range map[string]string{
 		"api.addr": c.API.Addr, "edges[0].addr": c.Edges[0].Addr, "files.addr": c.Files.Addr,
-		"redis.addr": c.Redis.Addr, "db.router": c.DB.Router,
+		"redis.addr": c.Redis.Addr,
 	} {
 		ap, err := netip.ParseAddrPort(addr)
 		if err != nil || ap.Addr().IsLoopback() || ap.Addr().IsUnspecified() {
