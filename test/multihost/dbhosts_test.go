@@ -370,7 +370,7 @@ func testDBHosts(t *testing.T, nomadAgents bool) {
 		}
 		return k == 2 && db.Writer != "" && db.Writer != writer
 	})
-	t.Logf("writer after the cut: %s", st.Writer)
+	t.Logf("writer after the cut: %s; status shows the cut member out %s after the cut", st.Writer, time.Since(cutAt).Round(100*time.Millisecond))
 	time.Sleep(3 * time.Second) // posts go on through the cut
 	pause, from := p.maxGap(cutAt)
 	t.Logf("posts: longest pause after the cut %s (from %+.2fs after the cut), bound %s; %d acknowledged since the cut",
