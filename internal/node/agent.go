@@ -27,10 +27,11 @@ type Agent struct {
 	spec   api.NodeSpec
 	logger *slog.Logger
 	root   *os.Root
+	// fcgi carries the pages and the health ping alike. Its kept-alive
+	// connections pin one php-fpm child each, up to all of them, so a ping
+	// on a connection of its own would wait in php-fpm's accept backlog
+	// until an idle one is reaped (docs/operations.md, "Node health").
 	fcgi   *fastcgi.Client
-	// health has its own connection, closed after each ping, so a ping
-	// never waits behind queued requests nor pins a php-fpm child.
-	health *fastcgi.Client
 	socket string
 	// edges checks the signature of forwarded headers (api.HeaderEdge).
 	edges *forward.Verifier
@@ -98,7 +99,6 @@ func Run(ctx context.Context, spec api.NodeSpec, logger *slog.Logger) error {
 	stopMeter()
 	wg.Wait()
 	a.fcgi.Close()
-	a.health.Close()
 	return runErr
 }
 
@@ -157,12 +157,6 @@ func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
 	if a.fcgi, err = fastcgi.New(cfg); err != nil {
 		return fail(err)
 	}
-	hcfg := cfg
-	hcfg.MaxConns, hcfg.MaxIdle, hcfg.OnTiming = 1, 0, nil
-	if a.health, err = fastcgi.New(hcfg); err != nil {
-		a.fcgi.Close()
-		return fail(err)
-	}
 	return a, nil
 }
 
@@ -187,8 +181,12 @@ func (a *Agent) waitPHP(ctx context.Context) error {
 }
 
 // ping asks php-fpm's ping path through FastCGI: proof that PHP answers.
+// It takes a connection of the pool like a page does (an idle one when the
+// node is idle, so the child it pins answers); php-fpm answers the ping in
+// C, without running a script. A busy node is judged by its progress
+// instead (phpAlive), so pings do not queue behind pages.
 func (a *Agent) ping(ctx context.Context) error {
-	resp, err := a.health.Do(ctx, map[string]string{
+	resp, err := a.fcgi.Do(ctx, map[string]string{
 		"SCRIPT_NAME": "/fpm-ping", "SCRIPT_FILENAME": "/fpm-ping",
 		"REQUEST_METHOD": "GET", "QUERY_STRING": "", "GATEWAY_INTERFACE": "CGI/1.1",
 	}, nil)

@@ -33,7 +33,7 @@ func TestMetricsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { a.fcgi.Close(); a.health.Close(); a.root.Close() }()
+	defer func() { a.fcgi.Close(); a.root.Close() }()
 	a.metrics.observe(2*time.Millisecond, 80*time.Millisecond)
 
 	w := httptest.NewRecorder()

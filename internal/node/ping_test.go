@@ -1,0 +1,144 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/phpfpm"
+	"github.com/scalepress/scalepress/internal/token"
+)
+
+// TestPingWithEveryChildPinned: after a burst that opened a kept-alive
+// FastCGI connection per php-fpm child, every child waits on one of them.
+// The health ping must still be answered (through one of those
+// connections), not wait in php-fpm's accept backlog until the idle
+// connections are reaped 30 s later, which failed the node's health checks
+// in the meantime. Real php-fpm (about 1 s; -short runs it too).
+func TestPingWithEveryChildPinned(t *testing.T) {
+	const children = 2
+	a, fpmLog := startAgentFPM(t, children)
+	var wg sync.WaitGroup
+	for range children {
+		wg.Go(func() {
+			w := httptest.NewRecorder()
+			a.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://node/slow.php", nil))
+			if w.Code != http.StatusOK || w.Body.String() != "slow" {
+				t.Errorf("GET /slow.php = %d %q, want 200 \"slow\"; php-fpm log:\n%s", w.Code, w.Body, fpmLog())
+			}
+		})
+	}
+	wg.Wait()
+	if st := a.fcgi.Stats(); st.Idle != children {
+		t.Fatalf("after %d concurrent pages %+v, want %d idle connections (one per child)", children, st, children)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := a.ping(ctx); err != nil {
+		t.Fatalf("ping with every child holding an idle connection: %v", err)
+	}
+	if st := a.fcgi.Stats(); st.Open != children {
+		t.Errorf("after the ping %+v, want still %d connections open (no child beyond the pool)", st, children)
+	}
+}
+
+// startAgentFPM starts php-fpm with a static pool of children under a fresh
+// node directory (docroot with slow.php) and returns an agent for it.
+func startAgentFPM(t *testing.T, children int) (*Agent, func() string) {
+	t.Helper()
+	bin, err := phpfpm.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not t.TempDir: the children (www-data when the test runs as root)
+	// must read the docroot.
+	dir, err := os.MkdirTemp("", "node-fpm-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	docroot, run := filepath.Join(dir, "docroot"), filepath.Join(dir, "run")
+	for _, d := range []string{dir, docroot, run} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(docroot, "slow.php"), []byte("<?php usleep(200000); echo 'slow';\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := phpfpm.Pool{Name: "node-test", Listen: filepath.Join(run, "php-fpm.sock"), MaxChildren: children,
+		PidFile: filepath.Join(run, "php-fpm.pid"), ErrorLog: filepath.Join(run, "php-fpm.log")}
+	if os.Geteuid() == 0 {
+		p.User, p.Group = "www-data", "www-data"
+	}
+	conf, err := phpfpm.Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ini, err := phpfpm.RenderINI(phpfpm.DefaultINI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	confPath, iniPath := filepath.Join(run, "php-fpm.conf"), filepath.Join(run, "php.ini")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(iniPath, ini, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "-F", "-y", confPath, "-c", iniPath)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	fpmLog := func() string { b, _ := os.ReadFile(p.ErrorLog); return out.String() + string(b) }
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		nc, err := net.Dial("unix", p.Listen)
+		if err == nil {
+			nc.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("php-fpm exited: %v\n%s", err, fpmLog())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("php-fpm socket not ready after 10s: %v\n%s", err, fpmLog())
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process we do not control
+	}
+	a, err := newAgent(api.NodeSpec{ID: "node-1", Addr: "127.0.0.1:0", Docroot: docroot, RunDir: run,
+		PHPChildren: children, ForwardKey: token.NewKey().Hex()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.fcgi.Close(); a.root.Close() })
+	return a, fpmLog
+}
