@@ -88,7 +88,7 @@ func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route, file 
 	}
 	err := a.fcgi.Forward(out, r, a.params(r, rt, file, fw))
 	if err == nil && held != nil {
-		if cerr := held.commit(); cerr != nil {
+		if cerr := held.finish(r.Method == http.MethodHead); cerr != nil {
 			err = fmt.Errorf("%w: %w", fastcgi.ErrAborted, cerr)
 		}
 	}

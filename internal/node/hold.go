@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"sync"
 )
 
@@ -61,8 +62,27 @@ func (h *heldResponse) commit() error {
 		h.status = http.StatusOK
 	}
 	h.w.WriteHeader(h.status)
+	if h.buf.Len() == 0 {
+		return nil // a 204 or 304 takes no Write at all
+	}
 	_, err := h.w.Write(h.buf.Bytes())
 	return err
+}
+
+// finish sends a complete answer. Whole, its length is known: it goes with
+// a Content-Length (unless it has one, or is a HEAD's, or a status without
+// a body), so the hop to the edge is not chunked.
+func (h *heldResponse) finish(head bool) error {
+	if !h.committed && !head {
+		st, hdr := h.status, h.w.Header()
+		if st == 0 {
+			st = http.StatusOK
+		}
+		if st >= 200 && st != http.StatusNoContent && st != http.StatusNotModified && hdr["Content-Length"] == nil {
+			hdr["Content-Length"] = []string{strconv.Itoa(h.buf.Len())}
+		}
+	}
+	return h.commit()
 }
 
 // discard forgets what is held, headers included, so that another answer

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestHeldResponse(t *testing.T) {
@@ -50,6 +52,60 @@ func TestHeldResponse(t *testing.T) {
 		}
 		if h.discard() {
 			t.Fatal("discard after part of the answer was sent")
+		}
+	})
+	t.Run("a finished answer goes with its length", func(t *testing.T) {
+		tests := []struct {
+			name   string
+			status int
+			head   bool
+			header string // Content-Length PHP sent
+			body   string
+			want   []string
+		}{
+			{name: "page", status: 200, body: "<html>page</html>", want: []string{"17"}},
+			{name: "no status written", body: "abc", want: []string{"3"}},
+			{name: "empty 200", status: 200, want: []string{"0"}},
+			{name: "404 page", status: 404, body: "gone", want: []string{"4"}},
+			{name: "php's own length kept", status: 200, header: "3", body: "abc", want: []string{"3"}},
+			{name: "HEAD", status: 200, head: true, want: nil},
+			{name: "204", status: 204, want: nil},
+			{name: "304", status: 304, want: nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				rec := httptest.NewRecorder()
+				h := newHeld(rec)
+				defer h.release()
+				if tt.header != "" {
+					h.Header().Set("Content-Length", tt.header)
+				}
+				if tt.status != 0 {
+					h.WriteHeader(tt.status)
+				}
+				h.Write([]byte(tt.body))
+				if err := h.finish(tt.head); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tt.want, rec.Result().Header["Content-Length"]); diff != "" {
+					t.Errorf("Content-Length (-want +got):\n%s", diff)
+				}
+				if rec.Body.String() != tt.body {
+					t.Errorf("body %q, want %q", rec.Body, tt.body)
+				}
+			})
+		}
+	})
+	t.Run("a finished answer already partly sent gets no length", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		h := newHeld(rec)
+		defer h.release()
+		h.Write(bytes.Repeat([]byte("x"), holdMax+1))
+		if err := h.finish(false); err != nil {
+			t.Fatal(err)
+		}
+		if cl := rec.Result().Header["Content-Length"]; cl != nil {
+			t.Errorf("Content-Length %v after the answer streamed", cl)
 		}
 	})
 }
