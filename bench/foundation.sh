@@ -3,14 +3,16 @@
 #  1. seconds from `scalepress up --detach` to the first 200 through the edge, cold and resumed;
 #  2. uncached home page requests/s: scalepress (edge -> node agent -> php-fpm) vs
 #     nginx -> php-fpm, same docroot, same database, same php.ini, same pool size.
-# Usage: bench/foundation.sh [REPS=3] [DURATION=15s] [CONC="8 32"] [CHILDREN=4]
+# Usage: bench/foundation.sh [REPS=3] [DURATION=15s] [CONC="8 32"] [CHILDREN=4] [STARTUP=1]
+# (STARTUP=0 skips part 1.) Part 2 also gives the CPU each process tree
+# used per request, from /proc.
 # Needs: make build, scripts/install-deps.sh --bench (nginx-light, wrk).
 # Raw output (every wrk run in full): bench/results/foundation-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-REPS=${REPS:-3} DUR=${DURATION:-15s} CONC=${CONC:-"8 32"} CHILDREN=${CHILDREN:-4}
-BIN=$PWD/bin/scalepress
+REPS=${REPS:-3} DUR=${DURATION:-15s} STARTUP=${STARTUP:-1} CONC=${CONC:-"8 32"} CHILDREN=${CHILDREN:-4}
+BIN=${BIN:-$PWD/bin/scalepress}
 W=${W:-/tmp/scalepress-bench}
 EDGE=127.77.0.1:8080 NGINX=127.77.0.9:8081
 SITE_HOST=$EDGE
@@ -28,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
-results_open foundation "REPS=$REPS DURATION=$DUR CONC=\"$CONC\" CHILDREN=$CHILDREN MEMBERS=${MEMBERS:-1}"
+results_open foundation "REPS=$REPS DURATION=$DUR CONC=\"$CONC\" CHILDREN=$CHILDREN STARTUP=$STARTUP MEMBERS=${MEMBERS:-1}"
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.77.0.1:9090}
 edges: [{addr: $EDGE}]
@@ -42,7 +44,7 @@ EOC
 
 echo "== time from up to first 200 through the edge"
 ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null || { echo "failed: $*" >&2; exit 1; }; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
-for i in $(seq 1 $REPS); do
+for i in $(seq 1 $((STARTUP ? REPS : 0))); do
   rm -rf $W/db $W/site $W/nodes $W/secrets $W/state.json $W/run $W/logs $W/redis
   cold=$(ms $BIN up --detach --dir $W)
   $BIN down --dir $W >/dev/null
@@ -62,22 +64,69 @@ for u in "http://$EDGE/" "http://$NGINX/"; do
   code=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Host: $SITE_HOST" -H "$BYPASS" "$u")
   echo "check $u: $code"
 done
+# Whose CPU: /proc ticks of each process tree (utime+stime, plus what its
+# reaped children used: php-fpm children respawn after pm.max_requests).
+st=$($BIN status --dir $W --json)
+EDGE_PID=$(jq '.edges[0].pid' <<<"$st")
+AGENT_PID="" PHP_SP=""
+for p in $(jq '.nodes[0].pids[]' <<<"$st"); do
+  case "$(tr '\0' ' ' </proc/$p/cmdline)" in
+    *php-fpm*) PHP_SP=$p ;;
+    *filesync*) ;;
+    *) AGENT_PID=$p ;;
+  esac
+done
+PHP_NG=$(cat $W/nginx/php-fpm.pid) NGINX_PID=$(cat $W/nginx/nginx.pid)
+DB_PIDS="$(jq '.db.members[].pid, .db.router_pid' <<<"$st" | tr '\n' ' ')"
+REDIS_PID=$(jq '.redis.pid' <<<"$st")
+BG_PIDS="$(jq '.controller.pid, (.files.pid // empty)' <<<"$st" | tr '\n' ' ') $(jq '.nodes[0].pids[]' <<<"$st" | grep -vx -e "$AGENT_PID" -e "$PHP_SP" | tr '\n' ' ')"
+echo "pids: edge $EDGE_PID, node agent $AGENT_PID, php-fpm (node) $PHP_SP, nginx $NGINX_PID, php-fpm (nginx) $PHP_NG, db $DB_PIDS, redis $REDIS_PID, background $BG_PIDS"
+ticks() {
+  local t=0 p
+  for p in "$@"; do
+    [[ -r /proc/$p/stat ]] || continue
+    t=$((t + $(awk '{print $14 + $15 + $16 + $17}' /proc/$p/stat 2>/dev/null || echo 0)))
+    t=$((t + $(ticks $(pgrep -P $p))))
+  done
+  echo $t
+}
+# own: a process's ticks with its reaped children but not its live ones
+# (this script: wrk, not the php-fpm it started for nginx).
+own() { awk '{print $14 + $15 + $16 + $17}' /proc/$1/stat; }
+HZ=$(getconf CLK_TCK)
+# snap: ticks of edge (or nginx), agent, php, db, redis, background, wrk for a target.
+snap() {
+  if [[ $1 == scalepress ]]; then echo "$(ticks $EDGE_PID) $(ticks $AGENT_PID) $(ticks $PHP_SP) $(ticks $DB_PIDS) $(ticks $REDIS_PID) $(ticks $BG_PIDS) $(own $$)"
+  else echo "$(ticks $NGINX_PID) 0 $(ticks $PHP_NG) $(ticks $DB_PIDS) $(ticks $REDIS_PID) $(ticks $BG_PIDS) $(own $$)"; fi
+}
+# us_per_req BEFORE AFTER REQUESTS: µs of CPU per request for each column.
+us_per_req() {
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz=$HZ 'BEGIN { split(a, x, " "); split(b, y, " ");
+    for (i = 1; i <= 7; i++) printf "%s%.0f", (i > 1 ? " " : ""), (y[i] - x[i]) / hz * 1e6 / n; print "" }'
+}
+
 # Warm both (opcache, buffer pool).
 wrk -t1 -c4 -d5s -H "Host: $SITE_HOST" -H "$BYPASS" "http://$EDGE/" >/dev/null
 wrk -t1 -c4 -d5s -H "Host: $SITE_HOST" -H "$BYPASS" "http://$NGINX/" >/dev/null
 
 echo "== uncached home page, wrk -t1 -d$DUR, $CHILDREN php-fpm children each, alternating"
-printf "%-4s %-4s %-12s %-10s %-10s\n" c rep target rps p50
+echo "CPU µs per request: edge (or nginx), node agent, php = the target's php-fpm,"
+echo "db = mysqld + router, bg = controller, files, filesync; wrk = this script's tree (the load generator)"
+printf "%-4s %-4s %-12s %-10s %-10s %-12s %s\n" c rep target rps p50 "edge/front" "agent php db redis bg wrk"
 for c in $CONC; do
   for r in $(seq 1 $REPS); do
     for t in scalepress nginx; do
       u="http://$EDGE/"; [[ $t == nginx ]] && u="http://$NGINX/"
+      s0=$(snap $t)
       out=$(wrk -t1 -c$c -d$DUR --latency --timeout 30s -H "Host: $SITE_HOST" -H "$BYPASS" "$u")
+      s1=$(snap $t)
       raw_add "c=$c rep=$r $t" "$out"
       rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
       p50=$(awk '$1=="50%" {print $2}' <<<"$out")
       non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-      printf "%-4s %-4s %-12s %-10s %-10s %s\n" $c $r $t $rps $p50 "${non2xx:+non-2xx=$non2xx}"
+      n=$(awk '/requests in/ {print $1}' <<<"$out")
+      cpu=$(us_per_req "$s0" "$s1" "$n")
+      printf "%-4s %-4s %-12s %-10s %-10s %-12s %s %s\n" $c $r $t $rps $p50 "${cpu%% *}" "${cpu#* }" "${non2xx:+non-2xx=$non2xx}"
       # let php-fpm finish queued requests before the next target
       sleep 3
     done
