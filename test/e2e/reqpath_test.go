@@ -312,4 +312,69 @@ func TestRequestPath(t *testing.T) {
 			t.Errorf("the stalled POSTs took %s to end, http.body_timeout is 6s", d)
 		}
 	})
+
+	t.Run("an idle node stays healthy after a burst took every PHP worker", func(t *testing.T) {
+		// A burst opens a kept-alive FastCGI connection per php-fpm child
+		// (php_children: 2), and each pins its child until the agent closes
+		// it, 30 s idle. Once no PHP request completed for 2 s, health is
+		// a php-fpm ping: it must go over one of those connections, else
+		// it waits for a child that never comes and the node fails its
+		// checks (the edge ejects it, the controller replaces it).
+		c := clientFrom(reqVisitor, 10*time.Second)
+		for _, n := range st.Nodes {
+			if err := os.WriteFile(filepath.Join(n.Docroot, "scalepress-slow.php"), []byte("<?php usleep(300000); echo 'slow';"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for _, n := range st.Nodes {
+			for i := range 4 {
+				wg.Go(func() {
+					req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/scalepress-slow.php?burst=%d", n.Addr, i), nil)
+					req.Host = site
+					resp, err := c.Do(req)
+					if err != nil {
+						t.Errorf("burst GET at %s: %v", n.ID, err)
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || string(b) != "slow" {
+						t.Errorf("burst GET at %s: %d %q, want 200 \"slow\"", n.ID, resp.StatusCode, b)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		// From 2 s on health is the ping; watch it to 6 s (edge checks
+		// every 2 s, fall 3; the controller probes every second).
+		for t0 := time.Now(); time.Since(t0) < 6*time.Second; time.Sleep(500 * time.Millisecond) {
+			for _, n := range st.Nodes {
+				resp, err := c.Get("http://" + n.Addr + api.NodePathStatus)
+				if err != nil {
+					t.Fatalf("%s status at +%s: %v", n.ID, time.Since(t0).Round(100*time.Millisecond), err)
+				}
+				var rep api.NodeReport
+				err = json.NewDecoder(resp.Body).Decode(&rep)
+				resp.Body.Close()
+				if err != nil || !rep.PHPOK {
+					t.Fatalf("%s at +%s after the burst: php_ok false (%v %s), want PHP answering its ping", n.ID, time.Since(t0).Round(100*time.Millisecond), err, rep.PHPError)
+				}
+			}
+		}
+		for _, n := range s.status(t).Nodes {
+			if n.State != api.NodeInService {
+				t.Errorf("%s is %s after the burst, want %s", n.ID, n.State, api.NodeInService)
+			}
+		}
+		resp, err := c.Get(s.site + "/?s=after-the-burst")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("uncached page after the burst: %d, want 200", resp.StatusCode)
+		}
+	})
 }
