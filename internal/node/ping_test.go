@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/forward"
 	"github.com/scalepress/scalepress/internal/phpfpm"
 	"github.com/scalepress/scalepress/internal/token"
 )
@@ -55,7 +56,7 @@ func TestPingWithEveryChildPinned(t *testing.T) {
 
 // startAgentFPM starts php-fpm with a static pool of children under a fresh
 // node directory (docroot with slow.php) and returns an agent for it.
-func startAgentFPM(t *testing.T, children int) (*Agent, func() string) {
+func startAgentFPM(t testing.TB, children int) (*Agent, func() string) {
 	t.Helper()
 	bin, err := phpfpm.Binary()
 	if err != nil {
@@ -77,8 +78,13 @@ func startAgentFPM(t *testing.T, children int) (*Agent, func() string) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(docroot, "slow.php"), []byte("<?php usleep(200000); echo 'slow';\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for name, src := range map[string]string{
+		"slow.php": "<?php usleep(200000); echo 'slow';\n",
+		"page.php": "<?php header('Content-Type: text/html; charset=UTF-8'); echo str_repeat('<p>WordPress page</p>', 3200);\n", // 67,200 bytes
+	} {
+		if err := os.WriteFile(filepath.Join(docroot, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := phpfpm.Pool{Name: "node-test", Listen: filepath.Join(run, "php-fpm.sock"), MaxChildren: children,
 		PidFile: filepath.Join(run, "php-fpm.pid"), ErrorLog: filepath.Join(run, "php-fpm.log")}
@@ -141,4 +147,29 @@ func startAgentFPM(t *testing.T, children int) (*Agent, func() string) {
 	}
 	t.Cleanup(func() { a.fcgi.Close(); a.root.Close() })
 	return a, fpmLog
+}
+
+// BenchmarkServePHP is the agent's PHP path against real php-fpm: a signed
+// GET from the edge in, a 64 KB page out (PHP's own time included; compare
+// CPU profiles, not only ns/op).
+func BenchmarkServePHP(b *testing.B) {
+	a, _ := startAgentFPM(b, 2)
+	key := token.NewKey()
+	a.edges, _ = forward.NewVerifier(key)
+	signer, err := forward.NewSigner("edge-1", key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodGet, "http://blog.example/page.php?x=1", nil)
+		r.Header.Set(forward.HeaderFor, "203.0.113.7")
+		r.Header.Set(forward.HeaderProto, "https")
+		signer.Sign(r.Header, r.Method, r.Host, r.RequestURI, time.Now())
+		w := httptest.NewRecorder()
+		a.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || w.Body.Len() != 67200 {
+			b.Fatalf("%d, %d bytes", w.Code, w.Body.Len())
+		}
+	}
 }
