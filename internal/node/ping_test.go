@@ -173,3 +173,30 @@ func BenchmarkServePHP(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProbe is what the controller's status probe costs a node: the
+// handler with PHP progressing (no ping: the load path) and idle (a
+// php-fpm ping over a kept-alive connection, answered without a script).
+func BenchmarkProbe(b *testing.B) {
+	a, _ := startAgentFPM(b, 2)
+	for _, bb := range []struct {
+		name     string
+		progress bool
+	}{{"busy", true}, {"idle", false}} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if bb.progress {
+					a.load.done(time.Now())
+				} else {
+					a.load.done(time.Time{})
+				}
+				w := httptest.NewRecorder()
+				a.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://node"+api.NodePathStatus, nil))
+				if w.Code != http.StatusOK || !bytes.Contains(w.Body.Bytes(), []byte(`"php_ok":true`)) {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}
