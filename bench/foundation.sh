@@ -68,19 +68,23 @@ done
 # reaped children used: php-fpm children respawn after pm.max_requests).
 st=$($BIN status --dir $W --json)
 EDGE_PID=$(jq '.edges[0].pid' <<<"$st")
-AGENT_PID="" PHP_SP=""
+# A node's pids: its agent, filesync agent, php-fpm master and children.
+AGENT_PID="" PHP_SP="" FILESYNC_PID=""
 for p in $(jq '.nodes[0].pids[]' <<<"$st"); do
   case "$(tr '\0' ' ' </proc/$p/cmdline)" in
-    *php-fpm*) PHP_SP=$p ;;
-    *filesync*) ;;
+    *"php-fpm: master"*) PHP_SP=$p ;;
+    *php-fpm*) ;;
+    *filesync*) FILESYNC_PID=$p ;;
     *) AGENT_PID=$p ;;
   esac
 done
 PHP_NG=$(cat $W/nginx/php-fpm.pid) NGINX_PID=$(cat $W/nginx/nginx.pid)
 DB_PIDS="$(jq '.db.members[].pid, .db.router_pid' <<<"$st" | tr '\n' ' ')"
 REDIS_PID=$(jq '.redis.pid' <<<"$st")
-BG_PIDS="$(jq '.controller.pid, (.files.pid // empty)' <<<"$st" | tr '\n' ' ') $(jq '.nodes[0].pids[]' <<<"$st" | grep -vx -e "$AGENT_PID" -e "$PHP_SP" | tr '\n' ' ')"
-echo "pids: edge $EDGE_PID, node agent $AGENT_PID, php-fpm (node) $PHP_SP, nginx $NGINX_PID, php-fpm (nginx) $PHP_NG, db $DB_PIDS, redis $REDIS_PID, background $BG_PIDS"
+# The controller is the parent of every role: only its own CPU counts as background.
+CTL_PID=$(jq '.controller.pid' <<<"$st")
+BG_PIDS="$(jq '.files.pid // empty' <<<"$st") $FILESYNC_PID"
+echo "pids: edge $EDGE_PID, node agent $AGENT_PID, php-fpm master (node) $PHP_SP, nginx $NGINX_PID, php-fpm master (nginx) $PHP_NG, db $DB_PIDS, redis $REDIS_PID, controller $CTL_PID, background $BG_PIDS"
 ticks() {
   local t=0 p
   for p in "$@"; do
@@ -96,8 +100,8 @@ own() { awk '{print $14 + $15 + $16 + $17}' /proc/$1/stat; }
 HZ=$(getconf CLK_TCK)
 # snap: ticks of edge (or nginx), agent, php, db, redis, background, wrk for a target.
 snap() {
-  if [[ $1 == scalepress ]]; then echo "$(ticks $EDGE_PID) $(ticks $AGENT_PID) $(ticks $PHP_SP) $(ticks $DB_PIDS) $(ticks $REDIS_PID) $(ticks $BG_PIDS) $(own $$)"
-  else echo "$(ticks $NGINX_PID) 0 $(ticks $PHP_NG) $(ticks $DB_PIDS) $(ticks $REDIS_PID) $(ticks $BG_PIDS) $(own $$)"; fi
+  if [[ $1 == scalepress ]]; then echo "$(ticks $EDGE_PID) $(ticks $AGENT_PID) $(ticks $PHP_SP) $(ticks $DB_PIDS) $(ticks $REDIS_PID) $(( $(own $CTL_PID) + $(ticks $BG_PIDS) )) $(own $$)"
+  else echo "$(ticks $NGINX_PID) 0 $(ticks $PHP_NG) $(ticks $DB_PIDS) $(ticks $REDIS_PID) $(( $(own $CTL_PID) + $(ticks $BG_PIDS) )) $(own $$)"; fi
 }
 # us_per_req BEFORE AFTER REQUESTS: µs of CPU per request for each column.
 us_per_req() {
