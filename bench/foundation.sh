@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
-results_open foundation "REPS=$REPS DURATION=$DUR CONC=\"$CONC\" CHILDREN=$CHILDREN STARTUP=$STARTUP MEMBERS=${MEMBERS:-1}"
+results_open foundation "BIN=$BIN ($(sha256sum <$BIN | cut -c1-12)) REPS=$REPS DURATION=$DUR CONC=\"$CONC\" CHILDREN=$CHILDREN STARTUP=$STARTUP MEMBERS=${MEMBERS:-1}"
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.77.0.1:9090}
 edges: [{addr: $EDGE}]
