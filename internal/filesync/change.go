@@ -73,6 +73,11 @@ type Change struct {
 	MTime int64 `json:"mtime,omitempty"`
 	// Origin is the NodeID of the node that pushed the change.
 	Origin string `json:"origin,omitempty"`
+	// Group is set on every record of a unit's group (see PushRequest.Unit)
+	// to the sequence number of the group's last record: an agent applies
+	// the records from the group's first (a delete of the unit) up to Group
+	// all at once. Zero for a record of its own; assigned by the server.
+	Group uint64 `json:"group,omitempty"`
 }
 
 const maxOriginLen = 64
@@ -125,6 +130,12 @@ func (c Change) check(logged bool) error {
 	if !logged && c.Seq != 0 {
 		return reject(c.Path, RuleSeq, "a pushed change carries no sequence number; the server assigns it")
 	}
+	if !logged && c.Group != 0 {
+		return reject(c.Path, RuleSeq, "a pushed change carries no group; the server assigns it (set the push's unit)")
+	}
+	if logged && c.Group != 0 && c.Group < c.Seq {
+		return reject(c.Path, RuleSeq, "group end %d is before the record's sequence number %d", c.Group, c.Seq)
+	}
 	if err := checkOrigin(c.Origin); err != nil {
 		return reject(c.Path, RuleOrigin, "%v", err)
 	}
@@ -164,6 +175,14 @@ type PushRequest struct {
 	// Origin is the pushing node's NodeID; it is stamped on every change.
 	Origin  string   `json:"origin"`
 	Changes []Change `json:"changes"`
+	// Unit, when set, is a clean '/'-separated path (a plugin's or theme's
+	// directory, wp-includes, ...) that the changes replace as one unit:
+	// every change lies at or under Unit, the tree at Unit becomes exactly
+	// what the changes make of an empty Unit (a push of only a delete of
+	// Unit removes it), the store commits it as one group of records, and
+	// every agent applies the group at once (staged, then swapped). Empty
+	// for an ordinary push.
+	Unit string `json:"unit,omitempty"`
 }
 
 // PushResult is the outcome of one change of a push.
@@ -215,6 +234,9 @@ func ParsePush(data []byte) (PushRequest, error) {
 		if err := c.check(false); err != nil {
 			return PushRequest{}, err
 		}
+	}
+	if err := checkUnit(req); err != nil {
+		return PushRequest{}, err
 	}
 	return req, nil
 }

@@ -133,6 +133,10 @@ func (e *tornError) Error() string { return fmt.Sprintf("offset %d: %v", e.offse
 // scan reads a segment whose first record must be first (and follow prev),
 // calling fn for each record. It returns the size of the valid records and
 // the last sequence number read; a bad record is reported as *tornError.
+// The records of a unit's group are passed to fn only once the group is
+// complete: a group that the segment ends inside (a crash in the middle of
+// its append) is torn from its first record on, so that a group is in the
+// log whole or not at all.
 func (l *changeLog) scan(ctx context.Context, name string, first, prev uint64, fn func(Change)) (int64, uint64, error) {
 	rc, err := l.objs.Open(ctx, name)
 	if err != nil {
@@ -142,12 +146,20 @@ func (l *changeLog) scan(ctx context.Context, name string, first, prev uint64, f
 	rr := newRecordReader(rc)
 	var off int64
 	var last uint64
+	var group []Change // an open group's records so far
+	var groupOff int64 // where the open group starts
 	for {
 		c, n, err := rr.next()
+		if err == io.EOF && len(group) > 0 {
+			err = fmt.Errorf("the log ends inside the group of records %d to %d", group[0].Seq, group[0].Group)
+		}
 		if err == io.EOF {
 			return off, last, nil
 		}
 		if err != nil {
+			if len(group) > 0 {
+				return groupOff, group[0].Seq - 1, &tornError{offset: groupOff, err: fmt.Errorf("segment %s: %w", name, err)}
+			}
 			return off, last, &tornError{offset: off, err: fmt.Errorf("segment %s: %w", name, err)}
 		}
 		want := first
@@ -159,7 +171,23 @@ func (l *changeLog) scan(ctx context.Context, name string, first, prev uint64, f
 		if c.Seq != want {
 			return off, last, fmt.Errorf("segment %s offset %d: record seq %d, want %d", name, off, c.Seq, want)
 		}
-		fn(c)
+		switch {
+		case len(group) > 0 && c.Group != group[0].Group:
+			return off, last, fmt.Errorf("segment %s offset %d: record %d is not of the open group ending at %d", name, off, c.Seq, group[0].Group)
+		case c.Group > c.Seq:
+			if len(group) == 0 {
+				groupOff = off
+			}
+			group = append(group, c)
+		case len(group) > 0: // the group's last record
+			for _, g := range group {
+				fn(g)
+			}
+			group = group[:0]
+			fn(c)
+		default:
+			fn(c)
+		}
 		off += int64(n)
 		last = c.Seq
 	}

@@ -56,6 +56,7 @@ const (
 	RuleOrigin           = "origin"
 	RuleTooManyChanges   = "too-many-changes"
 	RuleMalformedRequest = "malformed"
+	RuleUnit             = "unit"
 )
 
 // ErrRejected is what every RejectError matches with errors.Is.

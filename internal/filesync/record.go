@@ -23,13 +23,18 @@ import (
 //	          byte     hash length (0, or 32 for a put) + raw SHA-256
 //	          uvarint  path length + path bytes
 //	          uvarint  origin length + origin bytes
+//	          uvarint  group (version 2 only: the last seq of the record's
+//	                   unit group, never 0; a record outside a group is
+//	                   version 1, so logs written before groups read as is)
 //
 // A payload decodes only if it is canonical: re-encoding the decoded change
 // gives the same bytes. That makes records round-trip exactly.
 const (
 	recordHeader  = 8
 	recordVersion = 1
-	maxPayload    = 2 + 4*binary.MaxVarintLen64 + 1 + 32 + 2*binary.MaxVarintLen64 + MaxPathLen + maxOriginLen
+	// recordVersionGroup is a record of a unit's group (Change.Group set).
+	recordVersionGroup = 2
+	maxPayload    = 2 + 4*binary.MaxVarintLen64 + 1 + 32 + 2*binary.MaxVarintLen64 + MaxPathLen + maxOriginLen + binary.MaxVarintLen64
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -49,7 +54,11 @@ func appendRecord(dst []byte, c Change) ([]byte, error) {
 	}
 	start := len(dst)
 	dst = append(dst, make([]byte, recordHeader)...)
-	dst = append(dst, recordVersion, byte(c.Op))
+	version := byte(recordVersion)
+	if c.Group != 0 {
+		version = recordVersionGroup
+	}
+	dst = append(dst, version, byte(c.Op))
 	dst = binary.AppendUvarint(dst, c.Seq)
 	dst = binary.AppendUvarint(dst, uint64(c.Mode))
 	dst = binary.AppendUvarint(dst, uint64(c.Size))
@@ -64,6 +73,9 @@ func appendRecord(dst []byte, c Change) ([]byte, error) {
 	dst = append(dst, c.Path...)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Origin)))
 	dst = append(dst, c.Origin...)
+	if c.Group != 0 {
+		dst = binary.AppendUvarint(dst, c.Group)
+	}
 	payload := dst[start+recordHeader:]
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(payload)))
 	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, crcTable))
@@ -98,8 +110,9 @@ func decodeRecord(b []byte) (Change, int, error) {
 func decodePayload(p []byte) (Change, error) {
 	r := payloadReader{b: p}
 	var c Change
-	if v := r.byte(); v != recordVersion {
-		return Change{}, fmt.Errorf("unknown format version %d", v)
+	version := r.byte()
+	if version != recordVersion && version != recordVersionGroup {
+		return Change{}, fmt.Errorf("unknown format version %d", version)
 	}
 	c.Op = Op(r.byte())
 	c.Seq = r.uvarint()
@@ -115,6 +128,9 @@ func decodePayload(p []byte) (Change, error) {
 	}
 	c.Path = string(r.bytes(r.uvarint()))
 	c.Origin = string(r.bytes(r.uvarint()))
+	if version == recordVersionGroup {
+		c.Group = r.uvarint()
+	}
 	if r.err != nil {
 		return Change{}, r.err
 	}

@@ -225,6 +225,14 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 	if len(req.Changes) > s.cfg.MaxChanges {
 		return PushResponse{}, reject("", RuleTooManyChanges, "the push has %d changes, more than %d", len(req.Changes), s.cfg.MaxChanges)
 	}
+	if err := checkUnit(req); err != nil {
+		return PushResponse{}, err
+	}
+	if req.Unit != "" {
+		if err := s.rules.checkPath(req.Unit); err != nil {
+			return PushResponse{}, err
+		}
+	}
 	var total int64
 	for _, c := range req.Changes {
 		if err := c.check(false); err != nil {
@@ -285,10 +293,16 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 	}
 	resp := PushResponse{Results: make([]PushResult, len(req.Changes))}
 	var recs []Change
+	if req.Unit != "" {
+		recs, resp.Results = s.tree.unitGroup(req.Unit, req.Origin, req.Changes, s.seq+1, s.base)
+	}
 	touched := make(map[string]bool)    // paths changed earlier in this push
 	underTouch := make(map[string]bool) // parents of those
 	next := s.seq + 1
 	for i, c := range req.Changes {
+		if req.Unit != "" {
+			break // the group above
+		}
 		related := touched[c.Path] || underTouch[c.Path]
 		for _, d := range parentDirs(c.Path) {
 			related = related || touched[d]
