@@ -34,7 +34,7 @@ const (
 	recordVersion = 1
 	// recordVersionGroup is a record of a unit's group (Change.Group set).
 	recordVersionGroup = 2
-	maxPayload    = 2 + 4*binary.MaxVarintLen64 + 1 + 32 + 2*binary.MaxVarintLen64 + MaxPathLen + maxOriginLen + binary.MaxVarintLen64
+	maxPayload         = 2 + 4*binary.MaxVarintLen64 + 1 + 32 + 2*binary.MaxVarintLen64 + MaxPathLen + maxOriginLen + binary.MaxVarintLen64
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
