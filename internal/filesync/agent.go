@@ -52,6 +52,16 @@ type Agent struct {
 	// scanned is set once the docroot was compared with the index after the
 	// agent caught up; local events before that are left to that scan.
 	scanned bool
+
+	// gate keeps PHP requests out while a unit is swapped in.
+	gate      requestGate
+	gateFiles *flockGate // closed by Close
+	// watch is Run's watcher (nil outside Run): a unit's swap rewatches
+	// the unit.
+	watch *watcher
+	// testHookStage, when set, is called after each step of a unit's swap
+	// (stage.go); errKilled stops the apply there as a crash would.
+	testHookStage func(step string) error
 }
 
 // NewAgent opens the agent's state (StateDir: applied sequence number, queue
@@ -94,6 +104,14 @@ func NewAgent(cfg AgentConfig, logger *slog.Logger) (*Agent, error) {
 	if a.root, err = os.OpenRoot(cfg.Docroot); err != nil {
 		return fail(err)
 	}
+	if err := a.clearStage(); err != nil {
+		return fail(err)
+	}
+	gate, err := a.openGate()
+	if err != nil {
+		return fail(err)
+	}
+	a.gate, a.gateFiles = gate, gate
 	if a.queue, err = openQueue(filepath.Join(cfg.StateDir, "queue.jsonl")); err != nil {
 		return fail(err)
 	}
@@ -118,6 +136,9 @@ func (a *Agent) Close() error {
 	}
 	if a.quar != nil {
 		a.quar.close()
+	}
+	if a.gateFiles != nil {
+		a.gateFiles.closeFiles()
 	}
 	if a.root != nil {
 		a.root.Close()
@@ -182,6 +203,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.scanned = false
+	a.watch = w
 	a.mu.Unlock()
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -192,6 +214,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-ctx.Done()
 	cancel()
 	wg.Wait()
+	a.mu.Lock()
+	a.watch = nil
+	a.mu.Unlock()
 	w.close()
 	if err := a.saveApplied(true); err != nil {
 		return fmt.Errorf("filesync: run: save applied: %w", err)
@@ -281,6 +306,7 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 	if a.AppliedSeq() >= st.Head() {
 		a.startupScan()
 	}
+	var group []Change // an incomplete unit group (stage.go)
 	for {
 		c, err := st.Next()
 		if err != nil {
@@ -290,8 +316,31 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 		if c.Seq <= applied {
 			continue
 		}
-		if c.Seq != applied+1 {
-			return fmt.Errorf("filesync: stream: got seq %d after %d", c.Seq, applied)
+		if c.Seq != applied+len64(group)+1 {
+			return fmt.Errorf("filesync: stream: got seq %d after %d", c.Seq, applied+len64(group))
+		}
+		if c.Group > c.Seq {
+			group = append(group, c) // the rest of the unit follows
+			continue
+		}
+		if c.Group != 0 {
+			group = append(group, c)
+			err := a.applyUnit(ctx, group)
+			group = nil
+			if err != nil {
+				return err
+			}
+			b.reset()
+			if err := a.saveApplied(false); err != nil {
+				a.logger.Warn("cannot save applied seq", "err", err)
+			}
+			if c.Seq >= st.Head() {
+				a.startupScan()
+			}
+			continue
+		}
+		if len(group) > 0 {
+			return fmt.Errorf("filesync: stream: record %d ends the group of %d to %d early", c.Seq, group[0].Seq, group[0].Group)
 		}
 		if err := a.applyRemote(ctx, c); err != nil {
 			if !a.skipFailed(ctx, c, err) {
@@ -348,6 +397,37 @@ func (a *Agent) cutOnMove(ctx context.Context, st *ChangeStream, base string) fu
 		cancel()
 		<-done
 	}
+}
+
+func len64(s []Change) uint64 { return uint64(len(s)) }
+
+// applyUnit applies a complete unit group and moves AppliedSeq past it. A
+// group that cannot be swapped in (its shape, a local change under it, a
+// failure of this node) is applied record by record, as an agent that
+// knows no groups would: the end state is the same, without the swap's
+// guarantee. A remote failure (the files role, the network) returns, and
+// the group is applied again after the reconnect.
+func (a *Agent) applyUnit(ctx context.Context, group []Change) error {
+	err := a.applyGroup(ctx, group)
+	var re *remoteError
+	switch {
+	case errors.As(err, &re) || ctx.Err() != nil:
+		return fmt.Errorf("filesync: apply the unit %s (%d to %d): %w", group[0].Path, group[0].Seq, group[0].Group, err)
+	case errors.Is(err, errKilled):
+		return err
+	case err == nil:
+		a.applied.Store(group[len(group)-1].Seq)
+		return nil
+	case !errors.Is(err, errGroupShape):
+		a.logger.Warn("cannot swap a unit in; applying it record by record", "unit", group[0].Path, "seq", group[0].Seq, "err", err)
+	}
+	for _, c := range group {
+		if err := a.applyRemote(ctx, c); err != nil && !a.skipFailed(ctx, c, err) {
+			return fmt.Errorf("filesync: apply %d (%s %s): %w", c.Seq, c.Op, c.Path, err)
+		}
+		a.applied.Store(c.Seq)
+	}
+	return nil
 }
 
 // failing reports whether a change of the stream is failing and being
@@ -416,16 +496,13 @@ func (a *Agent) watchLoop(ctx context.Context, w *watcher) {
 			now := time.Now()
 			w.event(ev, func(p string) { deb.add(p, now) })
 			arm()
-		case err, ok := <-w.fsw.Errors:
-			if !ok {
-				return
-			}
+		case err := <-w.errs:
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				a.logger.Warn("file events were lost; rescanning the docroot")
 			} else {
 				a.logger.Warn("watcher error; rescanning the docroot", "err", err)
 			}
-			if err := w.addTree(".", nil); err != nil {
+			if err := w.watchAll(); err != nil {
 				a.logger.Warn("cannot re-add watches", "err", err)
 			}
 			a.rescan()

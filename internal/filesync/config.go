@@ -253,12 +253,17 @@ type AgentConfig struct {
 	// StateDir, counted, and skipped so that later changes apply. Attempts
 	// are spaced by the reconnect backoff (RetryMin doubling up to RetryMax).
 	QuarantineAfter int
+	// SwapWait bounds how long a unit's swap waits for the node's PHP
+	// requests in flight to finish (new ones wait meanwhile); after it the
+	// swap goes ahead, and a request still running may read both trees.
+	SwapWait time.Duration
 }
 
 // DefaultAgentConfig returns the defaults: DefaultRules, 20 ms debounce,
 // 50 ms to 2 s backoff, 30 s requests, a stream silent for 30 s is dead,
 // 256 changes a push, 4 transfers at once, quarantine after 5 failures
-// (0.4 to 0.75 s of retries). Server, NodeID, Token, Docroot and StateDir
+// (0.4 to 0.75 s of retries), a swap waits 2 s at most for requests in
+// flight. Server, NodeID, Token, Docroot and StateDir
 // have no default.
 func DefaultAgentConfig() AgentConfig {
 	return AgentConfig{
@@ -271,6 +276,7 @@ func DefaultAgentConfig() AgentConfig {
 		PushBatch:       256,
 		Uploaders:       4,
 		QuarantineAfter: 5,
+		SwapWait:        2 * time.Second,
 	}
 }
 
@@ -325,6 +331,9 @@ func (c AgentConfig) Validate() error {
 	}
 	if c.QuarantineAfter < 1 {
 		bad("QuarantineAfter", "must be at least 1, got %d", c.QuarantineAfter)
+	}
+	if c.SwapWait <= 0 {
+		bad("SwapWait", "must be positive, got %s", c.SwapWait)
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -19,7 +20,18 @@ type watcher struct {
 	root   string // absolute docroot
 	rules  pathRules
 	logger *slog.Logger
-	dirs   map[string]bool // watched directories, relative ("." is the docroot)
+	// errs has fsnotify's errors. A goroutine of the watcher drains
+	// fsw.Errors into it at once: fsnotify sends some errors while it holds
+	// the lock that Add and Remove take, so an Add made while nobody reads
+	// fsw.Errors would wait forever. One pending error is enough (it asks
+	// for a rescan); more are dropped.
+	errs    chan error
+	drained chan struct{}
+
+	// mu guards dirs: the watch loop and the applier of a unit (which
+	// rewatches the unit around its swap) both change the watches.
+	mu   sync.Mutex
+	dirs map[string]bool // watched directories, relative ("." is the docroot)
 }
 
 func newWatcher(root string, rules pathRules, logger *slog.Logger) (*watcher, error) {
@@ -33,15 +45,55 @@ func newWatcher(root string, rules pathRules, logger *slog.Logger) (*watcher, er
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{fsw: fsw, root: abs, rules: rules, logger: logger, dirs: make(map[string]bool)}
-	if err := w.addTree(".", nil); err != nil {
-		fsw.Close()
+	w := &watcher{fsw: fsw, root: abs, rules: rules, logger: logger, dirs: make(map[string]bool),
+		errs: make(chan error, 1), drained: make(chan struct{})}
+	go func() {
+		defer close(w.drained)
+		for err := range fsw.Errors {
+			select {
+			case w.errs <- err:
+			default:
+			}
+		}
+	}()
+	if err := w.watchAll(); err != nil {
+		w.close()
 		return nil, err
 	}
 	return w, nil
 }
 
-func (w *watcher) close() error { return w.fsw.Close() }
+func (w *watcher) close() error {
+	err := w.fsw.Close()
+	<-w.drained
+	return err
+}
+
+// watchAll (re)watches every directory of the docroot.
+func (w *watcher) watchAll() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.addTree(".", nil)
+}
+
+// unwatch drops the watches of dir and below, before the applier moves
+// it away: fsnotify would otherwise, on the move, remove a watch by a name
+// that by then is the new tree's.
+func (w *watcher) unwatch(dir string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dropTree(dir)
+}
+
+// rewatch watches dir and below, after the applier put a new tree there.
+func (w *watcher) rewatch(dir string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dropTree(dir)
+	if err := w.addTree(dir, nil); err != nil {
+		w.logger.Warn("cannot watch a swapped-in directory; its changes are found by the next rescan", "path", dir, "err", err)
+	}
+}
 
 // rel turns an event's absolute name into a docroot-relative slash path;
 // ok is false for the docroot itself and names outside it.
@@ -110,12 +162,17 @@ func (w *watcher) event(ev fsnotify.Event, dirty func(string)) {
 	if !ok || w.rules.ignored(rel) {
 		return
 	}
-	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		if w.dirs[rel] {
-			w.dropTree(rel)
-		}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	moved := ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)
+	if moved && w.dirs[rel] {
+		w.dropTree(rel)
 	}
-	if ev.Has(fsnotify.Create) {
+	// A directory is still there after it was moved or removed when
+	// another took its place: the agent swapped a unit in (stage.go), and
+	// the events of the two trees may come in either order, under the old
+	// tree's names. Whatever is at the name now is watched.
+	if ev.Has(fsnotify.Create) || moved {
 		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
 			if err := w.addTree(rel, dirty); err != nil {
 				w.logger.Warn("cannot watch a new directory; its changes are found by the next rescan", "path", rel, "err", err)

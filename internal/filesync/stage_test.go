@@ -1,0 +1,290 @@
+package filesync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/scalepress/scalepress/internal/api"
+	"golang.org/x/sys/unix"
+)
+
+const testUnit = "wp-content/plugins/mix"
+
+// unitVersion is the push that makes testUnit version v: files f00..fNN
+// (N grows with v, so a version drops or adds files) and first.php and
+// last.php, which both name the version.
+func unitVersion(t *testing.T, s *Store, v int) PushRequest {
+	t.Helper()
+	cs := []Change{{Op: OpMkdir, Path: testUnit, Mode: 0o755}, {Op: OpMkdir, Path: testUnit + "/inc", Mode: 0o755}}
+	add := func(p, content string) {
+		c := storeBlob(t, s, p, content)
+		c.MTime = int64(v) * 1e9
+		cs = append(cs, c)
+	}
+	add(testUnit+"/first.php", fmt.Sprintf("version=%d", v))
+	add(testUnit+"/inc/last.php", fmt.Sprintf("version=%d", v))
+	for i := range 10 + v {
+		add(fmt.Sprintf("%s/inc/f%02d.php", testUnit, i), fmt.Sprintf("v%d file %d", v, i))
+	}
+	if v%2 == 0 {
+		add(testUnit+"/even.php", "even")
+	}
+	return unitPush(testUnit, cs...)
+}
+
+func commitUnit(t *testing.T, s *Store, v int) uint64 {
+	t.Helper()
+	resp, err := s.Commit(context.Background(), unitVersion(t, s, v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Seq
+}
+
+// versionOf says which version the tree at testUnit in docroot is, or
+// describes the mix it is.
+func versionOf(t *testing.T, docroot string, want map[int]map[string]string) string {
+	t.Helper()
+	got := make(map[string]string)
+	for p, d := range treeOf(t, docroot) {
+		if p == testUnit || isBelow(p, testUnit) {
+			got[p] = d
+		}
+	}
+	for v, w := range want {
+		if cmp.Equal(w, got) {
+			return fmt.Sprintf("v%d", v)
+		}
+	}
+	return fmt.Sprintf("a mix: %v", got)
+}
+
+// request reads first.php and last.php of the unit as a PHP request of
+// the node would: through the request gate, as the auto_prepend_file does.
+// between runs after the first read.
+func request(docroot string, between func()) (first, last string, err error) {
+	dir := filepath.Join(docroot, api.SwapStageDir)
+	g, err := os.Open(filepath.Join(dir, api.SwapGateFile))
+	if err != nil {
+		return "", "", err
+	}
+	unix.Flock(int(g.Fd()), unix.LOCK_SH)
+	unix.Flock(int(g.Fd()), unix.LOCK_UN)
+	g.Close()
+	u, err := os.Open(filepath.Join(dir, api.SwapInUseFile))
+	if err != nil {
+		return "", "", err
+	}
+	defer u.Close() // the end of the request releases the lock
+	unix.Flock(int(u.Fd()), unix.LOCK_SH)
+	b1, err := os.ReadFile(filepath.Join(docroot, testUnit, "first.php"))
+	if err != nil {
+		return "", "", err
+	}
+	if between != nil {
+		between()
+	}
+	b2, err := os.ReadFile(filepath.Join(docroot, testUnit, "inc", "last.php"))
+	return string(b1), string(b2), err
+}
+
+// TestAgentUnitSwapIsAtomicForRequests: while units are swapped in over
+// and over, requests that read two files of the unit never see two
+// versions, nor a missing file; the tree is always exactly one version.
+func TestAgentUnitSwapIsAtomicForRequests(t *testing.T) {
+	c := newCluster(t)
+	s := c.srv.srv.Store()
+	commitUnit(t, s, 1)
+	b := c.agent("node-b")
+	b.waitApplied(s.Seq())
+
+	var mixes, missing, requests atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				first, last, err := request(b.docroot, nil)
+				requests.Add(1)
+				switch {
+				case err != nil:
+					missing.Add(1)
+					t.Errorf("request: %v", err)
+				case first != last:
+					mixes.Add(1)
+					t.Errorf("a request read %q and %q", first, last)
+				}
+			}
+		})
+	}
+	for v := 2; v <= 21; v++ {
+		b.waitApplied(commitUnit(t, s, v))
+	}
+	close(stop)
+	wg.Wait()
+	want := map[int]map[string]string{}
+	c2 := newTestAgent(t, c.srv.url, c.base, "node-ref")
+	c2.bootstrap()
+	ref := make(map[string]string)
+	for p, d := range treeOf(t, c2.docroot) {
+		if p == testUnit || isBelow(p, testUnit) {
+			ref[p] = d
+		}
+	}
+	want[21] = ref
+	if got := versionOf(t, b.docroot, want); got != "v21" {
+		t.Errorf("node-b's unit after the swaps is %s, want v21 as bootstrapped", got)
+	}
+	t.Logf("%d requests during 20 swaps: %d mixes, %d missing", requests.Load(), mixes.Load(), missing.Load())
+	if n, _ := filepath.Glob(filepath.Join(b.docroot, api.SwapStageDir, "[0-9]*")); len(n) > 0 {
+		t.Errorf("stage left behind: %v", n)
+	}
+
+	// The swapped-in tree is watched: a local change in it is pushed.
+	b.write(testUnit+"/inc/local.php", "written by php on b")
+	waitFor(t, 10*time.Second, "the local change in the swapped-in tree to reach files", func() bool {
+		_, ok := s.Lookup(testUnit + "/inc/local.php")
+		return ok
+	})
+}
+
+// TestAgentUnitSwapWaitsForRequests: a request in flight (it holds the
+// gate) that read one file of the old tree reads the other from the old
+// tree too: the swap waits for it.
+func TestAgentUnitSwapWaitsForRequests(t *testing.T) {
+	c := newCluster(t)
+	s := c.srv.srv.Store()
+	commitUnit(t, s, 1)
+	b := c.agent("node-b")
+	b.waitApplied(s.Seq())
+
+	staged, swapped := make(chan struct{}), make(chan struct{})
+	b.a.mu.Lock()
+	b.a.testHookStage = func(step string) error {
+		switch step {
+		case stepStaged:
+			close(staged)
+		case stepSwapped:
+			close(swapped)
+		}
+		return nil
+	}
+	b.a.mu.Unlock()
+	first, last, err := request(b.docroot, func() {
+		seq := commitUnit(t, s, 2)
+		<-staged
+		select {
+		case <-swapped:
+			t.Errorf("the unit was swapped while a request was in flight")
+		case <-time.After(300 * time.Millisecond):
+			// The swap waits for this request (absence of the swap; the
+			// swap itself takes microseconds).
+		}
+		_ = seq
+	})
+	if err != nil || first != "version=1" || last != "version=1" {
+		t.Errorf("the request in flight read %q and %q (%v), want version=1 twice", first, last, err)
+	}
+	<-swapped
+	b.waitApplied(s.Seq())
+	if first, last, err := request(b.docroot, nil); err != nil || first != "version=2" || last != "version=2" {
+		t.Errorf("a request after the swap read %q and %q (%v), want version=2 twice", first, last, err)
+	}
+}
+
+// TestAgentUnitKillPoints stops a unit's apply at each of its steps as a
+// crash would, then opens the agent again: the live tree is always the
+// old or the new version whole, and after the restart the new one, with
+// the stage cleared.
+func TestAgentUnitKillPoints(t *testing.T) {
+	for _, step := range []string{stepStaged, stepSwapped, stepRemoved} {
+		t.Run(step, func(t *testing.T) {
+			c := newCluster(t)
+			s := c.srv.srv.Store()
+			commitUnit(t, s, 1)
+			ref := c.agent("node-ref")
+			ref.waitApplied(s.Seq())
+			b := c.agent("node-b")
+			b.waitApplied(s.Seq())
+			want := map[int]map[string]string{1: unitTree(t, ref.docroot)}
+
+			killed := make(chan struct{})
+			var once sync.Once
+			b.a.mu.Lock()
+			b.a.testHookStage = func(got string) error {
+				if got != step {
+					return nil
+				}
+				once.Do(func() { close(killed) })
+				return errKilled
+			}
+			b.a.mu.Unlock()
+			commitUnit(t, s, 2)
+			ref.waitApplied(s.Seq())
+			want[2] = unitTree(t, ref.docroot)
+			<-killed
+			b.stop() // the crash: what the killed apply left stays
+			got := versionOf(t, b.docroot, want)
+			if strings.HasPrefix(got, "a mix") {
+				t.Fatalf("killed after %q: the live unit is %s", step, got)
+			}
+			t.Logf("killed after %q: the live unit is %s", step, got)
+
+			b.open()
+			b.start()
+			b.waitApplied(s.Seq())
+			if got := versionOf(t, b.docroot, want); got != "v2" {
+				t.Errorf("after the restart the unit is %s, want v2", got)
+			}
+			if n, _ := filepath.Glob(filepath.Join(b.docroot, api.SwapStageDir, "[0-9]*")); len(n) > 0 {
+				t.Errorf("stage left behind after the restart: %v", n)
+			}
+		})
+	}
+}
+
+func unitTree(t *testing.T, docroot string) map[string]string {
+	t.Helper()
+	out := make(map[string]string)
+	for p, d := range treeOf(t, docroot) {
+		if p == testUnit || isBelow(p, testUnit) {
+			out[p] = d
+		}
+	}
+	return out
+}
+
+// TestAgentUnitDeleteAndInstall: a unit that did not exist appears whole,
+// and a unit push of only its delete removes it.
+func TestAgentUnitDeleteAndInstall(t *testing.T) {
+	c := newCluster(t)
+	s := c.srv.srv.Store()
+	b := c.agent("node-b")
+	b.waitApplied(commitUnit(t, s, 3))
+	if first, last, err := request(b.docroot, nil); err != nil || first != "version=3" || last != first {
+		t.Fatalf("installed unit read %q %q (%v)", first, last, err)
+	}
+	resp, err := s.Commit(context.Background(), unitPush(testUnit, Change{Op: OpDelete, Path: testUnit}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitApplied(resp.Seq)
+	if _, err := os.Lstat(b.path(testUnit)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the deleted unit is still there: %v", err)
+	}
+}
