@@ -155,12 +155,17 @@ func (h Host) phpFPMRole(id, run string) (local.Role, error) {
 	if err != nil {
 		return local.Role{}, err
 	}
-	ini, err := phpfpm.RenderINI(phpfpm.DefaultINI())
+	// Every request passes the filesync agent's request gate first, so
+	// that a unit it swaps in is never read half old, half new (ADR 22).
+	gatePath := filepath.Join(run, "gate.php")
+	iniCfg := phpfpm.DefaultINI()
+	iniCfg.AutoPrependFile = gatePath
+	ini, err := phpfpm.RenderINI(iniCfg)
 	if err != nil {
 		return local.Role{}, err
 	}
 	confPath, iniPath := filepath.Join(run, "php-fpm.conf"), filepath.Join(run, "php.ini")
-	for path, b := range map[string][]byte{confPath: conf, iniPath: ini} {
+	for path, b := range map[string][]byte{confPath: conf, iniPath: ini, gatePath: phpfpm.GateScript} {
 		if err := atomicfile.Write(path, b, 0o644); err != nil {
 			return local.Role{}, err
 		}

@@ -2,7 +2,10 @@ package phpfpm
 
 import (
 	"bytes"
+	_ "embed"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"regexp"
 	"strconv"
 )
@@ -13,19 +16,34 @@ import (
 type INI struct {
 	OpcacheMemoryMB    int    // opcache.memory_consumption, default 128
 	ValidateTimestamps bool   // opcache.validate_timestamps, default true
-	RevalidateFreq     int    // opcache.revalidate_freq in seconds, default 2
+	RevalidateFreq     int    // opcache.revalidate_freq in seconds, default 0 (see DefaultINI)
 	MemoryLimit        string // default "256M"; "-1" is unlimited
 	UploadMaxFilesize  string // default "64M"
 	PostMaxSize        string // default "64M"; must be >= UploadMaxFilesize
 	MaxExecutionTime   int    // seconds, default 60; 0 is unlimited
+	// AutoPrependFile is php's auto_prepend_file, an absolute path: the
+	// request gate (GateScript) on nodes kept by filesync. Empty: none.
+	AutoPrependFile string
 }
 
-// DefaultINI returns the defaults.
+// GateScript is the PHP side of the request gate between a node's
+// filesync agent and its requests (internal/api.SwapStageDir has the
+// protocol): nodes run it as AutoPrependFile.
+//
+//go:embed gate.php
+var GateScript []byte
+
+// DefaultINI returns the defaults. opcache checks a script's timestamp on
+// every include (revalidate_freq 0): a unit that filesync swapped in is
+// then what the next include runs, for every file of it at once; with a
+// revalidation interval each cached file would be checked at its own time,
+// and a request could run some files of the old version and some of the
+// new for that long (ADR 22). The cost is one stat per include.
 func DefaultINI() INI {
 	return INI{
 		OpcacheMemoryMB:    128,
 		ValidateTimestamps: true,
-		RevalidateFreq:     2,
+		RevalidateFreq:     0,
 		MemoryLimit:        "256M",
 		UploadMaxFilesize:  "64M",
 		PostMaxSize:        "64M",
@@ -37,9 +55,6 @@ func (i INI) withDefaults() INI {
 	d := DefaultINI()
 	if i.OpcacheMemoryMB == 0 {
 		i.OpcacheMemoryMB = d.OpcacheMemoryMB
-	}
-	if i.RevalidateFreq == 0 {
-		i.RevalidateFreq = d.RevalidateFreq
 	}
 	if i.MemoryLimit == "" {
 		i.MemoryLimit = d.MemoryLimit
@@ -87,6 +102,9 @@ func (i INI) Validate() error {
 	}
 	if i.MaxExecutionTime < 0 {
 		return fmt.Errorf("phpfpm: ini.max_execution_time: must not be negative, got %d", i.MaxExecutionTime)
+	}
+	if p := i.AutoPrependFile; p != "" && (!filepath.IsAbs(p) || strings.ContainsAny(p, "\"\n\r\x00;$")) {
+		return fmt.Errorf("phpfpm: ini.auto_prepend_file: %q must be an absolute path without quotes, ';', '$' or line breaks", p)
 	}
 	if _, ok := parseSize(i.MemoryLimit); !ok && i.MemoryLimit != "-1" {
 		return fmt.Errorf("phpfpm: ini.memory_limit: %q must be a size like 256M or -1", i.MemoryLimit)
@@ -145,6 +163,9 @@ func RenderINI(i INI) ([]byte, error) {
 		{"opcache.save_comments", "1"},
 	} {
 		fmt.Fprintf(&b, "%s = %s\n", kv[0], kv[1])
+	}
+	if i.AutoPrependFile != "" {
+		fmt.Fprintf(&b, "auto_prepend_file = \"%s\"\n", i.AutoPrependFile)
 	}
 	return b.Bytes(), nil
 }
