@@ -5,9 +5,9 @@ import (
 	_ "embed"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // INI holds the php.ini settings scalepress tunes; RenderINI writes the file
