@@ -18,3 +18,12 @@ const (
 	SwapGateFile  = "gate"
 	SwapInUseFile = "inuse"
 )
+
+// Units that PHP declares (ADR 22): while WordPress's upgrader replaces a
+// plugin's or theme's directory, the mu-plugin keeps a marker file in
+// SwapStageDir/SwapUnitsDir (group-writable: PHP's group is the agent's).
+// Its name says the unit: "plugins.NAME" for wp-content/plugins/NAME,
+// "themes.NAME" for wp-content/themes/NAME. While the marker exists the
+// agent pushes nothing of the unit; when it is removed the agent pushes the
+// unit's whole tree as one unit (filesync.PushRequest.Unit).
+const SwapUnitsDir = "units"

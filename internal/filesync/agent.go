@@ -107,6 +107,9 @@ func NewAgent(cfg AgentConfig, logger *slog.Logger) (*Agent, error) {
 	if err := a.clearStage(); err != nil {
 		return fail(err)
 	}
+	if err := a.openUnits(); err != nil {
+		return fail(err)
+	}
 	gate, err := a.openGate()
 	if err != nil {
 		return fail(err)
@@ -211,6 +214,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.pushLoop(ctx) })
 	wg.Go(func() { a.streamLoop(ctx) })
 	wg.Go(func() { a.watchLoop(ctx, w) })
+	wg.Go(func() { a.unitsLoop(ctx) })
 	<-ctx.Done()
 	cancel()
 	wg.Wait()

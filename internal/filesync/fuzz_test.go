@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"path"
 	"strings"
 	"testing"
 
@@ -109,6 +110,25 @@ func FuzzPushChange(f *testing.F) {
 			if err != nil || got != c {
 				t.Fatalf("record round trip of %+v = %+v, %v", c, got, err)
 			}
+		}
+	})
+}
+
+// FuzzUnitMarker parses arbitrary marker names: a name either is refused
+// or declares one directory right below wp-content/plugins or
+// wp-content/themes. Seeds: testdata/fuzz/FuzzUnitMarker.
+func FuzzUnitMarker(f *testing.F) {
+	f.Fuzz(func(t *testing.T, name string) {
+		unit, err := parseUnitMarker(name)
+		if err != nil {
+			return
+		}
+		dir, base := path.Split(unit)
+		if dir != "wp-content/plugins/" && dir != "wp-content/themes/" {
+			t.Fatalf("marker %q declares %q, outside plugins and themes", name, unit)
+		}
+		if err := checkPathSyntax(unit, 3); err != nil || base == "" {
+			t.Fatalf("marker %q declares %q, not a clean path of 3 segments: %v", name, unit, err)
 		}
 	})
 }

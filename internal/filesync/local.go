@@ -21,7 +21,11 @@ func (a *Agent) handleLocal(paths []string) {
 		return // the scan after catching up covers them
 	}
 	var cs []Change
+	held := a.activeUnits()
 	for _, p := range paths {
+		if heldBy(held, p) {
+			continue // PHP is replacing its unit; pushed whole when it is done
+		}
 		if c, ok := a.processLocal(p); ok {
 			cs = append(cs, c)
 		}
@@ -139,6 +143,7 @@ func (a *Agent) rescan() {
 	}
 	seen := make(map[string]bool)
 	var cs []Change
+	held := a.activeUnits()
 	err := fs.WalkDir(a.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if p == "." {
 			return err
@@ -153,6 +158,9 @@ func (a *Agent) rescan() {
 			return nil
 		}
 		seen[p] = true
+		if heldBy(held, p) {
+			return nil
+		}
 		if c, ok := a.processLocal(p); ok {
 			cs = append(cs, c)
 		}
@@ -170,8 +178,8 @@ func (a *Agent) rescan() {
 	}
 	slices.Sort(gone)
 	for _, p := range gone {
-		if _, ok := a.index.get(p); !ok {
-			continue // below a directory already found gone
+		if _, ok := a.index.get(p); !ok || heldBy(held, p) {
+			continue // below a directory already found gone, or PHP's unit
 		}
 		if c, ok := a.processLocal(p); ok {
 			cs = append(cs, c)

@@ -76,6 +76,9 @@ func (a *Agent) pushOnce(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	if unit := batch[0].Unit; unit != "" {
+		return a.pushUnit(ctx, unit, batch, errs)
+	}
 
 	var send []queued
 	var drop []queued
@@ -189,5 +192,72 @@ func (a *Agent) upload(ctx context.Context, c Change) error {
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", c.Path, err)
 	}
+	return nil
+}
+
+// pushUnit commits a unit whose blobs were uploaded (errs: each put's
+// upload). A unit is pushed whole or not at all: when a file changed after
+// it was queued (or its blob is refused) the unit is queued again from the
+// disk as it is now; when the files role refuses the unit, its changes are
+// queued one by one, so that what can be synced is.
+func (a *Agent) pushUnit(ctx context.Context, unit string, batch []queued, errs []error) error {
+	for _, err := range errs {
+		var rej *RejectError
+		switch {
+		case err == nil:
+		case errors.Is(err, errStale) || errors.As(err, &rej):
+			a.logger.Info("a file of a unit changed after it was queued; queueing the unit again", "unit", unit, "err", err)
+			return a.requeueUnit(unit, batch, true)
+		default:
+			return err
+		}
+	}
+	req := PushRequest{Origin: a.cfg.NodeID, Unit: unit}
+	for _, q := range batch {
+		req.Changes = append(req.Changes, q.Change)
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+	resp, err := a.client.Push(rctx, req)
+	cancel()
+	var rej *RejectError
+	switch {
+	case errors.As(err, &rej) && rej.Rule == RuleBlob:
+		return err
+	case errors.As(err, &rej):
+		a.logger.Warn("unit refused by files; pushing its changes one by one", "unit", unit, "err", err)
+		return a.requeueUnit(unit, batch, false)
+	case err != nil:
+		return err
+	}
+	a.logger.Info("unit pushed", "unit", unit, "changes", len(batch), "seq", resp.Seq)
+	return a.finish(nil, batch, resp.Results)
+}
+
+// requeueUnit takes a unit's changes off the queue and queues, in their
+// place at the end, the unit as the disk holds it now (again) or its
+// changes as ordinary ones (!again). The pending counts stay as they are
+// for the paths queued again.
+func (a *Agent) requeueUnit(unit string, batch []queued, again bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := make([]uint64, len(batch))
+	for i, q := range batch {
+		ids[i] = q.ID
+		if a.pending[q.Change.Path]--; a.pending[q.Change.Path] <= 0 {
+			delete(a.pending, q.Change.Path)
+		}
+	}
+	if err := a.queue.ack(ids...); err != nil {
+		a.logger.Warn("cannot record a unit's removal from the queue", "unit", unit, "err", err)
+	}
+	if again {
+		a.enqueueUnitLocked(unit)
+		return nil
+	}
+	cs := make([]Change, len(batch))
+	for i, q := range batch {
+		cs[i] = q.Change
+	}
+	a.enqueueLocked(cs)
 	return nil
 }

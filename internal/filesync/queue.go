@@ -34,12 +34,26 @@ type queue struct {
 type queued struct {
 	ID     uint64 `json:"id"`
 	Change Change `json:"change"`
+	// Unit is set on every change of a unit (PushRequest.Unit): the
+	// changes queued together by one addUnit, which are pushed together
+	// and alone. UnitID is the ID of the unit's first change, UnitSize the
+	// number of its changes.
+	Unit     string `json:"unit,omitempty"`
+	UnitID   uint64 `json:"unit_id,omitempty"`
+	UnitSize int    `json:"unit_size,omitempty"`
 }
 
 type journalLine struct {
-	ID     uint64  `json:"id,omitempty"`
-	Change *Change `json:"change,omitempty"`
-	Ack    uint64  `json:"ack,omitempty"`
+	ID       uint64  `json:"id,omitempty"`
+	Change   *Change `json:"change,omitempty"`
+	Ack      uint64  `json:"ack,omitempty"`
+	Unit     string  `json:"unit,omitempty"`
+	UnitID   uint64  `json:"unit_id,omitempty"`
+	UnitSize int     `json:"unit_size,omitempty"`
+}
+
+func (e queued) line() journalLine {
+	return journalLine{ID: e.ID, Change: &e.Change, Unit: e.Unit, UnitID: e.UnitID, UnitSize: e.UnitSize}
 }
 
 func openQueue(p string) (*queue, error) {
@@ -50,7 +64,7 @@ func openQueue(p string) (*queue, error) {
 	}
 	live := make(map[uint64]int) // id → index in entries
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		var l journalLine
 		if json.Unmarshal(sc.Bytes(), &l) != nil {
@@ -62,7 +76,7 @@ func openQueue(p string) (*queue, error) {
 				continue
 			}
 			live[l.ID] = len(q.entries)
-			q.entries = append(q.entries, queued{ID: l.ID, Change: *l.Change})
+			q.entries = append(q.entries, queued{ID: l.ID, Change: *l.Change, Unit: l.Unit, UnitID: l.UnitID, UnitSize: l.UnitSize})
 			q.nextID = max(q.nextID, l.ID+1)
 		case l.Ack > 0:
 			if i, ok := live[l.Ack]; ok {
@@ -71,16 +85,25 @@ func openQueue(p string) (*queue, error) {
 			}
 		}
 	}
+	// A unit is pushed whole or not at all: one the journal holds only a
+	// part of (a torn last write) is dropped; its paths are found again by
+	// the scan after the agent catches up.
+	unitLen := make(map[uint64]int)
+	for _, e := range q.entries {
+		if e.ID != 0 && e.Unit != "" {
+			unitLen[e.UnitID]++
+		}
+	}
 	kept := q.entries[:0]
 	for _, e := range q.entries {
-		if e.ID != 0 {
+		if e.ID != 0 && (e.Unit == "" || unitLen[e.UnitID] == e.UnitSize) {
 			kept = append(kept, e)
 		}
 	}
 	q.entries = kept
 	var buf []byte
 	for _, e := range q.entries {
-		buf = appendJournal(buf, journalLine{ID: e.ID, Change: &e.Change})
+		buf = appendJournal(buf, e.line())
 	}
 	if err := writeFileAtomic(p, buf, 0o600); err != nil {
 		return nil, fmt.Errorf("filesync: open queue: %w", err)
@@ -100,14 +123,24 @@ func appendJournal(buf []byte, l journalLine) []byte {
 // add queues changes. They are queued in memory even if the journal write
 // fails; the error says they would not survive a restart.
 func (q *queue) add(cs []Change) error {
+	return q.addUnit("", cs)
+}
+
+// addUnit queues the changes of a unit (see queued.Unit); with unit "",
+// ordinary changes.
+func (q *queue) addUnit(unit string, cs []Change) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var buf []byte
+	first := q.nextID
 	for _, c := range cs {
 		e := queued{ID: q.nextID, Change: c}
+		if unit != "" {
+			e.Unit, e.UnitID, e.UnitSize = unit, first, len(cs)
+		}
 		q.nextID++
 		q.entries = append(q.entries, e)
-		buf = appendJournal(buf, journalLine{ID: e.ID, Change: &e.Change})
+		buf = appendJournal(buf, e.line())
 	}
 	if _, err := q.f.Write(buf); err != nil {
 		return fmt.Errorf("filesync: queue: %w", err)
@@ -118,11 +151,22 @@ func (q *queue) add(cs []Change) error {
 	return nil
 }
 
-// head returns up to n changes from the front of the queue.
+// head returns the next push from the front of the queue: a whole unit,
+// or up to n ordinary changes.
 func (q *queue) head(n int) []queued {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return append([]queued(nil), q.entries[:min(n, len(q.entries))]...)
+	if len(q.entries) > 0 && q.entries[0].Unit != "" {
+		n = q.entries[0].UnitSize
+	}
+	var out []queued
+	for _, e := range q.entries[:min(n, len(q.entries))] {
+		if e.Unit != q.entries[0].Unit || e.UnitID != q.entries[0].UnitID {
+			break
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // ack removes changes from the queue.
