@@ -17,6 +17,10 @@ var (
 	objectCachePHP []byte
 	//go:embed php/scalepress.php
 	muPluginPHP []byte
+	// units.php groups plugin and theme updates from wp-admin into units
+	// for file sync (docs/adr/0022-atomic-change-sets.md).
+	//go:embed php/units.php
+	unitsPluginPHP []byte
 )
 
 // Dropin is one PHP file scalepress puts into a site tree.
@@ -30,11 +34,13 @@ func Dropins() []Dropin {
 	return []Dropin{
 		{Path: filepath.Join("wp-content", "object-cache.php"), Data: objectCachePHP},
 		{Path: filepath.Join("wp-content", "mu-plugins", "scalepress.php"), Data: muPluginPHP},
+		{Path: filepath.Join("wp-content", "mu-plugins", "scalepress-units.php"), Data: unitsPluginPHP},
 	}
 }
 
-// InstallDropins writes wp-content/object-cache.php and
-// wp-content/mu-plugins/scalepress.php into docroot. Each file is replaced
+// InstallDropins writes wp-content/object-cache.php and the must-use
+// plugins wp-content/mu-plugins/scalepress.php and scalepress-units.php
+// into docroot. Each file is replaced
 // atomically (a temporary sibling renamed into place), so PHP never includes
 // half a file; a file that already has the right content is left alone, so
 // its mtime (and the file sync that watches it) does not change.
