@@ -29,7 +29,7 @@ import (
 
 // These tests run the real php-fpm (about 2 s, so -short runs them too, as
 // CI does); a missing binary fails them with the install hint.
-func requireFPM(t *testing.T) string {
+func requireFPM(t testing.TB) string {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
@@ -45,7 +45,7 @@ type fpmFiles struct {
 
 // renderFPM renders a pool and php.ini into a fresh world-readable temp dir
 // (children run as www-data when the tests run as root).
-func renderFPM(t *testing.T, mod func(*Pool)) fpmFiles {
+func renderFPM(t testing.TB, mod func(*Pool)) fpmFiles {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "phpfpm-test-")
 	if err != nil {
@@ -86,7 +86,7 @@ func renderFPM(t *testing.T, mod func(*Pool)) fpmFiles {
 	return f
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestPHPFPMAcceptsRenderedConfig(t *testing.T) {
 
 // startFPM runs php-fpm in the foreground until the test ends and returns a
 // client for its pool.
-func startFPM(t *testing.T, f fpmFiles) *fastcgi.Client {
+func startFPM(t testing.TB, f fpmFiles) *fastcgi.Client {
 	t.Helper()
 	bin := requireFPM(t)
 	var out bytes.Buffer
@@ -211,7 +211,7 @@ type phpResult struct {
 	InputMD5       string `json:"input_md5"`
 }
 
-func do(t *testing.T, c *fastcgi.Client, params map[string]string, body []byte) (*fastcgi.Response, string) {
+func do(t testing.TB, c *fastcgi.Client, params map[string]string, body []byte) (*fastcgi.Response, string) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {

@@ -3,6 +3,7 @@ package phpfpm
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,63 @@ func TestGateHoldsRequestsAndSwaps(t *testing.T) {
 	}
 	if _, out := do(t, c, params("fast.php"), nil); out != "fast" {
 		t.Errorf("a request without lock files answered %q", out)
+	}
+}
+
+// BenchmarkIncludes runs a script that requires 200 files through the
+// real php-fpm: what opcache's revalidate_freq 0 (a stat per include,
+// ADR 22) and the request gate cost per request, against the old
+// revalidate_freq 2 without the gate.
+func BenchmarkIncludes(b *testing.B) {
+	for _, bc := range []struct {
+		name       string
+		revalidate int
+		gate       bool
+	}{
+		{"revalidate=2", 2, false},
+		{"revalidate=0", 0, false},
+		{"revalidate=0+gate", 0, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := renderFPM(b, nil)
+			ini := DefaultINI()
+			ini.RevalidateFreq = bc.revalidate
+			docroot := filepath.Join(f.dir, "docroot")
+			for _, d := range []string{filepath.Join(docroot, "inc"), filepath.Join(docroot, api.SwapStageDir)} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if bc.gate {
+				ini.AutoPrependFile = filepath.Join(f.dir, "gate.php")
+				writeFile(b, ini.AutoPrependFile, string(GateScript))
+				for _, n := range []string{api.SwapGateFile, api.SwapInUseFile} {
+					writeFile(b, filepath.Join(docroot, api.SwapStageDir, n), "")
+				}
+			}
+			out, err := RenderINI(ini)
+			if err != nil {
+				b.Fatal(err)
+			}
+			writeFile(b, f.ini, string(out))
+			main := "<?php\n"
+			for i := range 200 {
+				writeFile(b, filepath.Join(docroot, "inc", strconv.Itoa(i)+".php"), "<?php $x[] = "+strconv.Itoa(i)+";\n")
+				main += "require __DIR__ . '/inc/" + strconv.Itoa(i) + ".php';\n"
+			}
+			writeFile(b, filepath.Join(docroot, "main.php"), main+"echo count($x);\n")
+			c := startFPM(b, f)
+			params := map[string]string{
+				"SCRIPT_FILENAME": filepath.Join(docroot, "main.php"), "SCRIPT_NAME": "/main.php",
+				"REQUEST_METHOD": "GET", "DOCUMENT_ROOT": docroot,
+			}
+			if _, out := do(b, c, params, nil); out != "200" {
+				b.Fatalf("main.php answered %q", out)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				do(b, c, params, nil)
+			}
+		})
 	}
 }
