@@ -48,7 +48,7 @@ func TestPrepareDocroot(t *testing.T) {
 		wantErr   string
 	}{
 		{"copy of the canonical tree", false, "127.0.4.1:8080",
-			[]string{"index.php", "wp-config.php", "wp-content/mu-plugins/scalepress.php", "wp-content/object-cache.php", "wp-content/themes/t/style.css", "wp-settings.php"}, ""},
+			[]string{"index.php", "wp-config.php", "wp-content/mu-plugins/scalepress-units.php", "wp-content/mu-plugins/scalepress.php", "wp-content/object-cache.php", "wp-content/themes/t/style.css", "wp-settings.php"}, ""},
 		{"from the files store", true, "10.77.0.11:8081", []string{"wp-config.php"}, ""},
 		{"from the store without files", true, "", nil, "no files role"},
 	}
