@@ -1,6 +1,6 @@
 package api
 
-// The request gate between a node's filesync agent and PHP (ADR 22): the
+// The request gate between a node's filesync agent and PHP (ADR 26): the
 // agent swaps a unit's tree (a plugin, a theme, a core tree) while no PHP
 // request of the node runs, so that no request reads part of the old tree
 // and part of the new one. PHP's side is the php-fpm auto_prepend_file
@@ -19,7 +19,7 @@ const (
 	SwapInUseFile = "inuse"
 )
 
-// Units that PHP declares (ADR 22): while WordPress's upgrader replaces a
+// Units that PHP declares (ADR 26): while WordPress's upgrader replaces a
 // plugin's or theme's directory, the mu-plugin keeps a marker file in
 // SwapStageDir/SwapUnitsDir (group-writable: PHP's group is the agent's).
 // Its name says the unit: "plugins.NAME" for wp-content/plugins/NAME,

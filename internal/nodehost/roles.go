@@ -156,7 +156,7 @@ func (h Host) phpFPMRole(id, run string) (local.Role, error) {
 		return local.Role{}, err
 	}
 	// Every request passes the filesync agent's request gate first, so
-	// that a unit it swaps in is never read half old, half new (ADR 22).
+	// that a unit it swaps in is never read half old, half new (ADR 26).
 	gatePath := filepath.Join(run, "gate.php")
 	iniCfg := phpfpm.DefaultINI()
 	iniCfg.AutoPrependFile = gatePath

@@ -3,7 +3,7 @@
 // script of every request. It keeps the request out of the docroot while the
 // node's filesync agent swaps a plugin, theme or core tree in, and holds the
 // swap back until the request ends, so that no request reads part of the old
-// tree and part of the new one (docs/adr/0022-atomic-change-sets.md).
+// tree and part of the new one (docs/adr/0026-atomic-change-sets.md).
 // Without the agent's lock files (a docroot not kept by filesync) it does
 // nothing.
 (static function () {

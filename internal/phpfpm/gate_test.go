@@ -122,7 +122,7 @@ func TestGateHoldsRequestsAndSwaps(t *testing.T) {
 
 // BenchmarkIncludes runs a script that requires 200 files through the
 // real php-fpm: what opcache's revalidate_freq 0 (a stat per include,
-// ADR 22) and the request gate cost per request, against the old
+// ADR 26) and the request gate cost per request, against the old
 // revalidate_freq 2 without the gate.
 func BenchmarkIncludes(b *testing.B) {
 	for _, bc := range []struct {

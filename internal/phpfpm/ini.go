@@ -38,7 +38,7 @@ var GateScript []byte
 // then what the next include runs, for every file of it at once; with a
 // revalidation interval each cached file would be checked at its own time,
 // and a request could run some files of the old version and some of the
-// new for that long (ADR 22). The cost is one stat per include.
+// new for that long (ADR 26). The cost is one stat per include.
 func DefaultINI() INI {
 	return INI{
 		OpcacheMemoryMB:    128,

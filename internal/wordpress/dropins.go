@@ -18,7 +18,7 @@ var (
 	//go:embed php/scalepress.php
 	muPluginPHP []byte
 	// units.php groups plugin and theme updates from wp-admin into units
-	// for file sync (docs/adr/0022-atomic-change-sets.md).
+	// for file sync (docs/adr/0026-atomic-change-sets.md).
 	//go:embed php/units.php
 	unitsPluginPHP []byte
 )

@@ -139,7 +139,7 @@ func (c *nodeChecks) record(body string, status int, err error) {
 // three times with WordPress's upgrader on node-1, while checkers request a
 // PHP file of it that requires both version-carrying files, on every node,
 // continuously. No response may be a mix of versions, nor an error
-// (a file missing), on any node (issue 17, ADR 22).
+// (a file missing), on any node (issue 17, ADR 26).
 func TestPluginUpdateAtomic(t *testing.T) {
 	s := newStack(t, 81, 2)
 	s.up(t)

@@ -5,7 +5,7 @@
  * Author: scalepress
  *
  * Installed by scalepress as wp-content/mu-plugins/scalepress-units.php; edits are overwritten.
- * docs/adr/0022-atomic-change-sets.md has the why.
+ * docs/adr/0026-atomic-change-sets.md has the why.
  *
  * WordPress's upgrader replaces a plugin's directory in place: it deletes the
  * old one and copies the new one file by file (install_package: clear_destination,
