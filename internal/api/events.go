@@ -44,7 +44,25 @@ type EdgeEvents struct {
 	// certificate obtained or failing, one close to expiry (at most
 	// MaxEdgeEvents).
 	TLS []TLSEvent `json:"tls,omitempty"`
+	// Overload is admission control's refusals over the edge's last
+	// report interval (nil when it refused nothing).
+	Overload *OverloadReport `json:"overload,omitempty"`
 }
+
+// OverloadReport is what an edge's admission control did over one report
+// interval in which it refused requests: refused because the queue was
+// full or after waiting the whole queue timeout, let through at once, and
+// let through after a wait (MeanWaitMs on average).
+type OverloadReport struct {
+	QueueFull    uint64  `json:"queue_full"`
+	QueueTimeout uint64  `json:"queue_timeout"`
+	Admitted     uint64  `json:"admitted"`
+	Queued       uint64  `json:"queued"`
+	MeanWaitMs   float64 `json:"mean_wait_ms"`
+}
+
+// EventKindOverload is the kind of an edge's overload events.
+const EventKindOverload = "overload"
 
 // TLSEvent is one certificate event of an edge; Alert marks the ones an
 // operator must act on.

@@ -203,6 +203,13 @@ type HTTPSpec struct {
 	// (Go duration; "" = 30s); MaxBody bounds a body in bytes (0 = 64 MiB).
 	BodyTimeout string `json:"body_timeout,omitempty"`
 	MaxBody     int64  `json:"max_body,omitempty"`
+	// NodeLimit is how many requests the edge lets each node have in
+	// flight (its PHP workers); 0 = no admission control. QueueBacklog is
+	// how many more may wait at the edge per node in service, for at most
+	// QueueTimeout (Go duration); beyond that: a stale copy or a fast 503.
+	NodeLimit    int    `json:"node_limit,omitempty"`
+	QueueBacklog int    `json:"queue_backlog,omitempty"`
+	QueueTimeout string `json:"queue_timeout,omitempty"`
 	// LoginThrottle limits password guessing (docs/adr/0014-login-throttling.md);
 	// nil = off.
 	LoginThrottle *LoginThrottleSpec `json:"login_throttle,omitempty"`

@@ -37,6 +37,8 @@ type Balancer struct {
 	running atomic.Bool
 	kick    chan struct{} // wakes Run after a change; buffered 1
 
+	adm admission // lock order: adm.mu before mu
+
 	mu       sync.Mutex
 	nodes    map[string]*Node
 	order    []*Node // by ID, draining ones included
@@ -154,6 +156,11 @@ func (b *Balancer) refresh(v *view, now int64) *view {
 // with Drain. A node whose address changed is replaced: the old one leaves
 // the set at once, its requests in flight still finish.
 func (b *Balancer) Update(ups []Upstream) {
+	b.update(ups)
+	b.dispatch() // new nodes take waiting requests
+}
+
+func (b *Balancer) update(ups []Upstream) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.clock()

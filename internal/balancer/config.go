@@ -56,6 +56,16 @@ type Config struct {
 	// flight then are not cut: the caller holds their *Node.
 	DeregistrationDelay time.Duration
 
+	// NodeLimit is how many requests Acquire lets each node have in flight:
+	// its PHP workers. 0 disables admission control (Acquire is Pick).
+	NodeLimit int
+	// QueueBacklog is how many requests may wait in Acquire per node in
+	// service once every node has NodeLimit in flight; beyond it Acquire
+	// refuses at once (ErrOverloaded).
+	QueueBacklog int
+	// QueueTimeout is the longest wait in Acquire's queue.
+	QueueTimeout time.Duration
+
 	// Retry is the edge's retry policy; see Retryable.
 	Retry RetryPolicy
 
@@ -68,7 +78,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults: HAProxy's check timing (2 s, 1 s,
 // rise 2, fall 3), ejection after 5 errors for 5 s doubling to 60 s, none
-// for saturation, 30 s slow start and deregistration delay, 2 retries.
+// for saturation, 30 s slow start and deregistration delay, 2 retries;
+// admission control off (NodeLimit 0), and once on, 4 waiting places per
+// node for at most 3 s.
 func DefaultConfig() Config {
 	return Config{
 		HealthInterval:      2 * time.Second,
@@ -85,6 +97,8 @@ func DefaultConfig() Config {
 		MaxEjectedPercent:   50,
 		SlowStart:           30 * time.Second,
 		DeregistrationDelay: 30 * time.Second,
+		QueueBacklog:        4,
+		QueueTimeout:        3 * time.Second,
 		Retry:               DefaultRetryPolicy(),
 	}
 }
@@ -136,6 +150,15 @@ func (c Config) Validate() error {
 	}
 	if c.DeregistrationDelay < 0 {
 		bad("DeregistrationDelay", "must not be negative, got %s", c.DeregistrationDelay)
+	}
+	if c.NodeLimit < 0 {
+		bad("NodeLimit", "must not be negative (0 disables admission control), got %d", c.NodeLimit)
+	}
+	if c.QueueBacklog < 0 {
+		bad("QueueBacklog", "must not be negative, got %d", c.QueueBacklog)
+	}
+	if c.NodeLimit > 0 && c.QueueTimeout <= 0 {
+		bad("QueueTimeout", "must be positive with a NodeLimit, got %s", c.QueueTimeout)
 	}
 	if err := c.Retry.Validate(); err != nil {
 		errs = append(errs, err)

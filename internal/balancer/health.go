@@ -40,6 +40,9 @@ func (b *Balancer) Run(ctx context.Context) error {
 	for {
 		now := b.clock()
 		want, next := b.maintain(now)
+		if b.adm.waiting.Load() > 0 {
+			b.dispatch() // nodes back in service take waiting requests
+		}
 		if b.checker != nil {
 			for n, stop := range checks {
 				if !want[n] {

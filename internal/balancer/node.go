@@ -143,4 +143,9 @@ func (n *Node) release() {
 	if n.inflight.Add(-1) == 0 && n.draining.Load() {
 		n.b.drainCheck(n)
 	}
+	// After the decrement: an Acquire that counted itself waiting before
+	// it looked for a free node either saw this place or is seen here.
+	if n.b.adm.waiting.Load() > 0 {
+		n.b.dispatch()
+	}
 }

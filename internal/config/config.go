@@ -297,6 +297,14 @@ type HTTP struct {
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 	// MaxBodyMB is the largest request body, in MiB, at the edge and the node.
 	MaxBodyMB int `yaml:"max_body_mb"`
+	// Admission bounds each node's requests in flight at each edge to its
+	// PHP workers (nodes.php_children); QueueBacklog more per node in
+	// service wait at the edge, fair between clients, for at most
+	// QueueTimeout; beyond that a stale copy or a fast 503
+	// (docs/adr/0024-capacity.md).
+	Admission    bool          `yaml:"admission"`
+	QueueBacklog int           `yaml:"queue_backlog"`
+	QueueTimeout time.Duration `yaml:"queue_timeout"`
 	// LoginThrottle limits password guessing at each edge.
 	LoginThrottle LoginThrottle `yaml:"login_throttle"`
 }
@@ -404,6 +412,7 @@ func Default() Config {
 			Store: FilesStore{Kind: "local", Region: "us-east-1"}},
 		Backup: Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second, S3: BackupS3{Region: "us-east-1"}},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
+			Admission: true, QueueBacklog: 4, QueueTimeout: 3 * time.Second,
 			LoginThrottle: defaultLoginThrottle()},
 		Scheduler: Scheduler{Kind: SchedulerLocal, Address: "http://127.0.0.1:4646", Datacenters: []string{"*"}, Job: "scalepress-nodes", CPU: 500, MemoryMB: 512},
 		TLS:       defaultTLS(),

@@ -394,6 +394,12 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxBodyMB < 1 || c.HTTP.MaxBodyMB > 4096 {
 		bad("http.max_body_mb", "must be 1 to 4096, got %d", c.HTTP.MaxBodyMB)
 	}
+	if c.HTTP.QueueBacklog < 0 || c.HTTP.QueueBacklog > 1024 {
+		bad("http.queue_backlog", "must be 0 to 1024, got %d", c.HTTP.QueueBacklog)
+	}
+	if c.HTTP.QueueTimeout < 10*time.Millisecond || c.HTTP.QueueTimeout > time.Minute {
+		bad("http.queue_timeout", "must be 10ms to 1m, got %s", c.HTTP.QueueTimeout)
+	}
 	if c.HTTP.LoginThrottle.Enabled {
 		if err := c.HTTP.LoginThrottle.Throttle().Validate(); err != nil {
 			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {

@@ -122,6 +122,12 @@ func (c *Controller) handleEdgeEvents(w http.ResponseWriter, r *http.Request, id
 		}
 	}
 	c.tlsEvents(id, ev.TLS)
+	if o := ev.Overload; o != nil {
+		c.eventWith(api.EventKindOverload, "", map[string]any{"edge": id, "queue_full": o.QueueFull, "queue_timeout": o.QueueTimeout,
+			"admitted": o.Admitted, "queued": o.Queued, "mean_wait_ms": o.MeanWaitMs},
+			"%s: %d uncached requests refused (stale copy or 503): %d with the queue full, %d after the whole queue timeout; %d let through at once, %d after %.0f ms on average",
+			id, o.QueueFull+o.QueueTimeout, o.QueueFull, o.QueueTimeout, o.Admitted, o.Queued, o.MeanWaitMs)
+	}
 	for _, b := range ev.LoginBlocks {
 		what := "address " + b.Address
 		if b.By == "user" {

@@ -204,6 +204,7 @@ func (c *Controller) startEdges(ctx context.Context) error {
 			HTTP: api.HTTPSpec{
 				TrustedProxies: c.cfg.HTTP.TrustedProxies, ClientConcurrency: c.cfg.HTTP.ClientConcurrency,
 				BodyTimeout: c.cfg.HTTP.BodyTimeout.String(), MaxBody: int64(c.cfg.HTTP.MaxBodyMB) << 20,
+				NodeLimit: c.edgeNodeLimit(), QueueBacklog: c.cfg.HTTP.QueueBacklog, QueueTimeout: c.cfg.HTTP.QueueTimeout.String(),
 				LoginThrottle: c.loginThrottleSpec(),
 			},
 			Cache: &api.CacheSpec{
@@ -255,4 +256,13 @@ func (c *Controller) loginThrottleSpec() *api.LoginThrottleSpec {
 	}
 	return &api.LoginThrottleSpec{PerAddress: l.PerAddress, PerUser: l.PerUser, Window: l.Window.String(),
 		Block: l.Block.String(), TrustedFor: l.TrustedFor.String(), MaxEntries: l.MaxEntries}
+}
+
+// edgeNodeLimit is how many requests each edge lets a node have in flight:
+// its PHP workers, or 0 (no admission control) with http.admission off.
+func (c *Controller) edgeNodeLimit() int {
+	if !c.cfg.HTTP.Admission {
+		return 0
+	}
+	return c.phpChildren()
 }

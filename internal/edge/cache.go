@@ -55,13 +55,13 @@ func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request, start time.Ti
 	d := e.cache.Classify(r)
 	if d.Bypass != "" {
 		if pagecache.SafeMethod(r.Method) {
-			e.toNodes(w, r, func() { e.forward(w, r) })
+			e.toNodes(w, r, func(r *http.Request) { e.forward(w, r) })
 			return false
 		}
 		// RFC 9111 §4.4: a non-error answer to an unsafe method invalidates
 		// the URL (and its Location / Content-Location on the same host)
 		// before the answer goes out.
-		e.toNodes(w, r, func() {
+		e.toNodes(w, r, func(r *http.Request) {
 			e.forwardThen(w, r, func(resp *http.Response) {
 				e.cache.Invalidate(r, resp.StatusCode, resp.Header)
 			})
@@ -72,7 +72,7 @@ func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request, start time.Ti
 	if e.cache.ServeHit(w, r, d) {
 		return true // hits do not count against the client's cap
 	}
-	e.toNodes(w, r, func() {
+	e.toNodes(w, r, func(r *http.Request) {
 		res := e.cache.Fill(r.Context(), r, d, func(ctx context.Context, cond pagecache.Conditional) (*pagecache.Response, error) {
 			return e.fetch(ctx, r, cond)
 		})

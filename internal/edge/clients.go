@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -98,8 +99,9 @@ func (l *clientLimit) release(client netip.Addr) {
 }
 
 // toNodes runs next (a request that goes to a node) within the client's
-// cap, or answers 429.
-func (e *Edge) toNodes(w http.ResponseWriter, r *http.Request, next func()) {
+// cap, or answers 429. next's request carries the client for admission
+// control's fairness (clientOf).
+func (e *Edge) toNodes(w http.ResponseWriter, r *http.Request, next func(*http.Request)) {
 	client, _, _ := e.clientAddr(r)
 	if !e.clients.acquire(client) {
 		w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
@@ -109,7 +111,18 @@ func (e *Edge) toNodes(w http.ResponseWriter, r *http.Request, next func()) {
 		return
 	}
 	defer e.clients.release(client)
-	next()
+	next(r.WithContext(context.WithValue(r.Context(), clientKey{}, client)))
+}
+
+type clientKey struct{}
+
+// clientOf is the client toNodes put in ctx, as admission control's key
+// ("" when there is none: one anonymous client).
+func clientOf(ctx context.Context) string {
+	if c, ok := ctx.Value(clientKey{}).(netip.Addr); ok && c.IsValid() {
+		return c.String()
+	}
+	return ""
 }
 
 // refuse is guard.Refuse, logging the effective client address.

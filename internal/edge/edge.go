@@ -55,6 +55,7 @@ type Edge struct {
 	maxBody     int64
 	logins      *logins // nil: no login throttling
 	metrics     *edgeMetrics
+	admission   *admissionLog
 
 	tls  *tlsFront        // nil: plain HTTP only
 	fast *hitfront.Server // nil: every request through net/http (TLS, no cache)
@@ -91,6 +92,9 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 		}
 		bcfg.SlowStart = d
 	}
+	if err := admissionConfig(spec.HTTP, &bcfg); err != nil {
+		return nil, err
+	}
 	for _, o := range opts {
 		o(&bcfg)
 	}
@@ -105,6 +109,8 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 		return nil, err
 	}
 	e.bal = bal
+	e.admission = newAdmissionLog(logger)
+	bal.OnQueueWait(e.admission.observeWait)
 	e.retries = bcfg.Retry.Max
 	if e.cache, err = newCache(spec.Cache); err != nil {
 		return nil, err
@@ -195,7 +201,7 @@ func (e *Edge) serveSite(w http.ResponseWriter, r *http.Request, start time.Time
 		return false
 	}
 	if e.cache == nil {
-		e.toNodes(w, r, func() { e.forward(w, r) })
+		e.toNodes(w, r, func(r *http.Request) { e.forward(w, r) })
 		return false
 	}
 	return e.serveCached(w, r, start)
@@ -255,6 +261,7 @@ func (e *Edge) Run(ctx context.Context) error {
 	if e.spec.UpstreamsURL != "" {
 		wg.Go(func() { e.poll(pctx) })
 	}
+	wg.Go(func() { e.reportOverload(pctx) })
 	if e.spec.EventsURL != "" && e.logins != nil {
 		wg.Go(func() { e.reportLogins(pctx) })
 	}

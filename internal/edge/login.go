@@ -63,7 +63,7 @@ func (e *Edge) serveLogin(w http.ResponseWriter, r *http.Request) bool {
 	}
 	// Within the client's cap: one address cannot have more than
 	// http.client_concurrency login bodies being read ahead.
-	e.toNodes(w, r, func() { e.serveLoginSlot(w, r, kind) })
+	e.toNodes(w, r, func(r *http.Request) { e.serveLoginSlot(w, r, kind) })
 	return true
 }
 

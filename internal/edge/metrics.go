@@ -77,6 +77,7 @@ type edgeDescs struct {
 	duration                                                  *prometheus.Desc
 	retries, fallbacks, refused, generation, failOpen         *prometheus.Desc
 	inFlight, healthy, picks, failures, ejections             *prometheus.Desc
+	queueWait, admitted, overloaded, queueWaiting             *prometheus.Desc // admission control
 	loginRequests, attempts, successes, throttled, blocks     *prometheus.Desc // login throttling on
 	blocked, tracked, evictions                               *prometheus.Desc
 	cacheResponses, refreshes, stores, cacheEvictions, purged *prometheus.Desc // cache on
@@ -89,17 +90,21 @@ func newEdgeDescs(l prometheus.Labels, logins, cache, tls bool) edgeDescs {
 		return prometheus.NewDesc(name, help, vars, l)
 	}
 	d := edgeDescs{
-		duration:   desc("scalepress_edge_request_duration_seconds", "Time to serve a site request at the edge, to its last byte, by cache status (X-Cache; none: no X-Cache, the cache is off) and method.", "cache", "method"),
-		retries:    desc("scalepress_edge_retries_total", "Requests repeated on another node."),
-		fallbacks:  desc("scalepress_edge_upload_fallbacks_total", "Uploads answered from the files role because the node had not applied them yet."),
-		refused:    desc("scalepress_edge_client_refused_total", "Requests refused with 429: the client had http.client_concurrency requests in flight to nodes."),
-		generation: desc("scalepress_edge_upstream_generation", "Node-set generation applied."),
-		failOpen:   desc("scalepress_edge_fail_open", "1 when no node is in service and the edge balances over all."),
-		inFlight:   desc("scalepress_edge_node_in_flight", "Requests in flight per node.", "node"),
-		healthy:    desc("scalepress_edge_node_healthy", "1 when the node passes active health checks.", "node", "state"),
-		picks:      desc("scalepress_edge_node_picks_total", "Requests sent per node.", "node"),
-		failures:   desc("scalepress_edge_node_failures_total", "Connection errors and node-made 5xx per node.", "node"),
-		ejections:  desc("scalepress_edge_node_ejections_total", "Passive-health ejections per node.", "node"),
+		duration:     desc("scalepress_edge_request_duration_seconds", "Time to serve a site request at the edge, to its last byte, by cache status (X-Cache; none: no X-Cache, the cache is off) and method.", "cache", "method"),
+		retries:      desc("scalepress_edge_retries_total", "Requests repeated on another node."),
+		fallbacks:    desc("scalepress_edge_upload_fallbacks_total", "Uploads answered from the files role because the node had not applied them yet."),
+		refused:      desc("scalepress_edge_client_refused_total", "Requests refused with 429: the client had http.client_concurrency requests in flight to nodes."),
+		generation:   desc("scalepress_edge_upstream_generation", "Node-set generation applied."),
+		failOpen:     desc("scalepress_edge_fail_open", "1 when no node is in service and the edge balances over all."),
+		inFlight:     desc("scalepress_edge_node_in_flight", "Requests in flight per node.", "node"),
+		healthy:      desc("scalepress_edge_node_healthy", "1 when the node passes active health checks.", "node", "state"),
+		picks:        desc("scalepress_edge_node_picks_total", "Requests sent per node.", "node"),
+		failures:     desc("scalepress_edge_node_failures_total", "Connection errors and node-made 5xx per node.", "node"),
+		ejections:    desc("scalepress_edge_node_ejections_total", "Passive-health ejections per node.", "node"),
+		queueWait:    desc("scalepress_edge_queue_wait_seconds", "Time uncached requests waited at the edge for a node below http.node_limit, of those that got one after a wait."),
+		admitted:     desc("scalepress_edge_admitted_total", "Uncached requests admission control let through: at once, or after waiting in the queue.", "how"),
+		overloaded:   desc("scalepress_edge_overload_refused_total", "Uncached requests admission control refused (answered from a stale copy or with 503): the queue was full, or they waited the whole http.queue_timeout.", "reason"),
+		queueWaiting: desc("scalepress_edge_queue_waiting", "Uncached requests waiting at the edge for a node now."),
 	}
 	if logins {
 		d.loginRequests = desc("scalepress_edge_login_requests_total", "Login requests seen (POST wp-login.php, POST xmlrpc.php, Basic credentials).", "kind")
@@ -131,7 +136,7 @@ func newEdgeDescs(l prometheus.Labels, logins, cache, tls bool) edgeDescs {
 
 func (d *edgeDescs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{d.duration, d.retries, d.fallbacks, d.refused, d.generation, d.failOpen,
-		d.inFlight, d.healthy, d.picks, d.failures, d.ejections,
+		d.inFlight, d.healthy, d.picks, d.failures, d.ejections, d.queueWait, d.admitted, d.overloaded, d.queueWaiting,
 		d.loginRequests, d.attempts, d.successes, d.throttled, d.blocks, d.blocked, d.tracked, d.evictions,
 		d.cacheResponses, d.refreshes, d.stores, d.cacheEvictions, d.purged, d.cacheBytes, d.cacheObjects, d.fastPath,
 		d.tlsHandshakeErrors, d.tlsRefused, d.tlsExpiry}
@@ -170,6 +175,12 @@ func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.refused, float64(st.ClientRefused))
 	gauge(d.generation, float64(st.Generation))
 	gauge(d.failOpen, metrics.B2F(st.Balancer.FailOpen))
+	ch <- c.e.admission.wait.Metric(d.queueWait)
+	counter(d.admitted, float64(st.Admission.Admitted), "at_once")
+	counter(d.admitted, float64(st.Admission.Dequeued), "after_wait")
+	counter(d.overloaded, float64(st.Admission.RejectedFull), "queue_full")
+	counter(d.overloaded, float64(st.Admission.RejectedWait), "queue_timeout")
+	gauge(d.queueWaiting, float64(st.Admission.Waiting))
 	for _, n := range st.Balancer.Nodes {
 		gauge(d.inFlight, float64(n.InFlight), n.ID)
 		gauge(d.healthy, metrics.B2F(n.Healthy), n.ID, n.State)

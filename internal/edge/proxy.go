@@ -111,7 +111,7 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 	ntried := 0
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		node, err := e.bal.Pick(tried[:ntried]...)
+		node, err := e.bal.Acquire(ctx, clientOf(ctx), tried[:ntried]...)
 		if err != nil {
 			if lastErr != nil {
 				return nil, nil, lastErr // no other node to try
@@ -271,6 +271,9 @@ func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, balancer.ErrNoUpstream):
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "503 service unavailable: no node in service", http.StatusServiceUnavailable)
+	case errors.Is(err, balancer.ErrOverloaded):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "503 service unavailable: every node is busy and the queue is full; retry shortly", http.StatusServiceUnavailable)
 	case errors.Is(err, balancer.ErrSaturated):
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "503 service unavailable: every node is saturated", http.StatusServiceUnavailable)

@@ -21,8 +21,10 @@ type Status struct {
 	// ClientRefused counts 429s for clients over http.client_concurrency.
 	ClientRefused int64             `json:"client_refused"`
 	Balancer      balancer.Snapshot `json:"balancer"`
-	Cache         *pagecache.Stats  `json:"cache,omitempty"`
-	TLS           *TLSStatus        `json:"tls,omitempty"`
+	// Admission is admission control's counters (all 0 when it is off).
+	Admission balancer.AdmissionStats `json:"admission"`
+	Cache     *pagecache.Stats        `json:"cache,omitempty"`
+	TLS       *TLSStatus              `json:"tls,omitempty"`
 	// Logins is login throttling (nil when off).
 	Logins *LoginStatus `json:"login_throttle,omitempty"`
 }
@@ -44,6 +46,7 @@ func (e *Edge) Status() Status {
 	st := Status{ID: e.spec.ID, Region: e.spec.Region, Generation: e.generation.Load(), Retried: e.retried.Load(), Balancer: e.bal.Snapshot()}
 	st.FromFiles = e.filesServed.Load()
 	st.ClientRefused = e.clients.refused.Load()
+	st.Admission = e.bal.Admission()
 	if l := e.logins; l != nil {
 		ls := &LoginStatus{Stats: l.lim.Stats(), Recent: l.lim.Recent()}
 		ls.Requests.WPLogin, ls.Requests.XMLRPC, ls.Requests.Basic = l.wpLogin.Load(), l.xmlrpc.Load(), l.basic.Load()
