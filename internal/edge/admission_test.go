@@ -77,7 +77,9 @@ func TestAdmissionStaleOr503(t *testing.T) {
 	}
 	// The node's only worker is busy: this one waits in the queue...
 	wg.Go(func() { _, b := do("GET", "/?s=queued", "203.0.113.1", ""); results <- b })
-	waitFor(t, func() bool { return strings.Contains(scrapeURL(t, s.URL), `scalepress_edge_queue_waiting{edge="edge-1"} 1`) })
+	waitFor(t, func() bool {
+		return strings.Contains(scrapeURL(t, s.URL), `scalepress_edge_queue_waiting{edge="edge-1"} 1`)
+	})
 
 	// ...and the queue is full: the same client's next requests are refused at once.
 	resp, body := do("GET", "/?s=refused", "203.0.113.1", "")
