@@ -316,9 +316,11 @@ type NodeHostSpec struct {
 	WPConfig       string `json:"wp_config"`
 	PHPChildren    int    `json:"php_children"`
 	PHPMaxRequests int    `json:"php_max_requests"`
-	ForwardKey     string `json:"forward_key"`
-	BodyTimeout    string `json:"body_timeout,omitempty"`
-	MaxBody        int64  `json:"max_body,omitempty"`
+	// PHPNice is the PHP workers' nice value (php-fpm process.priority; 0 = unchanged).
+	PHPNice     int    `json:"php_nice,omitempty"`
+	ForwardKey  string `json:"forward_key"`
+	BodyTimeout string `json:"body_timeout,omitempty"`
+	MaxBody     int64  `json:"max_body,omitempty"`
 	// Files is the files role's address ("" = no file sync); FilesTokens
 	// the files token of each node id that may run.
 	Files       string            `json:"files,omitempty"`

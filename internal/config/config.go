@@ -153,6 +153,10 @@ type Nodes struct {
 	// PHPChildren is php-fpm's pm.max_children per node; 0 sizes it from CPUs and memory.
 	PHPChildren    int `yaml:"php_children"`
 	PHPMaxRequests int `yaml:"php_max_requests"`
+	// PHPNice lowers the PHP workers' CPU priority (nice 1..19; 0 = as the
+	// node's other processes): the edge, the database and the controller
+	// keep their CPU when PHP saturates the host (docs/adr/0024-capacity.md).
+	PHPNice int `yaml:"php_nice"`
 	// SlowStart: a new node ramps to its full share of requests over this long.
 	SlowStart time.Duration `yaml:"slow_start"`
 	// DeregistrationDelay bounds how long a leaving node may finish its requests.
@@ -378,6 +382,7 @@ func Default() Config {
 			Port:           8080,
 			PHPChildren:    0,
 			PHPMaxRequests: 1000,
+			PHPNice:        10,
 
 			SlowStart:           30 * time.Second,
 			DeregistrationDelay: 30 * time.Second,

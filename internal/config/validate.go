@@ -170,6 +170,9 @@ func (c *Config) Validate() error {
 	if c.Nodes.PHPChildren < 0 || c.Nodes.PHPChildren > 256 {
 		bad("nodes.php_children", "must be 0 (automatic) to 256, got %d", c.Nodes.PHPChildren)
 	}
+	if c.Nodes.PHPNice < 0 || c.Nodes.PHPNice > 19 {
+		bad("nodes.php_nice", "must be 0 (unchanged) to 19, got %d", c.Nodes.PHPNice)
+	}
 	if c.Nodes.PHPMaxRequests < 0 {
 		bad("nodes.php_max_requests", "must be >= 0, got %d", c.Nodes.PHPMaxRequests)
 	}

@@ -32,7 +32,7 @@ func (c *Controller) nodeHostSpec(ids ...string) (api.NodeHostSpec, error) {
 	}
 	s := api.NodeHostSpec{
 		StateDir: c.layout.Dir, PHPFPM: c.bin.PHPFPM, WPConfig: string(wp),
-		PHPChildren: c.phpChildren(), PHPMaxRequests: c.cfg.Nodes.PHPMaxRequests,
+		PHPChildren: c.phpChildren(), PHPMaxRequests: c.cfg.Nodes.PHPMaxRequests, PHPNice: c.cfg.Nodes.PHPNice,
 		ForwardKey:  c.secrets.Key(token.Forward).Hex(),
 		BodyTimeout: c.cfg.HTTP.BodyTimeout.String(), MaxBody: int64(c.cfg.HTTP.MaxBodyMB) << 20,
 		LockCode: c.cfg.WordPress.LockCode,

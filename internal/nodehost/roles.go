@@ -146,6 +146,7 @@ func (h Host) phpFPMRole(id, run string) (local.Role, error) {
 		PidFile:                 filepath.Join(run, "php-fpm.pid"),
 		ErrorLog:                h.layout().Log(id + "-php-fpm"),
 		RequestTerminateTimeout: 120 * time.Second,
+		Nice:                    h.Spec.PHPNice,
 	}
 	if h.AsRoot {
 		pool.User, pool.Group = h.PHPUser.Name, preflight.GroupName(h.PHPUser.GID)

@@ -230,7 +230,7 @@ func do(t testing.TB, c *fastcgi.Client, params map[string]string, body []byte) 
 }
 
 func TestPHPFPMServes(t *testing.T) {
-	f := renderFPM(t, func(p *Pool) { p.MaxRequests = 5 })
+	f := renderFPM(t, func(p *Pool) { p.MaxRequests = 5; p.Nice = 7 })
 	for name, src := range map[string]string{
 		"info.php":     infoPHP,
 		"pid.php":      `<?php usleep(20000); echo getmypid();`,
@@ -309,6 +309,23 @@ func TestPHPFPMServes(t *testing.T) {
 		ping := map[string]string{"SCRIPT_NAME": f.pool.withDefaults().PingPath, "SCRIPT_FILENAME": f.pool.withDefaults().PingPath, "REQUEST_METHOD": "GET"}
 		if _, out := do(t, c, ping, nil); out != "pong" {
 			t.Errorf("ping body = %q, want pong", out)
+		}
+	})
+
+	t.Run("workers at the pool's nice", func(t *testing.T) {
+		_, pid := do(t, c, script("pid.php"), nil)
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Fields after the command (which may hold spaces): state is 3, nice 19.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		want := "7"
+		if os.Geteuid() != 0 {
+			want = "0" // php-fpm ignores process.priority when not root
+		}
+		if got := fields[19-3]; got != want {
+			t.Errorf("worker %s runs at nice %s, want %s", pid, got, want)
 		}
 	})
 

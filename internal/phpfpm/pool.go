@@ -51,6 +51,11 @@ type Pool struct {
 	// when it contains ';').
 	AdminValues   map[string]string
 	ListenBacklog int // default 511
+	// Nice is the workers' nice(2) value, process.priority: 1 to 19 lowers
+	// their CPU priority below the processes they share a host with; 0
+	// leaves it (renders nothing). php-fpm applies it only when its master
+	// runs as root, and logs a notice otherwise.
+	Nice int
 }
 
 // DefaultPool returns a Pool with every default set; Name, Listen,
@@ -178,6 +183,9 @@ func (p Pool) Validate() error {
 			return fmt.Errorf("phpfpm: pool.admin_values[%s]: value must not contain a newline or NUL", k)
 		}
 	}
+	if p.Nice < 0 || p.Nice > 19 {
+		return fmt.Errorf("phpfpm: pool.nice: must be 0 (unchanged) to 19, got %d", p.Nice)
+	}
 	if p.ListenBacklog < 1 {
 		return fmt.Errorf("phpfpm: pool.listen_backlog: must be at least 1, got %d", p.ListenBacklog)
 	}
@@ -244,6 +252,9 @@ func Render(p Pool) ([]byte, error) {
 	line("pm.status_path", p.StatusPath)
 	line("ping.path", p.PingPath)
 	line("request_terminate_timeout", secs(max(p.RequestTerminateTimeout, 0)))
+	if p.Nice > 0 {
+		line("process.priority", strconv.Itoa(p.Nice))
+	}
 	if p.SlowLog != "" {
 		line("slowlog", p.SlowLog)
 	}
