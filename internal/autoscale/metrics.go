@@ -34,6 +34,8 @@ type Inputs struct {
 	InService int
 	// Warming is the number of warming nodes.
 	Warming int
+	// CPUPressure is the host's (Host.CPUPressure); NaN when unknown.
+	CPUPressure float64
 }
 
 // measure aggregates the metrics of one tick.

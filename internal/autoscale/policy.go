@@ -24,13 +24,26 @@ type Policy struct {
 	// MaxStepIn caps the nodes removed by one decision; the controller's
 	// tick sets how often that can happen.
 	MaxStepIn int
+
+	// WorkersPerCore is the host's CPU budget: the group never grows past
+	// Host.Cores × WorkersPerCore PHP workers (nor below Min); 0 sets no
+	// budget.
+	WorkersPerCore float64
+	// CPUSaturated is the host's CPU pressure (Host.CPUPressure, the share
+	// of time runnable tasks waited for a CPU) from which the host counts
+	// as saturated: no scale-out on it, since a node adds workers but no
+	// CPU; it stays saturated until the pressure falls below CPUClear
+	// (hysteresis). 0 disables the check.
+	CPUSaturated, CPUClear float64
 }
 
 // DefaultPolicy returns Min 2 (one node can fail or be replaced without an
 // outage), Max 8, Target 0.6 (headroom for a burst while new nodes boot and
 // warm), Tolerance 0.1, ScaleInWindow 120 s, MaxStepOut 4 (a spike can
 // bring 1 node to 5 in one decision), MaxStepIn 1 (shrink gently: a
-// removed node's cache and opcache are gone).
+// removed node's cache and opcache are gone), a budget of 4 PHP workers
+// per core, and a host saturated from a CPU pressure of 80 % until it is
+// below 60 % (docs/adr/0024-capacity.md).
 func DefaultPolicy() Policy {
 	return Policy{
 		Min:           2,
@@ -40,6 +53,10 @@ func DefaultPolicy() Policy {
 		ScaleInWindow: 120 * time.Second,
 		MaxStepOut:    4,
 		MaxStepIn:     1,
+
+		WorkersPerCore: 4,
+		CPUSaturated:   0.8,
+		CPUClear:       0.6,
 	}
 }
 
@@ -69,6 +86,15 @@ func (p Policy) Validate() error {
 	}
 	if p.MaxStepIn < 1 {
 		bad("MaxStepIn", "must be at least 1, got %d", p.MaxStepIn)
+	}
+	if !(p.WorkersPerCore >= 0 && p.WorkersPerCore <= 1024) {
+		bad("WorkersPerCore", "must be 0 (no budget) to 1024, got %v", p.WorkersPerCore)
+	}
+	if !(p.CPUSaturated >= 0 && p.CPUSaturated <= 1) {
+		bad("CPUSaturated", "must be 0 (off) to 1, got %v", p.CPUSaturated)
+	}
+	if !(p.CPUClear >= 0 && p.CPUClear <= p.CPUSaturated) && p.CPUSaturated > 0 {
+		bad("CPUClear", "must be 0 to CPUSaturated (%v), got %v", p.CPUSaturated, p.CPUClear)
 	}
 	return errors.Join(errs...)
 }

@@ -30,6 +30,12 @@ func TestPolicyValidate(t *testing.T) {
 		{"window below 1s", func(p *Policy) { p.ScaleInWindow = 999 * time.Millisecond }, "ScaleInWindow"},
 		{"step out", func(p *Policy) { p.MaxStepOut = 0 }, "MaxStepOut"},
 		{"step in", func(p *Policy) { p.MaxStepIn = 0 }, "MaxStepIn"},
+		{"no budget", func(p *Policy) { p.WorkersPerCore = 0 }, ""},
+		{"negative budget", func(p *Policy) { p.WorkersPerCore = -1 }, "WorkersPerCore"},
+		{"budget NaN", func(p *Policy) { p.WorkersPerCore = math.NaN() }, "WorkersPerCore"},
+		{"saturation off", func(p *Policy) { p.CPUSaturated, p.CPUClear = 0, 0 }, ""},
+		{"saturation above 1", func(p *Policy) { p.CPUSaturated = 1.5 }, "CPUSaturated"},
+		{"clear above saturated", func(p *Policy) { p.CPUClear = 0.9 }, "CPUClear"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

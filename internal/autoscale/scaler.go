@@ -24,7 +24,25 @@ const (
 	// AtMax: the group is above Max and shrinks to it, or the load asks
 	// for more than Max and the group stays at Max — the alert-worthy case.
 	AtMax Action = "max"
+	// HostFull: the load asks for more nodes but this host cannot run
+	// them: its CPU budget (Policy.WorkersPerCore) is used up, or its CPU
+	// is saturated. The group stays; a launcher that places nodes on
+	// several hosts may start them on another host with room (the hook
+	// for that is this Action).
+	HostFull Action = "host-full"
 )
+
+// Host is the machine new nodes would start on, at one tick.
+type Host struct {
+	// Cores is its CPU count; 0: unknown (no budget).
+	Cores int
+	// CPUPressure is the share of time, 0 to 1, in which some runnable
+	// task waited for a CPU (/proc/pressure/cpu "some" avg10); NaN: unknown.
+	CPUPressure float64
+}
+
+// UnknownHost is a Host without measurements: no budget, no saturation.
+var UnknownHost = Host{CPUPressure: math.NaN()}
 
 // Decision is the outcome of one tick, meant to be recorded as an event.
 type Decision struct {
@@ -43,9 +61,10 @@ type Decision struct {
 // the last ScaleInWindow. It is not safe for concurrent use: the
 // controller's scaling loop owns it.
 type Scaler struct {
-	policy Policy
-	since  time.Time // first tick of the current run of ticks with metrics; zero without
-	recs   []recommendation
+	policy    Policy
+	since     time.Time // first tick of the current run of ticks with metrics; zero without
+	recs      []recommendation
+	saturated bool // the host's CPU pressure went over CPUSaturated and not yet below CPUClear
 }
 
 type recommendation struct {
@@ -80,11 +99,29 @@ func (s *Scaler) SetPolicy(p Policy) error {
 // those already being removed — and the metrics of the nodes. Calls must
 // come with non-decreasing now.
 func (s *Scaler) Decide(now time.Time, current int, nodes []NodeMetric) Decision {
+	return s.DecideOn(now, current, nodes, UnknownHost)
+}
+
+// DecideOn is Decide for a group whose new nodes start on host: the group
+// does not grow past the host's CPU budget, nor while the host's CPU is
+// saturated, nor while a node it launched still warms (a start costs CPU,
+// and the new node's capacity is not measured yet).
+func (s *Scaler) DecideOn(now time.Time, current int, nodes []NodeMetric, host Host) Decision {
 	p := s.policy
 	current = max(current, 0)
 	in := measure(nodes)
+	in.CPUPressure = host.CPUPressure
 	d := Decision{At: now, Current: current, Desired: current, Action: None, Inputs: in}
 	s.forget(now)
+	if pr := host.CPUPressure; p.CPUSaturated > 0 && !math.IsNaN(pr) {
+		switch {
+		case !s.saturated && pr >= p.CPUSaturated:
+			s.saturated = true
+		case s.saturated && pr < p.CPUClear:
+			s.saturated = false
+		}
+	}
+	budget, budgetWhy := s.budget(nodes, host)
 
 	raw := 0 // what the load asks for, unbounded; 0 without metrics
 	ratio, inBand := 0.0, false
@@ -123,10 +160,21 @@ func (s *Scaler) Decide(now time.Time, current int, nodes []NodeMetric) Decision
 	case raw > current && current == p.Max:
 		d.Action = AtMax
 		d.Reason = fmt.Sprintf("%s asks for %d nodes: held at max %d", load, raw, p.Max)
+	case raw > current && in.Warming > 0:
+		d.Reason = fmt.Sprintf("%s asks for %d nodes: no scale-out while %d warming (a start costs CPU, and the new capacity is not measured yet)", load, d.Recommended, in.Warming)
+	case raw > current && current >= budget:
+		d.Action = HostFull
+		d.Reason = fmt.Sprintf("%s asks for %d nodes: held at %d, this host's CPU budget (%s)", load, d.Recommended, current, budgetWhy)
+	case raw > current && s.saturated:
+		d.Action = HostFull
+		d.Reason = fmt.Sprintf("%s asks for %d nodes, but this host's CPU is saturated (pressure %.0f%%, saturated from %.0f%% until below %.0f%%): requests wait for a CPU, not for a worker, and a node adds workers but no CPU; keep %d nodes",
+			load, d.Recommended, host.CPUPressure*100, p.CPUSaturated*100, p.CPUClear*100, current)
 	case raw > current:
-		d.Desired, d.Action = min(d.Recommended, current+p.MaxStepOut), ScaleOut
+		d.Desired, d.Action = min(d.Recommended, current+p.MaxStepOut, max(budget, current)), ScaleOut
 		d.Reason = fmt.Sprintf("%s: %d → %d nodes", load, current, d.Desired)
 		switch {
+		case d.Desired == budget && budget < d.Recommended:
+			d.Reason += fmt.Sprintf(" (asks for %d, capped by this host's CPU budget: %s)", d.Recommended, budgetWhy)
 		case d.Desired < d.Recommended:
 			d.Reason += fmt.Sprintf(" (asks for %d, step limit %d)", d.Recommended, p.MaxStepOut)
 		case raw > p.Max:
@@ -153,6 +201,22 @@ func (s *Scaler) Decide(now time.Time, current int, nodes []NodeMetric) Decision
 		}
 	}
 	return d
+}
+
+// budget is the most nodes the host's CPU budget runs (never below Min),
+// and how it was reached; math.MaxInt without a budget.
+func (s *Scaler) budget(nodes []NodeMetric, host Host) (int, string) {
+	p := s.policy
+	children := 0
+	for _, n := range nodes {
+		children = max(children, n.MaxChildren)
+	}
+	if p.WorkersPerCore <= 0 || host.Cores <= 0 || children <= 0 {
+		return math.MaxInt, ""
+	}
+	workers := int(float64(host.Cores) * p.WorkersPerCore)
+	n := max(workers/children, p.Min, 1)
+	return n, fmt.Sprintf("%d cores × %g workers per core = %d PHP workers: %d nodes of %d", host.Cores, p.WorkersPerCore, workers, n, children)
 }
 
 // forget drops recommendations older than the window.

@@ -65,15 +65,16 @@ func TestScalerSequences(t *testing.T) {
 			want:  []outcome{{4, ScaleOut}},
 		},
 		{
-			name:   "step load: step limit 4 honoured, then the rest",
+			name:   "step load: step limit 4 honoured, the rest once the new nodes warmed",
 			policy: func(p *Policy) { p.Max = 10 },
 			ticks: []tick{
-				{0, 1, nodes(1, 1, 50)}, // (10+50)/10 = 6.0 → ceil(6/0.6) = 10, +4 at most
-				{15 * s, 5, join(nodes(1, 1, 50), warming(4))},
-				{30 * s, 9, join(nodes(1, 1, 50), warming(8))},
-				{45 * s, 10, join(nodes(1, 1, 50), warming(9))},
+				{0, 1, nodes(1, 1, 50)},                        // (10+50)/10 = 6.0 → ceil(6/0.6) = 10, +4 at most
+				{15 * s, 5, join(nodes(1, 1, 50), warming(4))}, // no second step while they warm
+				{30 * s, 5, nodes(5, 1, 30)},                   // (50+30)/50 = 1.6 → ceil(5 × 1.6/0.6) = 14 → 9
+				{45 * s, 9, join(nodes(5, 1, 30), warming(4))},
+				{60 * s, 9, nodes(9, 1, 10)}, // (90+10)/90 → 17 → capped at 10
 			},
-			want: []outcome{{5, ScaleOut}, {9, ScaleOut}, {10, ScaleOut}, {10, None}},
+			want: []outcome{{5, ScaleOut}, {5, None}, {9, ScaleOut}, {9, None}, {10, ScaleOut}},
 		},
 		{
 			name:   "step load: capped at max",
@@ -211,11 +212,11 @@ func TestDecisionDetails(t *testing.T) {
 	// Measured: node-1 and node-2 (the NaN node has no usable metrics):
 	// busy 10+30 of 40 workers, queue 6: (40+6)/40 = 1.15; ceil(2 × 1.15/0.6) = 4.
 	want := Decision{
-		At: t0, Current: 3, Desired: 4, Recommended: 4, Action: ScaleOut,
-		Reason: "utilisation 1.15 (busy 1.00 + queue 6) > target 0.60 (+92%): 3 → 4 nodes",
-		Inputs: Inputs{Utilization: 1.15, Busy: 1, Queue: 6, InService: 2, Warming: 1},
+		At: t0, Current: 3, Desired: 3, Recommended: 4, Action: None,
+		Reason: "utilisation 1.15 (busy 1.00 + queue 6) > target 0.60 (+92%) asks for 4 nodes: no scale-out while 1 warming (a start costs CPU, and the new capacity is not measured yet)",
+		Inputs: Inputs{Utilization: 1.15, Busy: 1, Queue: 6, InService: 2, Warming: 1, CPUPressure: math.NaN()},
 	}
-	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9), cmpopts.EquateNaNs()); diff != "" {
 		t.Errorf("Decide (-want +got):\n%s", diff)
 	}
 }

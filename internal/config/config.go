@@ -171,6 +171,14 @@ type Autoscale struct {
 	Target        float64       `yaml:"target"`
 	ScaleInWindow time.Duration `yaml:"scale_in_window"`
 	MaxStep       int           `yaml:"max_step"`
+	// WorkersPerCore is the host's CPU budget: the group never runs more
+	// PHP workers than cores × WorkersPerCore (0 = no budget).
+	WorkersPerCore float64 `yaml:"workers_per_core"`
+	// CPUSaturated: from this CPU pressure (/proc/pressure/cpu some avg10,
+	// 0 to 1) the host counts as saturated and the group does not grow on
+	// it, until the pressure is below CPUClear (0 = no check).
+	CPUSaturated float64 `yaml:"cpu_saturated"`
+	CPUClear     float64 `yaml:"cpu_clear"`
 	// At most MaxReplacements failed nodes are replaced per ReplacementWindow.
 	MaxReplacements   int           `yaml:"max_replacements"`
 	ReplacementWindow time.Duration `yaml:"replacement_window"`
@@ -389,6 +397,7 @@ func Default() Config {
 		},
 		Autoscale: Autoscale{
 			Enabled: true, Min: 2, Max: 8, Target: 0.6, ScaleInWindow: 120 * time.Second, MaxStep: 4,
+			WorkersPerCore: 4, CPUSaturated: 0.8, CPUClear: 0.6,
 			MaxReplacements: 3, ReplacementWindow: time.Minute,
 		},
 		DB: DB{

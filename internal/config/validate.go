@@ -479,6 +479,15 @@ func (a Autoscale) Validate() error {
 	if a.MaxStep < 1 {
 		bad("max_step", "must be >= 1, got %d", a.MaxStep)
 	}
+	if !(a.WorkersPerCore >= 0 && a.WorkersPerCore <= 1024) {
+		bad("workers_per_core", "must be 0 (no budget) to 1024, got %g", a.WorkersPerCore)
+	}
+	if !(a.CPUSaturated >= 0 && a.CPUSaturated <= 1) {
+		bad("cpu_saturated", "must be 0 (no check) to 1, got %g", a.CPUSaturated)
+	}
+	if !(a.CPUClear >= 0 && a.CPUClear <= a.CPUSaturated) && a.CPUSaturated > 0 {
+		bad("cpu_clear", "must be 0 to autoscaling.cpu_saturated (%g), got %g", a.CPUSaturated, a.CPUClear)
+	}
 	if a.MaxReplacements < 1 {
 		bad("max_replacements", "must be >= 1, got %d", a.MaxReplacements)
 	}

@@ -35,6 +35,7 @@ func (c *Controller) newGroup(saved *api.ScaleRequest) error {
 	gc.Children = c.phpChildren()
 	gc.DeregistrationDelay = c.cfg.Nodes.DeregistrationDelay
 	gc.SiteHost = site.Host
+	gc.Host = c.hostCapacity()
 	var edges []string
 	for _, e := range c.cfg.Edges {
 		edges = append(edges, e.ID)
@@ -75,7 +76,8 @@ func (c *Controller) newGroup(saved *api.ScaleRequest) error {
 
 // scaling is the group's size policy from the configuration's limits.
 func scaling(enabled bool, count int, a config.Autoscale) nodegroup.Scaling {
-	return nodegroup.Scaling{Enabled: enabled, Count: count, Min: a.Min, Max: a.Max, Target: a.Target, ScaleInWindow: a.ScaleInWindow, MaxStep: a.MaxStep}
+	return nodegroup.Scaling{Enabled: enabled, Count: count, Min: a.Min, Max: a.Max, Target: a.Target, ScaleInWindow: a.ScaleInWindow, MaxStep: a.MaxStep,
+		WorkersPerCore: a.WorkersPerCore, CPUSaturated: a.CPUSaturated, CPUClear: a.CPUClear}
 }
 
 func (c *Controller) startNodes(ctx context.Context) error {

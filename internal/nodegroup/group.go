@@ -49,6 +49,11 @@ type Config struct {
 	KeepTerminated int
 	// SiteHost is the Host header of the warm-up requests.
 	SiteHost string
+	// Host measures the host new nodes start on, once per reconcile (its
+	// cores and CPU pressure, for the scaler's capacity checks); nil: not
+	// measured. With nodes on several hosts this is where a launcher
+	// would say which host the next node goes to.
+	Host func() autoscale.Host
 }
 
 // DefaultConfig returns the timings the group has always had; Scaling,
@@ -369,6 +374,10 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 	for _, in := range g.launcher.List() {
 		alive[in.ID] = in.Alive()
 	}
+	host := autoscale.UnknownHost
+	if g.cfg.Host != nil {
+		host = g.cfg.Host()
+	}
 	g.mu.Lock()
 	members := make([]Member, 0, len(g.nodes))
 	for _, n := range g.nodes {
@@ -378,7 +387,7 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 			Utilization: n.report.Utilization, Queue: n.report.Waiting, Children: g.cfg.Children,
 		})
 	}
-	plan := g.policy.decide(now, members)
+	plan := g.policy.decideOn(now, members, host)
 	byID := map[string]*node{}
 	for _, n := range g.nodes {
 		if n.state != api.NodeTerminated {
@@ -409,6 +418,9 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 			g.outbox = append(g.outbox, api.Event{Kind: "heal", Node: n.ID,
 				Message: fmt.Sprintf("%s: replacement deferred: %s", n.ID, c.Reason)})
 		}
+	}
+	if plan.HostFull && !plan.ScaleChanged {
+		g.outbox = append(g.outbox, api.Event{Kind: "scale", Message: plan.Scale.Reason, Inputs: inputs(plan.Scale)})
 	}
 	if plan.ScaleChanged {
 		if g.decisions == nil {

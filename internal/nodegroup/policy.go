@@ -49,6 +49,9 @@ type Plan struct {
 	Scale        autoscale.Decision
 	Desired      int
 	ScaleChanged bool
+	// HostFull: the load started asking for more nodes than the host can
+	// run (autoscale.HostFull); an event says why, once per episode.
+	HostFull bool
 	// Launch new nodes; Drain nodes in service or starting; Drop failed
 	// nodes that wait for a replacement the smaller group no longer needs.
 	Launch int
@@ -66,6 +69,7 @@ type policy struct {
 	scaler  *autoscale.Scaler
 	healer  *autoscale.Healer
 	desired int
+	full    bool // the last decision was autoscale.HostFull
 }
 
 func newPolicy(cfg Config, slotted bool) (*policy, error) {
@@ -103,8 +107,14 @@ func starting(state string) bool { return state == api.NodePending || state == a
 // active reports whether a node is in the group and not on its way out.
 func active(state string) bool { return starting(state) || state == api.NodeInService }
 
-// decide is one reconcile at now over every node the group keeps.
+// decide is one reconcile at now over every node the group keeps, on a host
+// the scaler knows nothing of.
 func (p *policy) decide(now time.Time, nodes []Member) Plan {
+	return p.decideOn(now, nodes, autoscale.UnknownHost)
+}
+
+// decideOn is decide for a group whose new nodes start on host.
+func (p *policy) decideOn(now time.Time, nodes []Member, host autoscale.Host) Plan {
 	var plan Plan
 	nodes = slices.Clone(nodes)
 
@@ -183,10 +193,13 @@ func (p *policy) decide(now time.Time, nodes []Member) Plan {
 			current++
 		}
 	}
-	plan.Scale = p.scale(now, current, metrics)
+	plan.Scale = p.scale(now, current, metrics, host)
 	if plan.Scale.Desired != p.desired {
 		plan.ScaleChanged = true
 	}
+	full := plan.Scale.Action == autoscale.HostFull
+	plan.HostFull = full && !p.full
+	p.full = full
 	p.desired = plan.Scale.Desired
 	plan.Desired = p.desired
 
@@ -231,9 +244,9 @@ func (p *policy) decide(now time.Time, nodes []Member) Plan {
 
 // scale is the autoscaler's decision, or the fixed count when autoscaling
 // is off.
-func (p *policy) scale(now time.Time, current int, metrics []autoscale.NodeMetric) autoscale.Decision {
+func (p *policy) scale(now time.Time, current int, metrics []autoscale.NodeMetric, host autoscale.Host) autoscale.Decision {
 	if !p.scaling.Enabled {
 		return autoscale.Decision{At: now, Current: current, Desired: p.scaling.Count, Action: autoscale.None, Reason: "autoscaling disabled"}
 	}
-	return p.scaler.Decide(now, current, metrics)
+	return p.scaler.DecideOn(now, current, metrics, host)
 }

@@ -1,6 +1,7 @@
 package nodegroup
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -180,5 +181,37 @@ func TestPolicyReplacesOncePerLaunch(t *testing.T) {
 	first.State = api.NodeTerminated
 	if got := p.decide(now0.Add(2*time.Second), []Member{first, again}); len(got.Replace) != 1 || got.Replace[0].ID != "node-1" {
 		t.Fatalf("the relaunched node-1 failed: %+v", got)
+	}
+}
+
+// TestPolicyHostFull: a load the host cannot take launches nothing, and
+// the plan asks for an event once per episode, not on every tick.
+func TestPolicyHostFull(t *testing.T) {
+	sc := Scaling{Enabled: true, Count: 2, Min: 1, Max: 6, Target: 0.6, ScaleInWindow: 10 * time.Second, MaxStep: 4,
+		WorkersPerCore: 4, CPUSaturated: 0.8, CPUClear: 0.6}
+	p, err := newPolicy(Config{FailAfter: 15, MaxReplacements: 5, ReplacementWindow: time.Minute, Scaling: sc}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := func(m *Member) { m.Utilization, m.Queue = 1, 10 }
+	nodes := []Member{member(1, api.NodeInService, busy), member(2, api.NodeInService, busy)}
+	var got []string
+	for i, pr := range []float64{0.9, 0.9, 0.7, 0.5, 0.9} {
+		plan := p.decideOn(now0.Add(time.Duration(i)*time.Second), nodes, autoscale.Host{Cores: 64, CPUPressure: pr})
+		got = append(got, fmt.Sprintf("%s launch %d event %v", plan.Scale.Action, plan.Launch, plan.HostFull))
+		if plan.Launch > 0 {
+			nodes = nodes[:2] // the launch is not followed up here: same group, same load
+			p.desired = 2
+		}
+	}
+	want := []string{
+		"host-full launch 0 event true",
+		"host-full launch 0 event false",
+		"host-full launch 0 event false", // 70 %: still saturated (hysteresis)
+		"scale-out launch 4 event false", // 50 %: cleared
+		"host-full launch 0 event true",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("decisions (-want +got):\n%s", d)
 	}
 }

@@ -1,6 +1,7 @@
 package nodegroup
 
 import (
+	"math"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/autoscale"
@@ -16,11 +17,16 @@ type Scaling struct {
 	Target        float64
 	ScaleInWindow time.Duration
 	MaxStep       int
+	// The host's CPU budget and saturation (autoscale.Policy); zero
+	// values turn them off.
+	WorkersPerCore         float64
+	CPUSaturated, CPUClear float64
 }
 
 func (s Scaling) policy() autoscale.Policy {
 	p := autoscale.DefaultPolicy()
 	p.Min, p.Max, p.Target, p.ScaleInWindow, p.MaxStepOut = s.Min, s.Max, s.Target, s.ScaleInWindow, s.MaxStep
+	p.WorkersPerCore, p.CPUSaturated, p.CPUClear = s.WorkersPerCore, s.CPUSaturated, s.CPUClear
 	return p
 }
 
@@ -29,6 +35,14 @@ func inputs(d autoscale.Decision) map[string]any {
 	return map[string]any{
 		"utilization": d.Inputs.Utilization, "busy": d.Inputs.Busy, "queue": d.Inputs.Queue,
 		"in_service": d.Inputs.InService, "warming": d.Inputs.Warming,
-		"current": d.Current, "recommended": d.Recommended,
+		"current": d.Current, "recommended": d.Recommended, "cpu_pressure": pressure(d.Inputs.CPUPressure),
 	}
+}
+
+// pressure is a CPU pressure for an event: nil when unknown (JSON has no NaN).
+func pressure(v float64) any {
+	if math.IsNaN(v) {
+		return nil
+	}
+	return v
 }
