@@ -45,7 +45,8 @@ results_close() {
 # start_nginx_fpm W LISTEN DOCROOT HOST [cache]
 # Starts php-fpm with node-1's pool settings and php.ini, and nginx in front of
 # it on LISTEN, serving DOCROOT with HTTP_HOST pinned to HOST (WordPress's
-# canonical host). With "cache", nginx adds fastcgi_cache (5 min for 200s).
+# canonical host). With "cache", nginx adds fastcgi_cache (5 min for 200s;
+# searches, ?s=, bypass it as WordPress cache setups do).
 # State goes to W/nginx; pids in W/nginx/{nginx,php-fpm}.pid.
 start_nginx_fpm() {
   local w=$1 listen=$2 docroot=$3 host=$4 cache=${5:-}
@@ -61,6 +62,7 @@ start_nginx_fpm() {
     zone="fastcgi_cache_path $n/cache levels=1:2 keys_zone=WP:32m max_size=1g inactive=60m use_temp_path=off;"
     php_cache="fastcgi_cache WP; fastcgi_cache_key \$scheme\$request_method\$host\$request_uri; fastcgi_cache_valid 200 5m;
       fastcgi_ignore_headers Cache-Control Expires Set-Cookie;
+      fastcgi_cache_bypass \$arg_s; fastcgi_no_cache \$arg_s;
       add_header X-Cache \$upstream_cache_status;"
   fi
   cat > $n/nginx.conf <<EOC

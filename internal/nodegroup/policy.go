@@ -107,13 +107,8 @@ func starting(state string) bool { return state == api.NodePending || state == a
 // active reports whether a node is in the group and not on its way out.
 func active(state string) bool { return starting(state) || state == api.NodeInService }
 
-// decide is one reconcile at now over every node the group keeps, on a host
-// the scaler knows nothing of.
-func (p *policy) decide(now time.Time, nodes []Member) Plan {
-	return p.decideOn(now, nodes, autoscale.UnknownHost)
-}
-
-// decideOn is decide for a group whose new nodes start on host.
+// decideOn is one reconcile at now over every node the group keeps, for a
+// group whose new nodes start on host.
 func (p *policy) decideOn(now time.Time, nodes []Member, host autoscale.Host) Plan {
 	var plan Plan
 	nodes = slices.Clone(nodes)

@@ -14,6 +14,11 @@ import (
 
 var now0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// decide is decideOn on a host the scaler knows nothing of.
+func (p *policy) decide(now time.Time, nodes []Member) Plan {
+	return p.decideOn(now, nodes, autoscale.UnknownHost)
+}
+
 func member(i int, state string, mods ...func(*Member)) Member {
 	m := Member{ID: nodeID(i), Index: i, Key: nodeID(i), State: state, Alive: true, Children: 10, Utilization: 0.6}
 	for _, f := range mods {

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Issue 18's mixed load, side by side in one run: cache hits (home, a post, a
+# static file) at hundreds per second plus uncached searches, with autoscaling
+# on, on three setups of the same machine:
+#   before  admission control off, PHP at nice 0, no CPU budget or pressure
+#           check in the scaler (what the stack did before issue 18);
+#   after   the defaults (docs/adr/0024-capacity.md);
+#   nginx   nginx fastcgi_cache + php-fpm (searches bypass the cache) on the
+#           before stack's docroot, database and php.ini: the peer for the hit
+#           path under PHP load.
+# Per run: hit p50/p99, search p50/p99 and error rate, node count over time,
+# CPU pressure (/proc/pressure/cpu some avg10) over time.
+# Usage: bench/capacity.sh [REPS=3] [PHASE=60s] [HOME_RATE=400] [POST_RATE=100]
+#        [STATIC_RATE=150] [SEARCH_RATE=8]
+# Raw output (every load run, the per-second samples, the scale events):
+# bench/results/capacity-DATE.txt. Loopback block 127.85.x.y.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+REPS=${REPS:-3} PHASE=${PHASE:-60s}
+HOME_RATE=${HOME_RATE:-400} POST_RATE=${POST_RATE:-100} STATIC_RATE=${STATIC_RATE:-150} SEARCH_RATE=${SEARCH_RATE:-8}
+BIN=$PWD/bin/scalepress
+W=${W:-/tmp/scalepress-bench-capacity}
+EDGE=127.85.0.1:8080 NGINX=127.85.0.9:8081
+STATIC=/wp-includes/css/dist/block-library/style.min.css
+[[ -x $BIN ]] || make build
+for c in nginx jq; do command -v $c >/dev/null || { echo "$c missing: scripts/install-deps.sh --bench"; exit 1; }; done
+cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  stop_nginx_fpm $W
+  $BIN down --dir $W >/dev/null 2>&1 || true
+  results_close
+}
+trap cleanup EXIT
+results_open capacity "REPS=$REPS PHASE=$PHASE HOME_RATE=$HOME_RATE POST_RATE=$POST_RATE STATIC_RATE=$STATIC_RATE SEARCH_RATE=$SEARCH_RATE"
+
+up() { # before|after
+  $BIN down --dir $W >/dev/null 2>&1 || true
+  rm -rf $W; mkdir -p $W; chmod 755 $W
+  local extra=""
+  if [[ $1 == before ]]; then
+    extra="
+  workers_per_core: 0
+  cpu_saturated: 0
+  cpu_clear: 0"
+  fi
+  cat > $W/scalepress.yaml <<EOC
+api: {addr: 127.85.0.1:9090}
+edges: [{addr: $EDGE}]
+nodes:
+  count: 2
+  ip_base: 127.85.1.0
+  php_nice: $([[ $1 == before ]] && echo 0 || echo 10)
+autoscaling:
+  enabled: true
+  min: 2
+  max: 8$extra
+# one load generator stands for many clients: no per-client cap
+http: {client_concurrency: 0, admission: $([[ $1 == before ]] && echo false || echo true)}
+db: {members: 1, ip_base: 127.85.2.0, router: 127.85.0.1:3306}
+redis: {addr: 127.85.3.1:6379}
+wordpress: {cron_interval: 0s}
+EOC
+  $BIN up --detach --dir $W >/dev/null
+}
+
+# mixed NAME BASE: the four loads at once against BASE for PHASE, with the
+# node count and CPU pressure sampled every second.
+mixed() {
+  local name=$1 base=$2 d=$W/out-$1-$r
+  mkdir -p $d
+  for u in "$base/" "$base/?p=1" "$base$STATIC"; do curl -s -o /dev/null "$u"; curl -s -o /dev/null "$u"; done
+  ( while true; do
+      echo "$(date +%s) $($BIN status --dir $W --json 2>/dev/null | jq -r '[.nodes[] | select(.state != "terminated" and .state != "failed")] | length') $(awk '/^some/ {sub("avg10=", "", $2); print $2}' /proc/pressure/cpu)"
+      sleep 1
+    done ) > $d/samples.txt 2>/dev/null &
+  local sampler=$!
+  local pids=()
+  $BIN load --url "$base/" --rate $HOME_RATE --duration $PHASE > $d/home.txt & pids+=($!)
+  $BIN load --url "$base/?p=1" --rate $POST_RATE --duration $PHASE > $d/post.txt & pids+=($!)
+  $BIN load --url "$base$STATIC" --rate $STATIC_RATE --duration $PHASE > $d/static.txt & pids+=($!)
+  $BIN load --url "$base/?s=capacity" --rate $SEARCH_RATE --duration $PHASE > $d/search.txt & pids+=($!)
+  wait "${pids[@]}"
+  kill $sampler 2>/dev/null || true
+  for f in home post static search samples; do raw_add "$name rep $r $f" "$(cat $d/$f.txt)"; done
+  lat() { awk '/^latency/ {print $3, $9}' $d/$1.txt; }
+  ok() { awk '/^success/ {print $2}' $d/$1.txt; }
+  printf "%-7s %-3s %-18s %-18s %-18s %-22s %-8s %-14s %s\n" $name $r "$(lat home)" "$(lat post)" "$(lat static)" "$(lat search) $(ok search)" \
+    "$(awk '/^status/ {for (i=2;i<=NF;i++) if ($i ~ /^503=/) {sub("503=","",$i); print $i}}' $d/search.txt | head -1)" \
+    "$(awk '{print $2}' $d/samples.txt | sort -n | tail -1)" \
+    "$(awk '{s+=$3; n++} END {if (n) printf "%.0f%%", s/n}' $d/samples.txt)"
+}
+printf "%-7s %-3s %-18s %-18s %-18s %-22s %-8s %-14s %s\n" setup rep "home p50 p99" "post p50 p99" "static p50 p99" "search p50 p99 ok" "503s" "max nodes" "mean cpu pressure"
+up before
+for r in $(seq 1 $REPS); do mixed before http://$EDGE; sleep 20; done
+start_nginx_fpm $W $NGINX $W/nodes/node-1/docroot $EDGE cache
+for r in $(seq 1 $REPS); do mixed nginx http://$NGINX; sleep 20; done
+raw_add "before: scale events" "$($BIN events --dir $W | grep -E 'scale|heal' | tail -40)"
+stop_nginx_fpm $W
+up after
+for r in $(seq 1 $REPS); do mixed after http://$EDGE; sleep 20; done
+raw_add "after: scale and overload events" "$($BIN events --dir $W | grep -E 'scale|heal|overload|refused' | tail -40)"
