@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -254,5 +255,37 @@ func TestAcquireOffIsPick(t *testing.T) {
 	}
 	for _, n := range held {
 		n.Done(OK)
+	}
+}
+
+// No place is ever lost: with room in the queue and work far below what
+// the nodes do within QueueTimeout, every request gets a node, however
+// arrivals and releases interleave.
+func TestAcquireNoLostWakeup(t *testing.T) {
+	for seed := range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			b := newAdmit(t, admitConfig(2, 200), "a", "b")
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for i := range 400 {
+				wg.Go(func() {
+					time.Sleep(time.Duration((i*7+seed*13)%50) * time.Millisecond)
+					n, err := b.Acquire(t.Context(), string(rune('A'+(i+seed)%7)))
+					if err != nil {
+						failed.Add(1)
+						return
+					}
+					if (i+seed)%3 == 0 {
+						time.Sleep(time.Millisecond)
+					}
+					runtime.Gosched()
+					n.Done(OK)
+				})
+			}
+			wg.Wait()
+			if f := failed.Load(); f > 0 {
+				t.Errorf("seed %d: %d of 400 requests refused, none should be (stats %+v)", seed, f, b.Admission())
+			}
+		})
 	}
 }

@@ -79,7 +79,7 @@ type Config struct {
 // DefaultConfig returns the defaults: HAProxy's check timing (2 s, 1 s,
 // rise 2, fall 3), ejection after 5 errors for 5 s doubling to 60 s, none
 // for saturation, 30 s slow start and deregistration delay, 2 retries;
-// admission control off (NodeLimit 0), and once on, 4 waiting places per
+// admission control off (NodeLimit 0), and once on, 16 waiting places per
 // node for at most 3 s.
 func DefaultConfig() Config {
 	return Config{
@@ -97,7 +97,7 @@ func DefaultConfig() Config {
 		MaxEjectedPercent:   50,
 		SlowStart:           30 * time.Second,
 		DeregistrationDelay: 30 * time.Second,
-		QueueBacklog:        4,
+		QueueBacklog:        16,
 		QueueTimeout:        3 * time.Second,
 		Retry:               DefaultRetryPolicy(),
 	}

@@ -426,7 +426,7 @@ func Default() Config {
 			Store: FilesStore{Kind: "local", Region: "us-east-1"}},
 		Backup: Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second, S3: BackupS3{Region: "us-east-1"}},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
-			Admission: true, QueueBacklog: 4, QueueTimeout: 3 * time.Second,
+			Admission: true, QueueBacklog: 16, QueueTimeout: 3 * time.Second,
 			LoginThrottle: defaultLoginThrottle()},
 		Scheduler: Scheduler{Kind: SchedulerLocal, Address: "http://127.0.0.1:4646", Datacenters: []string{"*"}, Job: "scalepress-nodes", CPU: 500, MemoryMB: 512},
 		TLS:       defaultTLS(),

@@ -131,7 +131,7 @@ func TestParse(t *testing.T) {
 		{name: "sql injection in db name", yaml: "db:\n  name: \"wp; DROP\"\n", wantErr: "db.name"},
 		{name: "http section", yaml: "http:\n  trusted_proxies: [192.0.2.0/24, \"2001:db8::1/128\"]\n  client_concurrency: 0\n  body_timeout: 2s\n  max_body_mb: 8\n", check: func(t *testing.T, c Config) {
 			want := HTTP{TrustedProxies: []string{"192.0.2.0/24", "2001:db8::1/128"}, ClientConcurrency: 0, BodyTimeout: 2 * time.Second, MaxBodyMB: 8,
-				Admission: true, QueueBacklog: 4, QueueTimeout: 3 * time.Second, LoginThrottle: defaultLoginThrottle()}
+				Admission: true, QueueBacklog: 16, QueueTimeout: 3 * time.Second, LoginThrottle: defaultLoginThrottle()}
 			if diff := cmp.Diff(want, c.HTTP); diff != "" {
 				t.Error(diff)
 			}
