@@ -187,5 +187,6 @@ func newController(cfg config.Config, dir string, logger *slog.Logger) (*control
 		return nil, err
 	}
 	ctrl.SetFilesBackup(filesBackup)
+	ctrl.SetReleaseFiles(releaseFiles)
 	return ctrl, nil
 }

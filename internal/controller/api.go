@@ -48,6 +48,7 @@ func (c *Controller) apiHandler() http.Handler {
 	mux.HandleFunc("GET "+api.APIPathEvents, c.handleEvents)
 	mux.Handle("GET "+api.APIPathMetrics, metrics.Handler(metrics.NewRegistry(newControllerMetrics(c.scrape))))
 	mux.HandleFunc("GET "+api.APIPathTargets, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Targets()) })
+	mux.HandleFunc("GET "+api.APIPathReleases, c.handleReleases)
 	mux.HandleFunc("GET "+api.APIPathHealth, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	// The dashboard and its stream: reads, like the routes above. Its
 	// actions are the writes below, with the operator's token.
@@ -56,6 +57,8 @@ func (c *Controller) apiHandler() http.Handler {
 	mux.HandleFunc("POST "+api.APIPathScale, c.write(c.operatorOnly, c.handleScale))
 	mux.HandleFunc("POST "+api.APIPathPurge, c.write(c.purgeCaller, c.handlePurge))
 	mux.HandleFunc("POST "+api.APIPathBackups, c.write(c.operatorOnly, c.handleBackup))
+	mux.HandleFunc("POST "+api.APIPathReleases, c.write(c.operatorOnly, c.handleUpdate))
+	mux.HandleFunc("POST "+api.APIPathRollback, c.write(c.operatorOnly, c.handleRollback))
 	mux.HandleFunc("POST "+api.APIPathUpstreamsAck, c.write(c.edgeCaller, c.handleAck))
 	mux.HandleFunc("POST "+api.APIPathEdgeEvents, c.write(c.edgeCaller, c.handleEdgeEvents))
 	return guard.Hosts(guard.AllowedHosts(c.cfg.API.Addr, c.cfg.API.AllowedHosts...), c.logger, mux)

@@ -59,26 +59,28 @@ type Controller struct {
 	lockFile  *os.File
 	http      *http.Client
 
-	ready       atomic.Bool
-	startup     startup
-	events      *eventlog.Log
-	console     *console.Console
-	upstreams   *upstreams
-	group       *nodegroup.Group
-	nodes       *local.Nodes // the local launcher's nodes (scheduler local)
-	nomad       *nomadNodes  // the Nomad launcher (scheduler nomad)
-	roles       *nomadRoles  // the role jobs on Nomad (scheduler.roles), nil when none
-	db          *database
-	files       *filesRole
-	filesS3     *api.FilesS3Spec // the files store's bucket, nil for a local store
-	seedFiles   FilesSeeder
-	filesBackup FilesBackup
-	backups     backups
-	purges      *purge.Fanout
-	edges       []service // as configured
-	redis       service
-	router      service
-	dns         service
+	ready        atomic.Bool
+	startup      startup
+	events       *eventlog.Log
+	console      *console.Console
+	upstreams    *upstreams
+	group        *nodegroup.Group
+	nodes        *local.Nodes // the local launcher's nodes (scheduler local)
+	nomad        *nomadNodes  // the Nomad launcher (scheduler nomad)
+	roles        *nomadRoles  // the role jobs on Nomad (scheduler.roles), nil when none
+	db           *database
+	files        *filesRole
+	filesS3      *api.FilesS3Spec // the files store's bucket, nil for a local store
+	seedFiles    FilesSeeder
+	filesBackup  FilesBackup
+	releaseFiles ReleaseFilesFunc
+	rollouts     rollouts
+	backups      backups
+	purges       *purge.Fanout
+	edges        []service // as configured
+	redis        service
+	router       service
+	dns          service
 }
 
 // New returns a controller for the state directory dir; seed fills an empty

@@ -26,7 +26,7 @@ var libraries = []string{
 	"api", "atomicfile", "autoscale", "balancer", "config", "console", "deptest", "edgetls", "eventlog", "fastcgi",
 	"fileperm", "forward", "galera", "guard", "hitfront", "local", "logtail", "metrics", "nodegroup", "nodehost", "nomadlaunch", "pagecache", "phpfpm",
 	"preflight", "purge", "redisd", "rolelog", "s3store", "sitepath", "statedir", "supervise", "throttle", "token", "wordpress",
-	"backup", "upstream",
+	"backup", "upstream", "release",
 }
 
 // pkg is what `go list -json` says of a package that the rules look at.
