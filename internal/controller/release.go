@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -345,6 +346,7 @@ func rollbackTarget(recs []api.Release, id string) (api.Release, error) {
 // in which case the store is put back to cur.
 func (c *Controller) rollout(ctx context.Context, store *release.Store, files ReleaseFiles, recs []api.Release, rec api.Release, cur, target []release.File, replaced string) (api.Release, error) {
 	t0 := time.Now()
+	target = c.policyModes(target)
 	id := rec.ID
 	c.rollouts.running.Store(&id)
 	defer c.rollouts.running.Store(nil)
@@ -391,6 +393,19 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 	c.eventWith("release", "", map[string]any{"release": rec.ID, "seq": seq, "duration_ms": recs[i].DurationMS},
 		"release %s live at files seq %d in %s: %s", rec.ID, seq, time.Since(t0).Round(time.Millisecond), rec.Change)
 	return recs[i], nil
+}
+
+// policyModes gives every file of tree the mode the file policy gives it
+// (plugins and themes stay writable by PHP while installs from wp-admin
+// are allowed; core never is), as the store and every node hold them.
+func (c *Controller) policyModes(tree []release.File) []release.File {
+	pol := c.filePolicy()
+	out := make([]release.File, len(tree))
+	for i, f := range tree {
+		f.Mode = uint32(pol.Mode(f.Path, f.Dir, iofs.FileMode(f.Mode)))
+		out[i] = f
+	}
+	return out
 }
 
 func pushSteps(ctx context.Context, files ReleaseFiles, steps []release.Step, open func(string) (io.ReadCloser, error)) (uint64, error) {

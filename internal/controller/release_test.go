@@ -180,6 +180,9 @@ func releaseController(t *testing.T) (*Controller, *fakeFiles) {
 	c := apiController(t)
 	c.cfg.Files.Enabled = true
 	ff := newFakeFiles(siteFiles())
+	for p, f := range ff.tree { // the store holds the policy's modes
+		ff.tree[p] = c.policyModes([]release.File{f})[0]
+	}
 	c.SetReleaseFiles(func(url, tok string) ReleaseFiles { return ff })
 	return c, ff
 }
