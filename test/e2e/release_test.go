@@ -1,0 +1,253 @@
+package e2e
+
+import (
+	"archive/zip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+)
+
+// newerCore copies Debian's WordPress core (links resolved, wp-content and
+// wp-config.php left out: not core's) into a new directory, with
+// $wp_version set to version and the generator meta carrying mark.
+func newerCore(t *testing.T, version, mark string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "wordpress")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := "/usr/share/wordpress"
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if n == "wp-content" || n == "wp-config.php" || strings.HasPrefix(n, ".") {
+			continue
+		}
+		if out, err := exec.Command("cp", "-rL", filepath.Join(src, n), dst).CombinedOutput(); err != nil {
+			t.Fatalf("cp -rL %s: %v: %s", n, err, out)
+		}
+	}
+	edit := func(rel, old, new string) {
+		t.Helper()
+		p := filepath.Join(dst, rel)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		re := regexp.MustCompile(old)
+		if !re.Match(b) {
+			t.Fatalf("%s: %q not found", rel, old)
+		}
+		if err := os.WriteFile(p, re.ReplaceAll(b, []byte(new)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("wp-includes/version.php", `\$wp_version = '[^']*';`, fmt.Sprintf("$$wp_version = '%s';", version))
+	if mark != "" {
+		edit("wp-includes/general-template.php", `content="WordPress ' \. esc_attr\( get_bloginfo\( 'version' \) \) \. '"`,
+			`content="WordPress ' . esc_attr( get_bloginfo( 'version' ) ) . ' `+mark+`"`)
+	}
+	return dst
+}
+
+// generator is the WordPress generator meta of an uncached page.
+func generator(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`<meta name="generator" content="(WordPress [^"]*)"`).FindSubmatch(b)
+	if m == nil {
+		return fmt.Sprintf("(status %d, no generator meta)", resp.StatusCode)
+	}
+	return string(m[1])
+}
+
+func (s *stack) releases(t *testing.T) api.Releases {
+	t.Helper()
+	r := s.cli(t, "release", "--json")
+	if r.code != 0 {
+		t.Fatalf("release --json: exit %d: %s", r.code, r.stderr)
+	}
+	var doc api.Releases
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("release --json is not JSON: %v\n%s", err, r.stdout)
+	}
+	return doc
+}
+
+// waitNodesAt waits until every in-service node has applied seq and serves
+// want as its generator (asked directly, uncached).
+func (s *stack) waitNodesAt(t *testing.T, seq uint64, want string, timeout time.Duration) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	for {
+		st := s.status(t)
+		done := len(st.Nodes) > 0
+		var seen []string
+		for _, n := range st.Nodes {
+			if n.State != "in-service" {
+				continue
+			}
+			g := generator(t, "http://"+n.Addr+"/?s=release-check")
+			seen = append(seen, fmt.Sprintf("%s: seq %d, %q", n.ID, n.FilesSeq, g))
+			if n.FilesSeq < seq || g != want {
+				done = false
+			}
+		}
+		if done {
+			return time.Since(t0)
+		}
+		if time.Since(t0) > timeout {
+			t.Fatalf("after %s, nodes are not all at seq %d serving %q: %v", timeout, seq, want, seen)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func zipFile(t *testing.T, names map[string]string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "plugin.zip")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for n, c := range names {
+		w, _ := zw.Create(n)
+		io.WriteString(w, c)
+	}
+	zw.Close()
+	f.Close()
+	return p
+}
+
+// TestReleaseUpdateRollback: a newer core built from Debian's tree goes to
+// every node under uncached load with no failed request; bad input is
+// refused with nothing changed; rollback to the first release restores its
+// files and version.
+func TestReleaseUpdateRollback(t *testing.T) {
+	const block = 82
+	s := newStack(t, block, 2)
+	s.up(t)
+
+	before := s.releases(t)
+	old := before.Current.Core
+	if old == "" || before.Current.ID != "" || len(before.Releases) != 0 {
+		t.Fatalf("release before any update: %+v", before)
+	}
+	oldGen := "WordPress " + old
+	if g := generator(t, s.site+"/?s=before"); g != oldGen {
+		t.Fatalf("generator before the update %q, want %q", g, oldGen)
+	}
+	const newVersion = "6.1.99"
+	newGen := "WordPress " + newVersion + " e2e-release"
+	src := newerCore(t, newVersion, "e2e-release")
+
+	t.Run("bad input is refused and changes nothing", func(t *testing.T) {
+		seq := s.status(t).Files.Seq
+		notWP := t.TempDir()
+		os.WriteFile(filepath.Join(notWP, "index.php"), []byte("<?php"), 0o644)
+		slip := zipFile(t, map[string]string{"evil/evil.php": "<?php\n/* Plugin Name: Evil */", "evil/../../../wp-config.php": "<?php"})
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"update", "core", "--from", notWP}, "is not WordPress: it has no wp-includes/version.php"},
+			{[]string{"update", "core", "--from", newerCore(t, "6.0.1", "")}, "is older than the current " + old + "; pass --force"},
+			{[]string{"update", "plugin", "evil", "--from", slip}, "climbs out of the directory"},
+			{[]string{"rollback", "r9"}, "there is no release r9"},
+		} {
+			r := s.cli(t, tt.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("%v: exit %d, stderr %q; want 2 saying %q", tt.args, r.code, r.stderr, tt.want)
+			}
+		}
+		if after := s.status(t).Files.Seq; after != seq {
+			t.Errorf("files seq moved from %d to %d", seq, after)
+		}
+		if doc := s.releases(t); len(doc.Releases) != 0 {
+			t.Errorf("refusals recorded releases: %+v", doc.Releases)
+		}
+	})
+
+	t.Run("update core: every node, no failed request", func(t *testing.T) {
+		load := startLoad(searches(s.site, "release"), 20)
+		t0 := time.Now()
+		r := s.cli(t, "update", "core", "--from", src)
+		if r.code != 0 {
+			load.Stop()
+			t.Fatalf("update core: exit %d: %s%s", r.code, r.stdout, r.stderr)
+		}
+		cmdTime := time.Since(t0)
+		doc := s.releases(t)
+		if doc.Current.ID != "r2" || doc.Current.Core != newVersion {
+			t.Errorf("current after the update: %+v", doc.Current)
+		}
+		s.waitNodesAt(t, doc.Current.Seq, newGen, 60*time.Second)
+		everywhere := time.Since(t0)
+		time.Sleep(2 * time.Second) // load on the new release too
+		ok, failed, failures := load.Stop()
+		t.Logf("measured: update command %s, every node on the new release %s after the update began; load %d ok, %d failed",
+			cmdTime.Round(time.Millisecond), everywhere.Round(time.Millisecond), ok, failed)
+		if failed != 0 {
+			t.Errorf("%d failed requests during the rollout: %v", failed, failures)
+		}
+		if g := generator(t, s.site+"/?s=after"); g != newGen {
+			t.Errorf("generator through the edge %q, want %q", g, newGen)
+		}
+		var got []string
+		for _, r := range doc.Releases {
+			got = append(got, r.ID+" "+r.Status+" "+r.Core)
+		}
+		want := []string{"r1 superseded " + old, "r2 live " + newVersion}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("releases %v, want %v", got, want)
+		}
+		if r := s.cli(t, "update", "core", "--from", src); r.code != 2 || !strings.Contains(r.stderr, "at "+newVersion+" already") {
+			t.Errorf("the same release again: exit %d %q, want 2 saying it is there already", r.code, r.stderr)
+		}
+	})
+
+	t.Run("rollback to the first release restores its files and version", func(t *testing.T) {
+		r := s.cli(t, "rollback", "r1")
+		if r.code != 0 {
+			t.Fatalf("rollback r1: exit %d: %s%s", r.code, r.stdout, r.stderr)
+		}
+		doc := s.releases(t)
+		if doc.Current.ID != "r3" || doc.Current.Core != old || doc.Current.From != "r1" {
+			t.Errorf("current after the rollback: %+v", doc.Current)
+		}
+		s.waitNodesAt(t, doc.Current.Seq, oldGen, 60*time.Second)
+		st := s.status(t)
+		for _, n := range st.Nodes {
+			b, err := os.ReadFile(filepath.Join(n.Docroot, "wp-includes", "version.php"))
+			if err != nil || !strings.Contains(string(b), "$wp_version = '"+old+"';") {
+				t.Errorf("%s: version.php after the rollback: %v %.300s", n.ID, err, b)
+			}
+		}
+		if doc.Releases[1].Status != api.ReleaseRolledBack {
+			t.Errorf("r2 is %q after the rollback, want rolled-back", doc.Releases[1].Status)
+		}
+		out := s.cli(t, "release").stdout
+		if !strings.Contains(out, "current release r3") || !strings.Contains(out, "WordPress "+old) {
+			t.Errorf("release:\n%s", out)
+		}
+	})
+}
