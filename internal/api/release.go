@@ -34,6 +34,9 @@ type Release struct {
 	Core    string             `json:"core"`
 	Plugins []ReleaseComponent `json:"plugins"`
 	Themes  []ReleaseComponent `json:"themes"`
+	// DB is the database upgrade the release ran ("53496 → 53500"), when
+	// its core changed $wp_db_version.
+	DB string `json:"db,omitempty"`
 	// Seq is the files sequence number once the release was live.
 	Seq uint64 `json:"seq,omitempty"`
 	// DurationMS is how long the rollout took.

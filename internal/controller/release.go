@@ -24,6 +24,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/release"
+	"github.com/scalepress/scalepress/internal/wordpress"
 )
 
 // ReleaseFiles is the files store as releases read and write it, over the
@@ -236,7 +237,8 @@ func (c *Controller) update(ctx context.Context, req api.UpdateRequest) (api.Rel
 	rec := api.Release{ID: nextReleaseID(recs), Time: time.Now().UTC().Format(time.RFC3339), Kind: req.Kind, Name: req.Name,
 		From: req.From, Change: change, Status: api.ReleaseStaged}
 	inventoryOf(newInv, &rec)
-	return c.rollout(ctx, store, files, recs, rec, cur, target, api.ReleaseSuperseded)
+	db := dbChange{from: release.DBVersion(content[release.VersionFile]), to: release.DBVersion(merged[release.VersionFile])}
+	return c.rollout(ctx, store, files, recs, rec, cur, target, api.ReleaseSuperseded, db)
 }
 
 // versionChange says what an update changes, one line, and refuses one
@@ -316,7 +318,17 @@ func (c *Controller) rollback(ctx context.Context, req api.RollbackRequest) (api
 	if curInv.Core != to.Core {
 		rec.Change += fmt.Sprintf(": core %s → %s", curInv.Core, to.Core)
 	}
-	return c.rollout(ctx, store, files, recs, rec, cur, target, api.ReleaseRolledBack)
+	db := dbChange{from: release.DBVersion(content[release.VersionFile])}
+	for _, f := range target {
+		if f.Path == release.VersionFile {
+			b, err := store.ReadBlob(f.Hash, 8<<10)
+			if err != nil {
+				return api.Release{}, err
+			}
+			db.to = release.DBVersion(b)
+		}
+	}
+	return c.rollout(ctx, store, files, recs, rec, cur, target, api.ReleaseRolledBack, db)
 }
 
 // rollbackTarget is the release id names, or, for "", the latest one
@@ -344,7 +356,7 @@ func rollbackTarget(recs []api.Release, id string) (api.Release, error) {
 // rollout records rec as staged, pushes the steps from cur to target, and
 // marks rec live (the release live before it becomes replaced) or failed,
 // in which case the store is put back to cur.
-func (c *Controller) rollout(ctx context.Context, store *release.Store, files ReleaseFiles, recs []api.Release, rec api.Release, cur, target []release.File, replaced string) (api.Release, error) {
+func (c *Controller) rollout(ctx context.Context, store *release.Store, files ReleaseFiles, recs []api.Release, rec api.Release, cur, target []release.File, replaced string, db dbChange) (api.Release, error) {
 	t0 := time.Now()
 	target = c.policyModes(target)
 	id := rec.ID
@@ -360,7 +372,18 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 	i := len(recs) - 1
 	steps := release.Plan(cur, target)
 	c.eventWith("release", "", map[string]any{"release": rec.ID, "units": len(steps)}, "release %s rolling out: %s (%d units)", rec.ID, rec.Change, len(steps))
-	seq, err := pushSteps(ctx, files, steps, store.OpenBlob)
+	var err error
+	if db.needed() {
+		// A database upgrade is not undone by a rollback of the files:
+		// a backup first (docs/adr/0016-backups.md).
+		if _, _, berr := c.takeBackup(ctx, "", "before the database upgrade of release "+rec.ID); berr != nil {
+			err = fmt.Errorf("the backup before the database upgrade (%d → %d) failed, nothing rolled out: %w", db.from, db.to, berr)
+		}
+	}
+	var seq uint64
+	if err == nil {
+		seq, err = pushSteps(ctx, files, steps, store.OpenBlob)
+	}
 	if err != nil {
 		reason := err.Error()
 		// Put the store back to the tree it had, from whatever it holds now.
@@ -382,7 +405,17 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 			recs[j].Status = replaced
 		}
 	}
-	recs[i].Status, recs[i].Seq, recs[i].DurationMS = api.ReleaseLive, seq, time.Since(t0).Milliseconds()
+	recs[i].Status, recs[i].Seq = api.ReleaseLive, seq
+	if db.needed() {
+		res, uerr := c.upgradeDB(ctx, seq)
+		if uerr != nil {
+			recs[i].Reason = "the files are live; the database upgrade failed: " + uerr.Error()
+			c.eventWith("release", "", map[string]any{"release": rec.ID, "level": "alert"}, "release %s: %s", rec.ID, recs[i].Reason)
+		} else {
+			recs[i].DB = fmt.Sprintf("%d → %d", res.From, res.To)
+		}
+	}
+	recs[i].DurationMS = time.Since(t0).Milliseconds()
 	if err := store.SaveRecords(recs); err != nil {
 		return recs[i], err
 	}
@@ -393,6 +426,40 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 	c.eventWith("release", "", map[string]any{"release": rec.ID, "seq": seq, "duration_ms": recs[i].DurationMS},
 		"release %s live at files seq %d in %s: %s", rec.ID, seq, time.Since(t0).Round(time.Millisecond), rec.Change)
 	return recs[i], nil
+}
+
+// dbChange is the database version ($wp_db_version) of the code before
+// and after a rollout; 0 when unknown.
+type dbChange struct{ from, to int }
+
+// needed says whether the new code needs wp_upgrade: a rollback to older
+// code never downgrades the database.
+func (d dbChange) needed() bool { return d.from != 0 && d.to > d.from }
+
+// upgradeDB runs wp_upgrade once through PHP CLI, in the docroot of a
+// local in-service node that has applied seq (it holds the new core and
+// wp-config.php), as the PHP user.
+func (c *Controller) upgradeDB(ctx context.Context, seq uint64) (wordpress.UpgradeResult, error) {
+	if c.nodes == nil || c.group == nil {
+		return wordpress.UpgradeResult{}, fmt.Errorf("nodes run on %s: visit /wp-admin/upgrade.php to upgrade the database", c.cfg.Scheduler.Kind)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for _, n := range c.group.Nodes() {
+			if n.State == api.NodeInService && n.FilesSeq >= seq {
+				return wordpress.Upgrade{PHP: c.bin.PHP, Docroot: c.layout.Docroot(n.ID), SiteURL: c.cfg.SiteURL(),
+					ScratchDir: c.layout.Run(), Credential: c.credential(c.phpUser)}.Run(ctx)
+			}
+		}
+		if time.Now().After(deadline) {
+			return wordpress.UpgradeResult{}, fmt.Errorf("no node in service applied files seq %d within a minute", seq)
+		}
+		select {
+		case <-ctx.Done():
+			return wordpress.UpgradeResult{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // policyModes gives every file of tree the mode the file policy gives it

@@ -385,3 +385,32 @@ func TestRolloutFailureRestores(t *testing.T) {
 		t.Errorf("rollback to a failed release = %v, want refused", err)
 	}
 }
+
+// TestDBUpgradeNeedsABackup: a core release that changes $wp_db_version
+// is rolled out only after a backup; when the backup cannot be taken,
+// nothing is pushed and the release fails saying why.
+func TestDBUpgradeNeedsABackup(t *testing.T) {
+	c, ff := releaseController(t)
+	c.SetFilesBackup(nil) // no backup possible
+	ff.tree["wp-includes/version.php"] = func() release.File {
+		b := []byte(versionFile("6.1.9") + "$wp_db_version = 53496;\n")
+		h := sum(b)
+		ff.blobs[h] = b
+		return release.File{Path: "wp-includes/version.php", Mode: 0o644, Size: int64(len(b)), Hash: h}
+	}()
+	before := ff.snapshot()
+	src := coreSource(t, "6.2")
+	os.WriteFile(filepath.Join(src, "wp-includes", "version.php"), []byte(versionFile("6.2")+"$wp_db_version = 53499;\n"), 0o644)
+	rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: src})
+	if err == nil || rel.Status != api.ReleaseFailed || !strings.Contains(rel.Reason, "the backup before the database upgrade (53496 → 53499) failed, nothing rolled out") {
+		t.Fatalf("update = %+v, %v; want failed for want of a backup", rel, err)
+	}
+	if diff := gocmp.Diff(before, ff.snapshot()); diff != "" || len(ff.pushes) != 0 {
+		t.Errorf("pushed %v without a backup (-before +after):\n%s", ff.pushes, diff)
+	}
+	// the same version of the database needs no backup
+	os.WriteFile(filepath.Join(src, "wp-includes", "version.php"), []byte(versionFile("6.2")+"$wp_db_version = 53496;\n"), 0o644)
+	if rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: src}); err != nil || rel.Status != api.ReleaseLive {
+		t.Errorf("update without a database change = %+v, %v", rel, err)
+	}
+}

@@ -397,3 +397,16 @@ func sha(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
+
+func TestDBVersion(t *testing.T) {
+	for in, want := range map[string]int{
+		"<?php\n$wp_version = '6.1.9';\n$wp_db_version = 53496;\n": 53496,
+		"<?php\n$wp_db_version=1;":                                 1,
+		"<?php\n// $wp_db_version = 5;":                            0,
+		"":                                                         0,
+	} {
+		if got := DBVersion([]byte(in)); got != want {
+			t.Errorf("DBVersion(%q) = %d, want %d", in, got, want)
+		}
+	}
+}

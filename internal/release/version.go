@@ -125,3 +125,16 @@ func Major(v string) string {
 	}
 	return strconv.Itoa(p[0]) + "." + strconv.Itoa(p[1])
 }
+
+var wpDBVersionRE = regexp.MustCompile(`(?m)^\s*\$wp_db_version\s*=\s*([0-9]{1,12})\s*;`)
+
+// DBVersion is the $wp_db_version assigned in wp-includes/version.php, 0
+// when there is none.
+func DBVersion(versionPHP []byte) int {
+	m := wpDBVersionRE.FindSubmatch(versionPHP)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
