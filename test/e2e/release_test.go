@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,9 @@ import (
 
 // newerCore copies Debian's WordPress core (links resolved, wp-content and
 // wp-config.php left out: not core's) into a new directory, with
-// $wp_version set to version and the generator meta carrying mark.
-func newerCore(t *testing.T, version, mark string) string {
+// $wp_version set to version, $wp_db_version set to db (unless 0) and the
+// generator meta carrying mark.
+func newerCore(t *testing.T, version string, db int, mark string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "wordpress")
 	if err := os.MkdirAll(dst, 0o755); err != nil {
@@ -56,11 +58,28 @@ func newerCore(t *testing.T, version, mark string) string {
 		}
 	}
 	edit("wp-includes/version.php", `\$wp_version = '[^']*';`, fmt.Sprintf("$$wp_version = '%s';", version))
+	if db != 0 {
+		edit("wp-includes/version.php", `\$wp_db_version = [0-9]+;`, fmt.Sprintf("$$wp_db_version = %d;", db))
+	}
 	if mark != "" {
 		edit("wp-includes/general-template.php", `content="WordPress ' \. esc_attr\( get_bloginfo\( 'version' \) \) \. '"`,
 			`content="WordPress ' . esc_attr( get_bloginfo( 'version' ) ) . ' `+mark+`"`)
 	}
 	return dst
+}
+
+func debianDBVersion(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/usr/share/wordpress/wp-includes/version.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`\$wp_db_version = ([0-9]+);`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no $wp_db_version in Debian's version.php")
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
 
 // generator is the WordPress generator meta of an uncached page.
@@ -158,7 +177,8 @@ func TestReleaseUpdateRollback(t *testing.T) {
 	}
 	const newVersion = "6.1.99"
 	newGen := "WordPress " + newVersion + " e2e-release"
-	src := newerCore(t, newVersion, "e2e-release")
+	oldDB := debianDBVersion(t)
+	src := newerCore(t, newVersion, oldDB+1, "e2e-release")
 
 	t.Run("bad input is refused and changes nothing", func(t *testing.T) {
 		seq := s.status(t).Files.Seq
@@ -170,7 +190,7 @@ func TestReleaseUpdateRollback(t *testing.T) {
 			want string
 		}{
 			{[]string{"update", "core", "--from", notWP}, "is not WordPress: it has no wp-includes/version.php"},
-			{[]string{"update", "core", "--from", newerCore(t, "6.0.1", "")}, "is older than the current " + old + "; pass --force"},
+			{[]string{"update", "core", "--from", newerCore(t, "6.0.1", 0, "")}, "is older than the current " + old + "; pass --force"},
 			{[]string{"update", "plugin", "evil", "--from", slip}, "climbs out of the directory"},
 			{[]string{"rollback", "r9"}, "there is no release r9"},
 		} {
@@ -188,7 +208,7 @@ func TestReleaseUpdateRollback(t *testing.T) {
 	})
 
 	t.Run("update core: every node, no failed request", func(t *testing.T) {
-		load := startLoad(searches(s.site, "release"), 20)
+		load := startLoad(searches(s.site, "release"), 10)
 		t0 := time.Now()
 		r := s.cli(t, "update", "core", "--from", src)
 		if r.code != 0 {
@@ -208,6 +228,7 @@ func TestReleaseUpdateRollback(t *testing.T) {
 			cmdTime.Round(time.Millisecond), everywhere.Round(time.Millisecond), ok, failed)
 		if failed != 0 {
 			t.Errorf("%d failed requests during the rollout: %v", failed, failures)
+			t.Logf("events:\n%s", s.cli(t, "events").stdout)
 		}
 		if g := generator(t, s.site+"/?s=after"); g != newGen {
 			t.Errorf("generator through the edge %q, want %q", g, newGen)
@@ -219,6 +240,12 @@ func TestReleaseUpdateRollback(t *testing.T) {
 		want := []string{"r1 superseded " + old, "r2 live " + newVersion}
 		if strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("releases %v, want %v", got, want)
+		}
+		if want := fmt.Sprintf("%d → %d", oldDB, oldDB+1); doc.Current.DB != want {
+			t.Errorf("database upgrade %q, want %q (wp_upgrade once)", doc.Current.DB, want)
+		}
+		if r := s.cli(t, "backups", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"id"`) {
+			t.Errorf("no backup before the database upgrade: exit %d: %s%s", r.code, r.stdout, r.stderr)
 		}
 		if r := s.cli(t, "update", "core", "--from", src); r.code != 2 || !strings.Contains(r.stderr, "at "+newVersion+" already") {
 			t.Errorf("the same release again: exit %d %q, want 2 saying it is there already", r.code, r.stderr)
