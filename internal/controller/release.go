@@ -373,7 +373,11 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 	steps := release.Plan(cur, target)
 	c.eventWith("release", "", map[string]any{"release": rec.ID, "units": len(steps)}, "release %s rolling out: %s (%d units)", rec.ID, rec.Change, len(steps))
 	var err error
-	if db.needed() {
+	if rec.Kind != "rollback" {
+		// A rollback returns to code that was live: no canary.
+		err = c.runCanary(ctx, store, files, recs, i, target)
+	}
+	if err == nil && db.needed() {
 		// A database upgrade is not undone by a rollback of the files:
 		// a backup first (docs/adr/0016-backups.md).
 		if _, _, berr := c.takeBackup(ctx, "", "before the database upgrade of release "+rec.ID); berr != nil {
@@ -426,6 +430,26 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 	c.eventWith("release", "", map[string]any{"release": rec.ID, "seq": seq, "duration_ms": recs[i].DurationMS},
 		"release %s live at files seq %d in %s: %s", rec.ID, seq, time.Since(t0).Round(time.Millisecond), rec.Change)
 	return recs[i], nil
+}
+
+// runCanary marks release i canary and runs it on the canary node; an
+// error says why it failed (nothing was pushed).
+func (c *Controller) runCanary(ctx context.Context, store *release.Store, files ReleaseFiles, recs []api.Release, i int, target []release.File) error {
+	recs[i].Status = api.ReleaseCanary
+	if err := store.SaveRecords(recs); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	c.eventWith("release", "", map[string]any{"release": recs[i].ID, "addr": c.canaryAddr()}, "release %s on the canary node (%s)", recs[i].ID, c.canaryAddr())
+	switch err := c.canary(ctx, store, files, target); {
+	case errors.Is(err, errCanarySkipped):
+		c.eventWith("release", "", nil, "release %s: %v", recs[i].ID, err)
+	case err != nil:
+		return fmt.Errorf("canary: %w", err)
+	default:
+		c.eventWith("release", "", map[string]any{"release": recs[i].ID}, "release %s passed its canary checks in %s", recs[i].ID, time.Since(t0).Round(time.Millisecond))
+	}
+	return nil
 }
 
 // dbChange is the database version ($wp_db_version) of the code before

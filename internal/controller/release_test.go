@@ -179,6 +179,7 @@ func releaseController(t *testing.T) (*Controller, *fakeFiles) {
 	t.Helper()
 	c := apiController(t)
 	c.cfg.Files.Enabled = true
+	c.nodes = nil // no canary node here: canary_test.go checks its smoke checks
 	ff := newFakeFiles(siteFiles())
 	for p, f := range ff.tree { // the store holds the policy's modes
 		ff.tree[p] = c.policyModes([]release.File{f})[0]

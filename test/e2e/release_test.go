@@ -252,13 +252,55 @@ func TestReleaseUpdateRollback(t *testing.T) {
 		}
 	})
 
+	t.Run("a broken release fails its canary; no user sees it", func(t *testing.T) {
+		broken := newerCore(t, "6.2.0", 0, "broken")
+		f, err := os.OpenFile(filepath.Join(broken, "wp-includes", "general-template.php"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(f, "\nscalepress_e2e_no_such_function();\n")
+		f.Close()
+		seq := s.status(t).Files.Seq
+		load := startLoad(searches(s.site, "broken"), 10)
+		t0 := time.Now()
+		r := s.cli(t, "update", "core", "--from", broken)
+		took := time.Since(t0)
+		time.Sleep(time.Second)
+		ok, failed, failures := load.Stop()
+		t.Logf("measured: the broken release was refused by its canary in %s; load %d ok, %d failed", took.Round(time.Millisecond), ok, failed)
+		if r.code != 1 || !strings.Contains(r.stderr, "canary") {
+			t.Errorf("update with a broken core: exit %d, %q; want 1 naming the canary", r.code, r.stderr)
+		}
+		if failed != 0 {
+			t.Errorf("%d failed requests while the broken release was tried: %v", failed, failures)
+		}
+		if after := s.status(t).Files.Seq; after != seq {
+			t.Errorf("files seq moved from %d to %d: the broken release reached the store", seq, after)
+		}
+		doc := s.releases(t)
+		last := doc.Releases[len(doc.Releases)-1]
+		if last.ID != "r3" || last.Status != api.ReleaseFailed || !strings.Contains(last.Reason, "canary") ||
+			!strings.Contains(last.Reason, "scalepress_e2e_no_such_function") {
+			t.Errorf("the broken release is recorded as %+v, want r3 failed with the canary's reason naming the fatal", last)
+		}
+		if doc.Current.ID != "r2" {
+			t.Errorf("current is %q, want r2 still", doc.Current.ID)
+		}
+		if g := generator(t, s.site+"/?s=after-broken"); g != newGen {
+			t.Errorf("generator after the broken release %q, want %q", g, newGen)
+		}
+		if _, err := os.Stat(filepath.Join(s.dir, "canary")); !os.IsNotExist(err) {
+			t.Errorf("the canary's directory is left behind: %v", err)
+		}
+	})
+
 	t.Run("rollback to the first release restores its files and version", func(t *testing.T) {
 		r := s.cli(t, "rollback", "r1")
 		if r.code != 0 {
 			t.Fatalf("rollback r1: exit %d: %s%s", r.code, r.stdout, r.stderr)
 		}
 		doc := s.releases(t)
-		if doc.Current.ID != "r3" || doc.Current.Core != old || doc.Current.From != "r1" {
+		if doc.Current.ID != "r4" || doc.Current.Core != old || doc.Current.From != "r1" {
 			t.Errorf("current after the rollback: %+v", doc.Current)
 		}
 		s.waitNodesAt(t, doc.Current.Seq, oldGen, 60*time.Second)
@@ -273,7 +315,7 @@ func TestReleaseUpdateRollback(t *testing.T) {
 			t.Errorf("r2 is %q after the rollback, want rolled-back", doc.Releases[1].Status)
 		}
 		out := s.cli(t, "release").stdout
-		if !strings.Contains(out, "current release r3") || !strings.Contains(out, "WordPress "+old) {
+		if !strings.Contains(out, "current release r4") || !strings.Contains(out, "WordPress "+old) {
 			t.Errorf("release:\n%s", out)
 		}
 	})
