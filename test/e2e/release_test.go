@@ -180,6 +180,27 @@ func TestReleaseUpdateRollback(t *testing.T) {
 	oldDB := debianDBVersion(t)
 	src := newerCore(t, newVersion, oldDB+1, "e2e-release")
 
+	t.Run("Site Health: updates are managed by scalepress", func(t *testing.T) {
+		docroot := s.status(t).Nodes[0].Docroot
+		script := filepath.Join(t.TempDir(), "health.php")
+		os.WriteFile(script, []byte(`<?php
+$_SERVER['HTTP_HOST'] = 'localhost'; $_SERVER['REQUEST_URI'] = '/';
+require getenv('DOCROOT') . '/wp-load.php';
+require_once ABSPATH . 'wp-admin/includes/class-wp-site-health.php';
+$tests = WP_Site_Health::get_tests();
+echo isset( $tests['async']['background_updates'] ) ? "wordpress-test\n" : "no-wordpress-test\n";
+$t = $tests['direct']['scalepress_updates']['test'] ?? null;
+echo is_callable( $t ) ? call_user_func( $t )['status'] : 'missing', "\n";
+echo apply_filters( 'auto_update_core', true ) ? "core-auto\n" : "no-core-auto\n";
+`), 0o644)
+		cmd := exec.Command("php", script)
+		cmd.Env = append(os.Environ(), "DOCROOT="+docroot)
+		out, err := cmd.CombinedOutput()
+		if want := "no-wordpress-test\ngood\nno-core-auto\n"; err != nil || !strings.HasSuffix(string(out), want) {
+			t.Errorf("Site Health in WordPress: %v\n%s\nwant it to end %q", err, out, want)
+		}
+	})
+
 	t.Run("bad input is refused and changes nothing", func(t *testing.T) {
 		seq := s.status(t).Files.Seq
 		notWP := t.TempDir()

@@ -637,3 +637,54 @@ function scalepress_purge_all() {
 }
 
 Scalepress_Edge::boot();
+
+/*
+ * Updates are scalepress releases (docs/adr/0023-releases.md): core files
+ * are read-only to PHP, and `scalepress update core` rolls a new core out,
+ * canary first, with rollback. WordPress's own background core update would
+ * fail on every node (and mail about it), so it is off; Site Health's
+ * background-update test, which counts exactly that as critical, is
+ * replaced by one that says who updates core. Plugin and theme updates from
+ * wp-admin stay WordPress's while installs from wp-admin are allowed.
+ */
+add_filter( 'auto_update_core', 'scalepress_no_core_auto_update' );
+add_filter( 'site_status_tests', 'scalepress_site_status_tests' );
+
+/** WordPress never updates core itself: scalepress releases do. */
+function scalepress_no_core_auto_update() {
+	return false;
+}
+
+/**
+ * Replaces WordPress's background-update test with scalepress's.
+ *
+ * @param array $tests Site Health's tests, 'direct' and 'async'.
+ * @return array
+ */
+function scalepress_site_status_tests( $tests ) {
+	unset( $tests['async']['background_updates'], $tests['direct']['background_updates'] );
+	$tests['direct']['scalepress_updates'] = array(
+		'label' => 'Updates',
+		'test'  => 'scalepress_test_updates',
+	);
+	return $tests;
+}
+
+/**
+ * Site Health's result for updates: managed by scalepress.
+ *
+ * @return array
+ */
+function scalepress_test_updates() {
+	return array(
+		'label'       => 'WordPress updates are managed by scalepress',
+		'status'      => 'good',
+		'badge'       => array(
+			'label' => 'Security',
+			'color' => 'blue',
+		),
+		'description' => '<p>Core files are read-only on every node. New WordPress versions are rolled out by scalepress as releases: a canary node checks each one before any node serves it, and every release can be rolled back (<code>scalepress update core</code>, <code>scalepress release</code>, <code>scalepress rollback</code>).</p>',
+		'actions'     => '',
+		'test'        => 'scalepress_updates',
+	);
+}

@@ -676,6 +676,25 @@ function case_purge_not_while_installing() {
 	eq( array(), sent(), 'nothing sent while installing' );
 }
 
+function case_updates_are_scalepress_releases() {
+	eq( false, apply_filters( 'auto_update_core', true ), 'no background core update' );
+	$tests = array(
+		'direct' => array( 'php_version' => array( 'label' => 'PHP', 'test' => 'php_version' ) ),
+		'async'  => array(
+			'background_updates'   => array( 'label' => 'Background updates', 'test' => 'http://x/wp-json/wp-site-health/v1/tests/background-updates' ),
+			'dotorg_communication' => array( 'label' => 'WordPress.org', 'test' => 'http://x/dotorg' ),
+		),
+	);
+	$got = apply_filters( 'site_status_tests', $tests );
+	eq( array( 'dotorg_communication' ), array_keys( $got['async'] ), 'the background-update test is gone' );
+	eq( array( 'php_version', 'scalepress_updates' ), array_keys( $got['direct'] ), 'scalepress\'s test is direct' );
+	$test = $got['direct']['scalepress_updates']['test'];
+	eq( true, is_callable( $test ), 'its test is callable, as Site Health calls it' );
+	$result = call_user_func( $test );
+	eq( 'good', $result['status'], 'it passes' );
+	eq( 'scalepress_updates', $result['test'], 'named' );
+}
+
 function case_no_constants() {
 	if ( defined( 'SCALEPRESS_PURGE_URL' ) ) {
 		throw new Failure( 'run with SP_NO_PURGE=1' );
