@@ -31,7 +31,29 @@ type Config struct {
 	Scheduler Scheduler `yaml:"scheduler"`
 	TLS       TLS       `yaml:"tls"`
 	Backup    Backup    `yaml:"backup"`
+	Releases  Releases  `yaml:"releases"`
 }
+
+// Releases is where new release archives come from and which of them roll
+// out by themselves (docs/adr/0023-releases.md).
+type Releases struct {
+	// SourceDir is a directory WordPress core archives (.tar.gz, .tgz,
+	// .zip) are dropped into; "" = none (only `scalepress update`).
+	SourceDir string `yaml:"source_dir"`
+	// Auto is which newer core versions found there roll out without
+	// being asked: AutoMinor (minor and security releases of the running
+	// major line), AutoAll, or AutoOff.
+	Auto string `yaml:"auto"`
+	// CheckEvery is how often SourceDir is looked at.
+	CheckEvery time.Duration `yaml:"check_every"`
+}
+
+// The values of releases.auto.
+const (
+	AutoOff   = "off"
+	AutoMinor = "minor"
+	AutoAll   = "all"
+)
 
 // Backup is where backups go, when the controller takes them and how many
 // it keeps (docs/adr/0016-backups.md).
@@ -424,7 +446,8 @@ func Default() Config {
 		DNS:       defaultDNS(),
 		Files: Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour,
 			Store: FilesStore{Kind: "local", Region: "us-east-1"}},
-		Backup: Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second, S3: BackupS3{Region: "us-east-1"}},
+		Backup:   Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second, S3: BackupS3{Region: "us-east-1"}},
+		Releases: Releases{Auto: AutoMinor, CheckEvery: 5 * time.Minute},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
 			Admission: true, QueueBacklog: 16, QueueTimeout: 3 * time.Second,
 			LoginThrottle: defaultLoginThrottle()},

@@ -62,6 +62,9 @@ func TestParse(t *testing.T) {
 				t.Errorf("got %+v", c.Scheduler)
 			}
 		}},
+		{name: "releases auto", yaml: "releases:\n  auto: sometimes\n", wantErr: "releases.auto: must be off, minor or all"},
+		{name: "releases source dir", yaml: "releases:\n  source_dir: feed\n", wantErr: "releases.source_dir: must be an absolute directory"},
+		{name: "releases check every", yaml: "releases:\n  check_every: 1s\n", wantErr: "releases.check_every: must be 10s to 24h"},
 		{name: "scheduler kind", yaml: "scheduler:\n  kind: kubernetes\n", wantErr: "scheduler.kind: must be local or nomad"},
 		{name: "scheduler address", yaml: "scheduler:\n  kind: nomad\n  address: 127.0.0.1:4646\n", wantErr: "scheduler.address"},
 		{name: "scheduler node meta", yaml: "scheduler:\n  kind: nomad\n  node_meta: {\"a.b\": x}\n", wantErr: "scheduler.node_meta"},

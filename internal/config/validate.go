@@ -370,6 +370,15 @@ func (c *Config) Validate() error {
 			bad(strings.Replace(field, "files.store.", "backup.s3.", 1), format, args...)
 		})
 	}
+	if r := c.Releases; r.SourceDir != "" && !filepath.IsAbs(r.SourceDir) {
+		bad("releases.source_dir", "must be an absolute directory, got %q", r.SourceDir)
+	}
+	if a := c.Releases.Auto; a != AutoOff && a != AutoMinor && a != AutoAll {
+		bad("releases.auto", "must be off, minor or all, got %q", a)
+	}
+	if c.Releases.CheckEvery < 10*time.Second || c.Releases.CheckEvery > 24*time.Hour {
+		bad("releases.check_every", "must be 10s to 24h, got %s", c.Releases.CheckEvery)
+	}
 	if c.Backup.Every != 0 && c.Backup.Every < time.Minute {
 		bad("backup.every", "must be 0 (no scheduled backups) or at least 1m, got %s", c.Backup.Every)
 	}
