@@ -277,6 +277,9 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	if c.cfg.Backup.BinlogInterval > 0 {
 		wg.Go(func() { c.binlogLoop(lctx) })
 	}
+	if c.cfg.Releases.SourceDir != "" && c.cfg.Files.Enabled && c.releaseFiles != nil {
+		wg.Go(func() { c.sourceLoop(lctx) })
+	}
 	select {
 	case <-ctx.Done():
 		c.logger.Info("stopping", "reason", context.Cause(ctx))

@@ -182,8 +182,9 @@ func (c *Controller) baseline(ctx context.Context, store *release.Store, files R
 	return recs, store.SaveRecords(recs)
 }
 
-// update stages req's source and rolls it out.
-func (c *Controller) update(ctx context.Context, req api.UpdateRequest) (api.Release, error) {
+// update stages req's source and rolls it out; note, when set, says why
+// (an automatic update).
+func (c *Controller) update(ctx context.Context, req api.UpdateRequest, note string) (api.Release, error) {
 	kind := release.Kind(req.Kind)
 	if kind != release.KindCore && kind != release.KindPlugin && kind != release.KindTheme {
 		return api.Release{}, fmt.Errorf("%w: kind %q: want core, plugin or theme", errReleaseRefused, req.Kind)
@@ -230,6 +231,9 @@ func (c *Controller) update(ctx context.Context, req api.UpdateRequest) (api.Rel
 	change, err := versionChange(kind, req.Name, curInv, newInv, req.Force)
 	if err != nil {
 		return api.Release{}, err
+	}
+	if note != "" {
+		change += " (" + note + ")"
 	}
 	if recs, err = c.baseline(ctx, store, files, recs, seq, cur, content); err != nil {
 		return api.Release{}, err
@@ -563,7 +567,7 @@ func (c *Controller) handleUpdate(w http.ResponseWriter, r *http.Request, _ stri
 	if !decodeStrict(w, r, "update", &req) {
 		return
 	}
-	rel, err := c.update(r.Context(), req)
+	rel, err := c.update(r.Context(), req, "")
 	if err != nil {
 		releaseError(w, "update", err)
 		return

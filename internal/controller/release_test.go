@@ -216,7 +216,7 @@ func TestUpdateCoreAndRollback(t *testing.T) {
 		t.Errorf("current before any update (-want +got):\n%s", diff)
 	}
 
-	rel, err := c.update(ctx, api.UpdateRequest{Kind: "core", From: coreSource(t, "6.1.10")})
+	rel, err := c.update(ctx, api.UpdateRequest{Kind: "core", From: coreSource(t, "6.1.10")}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestUpdateCoreAndRollback(t *testing.T) {
 func TestUpdatePlugin(t *testing.T) {
 	c, ff := releaseController(t)
 	src := writeSource(t, map[string]string{"demo/demo.php": fmt.Sprintf(demoPlugin, "1.1"), "demo/inc/x.php": "<?php"})
-	rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "plugin", Name: "demo", From: src})
+	rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "plugin", Name: "demo", From: src}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestUpdateRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := c.update(context.Background(), tt.req)
+			_, err := c.update(context.Background(), tt.req, "")
 			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("update = %v, want %v saying %q", err, tt.is, tt.want)
 			}
@@ -327,7 +327,7 @@ func TestUpdateRefused(t *testing.T) {
 		t.Errorf("a refused update recorded releases %v", got)
 	}
 	// --force takes an older version
-	if rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: coreSource(t, "6.1.8"), Force: true}); err != nil || rel.Core != "6.1.8" {
+	if rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: coreSource(t, "6.1.8"), Force: true}, ""); err != nil || rel.Core != "6.1.8" {
 		t.Errorf("forced downgrade = %+v, %v", rel, err)
 	}
 }
@@ -337,7 +337,7 @@ func TestRolloutWhileAnotherRuns(t *testing.T) {
 	c.rollouts.mu.Lock() // a rollout in progress
 	id := "r7"
 	c.rollouts.running.Store(&id)
-	_, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: coreSource(t, "6.1.10")})
+	_, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: coreSource(t, "6.1.10")}, "")
 	if !errors.Is(err, errReleaseBusy) || !strings.Contains(err.Error(), "r7") {
 		t.Errorf("update during a rollout = %v, want errReleaseBusy naming r7", err)
 	}
@@ -367,7 +367,7 @@ func TestRolloutFailureRestores(t *testing.T) {
 		}
 		return nil
 	}
-	rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: coreSource(t, "6.1.10")})
+	rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: coreSource(t, "6.1.10")}, "")
 	if err == nil || rel.Status != api.ReleaseFailed || !strings.Contains(rel.Reason, "push wp-admin: files: HTTP 507: quota") {
 		t.Fatalf("update = %+v, %v; want failed with the push's reason", rel, err)
 	}
@@ -402,7 +402,7 @@ func TestDBUpgradeNeedsABackup(t *testing.T) {
 	before := ff.snapshot()
 	src := coreSource(t, "6.2")
 	os.WriteFile(filepath.Join(src, "wp-includes", "version.php"), []byte(versionFile("6.2")+"$wp_db_version = 53499;\n"), 0o644)
-	rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: src})
+	rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: src}, "")
 	if err == nil || rel.Status != api.ReleaseFailed || !strings.Contains(rel.Reason, "the backup before the database upgrade (53496 → 53499) failed, nothing rolled out") {
 		t.Fatalf("update = %+v, %v; want failed for want of a backup", rel, err)
 	}
@@ -411,7 +411,7 @@ func TestDBUpgradeNeedsABackup(t *testing.T) {
 	}
 	// the same version of the database needs no backup
 	os.WriteFile(filepath.Join(src, "wp-includes", "version.php"), []byte(versionFile("6.2")+"$wp_db_version = 53496;\n"), 0o644)
-	if rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: src}); err != nil || rel.Status != api.ReleaseLive {
+	if rel, err := c.update(context.Background(), api.UpdateRequest{Kind: "core", From: src}, ""); err != nil || rel.Status != api.ReleaseLive {
 		t.Errorf("update without a database change = %+v, %v", rel, err)
 	}
 }
