@@ -164,6 +164,15 @@ func zipFile(t *testing.T, names map[string]string) string {
 func TestReleaseUpdateRollback(t *testing.T) {
 	const block = 82
 	s := newStack(t, block, 2)
+	feed := t.TempDir()
+	cfg, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, fmt.Sprintf("releases:\n  source_dir: %s\n  auto: minor\n  check_every: 10s\n", feed)...)
+	if err := os.WriteFile(s.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s.up(t)
 
 	before := s.releases(t)
@@ -338,6 +347,39 @@ echo apply_filters( 'auto_update_core', true ) ? "core-auto\n" : "no-core-auto\n
 		out := s.cli(t, "release").stdout
 		if !strings.Contains(out, "current release r4") || !strings.Contains(out, "WordPress "+old) {
 			t.Errorf("release:\n%s", out)
+		}
+	})
+
+	t.Run("automatic update: a minor release dropped into the source directory rolls out, a major one waits", func(t *testing.T) {
+		tarball := func(dir, name string) {
+			t.Helper()
+			if out, err := exec.Command("tar", "czf", filepath.Join(feed, name), "-C", filepath.Dir(dir), filepath.Base(dir)).CombinedOutput(); err != nil {
+				t.Fatalf("tar: %v: %s", err, out)
+			}
+		}
+		tarball(newerCore(t, "6.1.98", 0, "auto"), "wordpress-6.1.98.tar.gz")
+		tarball(newerCore(t, "6.2.1", 0, "major"), "wordpress-6.2.1.tar.gz")
+		t0 := time.Now()
+		deadline := t0.Add(90 * time.Second)
+		var doc api.Releases
+		for {
+			doc = s.releases(t)
+			if doc.Current.Core == "6.1.98" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if doc.Current.Core != "6.1.98" || !strings.Contains(doc.Current.Change, "automatic") {
+			t.Fatalf("after %s the current release is %+v, want 6.1.98 rolled out automatically", time.Since(t0).Round(time.Second), doc.Current)
+		}
+		s.waitNodesAt(t, doc.Current.Seq, "WordPress 6.1.98 auto", 60*time.Second)
+		t.Logf("measured: the automatic minor update was live %s after the archive was dropped", time.Since(t0).Round(time.Second))
+		events := s.cli(t, "events").stdout
+		if !strings.Contains(events, "holds WordPress 6.2.1") || !strings.Contains(events, "scalepress update core --from") {
+			t.Errorf("no event announcing the major release:\n%s", events)
+		}
+		if g := generator(t, s.site+"/?s=auto"); g != "WordPress 6.1.98 auto" {
+			t.Errorf("generator %q after the automatic update", g)
 		}
 	})
 }
