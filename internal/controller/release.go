@@ -567,7 +567,9 @@ func (c *Controller) handleUpdate(w http.ResponseWriter, r *http.Request, _ stri
 	if !decodeStrict(w, r, "update", &req) {
 		return
 	}
-	rel, err := c.update(r.Context(), req, "")
+	// A rollout runs to its end (or its own failure) even when the client
+	// goes away: half a rollout is worse than a late answer.
+	rel, err := c.update(context.WithoutCancel(r.Context()), req, "")
 	if err != nil {
 		releaseError(w, "update", err)
 		return
@@ -580,7 +582,7 @@ func (c *Controller) handleRollback(w http.ResponseWriter, r *http.Request, _ st
 	if !decodeStrict(w, r, "rollback", &req) {
 		return
 	}
-	rel, err := c.rollback(r.Context(), req)
+	rel, err := c.rollback(context.WithoutCancel(r.Context()), req)
 	if err != nil {
 		releaseError(w, "rollback", err)
 		return
