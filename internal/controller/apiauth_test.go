@@ -135,6 +135,15 @@ func TestControlAPIRefusesUnauthenticatedWrites(t *testing.T) {
 		{name: "backup by WordPress", method: "POST", path: "/v1/backups", ctype: js, token: "purge-secret-of-wordpress", body: `{}`, want: 401},
 		{name: "backup to a relative path", method: "POST", path: "/v1/backups", ctype: js, token: operator, body: `{"to":"x"}`, want: 400, reason: "absolute"},
 		{name: "backup with an unknown field", method: "POST", path: "/v1/backups", ctype: js, token: operator, body: `{"dir":"/x"}`, want: 400},
+		{name: "update without token", method: "POST", path: "/v1/releases", ctype: js, body: `{"kind":"core","from":"/tmp/wp"}`, want: 401, reason: "missing bearer token"},
+		{name: "update by an edge", method: "POST", path: "/v1/releases", ctype: js, token: edge1, body: `{"kind":"core","from":"/tmp/wp"}`, want: 403, reason: "only the operator"},
+		{name: "update by WordPress", method: "POST", path: "/v1/releases", ctype: js, token: "purge-secret-of-wordpress", body: `{"kind":"core","from":"/tmp/wp"}`, want: 401},
+		{name: "update as a form", method: "POST", path: "/v1/releases", ctype: "text/plain", token: operator, body: `{"kind":"core","from":"/tmp/wp"}`, want: 415},
+		{name: "update from a relative path", method: "POST", path: "/v1/releases", ctype: js, token: operator, body: `{"kind":"core","from":"wp"}`, want: 400, reason: "must be an absolute path"},
+		{name: "update with an unknown field", method: "POST", path: "/v1/releases", ctype: js, token: operator, body: `{"kind":"core","from":"/tmp/wp","url":"http://x"}`, want: 400},
+		{name: "rollback without token", method: "POST", path: "/v1/releases/rollback", ctype: js, body: `{}`, want: 401},
+		{name: "rollback by an edge", method: "POST", path: "/v1/releases/rollback", ctype: js, token: edge1, body: `{}`, want: 403, reason: "only the operator"},
+		{name: "rollback to a path", method: "POST", path: "/v1/releases/rollback", ctype: js, token: operator, body: `{"release":"../r1"}`, want: 400, reason: "is not a release id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
