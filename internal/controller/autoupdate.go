@@ -25,6 +25,10 @@ import (
 	"github.com/scalepress/scalepress/internal/release"
 )
 
+// sourceSettle is how long an archive must be left alone before it is
+// read: one still being copied in is not a broken release.
+const sourceSettle = 2 * time.Second
+
 // sourceFile is what is known of one archive of the source directory.
 type sourceFile struct {
 	Key     string `json:"key"`               // size and modification time: a changed file is looked at again
@@ -93,8 +97,8 @@ func (c *Controller) checkSource(ctx context.Context) error {
 			continue
 		}
 		info, err := e.Info()
-		if err != nil {
-			continue
+		if err != nil || time.Since(info.ModTime()) < sourceSettle {
+			continue // still being written, perhaps: next time
 		}
 		path := filepath.Join(dir, e.Name())
 		key := fmt.Sprintf("%d-%d", info.Size(), info.ModTime().UnixNano())

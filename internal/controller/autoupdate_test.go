@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
 
@@ -71,6 +72,7 @@ func coreTarball(t *testing.T, dir, version string) string {
 	tw.Close()
 	gz.Close()
 	f.Close()
+	settled(t, p)
 	return p
 }
 
@@ -84,6 +86,8 @@ func TestCheckSource(t *testing.T) {
 	coreTarball(t, feed, "6.1.10")
 	coreTarball(t, feed, "6.2")
 	os.WriteFile(filepath.Join(feed, "junk.zip"), []byte("not a zip"), 0o644)
+	settled(t, filepath.Join(feed, "junk.zip"))
+	os.WriteFile(filepath.Join(feed, "arriving.zip"), []byte("half a zi"), 0o644) // being copied in: not read yet
 	ctx := context.Background()
 	for range 2 {
 		if err := c.checkSource(ctx); err != nil {
@@ -110,7 +114,21 @@ func TestCheckSource(t *testing.T) {
 		}
 	}
 	// the second check runs with 6.1.10 current: 6.2 is announced once only
+	for _, e := range c.events.Since(ctx, 0, 0).Events {
+		if strings.Contains(e.Message, "arriving.zip") {
+			t.Errorf("an archive still being written was read: %s", e.Message)
+		}
+	}
 	if major != 1 || junk != 1 {
 		t.Errorf("events: %d for the major release, %d for junk.zip; want 1 each", major, junk)
+	}
+}
+
+// settled dates p back past sourceSettle, as a file copied in a while ago.
+func settled(t *testing.T, p string) {
+	t.Helper()
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -351,10 +351,15 @@ echo apply_filters( 'auto_update_core', true ) ? "core-auto\n" : "no-core-auto\n
 	})
 
 	t.Run("automatic update: a minor release dropped into the source directory rolls out, a major one waits", func(t *testing.T) {
+		// Dropped as a feed would: written elsewhere, then moved in.
 		tarball := func(dir, name string) {
 			t.Helper()
-			if out, err := exec.Command("tar", "czf", filepath.Join(feed, name), "-C", filepath.Dir(dir), filepath.Base(dir)).CombinedOutput(); err != nil {
+			tmp := filepath.Join(t.TempDir(), name)
+			if out, err := exec.Command("tar", "czf", tmp, "-C", filepath.Dir(dir), filepath.Base(dir)).CombinedOutput(); err != nil {
 				t.Fatalf("tar: %v: %s", err, out)
+			}
+			if out, err := exec.Command("mv", tmp, filepath.Join(feed, name)).CombinedOutput(); err != nil {
+				t.Fatalf("mv: %v: %s", err, out)
 			}
 		}
 		tarball(newerCore(t, "6.1.98", 0, "auto"), "wordpress-6.1.98.tar.gz")
@@ -374,12 +379,55 @@ echo apply_filters( 'auto_update_core', true ) ? "core-auto\n" : "no-core-auto\n
 		}
 		s.waitNodesAt(t, doc.Current.Seq, "WordPress 6.1.98 auto", 60*time.Second)
 		t.Logf("measured: the automatic minor update was live %s after the archive was dropped", time.Since(t0).Round(time.Second))
-		events := s.cli(t, "events").stdout
-		if !strings.Contains(events, "holds WordPress 6.2.1") || !strings.Contains(events, "scalepress update core --from") {
-			t.Errorf("no event announcing the major release:\n%s", events)
+		// The major release is announced by the same check or the next one.
+		var events result
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+			events = s.cli(t, "events")
+			if strings.Contains(events.stdout, "holds WordPress 6.2.1") {
+				break
+			}
+		}
+		if !strings.Contains(events.stdout, "holds WordPress 6.2.1") || !strings.Contains(events.stdout, "scalepress update core --from") {
+			t.Errorf("no event announcing the major release: exit %d %s\n%s", events.code, events.stderr, events.stdout)
 		}
 		if g := generator(t, s.site+"/?s=auto"); g != "WordPress 6.1.98 auto" {
 			t.Errorf("generator %q after the automatic update", g)
+		}
+	})
+
+	t.Run("update plugin from a zip: every node, recorded with its version", func(t *testing.T) {
+		plugin := func(version string) string {
+			return zipFile(t, map[string]string{
+				"e2e-demo/e2e-demo.php":    "<?php\n/*\n * Plugin Name: E2E Demo\n * Version: " + version + "\n */\n",
+				"e2e-demo/inc/version.php": "<?php return '" + version + "';\n",
+			})
+		}
+		for _, v := range []string{"1.0", "1.1"} {
+			r := s.cli(t, "update", "plugin", "e2e-demo", "--from", plugin(v))
+			if r.code != 0 {
+				t.Fatalf("update plugin e2e-demo %s: exit %d: %s%s", v, r.code, r.stdout, r.stderr)
+			}
+		}
+		doc := s.releases(t)
+		if doc.Current.Change != "plugin e2e-demo 1.0 → 1.1" {
+			t.Errorf("change %q", doc.Current.Change)
+		}
+		found := false
+		for _, p := range doc.Current.Plugins {
+			found = found || p.Name == "e2e-demo" && p.Version == "1.1" && p.Title == "E2E Demo"
+		}
+		if !found {
+			t.Errorf("plugins %+v, want e2e-demo 1.1", doc.Current.Plugins)
+		}
+		s.waitNodesAt(t, doc.Current.Seq, "WordPress 6.1.98 auto", 60*time.Second)
+		for _, n := range s.status(t).Nodes {
+			b, err := os.ReadFile(filepath.Join(n.Docroot, "wp-content/plugins/e2e-demo/inc/version.php"))
+			if err != nil || !strings.Contains(string(b), "'1.1'") {
+				t.Errorf("%s: the plugin's file: %v %q", n.ID, err, b)
+			}
+		}
+		if r := s.cli(t, "update", "plugin", "e2e-demo", "--from", plugin("1.0")); r.code != 2 || !strings.Contains(r.stderr, "plugin e2e-demo 1.0 is older than the current 1.1") {
+			t.Errorf("downgrade without --force: exit %d %q", r.code, r.stderr)
 		}
 	})
 }
