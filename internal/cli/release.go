@@ -45,7 +45,7 @@ func (s releaseStore) GetBlob(ctx context.Context, hash string, w io.Writer) (in
 }
 
 // Push uploads the blobs of st the store lacks and commits st as one push
-// with its unit (docs/adr/0022-atomic-change-sets.md).
+// with its unit (docs/adr/0026-atomic-change-sets.md).
 func (s releaseStore) Push(ctx context.Context, st release.Step, open func(string) (io.ReadCloser, error)) (uint64, error) {
 	now := time.Now().UnixNano()
 	req := filesync.PushRequest{Origin: filesync.ControllerID, Unit: st.Unit}

@@ -24,7 +24,7 @@ import (
 )
 
 // fakeFiles is a files store in memory: a unit push replaces the tree at
-// its unit, as the files role does (docs/adr/0022-atomic-change-sets.md).
+// its unit, as the files role does (docs/adr/0026-atomic-change-sets.md).
 type fakeFiles struct {
 	mu     sync.Mutex
 	seq    uint64
