@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 REPS=${REPS:-3}
-BIN=$PWD/bin/scalepress
+BIN=${BIN:-$PWD/bin/scalepress}
 W=${W:-/tmp/scalepress-bench-startup}
 EDGE=127.88.0.1:8080
 [[ -x $BIN ]] || make build
@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
-results_open startup "REPS=$REPS"
+results_open startup "REPS=$REPS BIN=$BIN ($(sha256sum $BIN | cut -c1-12))"
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.88.0.1:9090}
 edges: [{addr: $EDGE}]
