@@ -176,6 +176,24 @@ func (b *Balancer) Acquire(ctx context.Context, client string, exclude ...string
 	return b.dequeued(n, start, errQueueFull)
 }
 
+// PickBody is Pick for a request that carries a body: it does not wait in
+// the admission queue, and it does not count toward NodeLimit until the
+// returned release is called (when the node has answered). Such a request
+// may still be receiving its body, and the node reads a body whole before
+// it takes a PHP worker: metering it would let slow uploads hold every
+// place and starve page views (the slow-body defence, TestRequestPath).
+// Requests with bodies are bounded by http.client_concurrency and the
+// node's own queue instead.
+func (b *Balancer) PickBody(exclude ...string) (*Node, func(), error) {
+	n, err := b.Pick(exclude...)
+	if err != nil {
+		return nil, nil, err
+	}
+	n.unmetered.Add(1)
+	var once sync.Once
+	return n, func() { once.Do(func() { n.unmetered.Add(-1) }) }, nil
+}
+
 func (b *Balancer) dequeued(n *Node, start time.Time, dropped error) (*Node, error) {
 	if n == nil {
 		return nil, dropped
@@ -224,13 +242,13 @@ func (b *Balancer) takeFree(v *view, exclude []string) *Node {
 	limit := int64(b.cfg.NodeLimit)
 	full := exclude
 	for _, c := range v.ready {
-		if c.inflight.Load() >= limit && !slices.Contains(full, c.id) {
+		if c.inflight.Load()-c.unmetered.Load() >= limit && !slices.Contains(full, c.id) {
 			full = append(full[:len(full):len(full)], c.id)
 		}
 	}
 	if len(v.ready) == 0 {
 		for _, c := range v.all {
-			if c.inflight.Load() >= limit && !slices.Contains(full, c.id) {
+			if c.inflight.Load()-c.unmetered.Load() >= limit && !slices.Contains(full, c.id) {
 				full = append(full[:len(full):len(full)], c.id)
 			}
 		}

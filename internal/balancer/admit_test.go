@@ -289,3 +289,48 @@ func TestAcquireNoLostWakeup(t *testing.T) {
 		})
 	}
 }
+
+// TestPickBodyIsNotMetered: requests with bodies (which may still be
+// arriving, holding no PHP worker) neither wait nor count toward the node
+// limit until released; in flight all the same, so a drain waits for them.
+func TestPickBodyIsNotMetered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newAdmit(t, admitConfig(1, 1), "a")
+		var releases []func()
+		var bodies []*Node
+		for range 4 { // more than the limit: slow uploads
+			n, release, err := b.PickBody()
+			if err != nil {
+				t.Fatal(err)
+			}
+			bodies, releases = append(bodies, n), append(releases, release)
+		}
+		// A page view is admitted at once despite the four uploads.
+		page := mustAcquire(t, b, "visitor")
+		if got := node(t, b, "a").inflight.Load(); got != 5 {
+			t.Errorf("in flight = %d, want 5 (uploads count for drains)", got)
+		}
+		page.Done(OK)
+		// Released (the node answered), an upload counts: the limit is
+		// reached and the next page view queues.
+		releases[0]()
+		releases[0]() // idempotent
+		waiting := acquireAsync(t.Context(), b, "visitor", time.Now())
+		synctest.Wait()
+		select {
+		case r := <-waiting:
+			t.Fatalf("page view admitted over the limit: %+v", r)
+		default:
+		}
+		bodies[0].Done(OK)
+		if r := <-waiting; r.err != nil {
+			t.Fatalf("page view after the upload ended: %v", r.err)
+		} else {
+			r.n.Done(OK)
+		}
+		for i := 1; i < 4; i++ {
+			releases[i]()
+			bodies[i].Done(OK)
+		}
+	})
+}

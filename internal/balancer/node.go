@@ -75,12 +75,15 @@ type Node struct {
 
 	// Hot: every Pick and Done.
 	inflight atomic.Int64
-	picks    atomic.Uint64
-	queue    atomic.Int64 // listen queue last reported by ReportLoad
-	errRun   atomic.Int32 // consecutive ConnError/Status5xx
-	satRun   atomic.Int32 // consecutive saturation signals
-	failures atomic.Uint64
-	saturate atomic.Uint64
+	// unmetered counts the requests in flight taken by PickBody: in
+	// inflight (drains wait for them) but not toward NodeLimit.
+	unmetered atomic.Int64
+	picks     atomic.Uint64
+	queue     atomic.Int64 // listen queue last reported by ReportLoad
+	errRun    atomic.Int32 // consecutive ConnError/Status5xx
+	satRun    atomic.Int32 // consecutive saturation signals
+	failures  atomic.Uint64
+	saturate  atomic.Uint64
 
 	// Read by Pick without a lock, written with b.mu held.
 	draining     atomic.Bool

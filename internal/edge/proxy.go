@@ -111,7 +111,19 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 	ntried := 0
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		node, err := e.bal.Acquire(ctx, clientOf(ctx), tried[:ntried]...)
+		var node *balancer.Node
+		var err error
+		if body != nil {
+			// A body may still be arriving: not metered by admission
+			// control until the node answered (balancer.PickBody says why).
+			var release func()
+			node, release, err = e.bal.PickBody(tried[:ntried]...)
+			if err == nil {
+				defer release()
+			}
+		} else {
+			node, err = e.bal.Acquire(ctx, clientOf(ctx), tried[:ntried]...)
+		}
 		if err != nil {
 			if lastErr != nil {
 				return nil, nil, lastErr // no other node to try
