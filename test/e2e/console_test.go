@@ -40,15 +40,36 @@ func newChromium(t *testing.T) *chrome {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("the dashboard test needs Debian's chromium (scripts/install-deps.sh installs it): %v", err)
 	}
+	// Not t.TempDir: chromium's helpers may still write its profile while
+	// the browser exits, and TempDir's single RemoveAll then fails the test
+	// (seen once in CI). The cleanup below retries for up to 5 s.
+	dataDir, err := os.MkdirTemp("", "scalepress-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()),
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.UserDataDir(dataDir),
 		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1400, 1800),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		for i := 0; ; i++ {
+			err := os.RemoveAll(dataDir)
+			if err == nil {
+				return
+			}
+			if i == 50 {
+				t.Errorf("remove chromium's profile %s: %v", dataDir, err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	b := &chrome{ctx: ctx}
 	chromedp.ListenTarget(ctx, func(ev any) {
 		var msg string
