@@ -135,6 +135,9 @@ func startFPM(t testing.TB, f fpmFiles) *fastcgi.Client {
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "-F", "-y", f.conf, "-c", f.ini)
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// Killed with the test binary too (a -timeout or a kill skips the
+	// cleanup below): no php-fpm outlives the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
