@@ -78,28 +78,11 @@ func acceptEncoding(values []string) uint8 {
 	return yes &^ no
 }
 
-// qZero reports whether the parameters of an Accept-Encoding element hold
-// q=0 (or 0.0, 0.00, 0.000).
-func qZero(params string) bool {
-	for len(params) > 0 {
-		var p string
-		if i := strings.IndexByte(params, ';'); i >= 0 {
-			p, params = params[:i], params[i+1:]
-		} else {
-			p, params = params, ""
-		}
-		p = strings.Trim(p, " \t")
-		if len(p) < 2 || (p[0] != 'q' && p[0] != 'Q') || p[1] != '=' {
-			continue
-		}
-		q := strings.TrimRight(p[2:], " \t")
-		if q == "" || q[0] != '0' {
-			return false
-		}
-		return strings.Trim(q[1:], ".0") == ""
-	}
-	return false
-}
+// qZero reports whether the parameters of an Accept-Encoding element make
+// it unacceptable: q=0, or a q that is not a valid qvalue, exactly as the
+// variant choice reads it (elementQ), so the class this keys on and the
+// coding served never disagree.
+func qZero(params string) bool { return elementQ(params) == 0 }
 
 // codingBit maps a stored Content-Encoding to its class bit (0 if unknown).
 func codingBit(ce string) uint8 {
