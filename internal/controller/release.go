@@ -195,18 +195,11 @@ func (c *Controller) update(ctx context.Context, req api.UpdateRequest, note str
 	if !filepath.IsAbs(req.From) {
 		return api.Release{}, fmt.Errorf("%w: from %q must be an absolute path", errReleaseRefused, req.From)
 	}
-	if !c.rollouts.mu.TryLock() {
-		return api.Release{}, fmt.Errorf("%w (release %s); wait until it is done (scalepress release shows it)", errReleaseBusy, c.rollouts.current())
-	}
-	defer c.rollouts.mu.Unlock()
-	store, files, err := c.releaseDeps()
+	store, files, recs, done, err := c.beginRollout()
 	if err != nil {
 		return api.Release{}, err
 	}
-	recs, err := store.Records()
-	if err != nil {
-		return api.Release{}, err
-	}
+	defer done()
 	staged, err := release.Load(req.From, kind, req.Name, release.DefaultLimits(), store.PutBlob)
 	if err != nil {
 		return api.Release{}, err
@@ -283,18 +276,11 @@ func (c *Controller) rollback(ctx context.Context, req api.RollbackRequest) (api
 	if req.Release != "" && !release.ValidID(req.Release) {
 		return api.Release{}, fmt.Errorf("%w: %q is not a release id (r1, r2, …: see scalepress release)", errReleaseRefused, req.Release)
 	}
-	if !c.rollouts.mu.TryLock() {
-		return api.Release{}, fmt.Errorf("%w (release %s); wait until it is done (scalepress release shows it)", errReleaseBusy, c.rollouts.current())
-	}
-	defer c.rollouts.mu.Unlock()
-	store, files, err := c.releaseDeps()
+	store, files, recs, done, err := c.beginRollout()
 	if err != nil {
 		return api.Release{}, err
 	}
-	recs, err := store.Records()
-	if err != nil {
-		return api.Release{}, err
-	}
+	defer done()
 	to, err := rollbackTarget(recs, req.Release)
 	if err != nil {
 		return api.Release{}, err
@@ -517,6 +503,24 @@ func pushSteps(ctx context.Context, files ReleaseFiles, steps []release.Step, op
 		seq = s
 	}
 	return seq, nil
+}
+
+// beginRollout takes the one-rollout-at-a-time lock (refusing with
+// errReleaseBusy when another runs) and reads the release store; done
+// releases the lock.
+func (c *Controller) beginRollout() (*release.Store, ReleaseFiles, []api.Release, func(), error) {
+	if !c.rollouts.mu.TryLock() {
+		return nil, nil, nil, nil, fmt.Errorf("%w (release %s); wait until it is done (scalepress release shows it)", errReleaseBusy, c.rollouts.current())
+	}
+	store, files, err := c.releaseDeps()
+	if err == nil {
+		var recs []api.Release
+		if recs, err = store.Records(); err == nil {
+			return store, files, recs, c.rollouts.mu.Unlock, nil
+		}
+	}
+	c.rollouts.mu.Unlock()
+	return nil, nil, nil, nil, err
 }
 
 // releasesDoc is GET /v1/releases: the store's current code and every release.
