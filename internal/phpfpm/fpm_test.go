@@ -238,6 +238,9 @@ func TestPHPFPMServes(t *testing.T) {
 		"info.php":     infoPHP,
 		"pid.php":      `<?php usleep(20000); echo getmypid();`,
 		"redirect.php": `<?php header('Location: /elsewhere'); `,
+		// 3,000 echoes of 20 bytes (60,000), then a header: it is only
+		// sent when PHP still holds all that output (output_buffering).
+		"late.php": `<?php for ($i = 0; $i < 3000; $i++) { echo '<p>WP block 123</p>' . "\n"; } header('X-Late: yes');`,
 	} {
 		writeFile(t, filepath.Join(f.dir, name), src)
 	}
@@ -305,6 +308,17 @@ func TestPHPFPMServes(t *testing.T) {
 					t.Errorf("Stderr() = %q, want %q", resp.Stderr(), tt.wantStderr)
 				}
 			})
+		}
+	})
+
+	t.Run("a page is held by PHP up to outputBuffer", func(t *testing.T) {
+		// A WordPress page of many small echoes leaves PHP in one piece,
+		// not one write per 4 KiB: shown by a header set after 60,000
+		// bytes of output still reaching the client.
+		resp, out := do(t, c, script("late.php"), nil)
+		if len(out) != 60_000 || resp.Header.Get("X-Late") != "yes" {
+			t.Errorf("late.php: %d bytes, X-Late %q; want 60000 bytes and X-Late: yes (output_buffering below 64 KiB?); stderr %q",
+				len(out), resp.Header.Get("X-Late"), resp.Stderr())
 		}
 	})
 
