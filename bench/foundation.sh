@@ -26,11 +26,13 @@ cleanup() {
   stop_nginx_fpm $W
   $BIN down --dir $W >/dev/null 2>&1 || true
   results_close
+  sched_group_close
 }
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
 results_open foundation "BIN=$BIN ($(sha256sum <$BIN | cut -c1-12)) REPS=$REPS DURATION=$DUR CONC=\"$CONC\" CHILDREN=$CHILDREN STARTUP=$STARTUP MEMBERS=${MEMBERS:-1}"
+sched_group_open foundation
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.77.0.1:9090}
 edges: [{addr: $EDGE}]

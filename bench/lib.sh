@@ -104,3 +104,37 @@ stop_nginx_fpm() {
   local p
   for p in $1/nginx/nginx.pid $1/nginx/php-fpm.pid; do [[ -f $p ]] && kill "$(cat $p)" 2>/dev/null || true; done
 }
+
+# sched_group_open NAME: moves this script (and so everything it starts from
+# here on: `up --detach`'s whole stack, nginx, php-fpm, wrk) into a cpu
+# cgroup of its own, when it may (root, cgroup v1 cpu controller). Why: the
+# kernel's autogroups give every session an equal share of the CPU, and `up
+# --detach` starts the stack in a session of its own (setsid), so under load
+# from other sessions scalepress's PHP shared one share with MariaDB, redis,
+# the edge and the node agent, while nginx's PHP, started here, had the
+# database's work in another share: not like with like. Inside one cgroup
+# autogroups do not apply and nice works as configured, for both targets.
+# Prints what it did. sched_group_close (in the EXIT trap, after everything
+# is stopped) moves back and removes the cgroup.
+sched_group_open() {
+  SCHED_GROUP=""
+  local root=/sys/fs/cgroup/cpu
+  if [[ $(id -u) == 0 && -w $root/cgroup.procs && $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null) == 1 ]]; then
+    SCHED_GROUP=$root/scalepress-bench-$1-$$
+    if mkdir "$SCHED_GROUP" && echo $$ >"$SCHED_GROUP/cgroup.procs"; then
+      echo "scheduling: every process of this run in cpu cgroup $SCHED_GROUP (autogroups off for it)"
+      return
+    fi
+    rmdir "$SCHED_GROUP" 2>/dev/null || true
+    SCHED_GROUP=""
+  fi
+  echo "scheduling: autogroups $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?'), no cgroup of our own (not root or no cgroup v1 cpu controller): the stack and nginx are in different sessions"
+}
+
+sched_group_close() {
+  [[ -n ${SCHED_GROUP:-} ]] || return 0
+  echo $$ >/sys/fs/cgroup/cpu/cgroup.procs 2>/dev/null || true
+  local _
+  for _ in $(seq 1 100); do rmdir "$SCHED_GROUP" 2>/dev/null && break; sleep 0.1; done
+  SCHED_GROUP=""
+}
