@@ -80,13 +80,17 @@ func scaling(enabled bool, count int, a config.Autoscale) nodegroup.Scaling {
 		WorkersPerCore: a.WorkersPerCore, CPUSaturated: a.CPUSaturated, CPUClear: a.CPUClear}
 }
 
+// startNodes brings the node group up. On Nomad a node job that runs is
+// adopted: its nodes join the group without a restart (ADR 27).
 func (c *Controller) startNodes(ctx context.Context) error {
+	var adopted []nodegroup.Adopted
 	if c.nomad != nil {
-		if err := c.nomad.start(ctx); err != nil {
+		var err error
+		if adopted, err = c.nomad.start(ctx); err != nil {
 			return err
 		}
 	}
-	return c.group.Start(ctx)
+	return c.group.Start(ctx, adopted...)
 }
 
 // topPaths are the URLs the first edge reports as most requested, to warm a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/nodegroup"
 	"github.com/scalepress/scalepress/internal/nomadlaunch"
 )
 
@@ -72,15 +73,17 @@ func (c *Controller) newNomadNodes() (*nomadNodes, error) {
 	return &nomadNodes{c: c, l: l}, nil
 }
 
-// start writes the spec into the job's variable, registers the job and
+// start writes the spec into the job's variable, registers the job (or
+// adopts the one that runs: its nodes are returned for the group) and
 // follows its allocations until stop.
-func (n *nomadNodes) start(ctx context.Context) error {
+func (n *nomadNodes) start(ctx context.Context) ([]nodegroup.Adopted, error) {
 	spec, err := n.c.schedulerSpec()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := n.l.Submit(ctx, spec); err != nil {
-		return err
+	adopted, err := n.l.Submit(ctx, spec)
+	if err != nil {
+		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel, n.done = cancel, make(chan struct{})
@@ -88,7 +91,7 @@ func (n *nomadNodes) start(ctx context.Context) error {
 		defer close(n.done)
 		n.l.Run(rctx)
 	}()
-	return nil
+	return adopted, nil
 }
 
 // stop stops the job (Nomad sends every node SIGTERM: its agent drains),

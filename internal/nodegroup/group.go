@@ -185,11 +185,16 @@ func New(cfg Config, l Launcher, p Prober, h Hooks, logger *slog.Logger) (*Group
 	return &Group{cfg: cfg, launcher: l, slotted: slotted, prober: p, hooks: h, logger: logger, policy: pol}, nil
 }
 
-// Start launches the initial Scaling.Count nodes and returns once all are
-// in service, or with the first failure.
-func (g *Group) Start(ctx context.Context) error {
+// Start brings the group up and returns once every node is in service, or
+// with the first failure: it adopts the nodes a launcher found running
+// (adopted; a node that does not answer is replaced at its index), then
+// launches as many new nodes as Scaling.Count wants beyond them.
+func (g *Group) Start(ctx context.Context, adopted ...Adopted) error {
 	var waits []<-chan error
-	for range g.cfg.Scaling.Count {
+	for _, a := range adopted {
+		waits = append(waits, g.adopt(ctx, a))
+	}
+	for range g.cfg.Scaling.Count - len(adopted) {
 		waits = append(waits, g.launch(ctx, "initial group"))
 	}
 	var first error

@@ -109,3 +109,12 @@ type Prober interface {
 	// failures do not matter.
 	Warm(ctx context.Context, n Node, host string, paths []string)
 }
+
+// Adopted is a node a launcher found running when the group started: a
+// scheduler keeps its nodes while no controller runs, and a new controller
+// takes them over. Index is its node-Index; Node.Addr is "" when the node's
+// processes do not run (the group replaces it at its index).
+type Adopted struct {
+	Index int
+	Node  Node
+}

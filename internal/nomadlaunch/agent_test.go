@@ -255,7 +255,7 @@ func TestAgentGroup(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { runDone <- l.Run(ctx) }()
 	defer func() { cancel(); <-runDone }()
-	if err := l.Submit(ctx, []byte(`{"forward_key":"canary-secret"}`)); err != nil {
+	if _, err := l.Submit(ctx, []byte(`{"forward_key":"canary-secret"}`)); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {

@@ -37,6 +37,7 @@ type Launcher struct {
 	count    int                               // the job's count as last set
 	changed  chan struct{}                     // closed and renewed on every update of allocs
 	seenLost map[string]bool                   // lost allocations already told
+	rolling  bool                              // a rolling update adopt started runs
 }
 
 // slot is node slot+1 as the group knows it.
@@ -66,19 +67,30 @@ func (l *Launcher) write(ctx context.Context) *nomad.WriteOptions {
 	return (&nomad.WriteOptions{}).WithContext(ctx)
 }
 
-// Submit stores the node spec in the job's variable and registers the job
-// with no node (Launch sets the count). A job of the same name is replaced:
-// its allocations are stopped.
-func (l *Launcher) Submit(ctx context.Context, spec []byte) error {
+// Submit stores the node spec in the job's variable and registers the job.
+// A job of the same name that runs (the controller restarted, or a new one
+// on another host) is adopted: its count and allocations stay, it is
+// registered again only when its spec differs (in place, or as a rolling
+// update: never a stop), and Submit returns its nodes, one per slot below
+// its count, for the group to adopt (nodegroup.Group.Start). Otherwise the
+// job is registered with no node (Launch sets the count).
+func (l *Launcher) Submit(ctx context.Context, spec []byte) ([]nodegroup.Adopted, error) {
 	v := &nomad.Variable{Path: VariablePath(l.cfg.Job), Namespace: l.cfg.Namespace, Items: nomad.VariableItems{SpecItem: string(spec)}}
 	if _, _, err := l.nc.Variables().Create(v, l.write(ctx)); err != nil {
-		return fmt.Errorf("nomad: write variable %s: %w", v.Path, err)
+		return nil, fmt.Errorf("nomad: write variable %s: %w", v.Path, err)
+	}
+	cur, err := l.runningJob(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil {
+		return l.adopt(ctx, cur)
 	}
 	if _, _, err := l.nc.Jobs().Register(Job(l.cfg, 0), l.write(ctx)); err != nil {
-		return fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
+		return nil, fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
 	}
 	l.note("", "job %s registered at %s (count 0; the group scales it)", l.cfg.Job, l.cfg.Address)
-	return nil
+	return nil, nil
 }
 
 // Close stops the job, waits (Run following) until its allocations ended
@@ -133,6 +145,7 @@ func (l *Launcher) Run(ctx context.Context) error {
 			index = meta.LastIndex
 		}
 		l.update(allocs)
+		l.endRoll(ctx)
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func TestLostHost(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { runDone <- l.Run(ctx) }()
 	defer func() { cancel(); <-runDone }()
-	if err := l.Submit(ctx, []byte(`{}`)); err != nil {
+	if _, err := l.Submit(ctx, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
