@@ -825,6 +825,32 @@ func (c *Cluster) ensureSite(ctx context.Context) error {
 
 func (c *Cluster) startStandalone(ctx context.Context) error {
 	m := c.members[0]
+	// A member still running from an earlier controller (on its agent's
+	// host) is taken over as it is, as a cluster member is in Start.
+	p, ok, err := c.host.Adopt(ctx, m.cfg)
+	if err != nil {
+		return err
+	}
+	if ok {
+		c.mu.Lock()
+		m.proc, m.startedAt = p, time.Now()
+		m.stuckSince = m.startedAt
+		c.mu.Unlock()
+		c.logger.Info("adopted a running member", "member", m.cfg.ID, "pid", p.Pid())
+	} else if err := c.startFresh(ctx, m); err != nil {
+		return err
+	}
+	if err := c.waitAnswer(ctx, m); err != nil {
+		return err
+	}
+	if err := c.host.EnsureSite(ctx, m.cfg, c.cfg.Site); err != nil {
+		return err
+	}
+	return c.probeStandalone(ctx)
+}
+
+// startFresh prepares the standalone member's datadir and starts it.
+func (c *Cluster) startFresh(ctx context.Context, m *member) error {
 	if err := c.host.Prepare(ctx, m.cfg); err != nil {
 		return err
 	}
@@ -839,16 +865,7 @@ func (c *Cluster) startStandalone(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := c.start(ctx, m, ModeJoin, nil); err != nil {
-		return err
-	}
-	if err := c.waitAnswer(ctx, m); err != nil {
-		return err
-	}
-	if err := c.host.EnsureSite(ctx, m.cfg, c.cfg.Site); err != nil {
-		return err
-	}
-	return c.probeStandalone(ctx)
+	return c.start(ctx, m, ModeJoin, nil)
 }
 
 func (c *Cluster) probeStandalone(ctx context.Context) error {
