@@ -122,6 +122,12 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		}
 	}()
 
+	// An empty directory over a site that runs on Nomad takes its state
+	// from the last controller's home variable (ADR 27).
+	restored, err := c.restoreHome(ctx)
+	if err != nil {
+		return err
+	}
 	st, err := statedir.ReadState(c.layout.StateFile())
 	if err != nil {
 		return err
@@ -171,11 +177,17 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	if c.secrets, err = statedir.LoadSecrets(c.layout); err != nil {
 		return err
 	}
+	if err := c.saveHome(ctx); err != nil {
+		return err
+	}
 
 	if c.events, err = eventlog.Open(filepath.Join(c.layout.Dir, "events.log")); err != nil {
 		return fmt.Errorf("event log: %w", err)
 	}
 	defer c.events.Close()
+	if restored != "" {
+		c.event("config", "", "state directory %s restored from Nomad (secrets and state file of %s)", c.layout.Dir, restored)
+	}
 	if err := c.newPurges(); err != nil {
 		return err
 	}
@@ -251,6 +263,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 	if err := statedir.WriteState(c.layout.StateFile(), st); err != nil {
 		return err
 	}
+	c.saveHomeLater(ctx)
 	c.ready.Store(true)
 	c.event("config", "", "site ready at %s after %s", c.cfg.SiteURL(), time.Since(c.started).Round(time.Millisecond))
 	if onReady != nil {

@@ -70,6 +70,8 @@ func (c *Controller) handleScale(w http.ResponseWriter, r *http.Request, _ strin
 		st.Policy = &api.ScaleRequest{Min: &next.Min, Max: &next.Max, Target: &next.Target, ScaleInWindow: &win}
 		if err := statedir.WriteState(c.layout.StateFile(), st); err != nil {
 			c.logger.Warn("scaling policy not saved", "err", err)
+		} else {
+			c.saveHomeLater(r.Context())
 		}
 	}
 	writeJSON(w, c.group.Autoscaling())

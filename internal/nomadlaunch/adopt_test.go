@@ -256,3 +256,35 @@ func TestAgentAdopt(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentHome: the controller's home variable, absent for a new site,
+// reads back as written, at its path.
+func TestAgentHome(t *testing.T) {
+	addr := devAgent(t)
+	cfg := DefaultConfig()
+	cfg.Address, cfg.Job = addr, "sp-test-home"
+	s, err := NewHomeStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Read(t.Context()); err != nil || ok {
+		t.Fatalf("read before any write: ok %v, err %v; want nothing, no error", ok, err)
+	}
+	want := Home{Carry: `{"secrets":{"root-key":"k"}}`, Dir: "/srv/sp", Host: "h1", At: "2026-12-07T15:00:00Z"}
+	if err := s.Write(t.Context(), want); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Read(t.Context())
+	if err != nil || !ok {
+		t.Fatalf("read: ok %v, err %v", ok, err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("home (-want +got):\n%s", diff)
+	}
+	if s.Path() != "nomad/jobs/sp-test-home-controller" {
+		t.Errorf("path %s", s.Path())
+	}
+	if _, err := NewHomeStore(Config{Address: "127.0.0.1:4646", Job: "x"}); err == nil {
+		t.Error("an address without scheme: no error")
+	}
+}
