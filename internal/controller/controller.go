@@ -68,6 +68,7 @@ type Controller struct {
 	nodes        *local.Nodes // the local launcher's nodes (scheduler local)
 	nomad        *nomadNodes  // the Nomad launcher (scheduler nomad)
 	roles        *nomadRoles  // the role jobs on Nomad (scheduler.roles), nil when none
+	home         *home        // this controller's hold on its state in Nomad (home.go)
 	db           *database
 	files        *filesRole
 	filesS3      *api.FilesS3Spec // the files store's bucket, nil for a local store
@@ -99,6 +100,7 @@ func New(cfg config.Config, dir string, version string, logger *slog.Logger, see
 	c.upstreams = newUpstreams()
 	c.db = &database{cfg: cfg}
 	c.files = &filesRole{}
+	c.home = newHome()
 	return c, nil
 }
 
@@ -281,6 +283,7 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		wg.Go(func() { c.files.Run(lctx) })
 	}
 	wg.Go(func() { c.followRoles(lctx) })
+	wg.Go(func() { c.watchHome(lctx) })
 	if c.cfg.WordPress.CronInterval > 0 {
 		wg.Go(func() { c.cronLoop(lctx) })
 	}
@@ -299,6 +302,8 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		return nil
 	case err := <-apiErr:
 		return fmt.Errorf("control API: %w", err)
+	case why := <-c.home.taken:
+		return fmt.Errorf("stood down: %s (what runs on Nomad and the db-agents' members were left running)", why)
 	}
 }
 
@@ -355,6 +360,12 @@ func (c *Controller) stopAll() {
 	db := c.db.Stop(15 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	if c.home.fenced.Load() {
+		// Another controller took the site over: what runs on Nomad and
+		// through the db-agents is its own now. Only this one's children stop.
+		c.stopOwnChildren(ctx, edges, db)
+		return
+	}
 	order := [][]string{append(edges, "dns")}
 	if c.nomad != nil {
 		c.sup.StopAll(ctx, order)
@@ -373,6 +384,22 @@ func (c *Controller) stopAll() {
 	c.db.StopMembers(ctx)
 	c.db.StopAgents(ctx)
 	c.logger.Info("all processes stopped")
+}
+
+// stopOwnChildren is stopAll for a controller that stood down: its own
+// children stop; the node job, the role jobs, the db-agents' members and
+// their jobs are left running, and its following of them ends.
+func (c *Controller) stopOwnChildren(ctx context.Context, edges, db []string) {
+	if c.nomad != nil && c.nomad.done != nil {
+		c.nomad.cancel()
+		<-c.nomad.done
+	}
+	order := [][]string{append(edges, "dns"), {"dbrouter", "redis", "files"}}
+	for _, m := range db {
+		order = append(order, []string{m})
+	}
+	c.sup.StopAll(ctx, order)
+	c.logger.Info("stood down: this controller's processes stopped, what runs on Nomad left running")
 }
 
 func (c *Controller) onProcessEvent(ev supervise.Event) {

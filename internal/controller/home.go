@@ -7,9 +7,14 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/config"
@@ -82,34 +87,113 @@ func (c *Controller) restoreHome(ctx context.Context) (string, error) {
 	return from, nil
 }
 
-// saveHome writes the carried state to the home variable.
+// home is this controller's hold on the home variable: its run's owner id
+// and the variable's index as it last wrote it.
+type home struct {
+	mu     sync.Mutex
+	owner  string
+	index  uint64
+	fenced atomic.Bool
+	taken  chan string // who took the site over, once
+}
+
+func newHome() *home {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return &home{owner: hex.EncodeToString(b), taken: make(chan string, 1)}
+}
+
+// homeState is the carried state, stamped with this controller.
+func (c *Controller) homeState() (nomadlaunch.Home, error) {
+	carry, err := statedir.ReadCarry(c.layout)
+	if err != nil {
+		return nomadlaunch.Home{}, err
+	}
+	raw, err := statedir.MarshalCarry(carry)
+	if err != nil {
+		return nomadlaunch.Home{}, err
+	}
+	host, _ := os.Hostname()
+	return nomadlaunch.Home{Carry: raw, Dir: c.layout.Dir, Host: host, At: time.Now().UTC().Format(time.RFC3339), Owner: c.home.owner}, nil
+}
+
+// saveHome writes the carried state to the home variable whoever wrote it
+// last: this controller takes the site over (a last one still running
+// stands down, ADR 27).
 func (c *Controller) saveHome(ctx context.Context) error {
 	s, err := c.homeStore()
 	if err != nil || s == nil {
 		return err
 	}
-	carry, err := statedir.ReadCarry(c.layout)
+	h, err := c.homeState()
 	if err != nil {
 		return err
 	}
-	raw, err := statedir.MarshalCarry(carry)
-	if err != nil {
-		return err
-	}
-	host, _ := os.Hostname()
 	ctx, cancel := context.WithTimeout(ctx, homeTimeout)
 	defer cancel()
-	if err := s.Write(ctx, nomadlaunch.Home{Carry: raw, Dir: c.layout.Dir, Host: host, At: time.Now().UTC().Format(time.RFC3339)}); err != nil {
+	c.home.mu.Lock()
+	defer c.home.mu.Unlock()
+	index, err := s.Write(ctx, h)
+	if err != nil {
 		return fmt.Errorf("controller state to Nomad: %w", err)
 	}
+	c.home.index = index
 	return nil
 }
 
-// saveHomeLater is saveHome after a change of the state while the site
-// runs: a failure is logged and recorded, the site goes on.
+// saveHomeLater writes a change of the state while the site runs, only if
+// no other controller wrote the variable since (else this one stands
+// down); a failure is logged and recorded, the site goes on.
 func (c *Controller) saveHomeLater(ctx context.Context) {
-	if err := c.saveHome(ctx); err != nil {
+	s, err := c.homeStore()
+	if s == nil && err == nil {
+		return
+	}
+	if err == nil {
+		var h nomadlaunch.Home
+		if h, err = c.homeState(); err == nil {
+			wctx, cancel := context.WithTimeout(ctx, homeTimeout)
+			c.home.mu.Lock()
+			var index uint64
+			if index, err = s.Update(wctx, h, c.home.index); err == nil {
+				c.home.index = index
+			}
+			c.home.mu.Unlock()
+			cancel()
+		}
+	}
+	if errors.Is(err, nomadlaunch.ErrTakenOver) {
+		c.standDown(err.Error())
+		return
+	}
+	if err != nil {
 		c.logger.Warn("controller state not saved to Nomad", "err", err)
 		c.event("config", "", "controller state not saved to Nomad: %v", err)
 	}
+}
+
+// watchHome stands this controller down when another one writes the home
+// variable (it took the site over), until ctx ends.
+func (c *Controller) watchHome(ctx context.Context) {
+	s, err := c.homeStore()
+	if err != nil || s == nil {
+		return
+	}
+	h, err := s.Watch(ctx, c.home.owner)
+	if err != nil {
+		return
+	}
+	c.standDown(fmt.Sprintf("the controller of %s on %s took the site over at %s", h.Dir, h.Host, h.At))
+}
+
+// standDown stops this controller without stopping what runs on Nomad or
+// through the db-agents: they are the new controller's now. Run returns;
+// only this controller's own children stop.
+func (c *Controller) standDown(why string) {
+	if !c.home.fenced.CompareAndSwap(false, true) {
+		return
+	}
+	c.logger.Error("another controller took this site over: standing down, leaving what runs on Nomad to it", "why", why)
+	c.event("config", "", "standing down: %s; what runs on Nomad is left to it", why)
+	c.home.taken <- why
 }

@@ -2,6 +2,7 @@ package nomadlaunch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -258,7 +259,9 @@ func TestAgentAdopt(t *testing.T) {
 }
 
 // TestAgentHome: the controller's home variable, absent for a new site,
-// reads back as written, at its path.
+// reads back as written, at its path; a controller that took the site over
+// (its own Write) makes the last one's Update fail with ErrTakenOver and
+// its Watch return at once.
 func TestAgentHome(t *testing.T) {
 	addr := devAgent(t)
 	cfg := DefaultConfig()
@@ -270,8 +273,9 @@ func TestAgentHome(t *testing.T) {
 	if _, ok, err := s.Read(t.Context()); err != nil || ok {
 		t.Fatalf("read before any write: ok %v, err %v; want nothing, no error", ok, err)
 	}
-	want := Home{Carry: `{"secrets":{"root-key":"k"}}`, Dir: "/srv/sp", Host: "h1", At: "2026-12-07T15:00:00Z"}
-	if err := s.Write(t.Context(), want); err != nil {
+	want := Home{Carry: `{"secrets":{"root-key":"k"}}`, Dir: "/srv/sp", Host: "h1", At: "2026-12-07T15:00:00Z", Owner: "run-a"}
+	index, err := s.Write(t.Context(), want)
+	if err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := s.Read(t.Context())
@@ -283,6 +287,40 @@ func TestAgentHome(t *testing.T) {
 	}
 	if s.Path() != "nomad/jobs/sp-test-home-controller" {
 		t.Errorf("path %s", s.Path())
+	}
+	// The owner updates it while nobody else wrote.
+	want.At = "2026-12-07T15:01:00Z"
+	if index, err = s.Update(t.Context(), want, index); err != nil {
+		t.Fatalf("update by its owner: %v", err)
+	}
+
+	watched := make(chan error, 1)
+	var seen Home
+	go func() {
+		var err error
+		seen, err = s.Watch(t.Context(), "run-a")
+		watched <- err
+	}()
+	select {
+	case err := <-watched:
+		t.Fatalf("Watch returned with no take-over: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	// Another controller takes the site over.
+	other := Home{Carry: want.Carry, Dir: "/srv/sp2", Host: "h2", At: "2026-12-07T15:02:00Z", Owner: "run-b"}
+	if _, err := s.Write(t.Context(), other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-watched:
+		if err != nil || seen.Owner != "run-b" || seen.Host != "h2" {
+			t.Errorf("Watch: %+v, %v; want run-b on h2", seen, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not see the take-over within 10 s")
+	}
+	if _, err := s.Update(t.Context(), want, index); !errors.Is(err, ErrTakenOver) {
+		t.Errorf("update by the last owner after the take-over: %v, want ErrTakenOver", err)
 	}
 	if _, err := NewHomeStore(Config{Address: "127.0.0.1:4646", Job: "x"}); err == nil {
 		t.Error("an address without scheme: no error")

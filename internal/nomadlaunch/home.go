@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	nomad "github.com/hashicorp/nomad/api"
 )
@@ -24,7 +25,14 @@ type Home struct {
 	Carry string
 	// Dir and Host say which controller wrote it (for the operator), At when.
 	Dir, Host, At string
+	// Owner is the writing controller's run: a new one takes the site over
+	// by writing its own (the last one sees it in Watch and stands down).
+	Owner string
 }
+
+// ErrTakenOver means another controller wrote the home variable since this
+// one did: it owns the site now.
+var ErrTakenOver = errors.New("another controller took the site over")
 
 // Items of the home variable.
 const (
@@ -32,6 +40,7 @@ const (
 	homeDir   = "dir"
 	homeHost  = "host"
 	homeAt    = "written_at"
+	homeOwner = "owner"
 )
 
 // HomeStore reads and writes the home variable.
@@ -59,15 +68,68 @@ func NewHomeStore(cfg Config) (*HomeStore, error) {
 // Path is the variable's path.
 func (s *HomeStore) Path() string { return HomeVariablePath(s.cfg.Job) }
 
-// Write replaces the variable with h.
-func (s *HomeStore) Write(ctx context.Context, h Home) error {
-	v := &nomad.Variable{Path: s.Path(), Namespace: s.cfg.Namespace, Items: nomad.VariableItems{
-		homeCarry: h.Carry, homeDir: h.Dir, homeHost: h.Host, homeAt: h.At,
+func (s *HomeStore) variable(h Home, index uint64) *nomad.Variable {
+	return &nomad.Variable{Path: s.Path(), Namespace: s.cfg.Namespace, ModifyIndex: index, Items: nomad.VariableItems{
+		homeCarry: h.Carry, homeDir: h.Dir, homeHost: h.Host, homeAt: h.At, homeOwner: h.Owner,
 	}}
-	if _, _, err := s.nc.Variables().Create(v, (&nomad.WriteOptions{}).WithContext(ctx)); err != nil {
-		return fmt.Errorf("nomad: write variable %s: %w", v.Path, err)
+}
+
+// Write replaces the variable with h, whoever wrote it last (a controller
+// taking the site over), and returns its modify index.
+func (s *HomeStore) Write(ctx context.Context, h Home) (uint64, error) {
+	v, _, err := s.nc.Variables().Create(s.variable(h, 0), (&nomad.WriteOptions{}).WithContext(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("nomad: write variable %s: %w", s.Path(), err)
 	}
-	return nil
+	return v.ModifyIndex, nil
+}
+
+// Update replaces the variable with h only if nobody wrote it since index
+// (check-and-set), and returns the new index; ErrTakenOver if somebody did.
+func (s *HomeStore) Update(ctx context.Context, h Home, index uint64) (uint64, error) {
+	v, _, err := s.nc.Variables().CheckedUpdate(s.variable(h, index), (&nomad.WriteOptions{}).WithContext(ctx))
+	var conflict nomad.ErrCASConflict
+	if errors.As(err, &conflict) {
+		who := "its variable was deleted"
+		if c := conflict.Conflict; c != nil {
+			who = fmt.Sprintf("the controller of %s on %s, at %s", c.Items[homeDir], c.Items[homeHost], c.Items[homeAt])
+		}
+		return 0, fmt.Errorf("nomad: variable %s: %w (%s)", s.Path(), ErrTakenOver, who)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("nomad: write variable %s: %w", s.Path(), err)
+	}
+	return v.ModifyIndex, nil
+}
+
+// Watch follows the variable with blocking queries and returns it once
+// its owner is not owner (another controller took the site over), or with
+// ctx's error. A variable deleted (a `down` elsewhere) is not a take-over.
+func (s *HomeStore) Watch(ctx context.Context, owner string) (Home, error) {
+	var index uint64
+	for {
+		q := (&nomad.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Minute}).WithContext(ctx)
+		v, qm, err := s.nc.Variables().Peek(s.Path(), q)
+		if ctx.Err() != nil {
+			return Home{}, ctx.Err()
+		}
+		if err != nil {
+			select {
+			case <-ctx.Done():
+				return Home{}, ctx.Err()
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if qm != nil && qm.LastIndex > index {
+			index = qm.LastIndex
+		} else if qm != nil && qm.LastIndex < index {
+			index = 0
+		}
+		if v != nil && v.Items[homeOwner] != "" && v.Items[homeOwner] != owner {
+			return Home{Carry: v.Items[homeCarry], Dir: v.Items[homeDir], Host: v.Items[homeHost], At: v.Items[homeAt], Owner: v.Items[homeOwner]}, nil
+		}
+	}
 }
 
 // Read returns the variable; ok is false when there is none (a new site).
@@ -82,5 +144,5 @@ func (s *HomeStore) Read(ctx context.Context) (h Home, ok bool, err error) {
 	if v == nil || v.Items[homeCarry] == "" {
 		return h, false, fmt.Errorf("nomad: variable %s holds no %q item", s.Path(), homeCarry)
 	}
-	return Home{Carry: v.Items[homeCarry], Dir: v.Items[homeDir], Host: v.Items[homeHost], At: v.Items[homeAt]}, true, nil
+	return Home{Carry: v.Items[homeCarry], Dir: v.Items[homeDir], Host: v.Items[homeHost], At: v.Items[homeAt], Owner: v.Items[homeOwner]}, true, nil
 }
