@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/user"
@@ -517,6 +518,7 @@ func TestFilesRoleOnNomad(t *testing.T) {
 	// run (the edge, the router and the member are its children and end
 	// with it: not there yet, docs/multi-host.md).
 	before := status()
+	preAllocs, preFPM := nodeAllocs(t, nm, job), fpmMasters(t, base)
 	if err := syscall.Kill(up.Cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -572,6 +574,54 @@ func TestFilesRoleOnNomad(t *testing.T) {
 	if code, body := get("/?s=after-second-up"); code != http.StatusOK {
 		t.Errorf("uncached search after the second up: %d %.300s", code, body)
 	}
+	// The second up adopted the node job (ADR 27): the same allocations,
+	// the same php-fpm masters (pid and start time), each node in service
+	// on its host; nothing was restarted.
+	if len(preAllocs) != 3 || len(preFPM) != 3 {
+		t.Errorf("before the kill: node allocations %v, php-fpm masters %v: want 3 of each", preAllocs, preFPM)
+	}
+	if got := nodeAllocs(t, nm, job); !slices.Equal(got, preAllocs) {
+		t.Errorf("node allocations before the kill %v, after the second up %v: want the same (adopted)", preAllocs, got)
+	}
+	if got := fpmMasters(t, base); !maps.Equal(got, preFPM) {
+		t.Errorf("php-fpm masters before the kill %v, after the second up %v: want the same (no restart)", preFPM, got)
+	}
+	var adopted []string
+	for _, nd := range after.Nodes {
+		if nd.State == api.NodeInService && byName[nd.Host] != nil {
+			adopted = append(adopted, nd.ID)
+		}
+	}
+	if len(adopted) != 3 {
+		t.Errorf("after the second up, in service on a Nomad client: %v; status nodes %+v", adopted, after.Nodes)
+	}
+	for i := range 10 {
+		if code, body := get(fmt.Sprintf("/?s=adopted-%d", i)); code != http.StatusOK {
+			t.Errorf("uncached search %d on the adopted nodes: %d %.300s", i, code, body)
+		}
+	}
+
+	// The controller's state is in Nomad too (ADR 27), yet an `up` in an
+	// empty directory on another host refuses to take this site over: its
+	// database member ran in the first controller's directory (db.hosts is
+	// empty), so it would make an empty site over the running nodes. It
+	// changes nothing that runs and writes no secret.
+	fresh := filepath.Join(base, "controller-2")
+	if err := os.Mkdir(fresh, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	out, err := clients[0].Command(fctx, bin, "up", "--config", cfgPath, "--dir", fresh).CombinedOutput()
+	fcancel()
+	if err == nil || !strings.Contains(string(out), "db.hosts is empty") {
+		t.Errorf("up --dir %s (empty) on %s: %v, want a refusal naming db.hosts: %.600s", fresh, clients[0].Name, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "secrets", "root-key")); err == nil {
+		t.Errorf("the refused up wrote %s/secrets/root-key", fresh)
+	}
+	if got := nodeAllocs(t, nm, job); !slices.Equal(got, preAllocs) {
+		t.Errorf("node allocations after the refused up %v, want %v", got, preAllocs)
+	}
 
 	if out, err := cli("down"); err != nil {
 		t.Fatalf("down: %v: %s", err, out)
@@ -587,6 +637,18 @@ func TestFilesRoleOnNomad(t *testing.T) {
 				t.Errorf("30 s after down, %d allocations of %s still run", running(j), j)
 				break
 			}
+		}
+	}
+	// down stops what was adopted as it stops what it launched: no
+	// process of the site is left on any host.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		left := procsUnder(base)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("30 s after down, processes of the site still run:\n%s", strings.Join(left, "\n"))
+			break
 		}
 	}
 }
