@@ -88,3 +88,29 @@ func TestUnmarshalCarryNewer(t *testing.T) {
 		t.Error("damaged carry: no error")
 	}
 }
+
+// FuzzUnmarshalCarry: whatever the home variable holds, UnmarshalCarry
+// never panics, and what it accepts marshals and reads back the same.
+func FuzzUnmarshalCarry(f *testing.F) {
+	f.Add(`{"secrets":{"root-key":"ab\n"},"state":{"format":1,"installed":true}}`)
+	f.Add(`{"state":{"format":99}}`)
+	f.Add(`{"secrets":null,"state":{"policy":{"min":2}}}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := UnmarshalCarry(s)
+		if err != nil {
+			return
+		}
+		raw, err := MarshalCarry(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := UnmarshalCarry(raw)
+		if err != nil {
+			t.Fatalf("read back: %v", err)
+		}
+		if diff := cmp.Diff(c, back); diff != "" {
+			t.Errorf("round trip (-first +back):\n%s", diff)
+		}
+	})
+}
