@@ -111,12 +111,13 @@ func (l *Launcher) adopt(ctx context.Context, cur *nomad.Job) ([]nodegroup.Adopt
 		l.note("", "job %s runs with count %d: adopted, registered again in place (no node restarted)", l.cfg.Job, count)
 	case specDestructive:
 		want.TaskGroups[0].Update = rolling()
-		l.mu.Lock()
-		l.rolling = true
-		l.mu.Unlock()
-		if _, _, err := l.nc.Jobs().Register(want, l.write(ctx)); err != nil {
+		resp, _, err := l.nc.Jobs().Register(want, l.write(ctx))
+		if err != nil {
 			return nil, fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
 		}
+		l.mu.Lock()
+		l.rolling, l.rollIndex = true, resp.JobModifyIndex
+		l.mu.Unlock()
 		l.note("", "job %s runs with count %d and another spec: adopted, and updated by a rolling update (one node at a time, each running %s before the next)", l.cfg.Job, count, RollMinHealthy)
 	}
 
@@ -160,21 +161,30 @@ func (l *Launcher) adopt(ctx context.Context, cur *nomad.Job) ([]nodegroup.Adopt
 }
 
 // endRoll registers the job with the group's own update strategy again
-// once the rolling update adopt started is over (scale requests are
-// refused while a deployment runs).
+// once the rolling update adopt started succeeded (scale requests are
+// refused while a deployment runs). A rolling update that failed is left
+// as it is: registering the job again would replace the nodes it did not
+// reach all at once; the job keeps max_parallel 1 (each scale is then a
+// deployment of its own) until an up with a working spec.
 func (l *Launcher) endRoll(ctx context.Context) {
 	l.mu.Lock()
-	roll := l.rolling
+	roll, index := l.rolling, l.rollIndex
 	l.mu.Unlock()
 	if !roll {
 		return
 	}
 	d, _, err := l.nc.Jobs().LatestDeployment(l.cfg.Job, (&nomad.QueryOptions{}).WithContext(ctx))
-	if err != nil || d == nil {
-		return
+	if err != nil || d == nil || d.JobModifyIndex < index {
+		return // not this update's deployment (yet)
 	}
 	switch d.Status {
-	case nomad.DeploymentStatusSuccessful, nomad.DeploymentStatusFailed, nomad.DeploymentStatusCancelled:
+	case nomad.DeploymentStatusSuccessful:
+	case nomad.DeploymentStatusFailed, nomad.DeploymentStatusCancelled:
+		l.mu.Lock()
+		l.rolling = false
+		l.mu.Unlock()
+		l.note("", "job %s: rolling update %s (%s); the job keeps its rolling update strategy", l.cfg.Job, d.Status, d.StatusDescription)
+		return
 	default:
 		return
 	}

@@ -30,14 +30,15 @@ type Launcher struct {
 
 	scaleMu sync.Mutex // held across a scale request: the last one sent is the last count wanted
 
-	mu       sync.Mutex
-	slots    map[int]*slot                     // held: launched and not stopped
-	allocs   map[int]*nomad.AllocationListStub // newest allocation per slot
-	info     map[string]*nomad.Allocation      // by alloc id, once running
-	count    int                               // the job's count as last set
-	changed  chan struct{}                     // closed and renewed on every update of allocs
-	seenLost map[string]bool                   // lost allocations already told
-	rolling  bool                              // a rolling update adopt started runs
+	mu        sync.Mutex
+	slots     map[int]*slot                     // held: launched and not stopped
+	allocs    map[int]*nomad.AllocationListStub // newest allocation per slot
+	info      map[string]*nomad.Allocation      // by alloc id, once running
+	count     int                               // the job's count as last set
+	changed   chan struct{}                     // closed and renewed on every update of allocs
+	seenLost  map[string]bool                   // lost allocations already told
+	rolling   bool                              // a rolling update adopt started runs
+	rollIndex uint64                            // the job's modify index that update registered
 }
 
 // slot is node slot+1 as the group knows it.
