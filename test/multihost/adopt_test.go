@@ -2,6 +2,7 @@ package multihost
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,17 +17,54 @@ import (
 // sorted.
 func nodeAllocs(t *testing.T, nm *hosts.Nomad, job string) []string {
 	t.Helper()
-	var allocs []nomadAlloc
+	var out []string
+	for _, a := range runningNodes(t, nm, job) {
+		out = append(out, a.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// nodeAlloc is a running allocation of the node group.
+type nodeAlloc struct {
+	ID, Name, NodeName, TaskGroup, ClientStatus, DesiredStatus string
+}
+
+func runningNodes(t *testing.T, nm *hosts.Nomad, job string) []nodeAlloc {
+	t.Helper()
+	var allocs []nodeAlloc
 	if err := nm.Get(context.Background(), "/v1/job/"+job+"/allocations", &allocs); err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []nodeAlloc
 	for _, a := range allocs {
 		if a.TaskGroup == "node" && a.ClientStatus == "running" && a.DesiredStatus == "run" {
-			out = append(out, a.ID)
+			out = append(out, a)
 		}
 	}
-	slices.Sort(out)
+	return out
+}
+
+// nodeMasters is the php-fpm master of each running allocation of job's
+// node group, by "alloc id: pid file": the pid file of node-N (allocation
+// JOB.node[N-1]) under its host's scalepress_dir (base/HOST). A node still
+// running on a host whose allocation Nomad replaced (lost in a cut) is not
+// one of them.
+func nodeMasters(t *testing.T, nm *hosts.Nomad, job, base string) map[string]fpmMaster {
+	t.Helper()
+	out := map[string]fpmMaster{}
+	for _, a := range runningNodes(t, nm, job) {
+		open := strings.LastIndexByte(a.Name, '[')
+		if open < 0 {
+			t.Fatalf("allocation name %q: not JOB.node[N]", a.Name)
+		}
+		slot, err := strconv.Atoi(strings.TrimSuffix(a.Name[open+1:], "]"))
+		if err != nil {
+			t.Fatalf("allocation name %q: not JOB.node[N]", a.Name)
+		}
+		rel := filepath.Join(a.NodeName, "nodes", fmt.Sprintf("node-%d", slot+1), "run", "php-fpm.pid")
+		out[a.ID+": "+rel] = fpmMasters(t, base)[rel] // the zero master when none runs
+	}
 	return out
 }
 

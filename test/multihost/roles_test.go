@@ -518,7 +518,7 @@ func TestFilesRoleOnNomad(t *testing.T) {
 	// run (the edge, the router and the member are its children and end
 	// with it: not there yet, docs/multi-host.md).
 	before := status()
-	preAllocs, preFPM := nodeAllocs(t, nm, job), fpmMasters(t, base)
+	preAllocs, preFPM := nodeAllocs(t, nm, job), nodeMasters(t, nm, job, base)
 	if err := syscall.Kill(up.Cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -577,13 +577,13 @@ func TestFilesRoleOnNomad(t *testing.T) {
 	// The second up adopted the node job (ADR 27): the same allocations,
 	// the same php-fpm masters (pid and start time), each node in service
 	// on its host; nothing was restarted.
-	if len(preAllocs) != 3 || len(preFPM) != 3 {
-		t.Errorf("before the kill: node allocations %v, php-fpm masters %v: want 3 of each", preAllocs, preFPM)
+	if len(preAllocs) != 3 || len(preFPM) != 3 || slices.Contains(slices.Collect(maps.Values(preFPM)), fpmMaster{}) {
+		t.Errorf("before the kill: node allocations %v, php-fpm masters %v: want 3 of each, each running", preAllocs, preFPM)
 	}
 	if got := nodeAllocs(t, nm, job); !slices.Equal(got, preAllocs) {
 		t.Errorf("node allocations before the kill %v, after the second up %v: want the same (adopted)", preAllocs, got)
 	}
-	if got := fpmMasters(t, base); !maps.Equal(got, preFPM) {
+	if got := nodeMasters(t, nm, job, base); !maps.Equal(got, preFPM) {
 		t.Errorf("php-fpm masters before the kill %v, after the second up %v: want the same (no restart)", preFPM, got)
 	}
 	var adopted []string
