@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -173,18 +174,16 @@ func TestMultiHostBench(t *testing.T) {
 		p.reps, p.n, p.every, p.bigMB, p.sparseN, p.sparseEvery, p.loadRate, p.loadFor, p.settle, subnet, loadAvg())
 	var results []repResult
 	for rep := 1; rep <= p.reps; rep++ {
+		// A failed repetition keeps what it measured and the next one runs.
 		var r repResult
-		ok := t.Run(fmt.Sprintf("rep%d", rep), func(t *testing.T) { r = runRep(t, bin, prop, p, rep) })
-		if !ok {
-			break
-		}
+		t.Run(fmt.Sprintf("rep%d", rep), func(t *testing.T) { runRep(t, bin, prop, p, rep, &r) })
 		results = append(results, r)
 	}
 	printSummary(p, results)
 }
 
-func runRep(t *testing.T, bin, prop string, p params, rep int) repResult {
-	var r repResult
+// runRep measures one repetition into r, as far as it gets.
+func runRep(t *testing.T, bin, prop string, p params, rep int, r *repResult) {
 	sample := func(what string) {
 		r.loadAvg = append(r.loadAvg, what+" "+loadAvg())
 	}
@@ -433,17 +432,39 @@ func runRep(t *testing.T, bin, prop string, p params, rep int) repResult {
 	if err := os.WriteFile(rsyncd, []byte(fmt.Sprintf("use chroot = no\npid file = %s/rsyncd.pid\n[bench]\npath = %s\nread only = no\nuid = root\ngid = root\n", peer, b)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h3.Start(t, "rsync", "--daemon", "--no-detach", "--config="+rsyncd, "--address="+h3.Addr.String(), "--port=873", "--log-file="+filepath.Join(peer, "rsyncd.log"))
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := h2.DialContext(dctx, "tcp", h3.Addr.String()+":873")
-		dcancel()
+	// The rsync daemon on the reader's host. It once refused connections
+	// for 20 s in a run (its log went with the run's directory): it is
+	// started up to three times, and its log is shown when it fails.
+	rsyncLog := filepath.Join(peer, "rsyncd.log")
+	rsyncUp := func(proc *hosts.Proc) error {
+		var err error
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			select {
+			case <-proc.Done():
+				return fmt.Errorf("rsync daemon exited: %v", proc.Err())
+			default:
+			}
+			dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
+			var c net.Conn
+			c, err = h2.DialContext(dctx, "tcp", h3.Addr.String()+":873")
+			dcancel()
+			if err == nil {
+				c.Close()
+				return nil
+			}
+		}
+		return err
+	}
+	for try := 1; ; try++ {
+		proc := h3.Start(t, "rsync", "--daemon", "--no-detach", "--config="+rsyncd, "--address="+h3.Addr.String(), "--port=873", "--log-file="+rsyncLog)
+		err := rsyncUp(proc)
 		if err == nil {
-			c.Close()
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rsync daemon on h3: %v", err)
+		fmt.Printf("rep %d: rsync daemon on %s, try %d: %v; its log:\n%s\n", rep, h3.Name, try, err, tailFile(rsyncLog, 1500))
+		proc.Stop()
+		if try == 3 {
+			t.Fatalf("rsync daemon on %s: %v", h3.Name, err)
 		}
 	}
 	lsync := func(delay string) [2]string {
@@ -486,7 +507,6 @@ func runRep(t *testing.T, bin, prop string, p params, rep int) repResult {
 		t.Fatal("the controller still runs after down")
 	}
 	fmt.Printf("rep %d: down %s; load average samples: %s\n", rep, time.Since(tDown).Round(time.Millisecond), strings.Join(r.loadAvg, "; "))
-	return r
 }
 
 var p99re = regexp.MustCompile(`p50 (\S+) p90 \S+ p99 (\S+) max (\S+); missing (\d+)`)
