@@ -46,6 +46,9 @@ type EdgeStatus struct {
 	Addr    string `json:"addr"`
 	Healthy bool   `json:"healthy"`
 	PID     int    `json:"pid"`
+	// Host is the Nomad client running the edge (scheduler.roles: edge;
+	// "" when the controller runs it).
+	Host string `json:"host,omitempty"`
 	// HTTPSAddr is where the edge serves HTTPS (TLS on).
 	HTTPSAddr string `json:"https_addr,omitempty"`
 	// UpstreamsApplied is the generation of the node set this edge last

@@ -48,10 +48,33 @@ func runNode(args []string) error {
 	return node.Run(ctx, spec, newLogger(os.Stderr, spec.ID))
 }
 
+// runEdge serves the site in one region (the edge role).
 func runEdge(args []string) error {
-	var spec api.EdgeSpec
-	if err := roleSpec("edge", args, &spec); err != nil {
+	fs := newFlags("edge")
+	specPath := fs.String("spec", "", "role spec (JSON) written by the controller")
+	addr := fs.String("addr", "", "IP:port to serve on instead of the spec's (a Nomad allocation's)")
+	as := fs.String("user", "", "started as root (a Nomad task): run as this user once the spec is read")
+	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *specPath == "" {
+		return errUsagef("--spec is required")
+	}
+	var spec api.EdgeSpec
+	if err := api.ReadSpec(*specPath, &spec); err != nil {
+		return err
+	}
+	if *addr != "" {
+		spec.Addr = *addr
+	}
+	if *as != "" && os.Geteuid() == 0 {
+		// The edge keeps nothing on disk (its cache is memory; edges on
+		// Nomad serve no TLS, whose files it would read).
+		d, err := dropPrivileges(*as)
+		if err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+		os.Remove(d)
 	}
 	ctx, cancel := signalContext()
 	defer cancel()

@@ -123,10 +123,15 @@ const (
 	RoleFiles = "files"
 	RoleRedis = "redis"
 	RoleDNS   = "dns"
+	RoleEdge  = "edge"
 )
 
 // NomadRoles is every role scheduler.roles may name.
-var NomadRoles = []string{RoleFiles, RoleRedis, RoleDNS}
+var NomadRoles = []string{RoleFiles, RoleRedis, RoleDNS, RoleEdge}
+
+// EdgeRegionMeta is the Nomad node meta key naming a client's region: an
+// edge on Nomad runs only on clients whose value is its edges[].region.
+const EdgeRegionMeta = "scalepress_region"
 
 // OnNomad: the scheduler is Nomad and it runs role.
 func (s Scheduler) OnNomad(role string) bool {

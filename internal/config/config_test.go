@@ -69,7 +69,14 @@ func TestParse(t *testing.T) {
 		{name: "scheduler address", yaml: "scheduler:\n  kind: nomad\n  address: 127.0.0.1:4646\n", wantErr: "scheduler.address"},
 		{name: "scheduler node meta", yaml: "scheduler:\n  kind: nomad\n  node_meta: {\"a.b\": x}\n", wantErr: "scheduler.node_meta"},
 		{name: "scheduler job", yaml: "scheduler:\n  kind: nomad\n  job: ../x\n", wantErr: "scheduler.job"},
-		{name: "scheduler roles unknown", yaml: "scheduler:\n  kind: nomad\n  roles: [mysql]\n", wantErr: `scheduler.roles: Nomad can run [files redis dns], got "mysql"`},
+		{name: "scheduler roles unknown", yaml: "scheduler:\n  kind: nomad\n  roles: [mysql]\n", wantErr: `scheduler.roles: Nomad can run [files redis dns edge], got "mysql"`},
+		{name: "scheduler edge on nomad on loopback", yaml: "scheduler:\n  kind: nomad\n  roles: [edge]\n", wantErr: "edges[0].addr: an edge on Nomad runs on the client with this address: want that host's IP, got 127.0.0.1:8080"},
+		{name: "scheduler edge on nomad refuses acme", yaml: "scheduler:\n  kind: nomad\n  roles: [edge]\nedges:\n  - {id: edge-1, region: default, addr: '10.1.0.2:80'}\ntls:\n  acme: {names: [example.test], directory_url: 'https://acme.example.test/dir'}\n", wantErr: "tls.acme.names: edges on Nomad (scheduler.roles: edge) cannot share the ACME storage across hosts"},
+		{name: "scheduler edge on nomad", yaml: "scheduler:\n  kind: nomad\n  roles: [edge]\nedges:\n  - {id: edge-1, region: eu, addr: '10.1.0.2:80'}\ndns:\n  regions: [{name: eu}]\n", check: func(t *testing.T, c Config) {
+			if !c.Scheduler.OnNomad(RoleEdge) {
+				t.Errorf("got %+v", c.Scheduler)
+			}
+		}},
 		{name: "scheduler files on nomad needs s3", yaml: "scheduler:\n  kind: nomad\n  roles: [files]\n", wantErr: `scheduler.roles: files on Nomad needs files.enabled and files.store.kind s3`},
 		{name: "scheduler dns on nomad needs dns", yaml: "scheduler:\n  kind: nomad\n  roles: [dns]\n", wantErr: "scheduler.roles: dns on Nomad needs dns.enabled"},
 		{name: "scheduler role meta", yaml: "scheduler:\n  kind: nomad\n  role_meta: {\"a.b\": x}\n", wantErr: "scheduler.role_meta"},

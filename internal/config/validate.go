@@ -331,6 +331,9 @@ func (c *Config) Validate() error {
 		if c.Scheduler.OnNomad(RoleDNS) && !c.DNS.Enabled {
 			bad("scheduler.roles", "dns on Nomad needs dns.enabled")
 		}
+		if c.Scheduler.OnNomad(RoleEdge) {
+			c.validateEdgesOnNomad(bad)
+		}
 		if c.Scheduler.OnNomad(RoleFiles) && (!c.Files.Enabled || c.Files.Store.Kind != "s3") {
 			bad("scheduler.roles", "files on Nomad needs files.enabled and files.store.kind s3: Nomad moves the role between hosts and it keeps nothing but the bucket (got files.enabled %v, files.store.kind %q)", c.Files.Enabled, c.Files.Store.Kind)
 		}
@@ -504,4 +507,26 @@ func (a Autoscale) Validate() error {
 		bad("replacement_window", "must be at least 1s, got %s", a.ReplacementWindow)
 	}
 	return errors.Join(errs...)
+}
+
+// validateEdgesOnNomad: an edge on Nomad is pinned to the client whose
+// address is its edges[].addr's IP (dns publishes that address, ADR 0025),
+// and serves HTTP only for now: a certificate file or the ACME storage is
+// on the controller's host, not on the edge's.
+func (c *Config) validateEdgesOnNomad(bad func(field, format string, args ...any)) {
+	if len(c.TLS.ACME.Names) > 0 {
+		bad("tls.acme.names", "edges on Nomad (scheduler.roles: edge) cannot share the ACME storage across hosts: use tls.certificates off Nomad, or keep the edges off Nomad")
+	}
+	if len(c.TLS.Certificates) > 0 {
+		bad("tls.certificates", "edges on Nomad (scheduler.roles: edge) serve HTTP only for now: their hosts cannot read the controller's certificate files")
+	}
+	for i, e := range c.Edges {
+		ap, err := netip.ParseAddrPort(e.Addr)
+		if err != nil {
+			continue // edges[].addr is checked on its own
+		}
+		if ip := ap.Addr(); ip.IsUnspecified() || ip.IsLoopback() {
+			bad(fmt.Sprintf("edges[%d].addr", i), "an edge on Nomad runs on the client with this address: want that host's IP, got %s", e.Addr)
+		}
+	}
 }

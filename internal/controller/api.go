@@ -91,10 +91,11 @@ func (c *Controller) Status() api.Status {
 		},
 	}
 	for i, e := range c.cfg.Edges {
-		if c.edges[i].proc.Load() == nil {
+		host, onNomad := c.edgeHost(e.ID)
+		if c.edges[i].proc.Load() == nil && !onNomad {
 			continue // not started yet
 		}
-		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.ID, Region: e.Region, Addr: e.Addr, HTTPSAddr: c.cfg.EdgeHTTPSAddr(i), Healthy: c.edges[i].up(), PID: c.edges[i].pid(), UpstreamsApplied: c.upstreams.Applied(e.ID)})
+		st.Edges = append(st.Edges, api.EdgeStatus{ID: e.ID, Region: e.Region, Addr: e.Addr, HTTPSAddr: c.cfg.EdgeHTTPSAddr(i), Healthy: c.edgeUp(i), PID: c.edges[i].pid(), Host: host, UpstreamsApplied: c.upstreams.Applied(e.ID)})
 	}
 	if c.group != nil {
 		st.Nodes = c.nodesStatus()

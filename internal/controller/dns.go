@@ -78,7 +78,7 @@ func (c *Controller) dnsStatus() *api.DNSStatus {
 	}
 	healthy := map[string]bool{}
 	for i, e := range c.cfg.Edges {
-		healthy[e.ID] = c.edges[i].up()
+		healthy[e.ID] = c.edgeUp(i)
 	}
 	for _, r := range c.cfg.GeoDNS().Regions {
 		rs := api.DNSRegionStatus{Name: r.Name, Edges: []string{}}

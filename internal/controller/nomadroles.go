@@ -40,6 +40,9 @@ type nomadRoles struct {
 	// redis and dns are where they run now (on Nomad), with their hosts.
 	redis, redisHost string
 	dns, dnsHost     string
+	// edgeHosts are the clients running the edges, by edge id (an edge
+	// is pinned to its address's host: it never moves).
+	edgeHosts map[string]string
 }
 
 func (c *Controller) onNomad(role string) bool { return c.cfg.Scheduler.OnNomad(role) }

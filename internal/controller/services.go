@@ -190,29 +190,13 @@ func (c *Controller) startEdges(ctx context.Context) error {
 	if err := c.prepareTLS(); err != nil {
 		return err
 	}
+	if c.onNomad(config.RoleEdge) {
+		return c.startEdgesNomad(ctx)
+	}
 	for i, e := range c.cfg.Edges {
-		ts, err := c.edgeTLS(i)
+		spec, err := c.edgeSpec(i)
 		if err != nil {
 			return err
-		}
-		spec := api.EdgeSpec{
-			ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL(api.APIPathUpstreams), Debug: c.cfg.Site.Debug,
-			AckURL: c.apiURL(api.APIPathUpstreamsAck), EventsURL: c.apiURL(api.APIPathEdgeEvents), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
-			SlowStart: c.cfg.Nodes.SlowStart.String(), PurgeSecret: c.secrets.PurgeSecret,
-			Files: c.edgeFilesAddr(), FilesToken: c.edgeFilesToken(e.ID),
-			ForwardKey: c.secrets.Key(token.Forward).Hex(),
-			HTTP: api.HTTPSpec{
-				TrustedProxies: c.cfg.HTTP.TrustedProxies, ClientConcurrency: c.cfg.HTTP.ClientConcurrency,
-				BodyTimeout: c.cfg.HTTP.BodyTimeout.String(), MaxBody: int64(c.cfg.HTTP.MaxBodyMB) << 20,
-				NodeLimit: c.edgeNodeLimit(), QueueBacklog: c.cfg.HTTP.QueueBacklog, QueueTimeout: c.cfg.HTTP.QueueTimeout.String(),
-				LoginThrottle: c.loginThrottleSpec(),
-			},
-			Cache: &api.CacheSpec{
-				Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
-				DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
-				SlowHits: !c.cfg.Cache.FastHits,
-			},
-			TLS: ts,
 		}
 		err = c.start(ctx, &c.edges[i], c.unprivileged(local.Role{
 			Name: e.ID, Role: "edge", Spec: spec, StopTimeout: 45 * time.Second,
@@ -223,6 +207,34 @@ func (c *Controller) startEdges(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// edgeSpec is what edge i is told, wherever it runs.
+func (c *Controller) edgeSpec(i int) (api.EdgeSpec, error) {
+	e := c.cfg.Edges[i]
+	ts, err := c.edgeTLS(i)
+	if err != nil {
+		return api.EdgeSpec{}, err
+	}
+	return api.EdgeSpec{
+		ID: e.ID, Region: e.Region, Addr: e.Addr, UpstreamsURL: c.apiURL(api.APIPathUpstreams), Debug: c.cfg.Site.Debug,
+		AckURL: c.apiURL(api.APIPathUpstreamsAck), EventsURL: c.apiURL(api.APIPathEdgeEvents), ControlToken: c.secrets.Key(token.Control).Issue(e.ID),
+		SlowStart: c.cfg.Nodes.SlowStart.String(), PurgeSecret: c.secrets.PurgeSecret,
+		Files: c.edgeFilesAddr(), FilesToken: c.edgeFilesToken(e.ID),
+		ForwardKey: c.secrets.Key(token.Forward).Hex(),
+		HTTP: api.HTTPSpec{
+			TrustedProxies: c.cfg.HTTP.TrustedProxies, ClientConcurrency: c.cfg.HTTP.ClientConcurrency,
+			BodyTimeout: c.cfg.HTTP.BodyTimeout.String(), MaxBody: int64(c.cfg.HTTP.MaxBodyMB) << 20,
+			NodeLimit: c.edgeNodeLimit(), QueueBacklog: c.cfg.HTTP.QueueBacklog, QueueTimeout: c.cfg.HTTP.QueueTimeout.String(),
+			LoginThrottle: c.loginThrottleSpec(),
+		},
+		Cache: &api.CacheSpec{
+			Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,
+			DefaultTTL: c.cfg.Cache.DefaultTTL.String(), StaticTTL: c.cfg.Cache.StaticTTL.String(),
+			SlowHits: !c.cfg.Cache.FastHits,
+		},
+		TLS: ts,
+	}, nil
 }
 
 func (c *Controller) edgeHealth(e config.Edge) func(context.Context) error {

@@ -324,7 +324,10 @@ func (e *Edge) poll(ctx context.Context) {
 	var acked uint64
 	for {
 		var ups api.Upstreams
-		if err := client.Get(ctx, "", &ups); err == nil && ups.Generation != e.generation.Load() {
+		// Generation 0 is a controller that published no set yet (one
+		// started again, adopting what runs): keep serving with ours. With
+		// no answer at all, too: the last set stays until one comes.
+		if err := client.Get(ctx, "", &ups); err == nil && ups.Generation != 0 && ups.Generation != e.generation.Load() {
 			e.SetUpstreams(ups.Nodes)
 			e.generation.Store(ups.Generation)
 			e.logger.Info("upstreams", "generation", ups.Generation, "nodes", len(ups.Nodes))

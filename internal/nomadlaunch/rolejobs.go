@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -46,9 +47,13 @@ type RoleJob struct {
 	// readable by whoever may read jobs).
 	Env map[string]string
 	// Port is a static port on the host (0: dynamic). DNS needs one
-	// (resolvers ask on 53); the others use a dynamic port found through
-	// the service registration.
+	// (resolvers ask on 53), and an edge (visitors come to it there); the
+	// others use a dynamic port found through the service registration.
 	Port int
+	// HostIP, when set, pins the job to the client with that address
+	// (attr.unique.network.ip-address): an edge's address is published by
+	// dns, so it runs where that address is ("" = any eligible client).
+	HostIP string
 	// CPU (MHz) and MemoryMB reserved.
 	CPU, MemoryMB int
 	// KillTimeout after SIGTERM before SIGKILL.
@@ -68,6 +73,8 @@ func (r RoleJob) Validate() error {
 		return errors.New("nomadlaunch: RoleJob.Command: required")
 	case badMeta(r.NodeMeta) != "":
 		return fmt.Errorf("nomadlaunch: RoleJob.NodeMeta: %s", badMeta(r.NodeMeta))
+	case r.HostIP != "" && !validIP(r.HostIP):
+		return fmt.Errorf("nomadlaunch: RoleJob.HostIP: want an IP address, got %q", r.HostIP)
 	case r.Port < 0 || r.Port > 65535:
 		return fmt.Errorf("nomadlaunch: RoleJob.Port: want 0 to 65535, got %d", r.Port)
 	case r.CPU <= 0 || r.MemoryMB <= 0:
@@ -76,6 +83,15 @@ func (r RoleJob) Validate() error {
 		return errors.New("nomadlaunch: RoleJob.KillTimeout: must be positive")
 	}
 	return nil
+}
+
+// HostIPAttr is the client attribute RoleJob.HostIP is matched against:
+// the address of the client's network_interface.
+const HostIPAttr = "${attr.unique.network.ip-address}"
+
+func validIP(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Zone() == ""
 }
 
 // roleTemplate renders the spec item of the role job's variable.
@@ -110,6 +126,9 @@ func BuildRoleJob(c Config, r RoleJob) *nomad.Job {
 	tg.Constraints = append(tg.Constraints, &nomad.Constraint{Operand: "distinct_hosts", RTarget: "true"})
 	for _, k := range slices.Sorted(maps.Keys(r.NodeMeta)) {
 		tg.Constraints = append(tg.Constraints, nomad.NewConstraint("${meta."+k+"}", "=", r.NodeMeta[k]))
+	}
+	if r.HostIP != "" {
+		tg.Constraints = append(tg.Constraints, nomad.NewConstraint(HostIPAttr, "=", r.HostIP))
 	}
 	// No deployments: a registration replaces the allocations at once.
 	tg.Update = &nomad.UpdateStrategy{MaxParallel: ptr(0)}

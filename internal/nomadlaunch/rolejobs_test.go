@@ -84,6 +84,51 @@ func TestRoleJob(t *testing.T) {
 	}
 }
 
+// TestEdgeRoleJob: an edge's job runs on the client with its published
+// address (HostIP) among those of its region, on its static port; its spec
+// (the forwarding key, the purge secret, its control and files tokens) is
+// in the variable only.
+func TestEdgeRoleJob(t *testing.T) {
+	r := RoleJob{
+		Job: "sp-edge-edge-1", Role: "edge", Count: 1,
+		NodeMeta: map[string]string{"scalepress_region": "eu", "scalepress_role": "edge"}, HostIP: "10.77.0.13", Port: 80,
+		Command: "/usr/local/bin/scalepress", Args: []string{"edge", "--spec", "${NOMAD_SECRETS_DIR}/role.json"},
+		CPU: 200, MemoryMB: 256, KillTimeout: 45 * time.Second,
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	j := BuildRoleJob(testConfig(), r)
+	tg := j.TaskGroups[0]
+	var cons []string
+	for _, c := range tg.Constraints {
+		cons = append(cons, c.LTarget+" "+c.Operand+" "+c.RTarget)
+	}
+	want := []string{" distinct_hosts true", "${meta.scalepress_region} = eu", "${meta.scalepress_role} = edge", "${attr.unique.network.ip-address} = 10.77.0.13"}
+	if diff := cmp.Diff(want, cons); diff != "" {
+		t.Errorf("constraints (-want +got):\n%s", diff)
+	}
+	if p := tg.Networks[0].ReservedPorts; len(p) != 1 || p[0].Value != 80 || p[0].Label != PortLabel {
+		t.Errorf("ports: %+v", tg.Networks[0])
+	}
+	if s := tg.Services; len(s) != 1 || s[0].Name != "sp-edge-edge-1" || s[0].Provider != "nomad" {
+		t.Errorf("services: %+v", s)
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"forward_key", "purge_secret", "control_token", "files_token", "ticket_key"} {
+		if strings.Contains(strings.ToLower(string(b)), secret) {
+			t.Errorf("the job mentions %q", secret)
+		}
+	}
+	r.HostIP = "10.77.0.13%eth0"
+	if err := r.Validate(); err == nil || !strings.Contains(err.Error(), "RoleJob.HostIP") {
+		t.Errorf("HostIP with a zone: %v", err)
+	}
+}
+
 func TestRoleJobValidate(t *testing.T) {
 	tests := []struct {
 		name string
