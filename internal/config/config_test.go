@@ -114,6 +114,11 @@ func TestParse(t *testing.T) {
 				t.Errorf("member addresses %q", got)
 			}
 		}},
+		{name: "db hosts one standalone member", yaml: "db:\n  members: 1\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n", check: func(t *testing.T, c Config) {
+			if c.DB.Members != 1 || len(c.DB.Hosts) != 1 {
+				t.Errorf("db: %d members on %d hosts", c.DB.Members, len(c.DB.Hosts))
+			}
+		}},
 		{name: "db hosts fewer than members", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n", wantErr: "db.hosts: must name one host per member (db.members is 3, 2 hosts given)"},
 		{name: "db host id twice", yaml: "db:\n  hosts:\n    - {id: d1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d1, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", wantErr: `db.hosts[1].id: "d1" appears twice`},
 		{name: "db host bad id", yaml: "db:\n  hosts:\n    - {id: D1, addr: \"10.0.0.11\", agent: \"10.0.0.11:7480\", dir: /var/lib/scalepress/db}\n    - {id: d2, addr: \"10.0.0.12\", agent: \"10.0.0.12:7480\", dir: /var/lib/scalepress/db}\n    - {id: d3, addr: \"10.0.0.13\", agent: \"10.0.0.13:7480\", dir: /var/lib/scalepress/db}\n", wantErr: "db.hosts[0].id: must be 1-64 characters"},

@@ -194,8 +194,10 @@ func (c *Config) Validate() error {
 		bad("db.members", "must be 1 (standalone) or an odd number up to 9 (a Galera cluster keeps a majority when one fails), got %d", c.DB.Members)
 	}
 	if len(c.DB.Hosts) > 0 {
-		if len(c.DB.Hosts) != c.DB.Members || c.DB.Members < 3 {
-			bad("db.hosts", "must name one host per member (db.members is %d, %d hosts given), and a cluster of at least 3", c.DB.Members, len(c.DB.Hosts))
+		// One member is a standalone server on a host of its own (no
+		// failover, but the database off the controller's host).
+		if len(c.DB.Hosts) != c.DB.Members {
+			bad("db.hosts", "must name one host per member (db.members is %d, %d hosts given)", c.DB.Members, len(c.DB.Hosts))
 		}
 		ids, addrs := map[string]bool{}, map[string]bool{}
 		for i, h := range c.DB.Hosts {
