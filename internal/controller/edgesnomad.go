@@ -2,8 +2,8 @@ package controller
 
 // The edges on Nomad (scheduler.roles: edge; docs/adr/0025-roles-on-nomad.md):
 // a job per edge, JOB-edge-ID, on the client whose address is the edge's
-// (dns publishes edges[].addr's IP, so the edge runs there) among those of
-// its region (node meta scalepress_region), on edges[].addr's port. Nomad
+// (dns publishes edges[].addr's IP, so the edge runs there) with its region
+// in its node meta (scalepress_region), on edges[].addr's port. Nomad
 // restarts it; the controller only submits the job and follows it. With no
 // controller, an edge keeps serving with the last node set it polled.
 
@@ -34,10 +34,10 @@ func (c *Controller) edgeRoleJob(i int) (nomadlaunch.RoleJob, error) {
 		args = append(args, "--user", RoleUser)
 	}
 	rj := c.roleJob("edge", c.edgeJob(e.ID), args...)
+	// Its region and its address place it; scheduler.role_meta is the
+	// placement of the roles that move (files, redis, dns), not of an
+	// edge pinned to its host.
 	rj.NodeMeta = map[string]string{config.EdgeRegionMeta: e.Region}
-	for k, v := range c.cfg.Scheduler.RoleMeta {
-		rj.NodeMeta[k] = v
-	}
 	rj.HostIP, rj.Port = ap.Addr().Unmap().String(), int(ap.Port())
 	rj.KillTimeout = edgeStopTimeout
 	return rj, nil

@@ -15,7 +15,8 @@ import (
 )
 
 // TestEdgeRoleJobs: with scheduler.roles edge, each edge is a job of its
-// own on its address's host in its region, on its port, dropping to the
+// own on its address's host in its region (not scheduler.role_meta's:
+// that is for the roles that move), on its port, dropping to the
 // role user when the port needs no root; every secret of its spec (the
 // forwarding key, the purge secret, its control token) is in the spec,
 // which goes to the job's variable, and none is in the job.
@@ -41,9 +42,9 @@ func TestEdgeRoleJobs(t *testing.T) {
 		Args        string
 	}
 	want := []got{
-		{"sp-edge-edge-eu", "10.77.0.13", 8080, map[string]string{"scalepress_region": "eu", "scalepress_role": "front"},
+		{"sp-edge-edge-eu", "10.77.0.13", 8080, map[string]string{"scalepress_region": "eu"},
 			"edge --spec ${NOMAD_SECRETS_DIR}/role.json --addr ${NOMAD_IP_http}:${NOMAD_PORT_http} --user scalepress"},
-		{"sp-edge-edge-us", "10.77.0.14", 80, map[string]string{"scalepress_region": "us", "scalepress_role": "front"},
+		{"sp-edge-edge-us", "10.77.0.14", 80, map[string]string{"scalepress_region": "us"},
 			"edge --spec ${NOMAD_SECRETS_DIR}/role.json --addr ${NOMAD_IP_http}:${NOMAD_PORT_http}"},
 	}
 	for i := range cfg.Edges {

@@ -736,12 +736,16 @@ func query(t *testing.T, from *hosts.Host, addr, name string, qtype uint16) *dns
 
 // filesRoleUIDs is the effective uid of every files role a Nomad task runs
 // (`scalepress files --spec .../secrets/role.json`), by pid.
-func filesRoleUIDs(t *testing.T) map[int]string {
+func filesRoleUIDs(t *testing.T) map[int]string { return roleUIDs(t, "files") }
+
+// roleUIDs is the effective uid of every role a Nomad task runs
+// (`scalepress ROLE --spec .../secrets/role.json`), by pid.
+func roleUIDs(t *testing.T, role string) map[int]string {
 	out := map[int]string{}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "\x00files\x00--spec\x00") || !strings.Contains(string(b), "secrets/role.json") {
+		if err != nil || !strings.Contains(string(b), "\x00"+role+"\x00--spec\x00") || !strings.Contains(string(b), "secrets/role.json") {
 			continue
 		}
 		st, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))

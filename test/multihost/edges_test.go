@@ -1,0 +1,417 @@
+package multihost
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/test/hosts"
+)
+
+// Bounds TestServingWithoutController asserts.
+const (
+	// servedWithoutController: how long the site is asked, under load,
+	// after the controller's SIGKILL (every request must be answered).
+	servedWithoutController = 30 * time.Second
+	// dnsDropsLostEdge: from an edge's host cut to dns answering without
+	// it: its health checks (every 1 s, 500 ms timeout, down after 2
+	// failures) with room for a loaded machine.
+	dnsDropsLostEdge = 15 * time.Second
+)
+
+// edgesConfig: every serving role off the controller's host h1. The nodes
+// on h2 and h3 (node meta scalepress_role node), files, redis and dns on
+// r1 (scalepress_role roles), an edge on e1 (region default) and one on e2
+// (region eu), the database (one member) on d1 through its db-agent, a
+// router beside WordPress on every node host.
+func edgesConfig(h1, apiFwd string, e1, e2, d1 *hosts.Host, base string) string {
+	return fmt.Sprintf(`site:
+  title: edges on nomad
+api:
+  addr: %[1]s:9090
+  allowed_hosts: [%[2]q]
+edges:
+  - id: edge-1
+    region: default
+    addr: %[3]s:8080
+  - id: edge-2
+    region: eu
+    addr: %[4]s:8080
+nodes:
+  count: 2
+  php_children: 3
+  slow_start: 2s
+autoscaling:
+  enabled: false
+db:
+  members: 1
+  ip_base: 127.0.2.0
+  router: 127.0.0.1:3306
+  router_per_host: true
+  buffer_pool: 64M
+  gcache_size: 64M
+  hosts:
+    - {id: d1, addr: %[5]s, agent: "%[5]s:%[6]s", dir: %[7]s}
+  agents: nomad
+redis:
+  addr: %[1]s:6379
+wordpress:
+  cron_interval: 10s
+  block_external_http: true
+scheduler:
+  kind: nomad
+  address: http://%[1]s:4646
+  job: sp-mh-edges
+  cpu: 100
+  memory_mb: 256
+  node_meta:
+    scalepress_role: node
+  roles: [files, redis, dns, edge]
+  role_meta:
+    scalepress_role: roles
+dns:
+  enabled: true
+  addr: %[1]s:5353
+  zone: example.test.
+  health: {interval: 1s, timeout: 500ms, rise: 1, fall: 2}
+files:
+  addr: %[1]s:8081
+`, h1, apiFwd, e1.Addr, e2.Addr, d1.Addr, agentPort, filepath.Join(base, d1.Name, "db"))
+}
+
+// TestServingWithoutController is issue 12's "the controller is killed:
+// the site keeps serving" with every serving role on Nomad, off the
+// controller's host: the nodes (h2, h3), files, redis and dns (r1), an
+// edge per region on its own host (e1, e2; scheduler.roles edge) and the
+// database on d1 (db.hosts, db.agents nomad, a router per node host).
+// Status names each edge's host. Then the controller is SIGKILLed under
+// uncached load through e1's edge from the client namespace: for 30 s
+// every search (a distinct term each, answered by PHP: the term is in the
+// page) and every home page answers 200, and dns goes on answering with
+// e1's address. Then e1's host is cut: dns stops answering with it (it
+// answers with e2's edge, the other region's) and the site keeps
+// answering through e2, all still without a controller.
+func TestServingWithoutController(t *testing.T) {
+	bin := os.Getenv("SCALEPRESS_BIN")
+	if bin == "" {
+		t.Fatal("SCALEPRESS_BIN must name the scalepress binary (make multihost sets it)")
+	}
+	hosts.LockE2E(t)
+	t0 := time.Now()
+	n := hosts.New(t, hosts.Config{Hosts: []string{"h1", "h2", "h3", "r1", "e1", "e2", "d1"}, Client: true, Subnet: hosts.DefaultSubnet})
+	h1, client := n.Host(t, "h1"), n.Client
+	e1, e2, d1, r1 := n.Host(t, "e1"), n.Host(t, "e2"), n.Host(t, "d1"), n.Host(t, "r1")
+
+	base, err := os.MkdirTemp("", "sp-mh-edges-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta := map[string]map[string]string{
+		"r1": {"scalepress_role": "roles"},
+		"e1": {"scalepress_region": "default"},
+		"e2": {"scalepress_region": "eu"},
+		"d1": {"scalepress_db": "d1"},
+	}
+	var clients []*hosts.Host
+	for _, h := range n.Hosts {
+		if h == h1 {
+			continue
+		}
+		clients = append(clients, h)
+		if err := os.Mkdir(filepath.Join(base, h.Name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "h2" || h.Name == "h3" {
+			meta[h.Name] = map[string]string{"scalepress_dir": filepath.Join(base, h.Name), "scalepress_role": "node"}
+		}
+	}
+	nm := hosts.StartNomad(t, n, h1, clients, hosts.NomadOptions{Meta: meta})
+
+	dir := filepath.Join(base, "controller")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s3 := hosts.StartVersitygw(t, h1, hosts.VersitygwOptions{})
+	if err := os.Mkdir(filepath.Join(s3.Dir, "site"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "s3")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"access": s3.AccessKey, "secret": s3.SecretKey} {
+		if err := os.WriteFile(filepath.Join(keys, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := fmt.Sprintf("  store:\n    kind: s3\n    endpoint: %s\n    bucket: site\n    prefix: mh\n    region: %s\n    access_key_file: %s\n    secret_key_file: %s\n",
+		s3.Endpoint, s3.Region, filepath.Join(keys, "access"), filepath.Join(keys, "secret"))
+
+	apiFwd := client.Forward(t, h1.Addr.String()+":9090")
+	cfgPath := filepath.Join(dir, "scalepress.yaml")
+	if err := os.WriteFile(cfgPath, []byte(edgesConfig(h1.Addr.String(), apiFwd, e1, e2, d1, base)+store), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := h1.Command(ctx, bin, append(args, "--dir", dir)...).CombinedOutput()
+		return string(out), err
+	}
+	var cut *hosts.Host
+	t.Cleanup(func() {
+		if cut != nil {
+			n.Heal(cut)
+		}
+		// With the controller killed, down stops what is left of it on h1;
+		// the Nomad tasks end with the topology (every process in its
+		// namespaces is killed at its cleanup).
+		if out, err := cli("down"); err != nil {
+			t.Logf("down at cleanup: %v: %s", err, out)
+		}
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
+			for _, c := range nm.Clients {
+				cfgDir := filepath.Dir(c.Cmd.Args[len(c.Cmd.Args)-1])
+				for _, task := range []string{"edge", "node-host", "db-agent"} {
+					l, _ := filepath.Glob(filepath.Join(cfgDir, "data-*", "alloc", "*", "alloc", "logs", task+"*.std*"))
+					logs = append(logs, l...)
+				}
+				break // every client's data dir is in the same directory
+			}
+			for _, l := range logs {
+				t.Logf("---- %s (tail)\n%s", l, tailFile(l, 3000))
+			}
+		}
+	})
+
+	tUp := time.Now()
+	up := h1.Start(t, bin, "up", "--config", cfgPath, "--dir", dir)
+	siteHost := e1.Addr.String() + ":8080" // the site's URL is its first edge's
+	web := client.HTTPClient()
+	// get asks edge (its IP:port) for path as a visitor of the site would.
+	get := func(ctx context.Context, edge, path string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+edge+path, nil)
+		if err != nil {
+			return 0, err.Error()
+		}
+		req.Host = siteHost
+		resp, err := web.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, string(b)
+	}
+	edge1, edge2 := e1.Addr.String()+":8080", e2.Addr.String()+":8080"
+	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		if code, _ := get(context.Background(), edge1, "/"); code == http.StatusOK {
+			break
+		}
+		select {
+		case <-up.Done():
+			t.Fatalf("up exited before the site answered: %v", up.Err())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the site never answered 200 through the edge on e1")
+		}
+	}
+	t.Logf("up to the first 200 with every serving role on Nomad: %s (the topology and Nomad before it: %s)",
+		time.Since(tUp).Round(time.Millisecond), tUp.Sub(t0).Round(time.Millisecond))
+
+	tok, err := os.ReadFile(filepath.Join(dir, "secrets", "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := api.NewClient("http://" + apiFwd)
+	ctl.Token = strings.TrimSpace(string(tok))
+	var st *api.Status
+	eventually(t, 3*time.Minute, "two nodes in service, both edges healthy on their hosts, the database synced", func() bool {
+		if st, err = ctl.Status(context.Background()); err != nil {
+			t.Fatalf("status through the forward: %v", err)
+		}
+		k := 0
+		for _, nd := range st.Nodes {
+			if nd.State == api.NodeInService {
+				k++
+			}
+		}
+		healthy := 0
+		for _, e := range st.Edges {
+			if e.Healthy {
+				healthy++
+			}
+		}
+		return k == 2 && healthy == 2 && st.DB != nil && len(st.DB.Members) == 1 && st.DB.Members[0].State == api.DBSynced
+	})
+	var got []string
+	for _, e := range st.Edges {
+		got = append(got, fmt.Sprintf("%s %s on %s pid %d", e.ID, e.Addr, e.Host, e.PID))
+	}
+	if want := []string{"edge-1 " + edge1 + " on e1 pid 0", "edge-2 " + edge2 + " on e2 pid 0"}; !slices.Equal(got, want) {
+		t.Errorf("status edges %q, want %q (on their Nomad clients, no pid of the controller's)", got, want)
+	}
+	if st.Files == nil || st.Redis == nil || st.DNS == nil {
+		t.Fatalf("status files %+v, redis %+v, dns %+v: want all three", st.Files, st.Redis, st.DNS)
+	}
+	for _, r := range []struct {
+		role, host string
+		pid        int
+	}{{"files", st.Files.Host, st.Files.PID}, {"redis", st.Redis.Host, st.Redis.PID}, {"dns", st.DNS.Host, st.DNS.PID}} {
+		if r.host != r1.Name || r.pid != 0 {
+			t.Errorf("status %s on %q pid %d, want on %s (scheduler.role_meta)", r.role, r.host, r.pid, r1.Name)
+		}
+	}
+	if m := st.DB.Members[0]; m.Host != d1.Name {
+		t.Errorf("status db member on %q, want %s", m.Host, d1.Name)
+	}
+	// The edges, started as root by raw_exec, run as the role user once
+	// they have read their spec (their port needs no root).
+	role, err := user.Lookup("scalepress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uids := roleUIDs(t, "edge"); len(uids) != 2 {
+		t.Errorf("%d edge processes on Nomad, want 2: %v", len(uids), uids)
+	} else {
+		for pid, uid := range uids {
+			if uid != role.Uid {
+				t.Errorf("edge pid %d runs as uid %s, want scalepress (%s)", pid, uid, role.Uid)
+			}
+		}
+	}
+	dnsAddr := st.DNS.Addr
+	if a := lookupA(t, client, dnsAddr, "example.test."); !slices.Equal(a, []string{e1.Addr.String()}) {
+		t.Fatalf("A example.test. from dns on %s: %v, want edge-1's [%s]", st.DNS.Host, a, e1.Addr)
+	}
+
+	// Load through e1's edge: uncached searches, each a term of its own
+	// that PHP writes into the page, and the home page.
+	type tally struct {
+		mu       sync.Mutex
+		ok, fail int
+		fails    []string
+	}
+	load := func(ctx context.Context, edge string, tl *tally, w int) {
+		for i := 0; ctx.Err() == nil; i++ {
+			term := fmt.Sprintf("nomadedge%dx%dx%d", time.Now().UnixNano()%1e6, w, i)
+			path, want := "/?s="+term, term
+			if i%4 == 3 {
+				path, want = "/", "edges on nomad" // the site's title
+			}
+			code, body := get(ctx, edge, path)
+			if ctx.Err() != nil {
+				return
+			}
+			tl.mu.Lock()
+			if code == http.StatusOK && strings.Contains(body, want) {
+				tl.ok++
+			} else {
+				tl.fail++
+				if len(tl.fails) < 5 {
+					tl.fails = append(tl.fails, fmt.Sprintf("%s: %d %.200q", path, code, body))
+				}
+			}
+			tl.mu.Unlock()
+		}
+	}
+	// run loads edge for d with three workers; start is called once the
+	// load runs, tick every 500 ms until d is over.
+	run := func(edge string, d time.Duration, start, tick func()) *tally {
+		tl := &tally{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for w := range 3 {
+			wg.Go(func() { load(ctx, edge, tl, w) })
+		}
+		defer func() { cancel(); wg.Wait() }()
+		start()
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+			tick()
+		}
+		cancel()
+		wg.Wait()
+		return tl
+	}
+	nothing := func() {}
+	warm := run(edge1, 3*time.Second, nothing, nothing)
+	if warm.fail > 0 || warm.ok == 0 {
+		t.Fatalf("before the kill, through e1: %d answered, %d failed: %q", warm.ok, warm.fail, warm.fails)
+	}
+
+	// The controller killed: nothing of what serves is its child.
+	var dnsAnswers, dnsWrong int
+	killed := run(edge1, servedWithoutController, func() {
+		if err := syscall.Kill(up.Cmd.Process.Pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-up.Done()
+	}, func() {
+		dnsAnswers++
+		if a := lookupA(t, client, dnsAddr, "example.test."); !slices.Equal(a, []string{e1.Addr.String()}) {
+			dnsWrong++
+		}
+	})
+	if _, err := ctl.Status(context.Background()); err == nil {
+		t.Fatal("the controller still answers after its SIGKILL")
+	}
+	t.Logf("%s after the controller's SIGKILL, through e1: %d answered (searches answered by PHP, home pages), %d failed %q; dns %d of %d answers with edge-1",
+		servedWithoutController, killed.ok, killed.fail, killed.fails, dnsAnswers-dnsWrong, dnsAnswers)
+	if killed.fail > 0 {
+		t.Errorf("%d of %d requests failed through e1 with the controller dead: %q", killed.fail, killed.ok+killed.fail, killed.fails)
+	}
+	if killed.ok < 30 {
+		t.Errorf("only %d requests answered in %s with the controller dead: the load did not run", killed.ok, servedWithoutController)
+	}
+	if dnsWrong > 0 {
+		t.Errorf("dns answered %d of %d times without edge-1's address with the controller dead", dnsWrong, dnsAnswers)
+	}
+
+	// e1's host cut, still without a controller: dns stops answering with
+	// edge-1 (its own health checks) and answers with edge-2, the other
+	// region's; the site keeps answering through e2.
+	var dropped time.Duration
+	var tCut time.Time
+	var lastDNS []string
+	cutLoad := run(edge2, dnsDropsLostEdge, func() {
+		tCut = time.Now()
+		if err := n.Cut(e1); err != nil {
+			t.Fatal(err)
+		}
+		cut = e1
+	}, func() {
+		lastDNS = lookupA(t, client, dnsAddr, "example.test.")
+		if dropped == 0 && slices.Equal(lastDNS, []string{e2.Addr.String()}) {
+			dropped = time.Since(tCut)
+		}
+	})
+	if dropped == 0 || !slices.Equal(lastDNS, []string{e2.Addr.String()}) {
+		t.Errorf("%s after e1's cut, dns answers %v, want edge-2's [%s] only", dnsDropsLostEdge, lastDNS, e2.Addr)
+	}
+	t.Logf("e1 cut: dns answered with edge-2 only %s after the cut; through e2 meanwhile %d answered, %d failed %q",
+		dropped.Round(10*time.Millisecond), cutLoad.ok, cutLoad.fail, cutLoad.fails)
+	if cutLoad.fail > 0 || cutLoad.ok == 0 {
+		t.Errorf("through e2 while e1 was cut: %d answered, %d failed: %q", cutLoad.ok, cutLoad.fail, cutLoad.fails)
+	}
+	if err := n.Heal(e1); err != nil {
+		t.Fatal(err)
+	}
+	cut = nil
+}
