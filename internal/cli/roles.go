@@ -54,6 +54,7 @@ func runEdge(args []string) error {
 	specPath := fs.String("spec", "", "role spec (JSON) written by the controller")
 	addr := fs.String("addr", "", "IP:port to serve on instead of the spec's (a Nomad allocation's)")
 	as := fs.String("user", "", "started as root (a Nomad task): run as this user once the spec is read")
+	keep := fs.String("keep", "", "file the node set is kept in across restarts (a Nomad allocation's)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -67,9 +68,20 @@ func runEdge(args []string) error {
 	if *addr != "" {
 		spec.Addr = *addr
 	}
+	// Opened before the privileges are dropped: the allocation's directory
+	// is root's.
+	var kept *os.File
+	if *keep != "" {
+		f, err := os.OpenFile(*keep, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("edge: --keep: %w", err)
+		}
+		defer f.Close()
+		kept = f
+	}
 	if *as != "" && os.Geteuid() == 0 {
-		// The edge keeps nothing on disk (its cache is memory; edges on
-		// Nomad serve no TLS, whose files it would read).
+		// The edge keeps nothing else on disk (its cache is memory; edges
+		// on Nomad serve no TLS, whose files it would read).
 		d, err := dropPrivileges(*as)
 		if err != nil {
 			return fmt.Errorf("edge: %w", err)
@@ -81,6 +93,9 @@ func runEdge(args []string) error {
 	e, err := edge.New(spec, newLogger(os.Stderr, spec.ID))
 	if err != nil {
 		return err
+	}
+	if kept != nil {
+		e.KeepUpstreams(kept)
 	}
 	return e.Run(ctx)
 }

@@ -27,7 +27,9 @@ func (c *Controller) edgeRoleJob(i int) (nomadlaunch.RoleJob, error) {
 	if err != nil {
 		return nomadlaunch.RoleJob{}, err
 	}
-	args := roleArgs("edge")
+	// The node set it applies is kept in the allocation (restarted while no
+	// controller answers, it serves the nodes it knew).
+	args := append(roleArgs("edge"), "--keep", "${NOMAD_ALLOC_DIR}/data/upstreams.json")
 	if ap.Port() >= 1024 {
 		// Started as root (raw_exec), it reads its spec and runs as the
 		// role user; below 1024 it stays root to bind (ADR 0025).

@@ -43,9 +43,9 @@ func TestEdgeRoleJobs(t *testing.T) {
 	}
 	want := []got{
 		{"sp-edge-edge-eu", "10.77.0.13", 8080, map[string]string{"scalepress_region": "eu"},
-			"edge --spec ${NOMAD_SECRETS_DIR}/role.json --addr ${NOMAD_IP_http}:${NOMAD_PORT_http} --user scalepress"},
+			"edge --spec ${NOMAD_SECRETS_DIR}/role.json --addr ${NOMAD_IP_http}:${NOMAD_PORT_http} --keep ${NOMAD_ALLOC_DIR}/data/upstreams.json --user scalepress"},
 		{"sp-edge-edge-us", "10.77.0.14", 80, map[string]string{"scalepress_region": "us"},
-			"edge --spec ${NOMAD_SECRETS_DIR}/role.json --addr ${NOMAD_IP_http}:${NOMAD_PORT_http}"},
+			"edge --spec ${NOMAD_SECRETS_DIR}/role.json --addr ${NOMAD_IP_http}:${NOMAD_PORT_http} --keep ${NOMAD_ALLOC_DIR}/data/upstreams.json"},
 	}
 	for i := range cfg.Edges {
 		rj, err := c.edgeRoleJob(i)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,8 @@ type Edge struct {
 	logins      *logins // nil: no login throttling
 	metrics     *edgeMetrics
 	admission   *admissionLog
+
+	keep *os.File // the node set kept across restarts (nil: none)
 
 	tls  *tlsFront        // nil: plain HTTP only
 	fast *hitfront.Server // nil: every request through net/http (TLS, no cache)
@@ -330,6 +333,7 @@ func (e *Edge) poll(ctx context.Context) {
 		if err := client.Get(ctx, "", &ups); err == nil && ups.Generation != 0 && ups.Generation != e.generation.Load() {
 			e.SetUpstreams(ups.Nodes)
 			e.generation.Store(ups.Generation)
+			e.remember(ups)
 			e.logger.Info("upstreams", "generation", ups.Generation, "nodes", len(ups.Nodes))
 		}
 		if g := e.generation.Load(); g != acked && e.spec.AckURL != "" {

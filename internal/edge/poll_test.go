@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,5 +86,68 @@ func TestServesWhileControllerIsGone(t *testing.T) {
 				t.Errorf("generation %d after the controller stopped answering, want 1", g)
 			}
 		})
+	}
+}
+
+// TestRestartKeepsUpstreams: an edge that keeps its node set in a file
+// (KeepUpstreams) and is restarted while no controller answers serves the
+// nodes it knew; without a kept set, or with an unreadable one, it has
+// none.
+func TestRestartKeepsUpstreams(t *testing.T) {
+	node := backend(t, "a")
+	served := make(chan struct{}, 100)
+	ctl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(api.Upstreams{Generation: 3, Nodes: []api.Upstream{{ID: "a", Addr: strings.TrimPrefix(node.URL, "http://")}}})
+		select {
+		case served <- struct{}{}:
+		default:
+		}
+	}))
+	path := filepath.Join(t.TempDir(), "upstreams.json")
+	open := func() *os.File {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	spec := api.EdgeSpec{ID: "edge-1", Region: "default", Addr: "127.0.0.1:0", UpstreamsURL: ctl.URL, Cache: &api.CacheSpec{Enabled: false}}
+	first, err := New(spec, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.KeepUpstreams(open())
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { first.poll(ctx) })
+	<-served
+	<-served // the first answer is applied, and kept
+	cancel()
+	wg.Wait()
+	ctl.Close() // the controller is gone
+
+	restarted := func() (int, string) {
+		e, err := New(spec, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.KeepUpstreams(open())
+		s := httptest.NewServer(e)
+		defer s.Close()
+		resp, body := get(t, s.URL+"/?s=term", "site.test")
+		if g := e.generation.Load(); g != 0 {
+			t.Errorf("a kept set applied as generation %d: it must not be acknowledged as the controller's", g)
+		}
+		return resp.StatusCode, body
+	}
+	if code, body := restarted(); code != http.StatusOK || !strings.HasPrefix(body, "a ") {
+		t.Errorf("restarted with the kept set and no controller: %d %q, want 200 from node a", code, body)
+	}
+	if err := os.WriteFile(path, []byte(`{"generation": 3, "nodes": [{"id": "a", "addr`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := restarted(); code != http.StatusServiceUnavailable {
+		t.Errorf("restarted with a torn kept file: %d, want 503 (no node set)", code)
 	}
 }
