@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,7 +29,25 @@ const (
 	// it: its health checks (every 1 s, 500 ms timeout, down after 2
 	// failures) with room for a loaded machine.
 	dnsDropsLostEdge = 15 * time.Second
+	// edgeRestartWithin: from an edge's SIGKILL to it answering again:
+	// Nomad's restart delay (1 s) and the edge's start.
+	edgeRestartWithin = 30 * time.Second
 )
+
+// edgePID is the pid of the edge a Nomad task runs at addr (0: none).
+func edgePID(t *testing.T, addr string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "\x00edge\x00--spec\x00") || !strings.Contains(string(b), "\x00--addr\x00"+addr+"\x00") {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		return pid
+	}
+	return 0
+}
 
 // edgesConfig: every serving role off the controller's host h1. The nodes
 // on h2 and h3 (node meta scalepress_role node), files, redis and dns on
@@ -99,7 +118,8 @@ files:
 // uncached load through e1's edge from the client namespace: for 30 s
 // every search (a distinct term each, answered by PHP: the term is in the
 // page) and every home page answers 200, and dns goes on answering with
-// e1's address. Then e1's host is cut: dns stops answering with it (it
+// e1's address. The edge on e1 is killed too: Nomad restarts it in place
+// and it serves with the node set it kept. Then e1's host is cut: dns stops answering with it (it
 // answers with e2's edge, the other region's) and the site keeps
 // answering through e2, all still without a controller.
 func TestServingWithoutController(t *testing.T) {
@@ -383,6 +403,32 @@ func TestServingWithoutController(t *testing.T) {
 	if dnsWrong > 0 {
 		t.Errorf("dns answered %d of %d times without edge-1's address with the controller dead", dnsWrong, dnsAnswers)
 	}
+
+	// The edge on e1 killed too: Nomad restarts it in place, and with no
+	// controller to poll it serves the node set it kept in its allocation.
+	pid := edgePID(t, edge1)
+	if pid == 0 {
+		t.Fatalf("no edge process serving %s", edge1)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tKill := time.Now()
+	for i := 0; ; i++ {
+		term := fmt.Sprintf("restarted%d", i)
+		code, body := get(context.Background(), edge1, "/?s="+term)
+		if code == http.StatusOK && strings.Contains(body, term) {
+			break
+		}
+		if time.Since(tKill) > edgeRestartWithin {
+			t.Fatalf("%s after the edge on e1 was killed (no controller), a search through it: %d %.200q", edgeRestartWithin, code, body)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if p := edgePID(t, edge1); p == pid || p == 0 {
+		t.Errorf("the edge on e1 runs as pid %d after its kill (was %d): not restarted", p, pid)
+	}
+	t.Logf("the edge on e1 killed with no controller: answering searches again %s later (Nomad restarted it with its kept node set)", time.Since(tKill).Round(10*time.Millisecond))
 
 	// e1's host cut, still without a controller: dns stops answering with
 	// edge-1 (its own health checks) and answers with edge-2, the other
