@@ -101,3 +101,70 @@ func TestRoleJobAgent(t *testing.T) {
 		t.Errorf("after Stop the variable %s is still there", VariablePath(rj.Job))
 	}
 }
+
+// TestPinnedRoleJobAgent: a role job pinned to a client's address
+// (HostIP, an edge's) on a static port runs on the client with that
+// address, at that port; pinned to an address no client has, it is not
+// placed anywhere else (its evaluation is blocked).
+func TestPinnedRoleJobAgent(t *testing.T) {
+	addr := devAgent(t) // one client, network_interface lo: 127.0.0.1
+	cfg := DefaultConfig()
+	cfg.Address = addr
+	roles, err := NewRoles(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePorts(t, 1)[0]
+	rj := RoleJob{Job: "sp-test-edge", Role: "fakerole", Count: 1, Command: self, Env: map[string]string{fakeRoleEnv: "1"},
+		HostIP: "127.0.0.1", Port: port, CPU: 100, MemoryMB: 64, KillTimeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := roles.Submit(ctx, rj, []byte(`{"key": "role-canary"}`)); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		addrs, _, err := roles.Addrs(ctx, rj.Job, 0, 0)
+		if err == nil && len(addrs) == 1 && addrs[0].Addr == want {
+			if resp, err := http.Get("http://" + want + "/"); err == nil {
+				resp.Body.Close()
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pinned job never answered at %s (%v, %v)", want, addrs, err)
+		}
+	}
+
+	other := rj
+	other.Job, other.HostIP, other.Port = "sp-test-edge-elsewhere", "127.0.0.2", port+1
+	if err := roles.Submit(ctx, other, []byte(`{"key": "role-canary"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		evals, _, err := roles.nc.Jobs().Evaluations(other.Job, nil)
+		blocked := false
+		for _, e := range evals {
+			blocked = blocked || e.Status == "blocked"
+		}
+		if err == nil && blocked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a job pinned to 127.0.0.2 was not blocked: %v %v", evals, err)
+		}
+	}
+	allocs, _, err := roles.nc.Jobs().Allocations(other.Job, false, nil)
+	if err != nil || len(allocs) != 0 {
+		t.Errorf("a job pinned to an address no client has got allocations %v (%v)", allocs, err)
+	}
+	for _, j := range []string{rj.Job, other.Job} {
+		if err := roles.Stop(ctx, j); err != nil {
+			t.Error(err)
+		}
+	}
+}
