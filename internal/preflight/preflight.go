@@ -66,8 +66,11 @@ func FindBinaries(cfg config.Config) (Binaries, error) {
 // listenAddrs names every address the environment will listen on.
 func listenAddrs(cfg config.Config) [][2]string {
 	out := [][2]string{{"api.addr", cfg.API.Addr}, {"db.router", cfg.DB.Router}, {"redis.addr", cfg.Redis.Addr}}
+	// Edges on Nomad listen on their own hosts (ADR 0025).
 	for i, e := range cfg.Edges {
-		out = append(out, [2]string{fmt.Sprintf("edges[%d].addr", i), e.Addr})
+		if !cfg.Scheduler.OnNomad(config.RoleEdge) {
+			out = append(out, [2]string{fmt.Sprintf("edges[%d].addr", i), e.Addr})
+		}
 	}
 	for n := 1; n <= cfg.Nodes.Count; n++ {
 		out = append(out, [2]string{"node " + config.NodeID(n), cfg.NodeAddr(n)})

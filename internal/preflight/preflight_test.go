@@ -52,3 +52,26 @@ func TestListenAddrsDBHosts(t *testing.T) {
 		t.Errorf("members on db.hosts checked here: %v", got)
 	}
 }
+
+// Edges on Nomad bind their own hosts' addresses: up checks none of them
+// here; edges it runs itself it checks.
+func TestListenAddrsEdgesOnNomad(t *testing.T) {
+	edges := func(cfg config.Config) []string {
+		var out []string
+		for _, a := range listenAddrs(cfg) {
+			if strings.HasPrefix(a[0], "edges[") {
+				out = append(out, a[0]+" "+a[1])
+			}
+		}
+		return out
+	}
+	cfg := config.Default()
+	cfg.Edges = []config.Edge{{ID: "edge-1", Region: "default", Addr: "10.0.0.21:80"}}
+	if diff := cmp.Diff([]string{"edges[0].addr 10.0.0.21:80"}, edges(cfg)); diff != "" {
+		t.Errorf("local edges (-want +got):\n%s", diff)
+	}
+	cfg.Scheduler.Kind, cfg.Scheduler.Roles = config.SchedulerNomad, []string{config.RoleEdge}
+	if got := edges(cfg); len(got) != 0 {
+		t.Errorf("edges on Nomad checked here: %v", got)
+	}
+}
