@@ -263,7 +263,7 @@ func TestServingWithoutController(t *testing.T) {
 	ctl := api.NewClient("http://" + apiFwd)
 	ctl.Token = strings.TrimSpace(string(tok))
 	var st *api.Status
-	eventually(t, 3*time.Minute, "two nodes in service, both edges healthy on their hosts, the database synced", func() bool {
+	eventually(t, 3*time.Minute, "up ready (dns started after the edges), two nodes in service, both edges healthy on their hosts, the database synced", func() bool {
 		if st, err = ctl.Status(context.Background()); err != nil {
 			t.Fatalf("status through the forward: %v", err)
 		}
@@ -279,7 +279,7 @@ func TestServingWithoutController(t *testing.T) {
 				healthy++
 			}
 		}
-		return k == 2 && healthy == 2 && st.DB != nil && len(st.DB.Members) == 1 && st.DB.Members[0].State == api.DBSynced
+		return st.Ready && st.DNS != nil && st.DNS.State == "up" && k == 2 && healthy == 2 && st.DB != nil && len(st.DB.Members) == 1 && st.DB.Members[0].State == api.DBSynced
 	})
 	var got []string
 	for _, e := range st.Edges {
