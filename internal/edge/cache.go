@@ -83,18 +83,30 @@ func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request, start time.Ti
 	return false
 }
 
-// serveFastHit answers a fresh cache hit for hitfront, as ServeHTTP would
-// (the same gates before the cache, the same metrics), or reports false
-// having written nothing: the request then reaches ServeHTTP through
-// net/http.
-func (e *Edge) serveFastHit(w http.ResponseWriter, r *http.Request) bool {
+// serveFast answers a request for hitfront (a GET or HEAD without a body,
+// plain HTTP/1.1, its header parsed strictly) as ServeHTTP would, with the
+// same gates, the same forwarding and the same metrics: a fresh cache hit,
+// or a request that goes to a node without the cache (a bypass, or any
+// request when the cache is off). It reports false having written
+// nothing for the rest, which reaches ServeHTTP through net/http: the
+// edge's own paths (purge, status, metrics), login requests (throttled),
+// cacheable misses (the fill, ADR 0028 says why).
+func (e *Edge) serveFast(w http.ResponseWriter, r *http.Request) bool {
 	if strings.HasPrefix(r.URL.Path, api.InternalPrefix) || (e.logins != nil && throttle.Classify(r) != throttle.KindNone) {
 		return false
 	}
 	start := time.Now()
+	if e.cache == nil {
+		e.toNodes(w, r, func(r *http.Request) { e.forward(w, r) })
+		e.metrics.observe(r.Method, w.Header(), false, time.Since(start))
+		return true
+	}
 	d := e.cache.Classify(r)
 	if d.Bypass != "" {
-		return false
+		// A GET or HEAD: serveCached's bypass of a safe method.
+		e.toNodes(w, r, func(r *http.Request) { e.forward(w, r) })
+		e.metrics.observe(r.Method, w.Header(), false, time.Since(start))
+		return true
 	}
 	d.At = start.UnixNano()
 	if !e.cache.ServeHit(w, r, d) {

@@ -123,8 +123,8 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 			return nil, err
 		}
 	}
-	if e.cache != nil && e.tls == nil && (spec.Cache == nil || !spec.Cache.SlowHits) {
-		if e.fast, err = hitfront.New(hitfront.DefaultConfig(), e.serveFastHit, logger); err != nil {
+	if e.tls == nil && (spec.Cache == nil || !spec.Cache.SlowHits) {
+		if e.fast, err = hitfront.New(hitfront.DefaultConfig(), e.serveFast, logger); err != nil {
 			return nil, err
 		}
 	}

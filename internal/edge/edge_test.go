@@ -37,6 +37,10 @@ func newEdgeSpec(t *testing.T, spec api.EdgeSpec, backends ...*httptest.Server) 
 		ups = append(ups, api.Upstream{ID: string(rune('a' + i)), Addr: strings.TrimPrefix(b.URL, "http://")})
 	}
 	e.SetUpstreams(ups)
+	if e.fast != nil {
+		// As Run serves it: hitfront first, net/http behind it.
+		return &httptest.Server{URL: fastFront(t, e)}
+	}
 	s := httptest.NewServer(e)
 	t.Cleanup(s.Close)
 	return s

@@ -126,9 +126,9 @@ func TestFastHitsSameAsNetHTTP(t *testing.T) {
 	}
 }
 
-// TestFastPathHandsOverTheRest: what is not a hit reaches ServeHTTP
-// through net/http on the same port: a miss, a bypass, the edge's own
-// paths.
+// TestFastPathHandsOverTheRest: what the fast path does not answer (a
+// miss, the edge's own paths) reaches ServeHTTP through net/http on the
+// same port; a bypass is proxied by the fast path itself.
 func TestFastPathHandsOverTheRest(t *testing.T) {
 	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -175,9 +175,10 @@ func TestFastPathHandsOverTheRest(t *testing.T) {
 		})
 	}
 	// One keep-alive connection: the miss handed it over, its stored
-	// answer (Content-Length) brought it back, the hit was fast.
-	if st := e.fast.Stats(); st.Served != 1 || st.Returned < 1 {
-		t.Errorf("hitfront stats %+v, want 1 served and the connection returned", st)
+	// answer (Content-Length) brought it back, the hit and the bypass were
+	// fast, the edge's own path went to net/http again.
+	if st := e.fast.Stats(); st.Served != 2 || st.Returned < 1 {
+		t.Errorf("hitfront stats %+v, want 2 served and the connection returned", st)
 	}
 	resp, err := http.Get(fast + api.EdgePathMetrics)
 	if err != nil {
@@ -185,13 +186,13 @@ func TestFastPathHandsOverTheRest(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if want := `scalepress_edge_fast_path_total{edge="edge-1",event="served"} 1`; !strings.Contains(string(b), want) {
+	if want := `scalepress_edge_fast_path_total{edge="edge-1",event="served"} 2`; !strings.Contains(string(b), want) {
 		t.Errorf("metrics lack %s", want)
 	}
 }
 
-// TestFastPathWhen: hitfront runs on a plain edge with a cache, unless
-// cache.fast_hits is off.
+// TestFastPathWhen: hitfront runs on a plain edge (with a cache or
+// without: it proxies), unless cache.fast_hits is off.
 func TestFastPathWhen(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -201,7 +202,7 @@ func TestFastPathWhen(t *testing.T) {
 		{"cache on", &api.CacheSpec{Enabled: true}, true},
 		{"no cache section: cache on", nil, true},
 		{"fast_hits: false", &api.CacheSpec{Enabled: true, SlowHits: true}, false},
-		{"cache off", &api.CacheSpec{Enabled: false}, false},
+		{"cache off: plain proxying", &api.CacheSpec{Enabled: false}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,8 +12,14 @@ import (
 
 // responseWriter renders one response onto the connection: the status
 // line and header into a buffer, sent with the first body write in one
-// writev (net.Buffers), or alone at finish. It frames by Content-Length
-// only; a response whose body does not match it ends the connection.
+// writev (net.Buffers), or alone at finish. Its framing is its own, as
+// net/http's is: the handler's Content-Length when it is one valid number
+// (a body longer than it is cut at it with http.ErrContentLength, a
+// shorter one ends the connection), else the body is held up to
+// holdBytes and sent with a Content-Length at finish, or, once it grows
+// beyond that, chunked. A Transfer-Encoding the handler set is never
+// sent. A handler's "Connection: close" ends the connection after the
+// response.
 type responseWriter struct {
 	conn net.Conn
 	h    http.Header
@@ -23,31 +29,60 @@ type responseWriter struct {
 	status      int
 	wroteHeader bool // WriteHeader called
 	sent        bool // status line and header are on the wire
+	framed      bool // frame ran
+	chunked     bool // the body goes out in chunks (no Content-Length)
+	close       bool // the response says Connection: close
 	declared    int64
 	written     int64
-	err         error // a failed write: the connection ends
+	held        []byte // body of an undeclared length, not sent yet
+	err         error  // a failed write: the connection ends
 
 	iov [8][]byte // the pieces of one writev
+	num [20]byte  // a chunk's size line
 
 	served *atomic.Int64 // counted before the response goes out
 }
 
 var _ http.ResponseWriter = (*responseWriter)(nil)
 
+// holdBytes is how much of a body without Content-Length is held to be
+// sent with one (net/http's buffer holds about as much).
+const holdBytes = 4 << 10
+
 func (w *responseWriter) reset(head bool) {
 	clear(w.h)
 	w.head = head
-	w.status, w.wroteHeader, w.sent = 0, false, false
+	w.status, w.wroteHeader, w.sent, w.framed, w.chunked, w.close = 0, false, false, false, false, false
 	w.declared, w.written = -1, 0
+	w.held = w.held[:0]
 }
 
 func (w *responseWriter) Header() http.Header { return w.h }
 
+// WriteHeader sets the status. A 1xx other than 100 and 101 (103 Early
+// Hints, 102) is sent at once with the header's fields, as net/http does;
+// 100 and 101 are never the handler's to send.
 func (w *responseWriter) WriteHeader(code int) {
-	if w.wroteHeader || code < 200 || code > 999 {
-		return // 1xx never comes from a cache hit; net/http would panic on <100
+	if w.wroteHeader || code < 100 || code > 999 {
+		return // net/http would panic on < 100
+	}
+	if code < 200 {
+		if code != http.StatusContinue && code != http.StatusSwitchingProtocols && w.err == nil {
+			w.interim(code)
+		}
+		return
 	}
 	w.status, w.wroteHeader = code, true
+}
+
+// interim sends a 1xx response: status line and the header's fields, no
+// Date, no framing.
+func (w *responseWriter) interim(code int) {
+	w.buf.Reset()
+	w.statusLine(code)
+	w.fields()
+	w.buf.WriteString("\r\n")
+	_, w.err = w.conn.Write(w.buf.Bytes())
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
@@ -61,17 +96,106 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		return len(p), nil // as net/http: dropped, reported written
 	}
 	if !w.sent {
-		w.render(p)
+		w.frame(p)
+	}
+	var err error
+	n := len(p)
+	if w.declared >= 0 && w.written+int64(n) > w.declared {
+		n = int(w.declared - w.written) // as net/http: never past the length declared
+		p, err = p[:n], http.ErrContentLength
+	}
+	switch {
+	case w.declared < 0 && !w.chunked && len(w.held)+len(p) <= holdBytes:
+		w.held = append(w.held, p...) // finish sends it with its length
+	case w.declared < 0 && !w.chunked:
+		w.chunked = true // too long to hold: chunked from here on
+		w.render()
+		w.iov[0], w.iov[1] = w.buf.Bytes(), w.held
+		nv := 2
+		if len(p) > 0 {
+			w.iov[2], w.iov[3], w.iov[4] = chunkSize(w.num[:0], len(p)), p, crlf
+			nv = 5
+		}
+		w.sent, w.err = true, w.writev(nv)
+		w.held = w.held[:0]
+	case w.chunked:
+		if len(p) > 0 {
+			w.iov[0], w.iov[1], w.iov[2] = chunkSize(w.num[:0], len(p)), p, crlf
+			w.err = w.writev(3)
+		}
+	case !w.sent:
+		w.render()
 		w.iov[0], w.iov[1] = w.buf.Bytes(), p
 		w.sent, w.err = true, w.writev(2)
-	} else {
+	case len(p) > 0:
 		_, w.err = w.conn.Write(p)
 	}
 	if w.err != nil {
 		return 0, w.err
 	}
-	w.written += int64(len(p))
-	return len(p), nil
+	w.written += int64(n)
+	return n, err
+}
+
+// chunkSize appends a chunk's size line for n bytes to b.
+func chunkSize(b []byte, n int) []byte {
+	b = strconv.AppendInt(b[:0], int64(n), 16)
+	return append(b, '\r', '\n')
+}
+
+var lastChunk = []byte("0\r\n\r\n")
+
+// frame settles the response's framing from the header before its first
+// body byte: a valid Content-Length is kept (declared), an invalid or
+// repeated one and any Transfer-Encoding are dropped (the body is then
+// held or chunked), and a sniffed Content-Type is added as net/http adds
+// one. first is the first body write.
+func (w *responseWriter) frame(first []byte) {
+	if w.framed {
+		return
+	}
+	w.framed = true
+	delete(w.h, "Transfer-Encoding")
+	if v, ok := w.h["Content-Length"]; ok {
+		n, err := int64(-1), error(nil)
+		if len(v) == 1 {
+			n, err = strconv.ParseInt(v[0], 10, 64)
+		}
+		if len(v) != 1 || err != nil || n < 0 || !isDigits(v[0]) {
+			delete(w.h, "Content-Length")
+		} else {
+			w.declared = n
+		}
+	}
+	if bodyAllowed(w.status) && !w.head {
+		if _, typed := w.h["Content-Type"]; !typed && len(w.h["Content-Encoding"]) == 0 && len(first) > 0 {
+			w.h["Content-Type"] = []string{http.DetectContentType(first)}
+		}
+	}
+	for _, v := range w.h["Connection"] {
+		if hasToken(v, "close") {
+			w.close = true
+		}
+	}
+}
+
+// hasToken: the comma-separated list v holds tok (case-insensitively).
+func hasToken(v, tok string) bool {
+	for f := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(f), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // writev sends the first n pieces of iov in one system call (on a TCP
@@ -125,9 +249,11 @@ func (w *responseWriter) WriteBlock(status int, needDate bool, fields, xcache, a
 
 var crlf = []byte("\r\n")
 
-// finish sends the header of a response without a body write and reports
-// whether the connection may carry another request: the body matched its
-// Content-Length and every write went out.
+// finish sends what the handler left unsent (the header of a response
+// without a body write, a held body with its length, the last chunk) and
+// reports whether the connection may carry another request: the body
+// matched its framing, every write went out, and the response did not
+// say Connection: close.
 func (w *responseWriter) finish() bool {
 	if w.err != nil {
 		return false
@@ -136,14 +262,30 @@ func (w *responseWriter) finish() bool {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sent {
-		w.render(nil)
-		_, w.err = w.conn.Write(w.buf.Bytes())
-		w.sent = true
+		w.frame(nil)
+		if w.declared < 0 && !w.head && bodyAllowed(w.status) {
+			// The whole body is held: its length is known now.
+			w.h["Content-Length"] = []string{strconv.Itoa(len(w.held))}
+			w.declared, w.written = int64(len(w.held)), int64(len(w.held))
+		}
+		w.render()
+		w.iov[0], w.iov[1] = w.buf.Bytes(), w.held
+		w.sent, w.err = true, w.writev(2)
+		w.held = w.held[:0]
 		if w.err != nil {
 			return false
 		}
 	}
-	if w.head || !bodyAllowed(w.status) {
+	if w.chunked {
+		w.iov[0] = lastChunk
+		if w.err = w.writev(1); w.err != nil {
+			return false
+		}
+	}
+	if w.close {
+		return false
+	}
+	if w.head || !bodyAllowed(w.status) || w.chunked {
 		return true
 	}
 	return w.declared == w.written
@@ -152,30 +294,37 @@ func (w *responseWriter) finish() bool {
 // render writes the status line and header as net/http would: values
 // trimmed and newlines in them replaced by spaces (net/http's
 // Header.Write, without its sorting: field order carries no meaning), a
-// Date unless the handler set one, a sniffed Content-Type for an untyped
-// uncoded body.
-func (w *responseWriter) render(first []byte) {
+// Date unless the handler set one, Transfer-Encoding: chunked when the
+// body is. frame ran before.
+func (w *responseWriter) render() {
 	w.served.Add(1)
 	w.buf.Reset()
-	w.buf.WriteString("HTTP/1.1 ")
-	w.buf.Write(strconv.AppendInt(w.buf.AvailableBuffer(), int64(w.status), 10))
-	w.buf.WriteByte(' ')
-	w.buf.WriteString(http.StatusText(w.status))
-	w.buf.WriteString("\r\n")
+	w.statusLine(w.status)
 	if _, ok := w.h["Date"]; !ok {
 		w.buf.Write(dateLine())
 	}
-	if bodyAllowed(w.status) && !w.head {
-		if _, typed := w.h["Content-Type"]; !typed && len(w.h["Content-Encoding"]) == 0 && len(first) > 0 {
-			w.h["Content-Type"] = []string{http.DetectContentType(first)}
-		}
+	w.fields()
+	if w.chunked {
+		w.buf.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if v := w.h["Content-Length"]; len(v) == 1 {
-		if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
-			w.declared = n
-		}
-	}
+	w.buf.WriteString("\r\n")
+}
+
+func (w *responseWriter) statusLine(code int) {
+	w.buf.WriteString("HTTP/1.1 ")
+	w.buf.Write(strconv.AppendInt(w.buf.AvailableBuffer(), int64(code), 10))
+	w.buf.WriteByte(' ')
+	w.buf.WriteString(http.StatusText(code))
+	w.buf.WriteString("\r\n")
+}
+
+// fields writes the header's fields; a name that is not a token is
+// dropped, as net/http drops it.
+func (w *responseWriter) fields() {
 	for k, vs := range w.h {
+		if !validName(k) {
+			continue
+		}
 		for _, v := range vs {
 			w.buf.WriteString(k)
 			w.buf.WriteString(": ")
@@ -187,7 +336,6 @@ func (w *responseWriter) render(first []byte) {
 			w.buf.WriteString("\r\n")
 		}
 	}
-	w.buf.WriteString("\r\n")
 }
 
 var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
