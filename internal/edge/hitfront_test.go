@@ -24,7 +24,7 @@ func fastFront(t testing.TB, e *Edge) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: e.fast.Returning(e)}
+	srv := &http.Server{Handler: e.fast.Returning(e), MaxHeaderBytes: 64 << 10} // as Run
 	var wg sync.WaitGroup
 	handoff := e.fast.Handoff(ln.Addr())
 	wg.Go(func() { e.fast.Serve(ln) })

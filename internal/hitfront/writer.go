@@ -110,13 +110,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	case w.declared < 0 && !w.chunked:
 		w.chunked = true // too long to hold: chunked from here on
 		w.render()
-		w.iov[0], w.iov[1] = w.buf.Bytes(), w.held
-		nv := 2
-		if len(p) > 0 {
-			w.iov[2], w.iov[3], w.iov[4] = chunkSize(w.num[:0], len(p)), p, crlf
-			nv = 5
-		}
-		w.sent, w.err = true, w.writev(nv)
+		// What was held and p: one chunk (p is not empty: it overflowed).
+		w.iov[0], w.iov[1], w.iov[2], w.iov[3], w.iov[4] = w.buf.Bytes(), chunkSize(w.num[:0], len(w.held)+len(p)), w.held, p, crlf
+		w.sent, w.err = true, w.writev(5)
 		w.held = w.held[:0]
 	case w.chunked:
 		if len(p) > 0 {
