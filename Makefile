@@ -69,7 +69,7 @@ FUZZ_TARGETS := \
 	internal/pagecache:FuzzCacheControl internal/pagecache:FuzzRange internal/pagecache:FuzzTags \
 	internal/pagecache:FuzzPurgeRequest internal/pagecache:FuzzHTTPDate internal/pagecache:FuzzAge \
 	internal/pagecache:FuzzCDNCacheControl internal/pagecache:FuzzAcceptEncoding \
-	internal/hitfront:FuzzParseHead internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
+	internal/hitfront:FuzzParseHead internal/hitfront:FuzzWriterFraming internal/geodns:FuzzServeDNS internal/filesync:FuzzChangeRecord \
 	internal/filesync:FuzzPushChange internal/filesync:FuzzFirstServer internal/filesync:FuzzUnitMarker internal/sitepath:FuzzDenied internal/throttle:FuzzLoginBody \
 	test/hosts:FuzzCheckSubnet internal/rolelog:FuzzParseTime internal/backup:FuzzParseManifest \
 	internal/upstream:FuzzReadResponse internal/autoscale:FuzzParsePressure \

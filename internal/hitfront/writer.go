@@ -315,19 +315,23 @@ func (w *responseWriter) statusLine(code int) {
 }
 
 // fields writes the header's fields; a name that is not a token is
-// dropped, as net/http drops it.
+// dropped, as net/http drops it, and so is a value with a control
+// character other than HTAB (after CR and LF became spaces).
 func (w *responseWriter) fields() {
 	for k, vs := range w.h {
 		if !validName(k) {
 			continue
 		}
 		for _, v := range vs {
-			w.buf.WriteString(k)
-			w.buf.WriteString(": ")
 			v = strings.Trim(v, " \t")
 			if strings.ContainsAny(v, "\r\n") {
 				v = newlineToSpace.Replace(v)
 			}
+			if !validValue(v) {
+				continue // another control character: no client could read it
+			}
+			w.buf.WriteString(k)
+			w.buf.WriteString(": ")
 			w.buf.WriteString(v)
 			w.buf.WriteString("\r\n")
 		}
