@@ -191,7 +191,7 @@ func TestFastProxyHandsOver(t *testing.T) {
 	}))
 	t.Cleanup(node.Close)
 	e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", PurgeSecret: "s3cret",
-		HTTP: api.HTTPSpec{LoginThrottle: &api.LoginThrottleSpec{PerAddress: 5, PerUser: 5, Window: "1m", Block: "1m", TrustedFor: "1h", MaxEntries: 1024}},
+		HTTP:  api.HTTPSpec{LoginThrottle: &api.LoginThrottleSpec{PerAddress: 5, PerUser: 5, Window: "1m", Block: "1m", TrustedFor: "1h", MaxEntries: 1024}},
 		Cache: &api.CacheSpec{Enabled: true, DefaultTTL: "1h"}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
