@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,6 +248,88 @@ func BenchmarkCacheHitWire(b *testing.B) {
 				get()
 			}
 			b.StopTimer()
+			if e.fast != nil {
+				b.ReportMetric(float64(e.fast.Stats().Served), "fast-served")
+			}
+		})
+	}
+}
+
+// BenchmarkProxyWire is a proxied request (a logged-in cookie: the cache
+// is bypassed) for a 7 KB answer over one keep-alive loopback connection,
+// the request written and the response read raw, served by net/http
+// alone (net-http, the edge before the fast path proxied) and by hitfront
+// (as Run serves). cpu-us/op is the process's CPU (edge, test node and
+// client alike) per request, from getrusage.
+func BenchmarkProxyWire(b *testing.B) {
+	file := strings.Repeat("x", 7<<10)
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css")
+		w.Header().Set("Content-Length", strconv.Itoa(len(file)))
+		io.WriteString(w, file)
+	}))
+	defer node.Close()
+	for _, mode := range []string{"net-http", "hitfront"} {
+		b.Run(mode, func(b *testing.B) {
+			e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: &api.CacheSpec{Enabled: true, DefaultTTL: "1h"}}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.SetUpstreams([]api.Upstream{{ID: "node-1", Addr: strings.TrimPrefix(node.URL, "http://")}})
+			var addr string
+			if mode == "hitfront" {
+				addr = strings.TrimPrefix(fastFront(b, e), "http://")
+			} else {
+				srv := httptest.NewServer(e)
+				defer srv.Close()
+				addr = strings.TrimPrefix(srv.URL, "http://")
+			}
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			req := []byte("GET /wp-includes/a.css HTTP/1.1\r\nHost: site.test\r\nUser-Agent: bench\r\nAccept: */*\r\nCookie: wordpress_logged_in_bench=1\r\n\r\n")
+			br := bufio.NewReaderSize(c, 64<<10)
+			buf := make([]byte, 64<<10)
+			get := func() {
+				if _, err := c.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				n := -1
+				for {
+					line, err := br.ReadSlice('\n')
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(line) == 2 {
+						break
+					}
+					if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+						n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+					}
+				}
+				if n < 0 {
+					b.Fatal("no Content-Length")
+				}
+				if _, err := io.ReadFull(br, buf[:n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			get()
+			cpu := func() time.Duration {
+				var ru syscall.Rusage
+				syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+				return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			t0 := cpu()
+			for b.Loop() {
+				get()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpu()-t0)/float64(b.N)/1e3, "cpu-us/op")
 			if e.fast != nil {
 				b.ReportMetric(float64(e.fast.Stats().Served), "fast-served")
 			}

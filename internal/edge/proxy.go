@@ -25,6 +25,14 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
+// Header values the proxy sets on every request, shared: header maps
+// only ever replace or drop a value, never write into one.
+var (
+	xCacheBypass = []string{pagecache.XCacheBypass}
+	protoHTTP    = []string{"http"}
+	protoHTTPS   = []string{"https"}
+)
+
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // forward sends r to a node picked by the balancer, retrying an idempotent
@@ -65,7 +73,7 @@ func (e *Edge) forwardThen(w http.ResponseWriter, r *http.Request, after func(*h
 		h.Del(api.HeaderNode)
 		h.Del(api.HeaderNodeError)
 	}
-	h.Set(api.HeaderCache, pagecache.XCacheBypass)
+	h[api.HeaderCache] = xCacheBypass
 	w.WriteHeader(resp.StatusCode)
 	bp := copyBufs.Get().(*[]byte)
 	_, cerr := io.CopyBuffer(w, resp.Body, *bp)
@@ -217,11 +225,10 @@ func (e *Edge) outRequest(r *http.Request) *http.Request {
 		delete(out.Header, "X-Forwarded-For")
 	}
 	if out.Header.Get("X-Forwarded-Proto") == "" {
-		proto := "http"
+		out.Header["X-Forwarded-Proto"] = protoHTTP
 		if r.TLS != nil {
-			proto = "https"
+			out.Header["X-Forwarded-Proto"] = protoHTTPS
 		}
-		out.Header.Set("X-Forwarded-Proto", proto)
 	}
 	if out.Header.Get("X-Forwarded-Host") == "" {
 		out.Header.Set("X-Forwarded-Host", r.Host)

@@ -37,8 +37,9 @@ type responseWriter struct {
 	held        []byte // body of an undeclared length, not sent yet
 	err         error  // a failed write: the connection ends
 
-	iov [8][]byte // the pieces of one writev
-	num [20]byte  // a chunk's size line
+	iov  [8][]byte // the pieces of one writev
+	num  [20]byte  // a chunk's size line
+	bufs net.Buffers
 
 	served *atomic.Int64 // counted before the response goes out
 }
@@ -197,8 +198,8 @@ func isDigits(s string) bool {
 // writev sends the first n pieces of iov in one system call (on a TCP
 // connection), and drops the references.
 func (w *responseWriter) writev(n int) error {
-	bufs := net.Buffers(w.iov[:n])
-	_, err := bufs.WriteTo(w.conn)
+	w.bufs = w.iov[:n] // a field: WriteTo's pointer would move a local to the heap
+	_, err := w.bufs.WriteTo(w.conn)
 	clear(w.iov[:n])
 	return err
 }
