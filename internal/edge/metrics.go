@@ -124,7 +124,7 @@ func newEdgeDescs(l prometheus.Labels, logins, cache, tls bool) edgeDescs {
 		d.purged = desc("scalepress_edge_cache_purged_total", "Entries affected by purges.")
 		d.cacheBytes = desc("scalepress_edge_cache_bytes", "Bytes held by the page cache now (approximate).")
 		d.cacheObjects = desc("scalepress_edge_cache_objects", "Objects held by the page cache now.")
-		d.fastPath = desc("scalepress_edge_fast_path_total", "The fast path for plain-HTTP cache hits (cache.fast_hits): responses it served, connections it handed to net/http, connections net/http gave back.", "event")
+		d.fastPath = desc("scalepress_edge_fast_path_total", "The fast path for plain-HTTP cache hits and bypassed GET/HEAD requests (cache.fast_hits): responses it served (hits and proxied), connections it handed to net/http, connections net/http gave back.", "event")
 	}
 	if tls {
 		d.tlsHandshakeErrors = desc("scalepress_edge_tls_handshake_errors_total", "TLS handshakes that failed (refused names, old versions, scanners).")

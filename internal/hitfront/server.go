@@ -1,18 +1,22 @@
 // Package hitfront answers plain HTTP/1.1 requests that a handler can
-// serve whole without net/http — the edge's cache hits — and gives every
-// other connection to net/http.
+// serve without net/http — the edge's cache hits and the GET and HEAD
+// requests it proxies to a node without the cache — and gives every other
+// connection to net/http.
 //
 // A connection starts here. For each request it reads the header block
 // and, when parseHead accepts it (GET or HEAD, HTTP/1.1, no body framing,
 // nothing it does not understand), builds an *http.Request and asks the
 // Handler. A handler that answers writes through a ResponseWriter that
-// sends the status line, header and body in one writev. A handler that
-// does not (a miss, a bypass) has written nothing; the connection then
+// frames the response itself (its Content-Length, else a held body's
+// length, else chunked) and sends the status line, header and first body
+// bytes in one writev. A handler that does not (a miss, the edge's own
+// paths) has written nothing; the connection then
 // goes, with every byte of that request still unread, to the listener
 // that Handoff returns, for http.Server.Serve: net/http reads the request
 // from its first byte, so there is one parser's view of every request
 // that is not a plain hit, and the connection stays with net/http.
-// ADR docs/adr/0022-edge-hit-representations.md says why.
+// ADRs docs/adr/0022-edge-hit-representations.md and
+// docs/adr/0028-edge-fast-proxy.md say why.
 package hitfront
 
 import (
