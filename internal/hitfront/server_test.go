@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -234,5 +235,73 @@ func TestShutdownClosesIdle(t *testing.T) {
 	}
 	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Errorf("read after Shutdown: %v, want EOF", err)
+	}
+}
+
+// TestSlowClientTimeouts: a header that does not arrive whole within
+// ReadHeaderTimeout of its first byte, and a connection idle for
+// IdleTimeout, are closed with nothing sent (net/http's behaviour); a
+// header completed in time is answered.
+func TestSlowClientTimeouts(t *testing.T) {
+	cfg := DefaultConfig()
+	tests := []struct {
+		name   string
+		parts  []string      // written one after another
+		wait   time.Duration // before the next part
+		answer bool
+	}{
+		{"header too slow", []string{"GET / HTTP/1.1\r\n", "Host: a\r\n\r\n"}, cfg.ReadHeaderTimeout + time.Second, false},
+		{"idle too long", []string{"", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"}, cfg.IdleTimeout + time.Second, false},
+		{"header in time", []string{"GET / HTTP/1.1\r\n", "Host: a\r\n\r\n"}, cfg.ReadHeaderTimeout - time.Second, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s, err := New(cfg, func(w http.ResponseWriter, r *http.Request) bool {
+					w.Header().Set("Content-Length", "2")
+					io.WriteString(w, "ok")
+					return true
+				}, slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Fatal(err)
+				}
+				client, server := net.Pipe()
+				defer client.Close()
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					s.serveConn(server, server)
+				}()
+				var got []byte
+				reads := make(chan struct{})
+				go func() {
+					defer close(reads)
+					got, _ = io.ReadAll(client)
+				}()
+				for i, p := range tt.parts {
+					if i > 0 {
+						time.Sleep(tt.wait)
+						synctest.Wait()
+					}
+					if p != "" {
+						client.Write([]byte(p)) // fails once the server closed: that is the point
+					}
+				}
+				synctest.Wait()
+				answered := false
+				select {
+				case <-done:
+				default:
+					answered = true // still serving after the answer: close our side
+					client.Close()
+				}
+				<-done
+				<-reads
+				answered = answered && strings.HasPrefix(string(got), "HTTP/1.1 200 OK")
+				if answered != tt.answer {
+					t.Errorf("answered = %v (%q), want %v", answered, got, tt.answer)
+				}
+			})
+		})
 	}
 }
