@@ -7,7 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scalepress/scalepress/internal/api"
-	"github.com/scalepress/scalepress/internal/hitfront"
 	"github.com/scalepress/scalepress/internal/metrics"
 	"github.com/scalepress/scalepress/internal/pagecache"
 )
@@ -37,7 +36,7 @@ func newEdgeMetrics(e *Edge) *edgeMetrics {
 			m.duration[i][j] = metrics.NewDurations(metrics.EdgeRequestBuckets)
 		}
 	}
-	c := &edgeCollector{e: e, d: newEdgeDescs(labels, e.logins != nil, e.cache != nil, e.tls != nil), m: m}
+	c := &edgeCollector{e: e, d: newEdgeDescs(labels, e.logins != nil, e.cache != nil, e.tls != nil, e.fast != nil), m: m}
 	m.reg = metrics.NewRegistry(c)
 	m.handler = metrics.Handler(m.reg)
 	return m
@@ -85,7 +84,7 @@ type edgeDescs struct {
 	tlsHandshakeErrors, tlsRefused, tlsExpiry                 *prometheus.Desc // TLS on
 }
 
-func newEdgeDescs(l prometheus.Labels, logins, cache, tls bool) edgeDescs {
+func newEdgeDescs(l prometheus.Labels, logins, cache, tls, fast bool) edgeDescs {
 	desc := func(name, help string, vars ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, vars, l)
 	}
@@ -124,6 +123,8 @@ func newEdgeDescs(l prometheus.Labels, logins, cache, tls bool) edgeDescs {
 		d.purged = desc("scalepress_edge_cache_purged_total", "Entries affected by purges.")
 		d.cacheBytes = desc("scalepress_edge_cache_bytes", "Bytes held by the page cache now (approximate).")
 		d.cacheObjects = desc("scalepress_edge_cache_objects", "Objects held by the page cache now.")
+	}
+	if fast {
 		d.fastPath = desc("scalepress_edge_fast_path_total", "The fast path for plain-HTTP cache hits and bypassed GET/HEAD requests (cache.fast_hits): responses it served (hits and proxied), connections it handed to net/http, connections net/http gave back.", "event")
 	}
 	if tls {
@@ -216,10 +217,9 @@ func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.purged, float64(cs.Purges))
 		gauge(d.cacheBytes, float64(cs.Bytes))
 		gauge(d.cacheObjects, float64(cs.Objects))
-		var fs hitfront.Stats
-		if c.e.fast != nil {
-			fs = c.e.fast.Stats()
-		}
+	}
+	if c.e.fast != nil && d.fastPath != nil {
+		fs := c.e.fast.Stats()
 		counter(d.fastPath, float64(fs.Served), "served")
 		counter(d.fastPath, float64(fs.Handed), "handed")
 		counter(d.fastPath, float64(fs.Returned), "returned")
