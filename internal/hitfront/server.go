@@ -68,7 +68,10 @@ func (c Config) Validate() error {
 
 // Handler answers r whole and reports true, or reports false having
 // written nothing (not even a header field it keeps: the header map is
-// cleared either way).
+// cleared either way). It must not keep r, its Header or their values
+// once it returns (no goroutine may use them after): the connection's
+// next request reuses them. r's strings (method, target, Host) are the
+// request's own and may be kept.
 type Handler func(w http.ResponseWriter, r *http.Request) bool
 
 // Server is the fast path in front of one listener.
