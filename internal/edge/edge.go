@@ -61,7 +61,7 @@ type Edge struct {
 	keep *os.File // the node set kept across restarts (nil: none)
 
 	tls  *tlsFront        // nil: plain HTTP only
-	fast *hitfront.Server // nil: every request through net/http (TLS, no cache)
+	fast *hitfront.Server // nil: every request through net/http (TLS, cache.fast_hits off)
 }
 
 // Option changes how New builds an edge (tests).
@@ -270,9 +270,10 @@ func (e *Edge) Run(ctx context.Context) error {
 	}
 	serveErr := make(chan error, 4)
 	if e.fast != nil {
-		// Cache hits are answered by hitfront; it hands every other
-		// connection, unread, to srv, which gives it back after a framed
-		// answer to a GET or HEAD.
+		// Cache hits and plain GET/HEAD bypasses are answered by
+		// hitfront (serveFast); it hands every other connection, unread,
+		// to srv, which gives it back after a framed answer to a GET or
+		// HEAD.
 		handoff := e.fast.Handoff(ln.Addr())
 		srv.Handler = e.fast.Returning(srv.Handler)
 		wg.Go(func() {
