@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -232,5 +233,82 @@ func TestFastProxyHandsOver(t *testing.T) {
 				t.Errorf("status %d, stats %+v -> %+v; want %d, handed to net/http %v", resp.StatusCode, before, st, tt.status, tt.handed)
 			}
 		})
+	}
+}
+
+// TestFastProxyPipelined: pipelined requests on one connection, proxied
+// and hits mixed, are answered in order by the fast path, each framed so
+// the next is read where it starts; a client that goes away in the middle
+// of an answer ends only its own connection.
+func TestFastProxyPipelined(t *testing.T) {
+	big := strings.Repeat("z", 64<<10)
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big":
+			io.WriteString(w, big) // no Content-Length: chunked from the node
+		case "/page/":
+			w.Header().Set("Cache-Control", "public, s-maxage=60")
+			io.WriteString(w, "page")
+		default:
+			io.WriteString(w, "search "+r.URL.RawQuery)
+		}
+	}))
+	t.Cleanup(node.Close)
+	e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: &api.CacheSpec{Enabled: true, DefaultTTL: "1h"}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetUpstreams([]api.Upstream{{ID: "node-1", Addr: strings.TrimPrefix(node.URL, "http://")}})
+	fast := fastFront(t, e)
+	addr := strings.TrimPrefix(fast, "http://")
+	waitFor(t, func() bool { // the fill (a miss, through net/http), stored
+		req, _ := http.NewRequest("GET", fast+"/page/", nil)
+		req.Host = "a" // the cache key's host, as below
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get(api.HeaderCache) == "HIT"
+	})
+	// A client that leaves in the middle of a large answer.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /big?s=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, err := io.ReadFull(c, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	before := e.fast.Stats()
+	c, err = net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /?s=a HTTP/1.1\r\nHost: a\r\n\r\nGET /page/ HTTP/1.1\r\nHost: a\r\n\r\n"+
+		"GET /big?s=2 HTTP/1.1\r\nHost: a\r\n\r\nHEAD /?s=b HTTP/1.1\r\nHost: a\r\n\r\nGET /?s=c HTTP/1.1\r\nHost: a\r\n\r\n")
+	br := bufio.NewReader(c)
+	var got []string
+	for _, m := range []string{"GET", "GET", "GET", "HEAD", "GET"} {
+		resp, err := http.ReadResponse(br, &http.Request{Method: m})
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if len(b) > 20 {
+			b = []byte(string(b[:1]) + "×" + strconv.Itoa(len(b)))
+		}
+		got = append(got, resp.Header.Get(api.HeaderCache)+" "+string(b))
+	}
+	want := []string{"BYPASS search s=a", "HIT page", "BYPASS z×65536", "BYPASS ", "BYPASS search s=c"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	if st := e.fast.Stats(); st.Served-before.Served != 5 || st.Handed != before.Handed {
+		t.Errorf("hitfront stats %+v -> %+v, want 5 served by the fast path", before, st)
 	}
 }
