@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -261,15 +262,22 @@ func BenchmarkCacheHitWire(b *testing.B) {
 // alone (net-http, the edge before the fast path proxied) and by hitfront
 // (as Run serves). cpu-us/op is the process's CPU (edge, test node and
 // client alike) per request, from getrusage.
+//
+// The miss-* cases are cacheable misses instead (a new URL each time, the
+// answer stored): the fast path hands each to net/http and takes the
+// connection back (ADR 0028), against net/http alone.
 func BenchmarkProxyWire(b *testing.B) {
 	file := strings.Repeat("x", 7<<10)
 	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css")
 		w.Header().Set("Content-Length", strconv.Itoa(len(file)))
+		if strings.HasPrefix(r.URL.Path, "/miss/") {
+			w.Header().Set("Cache-Control", "public, s-maxage=600")
+		}
 		io.WriteString(w, file)
 	}))
 	defer node.Close()
-	for _, mode := range []string{"net-http", "hitfront"} {
+	for _, mode := range []string{"net-http", "hitfront", "miss-net-http", "miss-hitfront"} {
 		b.Run(mode, func(b *testing.B) {
 			e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: &api.CacheSpec{Enabled: true, DefaultTTL: "1h"}}, slog.New(slog.DiscardHandler))
 			if err != nil {
@@ -277,7 +285,7 @@ func BenchmarkProxyWire(b *testing.B) {
 			}
 			e.SetUpstreams([]api.Upstream{{ID: "node-1", Addr: strings.TrimPrefix(node.URL, "http://")}})
 			var addr string
-			if mode == "hitfront" {
+			if strings.HasSuffix(mode, "hitfront") {
 				addr = strings.TrimPrefix(fastFront(b, e), "http://")
 			} else {
 				srv := httptest.NewServer(e)
@@ -290,9 +298,15 @@ func BenchmarkProxyWire(b *testing.B) {
 			}
 			defer c.Close()
 			req := []byte("GET /wp-includes/a.css HTTP/1.1\r\nHost: site.test\r\nUser-Agent: bench\r\nAccept: */*\r\nCookie: wordpress_logged_in_bench=1\r\n\r\n")
+			miss := strings.HasPrefix(mode, "miss-")
 			br := bufio.NewReaderSize(c, 64<<10)
 			buf := make([]byte, 64<<10)
+			n := 0
 			get := func() {
+				if miss {
+					n++
+					req = fmt.Appendf(req[:0], "GET /miss/%d.css HTTP/1.1\r\nHost: site.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n", n)
+				}
 				if _, err := c.Write(req); err != nil {
 					b.Fatal(err)
 				}

@@ -2,6 +2,7 @@ package hitfront
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"sync"
 )
@@ -47,29 +48,88 @@ func (l *handoff) give(c net.Conn) {
 	}
 }
 
-// bufConn is a connection whose first bytes are still in r.
+// bufConn is the connection given to net/http: its first bytes are
+// those hitfront had read and not consumed, in r's buffer, then the rest
+// of src's prefix, then the connection itself. r never reads from its
+// source again (it is read only while it holds bytes), so the order is
+// the stream's and the chain of readers stays one deep however often a
+// connection goes to net/http and back (resume flattens it).
 type bufConn struct {
-	net.Conn
-	r *bufio.Reader // nil once drained (direct only)
-	// direct: r reads from Conn itself, so once r is drained reads go to
-	// Conn; otherwise r reads from bytes before Conn's and stays in front.
-	direct bool
-	raw    net.Conn // the accepted connection (Returning takes it back)
+	net.Conn               // the accepted connection
+	r        *bufio.Reader // hitfront's reader; nil once drained
+	src      *prefixReader // what r read from, when not the connection itself
 }
 
 func (c *bufConn) Read(p []byte) (int, error) {
 	if c.r != nil {
-		if !c.direct || c.r.Buffered() > 0 {
-			return c.r.Read(p)
+		if c.r.Buffered() > 0 {
+			return c.r.Read(p) // only what is buffered: no read from its source
 		}
 		c.r = nil
+	}
+	if c.src != nil && len(c.src.buf) > 0 {
+		return c.src.Read(p)
 	}
 	return c.Conn.Read(p)
 }
 
+// pending returns the bytes c holds before its connection's, and drops
+// them from c.
+func (c *bufConn) pending() []byte {
+	var b []byte
+	if c.r != nil {
+		b, _ = c.r.Peek(c.r.Buffered())
+		b = append([]byte(nil), b...)
+		c.r = nil
+	}
+	if c.src != nil {
+		b = append(b, c.src.buf...)
+		c.src.buf = nil
+	}
+	return b
+}
+
+// prefixReader reads buf, then conn: a connection net/http gave back with
+// bytes of the next request already read.
+type prefixReader struct {
+	buf  []byte
+	conn net.Conn
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.buf) > 0 {
+		n := copy(b, p.buf)
+		p.buf = p.buf[n:]
+		return n, nil
+	}
+	return p.conn.Read(b)
+}
+
+// takeBack returns the connection net/http gave back and the reader to
+// serve it from: the bytes net/http had read past its last request
+// (buffered in r) and those it had not yet taken from c, then the
+// connection itself. The reader is the connection, or one prefixReader
+// over it: never a chain.
+func takeBack(c net.Conn, r *bufio.Reader) (net.Conn, io.Reader) {
+	raw := c
+	var rest []byte
+	if r != nil && r.Buffered() > 0 {
+		b, _ := r.Peek(r.Buffered())
+		rest = append(rest, b...) // net/http's reader came first: it read from c
+	}
+	if bc, ok := c.(*bufConn); ok {
+		raw = bc.Conn
+		rest = append(rest, bc.pending()...)
+	}
+	if len(rest) == 0 {
+		return raw, raw
+	}
+	return raw, &prefixReader{buf: rest, conn: raw}
+}
+
 // CloseWrite lets net/http half-close as it does on a *net.TCPConn.
 func (c *bufConn) CloseWrite() error {
-	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil

@@ -260,7 +260,8 @@ func (s *Server) serveConn(nc net.Conn, rd io.Reader) {
 			s.handed.Add(1)
 			s.track(nc, false)
 			nc.SetReadDeadline(time.Time{}) // net/http sets its own
-			s.handoff.give(&bufConn{Conn: nc, r: cs.br, direct: rd == io.Reader(nc), raw: nc})
+			src, _ := rd.(*prefixReader)
+			s.handoff.give(&bufConn{Conn: nc, r: cs.br, src: src})
 			return
 		}
 		if !cs.w.finish() {
@@ -365,18 +366,8 @@ func (s *Server) Returning(h http.Handler) http.Handler {
 // resume serves a connection net/http gave back. c is the bufConn hitfront
 // handed over; r holds what net/http read past the last request.
 func (s *Server) resume(c net.Conn, r *bufio.Reader) {
-	raw := c
-	if bc, ok := c.(*bufConn); ok {
-		raw = bc.raw
-	}
+	raw, rd := takeBack(c, r)
 	raw.SetDeadline(time.Time{})
-	var rd io.Reader = c
-	if bc, ok := c.(*bufConn); ok && (bc.r == nil || (bc.direct && bc.r.Buffered() == 0)) {
-		rd = raw // nothing left in hitfront's old buffer
-	}
-	if r != nil && r.Buffered() > 0 {
-		rd = io.MultiReader(io.LimitReader(r, int64(r.Buffered())), rd)
-	}
 	if !s.track(raw, true) {
 		raw.Close()
 		return

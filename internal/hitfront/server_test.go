@@ -305,3 +305,50 @@ func TestSlowClientTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestTakeBackFlat: a connection that goes to net/http and back many
+// times is read in stream order, from one prefix reader over the
+// connection itself, never from a chain that grows with each trip (each
+// read went through every layer: a long-lived connection alternating
+// misses and hits got slower with every miss).
+func TestTakeBackFlat(t *testing.T) {
+	client, raw := net.Pipe()
+	defer client.Close()
+	defer raw.Close()
+	var rd io.Reader = &prefixReader{buf: []byte("0123456789"), conn: raw}
+	var got []byte
+	for trip := range 4 {
+		// hitfront reads ahead and consumes one byte...
+		br := bufio.NewReaderSize(rd, 16)
+		if _, err := br.Peek(1); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := br.ReadByte()
+		got = append(got, b)
+		src, _ := rd.(*prefixReader)
+		bc := &bufConn{Conn: raw, r: br, src: src}
+		// ...net/http reads ahead through bc and consumes one more.
+		nr := bufio.NewReaderSize(bc, 16)
+		b, err := nr.ReadByte()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b)
+		var c net.Conn
+		c, rd = takeBack(bc, nr)
+		if c != raw {
+			t.Fatalf("trip %d: takeBack returned %T, want the connection itself", trip, c)
+		}
+		if p, ok := rd.(*prefixReader); rd != io.Reader(raw) && (!ok || p.conn != raw) {
+			t.Fatalf("trip %d: reader %T, want the connection or one prefixReader over it", trip, rd)
+		}
+	}
+	go func() { client.Write([]byte("tail")) }()
+	rest := make([]byte, len("89tail"))
+	if _, err := io.ReadFull(rd, rest); err != nil {
+		t.Fatal(err)
+	}
+	if s := string(got) + string(rest); s != "0123456789tail" {
+		t.Errorf("read %q, want the stream in order", s)
+	}
+}
