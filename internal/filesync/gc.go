@@ -24,6 +24,34 @@ import (
 // blob is refused with errCollecting (503) until it is gone. Nothing
 // referenced is ever removed.
 
+// storedBlob is a blob this store's PutBlob stored (the backend answered
+// the PUT: durable) with its size. Commit trusts it instead of asking the
+// backend again, until the collector marks the blob (which forgets it) or
+// it is older than GCGrace (pruned with the claims).
+type storedBlob struct {
+	size int64
+	at   time.Time
+}
+
+// storedSizes returns the sizes of the blobs of cs's puts that this store
+// stored within GCGrace and the collector has not marked since; the
+// others are not in the map. Call it with the blobs pinned.
+func (s *Store) storedSizes(cs []Change) map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cutoff := s.now().Add(-s.cfg.GCGrace)
+	known := make(map[string]int64)
+	for _, c := range cs {
+		if c.Op != OpPut {
+			continue
+		}
+		if b, ok := s.stored[c.Hash]; ok && b.at.After(cutoff) && !s.dropping[c.Hash] {
+			known[c.Hash] = b.size
+		}
+	}
+	return known
+}
+
 // minClaimPrune is the number of claims from which claimLocked prunes the
 // expired ones, so that the map stays bounded with collection turned off.
 const minClaimPrune = 1024
@@ -42,6 +70,11 @@ func (s *Store) pruneClaimsLocked(cutoff time.Time) {
 	for h, t := range s.claims {
 		if !t.After(cutoff) {
 			delete(s.claims, h)
+		}
+	}
+	for h, b := range s.stored {
+		if !b.at.After(cutoff) {
+			delete(s.stored, h)
 		}
 	}
 }
@@ -130,6 +163,7 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 			continue
 		}
 		s.dropping[b.Hash] = true
+		delete(s.stored, b.Hash)
 		victims = append(victims, b)
 	}
 	s.pruneClaimsLocked(cutoff)

@@ -401,12 +401,13 @@ func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, _ string)
 		s.writeError(w, r, reject("", RuleTooLarge, "the blob is %d bytes, more than the limit of %d", r.ContentLength, s.cfg.Rules.MaxFileSize))
 		return
 	}
-	if ok, err := s.store.ClaimBlob(r.Context(), hash); err == nil && ok {
+	ok, err := s.store.ClaimBlob(r.Context(), hash)
+	if err == nil && ok {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	s.setDeadline(w, bodySize(r, s.cfg.Rules.MaxFileSize), true)
-	if _, err := s.store.PutBlob(r.Context(), hash, r.Body, r.ContentLength); err != nil {
+	if _, err := s.store.putBlob(r.Context(), hash, r.Body, r.ContentLength, err == nil); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

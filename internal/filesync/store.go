@@ -51,12 +51,13 @@ type Store struct {
 	fenced error // set when another files role wrote to the log (ErrFenced)
 
 	// Blob accounting and garbage collection (gc.go), under mu.
-	used     int64                // bytes of stored blobs
-	reserved int64                // bytes of uploads in progress
-	claims   map[string]time.Time // blobs confirmed present to a writer, by when
-	pins     map[string]int       // blobs a commit in progress names
-	dropping map[string]bool      // blobs the collector is removing
-	gcPrune  int                  // len(claims) at which old claims are pruned
+	used     int64                 // bytes of stored blobs
+	reserved int64                 // bytes of uploads in progress
+	claims   map[string]time.Time  // blobs confirmed present to a writer, by when
+	stored   map[string]storedBlob // blobs this store's own PUT stored, by when (gc.go)
+	pins     map[string]int        // blobs a commit in progress names
+	dropping map[string]bool       // blobs the collector is removing
+	gcPrune  int                   // len(claims) at which old claims are pruned
 
 	gcMu sync.Mutex // one collection at a time
 	now  func() time.Time
@@ -77,7 +78,7 @@ func OpenStore(ctx context.Context, cfg Config, blobs BlobStore, objs ObjectStor
 		return nil, fmt.Errorf("filesync: open store: %w", err)
 	}
 	s := &Store{blobs: blobs, objs: objs, cfg: cfg, rules: rules, logger: logger, notify: make(chan struct{}),
-		claims: make(map[string]time.Time), pins: make(map[string]int), dropping: make(map[string]bool),
+		claims: make(map[string]time.Time), stored: make(map[string]storedBlob), pins: make(map[string]int), dropping: make(map[string]bool),
 		gcPrune: minClaimPrune, now: time.Now}
 	if err := blobs.List(ctx, func(b BlobInfo) error { s.used += b.Size; return nil }); err != nil {
 		return nil, fmt.Errorf("filesync: open store: %w", err)
@@ -165,6 +166,12 @@ func (s *Store) Close() error {
 // quota it fails with ErrQuota before reading anything. A stored blob is
 // claimed: garbage collection keeps it for Config.GCGrace.
 func (s *Store) PutBlob(ctx context.Context, hash string, r io.Reader, size int64) (int64, error) {
+	return s.putBlob(ctx, hash, r, size, false)
+}
+
+// putBlob is PutBlob; absent says the caller just found the blob missing
+// (ClaimBlob), so that asking the backend again is a wasted request.
+func (s *Store) putBlob(ctx context.Context, hash string, r io.Reader, size int64, absent bool) (int64, error) {
 	if !validHash(hash) {
 		return 0, reject("", RuleHash, "blob name %q is not a lowercase hex SHA-256", hash)
 	}
@@ -184,7 +191,10 @@ func (s *Store) PutBlob(ctx context.Context, hash string, r io.Reader, size int6
 	}
 	s.claimLocked(hash)
 	s.mu.Unlock()
-	had, _ := s.blobs.Has(ctx, hash)
+	had := false
+	if !absent {
+		had, _ = s.blobs.Has(ctx, hash)
+	}
 	var need int64 // a blob already stored takes no more room
 	if !had {
 		need = size
@@ -208,6 +218,9 @@ func (s *Store) PutBlob(ctx context.Context, hash string, r io.Reader, size int6
 	s.reserved -= need
 	if err == nil && !had {
 		s.used += n
+	}
+	if err == nil && !s.dropping[hash] {
+		s.stored[hash] = storedBlob{size: n, at: s.now()}
 	}
 	s.mu.Unlock()
 	if errors.Is(err, ErrHashMismatch) {
@@ -258,8 +271,12 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 		return PushResponse{}, err
 	}
 	defer unpin()
+	known := s.storedSizes(req.Changes)
 	for _, c := range req.Changes {
-		if c.Op != OpPut {
+		if size, ok := known[c.Hash]; c.Op != OpPut || ok && size == c.Size {
+			// A blob this store stored itself, with this size, since
+			// the collector last looked at it is durable and pinned:
+			// no HEAD for it.
 			continue
 		}
 		rc, size, err := s.blobs.Get(ctx, c.Hash)
