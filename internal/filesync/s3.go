@@ -171,6 +171,23 @@ func (s *S3BlobStore) Get(ctx context.Context, hash string) (io.ReadSeekCloser, 
 	return &objectReader{ctx: ctx, c: s.c, name: blobObject(hash), size: info.Size}, info.Size, nil
 }
 
+// OpenWhole implements wholeOpener: one GET that also gives the size, for
+// a download that reads the blob from its start (no Range, no
+// conditional request).
+func (s *S3BlobStore) OpenWhole(ctx context.Context, hash string) (io.ReadSeekCloser, int64, error) {
+	if !validHash(hash) {
+		return nil, 0, ErrBlobNotFound
+	}
+	body, size, err := s.c.Open(ctx, blobObject(hash))
+	if errors.Is(err, s3store.ErrNotFound) {
+		return nil, 0, ErrBlobNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("filesync: get blob: %w", err)
+	}
+	return &objectReader{ctx: ctx, c: s.c, name: blobObject(hash), size: size, body: body}, size, nil
+}
+
 // Has implements BlobStore.
 func (s *S3BlobStore) Has(ctx context.Context, hash string) (bool, error) {
 	if !validHash(hash) {
@@ -214,29 +231,37 @@ func (s *S3BlobStore) Remove(ctx context.Context, hash string) error {
 
 // objectReader reads an object of known size with ranged GETs, opened
 // lazily, so that seeking (http.ServeContent looks for the size first)
-// costs no request.
+// costs no request: a body open at another offset than the one read next
+// is dropped only when read.
 type objectReader struct {
 	ctx  context.Context
 	c    *s3store.Client
 	name string
 	size int64
-	off  int64
-	body io.ReadCloser
+	off  int64         // where the next Read reads
+	body io.ReadCloser // open at bodyAt, or nil
+	// bodyAt is the offset body reads next.
+	bodyAt int64
 }
 
 func (o *objectReader) Read(p []byte) (int, error) {
 	if o.off >= o.size {
 		return 0, io.EOF
 	}
+	if o.body != nil && o.bodyAt != o.off {
+		o.body.Close()
+		o.body = nil
+	}
 	if o.body == nil {
 		b, err := o.c.Get(o.ctx, o.name, o.off)
 		if err != nil {
 			return 0, err
 		}
-		o.body = b
+		o.body, o.bodyAt = b, o.off
 	}
 	n, err := o.body.Read(p)
 	o.off += int64(n)
+	o.bodyAt += int64(n)
 	if err == io.EOF && o.off < o.size {
 		err = io.ErrUnexpectedEOF
 	}
@@ -252,10 +277,6 @@ func (o *objectReader) Seek(offset int64, whence int) (int64, error) {
 	}
 	if offset < 0 {
 		return 0, errors.New("filesync: seek before the start of a blob")
-	}
-	if offset != o.off && o.body != nil {
-		o.body.Close()
-		o.body = nil
 	}
 	o.off = offset
 	return offset, nil

@@ -331,3 +331,55 @@ func TestS3SameBlobPushedTwiceAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestS3BlobDownloadRequests: a node's download of a blob is one GET of
+// the bucket (the size comes with it, no HEAD first); a range, a
+// conditional request and a missing blob are answered as before.
+func TestS3BlobDownloadRequests(t *testing.T) {
+	ts, counter := countedS3Server(t)
+	ctx := context.Background()
+	content := "0123456789 a blob a node downloads"
+	h := hashBytes([]byte(content))
+	if err := NewClient(ts.url, testToken("node-a"), nil).PutBlob(ctx, h, strings.NewReader(content), int64(len(content))); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		hash     string
+		header   http.Header
+		code     int
+		body     string
+		requests map[string]int
+	}{
+		{"whole", h, nil, http.StatusOK, content, map[string]int{"GET blob": 1}},
+		{"range", h, http.Header{"Range": {"bytes=3-5"}}, http.StatusPartialContent, "345", map[string]int{"HEAD blob": 1, "GET blob": 1}},
+		{"not modified", h, http.Header{"If-None-Match": {`"` + h + `"`}}, http.StatusNotModified, "", map[string]int{"HEAD blob": 1}},
+		{"missing", hashBytes([]byte("never stored")), nil, http.StatusNotFound, "", map[string]int{"GET blob": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, ts.url+"/v1/blobs/"+tt.hash, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			maps.Copy(req.Header, tt.header)
+			req.Header.Set("Authorization", "Bearer "+testToken("edge"))
+			before := counter.counts()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.code || resp.StatusCode < 300 && string(body) != tt.body {
+				t.Fatalf("GET = %d %q, want %d %q", resp.StatusCode, body, tt.code, tt.body)
+			}
+			if diff := cmp.Diff(tt.requests, counter.since(before)); diff != "" {
+				t.Errorf("S3 requests (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -379,7 +379,7 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request, id string
 			return
 		}
 	}
-	rc, size, err := s.store.OpenBlob(r.Context(), hash)
+	rc, size, err := s.openBlob(r, hash)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -390,6 +390,33 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request, id string
 	w.Header().Set("ETag", `"`+hash+`"`)
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeContent(w, r, "", time.Time{}, rc)
+}
+
+// wholeOpener is a BlobStore that opens a blob and learns its size in one
+// request (S3: a GET instead of a HEAD and a GET).
+type wholeOpener interface {
+	OpenWhole(ctx context.Context, hash string) (io.ReadSeekCloser, int64, error)
+}
+
+// openBlob opens a stored blob to answer r: in one request when the
+// backend can and r reads the blob from its start (a plain GET, no Range,
+// no condition that may answer without the body).
+func (s *Server) openBlob(r *http.Request, hash string) (io.ReadSeekCloser, int64, error) {
+	if wo, ok := s.store.blobs.(wholeOpener); ok && r.Method == http.MethodGet && wholeRead(r.Header) {
+		return wo.OpenWhole(r.Context(), hash)
+	}
+	return s.store.OpenBlob(r.Context(), hash)
+}
+
+// wholeRead reports whether a GET with header h is answered with the whole
+// body (what http.ServeContent may answer otherwise: a range, a 304, a 412).
+func wholeRead(h http.Header) bool {
+	for _, k := range []string{"Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if h.Get(k) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, _ string) {
@@ -544,7 +571,7 @@ func (s *Server) ServeFile(w http.ResponseWriter, r *http.Request, p string) {
 		http.NotFound(w, r)
 		return
 	}
-	rc, size, err := s.store.OpenBlob(r.Context(), e.Hash)
+	rc, size, err := s.openBlob(r, e.Hash)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

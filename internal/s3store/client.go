@@ -322,6 +322,23 @@ func (c *Client) ReadAll(ctx context.Context, name string) ([]byte, error) {
 	return b, nil
 }
 
+// Open starts reading an object whole and returns its size with the body
+// (one GET, where Head and Get take two); ErrNotFound if it is missing.
+func (c *Client) Open(ctx context.Context, name string) (io.ReadCloser, int64, error) {
+	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(c.cfg.Bucket), Key: aws.String(c.key(name))})
+	if err != nil {
+		if status(err) == http.StatusNotFound {
+			return nil, 0, fmt.Errorf("s3store: get %s: %w", name, ErrNotFound)
+		}
+		return nil, 0, fmt.Errorf("s3store: get %s: %w", name, c.explain(err))
+	}
+	if out.ContentLength == nil {
+		out.Body.Close()
+		return nil, 0, fmt.Errorf("s3store: get %s: the answer has no Content-Length", name)
+	}
+	return out.Body, *out.ContentLength, nil
+}
+
 // Info describes a stored object; Name is relative to the prefix.
 type Info struct {
 	Name    string
