@@ -73,7 +73,7 @@ FUZZ_TARGETS := \
 	internal/filesync:FuzzPushChange internal/filesync:FuzzFirstServer internal/filesync:FuzzUnitMarker internal/sitepath:FuzzDenied internal/throttle:FuzzLoginBody \
 	test/hosts:FuzzCheckSubnet internal/rolelog:FuzzParseTime internal/backup:FuzzParseManifest \
 	internal/upstream:FuzzReadResponse internal/autoscale:FuzzParsePressure \
-	internal/release:FuzzLoadZip internal/release:FuzzHeader internal/statedir:FuzzUnmarshalCarry
+	internal/release:FuzzLoadZip internal/release:FuzzHeader internal/release:FuzzVersion internal/statedir:FuzzUnmarshalCarry
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg/; done

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/scalepress/scalepress/internal/throttle"
 )
 
@@ -34,18 +36,56 @@ type Config struct {
 	Releases  Releases  `yaml:"releases"`
 }
 
-// Releases is where new release archives come from and which of them roll
-// out by themselves (docs/adr/0023-releases.md).
+// Releases is where new release archives come from, which of them roll
+// out by themselves and how many releases are kept
+// (docs/adr/0023-releases.md).
 type Releases struct {
-	// SourceDir is a directory WordPress core archives (.tar.gz, .tgz,
-	// .zip) are dropped into; "" = none (only `scalepress update`).
+	// SourceDir is a directory release archives (.tar.gz, .tgz, .zip:
+	// WordPress core, plugins, themes) are dropped into; "" = none (only
+	// `scalepress update`).
 	SourceDir string `yaml:"source_dir"`
-	// Auto is which newer core versions found there roll out without
-	// being asked: AutoMinor (minor and security releases of the running
-	// major line), AutoAll, or AutoOff.
-	Auto string `yaml:"auto"`
+	// Auto is which newer versions found there roll out without being
+	// asked, per kind.
+	Auto AutoPolicy `yaml:"auto"`
 	// CheckEvery is how often SourceDir is looked at.
 	CheckEvery time.Duration `yaml:"check_every"`
+	// Keep is how many releases (the newest) are kept; the live one and
+	// the one before it are kept whatever their age.
+	Keep int `yaml:"keep"`
+}
+
+// AutoPolicy is releases.auto: for core, plugins and themes, AutoMinor
+// (the running major line only), AutoAll or AutoOff. A single value
+// (`auto: minor`) sets all three.
+type AutoPolicy struct {
+	Core    string `yaml:"core"`
+	Plugins string `yaml:"plugins"`
+	Themes  string `yaml:"themes"`
+}
+
+// UnmarshalYAML takes a mapping of the kinds or one value for all three.
+func (p *AutoPolicy) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var v string
+		if err := n.Decode(&v); err != nil {
+			return err
+		}
+		*p = AutoPolicy{Core: v, Plugins: v, Themes: v}
+		return nil
+	}
+	type plain AutoPolicy
+	return n.Decode((*plain)(p))
+}
+
+// For is the policy for kind ("core", "plugin", "theme").
+func (p AutoPolicy) For(kind string) string {
+	switch kind {
+	case "plugin":
+		return p.Plugins
+	case "theme":
+		return p.Themes
+	}
+	return p.Core
 }
 
 // The values of releases.auto.
@@ -452,7 +492,7 @@ func Default() Config {
 		Files: Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour,
 			Store: FilesStore{Kind: "local", Region: "us-east-1"}},
 		Backup:   Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second, S3: BackupS3{Region: "us-east-1"}},
-		Releases: Releases{Auto: AutoMinor, CheckEvery: 5 * time.Minute},
+		Releases: Releases{Auto: AutoPolicy{Core: AutoMinor, Plugins: AutoMinor, Themes: AutoMinor}, CheckEvery: 5 * time.Minute, Keep: 10},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
 			Admission: true, QueueBacklog: 16, QueueTimeout: 3 * time.Second,
 			LoginThrottle: defaultLoginThrottle()},

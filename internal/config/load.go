@@ -139,8 +139,8 @@ func checkKeys(name string, n *yaml.Node, t reflect.Type, path string) error {
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			if n.Tag == "!!null" {
-				return nil
+			if n.Tag == "!!null" || n.Kind == yaml.ScalarNode && reflect.PointerTo(t).Implements(unmarshalerType) {
+				return nil // null, or a type that reads a scalar itself (releases.auto)
 			}
 			where := path
 			if where == "" {
@@ -178,6 +178,8 @@ func checkKeys(name string, n *yaml.Node, t reflect.Type, path string) error {
 	}
 	return nil
 }
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := range t.NumField() {

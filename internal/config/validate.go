@@ -378,8 +378,13 @@ func (c *Config) Validate() error {
 	if r := c.Releases; r.SourceDir != "" && !filepath.IsAbs(r.SourceDir) {
 		bad("releases.source_dir", "must be an absolute directory, got %q", r.SourceDir)
 	}
-	if a := c.Releases.Auto; a != AutoOff && a != AutoMinor && a != AutoAll {
-		bad("releases.auto", "must be off, minor or all, got %q", a)
+	for _, k := range []struct{ key, v string }{{"core", c.Releases.Auto.Core}, {"plugins", c.Releases.Auto.Plugins}, {"themes", c.Releases.Auto.Themes}} {
+		if k.v != AutoOff && k.v != AutoMinor && k.v != AutoAll {
+			bad("releases.auto."+k.key, "must be off, minor or all, got %q", k.v)
+		}
+	}
+	if c.Releases.Keep < 2 || c.Releases.Keep > 10000 {
+		bad("releases.keep", "must be 2 to 10000 (the live release and the one before it are always kept), got %d", c.Releases.Keep)
 	}
 	if c.Releases.CheckEvery < 10*time.Second || c.Releases.CheckEvery > 24*time.Hour {
 		bad("releases.check_every", "must be 10s to 24h, got %s", c.Releases.CheckEvery)

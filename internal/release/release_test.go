@@ -410,3 +410,68 @@ func TestDBVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestIdentify(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, coreFiles())
+	theme := "/*\nTheme Name: Twenty Demo\nVersion: 1.2\n*/\n"
+	tests := []struct {
+		name string
+		from string
+		want Identity
+		err  string
+	}{
+		{"core directory", filepath.Join(dir, "wordpress"), Identity{Kind: KindCore, Version: "6.1.10"}, ""},
+		{"core tarball", tgzOf(t, []*tar.Header{{Name: "wordpress/wp-includes/version.php", Typeflag: tar.TypeReg, Mode: 0o644}}, []string{versionPHP}), Identity{Kind: KindCore, Version: "6.1.10"}, ""},
+		{"plugin zip", zipOf(t, []zipEntry{{"akismet/", os.ModeDir | 0o755, ""}, {"akismet/akismet.php", 0o644, "<?php\n/*\nPlugin Name: Akismet\nVersion: 5.3\n*/"}}), Identity{Kind: KindPlugin, Name: "akismet", Version: "5.3"}, ""},
+		{"theme zip", zipOf(t, []zipEntry{{"twentydemo/style.css", 0o644, theme}, {"twentydemo/index.php", 0o644, "<?php"}}), Identity{Kind: KindTheme, Name: "twentydemo", Version: "1.2"}, ""},
+		{"zip slip", zipOf(t, []zipEntry{{"demo/demo.php", 0o644, pluginMain}, {"demo/../../../wp-config.php", 0o644, "<?php"}}), Identity{}, "climbs out of the directory"},
+		{"symlink", zipOf(t, []zipEntry{{"demo/demo.php", 0o644, pluginMain}, {"demo/link", os.ModeSymlink | 0o777, "/etc/passwd"}}), Identity{}, "is a symlink"},
+		{"neither", zipOf(t, []zipEntry{{"demo/readme.txt", 0o644, "hi"}, {"demo/x.php", 0o644, "<?php"}}), Identity{}, "is neither WordPress core (no wp-includes/version.php), a plugin"},
+		{"no one directory", zipOf(t, []zipEntry{{"a/demo.php", 0o644, pluginMain}, {"b/demo.php", 0o644, pluginMain}}), Identity{}, "everything in one directory named after it"},
+		{"bad directory name", zipOf(t, []zipEntry{{"de mo/demo.php", 0o644, pluginMain}}), Identity{}, `plugin name "de mo"`},
+		{"not an archive", filepath.Join(dir, "wordpress", "index.php"), Identity{}, "neither a directory nor a .zip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Identify(tt.from, DefaultLimits())
+			if tt.err != "" {
+				if !errors.Is(err, ErrBadSource) || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Identify = %+v, %v; want ErrBadSource saying %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Identify (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLine(t *testing.T) {
+	tests := []struct {
+		kind         Kind
+		v, line      string
+		isPreRelease bool
+	}{
+		{KindCore, "6.1.9", "6.1", false},
+		{KindCore, "6.2-RC1", "6.2", true},
+		{KindPlugin, "5.0.2", "5", false},
+		{KindPlugin, "22.1", "22", false},
+		{KindPlugin, "2", "2", false},
+		{KindTheme, "1.0beta", "1", true},
+		{KindTheme, "20231201", "20231201", false},
+		{KindPlugin, "", "0", false},
+	}
+	for _, tt := range tests {
+		if got := Line(tt.kind, tt.v); got != tt.line {
+			t.Errorf("Line(%s, %q) = %q, want %q", tt.kind, tt.v, got, tt.line)
+		}
+		if got := PreRelease(tt.v); got != tt.isPreRelease {
+			t.Errorf("PreRelease(%q) = %v, want %v", tt.v, got, tt.isPreRelease)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,10 @@ import (
 // ErrBadSource marks a release source refused for what it holds (the
 // caller answers 400; nothing was changed).
 var ErrBadSource = errors.New("bad release source")
+
+// errNotKind marks Load's refusal of a source that is not the kind asked
+// for (Identify then tries the next kind); it adds nothing to the message.
+var errNotKind = errors.New("")
 
 // Limits bound what a release source may unpack to (zip bombs).
 type Limits struct {
@@ -153,11 +159,11 @@ func Load(from string, kind Kind, name string, lim Limits, put Put) (Staged, err
 		return Staged{}, fmt.Errorf("%w: %s: %s assigns no $wp_version", ErrBadSource, from, VersionFile)
 	case kind == KindPlugin:
 		if _, ok := Find(inv.Plugins, name); !ok {
-			return Staged{}, fmt.Errorf("%w: %s is not a WordPress plugin: no PHP file at its top carries a \"Plugin Name:\" header", ErrBadSource, from)
+			return Staged{}, fmt.Errorf("%w%w: %s is not a WordPress plugin: no PHP file at its top carries a \"Plugin Name:\" header", ErrBadSource, errNotKind, from)
 		}
 	case kind == KindTheme:
 		if _, ok := Find(inv.Themes, name); !ok {
-			return Staged{}, fmt.Errorf("%w: %s is not a WordPress theme: it has no style.css with a \"Theme Name:\" header", ErrBadSource, from)
+			return Staged{}, fmt.Errorf("%w%w: %s is not a WordPress theme: it has no style.css with a \"Theme Name:\" header", ErrBadSource, errNotKind, from)
 		}
 	}
 	return st, nil
@@ -402,4 +408,70 @@ func typeName(m fs.FileMode) string {
 		return "socket"
 	}
 	return "special file (" + m.String() + ")"
+}
+
+// Identity is what a release archive holds: WordPress core, or the plugin
+// or theme called Name, at Version.
+type Identity struct {
+	Kind    Kind
+	Name    string
+	Version string
+}
+
+// Discard is a Put that keeps nothing (it hashes): reading a source for
+// what it is stores none of it.
+func Discard(r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+// Identify reads the source from as Load would, storing nothing, and
+// says what it is: core when it holds wp-includes/version.php (at its top
+// or in its one directory); else a plugin or a theme named by the one
+// directory everything lies in (as wordpress.org ships them:
+// akismet.5.3.zip holds akismet/). Load's refusals apply (paths that
+// escape, symlinks, limits, a plugin without a "Plugin Name:" header); a
+// source that is none of the three is refused with ErrBadSource saying so.
+func Identify(from string, lim Limits) (Identity, error) {
+	entries, closeSrc, err := list(from)
+	if err != nil {
+		return Identity{}, err
+	}
+	top := commonDir(entries)
+	core := false
+	for _, e := range entries {
+		core = core || e.name == VersionFile || top != "" && e.name == top+"/"+VersionFile
+	}
+	closeSrc()
+	if core {
+		st, err := Load(from, KindCore, "", lim, Discard)
+		if err != nil {
+			return Identity{}, err
+		}
+		return Identity{Kind: KindCore, Version: Inspect(st.Files, st.Content).Core}, nil
+	}
+	if top == "" {
+		return Identity{}, fmt.Errorf("%w: %s is neither WordPress core (no %s) nor a plugin or a theme (everything in one directory named after it)", ErrBadSource, from, VersionFile)
+	}
+	if err := CheckName(KindPlugin, top); err != nil {
+		return Identity{}, fmt.Errorf("%s: %w", from, err)
+	}
+	for _, kind := range []Kind{KindPlugin, KindTheme} {
+		st, err := Load(from, kind, top, lim, Discard)
+		if err != nil {
+			if errors.Is(err, errNotKind) {
+				continue // perhaps the other kind
+			}
+			return Identity{}, err
+		}
+		inv := Inspect(st.Files, st.Content)
+		cs := inv.Plugins
+		if kind == KindTheme {
+			cs = inv.Themes
+		}
+		c, _ := Find(cs, top)
+		return Identity{Kind: kind, Name: top, Version: c.Version}, nil
+	}
+	return Identity{}, fmt.Errorf("%w: %s is neither WordPress core (no %s), a plugin (no PHP file at the top of %s/ with a \"Plugin Name:\" header) nor a theme (no %s/style.css with a \"Theme Name:\" header)", ErrBadSource, from, VersionFile, top, top)
 }

@@ -138,3 +138,30 @@ func DBVersion(versionPHP []byte) int {
 	n, _ := strconv.Atoi(string(m[1]))
 	return n
 }
+
+// Line is the major line of version v of a component of kind, the part
+// an automatic "minor" update keeps (docs/adr/0023-releases.md):
+//
+//   - core: X.Y, as Major ("6.1" for "6.1.9"; WordPress's major releases
+//     are X.Y, its minor and security releases X.Y.Z);
+//   - a plugin or a theme: the first number ("5" for "5.0.2", "22" for
+//     "22.1"). Their versions are not semver and follow no common rule;
+//     the first number is the one most of them bump for a breaking
+//     release, and a plugin that bumps it every release (22.1 → 23.0)
+//     only ever updates when asked, which errs on the side of asking.
+//
+// Versions compare like Compare: "2" and "2.0" are on the same line.
+func Line(kind Kind, v string) string {
+	if kind == KindCore {
+		return Major(v)
+	}
+	p, _ := splitVersion(v)
+	return strconv.Itoa(p[0])
+}
+
+// PreRelease says whether v carries a pre-release or build suffix
+// ("6.2-RC1", "2.0beta", "1.0-dev"): automatic updates never take one.
+func PreRelease(v string) bool {
+	_, suffix := splitVersion(v)
+	return suffix != ""
+}

@@ -430,4 +430,71 @@ echo apply_filters( 'auto_update_core', true ) ? "core-auto\n" : "no-core-auto\n
 			t.Errorf("downgrade without --force: exit %d %q", r.code, r.stderr)
 		}
 	})
+
+	t.Run("automatic plugin update: the running line rolls out through the canary, a major one and a bad zip wait", func(t *testing.T) {
+		drop := func(name string, entries map[string]string) {
+			t.Helper()
+			tmp := zipFile(t, entries)
+			if out, err := exec.Command("mv", tmp, filepath.Join(feed, name)).CombinedOutput(); err != nil {
+				t.Fatalf("mv: %v: %s", err, out)
+			}
+		}
+		plugin := func(version string) map[string]string {
+			return map[string]string{
+				"e2e-demo/e2e-demo.php":    "<?php\n/*\n * Plugin Name: E2E Demo\n * Version: " + version + "\n */\n",
+				"e2e-demo/inc/version.php": "<?php return '" + version + "';\n",
+			}
+		}
+		load := startLoad(searches(s.site, "auto-plugin"), 10)
+		t0 := time.Now()
+		drop("e2e-demo.2.0.zip", plugin("2.0"))
+		drop("e2e-demo.1.2.zip", plugin("1.2"))
+		drop("e2e-evil.zip", map[string]string{"e2e-demo/e2e-demo.php": plugin("1.3")["e2e-demo/e2e-demo.php"], "e2e-demo/../../../wp-config.php": "<?php // owned"})
+		var doc api.Releases
+		for deadline := t0.Add(90 * time.Second); ; time.Sleep(time.Second) {
+			doc = s.releases(t)
+			if strings.HasPrefix(doc.Current.Change, "plugin e2e-demo 1.1 → 1.2") || time.Now().After(deadline) {
+				break
+			}
+		}
+		if doc.Current.Change != "plugin e2e-demo 1.1 → 1.2 (automatic, releases.auto.plugins: minor)" {
+			load.Stop()
+			t.Fatalf("after %s the current release is %+v, want e2e-demo 1.2 rolled out automatically", time.Since(t0).Round(time.Second), doc.Current)
+		}
+		s.waitNodesAt(t, doc.Current.Seq, "WordPress 6.1.98 auto", 60*time.Second)
+		ok, failed, failures := load.Stop()
+		t.Logf("measured: the automatic plugin update was on every node %s after the zip was dropped; load %d ok, %d failed", time.Since(t0).Round(time.Second), ok, failed)
+		if failed != 0 {
+			t.Errorf("%d failed requests during the automatic plugin update: %v", failed, failures)
+		}
+		for _, n := range s.status(t).Nodes {
+			b, err := os.ReadFile(filepath.Join(n.Docroot, "wp-content/plugins/e2e-demo/inc/version.php"))
+			if err != nil || !strings.Contains(string(b), "'1.2'") {
+				t.Errorf("%s: the plugin's file: %v %q", n.ID, err, b)
+			}
+			if b, err := os.ReadFile(filepath.Join(n.Docroot, "wp-config.php")); err != nil || strings.Contains(string(b), "owned") {
+				t.Errorf("%s: wp-config.php: %v %.80q", n.ID, err, b)
+			}
+		}
+		var events result
+		want := []string{
+			"release " + doc.Current.ID + " passed its canary checks",
+			"holds plugin e2e-demo 2.0 (running 1.1); releases.auto.plugins: minor takes only the running 1.x line",
+			"scalepress update plugin e2e-demo --from " + filepath.Join(feed, "e2e-demo.2.0.zip"),
+			"e2e-evil.zip is not a WordPress release: bad release source: \"e2e-demo/../../../wp-config.php\" climbs out of the directory",
+		}
+		missing := want
+		for end := time.Now().Add(30 * time.Second); len(missing) > 0 && time.Now().Before(end); time.Sleep(time.Second) {
+			events = s.cli(t, "events")
+			missing = nil
+			for _, w := range want {
+				if !strings.Contains(events.stdout, w) {
+					missing = append(missing, w)
+				}
+			}
+		}
+		if len(missing) > 0 {
+			t.Errorf("events lack %q:\n%s", missing, events.stdout)
+		}
+	})
 }
