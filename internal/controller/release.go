@@ -156,11 +156,17 @@ func inventoryOf(inv release.Inventory, r *api.Release) {
 func nextReleaseID(recs []api.Release) string {
 	n := 0
 	for _, r := range recs {
-		if i, err := strconv.Atoi(strings.TrimPrefix(r.ID, "r")); err == nil && i > n {
+		if i, ok := releaseNum(r.ID); ok && i > n {
 			n = i
 		}
 	}
 	return "r" + strconv.Itoa(n+1)
+}
+
+// releaseNum is N of release id rN.
+func releaseNum(id string) (int, bool) {
+	i, err := strconv.Atoi(strings.TrimPrefix(id, "r"))
+	return i, err == nil
 }
 
 // baseline records the store's managed tree as release r1 ("initial")
@@ -333,6 +339,11 @@ func rollbackTarget(recs []api.Release, id string) (api.Release, error) {
 				return r, nil
 			}
 		}
+		if n, ok := releaseNum(id); ok && len(recs) > 0 {
+			if first, ok := releaseNum(recs[0].ID); ok && n < first {
+				return api.Release{}, fmt.Errorf("%w: release %s is no longer kept (releases.keep; the oldest kept is %s)", errReleaseRefused, id, recs[0].ID)
+			}
+		}
 		return api.Release{}, fmt.Errorf("%w: there is no release %s (scalepress release lists them)", errReleaseRefused, id)
 	}
 	for _, r := range slices.Backward(recs) {
@@ -392,6 +403,7 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 		if serr := store.SaveRecords(recs); serr != nil {
 			return recs[i], serr
 		}
+		c.pruneReleases(store, recs)
 		return recs[i], fmt.Errorf("release %s failed: %s", rec.ID, reason)
 	}
 	for j := range recs[:i] {
@@ -413,6 +425,7 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 	if err := store.SaveRecords(recs); err != nil {
 		return recs[i], err
 	}
+	c.pruneReleases(store, recs)
 	// Cached pages carry the old version (the generator meta, asset
 	// versions): everything goes.
 	body, _ := json.Marshal(api.PurgeRequest{All: true})
@@ -420,6 +433,26 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 	c.eventWith("release", "", map[string]any{"release": rec.ID, "seq": seq, "duration_ms": recs[i].DurationMS},
 		"release %s live at files seq %d in %s: %s", rec.ID, seq, time.Since(t0).Round(time.Millisecond), rec.Change)
 	return recs[i], nil
+}
+
+// pruneReleases keeps releases.keep releases (and always the live one
+// and the one before it) and removes the content no kept release needs;
+// it runs at the end of every rollout, under the rollout lock. A failure
+// is an event: the rollout itself is done.
+func (c *Controller) pruneReleases(store *release.Store, recs []api.Release) {
+	keep := c.cfg.Releases.Keep
+	if keep < 2 {
+		return // unset (Validate refuses less than 2)
+	}
+	_, p, err := store.Prune(recs, keep)
+	if err != nil {
+		c.eventWith("release", "", map[string]any{"level": "alert"}, "releases.keep: %v", err)
+		return
+	}
+	if len(p.Releases) > 0 || p.Blobs > 0 {
+		c.eventWith("release", "", map[string]any{"releases": p.Releases, "blobs": p.Blobs, "bytes": p.Bytes},
+			"releases.keep: %d: removed releases %v and %d files of content no kept release names (%d bytes)", keep, p.Releases, p.Blobs, p.Bytes)
+	}
 }
 
 // runCanary marks release i canary and runs it on the canary node; an

@@ -415,3 +415,68 @@ func TestDBUpgradeNeedsABackup(t *testing.T) {
 		t.Errorf("update without a database change = %+v, %v", rel, err)
 	}
 }
+
+// TestReleaseRetention: after each rollout the store keeps releases.keep
+// releases and the content they name, no more; a rollback to a kept
+// release restores its files from what is left; one to a release no
+// longer kept is refused saying so.
+func TestReleaseRetention(t *testing.T) {
+	c, ff := releaseController(t)
+	c.cfg.Releases.Keep = 2
+	ctx := context.Background()
+	for _, v := range []string{"1.1", "1.2", "1.3", "1.4"} {
+		src := writeSource(t, map[string]string{"demo/demo.php": fmt.Sprintf(demoPlugin, v), "demo/only-" + v + ".php": "<?php // " + v})
+		if _, err := c.update(ctx, api.UpdateRequest{Kind: "plugin", Name: "demo", From: src + "/demo"}, ""); err != nil {
+			t.Fatalf("update to %s: %v", v, err)
+		}
+	}
+	doc, err := c.releasesDoc(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range doc.Releases {
+		ids = append(ids, r.ID+" "+r.Status)
+	}
+	if diff := gocmp.Diff([]string{"r4 superseded", "r5 live"}, ids); diff != "" {
+		t.Errorf("releases (-want +got):\n%s", diff)
+	}
+	store, err := release.OpenStore(filepath.Join(c.layout.Dir, "releases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every blob left is one r4 or r5 names.
+	need := map[string]bool{}
+	for _, id := range []string{"r4", "r5"} {
+		tree, err := store.Tree(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range tree {
+			if !f.Dir {
+				need[f.Hash] = true
+				if !store.HasBlob(f.Hash) {
+					t.Errorf("%s's %s is gone from the store", id, f.Path)
+				}
+			}
+		}
+	}
+	filepath.WalkDir(filepath.Join(c.layout.Dir, "releases", "blobs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !need[d.Name()] {
+			t.Errorf("blob %s is named by no kept release", d.Name())
+		}
+		return nil
+	})
+	if _, err := c.rollback(ctx, api.RollbackRequest{Release: "r2"}); err == nil || !strings.Contains(err.Error(), "release r2 is no longer kept (releases.keep; the oldest kept is r4)") {
+		t.Errorf("rollback to a pruned release: %v", err)
+	}
+	if _, err := c.rollback(ctx, api.RollbackRequest{}); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if got := ff.content("wp-content/plugins/demo/only-1.3.php"); got != "<?php // 1.3" {
+		t.Errorf("after the rollback to r4: only-1.3.php = %q", got)
+	}
+	if got := ff.content("wp-content/plugins/demo/only-1.4.php"); got != "<missing>" {
+		t.Errorf("after the rollback to r4: only-1.4.php = %q, want it removed", got)
+	}
+}
