@@ -75,6 +75,7 @@ type Controller struct {
 	seedFiles    FilesSeeder
 	filesBackup  FilesBackup
 	releaseFiles ReleaseFilesFunc
+	relRemote    releaseRemote // the release store's copy in the files store's bucket
 	rollouts     rollouts
 	backups      backups
 	purges       *purge.Fanout

@@ -72,7 +72,7 @@ func (c *Controller) releaseDeps() (*release.Store, ReleaseFiles, error) {
 	if !c.cfg.Files.Enabled || c.releaseFiles == nil {
 		return nil, nil, fmt.Errorf("%w: releases need the files role (files.enabled: true): it is how code reaches every node", errReleaseRefused)
 	}
-	st, err := release.OpenStore(filepath.Join(c.layout.Dir, "releases"))
+	st, err := c.openReleaseStore()
 	if err != nil {
 		return nil, nil, err
 	}

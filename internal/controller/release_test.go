@@ -20,7 +20,9 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/release"
+	"github.com/scalepress/scalepress/test/tools"
 )
 
 // fakeFiles is a files store in memory: a unit push replaces the tree at
@@ -478,5 +480,47 @@ func TestReleaseRetention(t *testing.T) {
 	}
 	if got := ff.content("wp-content/plugins/demo/only-1.4.php"); got != "<missing>" {
 		t.Errorf("after the rollback to r4: only-1.4.php = %q, want it removed", got)
+	}
+}
+
+// TestReleasesOnS3: with files.store.kind s3 the release store is also
+// kept in the files store's bucket, so that a controller on another host
+// (an empty DIR) lists every release and rolls back to one whose content
+// only the bucket holds.
+func TestReleasesOnS3(t *testing.T) {
+	gw := tools.StartVersitygw(t, "127.0.0.1:0")
+	gw.MakeBucket(t, "site")
+	keys := t.TempDir()
+	ak, sk := filepath.Join(keys, "access"), filepath.Join(keys, "secret")
+	os.WriteFile(ak, []byte(gw.AccessKey+"\n"), 0o600)
+	os.WriteFile(sk, []byte(gw.SecretKey+"\n"), 0o600)
+	s3 := config.FilesStore{Kind: "s3", Endpoint: gw.Endpoint, Bucket: "site", Prefix: "one", Region: "us-east-1", AccessKeyFile: ak, SecretKeyFile: sk}
+
+	c, ff := releaseController(t)
+	c.cfg.Files.Store = s3
+	ctx := context.Background()
+	if _, err := c.update(ctx, api.UpdateRequest{Kind: "core", From: coreSource(t, "6.1.10")}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(gw.Data, "site", "one", "releases", "releases.json")); err != nil {
+		t.Fatalf("no releases.json under PREFIX/releases/ in the bucket: %v", err)
+	}
+
+	// Another host: a new DIR, the same files store and bucket.
+	c2, _ := releaseController(t)
+	c2.cfg.Files.Store = s3
+	c2.SetReleaseFiles(func(url, tok string) ReleaseFiles { return ff })
+	if diff := gocmp.Diff([]string{"r1 superseded 6.1.9", "r2 live 6.1.10"}, statuses(t, c2)); diff != "" {
+		t.Errorf("releases on another host (-want +got):\n%s", diff)
+	}
+	// r1's old.php is named by no live tree: only the bucket has it.
+	if _, err := c2.rollback(ctx, api.RollbackRequest{Release: "r1"}); err != nil {
+		t.Fatalf("rollback r1 on another host: %v", err)
+	}
+	if got := ff.content("wp-includes/old.php"); got != "<?php // removed in 6.1.10" {
+		t.Errorf("after the rollback on another host, old.php = %q", got)
+	}
+	if got := ff.content("wp-includes/version.php"); got != versionFile("6.1.9") {
+		t.Errorf("after the rollback on another host, version.php = %q", got)
 	}
 }

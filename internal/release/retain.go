@@ -113,5 +113,8 @@ func (s *Store) Prune(recs []api.Release, keep int) ([]api.Release, Pruned, erro
 			out.Bytes += info.Size()
 		}
 	}
+	if _, err := s.syncRemote(keepTree, need); err != nil {
+		return kept, out, err
+	}
 	return kept, out, nil
 }

@@ -25,7 +25,8 @@ import (
 // garbage collection removes what the live tree no longer names: a
 // rollback needs the old content.
 type Store struct {
-	dir string
+	dir    string
+	remote Remote // nil: the local directory only
 }
 
 // OpenStore opens (making it when missing) the store in dir.
@@ -49,9 +50,14 @@ func (s *Store) HasBlob(hash string) bool {
 	if !hashRE.MatchString(hash) {
 		return false
 	}
-	_, err := os.Stat(s.blobPath(hash))
-	return err == nil
+	if _, err := os.Stat(s.blobPath(hash)); err == nil {
+		return true
+	}
+	ok, _ := s.fetch(blobRel(hash))
+	return ok
 }
+
+func blobRel(hash string) string { return "blobs/" + hash[:2] + "/" + hash }
 
 // PutBlob stores r's content (a Put).
 func (s *Store) PutBlob(r io.Reader) (string, int64, error) {
@@ -77,8 +83,17 @@ func (s *Store) PutBlob(r io.Reader) (string, int64, error) {
 	if err := os.Chmod(f.Name(), 0o600); err != nil {
 		return "", 0, fmt.Errorf("releases: %w", err)
 	}
+	_, statErr := os.Stat(dst)
 	if err := os.Rename(f.Name(), dst); err != nil {
 		return "", 0, fmt.Errorf("releases: %w", err)
+	}
+	if statErr != nil {
+		// New here: the remote gets it before it counts as stored (a blob
+		// held locally is one the remote holds).
+		if err := s.putRemote(blobRel(hash)); err != nil {
+			os.Remove(dst)
+			return "", 0, err
+		}
 	}
 	return hash, n, nil
 }
@@ -89,6 +104,13 @@ func (s *Store) OpenBlob(hash string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("releases: %q is not a blob hash", hash)
 	}
 	f, err := os.Open(s.blobPath(hash))
+	if errors.Is(err, os.ErrNotExist) {
+		if ok, ferr := s.fetch(blobRel(hash)); ferr != nil {
+			return nil, ferr
+		} else if ok {
+			f, err = os.Open(s.blobPath(hash))
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("releases: %w", err)
 	}
@@ -107,7 +129,7 @@ func (s *Store) ReadBlob(hash string, limit int64) ([]byte, error) {
 
 // Records are every release, oldest first (none when the store is new).
 func (s *Store) Records() ([]api.Release, error) {
-	data, err := os.ReadFile(filepath.Join(s.dir, "releases.json"))
+	data, err := s.readAll("releases.json")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -131,7 +153,7 @@ func (s *Store) SaveRecords(rs []api.Release) error {
 	if err := atomicfile.WriteJSON(filepath.Join(s.dir, "releases.json"), doc, 0o600); err != nil {
 		return fmt.Errorf("releases: %w", err)
 	}
-	return nil
+	return s.putRemote("releases.json")
 }
 
 var idRE = regexp.MustCompile(`^r[0-9]{1,9}$`)
@@ -147,7 +169,7 @@ func (s *Store) SaveTree(id string, tree []File) error {
 	if err := atomicfile.WriteJSON(filepath.Join(s.dir, "trees", id+".json"), tree, 0o600); err != nil {
 		return fmt.Errorf("releases: %w", err)
 	}
-	return nil
+	return s.putRemote("trees/" + id + ".json")
 }
 
 // Tree is the managed tree of release id.
@@ -155,7 +177,7 @@ func (s *Store) Tree(id string) ([]File, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("releases: bad release id %q", id)
 	}
-	data, err := os.ReadFile(filepath.Join(s.dir, "trees", id+".json"))
+	data, err := s.readAll("trees/" + id + ".json")
 	if err != nil {
 		return nil, fmt.Errorf("releases: %w", err)
 	}
