@@ -14,7 +14,8 @@
 #          as WordPress 6.1's upgrader (copy_dir) wrote them, and reaching
 #          node-2 through file sync change by change.
 # Each node is probed directly (uncached): the core update by one worker
-# (searches), the plugin by two back to back (check.php).
+# (searches back to back), the plugin likewise (check.php): one PHP worker
+# of each node's two stays free for the load.
 # Each measured REPS times. Usage: bench/release.sh [REPS=3] [RATE=10]
 # Raw output: bench/results/release-DATE.txt.
 set -euo pipefail
@@ -107,11 +108,11 @@ echo "== 2. plugin of 200 files: mixed window per node"
 n=1
 for rep in $(seq 1 $REPS); do
   n=$((n + 1)); mixcheck $n
-  out=$(probe -pair -path /wp-content/plugins/mixcheck/check.php -want "$n $n" -load "http://$EDGE/?s=bench-unit-$rep" -rate $RATE -- $BIN update plugin mixcheck --from $W.src/mixcheck-$n.zip --dir $W 2>&1)
+  out=$(probe -conc 1 -pair -path /wp-content/plugins/mixcheck/check.php -want "$n $n" -load "http://$EDGE/?s=bench-unit-$rep" -rate $RATE -- $BIN update plugin mixcheck --from $W.src/mixcheck-$n.zip --dir $W 2>&1)
   raw_add "plugin as a release, rep $rep" "$out"
   echo "rep $rep a) update plugin (unit pushes):"; grep -E '^command|^node|^every|^load' <<<"$out" | sed 's/^/   /'
   n=$((n + 1)); mixcheck $n
-  out=$(probe -pair -path /wp-content/plugins/mixcheck/check.php -want "$n $n" -load "http://$EDGE/?s=bench-inplace-$rep" -rate $RATE -- python3 $W.src/inplace.py $W.src/mixcheck-$n/mixcheck $DOC1/wp-content/plugins/mixcheck 2>&1)
+  out=$(probe -conc 1 -pair -path /wp-content/plugins/mixcheck/check.php -want "$n $n" -load "http://$EDGE/?s=bench-inplace-$rep" -rate $RATE -- python3 $W.src/inplace.py $W.src/mixcheck-$n/mixcheck $DOC1/wp-content/plugins/mixcheck 2>&1)
   raw_add "plugin file by file, rep $rep" "$out"
   echo "rep $rep b) file by file into node-1's live tree (before ADR 26):"; grep -E '^command|^node|^every|^load' <<<"$out" | sed 's/^/   /'
   # let file sync settle before the next release reads the store
