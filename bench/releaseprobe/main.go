@@ -96,7 +96,7 @@ func main() {
 					var body []byte
 					status := 0
 					if err == nil {
-						body, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
+						body, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 						resp.Body.Close()
 						status = resp.StatusCode
 					}
