@@ -65,6 +65,9 @@ type AutoPolicy struct {
 
 // UnmarshalYAML takes a mapping of the kinds or one value for all three.
 func (p *AutoPolicy) UnmarshalYAML(n *yaml.Node) error {
+	if n.Tag == "!!null" {
+		return nil // `auto:` with nothing: the defaults
+	}
 	if n.Kind == yaml.ScalarNode {
 		var v string
 		if err := n.Decode(&v); err != nil {

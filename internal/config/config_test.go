@@ -67,6 +67,11 @@ func TestParse(t *testing.T) {
 				t.Error(diff)
 			}
 		}},
+		{name: "releases auto empty", yaml: "releases:\n  auto:\n", check: func(t *testing.T, c Config) {
+			if diff := cmp.Diff(Default().Releases.Auto, c.Releases.Auto); diff != "" {
+				t.Error(diff)
+			}
+		}},
 		{name: "releases auto per kind", yaml: "releases:\n  auto:\n    plugins: off\n", check: func(t *testing.T, c Config) {
 			if diff := cmp.Diff(AutoPolicy{Core: AutoMinor, Plugins: AutoOff, Themes: AutoMinor}, c.Releases.Auto); diff != "" {
 				t.Error(diff)
