@@ -178,6 +178,10 @@ func (c *Controller) checkSource(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("releases.source_dir: %w", err)
 	}
+	// The state lives beside the releases, which may not exist yet.
+	if err := os.MkdirAll(filepath.Dir(c.sourceStatePath()), 0o700); err != nil {
+		return fmt.Errorf("releases: %w", err)
+	}
 	known := map[string]sourceFile{}
 	if b, err := os.ReadFile(c.sourceStatePath()); err == nil {
 		json.Unmarshal(b, &known)

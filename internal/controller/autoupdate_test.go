@@ -276,3 +276,19 @@ func eventLines(c *Controller) string {
 	}
 	return b.String()
 }
+
+// TestCheckSourceFirst: the first look, with nothing to roll out (so no
+// release store yet), records what it saw: it is not read again.
+func TestCheckSourceFirst(t *testing.T) {
+	c, _ := releaseController(t)
+	feed := t.TempDir()
+	c.cfg.Releases.SourceDir = feed
+	os.WriteFile(filepath.Join(feed, "junk.zip"), []byte("not a zip"), 0o644)
+	settled(t, filepath.Join(feed, "junk.zip"))
+	if err := c.checkSource(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(c.sourceStatePath()); err != nil {
+		t.Errorf("no source state after the first look: %v", err)
+	}
+}
