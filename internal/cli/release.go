@@ -119,8 +119,11 @@ func runRelease(args []string) error {
 func printReleases(w io.Writer, doc api.Releases) {
 	cur := doc.Current
 	id := cur.ID
-	if id == "" {
+	switch {
+	case id == "" && len(doc.Releases) == 0:
 		id = "(not recorded yet: the first update records it as r1)"
+	case id == "":
+		id = "(not recorded: the next update or rollback starts from it)"
 	}
 	fmt.Fprintf(w, "current release %s at files seq %d\n", id, doc.Seq)
 	if cur.ID == "" && cur.Change != "" {
