@@ -85,12 +85,14 @@ mixed() {
   for f in home post static search samples; do raw_add "$name rep $r $f" "$(cat $d/$f.txt)"; done
   lat() { awk '/^latency/ {print $3, $9}' $d/$1.txt; }
   ok() { awk '/^success/ {print $2}' $d/$1.txt; }
-  printf "%-7s %-3s %-18s %-18s %-18s %-22s %-8s %-14s %s\n" $name $r "$(lat home)" "$(lat post)" "$(lat static)" "$(lat search) $(ok search)" \
+  # searches answered 200 per second of the phase: PHP's throughput
+  served() { awk -v p=${PHASE%s} '/^status/ {for (i=2;i<=NF;i++) if ($i ~ /^200=/) {sub("200=","",$i); printf "%.1f/s", $i/p}}' $d/$1.txt; }
+  printf "%-7s %-3s %-18s %-18s %-18s %-22s %-8s %-8s %-14s %s\n" $name $r "$(lat home)" "$(lat post)" "$(lat static)" "$(lat search) $(ok search)" "$(served search)" \
     "$(awk '/^status/ {for (i=2;i<=NF;i++) if ($i ~ /^503=/) {sub("503=","",$i); print $i}}' $d/search.txt | head -1)" \
     "$(awk '{print $2}' $d/samples.txt | sort -n | tail -1)" \
     "$(awk '{s+=$3; n++} END {if (n) printf "%.0f%%", s/n}' $d/samples.txt)"
 }
-printf "%-7s %-3s %-18s %-18s %-18s %-22s %-8s %-14s %s\n" setup rep "home p50 p99" "post p50 p99" "static p50 p99" "search p50 p99 ok" "503s" "max nodes" "mean cpu pressure"
+printf "%-7s %-3s %-18s %-18s %-18s %-22s %-8s %-8s %-14s %s\n" setup rep "home p50 p99" "post p50 p99" "static p50 p99" "search p50 p99 ok" "200/s" "503s" "max nodes" "mean cpu pressure"
 up before
 for r in $(seq 1 $REPS); do mixed before http://$EDGE; sleep 20; done
 start_nginx_fpm $W $NGINX $W/nodes/node-1/docroot $EDGE cache
