@@ -67,13 +67,21 @@ func (a *Agent) refuse(w http.ResponseWriter, r *http.Request, fw forwarded, sta
 	guard.Refuse(w, r, a.logger, status, format, args...)
 }
 
+// saturatedRetryAfter is the Retry-After, in seconds, of a saturated node's
+// 503: the edge's admission 503s say the same.
+const saturatedRetryAfter = "1"
+
 func (a *Agent) servePHP(w http.ResponseWriter, r *http.Request, rt route, file string, fw forwarded) {
 	if q := a.fcgi.Stats().Waiting; q >= a.maxQueue {
 		// Every PHP worker is busy and the queue is full: refuse before PHP
 		// sees the request, so the edge can send it (even a POST) elsewhere.
+		// Retry-After: the client (or the edge, passing it on when every
+		// node refused) learns when a retry makes sense, as with the edge's
+		// own admission 503s: a queue this full drains within a second.
 		w.Header().Set(api.HeaderSaturated, "1")
 		w.Header().Set(api.HeaderNodeError, "1")
-		http.Error(w, "503 service unavailable: node saturated", http.StatusServiceUnavailable)
+		w.Header().Set("Retry-After", saturatedRetryAfter)
+		http.Error(w, "503 service unavailable: node saturated (every PHP worker busy and the queue full); retry shortly", http.StatusServiceUnavailable)
 		return
 	}
 	// Forward reads the whole body before it takes a PHP worker. The
