@@ -1,0 +1,344 @@
+package multihost
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/test/hosts"
+)
+
+// nodeCutLongestGET bounds the longest single GET that overlaps a node
+// host's cut. The edge's own checks take a node out of service after Fall
+// (3) failed checks HealthInterval (2 s) apart, each waiting HealthTimeout
+// (1 s): at most about 7 s after the cut; a GET in flight to the node is
+// then sent again to another (an uncached search: well under a second
+// here, a few seconds under this machine's load). A GET still waiting for
+// the cut node's answer head after 130 s (the response head timeout) is
+// what this bound rules out.
+const nodeCutLongestGET = 15 * time.Second
+
+// nodeCutResult is one GET of the load.
+type nodeCutResult struct {
+	start, end time.Time
+	path       string
+	code       int
+	node       string // X-Scalepress-Node (site.debug keeps it)
+	err        string // empty: 200 with the search term in the body
+}
+
+// TestNodeHostCut cuts the link of a host that runs a WordPress node (its
+// bridge port down: packets vanish, no RST) while the client namespace
+// sends uncached GETs (searches) through the edge, for at least 30 s and
+// until the node group has three nodes in service on the other hosts, then
+// heals it (issue 12). Not one GET may fail, and none that overlaps the
+// cut may take longer than nodeCutLongestGET.
+func TestNodeHostCut(t *testing.T) {
+	bin := os.Getenv("SCALEPRESS_BIN")
+	if bin == "" {
+		t.Fatal("SCALEPRESS_BIN must name the scalepress binary (make multihost sets it)")
+	}
+	hosts.LockE2E(t)
+	n := hosts.New(t, hosts.DefaultConfig())
+	h1, client := n.Host(t, "h1"), n.Client
+	nodeHosts := n.Hosts[1:]
+
+	base, err := os.MkdirTemp("", "sp-mh-nodecut-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta := map[string]map[string]string{}
+	for _, h := range nodeHosts {
+		d := filepath.Join(base, h.Name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		meta[h.Name] = map[string]string{"scalepress_dir": d}
+	}
+	nm := hosts.StartNomad(t, n, h1, nodeHosts, hosts.NomadOptions{Meta: meta})
+	dir := filepath.Join(base, "controller")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	apiFwd := client.Forward(t, h1.Addr.String()+":9090")
+	// siteConfig with three nodes (min 3, room for a fourth while one is
+	// lost), its own Nomad job, and the node's name on every answer.
+	cfg := siteConfig(h1.Addr.String(), apiFwd)
+	for _, r := range [][2]string{
+		{"  title: multi-host site\n", "  title: multi-host site\n  debug: true\n"},
+		{"  count: 2\n", "  count: 3\n"},
+		{"  min: 2\n  max: 3\n", "  min: 3\n  max: 4\n"},
+		{"job: sp-mh-nodes\n", "job: sp-mh-nodecut\n"},
+	} {
+		if !strings.Contains(cfg, r[0]) {
+			t.Fatalf("siteConfig has no %q to change", r[0])
+		}
+		cfg = strings.Replace(cfg, r[0], r[1], 1)
+	}
+	cfgPath := filepath.Join(dir, "scalepress.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := h1.Command(ctx, bin, append(args, "--dir", dir)...).CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() {
+		if out, err := cli("down"); err != nil {
+			t.Logf("down at cleanup: %v: %s", err, out)
+		}
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(base, "*", "logs", "*.log"))
+			for _, c := range nm.Clients {
+				cfgDir := filepath.Dir(c.Cmd.Args[len(c.Cmd.Args)-1])
+				l, _ := filepath.Glob(filepath.Join(cfgDir, "data-*", "alloc", "*", "alloc", "logs", "node-host.std*"))
+				logs = append(logs, l...)
+				break
+			}
+			for _, l := range logs {
+				t.Logf("---- %s (tail)\n%s", l, tailFile(l, 3000))
+			}
+		}
+	})
+
+	up := h1.Start(t, bin, "up", "--config", cfgPath, "--dir", dir)
+	site := "http://" + h1.Addr.String() + ":8080"
+	// Its own client: longer than the edge's 130 s wait for an answer
+	// head, so that a GET stuck on the cut node shows as such.
+	web := &http.Client{
+		Transport: &http.Transport{DialContext: client.DialContext, MaxIdleConnsPerHost: 16},
+		Timeout:   150 * time.Second,
+	}
+	t.Cleanup(web.CloseIdleConnections)
+	for deadline := time.Now().Add(10 * time.Minute); ; {
+		resp, err := web.Get(site + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-up.Done():
+			t.Fatalf("up exited before the site answered: %v", up.Err())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the site never answered 200 through the edge: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	tok, err := os.ReadFile(filepath.Join(dir, "secrets", "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := api.NewClient("http://" + apiFwd)
+	ctl.Token = strings.TrimSpace(string(tok))
+	// inService waits for want nodes in service, on hosts ok accepts.
+	inService := func(want int, within time.Duration, ok func(map[string]string) bool) (map[string]string, bool) {
+		t.Helper()
+		var last []api.NodeStatus
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			st, err := ctl.Status(ctx)
+			cancel()
+			if err != nil {
+				t.Logf("status through the forward: %v", err)
+				continue
+			}
+			last = st.Nodes
+			byNode := map[string]string{}
+			for _, nd := range st.Nodes {
+				if nd.State == api.NodeInService {
+					byNode[nd.ID] = nd.Host
+				}
+			}
+			if len(byNode) == want && ok(byNode) {
+				return byNode, true
+			}
+		}
+		t.Logf("not %d nodes in service as wanted; status shows %+v", want, last)
+		return nil, false
+	}
+	spread := func(byNode map[string]string) bool {
+		var hs []string
+		for _, h := range byNode {
+			if !slices.Contains(hs, h) {
+				hs = append(hs, h)
+			}
+		}
+		return len(hs) == len(byNode)
+	}
+	nodes, ok := inService(3, 5*time.Minute, spread)
+	if !ok {
+		t.Fatal("three nodes never in service, one per Nomad client")
+	}
+	t.Logf("nodes: %v", nodes)
+	// The victim is h4 (h2..h4 each run one node).
+	victim := n.Host(t, "h4")
+	var victimNode string
+	for id, h := range nodes {
+		if h == victim.Name {
+			victimNode = id
+		}
+	}
+	if victimNode == "" {
+		t.Fatalf("no node on %s: %v", victim.Name, nodes)
+	}
+
+	// The load: 4 loops of uncached searches, each checked for 200 and its
+	// term in the body.
+	var (
+		mu      sync.Mutex
+		results []nodeCutResult
+		wg      sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				term := fmt.Sprintf("nodecut%dq%d", g, i)
+				r := nodeCutResult{start: time.Now(), path: "/?s=" + term}
+				resp, err := web.Get(site + r.path)
+				if err != nil {
+					r.err = err.Error()
+				} else {
+					b, rerr := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+					resp.Body.Close()
+					r.code, r.node = resp.StatusCode, resp.Header.Get(api.HeaderNode)
+					switch {
+					case rerr != nil:
+						r.err = "reading the body: " + rerr.Error()
+					case resp.StatusCode != http.StatusOK:
+						r.err = fmt.Sprintf("status %d: %.200s", resp.StatusCode, b)
+					case !strings.Contains(string(b), term):
+						r.err = "200 without the search term in the body"
+					}
+				}
+				r.end = time.Now()
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+			}
+		})
+	}
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopLoad)
+
+	// Before the cut: the victim serves its share of the searches.
+	servedBy := func(node string, from, to time.Time) int {
+		mu.Lock()
+		defer mu.Unlock()
+		c := 0
+		for _, r := range results {
+			if r.node == node && !r.end.Before(from) && r.end.Before(to) {
+				c++
+			}
+		}
+		return c
+	}
+	tLoad := time.Now()
+	time.Sleep(15 * time.Second)
+	tCut := time.Now()
+	if c := servedBy(victimNode, tLoad, tCut); c == 0 {
+		t.Fatalf("%s (on %s) served no search in the 15 s before the cut", victimNode, victim.Name)
+	} else {
+		t.Logf("before the cut: %s on %s served %d searches", victimNode, victim.Name, c)
+	}
+
+	if err := n.Cut(victim); err != nil {
+		t.Fatal(err)
+	}
+	healed := false
+	heal := func() {
+		if !healed {
+			healed = true
+			if err := n.Heal(victim); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(heal)
+	// At least 30 s, and until three nodes are in service none of them on
+	// the victim (the group replaced the lost node), for at most 4 min.
+	time.Sleep(30 * time.Second)
+	replaced, ok := inService(3, 4*time.Minute, func(m map[string]string) bool {
+		for _, h := range m {
+			if h == victim.Name {
+				return false
+			}
+		}
+		return true
+	})
+	tHeal := time.Now()
+	heal()
+	if ok {
+		t.Logf("the group replaced %s within %s of the cut: %v", victimNode, tHeal.Sub(tCut).Round(time.Second), replaced)
+	} else {
+		t.Logf("the group did not replace %s within %s of the cut", victimNode, tHeal.Sub(tCut).Round(time.Second))
+	}
+	time.Sleep(15 * time.Second)
+	stopLoad()
+
+	// The figures and the assertions.
+	var failed []nodeCutResult
+	var longest, longestBefore nodeCutResult
+	during := 0
+	for _, r := range results {
+		if r.err != "" {
+			failed = append(failed, r)
+		}
+		d := r.end.Sub(r.start)
+		if r.end.After(tCut) && r.start.Before(tHeal) {
+			during++
+			if d > longest.end.Sub(longest.start) {
+				longest = r
+			}
+		} else if r.end.Before(tCut) && d > longestBefore.end.Sub(longestBefore.start) {
+			longestBefore = r
+		}
+	}
+	t.Logf("%d GETs, %d overlapping the cut (%s); %d failed; longest during the cut %s (%s, node %s, started %s after the cut), longest before %s",
+		len(results), during, tHeal.Sub(tCut).Round(time.Second), len(failed),
+		longest.end.Sub(longest.start).Round(time.Millisecond), longest.path, longest.node, longest.start.Sub(tCut).Round(time.Millisecond),
+		longestBefore.end.Sub(longestBefore.start).Round(time.Millisecond))
+	if c := servedBy(victimNode, tCut, tHeal); c > 0 {
+		t.Logf("%d searches answered by %s during the cut (sent before it)", c, victimNode)
+	}
+	for i, r := range failed {
+		if i == 10 {
+			t.Errorf("... and %d more failed GETs", len(failed)-10)
+			break
+		}
+		t.Errorf("failed GET %s (started %s after the cut, took %s, node %q): %s",
+			r.path, r.start.Sub(tCut).Round(time.Millisecond), r.end.Sub(r.start).Round(time.Millisecond), r.node, r.err)
+	}
+	if d := longest.end.Sub(longest.start); d > nodeCutLongestGET {
+		t.Errorf("longest GET during the cut: %s (%s, started %s after the cut), want at most %s",
+			d.Round(time.Millisecond), longest.path, longest.start.Sub(tCut).Round(time.Millisecond), nodeCutLongestGET)
+	}
+	if len(results) == 0 {
+		t.Fatal("no GET was sent")
+	}
+}
