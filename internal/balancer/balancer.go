@@ -110,6 +110,7 @@ func (b *Balancer) publishLocked(now int64) *view {
 			n.ejectedUntil.Store(0)
 			n.stateSince = eu
 			b.logger.Info("node ejection ended", "node", n.id, "addr", n.addr)
+			b.backInLocked(n, now)
 		}
 		if !n.healthy {
 			continue
@@ -189,6 +190,7 @@ func (b *Balancer) update(ups []Upstream) {
 			n.healthy, n.rises, n.falls = true, 0, 0
 			b.startSlowStartLocked(n, now)
 			n.stateSince = now
+			b.backInLocked(n, now)
 			b.logger.Info("node back in service", "node", n.id, "addr", n.addr)
 		}
 	}
@@ -203,6 +205,7 @@ func (b *Balancer) update(ups []Upstream) {
 
 func (b *Balancer) addLocked(u Upstream, now int64) {
 	n := &Node{id: u.ID, addr: u.Addr, b: b, healthy: true, drained: make(chan struct{}), stateSince: now}
+	n.down.Store(newDownSignal())
 	if b.cfg.NewConns != nil {
 		n.conns = b.cfg.NewConns(u.Addr)
 	}

@@ -54,6 +54,9 @@ func (b *Balancer) eject(n *Node, cause Outcome) {
 	n.ejectedTotal++
 	n.stateSince = now
 	b.logger.Warn("node ejected", "node", n.id, "addr", n.addr, "cause", cause, "for", d)
+	if cause != Saturated {
+		b.takenOutLocked(n)
+	}
 	b.publishLocked(now)
 	b.wake()
 }

@@ -141,6 +141,7 @@ func (b *Balancer) recordCheck(n *Node, err error) {
 			n.stateSince = now
 			b.startSlowStartLocked(n, now)
 			b.logger.Info("node healthy", "node", n.id, "addr", n.addr, "checks", n.rises)
+			b.backInLocked(n, now)
 			b.publishLocked(now)
 		}
 		return
@@ -152,6 +153,7 @@ func (b *Balancer) recordCheck(n *Node, err error) {
 		n.stateSince = now
 		n.slowStartEnd.Store(0)
 		b.logger.Warn("node unhealthy", "node", n.id, "addr", n.addr, "checks", n.falls, "err", err)
+		b.takenOutLocked(n)
 		b.publishLocked(now)
 	}
 }

@@ -89,6 +89,9 @@ type Node struct {
 	draining     atomic.Bool
 	slowStartEnd atomic.Int64 // clock ns at which slow start ends; 0: not warming
 	ejectedUntil atomic.Int64 // clock ns at which the ejection ends; 0: not ejected
+	// down is the current in-service period (OutOfService); written with
+	// b.mu held.
+	down atomic.Pointer[downSignal]
 
 	// Guarded by b.mu.
 	healthy       bool
