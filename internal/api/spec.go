@@ -210,6 +210,10 @@ type HTTPSpec struct {
 	NodeLimit    int    `json:"node_limit,omitempty"`
 	QueueBacklog int    `json:"queue_backlog,omitempty"`
 	QueueTimeout string `json:"queue_timeout,omitempty"`
+	// UpstreamHeaderTimeout (Go duration; "" = 15s) bounds the wait for a
+	// node's response head to a GET or HEAD while another node is in
+	// service; the request then goes once to another node (ADR 0021).
+	UpstreamHeaderTimeout string `json:"upstream_header_timeout,omitempty"`
 	// LoginThrottle limits password guessing (docs/adr/0014-login-throttling.md);
 	// nil = off.
 	LoginThrottle *LoginThrottleSpec `json:"login_throttle,omitempty"`

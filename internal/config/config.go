@@ -387,6 +387,10 @@ type HTTP struct {
 	Admission    bool          `yaml:"admission"`
 	QueueBacklog int           `yaml:"queue_backlog"`
 	QueueTimeout time.Duration `yaml:"queue_timeout"`
+	// UpstreamHeaderTimeout bounds an edge's wait for a node's response
+	// head to a GET or HEAD while another node is in service; then the
+	// request is sent once to another node (docs/adr/0021).
+	UpstreamHeaderTimeout time.Duration `yaml:"upstream_header_timeout"`
 	// LoginThrottle limits password guessing at each edge.
 	LoginThrottle LoginThrottle `yaml:"login_throttle"`
 }
@@ -497,7 +501,7 @@ func Default() Config {
 		Backup:   Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second, S3: BackupS3{Region: "us-east-1"}},
 		Releases: Releases{Auto: AutoPolicy{Core: AutoMinor, Plugins: AutoMinor, Themes: AutoMinor}, CheckEvery: 5 * time.Minute, Keep: 10},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
-			Admission: true, QueueBacklog: 16, QueueTimeout: 3 * time.Second,
+			Admission: true, QueueBacklog: 16, QueueTimeout: 3 * time.Second, UpstreamHeaderTimeout: 15 * time.Second,
 			LoginThrottle: defaultLoginThrottle()},
 		Scheduler: Scheduler{Kind: SchedulerLocal, Address: "http://127.0.0.1:4646", Datacenters: []string{"*"}, Job: "scalepress-nodes", CPU: 500, MemoryMB: 512},
 		TLS:       defaultTLS(),

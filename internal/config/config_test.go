@@ -164,7 +164,7 @@ func TestParse(t *testing.T) {
 		{name: "sql injection in db name", yaml: "db:\n  name: \"wp; DROP\"\n", wantErr: "db.name"},
 		{name: "http section", yaml: "http:\n  trusted_proxies: [192.0.2.0/24, \"2001:db8::1/128\"]\n  client_concurrency: 0\n  body_timeout: 2s\n  max_body_mb: 8\n", check: func(t *testing.T, c Config) {
 			want := HTTP{TrustedProxies: []string{"192.0.2.0/24", "2001:db8::1/128"}, ClientConcurrency: 0, BodyTimeout: 2 * time.Second, MaxBodyMB: 8,
-				Admission: true, QueueBacklog: 16, QueueTimeout: 3 * time.Second, LoginThrottle: defaultLoginThrottle()}
+				Admission: true, QueueBacklog: 16, QueueTimeout: 3 * time.Second, UpstreamHeaderTimeout: 15 * time.Second, LoginThrottle: defaultLoginThrottle()}
 			if diff := cmp.Diff(want, c.HTTP); diff != "" {
 				t.Error(diff)
 			}
@@ -173,6 +173,8 @@ func TestParse(t *testing.T) {
 		{name: "negative client concurrency", yaml: "http:\n  client_concurrency: -1\n", wantErr: "http.client_concurrency: must be 0 (no cap)"},
 		{name: "negative queue backlog", yaml: "http:\n  queue_backlog: -1\n", wantErr: "http.queue_backlog: must be 0 to 1024"},
 		{name: "zero queue timeout", yaml: "http:\n  queue_timeout: 0s\n", wantErr: "http.queue_timeout: must be 10ms to 1m"},
+		{name: "upstream header timeout too short", yaml: "http:\n  upstream_header_timeout: 500ms\n", wantErr: "http.upstream_header_timeout: must be 1s to 130s"},
+		{name: "upstream header timeout too long", yaml: "http:\n  upstream_header_timeout: 3m\n", wantErr: "http.upstream_header_timeout: must be 1s to 130s"},
 		{name: "body timeout too short", yaml: "http:\n  body_timeout: 1ms\n", wantErr: "http.body_timeout: must be 100ms to 10m"},
 		{name: "max body zero", yaml: "http:\n  max_body_mb: 0\n", wantErr: "http.max_body_mb: must be 1 to 4096"},
 		{name: "login throttle", yaml: "http:\n  login_throttle:\n    per_address: 5\n    per_user: 0\n    window: 10s\n    block: 20s\n    trusted_for: 0s\n    max_entries: 2048\n", check: func(t *testing.T, c Config) {

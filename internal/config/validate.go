@@ -413,6 +413,9 @@ func (c *Config) Validate() error {
 	if c.HTTP.BodyTimeout < 100*time.Millisecond || c.HTTP.BodyTimeout > 10*time.Minute {
 		bad("http.body_timeout", "must be 100ms to 10m, got %s", c.HTTP.BodyTimeout)
 	}
+	if c.HTTP.UpstreamHeaderTimeout < time.Second || c.HTTP.UpstreamHeaderTimeout > 130*time.Second {
+		bad("http.upstream_header_timeout", "must be 1s to 130s (the edge's own wait for any answer head), got %s", c.HTTP.UpstreamHeaderTimeout)
+	}
 	if c.HTTP.MaxBodyMB < 1 || c.HTTP.MaxBodyMB > 4096 {
 		bad("http.max_body_mb", "must be 1 to 4096, got %d", c.HTTP.MaxBodyMB)
 	}

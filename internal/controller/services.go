@@ -226,7 +226,8 @@ func (c *Controller) edgeSpec(i int) (api.EdgeSpec, error) {
 			TrustedProxies: c.cfg.HTTP.TrustedProxies, ClientConcurrency: c.cfg.HTTP.ClientConcurrency,
 			BodyTimeout: c.cfg.HTTP.BodyTimeout.String(), MaxBody: int64(c.cfg.HTTP.MaxBodyMB) << 20,
 			NodeLimit: c.edgeNodeLimit(), QueueBacklog: c.cfg.HTTP.QueueBacklog, QueueTimeout: c.cfg.HTTP.QueueTimeout.String(),
-			LoginThrottle: c.loginThrottleSpec(),
+			UpstreamHeaderTimeout: c.cfg.HTTP.UpstreamHeaderTimeout.String(),
+			LoginThrottle:         c.loginThrottleSpec(),
 		},
 		Cache: &api.CacheSpec{
 			Enabled: c.cfg.Cache.Enabled, MaxBytes: int64(c.cfg.Cache.MaxMB) << 20,

@@ -42,6 +42,9 @@ type Edge struct {
 	transport *http.Transport  // health checks and the files role
 	up        *upstream.Client // the proxy hop to nodes
 	retries   int
+	// headerTimeout bounds the wait for a node's response head to a GET or
+	// HEAD while another node is in service (http.upstream_header_timeout).
+	headerTimeout time.Duration
 
 	generation  atomic.Uint64 // of the upstream set applied
 	retried     atomic.Int64
@@ -73,7 +76,7 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 		return nil, fmt.Errorf("edge: addr %q: %w", spec.Addr, err)
 	}
 	e := &Edge{spec: spec, logger: logger, clients: newClientLimit(spec.HTTP.ClientConcurrency),
-		bodyTimeout: 30 * time.Second, maxBody: 64 << 20}
+		bodyTimeout: 30 * time.Second, maxBody: 64 << 20, headerTimeout: DefaultUpstreamHeaderTimeout}
 	if err := e.httpLimits(spec); err != nil {
 		return nil, err
 	}
@@ -156,6 +159,13 @@ func (e *Edge) httpLimits(spec api.EdgeSpec) error {
 			return fmt.Errorf("edge: http.body_timeout %q: must be a positive duration", spec.HTTP.BodyTimeout)
 		}
 		e.bodyTimeout = d
+	}
+	if spec.HTTP.UpstreamHeaderTimeout != "" {
+		d, err := time.ParseDuration(spec.HTTP.UpstreamHeaderTimeout)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("edge: http.upstream_header_timeout %q: must be a positive duration", spec.HTTP.UpstreamHeaderTimeout)
+		}
+		e.headerTimeout = d
 	}
 	if spec.HTTP.MaxBody > 0 {
 		e.maxBody = spec.HTTP.MaxBody

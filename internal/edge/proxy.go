@@ -118,6 +118,7 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 	var tried [4]string
 	ntried := 0
 	var lastErr error
+	cut := false // an attempt was cut short: the rest are not (once per request)
 	for attempt := 0; ; attempt++ {
 		var node *balancer.Node
 		var err error
@@ -142,7 +143,20 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 		// reference to out: every attempt sends the same request.
 		out.URL.Host = node.Addr()
 		pool, _ := node.Conns().(*upstream.Pool)
-		resp, err := e.up.Do(ctx, pool, out, interim)
+		// A request safe to send again is cut short, before the node's
+		// answer head, when the node fails out of service or a GET/HEAD
+		// waits longer than the header timeout (attempt.go, ADR 0021).
+		actx := ctx
+		var watch *attemptWatch
+		if !cut && attempt < e.retries && safeToCut(method, out) {
+			watch = watchAttempt(ctx, node, e.headTimeoutFor(method))
+			actx = watch.ctx
+		}
+		resp, err := e.up.Do(actx, pool, out, interim)
+		if watch != nil {
+			resp, err = watch.settle(resp, err)
+			cut = cut || watch.wasCut()
+		}
 		// Only an unwritten request (a failed dial) is certainly not sent;
 		// otherwise assume it was (a POST is then not repeated).
 		var ue *upstream.Error
@@ -296,6 +310,9 @@ func (e *Edge) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, balancer.ErrSaturated):
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "503 service unavailable: every node is saturated", http.StatusServiceUnavailable)
+	case errors.Is(err, errHeadTimeout):
+		e.logger.Warn("proxy error", "uri", r.RequestURI, "err", err)
+		http.Error(w, "504 gateway timeout: no node answered in time (http.upstream_header_timeout)", http.StatusGatewayTimeout)
 	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
 		// the client went away; nobody reads this
 		w.WriteHeader(499)
