@@ -229,7 +229,8 @@ func TestCutShortOutOfService(t *testing.T) {
 // timeout for a node's answer head while another node is in service, then
 // goes to that node; a POST is never cut, nor a GET when no other node is
 // in service, nor an answer whose head came in time (its body is passed
-// on whole, however slow).
+// on whole, however slow), nor a second attempt (a page slow everywhere is
+// still answered).
 func TestCutShortHeaderTimeout(t *testing.T) {
 	const timeout = 15 * time.Second
 	tests := []struct {
@@ -237,6 +238,7 @@ func TestCutShortHeaderTimeout(t *testing.T) {
 		method     string
 		body       string
 		a          func(net.Conn, *http.Request) bool
+		b          func(net.Conn, *http.Request) bool // nil: answers at once
 		only       bool // a is the only node
 		wantCode   int
 		wantNode   string
@@ -255,6 +257,9 @@ func TestCutShortHeaderTimeout(t *testing.T) {
 			wantCode: 200, wantNode: "a", wantBody: "ok from a", minElapsed: 3 * timeout},
 		{name: "GET with no other node in service", method: "GET", a: answerAfter("a", 2*timeout, 0), only: true,
 			wantCode: 200, wantNode: "a", wantBody: "ok from a", minElapsed: 2 * timeout},
+		{name: "a slow page on every node: cut once, the second waited for", method: "GET",
+			a: answerAfter("a", 2*timeout, 0), b: answerAfter("b", 2*timeout, 0),
+			wantCode: 200, wantNode: "b", wantBody: "ok from b", minElapsed: 3 * timeout, maxElapsed: 3*timeout + time.Second, wantB: 1},
 		{name: "POST is never cut", method: "POST", body: "x=1", a: answerAfter("a", 2*timeout, 0),
 			wantCode: 200, wantNode: "a", wantBody: "ok from a", minElapsed: 2 * timeout},
 	}
@@ -264,6 +269,9 @@ func TestCutShortHeaderTimeout(t *testing.T) {
 				nodes := map[string]*pipeNode{"a": {answer: tt.a}}
 				if !tt.only {
 					nodes["b"] = &pipeNode{answer: answerAfter("b", 100*time.Millisecond, 0)}
+					if tt.b != nil {
+						nodes["b"].answer = tt.b
+					}
 				}
 				p := newPipeEdge(t, timeout, nodes)
 				defer p.close()
