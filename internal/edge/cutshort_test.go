@@ -239,7 +239,7 @@ func TestCutShortHeaderTimeout(t *testing.T) {
 		body       string
 		a          func(net.Conn, *http.Request) bool
 		b          func(net.Conn, *http.Request) bool // nil: answers at once
-		only       bool // a is the only node
+		only       bool                               // a is the only node
 		wantCode   int
 		wantNode   string
 		wantBody   string
