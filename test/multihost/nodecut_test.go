@@ -19,12 +19,13 @@ import (
 
 // nodeCutLongestGET bounds the longest single GET that overlaps a node
 // host's cut. The edge's own checks take a node out of service after Fall
-// (3) failed checks HealthInterval (2 s) apart, each waiting HealthTimeout
-// (1 s): at most about 7 s after the cut; a GET in flight to the node is
-// then sent again to another (an uncached search: well under a second
-// here, a few seconds under this machine's load). A GET still waiting for
-// the cut node's answer head after 130 s (the response head timeout) is
-// what this bound rules out.
+// (3) failed checks, the first within HealthInterval (2 s) of the cut, the
+// next two 2 s after the previous one failed on its 1 s timeout: at most
+// 9 s after the cut (internal/edge TestCutShortOutOfService); a GET
+// waiting there for its answer head is then sent to another node (an
+// uncached search: 1.1 s at most before the cut in the first run, a few
+// seconds under this machine's load). Before the edge cut such GETs, one
+// waited for the whole cut (2 min), bounded only by the 130 s head timeout.
 const nodeCutLongestGET = 15 * time.Second
 
 // nodeCutResult is one GET of the load.
