@@ -71,12 +71,29 @@ func (a *Agent) applyGroup(ctx context.Context, recs []Change) error {
 			own[c.Path]++
 		}
 	}
+	// A pending change whose path already holds what the group makes of
+	// it is no local change to keep: it is the watcher's echo of this
+	// group's own swap (an apply stopped after the swap, before the index
+	// learnt the new tree) or a write of the same content. Applied record
+	// by record, the group's delete would remove the live file and its put
+	// be skipped for the pending path: the unit would lose the file.
+	var next map[string]Change
 	for p, n := range a.pending {
 		if (p == unit || isBelow(p, unit)) && n > own[p] {
-			return errGroupShape
+			if next == nil {
+				next = make(map[string]Change, len(recs))
+				for _, c := range recs[1:] {
+					next[c.Path] = c
+				}
+			}
+			if !a.holdsRecord(p, next) {
+				a.logger.Info("a local change under a unit is pending; applying the unit record by record", "unit", unit, "path", p)
+				return errGroupShape
+			}
 		}
 	}
 	if a.scanned && a.unitChangedLocally(unit) {
+		a.logger.Info("the live tree of a unit changed locally; applying the unit record by record", "unit", unit)
 		return errGroupShape
 	}
 	for p := range own {
@@ -142,6 +159,26 @@ func (a *Agent) applyGroup(ctx context.Context, recs []Change) error {
 	a.indexGroup(recs)
 	a.logger.Info("unit swapped in", "unit", unit, "records", len(recs), "seq", seq)
 	return nil
+}
+
+// holdsRecord reports whether path p of the docroot is what the group's
+// records next (by path, after its delete) make of it: the same kind,
+// mode and content, or absent when the group has no record for it.
+func (a *Agent) holdsRecord(p string, next map[string]Change) bool {
+	fi, err := a.root.Lstat(p)
+	c, ok := next[p]
+	switch {
+	case !ok:
+		return errors.Is(err, fs.ErrNotExist)
+	case err != nil:
+		return false
+	case c.Op == OpMkdir:
+		return fi.IsDir() && uint32(fi.Mode().Perm()) == c.Mode
+	case c.Op == OpPut:
+		fi, same := a.sameContent(p, c)
+		return same && uint32(fi.Mode().Perm()) == c.Mode
+	}
+	return false
 }
 
 // indexGroup records an applied group in the index.

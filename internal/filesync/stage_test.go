@@ -351,3 +351,104 @@ func TestAgentUnitFromMarker(t *testing.T) {
 		t.Errorf("node-a pushed more after its unit: seq %d, want %d", s.Seq(), seqBefore+uint64(len(recs)))
 	}
 }
+
+// TestAgentUnitRecoveryWithEchoedLocalChanges is the interleaving
+// TestAgentUnitKillPoints hit about once in ten runs: the apply stops
+// after the swap, before the index is updated (the agent goes on running:
+// the hook is not a real crash), and the watcher reports the swapped-in
+// files, which differ from the index, as local changes: the queue holds a
+// put of every new file, with the group's own content. After the restart
+// those pending changes made the group "locally changed": it was applied
+// record by record, whose delete removed the live tree and whose puts were
+// skipped for the pending paths, leaving the unit without its files (the
+// pushes of the echoes are no-ops in files, so nothing brought them back).
+// Here the queue is given those echoes directly and the pusher is held, so
+// the group always meets them.
+func TestAgentUnitRecoveryWithEchoedLocalChanges(t *testing.T) {
+	for _, step := range []string{stepSwapped, stepRemoved} {
+		t.Run(step, func(t *testing.T) {
+			c := newCluster(t)
+			s := c.srv.srv.Store()
+			commitUnit(t, s, 1)
+			ref := c.agent("node-ref")
+			ref.waitApplied(s.Seq())
+			b := c.agent("node-b")
+			b.waitApplied(s.Seq())
+			want := map[int]map[string]string{1: unitTree(t, ref.docroot)}
+
+			killed := make(chan struct{})
+			var once sync.Once
+			b.a.mu.Lock()
+			b.a.testHookStage = func(got string) error {
+				if got != step {
+					return nil
+				}
+				once.Do(func() { close(killed) })
+				return errKilled
+			}
+			b.a.mu.Unlock()
+			commitUnit(t, s, 2)
+			ref.waitApplied(s.Seq())
+			want[2] = unitTree(t, ref.docroot)
+			<-killed
+			b.stop()
+			if got := versionOf(t, b.docroot, want); got != "v2" {
+				t.Fatalf("killed after %q: the live unit is %s, want v2", step, got)
+			}
+			head := s.Seq()
+			echoes := unitEchoes(t, b.docroot)
+
+			q, err := openQueue(filepath.Join(b.cfg.StateDir, "queue.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := q.add(echoes); err != nil {
+				t.Fatal(err)
+			}
+			q.close()
+			b.open()
+			b.a.pushMu.Lock() // the echoes stay pending while the group is applied
+			b.start()
+			b.waitApplied(head)
+			got := versionOf(t, b.docroot, want)
+			b.a.pushMu.Unlock()
+			if got != "v2" {
+				t.Errorf("after the restart with %d echoed local changes queued the unit is %s, want v2", len(echoes), got)
+			}
+			waitFor(t, 10*time.Second, "node-b's echoes to be pushed", func() bool { return b.a.Pending() == 0 })
+			if s.Seq() != head {
+				t.Errorf("node-b's echoes changed files: seq %d, want %d", s.Seq(), head)
+			}
+			if got := versionOf(t, b.docroot, want); got != "v2" {
+				t.Errorf("after the echoes were pushed the unit is %s, want v2", got)
+			}
+		})
+	}
+}
+
+// unitEchoes are the local changes the watcher reports for the files of
+// the unit in docroot when the index still holds the previous version.
+func unitEchoes(t *testing.T, docroot string) []Change {
+	t.Helper()
+	var cs []Change
+	err := filepath.WalkDir(filepath.Join(docroot, testUnit), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(docroot, p)
+		cs = append(cs, Change{Op: OpPut, Path: filepath.ToSlash(rel), Mode: uint32(fi.Mode().Perm()), Size: fi.Size(), Hash: hashBytes(data), MTime: fi.ModTime().UnixNano()})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
