@@ -210,7 +210,10 @@ func TestAgentUnitSwapWaitsForRequests(t *testing.T) {
 // TestAgentUnitKillPoints stops a unit's apply at each of its steps as a
 // crash would, then opens the agent again: the live tree is always the
 // old or the new version whole, and after the restart the new one, with
-// the stage cleared.
+// the stage cleared. The killed agent goes on running until it is stopped
+// (the hook is no real crash): its watcher may report the swapped-in files
+// as local changes meanwhile, the interleaving that
+// TestAgentUnitRecoveryWithEchoedLocalChanges makes every time.
 func TestAgentUnitKillPoints(t *testing.T) {
 	for _, step := range []string{stepStaged, stepSwapped, stepRemoved} {
 		t.Run(step, func(t *testing.T) {
