@@ -191,8 +191,11 @@ func (a *Agent) download(ctx context.Context, hash, tmp string, mode uint32, mti
 }
 
 // removeTree removes p and, if it is a directory, what it holds, except
-// ignored paths. It returns the directories it kept because they still
-// hold ignored paths, parents first.
+// ignored paths and paths with a local change pending (it will be pushed
+// after this delete and win, as applyRemote lets it; removed here, the
+// pusher would find nothing to push and the write would be lost). It
+// returns the directories it kept because they still hold such paths,
+// parents first.
 func (a *Agent) removeTree(p string) ([]string, error) {
 	fi, err := a.root.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -215,7 +218,7 @@ func (a *Agent) removeTree(p string) ([]string, error) {
 	keep := false
 	for _, d := range entries {
 		cp := p + "/" + d.Name()
-		if a.rules.ignored(cp) {
+		if a.rules.ignored(cp) || a.pending[cp] > 0 {
 			keep = true
 			continue
 		}

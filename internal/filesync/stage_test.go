@@ -455,3 +455,36 @@ func unitEchoes(t *testing.T, docroot string) []Change {
 	}
 	return cs
 }
+
+// TestAgentUnitKeepsPendingLocalWrite: a file PHP wrote under a unit that
+// is not pushed yet when a group of the unit arrives wins (ADR 0026): the
+// group is applied record by record, and its delete of the unit must not
+// remove the file, or the pusher finds nothing to push and the write is
+// lost on this node and in files.
+func TestAgentUnitKeepsPendingLocalWrite(t *testing.T) {
+	c := newCluster(t)
+	s := c.srv.srv.Store()
+	commitUnit(t, s, 1)
+	b := c.agent("node-b")
+	b.waitApplied(s.Seq())
+	const local, content = testUnit + "/inc/local.php", "written by php on b"
+
+	b.a.pushMu.Lock() // the local write stays pending while the group is applied
+	b.write(local, content)
+	waitFor(t, 10*time.Second, "node-b to queue its local write", func() bool { return b.a.Pending() > 0 })
+	b.waitApplied(commitUnit(t, s, 2))
+	got, ok := b.read(local)
+	b.a.pushMu.Unlock()
+	if !ok || got != content {
+		t.Errorf("after the group node-b's pending local write is %q (present %v), want %q", got, ok, content)
+	}
+	if first, _ := b.read(testUnit + "/first.php"); first != "version=2" {
+		t.Errorf("after the group first.php is %q, want version=2", first)
+	}
+	waitFor(t, 10*time.Second, "node-b's local write to reach files", func() bool {
+		e, ok := s.Lookup(local)
+		return ok && e.Hash == hashBytes([]byte(content))
+	})
+	ref := c.agent("node-ref")
+	ref.waitContent(local, content)
+}
