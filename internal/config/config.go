@@ -50,7 +50,8 @@ type Releases struct {
 	// CheckEvery is how often SourceDir is looked at.
 	CheckEvery time.Duration `yaml:"check_every"`
 	// Keep is how many releases (the newest) are kept; the live one and
-	// the one before it are kept whatever their age.
+	// the one before it are kept whatever their age. 0 (the default) keeps
+	// every release, so that rollback reaches any of them (issue 17).
 	Keep int `yaml:"keep"`
 }
 
@@ -499,7 +500,7 @@ func Default() Config {
 		Files: Files{Enabled: true, Addr: "127.0.4.1:8080", MaxFileMB: 256, QuotaMB: 10240, GCInterval: time.Hour,
 			Store: FilesStore{Kind: "local", Region: "us-east-1"}},
 		Backup:   Backup{KeepHourly: 24, KeepDaily: 7, BinlogInterval: 30 * time.Second, S3: BackupS3{Region: "us-east-1"}},
-		Releases: Releases{Auto: AutoPolicy{Core: AutoMinor, Plugins: AutoMinor, Themes: AutoMinor}, CheckEvery: 5 * time.Minute, Keep: 10},
+		Releases: Releases{Auto: AutoPolicy{Core: AutoMinor, Plugins: AutoMinor, Themes: AutoMinor}, CheckEvery: 5 * time.Minute},
 		HTTP: HTTP{TrustedProxies: []string{}, ClientConcurrency: 64, BodyTimeout: 30 * time.Second, MaxBodyMB: 64,
 			Admission: true, QueueBacklog: 16, QueueTimeout: 3 * time.Second, UpstreamHeaderTimeout: 15 * time.Second,
 			LoginThrottle: defaultLoginThrottle()},

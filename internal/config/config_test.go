@@ -80,7 +80,7 @@ func TestParse(t *testing.T) {
 		{name: "releases auto", yaml: "releases:\n  auto: sometimes\n", wantErr: "releases.auto.core: must be off, minor or all"},
 		{name: "releases auto plugins", yaml: "releases:\n  auto:\n    plugins: none\n", wantErr: "releases.auto.plugins: must be off, minor or all"},
 		{name: "releases auto unknown kind", yaml: "releases:\n  auto:\n    mu_plugins: off\n", wantErr: `unknown key "mu_plugins" in releases.auto`},
-		{name: "releases keep", yaml: "releases:\n  keep: 1\n", wantErr: "releases.keep: must be 2 to 10000"},
+		{name: "releases keep", yaml: "releases:\n  keep: 1\n", wantErr: "releases.keep: must be 0 (keep every release) or 2 to 10000"},
 		{name: "releases source dir", yaml: "releases:\n  source_dir: feed\n", wantErr: "releases.source_dir: must be an absolute directory"},
 		{name: "releases check every", yaml: "releases:\n  check_every: 1s\n", wantErr: "releases.check_every: must be 10s to 24h"},
 		{name: "scheduler kind", yaml: "scheduler:\n  kind: kubernetes\n", wantErr: "scheduler.kind: must be local or nomad"},

@@ -383,8 +383,8 @@ func (c *Config) Validate() error {
 			bad("releases.auto."+k.key, "must be off, minor or all, got %q", k.v)
 		}
 	}
-	if c.Releases.Keep < 2 || c.Releases.Keep > 10000 {
-		bad("releases.keep", "must be 2 to 10000 (the live release and the one before it are always kept), got %d", c.Releases.Keep)
+	if c.Releases.Keep != 0 && (c.Releases.Keep < 2 || c.Releases.Keep > 10000) {
+		bad("releases.keep", "must be 0 (keep every release) or 2 to 10000 (the live release and the one before it are always kept), got %d", c.Releases.Keep)
 	}
 	if c.Releases.CheckEvery < 10*time.Second || c.Releases.CheckEvery > 24*time.Hour {
 		bad("releases.check_every", "must be 10s to 24h, got %s", c.Releases.CheckEvery)

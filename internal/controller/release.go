@@ -442,7 +442,7 @@ func (c *Controller) rollout(ctx context.Context, store *release.Store, files Re
 func (c *Controller) pruneReleases(store *release.Store, recs []api.Release) {
 	keep := c.cfg.Releases.Keep
 	if keep < 2 {
-		return // unset (Validate refuses less than 2)
+		return // 0: every release is kept (Validate refuses 1)
 	}
 	_, p, err := store.Prune(recs, keep)
 	if err != nil {
