@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
@@ -110,4 +111,25 @@ func randomHex(t testing.TB, n int) string {
 		t.Fatalf("hosts: %v", err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// SiteStore makes the bucket "site", writes the gateway's keys into keys
+// (a new directory, 0700; files 0600, as an operator keeps them) and
+// returns the `files:` block's `store:` lines for a scalepress config
+// that keeps the site tree there under the prefix "mh".
+func (s *S3) SiteStore(t testing.TB, keys string) string {
+	t.Helper()
+	if err := os.Mkdir(filepath.Join(s.Dir, "site"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"access": s.AccessKey, "secret": s.SecretKey} {
+		if err := os.WriteFile(filepath.Join(keys, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fmt.Sprintf("  store:\n    kind: s3\n    endpoint: %s\n    bucket: site\n    prefix: mh\n    region: %s\n    access_key_file: %s\n    secret_key_file: %s\n",
+		s.Endpoint, s.Region, filepath.Join(keys, "access"), filepath.Join(keys, "secret"))
 }

@@ -133,20 +133,7 @@ func TestFilesRoleOnNomad(t *testing.T) {
 	// The bucket on h1, which is never cut: the role must reach it from
 	// wherever Nomad places it.
 	s3 := hosts.StartVersitygw(t, h1, hosts.VersitygwOptions{})
-	if err := os.Mkdir(filepath.Join(s3.Dir, "site"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	keys := filepath.Join(dir, "s3")
-	if err := os.Mkdir(keys, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for name, v := range map[string]string{"access": s3.AccessKey, "secret": s3.SecretKey} {
-		if err := os.WriteFile(filepath.Join(keys, name), []byte(v+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	store := fmt.Sprintf("  store:\n    kind: s3\n    endpoint: %s\n    bucket: site\n    prefix: mh\n    region: %s\n    access_key_file: %s\n    secret_key_file: %s\n",
-		s3.Endpoint, s3.Region, filepath.Join(keys, "access"), filepath.Join(keys, "secret"))
+	store := s3.SiteStore(t, filepath.Join(dir, "s3"))
 	const job = "sp-mh-roles"
 	filesJob := job + "-files"
 
