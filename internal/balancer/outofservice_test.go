@@ -48,12 +48,25 @@ func TestOutOfServiceEjection(t *testing.T) {
 			b, clk := newTest(t, cfg, "a", "b", "c")
 			a := node(t, b, "a")
 			ctx := a.OutOfService()
+			var watched, stopped countDown
+			var dw1, dw2, dw3 DownWatch
+			if !a.WatchDown(&dw1, &watched) || !a.WatchDown(&dw2, &stopped) || !a.WatchDown(&dw3, &watched) {
+				t.Fatal("WatchDown refused a node in service")
+			}
+			dw2.Stop()
 			tt.act(t, b)
 			if got := ctx.Err() != nil; got != tt.cancel {
 				t.Fatalf("OutOfService cancelled: %v, want %v", got, tt.cancel)
 			}
+			if want := map[bool]int{true: 2}[tt.cancel]; watched.n != want || stopped.n != 0 {
+				t.Fatalf("NodeDown told %d watches and %d stopped ones, want %d and 0", watched.n, stopped.n, want)
+			}
+			dw1.Stop() // after NodeDown: nothing left to unlink
 			if !tt.cancel {
 				return
+			}
+			if a.WatchDown(new(DownWatch), &watched) {
+				t.Error("WatchDown registered on a node out of service")
 			}
 			clk.Advance(5 * time.Second)
 			pickCounts(t, b, 10) // republishes the view: the ejection ends
@@ -95,3 +108,8 @@ func TestOutOfServiceHealthChecks(t *testing.T) {
 		}
 	})
 }
+
+// countDown counts NodeDown calls.
+type countDown struct{ n int }
+
+func (c *countDown) NodeDown() { c.n++ }

@@ -146,16 +146,16 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 		// A request safe to send again is cut short, before the node's
 		// answer head, when the node fails out of service or a GET/HEAD
 		// waits longer than the header timeout (attempt.go, ADR 0021).
-		actx := ctx
 		var watch *attemptWatch
 		if !cut && attempt < e.retries && safeToCut(method, out) {
-			watch = watchAttempt(ctx, node, e.headTimeoutFor(method))
-			actx = watch.ctx
+			watch = watchAttempt(node, e.headTimeoutFor(method))
 		}
-		resp, err := e.up.Do(actx, pool, out, interim)
+		var resp *http.Response
 		if watch != nil {
-			resp, err = watch.settle(resp, err)
-			cut = cut || watch.wasCut()
+			resp, err = e.up.DoWatched(ctx, pool, out, interim, &watch.up)
+			cut = watch.stop() || cut
+		} else {
+			resp, err = e.up.Do(ctx, pool, out, interim)
 		}
 		// Only an unwritten request (a failed dial) is certainly not sent;
 		// otherwise assume it was (a POST is then not repeated).

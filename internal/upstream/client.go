@@ -107,6 +107,13 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b 
 // a new connection when that is safe: nothing was written, or the request
 // is a GET, HEAD or OPTIONS without a body.
 func (c *Client) Do(ctx context.Context, p *Pool, req *http.Request, interim Interim) (*http.Response, error) {
+	return c.DoWatched(ctx, p, req, interim, nil)
+}
+
+// DoWatched is Do with a Watch (nil: none) that may cut the round trip
+// short before the answer head: it then fails with the Watch's cause
+// (an *Error whose Err is it), and is not sent again here.
+func (c *Client) DoWatched(ctx context.Context, p *Pool, req *http.Request, interim Interim, w *Watch) (*http.Response, error) {
 	target := req.URL.RequestURI()
 	host := req.Host
 	if host == "" {
@@ -120,12 +127,19 @@ func (c *Client) Do(ctx context.Context, p *Pool, req *http.Request, interim Int
 		if err != nil {
 			return nil, &Error{Op: "dial", Err: err}
 		}
-		resp, err := c.roundTrip(ctx, cn, req, target, host, interim)
+		if cause := w.attach(cn.nc); cause != nil {
+			cn.release(true) // nothing was written on it
+			return nil, &Error{Op: "dial", Err: cause}
+		}
+		resp, err := c.roundTrip(ctx, cn, req, target, host, interim, w)
 		if err == nil {
 			return resp, nil
 		}
 		var ue *Error
 		errors.As(err, &ue)
+		if cause := w.detach(); cause != nil {
+			return nil, &Error{Op: ue.Op, Written: ue.Written, GotResponse: ue.GotResponse, Err: cause}
+		}
 		if attempt == 0 && reused && ctx.Err() == nil && !ue.GotResponse && !errors.As(err, new(bodyError)) &&
 			(!ue.Written || req.Body == nil && idempotent(req.Method)) {
 			continue // the node closed an idle connection under us
@@ -145,7 +159,7 @@ func idempotent(method string) bool {
 // write on the connection.
 var aLongTimeAgo = time.Unix(1, 0)
 
-func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, target, host string, interim Interim) (*http.Response, error) {
+func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, target, host string, interim Interim, w *Watch) (*http.Response, error) {
 	if ctx.Done() != nil {
 		nc := cn.nc
 		cn.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
@@ -205,6 +219,9 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, tar
 	}
 	if writeErr != nil {
 		fr.close, resp.Close = true, true
+	}
+	if cause := w.headIn(); cause != nil {
+		return fail("read", true, cause) // the cut fell as the head came: dropped
 	}
 	// The body has no deadline but the request's context.
 	cn.nc.SetReadDeadline(time.Time{})

@@ -422,3 +422,89 @@ func TestIdleTimeout(t *testing.T) {
 		<-done
 	})
 }
+
+// TestWatch: Watch.Cut cuts a round trip waiting for its answer head
+// (the error is the cut's cause, the connection is not kept), does
+// nothing once the head is in (the body is read whole and the connection
+// kept), and a round trip cut before it started sends nothing.
+func TestWatch(t *testing.T) {
+	errCut := errors.New("cut by the test")
+	t.Run("waiting for the head", func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release)
+		n := newRawNode(t, func(i int, r *http.Request) string { <-release; return "" })
+		c := newTestClient(t, nil)
+		p := c.NewPool(n.addr())
+		defer p.Close()
+		var w Watch
+		done := make(chan error, 1)
+		go func() { _, err := c.DoWatched(context.Background(), p, get(t, "GET", "/slow", nil, 0), nil, &w); done <- err }()
+		for len(n.received()) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if !w.Cut(errCut) {
+			t.Fatal("Cut reported false while the round trip waited")
+		}
+		err := <-done
+		var ue *Error
+		if !errors.Is(err, errCut) || !errors.As(err, &ue) || !ue.Written || ue.GotResponse {
+			t.Errorf("error %#v, want the cut's cause, written, no response", err)
+		}
+		if p.Idle() != 0 {
+			t.Error("the cut request's connection was kept")
+		}
+		if w.Cut(errCut) {
+			t.Error("a second Cut reported true")
+		}
+	})
+	t.Run("after the head", func(t *testing.T) {
+		n := newRawNode(t, func(i int, r *http.Request) string { return ok200("whole body") })
+		c := newTestClient(t, nil)
+		p := c.NewPool(n.addr())
+		defer p.Close()
+		var w Watch
+		resp, err := c.DoWatched(context.Background(), p, get(t, "GET", "/", nil, 0), nil, &w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Cut(errCut) {
+			t.Error("Cut reported true after the head")
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || string(b) != "whole body" {
+			t.Errorf("body %q, %v", b, err)
+		}
+		if p.Idle() != 1 || w.Err() != nil {
+			t.Errorf("idle %d, Err %v: want the connection kept and no cut", p.Idle(), w.Err())
+		}
+	})
+	t.Run("the head as the cut falls", func(t *testing.T) {
+		c1, c2 := net.Pipe()
+		defer c1.Close()
+		defer c2.Close()
+		var w Watch
+		if err := w.attach(c1); err != nil {
+			t.Fatal(err)
+		}
+		w.Cut(errCut)
+		if err := w.headIn(); !errors.Is(err, errCut) {
+			t.Errorf("headIn after Cut: %v, want the cut's cause (the head is dropped)", err)
+		}
+	})
+	t.Run("before the round trip", func(t *testing.T) {
+		n := newRawNode(t, func(i int, r *http.Request) string { return ok200("x") })
+		c := newTestClient(t, nil)
+		p := c.NewPool(n.addr())
+		defer p.Close()
+		var w Watch
+		w.Cut(errCut)
+		_, err := c.DoWatched(context.Background(), p, get(t, "GET", "/", nil, 0), nil, &w)
+		var ue *Error
+		if !errors.Is(err, errCut) || !errors.As(err, &ue) || ue.Written {
+			t.Errorf("error %#v, want the cut's cause, not written", err)
+		}
+		if got := n.received(); len(got) != 0 {
+			t.Errorf("node received %v", got)
+		}
+	})
+}
