@@ -438,7 +438,10 @@ func TestWatch(t *testing.T) {
 		defer p.Close()
 		var w Watch
 		done := make(chan error, 1)
-		go func() { _, err := c.DoWatched(context.Background(), p, get(t, "GET", "/slow", nil, 0), nil, &w); done <- err }()
+		go func() {
+			_, err := c.DoWatched(context.Background(), p, get(t, "GET", "/slow", nil, 0), nil, &w)
+			done <- err
+		}()
 		for len(n.received()) == 0 {
 			time.Sleep(time.Millisecond)
 		}
