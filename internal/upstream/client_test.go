@@ -438,8 +438,9 @@ func TestWatch(t *testing.T) {
 		defer p.Close()
 		var w Watch
 		done := make(chan error, 1)
+		req := get(t, "GET", "/slow", nil, 0)
 		go func() {
-			_, err := c.DoWatched(context.Background(), p, get(t, "GET", "/slow", nil, 0), nil, &w)
+			_, err := c.DoWatched(context.Background(), p, req, nil, &w)
 			done <- err
 		}()
 		for len(n.received()) == 0 {
