@@ -67,11 +67,13 @@ func (e *Edge) forwardThen(w http.ResponseWriter, r *http.Request, after func(*h
 		h[k] = vv
 	}
 	removeHop(h, resp.Header)
-	h.Del(api.HeaderTags)
-	h.Del(pagecache.HeaderCDNCacheControl) // for this cache only (RFC 9213; ADR 0020)
+	// The names are canonical (as upstream's parser makes every name):
+	// delete, not Del, which canonicalises each again.
+	delete(h, api.HeaderTags)
+	delete(h, pagecache.HeaderCDNCacheControl) // for this cache only (RFC 9213; ADR 0020)
 	if !e.spec.Debug {
-		h.Del(api.HeaderNode)
-		h.Del(api.HeaderNodeError)
+		delete(h, api.HeaderNode)
+		delete(h, api.HeaderNodeError)
 	}
 	h[api.HeaderCache] = xCacheBypass
 	w.WriteHeader(resp.StatusCode)
@@ -166,7 +168,7 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 		// the node's failure, nor is a request the edge could not frame:
 		// no retry, nothing against the node's health.
 		clientGone := ctx.Err() != nil || body != nil && body.failed.Load() || errors.Is(err, upstream.ErrInvalidRequest)
-		if err == nil && resp.Header.Get(api.HeaderNodeError) == "" {
+		if err == nil && len(resp.Header[api.HeaderNodeError]) == 0 {
 			if o := balancer.Classify(resp.StatusCode, resp.Header, nil, false); o != balancer.OK {
 				node.Done(o) // reported for passive health; the answer still goes out
 				return resp, nil, nil
@@ -233,19 +235,27 @@ func (e *Edge) outRequest(r *http.Request) *http.Request {
 		delete(out.Header, "Forwarded")
 		delete(out.Header, "X-Real-Ip")
 	}
+	// One array backs the values set here (the names are canonical: map
+	// writes, no canonicalisation).
+	var vals []string
+	if xff != "" || !hasValue(out.Header, "X-Forwarded-Host") {
+		vals = make([]string, 0, 2)
+	}
 	if xff != "" {
-		out.Header.Set("X-Forwarded-For", xff)
+		vals = append(vals, xff)
+		out.Header["X-Forwarded-For"] = vals[0:1:1]
 	} else {
 		delete(out.Header, "X-Forwarded-For")
 	}
-	if out.Header.Get("X-Forwarded-Proto") == "" {
+	if !hasValue(out.Header, "X-Forwarded-Proto") {
 		out.Header["X-Forwarded-Proto"] = protoHTTP
 		if r.TLS != nil {
 			out.Header["X-Forwarded-Proto"] = protoHTTPS
 		}
 	}
-	if out.Header.Get("X-Forwarded-Host") == "" {
-		out.Header.Set("X-Forwarded-Host", r.Host)
+	if !hasValue(out.Header, "X-Forwarded-Host") {
+		vals = append(vals, r.Host)
+		out.Header["X-Forwarded-Host"] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if r.ContentLength == 0 {
 		out.Body = nil
@@ -284,6 +294,12 @@ func (b *unclosedBody) Read(p []byte) (int, error) {
 }
 
 func (b *unclosedBody) Close() error { return nil }
+
+// hasValue is h.Get(name) != "" for a canonical name.
+func hasValue(h http.Header, name string) bool {
+	vv := h[name]
+	return len(vv) > 0 && vv[0] != ""
+}
 
 func removeHop(h http.Header, src http.Header) {
 	for _, f := range src["Connection"] {

@@ -13,16 +13,19 @@ func (c *conn) alive() bool {
 	if c.raw == nil {
 		return true
 	}
-	ok := false
-	c.raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		ok = int(n) < 0 && (errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK)
-		if errno == 0 {
-			ok = false // FIN (n == 0) or a stray byte
+	if c.peek == nil {
+		c.peek = func(fd uintptr) bool {
+			var b [1]byte
+			n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+			c.peekOK = int(n) < 0 && (errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK)
+			if errno == 0 {
+				c.peekOK = false // FIN (n == 0) or a stray byte
+			}
+			return true
 		}
-		return true
-	})
-	return ok
+	}
+	c.peekOK = false // stays false when raw.Read fails (a read deadline passed)
+	c.raw.Read(c.peek)
+	return c.peekOK
 }

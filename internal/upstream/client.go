@@ -186,7 +186,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, tar
 	// A node may answer before it read the whole body (413, a saturation
 	// 503) and close: its answer is read all the same, and the connection
 	// closed after it.
-	cn.nc.SetReadDeadline(time.Now().Add(c.cfg.ResponseHeaderTimeout))
+	cn.headDeadline(c.cfg.ResponseHeaderTimeout)
 	failRead := func(got bool, err error) (*http.Response, error) {
 		if writeErr != nil {
 			return fail("write", got, writeErr)
@@ -223,8 +223,14 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, tar
 	if cause := w.headIn(); cause != nil {
 		return fail("read", true, cause) // the cut fell as the head came: dropped
 	}
-	// The body has no deadline but the request's context.
-	cn.nc.SetReadDeadline(time.Time{})
+	// The body has no deadline but the request's context: the head's
+	// goes, unless the body is all in the buffer already (no read of the
+	// socket until the next request's head, which wants one again).
+	inBuffer := !fr.chunked && fr.length >= 0 && int64(cn.br.Buffered()) >= fr.length
+	if !inBuffer && !cn.deadline.IsZero() {
+		cn.nc.SetReadDeadline(time.Time{})
+		cn.deadline = time.Time{}
+	}
 	if ctx.Err() != nil {
 		return fail("read", true, ctx.Err())
 	}

@@ -36,6 +36,31 @@ type conn struct {
 	idleAt  time.Time
 
 	stop func() bool // stops the request's context watch; nil when none
+
+	// deadline is the read deadline on nc (zero: none); headDeadline
+	// renews it only when it is more than deadlineSlack short.
+	deadline time.Time
+	// peek is alive's function for raw.Read, made once per connection;
+	// peekOK its answer.
+	peek   func(fd uintptr) bool
+	peekOK bool
+}
+
+// deadlineSlack: the head timeout is between ResponseHeaderTimeout minus
+// it and ResponseHeaderTimeout. Renewing the deadline only when it has
+// moved this far saves a deadline update (a runtime timer change) on
+// most requests of a busy connection.
+const deadlineSlack = 2 * time.Second
+
+// headDeadline makes sure that reading the answer head fails after d at
+// most, and not before d - deadlineSlack.
+func (c *conn) headDeadline(d time.Duration) {
+	now := time.Now()
+	if !c.deadline.IsZero() && c.deadline.Sub(now) >= d-min(deadlineSlack, d/2) {
+		return
+	}
+	c.deadline = now.Add(d)
+	c.nc.SetReadDeadline(c.deadline)
 }
 
 // Write is the bufio.Writer's way to the socket: it records that the
