@@ -55,7 +55,7 @@ func (e *Edge) serveCached(w http.ResponseWriter, r *http.Request, start time.Ti
 	d := e.cache.Classify(r)
 	if d.Bypass != "" {
 		if pagecache.SafeMethod(r.Method) {
-			e.toNodes(w, r, func(r *http.Request) { e.forward(w, r) })
+			e.forwardToNodes(w, r)
 			return false
 		}
 		// RFC 9111 §4.4: a non-error answer to an unsafe method invalidates
@@ -97,14 +97,14 @@ func (e *Edge) serveFast(w http.ResponseWriter, r *http.Request) bool {
 	}
 	start := time.Now()
 	if e.cache == nil {
-		e.toNodes(w, r, func(r *http.Request) { e.forward(w, r) })
+		e.forwardToNodes(w, r)
 		e.metrics.observe(r.Method, w.Header(), false, time.Since(start))
 		return true
 	}
 	d := e.cache.Classify(r)
 	if d.Bypass != "" {
 		// A GET or HEAD: serveCached's bypass of a safe method.
-		e.toNodes(w, r, func(r *http.Request) { e.forward(w, r) })
+		e.forwardToNodes(w, r)
 		e.metrics.observe(r.Method, w.Header(), false, time.Since(start))
 		return true
 	}
@@ -131,7 +131,7 @@ func (e *Edge) fetch(ctx context.Context, r *http.Request, cond pagecache.Condit
 	out.Method, out.Body, out.ContentLength = http.MethodGet, nil, 0
 	cond.Apply(out.Header)
 	out.Header.Set("Accept-Encoding", "identity") // the cache compresses once, itself
-	resp, node, err := e.roundTripOut(ctx, http.MethodGet, out, nil)
+	resp, node, err := e.roundTripOut(ctx, clientOf(ctx), http.MethodGet, out, nil)
 	if err != nil {
 		if errors.Is(err, balancer.ErrNoUpstream) {
 			return nil, fmt.Errorf("no node in service: %w", err)

@@ -102,16 +102,62 @@ func (l *clientLimit) release(client netip.Addr) {
 // cap, or answers 429. next's request carries the client for admission
 // control's fairness (clientOf).
 func (e *Edge) toNodes(w http.ResponseWriter, r *http.Request, next func(*http.Request)) {
-	client, _, _ := e.clientAddr(r)
-	if !e.clients.acquire(client) {
-		w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
-		w.Header().Set("Retry-After", "1")
-		e.refuse(w, r, client, http.StatusTooManyRequests,
-			"429 too many requests: %s has %d requests in flight (http.client_concurrency)", client, e.clients.max)
+	c, ok := e.admitClient(w, r)
+	if !ok {
 		return
 	}
-	defer e.clients.release(client)
-	next(r.WithContext(context.WithValue(r.Context(), clientKey{}, client)))
+	defer e.clients.release(c.addr)
+	next(r.WithContext(context.WithValue(r.Context(), clientKey{}, c.addr)))
+}
+
+// forwardToNodes is toNodes(w, r, forward) without a copy of the request
+// and its context per request (the proxy hop's fast path): the client
+// goes to forwardAs itself.
+func (e *Edge) forwardToNodes(w http.ResponseWriter, r *http.Request) {
+	c, ok := e.admitClient(w, r)
+	if !ok {
+		return
+	}
+	defer e.clients.release(c.addr)
+	e.forwardAs(w, r, c, nil)
+}
+
+// admitClient takes a slot of r's client under http.client_concurrency,
+// or answers 429 and reports false.
+func (e *Edge) admitClient(w http.ResponseWriter, r *http.Request) (reqClient, bool) {
+	c := e.clientFor(r)
+	if !e.clients.acquire(c.addr) {
+		w.Header().Set(api.HeaderCache, pagecache.XCacheBypass)
+		w.Header().Set("Retry-After", "1")
+		e.refuse(w, r, c.addr, http.StatusTooManyRequests,
+			"429 too many requests: %s has %d requests in flight (http.client_concurrency)", c.addr, e.clients.max)
+		return c, false
+	}
+	return c, true
+}
+
+// reqClient is clientAddr's view of a request, computed once per request.
+type reqClient struct {
+	addr    netip.Addr
+	xff     string
+	trusted bool
+}
+
+func (e *Edge) clientFor(r *http.Request) reqClient {
+	addr, xff, trusted := e.clientAddr(r)
+	return reqClient{addr: addr, xff: xff, trusted: trusted}
+}
+
+// key is admission control's key for c, as clientOf(ctx) gives it: its
+// address, "" when there is none.
+func (c reqClient) key() string {
+	if !c.addr.IsValid() {
+		return ""
+	}
+	if !c.trusted {
+		return c.xff // the peer's address, rendered already
+	}
+	return c.addr.String()
 }
 
 type clientKey struct{}

@@ -214,7 +214,7 @@ func (e *Edge) serveSite(w http.ResponseWriter, r *http.Request, start time.Time
 		return false
 	}
 	if e.cache == nil {
-		e.toNodes(w, r, func(r *http.Request) { e.forward(w, r) })
+		e.forwardToNodes(w, r)
 		return false
 	}
 	return e.serveCached(w, r, start)

@@ -44,9 +44,14 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request) { e.forwardThen(w
 // passed on: after (when not nil) may replace its body with one that reads
 // the same.
 func (e *Edge) forwardThen(w http.ResponseWriter, r *http.Request, after func(*http.Response)) {
+	e.forwardAs(w, r, e.clientFor(r), after)
+}
+
+// forwardAs is forwardThen for the client c (clientAddr's view of r).
+func (e *Edge) forwardAs(w http.ResponseWriter, r *http.Request, c reqClient, after func(*http.Response)) {
 	e.top.observe(r.Method, r.URL.Path) // what reaches PHP: the controller warms new nodes with it
-	out := e.outRequest(r)
-	resp, node, err := e.roundTripOut(r.Context(), r.Method, out, e.interim(w))
+	out := e.outRequestAs(r, c)
+	resp, node, err := e.roundTripOut(r.Context(), c.key(), r.Method, out, e.interim(w))
 	if err != nil {
 		if e.refuseBody(w, r) {
 			return
@@ -107,7 +112,8 @@ func (e *Edge) refuseBody(w http.ResponseWriter, r *http.Request) bool {
 // caller calls (with OK) once the body is consumed; a nil node means Done
 // was already called (an error answer passed on as it is). interim, when
 // not nil, receives the node's 1xx responses before the final one.
-func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Request, interim upstream.Interim) (*http.Response, *balancer.Node, error) {
+// clientKey is admission control's key for the client (client.key).
+func (e *Edge) roundTripOut(ctx context.Context, clientKey, method string, out *http.Request, interim upstream.Interim) (*http.Response, *balancer.Node, error) {
 	var body *unclosedBody
 	if out.Body != nil {
 		// Count what is read of the client's body: an attempt that read
@@ -133,7 +139,7 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 				defer release()
 			}
 		} else {
-			node, err = e.bal.Acquire(ctx, clientOf(ctx), tried[:ntried]...)
+			node, err = e.bal.Acquire(ctx, clientKey, tried[:ntried]...)
 		}
 		if err != nil {
 			if lastErr != nil {
@@ -210,7 +216,10 @@ func (e *Edge) roundTripOut(ctx context.Context, method string, out *http.Reques
 // headers removed and X-Forwarded-* set from what the edge saw itself, or
 // passed on from a trusted front proxy (http.trusted_proxies). The Host
 // stays the site's. roundTripOut signs the forwarded headers.
-func (e *Edge) outRequest(r *http.Request) *http.Request {
+func (e *Edge) outRequest(r *http.Request) *http.Request { return e.outRequestAs(r, e.clientFor(r)) }
+
+// outRequestAs is outRequest for the client c (clientAddr's view of r).
+func (e *Edge) outRequestAs(r *http.Request, c reqClient) *http.Request {
 	// A shallow copy with its own header map: the value slices are shared
 	// with r's, which is safe because headers are only replaced (Set) or
 	// removed (Del) here, never appended to.
@@ -227,7 +236,7 @@ func (e *Edge) outRequest(r *http.Request) *http.Request {
 	out.Close = false
 	removeHop(out.Header, r.Header)
 	delete(out.Header, api.HeaderEdge) // only this edge signs
-	_, xff, trusted := e.clientAddr(r)
+	xff, trusted := c.xff, c.trusted
 	if !trusted {
 		// The client's own claims about itself go no further.
 		delete(out.Header, "X-Forwarded-Proto")
