@@ -222,6 +222,31 @@ type conn struct {
 	req  http.Request
 	head request
 	vals []string
+	// deadline is the read deadline this loop last set on c (Shutdown's
+	// own is not in it: a stale value only skips a renewal, and the read
+	// then ends as Shutdown wants).
+	deadline time.Time
+}
+
+// deadlineSlack: an idle connection is closed after IdleTimeout at most
+// and IdleTimeout minus this at least. Renewing the deadline only when it
+// has moved this far saves a deadline update (a runtime timer change) on
+// most requests of a busy connection.
+const deadlineSlack = 2 * time.Second
+
+// idleDeadline makes sure the wait for the next request ends after d at
+// most, and not before d minus deadlineSlack.
+func (cs *conn) idleDeadline(d time.Duration) {
+	now := time.Now()
+	if !cs.deadline.IsZero() && cs.deadline.Sub(now) >= d-min(deadlineSlack, d/2) {
+		return
+	}
+	cs.setDeadline(now.Add(d))
+}
+
+func (cs *conn) setDeadline(t time.Time) {
+	cs.deadline = t
+	cs.c.SetReadDeadline(t)
 }
 
 // serveConn serves the connection nc, reading from rd: nc itself, or a
@@ -277,7 +302,7 @@ func (s *Server) serveConn(nc net.Conn, rd io.Reader) {
 // down). ok false with n >= 0 hands the connection over.
 func (s *Server) readHead(cs *conn) (n int, ok bool) {
 	if cs.br.Buffered() == 0 {
-		cs.c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		cs.idleDeadline(s.cfg.IdleTimeout)
 	}
 	headerDeadline := false
 	for {
@@ -292,7 +317,7 @@ func (s *Server) readHead(cs *conn) (n int, ok bool) {
 			return 0, false // a large header: net/http's limits decide
 		}
 		if len(b) > 0 && !headerDeadline {
-			cs.c.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
+			cs.setDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
 			headerDeadline = true
 		}
 		if s.closing.Load() {

@@ -253,6 +253,10 @@ func TestSlowClientTimeouts(t *testing.T) {
 		{"header too slow", []string{"GET / HTTP/1.1\r\n", "Host: a\r\n\r\n"}, cfg.ReadHeaderTimeout + time.Second, false},
 		{"idle too long", []string{"", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"}, cfg.IdleTimeout + time.Second, false},
 		{"header in time", []string{"GET / HTTP/1.1\r\n", "Host: a\r\n\r\n"}, cfg.ReadHeaderTimeout - time.Second, true},
+		// The idle deadline is renewed, not set, per request (deadlineSlack):
+		// a kept connection still gets its full IdleTimeout, less the slack.
+		{"kept connection, each request in time", []string{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", "GET /3 HTTP/1.1\r\nHost: a\r\n\r\n"}, cfg.IdleTimeout - deadlineSlack - time.Second, true},
+		{"kept connection, idle too long", []string{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"}, cfg.IdleTimeout + time.Second, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -260,3 +260,26 @@ func FuzzWriterFraming(f *testing.F) {
 		}
 	})
 }
+
+// TestPlainValue: a value plainValue lets through as it is is one the
+// careful way (trim, newlines to spaces, drop a control) leaves unchanged;
+// the rest take the careful way.
+func TestPlainValue(t *testing.T) {
+	tests := []struct {
+		v     string
+		plain bool
+	}{
+		{"", true}, {"text/css", true}, {`W/"1b58-60d"`, true}, {"a b", true},
+		{" a", false}, {"a ", false}, {"\ta", false}, {"a\t", false}, {"a\tb", false},
+		{"a\r\nb", false}, {"a\nb", false}, {"a\x00b", false}, {"a\x7fb", false}, {"a\x1fb", false},
+	}
+	for _, tt := range tests {
+		if got := plainValue(tt.v); got != tt.plain {
+			t.Errorf("plainValue(%q) = %v, want %v", tt.v, got, tt.plain)
+		}
+		careful := newlineToSpace.Replace(strings.Trim(tt.v, " \t"))
+		if tt.plain && (careful != tt.v || !validValue(careful)) {
+			t.Errorf("%q is plain but the careful way gives %q (valid %v)", tt.v, careful, validValue(careful))
+		}
+	}
+}
