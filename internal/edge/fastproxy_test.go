@@ -312,3 +312,62 @@ func TestFastProxyPipelined(t *testing.T) {
 		t.Errorf("hitfront stats %+v -> %+v, want 5 served by the fast path", before, st)
 	}
 }
+
+// TestOutRequestReuse: the request sent to a node is reused from one
+// forwarded request to the next (forwardAs): nothing of one request's
+// header reaches the node with the next, on the fast path and through
+// net/http alike.
+func TestOutRequestReuse(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.RequestURI+" x-one="+r.Header.Get("X-One")+" x-two="+r.Header.Get("X-Two")+" xfh="+r.Header.Get("X-Forwarded-Host"))
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer node.Close()
+	e, err := New(api.EdgeSpec{ID: "edge-1", Addr: "127.0.0.1:0", Cache: &api.CacheSpec{Enabled: true, DefaultTTL: "1h"}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetUpstreams([]api.Upstream{{ID: "node-1", Addr: strings.TrimPrefix(node.URL, "http://")}})
+	front := fastFront(t, e)
+	bypass := "wordpress_logged_in_x=1"
+	for _, via := range []string{front, "net/http"} {
+		for i, h := range []struct{ name, host string }{{"X-One", "a.test"}, {"X-Two", "b.test"}, {"", "c.test"}} {
+			req := httptest.NewRequest("GET", "http://"+h.host+"/p"+strconv.Itoa(i), nil)
+			req.Header.Set("Cookie", bypass)
+			if h.name != "" {
+				req.Header.Set(h.name, "set")
+			}
+			if via == "net/http" {
+				req.RemoteAddr = "127.0.0.1:5555"
+				e.ServeHTTP(httptest.NewRecorder(), req)
+				continue
+			}
+			req.RequestURI = ""
+			req.URL.Host = strings.TrimPrefix(front, "http://")
+			req.Host = h.host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	one := []string{
+		"GET /p0 x-one=set x-two= xfh=a.test",
+		"GET /p1 x-one= x-two=set xfh=b.test",
+		"GET /p2 x-one= x-two= xfh=c.test",
+	}
+	if diff := cmp.Diff(append(one, one...), seen); diff != "" {
+		t.Errorf("what the node got (-want +got):\n%s", diff)
+	}
+	if e.fast.Stats().Served != 3 {
+		t.Errorf("fast path served %d, want 3", e.fast.Stats().Served)
+	}
+}

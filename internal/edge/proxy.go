@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,7 +51,17 @@ func (e *Edge) forwardThen(w http.ResponseWriter, r *http.Request, after func(*h
 // forwardAs is forwardThen for the client c (clientAddr's view of r).
 func (e *Edge) forwardAs(w http.ResponseWriter, r *http.Request, c reqClient, after func(*http.Response)) {
 	e.top.observe(r.Method, r.URL.Path) // what reaches PHP: the controller warms new nodes with it
-	out := e.outRequestAs(r, c)
+	var out *http.Request
+	if after == nil {
+		// Nothing keeps the request sent to the node once this returns
+		// (the response's Request is out, and the response goes with it):
+		// its request, URL and header map are reused.
+		o := outRequests.Get().(*pooledOut)
+		defer o.put()
+		out = e.fillOutRequest(o.req, &o.url, o.header, r, c)
+	} else {
+		out = e.outRequestAs(r, c) // after may keep the response
+	}
 	resp, node, err := e.roundTripOut(r.Context(), c.key(), r.Method, out, e.interim(w))
 	if err != nil {
 		if e.refuseBody(w, r) {
@@ -220,14 +231,38 @@ func (e *Edge) outRequest(r *http.Request) *http.Request { return e.outRequestAs
 
 // outRequestAs is outRequest for the client c (clientAddr's view of r).
 func (e *Edge) outRequestAs(r *http.Request, c reqClient) *http.Request {
+	return e.fillOutRequest(new(http.Request), new(url.URL), make(http.Header, len(r.Header)+4), r, c)
+}
+
+// pooledOut is the storage of one request to a node, reused (forwardAs).
+type pooledOut struct {
+	req    *http.Request
+	url    url.URL
+	header http.Header
+}
+
+var outRequests = sync.Pool{New: func() any {
+	return &pooledOut{req: new(http.Request), header: make(http.Header, 16)}
+}}
+
+// put drops every reference the request holds and pools it.
+func (o *pooledOut) put() {
+	*o.req = http.Request{}
+	o.url = url.URL{}
+	clear(o.header)
+	outRequests.Put(o)
+}
+
+// fillOutRequest makes out (with u, and h, which must be empty) the
+// request outRequest describes.
+func (e *Edge) fillOutRequest(out *http.Request, u *url.URL, h http.Header, r *http.Request, c reqClient) *http.Request {
 	// A shallow copy with its own header map: the value slices are shared
 	// with r's, which is safe because headers are only replaced (Set) or
 	// removed (Del) here, never appended to.
-	out := new(http.Request)
 	*out = *r
-	u := *r.URL
-	out.URL = &u
-	out.Header = make(http.Header, len(r.Header)+4)
+	*u = *r.URL
+	out.URL = u
+	out.Header = h
 	for k, vv := range r.Header {
 		out.Header[k] = vv
 	}
