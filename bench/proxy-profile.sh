@@ -57,9 +57,10 @@ wait $WRK
 echo "perf: $(awk '/requests in/ {print $1}' $OUT/perf-wrk.txt) requests; perf report -i $OUT/perf.data"
 wrk -t1 -c$CONC -d$((STRACE_SECS + 2))s "http://$EDGE$FILE" > $OUT/strace-wrk.txt & WRK=$!
 sleep 1
-c0=$(curl -s "http://$EDGE/_scalepress/metrics" | awk '/^scalepress_edge_fast_path_total\{event="served"\}/ {print $2}')
 timeout -s INT $STRACE_SECS strace -c -f -p $EPID -o $OUT/strace.txt 2>/dev/null || true
-c1=$(curl -s "http://$EDGE/_scalepress/metrics" | awk '/^scalepress_edge_fast_path_total\{event="served"\}/ {print $2}')
 wait $WRK
-echo "strace: $((c1 - c0)) requests served while attached (fast path counter)"
-awk -v n=$((c1 - c0)) 'NR>2 && $NF!="total" && $4 ~ /^[0-9]+$/ {printf "  %-16s %8.2f per request\n", $NF, $4/n}' $OUT/strace.txt
+# Every proxied answer is one writev to the client (hitfront's writer):
+# the writev count is the number of requests served while attached.
+n=$(awk '$NF=="writev" {print $4}' $OUT/strace.txt)
+echo "strace: $n requests (writev calls) while attached; system calls per request:"
+awk -v n=$n 'NR>2 && $NF!="total" && $4 ~ /^[0-9]+$/ {e=($5 ~ /^[0-9]+$/) ? $5 : 0; printf "  %-14s %6.2f (%.2f errors)\n", $NF, $4/n, e/n}' $OUT/strace.txt

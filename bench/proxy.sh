@@ -2,14 +2,15 @@
 # The edge's proxy hop vs HAProxy's, side by side on the same backend (a
 # scalepress node agent serving a 7 KB static file from its docroot):
 # requests/s and CPU µs per request of the proxy process.
-# Usage: bench/proxy.sh [REPS=3] [DURATION=10s] [CONC="8 32"]
+# Usage: bench/proxy.sh [REPS=3] [DURATION=10s] [CONC="8 32"] [BIN=bin/scalepress]
+# (BIN: another build, e.g. the edge before a change, run back to back.)
 # Needs: make build, scripts/install-deps.sh --bench (haproxy, wrk).
 # Raw output (every wrk run in full): bench/results/proxy-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 REPS=${REPS:-3} DUR=${DURATION:-10s} CONC=${CONC:-"8 32"}
-BIN=$PWD/bin/scalepress
+BIN=${BIN:-$PWD/bin/scalepress}
 W=${W:-/tmp/scalepress-bench-proxy}
 EDGE=127.78.0.1:8080 NODE=127.78.1.1:8080 HAP=127.78.0.9:8082
 FILE=/wp-includes/css/wp-embed-template.min.css
@@ -26,6 +27,7 @@ trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W; mkdir -p $W; chmod 755 $W
 results_open proxy "REPS=$REPS DURATION=$DUR CONC=\"$CONC\""
+echo "binary: $BIN"
 cat > $W/scalepress.yaml <<EOC
 api: {addr: 127.78.0.1:9090}
 edges: [{addr: $EDGE}]
