@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 )
@@ -140,7 +141,12 @@ func (c *Client) DoWatched(ctx context.Context, p *Pool, req *http.Request, inte
 		if cause := w.detach(); cause != nil {
 			return nil, &Error{Op: ue.Op, Written: ue.Written, GotResponse: ue.GotResponse, Err: cause}
 		}
+		// A node that closed an idle connection under us fails the write or
+		// the first read at once; a head that did not come within
+		// ResponseHeaderTimeout is a slow node, not a stale connection, and
+		// sending it again would make the client wait twice as long.
 		if attempt == 0 && reused && ctx.Err() == nil && !ue.GotResponse && !errors.As(err, new(bodyError)) &&
+			!errors.Is(err, os.ErrDeadlineExceeded) &&
 			(!ue.Written || req.Body == nil && idempotent(req.Method)) {
 			continue // the node closed an idle connection under us
 		}
