@@ -177,6 +177,11 @@ func (h Host) phpFPMRole(id, run string) (local.Role, error) {
 		Args:        []string{"--nodaemonize", "--fpm-config", confPath, "-c", iniPath},
 		StopSignal:  syscall.SIGQUIT, // graceful: running requests finish
 		StopTimeout: 10 * time.Second,
+		// nice applies between the tasks of one autogroup: PHP in the
+		// stack's would still use up the stack's share of the CPU and make
+		// the edge wait for its group's turn (ADR 24). In its own, at
+		// php_nice, all of PHP weighs a tenth of any other session.
+		AutogroupNice: h.Spec.PHPNice,
 		// A php-fpm that dies is restarted in place; one that keeps dying
 		// fails the node, which is then replaced.
 		Restart: &supervise.RestartPolicy{MaxRestarts: 5, Window: time.Minute},

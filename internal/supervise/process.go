@@ -157,8 +157,21 @@ func (p *Process) launch() (*run, error) {
 		Credential:  p.spec.Credential,
 		AmbientCaps: p.spec.AmbientCaps,
 	}
+	if p.spec.AutogroupNice > 0 {
+		// A new session is a new process group too (pgid = pid), so the
+		// group signals below reach the same processes; setpgid after
+		// setsid would fail (EPERM).
+		cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid = false, true
+	}
 	if err := p.sv.spawner.start(cmd); err != nil {
 		return nil, fmt.Errorf("supervise: start %s: %w", p.spec.Name, err)
+	}
+	if p.spec.AutogroupNice > 0 {
+		// After the start: the autogroup is the session's, so workers the
+		// child forks meanwhile are in it and get the value all the same.
+		if err := setAutogroupNice(cmd.Process.Pid, p.spec.AutogroupNice); err != nil {
+			p.logger.Warn("supervise: autogroup nice not set; the child's CPU counts against the supervisor's autogroup", "err", err)
+		}
 	}
 	r := &run{cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), exited: make(chan error, 1)}
 	p.mu.Lock()

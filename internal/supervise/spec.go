@@ -57,6 +57,15 @@ type Spec struct {
 	// holds "pid\nexe-path\n" while the child runs. It is removed after the
 	// child exits. See CleanupStale.
 	PIDDir string
+	// AutogroupNice, 1 to 19, starts the child in a session of its own
+	// (setsid; it still leads its own process group) and gives that
+	// session's scheduling autogroup this nice value: everything the child
+	// and its children run weighs as one nice-N task against the other
+	// sessions of the host, the supervisor's included. Without it a child
+	// shares the supervisor's autogroup, where its nice(2) applies only
+	// against its siblings, and the CPU it uses counts against all of them
+	// (autogroup.go says why that matters). 0: the supervisor's session.
+	AutogroupNice int
 }
 
 // RestartPolicy controls restarts after the child exits on its own (any exit
@@ -104,6 +113,8 @@ func (s Spec) Validate() error {
 		return invalid("StopTimeout", "must not be negative, got %s", s.StopTimeout)
 	case s.PIDDir != "" && !filepath.IsAbs(s.PIDDir):
 		return invalid("PIDDir", "must be absolute, got %q", s.PIDDir)
+	case s.AutogroupNice < 0 || s.AutogroupNice > 19:
+		return invalid("AutogroupNice", "must be 0 (the supervisor's session) or 1 to 19, got %d", s.AutogroupNice)
 	case len(s.AmbientCaps) > 0 && s.Credential == nil:
 		return invalid("AmbientCaps", "only with Credential (a child running as the supervisor's user has its capabilities already)")
 	}
