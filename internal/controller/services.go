@@ -201,6 +201,10 @@ func (c *Controller) startEdges(ctx context.Context) error {
 		err = c.start(ctx, &c.edges[i], c.unprivileged(local.Role{
 			Name: e.ID, Role: "edge", Spec: spec, StopTimeout: 45 * time.Second,
 			Ready: c.edgeHealth(e), ReadyTimeout: 15 * time.Second,
+			// Its own autogroup: what else the stack's session runs (the
+			// database, the node agents, PHP when php_nice is 0) does not
+			// use up the share cache hits wake up in (ADR 24).
+			OwnSession: true,
 		}, e.Addr, c.cfg.EdgeHTTPSAddr(i)))
 		if err != nil {
 			return err

@@ -181,6 +181,7 @@ func (h Host) phpFPMRole(id, run string) (local.Role, error) {
 		// stack's would still use up the stack's share of the CPU and make
 		// the edge wait for its group's turn (ADR 24). In its own, at
 		// php_nice, all of PHP weighs a tenth of any other session.
+		OwnSession:    h.Spec.PHPNice > 0,
 		AutogroupNice: h.Spec.PHPNice,
 		// A php-fpm that dies is restarted in place; one that keeps dying
 		// fails the node, which is then replaced.

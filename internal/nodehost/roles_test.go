@@ -89,3 +89,20 @@ func TestPrepareDocroot(t *testing.T) {
 		})
 	}
 }
+
+// TestPHPFPMAutogroup: php-fpm runs in an autogroup of its own at
+// nodes.php_nice (ADR 24), so PHP's CPU does not count against the
+// autogroup of the node agent, the edge and the database; php_nice 0 keeps
+// it in the agent's.
+func TestPHPFPMAutogroup(t *testing.T) {
+	for _, nice := range []int{10, 0} {
+		h := Host{Spec: api.NodeHostSpec{StateDir: t.TempDir(), PHPChildren: 2, PHPNice: nice, PHPFPM: "/usr/sbin/php-fpm8.2"}, Logger: slog.New(slog.DiscardHandler)}
+		r, err := h.phpFPMRole("node-1", filepath.Join(t.TempDir(), "run"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OwnSession != (nice > 0) || r.AutogroupNice != nice {
+			t.Errorf("php_nice %d: php-fpm's OwnSession %v AutogroupNice %d, want %v %d", nice, r.OwnSession, r.AutogroupNice, nice > 0, nice)
+		}
+	}
+}

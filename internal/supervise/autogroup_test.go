@@ -35,21 +35,21 @@ func autogroupOf(t *testing.T, pid int) (name string, nice int) {
 func TestAutogroupNice(t *testing.T) {
 	ourGroup, ourNice := autogroupOf(t, os.Getpid())
 	tests := []struct {
-		name       string
-		nice       int
-		ownGroup   bool
-		wantNice   int
-		wantSetsid bool
+		name     string
+		own      bool
+		nice     int
+		wantNice int
 	}{
-		{name: "own session and autogroup at nice 10", nice: 10, ownGroup: true, wantNice: 10, wantSetsid: true},
-		{name: "default: the supervisor's autogroup", nice: 0, ownGroup: false, wantNice: ourNice},
+		{name: "own session and autogroup at nice 10", own: true, nice: 10, wantNice: 10},
+		{name: "own session and autogroup, nice unchanged", own: true, wantNice: 0},
+		{name: "default: the supervisor's autogroup", wantNice: ourNice},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sv := newTestSupervisor(t)
 			// The shell forks a worker, as php-fpm's master does.
 			spec := testSpec(t, "grouped", "/bin/sh", "-c", `sleep 60 & echo "worker $!"; wait`)
-			spec.AutogroupNice = tt.nice
+			spec.OwnSession, spec.AutogroupNice = tt.own, tt.nice
 			p, err := sv.Start(spec)
 			if err != nil {
 				t.Fatal(err)
@@ -73,7 +73,7 @@ func TestAutogroupNice(t *testing.T) {
 				Nice, WorkerNice                                    int
 			}
 			got := view{OwnGroup: group != ourGroup, WorkerInGroup: wgroup == group, SessionLeader: sid == pid, GroupLeader: pgid == pid, Nice: nice, WorkerNice: wnice}
-			want := view{OwnGroup: tt.ownGroup, WorkerInGroup: true, SessionLeader: tt.wantSetsid, GroupLeader: true, Nice: tt.wantNice, WorkerNice: tt.wantNice}
+			want := view{OwnGroup: tt.own, WorkerInGroup: true, SessionLeader: tt.own, GroupLeader: true, Nice: tt.wantNice, WorkerNice: tt.wantNice}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("child %d (worker %d) (-want +got):\n%s", pid, worker, diff)
 			}

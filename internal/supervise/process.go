@@ -157,7 +157,7 @@ func (p *Process) launch() (*run, error) {
 		Credential:  p.spec.Credential,
 		AmbientCaps: p.spec.AmbientCaps,
 	}
-	if p.spec.AutogroupNice > 0 {
+	if p.spec.OwnSession {
 		// A new session is a new process group too (pgid = pid), so the
 		// group signals below reach the same processes; setpgid after
 		// setsid would fail (EPERM).

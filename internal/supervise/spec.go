@@ -57,14 +57,19 @@ type Spec struct {
 	// holds "pid\nexe-path\n" while the child runs. It is removed after the
 	// child exits. See CleanupStale.
 	PIDDir string
-	// AutogroupNice, 1 to 19, starts the child in a session of its own
-	// (setsid; it still leads its own process group) and gives that
-	// session's scheduling autogroup this nice value: everything the child
-	// and its children run weighs as one nice-N task against the other
-	// sessions of the host, the supervisor's included. Without it a child
-	// shares the supervisor's autogroup, where its nice(2) applies only
-	// against its siblings, and the CPU it uses counts against all of them
-	// (autogroup.go says why that matters). 0: the supervisor's session.
+	// OwnSession starts the child in a session of its own (setsid; it
+	// still leads its own process group, which Stop signals), and so in a
+	// scheduling autogroup of its own: the kernel's fair scheduler shares
+	// the CPU first between the autogroups that want it, then between the
+	// tasks of each by their nice. The child's CPU then no longer counts
+	// against the supervisor's session, nor the supervisor's against the
+	// child (autogroup.go says why that matters). False: the supervisor's
+	// session.
+	OwnSession bool
+	// AutogroupNice, 1 to 19 and only with OwnSession, is the nice of the
+	// child's autogroup: everything the child and its children run weighs
+	// as one task at that nice against the other sessions of the host. 0:
+	// unchanged (nice 0).
 	AutogroupNice int
 }
 
@@ -114,7 +119,9 @@ func (s Spec) Validate() error {
 	case s.PIDDir != "" && !filepath.IsAbs(s.PIDDir):
 		return invalid("PIDDir", "must be absolute, got %q", s.PIDDir)
 	case s.AutogroupNice < 0 || s.AutogroupNice > 19:
-		return invalid("AutogroupNice", "must be 0 (the supervisor's session) or 1 to 19, got %d", s.AutogroupNice)
+		return invalid("AutogroupNice", "must be 0 (unchanged) or 1 to 19, got %d", s.AutogroupNice)
+	case s.AutogroupNice != 0 && !s.OwnSession:
+		return invalid("AutogroupNice", "only with OwnSession (the supervisor's own autogroup is not the child's to change)")
 	case len(s.AmbientCaps) > 0 && s.Credential == nil:
 		return invalid("AmbientCaps", "only with Credential (a child running as the supervisor's user has its capabilities already)")
 	}
