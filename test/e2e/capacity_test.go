@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/scalepress/scalepress/internal/api"
 )
@@ -185,6 +190,25 @@ func TestCapacity(t *testing.T) {
 		}
 	}
 
+	t.Run("the edge and PHP run in scheduling autogroups of their own, PHP's at php_nice", func(t *testing.T) {
+		// nice orders tasks within an autogroup only: PHP at nice 10 in the
+		// stack's autogroup still used up the share the edge woke up in,
+		// and hits waited 20 ms to seconds for a CPU (ADR 24).
+		pids := pidFiles(t, s.dir, "controller.pid", "edge-1.pid", "php-fpm.pid")
+		ctl, ctlNice := autogroupOf(t, pids["controller.pid"])
+		edge, edgeNice := autogroupOf(t, pids["edge-1.pid"])
+		php, phpNice := autogroupOf(t, pids["php-fpm.pid"])
+		type view struct {
+			EdgeOwn, PHPOwn, PHPNotEdges bool
+			EdgeNice, PHPNice            int
+		}
+		got := view{EdgeOwn: edge != ctl, PHPOwn: php != ctl, PHPNotEdges: php != edge, EdgeNice: edgeNice, PHPNice: phpNice}
+		want := view{EdgeOwn: true, PHPOwn: true, PHPNotEdges: true, EdgeNice: ctlNice, PHPNice: 10}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("autogroups: controller %s, edge %s, php-fpm %s (-want +got):\n%s", ctl, edge, php, diff)
+		}
+	})
+
 	// What the machine carries now, with enough clients to keep every
 	// worker busy: the overloads below are multiples of it.
 	capacity, bad := throughput(searches(s.site, "capacity"), 8, 5*time.Second)
@@ -211,6 +235,18 @@ func TestCapacity(t *testing.T) {
 			}
 			if len(st.badReject) > 0 {
 				t.Errorf("%s: refusals that were neither 503 with Retry-After nor STALE: %v", name, st.badReject)
+			}
+			if name == "search" {
+				continue
+			}
+			// A hit never waits on a fill: every answer of a cached URL is
+			// a fresh HIT, none coalesced behind a refresh queued for
+			// admission (that would be STALE or MISS), so what is left of
+			// a hit's latency is the CPU.
+			for k, n := range st.status {
+				if !strings.HasSuffix(k, " HIT") {
+					t.Errorf("%s: %d answers %q, want only HITs", name, n, k)
+				}
 			}
 		}
 		t.Logf("node count over time: %v", counts)
@@ -286,4 +322,60 @@ func TestCapacity(t *testing.T) {
 	})
 	ev := s.cli(t, "events")
 	t.Logf("events:\n%s", tail(ev.stdout, 25))
+}
+
+// pidFiles finds the pid files named names under dir (the state directory,
+// docroots skipped) and returns the pid each holds (its first line).
+func pidFiles(t *testing.T, dir string, names ...string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // a directory another user owns
+		}
+		if d.IsDir() && (d.Name() == "docroot" || d.Name() == "db" || d.Name() == "site") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !slices.Contains(names, d.Name()) {
+			return nil
+		}
+		if _, seen := out[d.Name()]; seen {
+			return nil // the first node's
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])); err == nil {
+			out[d.Name()] = pid
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if out[n] == 0 {
+			t.Fatalf("no pid file %s under %s (found %v)", n, dir, out)
+		}
+	}
+	return out
+}
+
+// autogroupOf reads /proc/PID/autogroup: "/autogroup-ID nice N".
+func autogroupOf(t *testing.T, pid int) (name string, nice int) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/autogroup", pid))
+	if err != nil {
+		t.Fatalf("autogroup of pid %d: %v", pid, err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		t.Fatalf("autogroup of pid %d: %q", pid, b)
+	}
+	nice, err = strconv.Atoi(f[2])
+	if err != nil {
+		t.Fatalf("autogroup of pid %d: %q", pid, b)
+	}
+	return f[0], nice
 }
