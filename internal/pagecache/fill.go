@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// errStillFailing is the Err of a STALE copy served at once because the
+// last fetch for it failed (a background refresh tries again).
+var errStillFailing = fmt.Errorf("%w: the last fetch failed; a background refresh tries again", ErrOriginFailed)
+
 // Fetch asks the origin for what a fill needs. It must
 //   - send GET, even when the client sent HEAD: the cache stores the body
 //     and answers HEAD itself;
@@ -83,7 +87,9 @@ type flight struct {
 // one within SoftPurgeGrace) is served at once as a HIT while exactly one
 // background refresh runs. A stale entry past that window is revalidated
 // with its validators; when the fetch fails (error or 5xx) an entry within
-// its stale-if-error window is served instead, as STALE. A 5xx with nothing
+// its stale-if-error window is served instead, as STALE, and from then on
+// at once, as STALE, while one background refresh at a time tries again
+// (no request waits on a fetch to a failing origin twice). A 5xx with nothing
 // to stand in is shared by the waiters of that fetch rather than retried
 // by each of them. A bypass decision is fetched and relayed, never stored.
 //
@@ -117,6 +123,16 @@ func (c *Cache) Fill(ctx context.Context, r *http.Request, d Decision, fetch Fet
 				c.refresh(r, d, o, fetch)
 				return c.hit(&d, o)
 			case stStale:
+				if o.standingIn(now) {
+					// The origin failed the last fetch for o (under overload:
+					// refused by the edge's admission queue after waiting in
+					// it). Every request coalescing behind the next fetch
+					// would wait as long again, for the same STALE copy:
+					// serve it now, and let one refresh try in the background.
+					sh.mu.Unlock()
+					c.refresh(r, d, o, fetch)
+					return c.result(outcome{kind: outStale, obj: o, err: errStillFailing})
+				}
 				stale = o
 			}
 		}
@@ -435,9 +451,11 @@ func (c *Cache) transient(ctx context.Context, in *fillInput, resp *Response, h 
 }
 
 // standIn serves the stale copy for a failed origin, if its stale-if-error
-// window allows.
+// window allows, and marks it standing in (object.failedAt): later requests
+// get it at once instead of waiting on another fetch.
 func (c *Cache) standIn(stale *object, now time.Time, err error) outcome {
 	if stale.canStandIn(now.UnixNano()) {
+		stale.failedAt.Store(now.UnixNano())
 		return outcome{kind: outStale, obj: stale, err: err}
 	}
 	return outcome{kind: outFailed, err: err}

@@ -468,3 +468,70 @@ func TestFetchPanicReleasesWaiters(t *testing.T) {
 		}
 	})
 }
+
+// TestStaleAtOnceWhileOriginFails: once a fetch for a stale page failed
+// and its copy stood in, later requests get the copy at once (STALE) while
+// one background refresh tries again, instead of each waiting on another
+// fetch that fails the same way. Under overload the edge's fetch waits in
+// the admission queue (http.queue_timeout, 3 s) before it is refused: the
+// hits of that page would wait 3 s, for the same STALE copy, again and
+// again (issue 18).
+func TestStaleAtOnceWhileOriginFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := newFakeClock()
+		c := newTestCache(t, clk, nil) // SWR 30 s, stale-if-error 24 h
+		const queueWait = 3 * time.Second
+		var up sync.Mutex // held: the origin is overloaded
+		down := true
+		o := newOrigin(func(n int) (*Response, error) {
+			if n > 1 {
+				time.Sleep(queueWait) // waits for admission...
+				up.Lock()
+				failing := down
+				up.Unlock()
+				if failing {
+					return resp(503, "overloaded", "Retry-After", "1"), nil // ...and is refused
+				}
+			}
+			return resp(200, "v"+itoa(n), "Cache-Control", "max-age=10", "Content-Type", htmlCT, "X-Scalepress-Tags", "home"), nil
+		})
+		do(t, c, req("GET", "/"), o)
+		clk.Advance(45 * time.Second) // past max-age and stale-while-revalidate
+
+		type answer struct {
+			XCache, Body string
+			Waited       time.Duration
+		}
+		get := func() answer {
+			start := time.Now() // the bubble's clock: how long the request waited
+			w := do(t, c, req("GET", "/"), o)
+			return answer{w.Header().Get(HeaderXCache), w.Body.String(), time.Since(start)}
+		}
+		var got []answer
+		got = append(got, get()) // fetches, waits, is refused: the copy stands in
+		for range 3 {
+			got = append(got, get()) // at once: the origin is known to fail
+		}
+		time.Sleep(queueWait) // the background refresh waits, and is refused too
+		synctest.Wait()
+		up.Lock()
+		down = false
+		up.Unlock()
+		got = append(got, get()) // still at once; this refresh succeeds
+		time.Sleep(queueWait)
+		synctest.Wait()
+		got = append(got, get())
+		want := []answer{
+			{"STALE", "v1", queueWait},
+			{"STALE", "v1", 0}, {"STALE", "v1", 0}, {"STALE", "v1", 0},
+			{"STALE", "v1", 0},
+			{"HIT", "v4", 0},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("answers (-want +got):\n%s", diff)
+		}
+		if n := o.Calls(); n != 4 {
+			t.Errorf("origin calls = %d, want 4: the first, the first stale request's, two background refreshes", n)
+		}
+	})
+}

@@ -69,6 +69,10 @@ type object struct {
 	keepUntil     int64
 
 	purgedAt atomic.Int64 // soft purge time, 0 if none
+	// failedAt is when a fetch to replace o last failed and o stood in
+	// (STALE), 0 if none did: until a fetch succeeds (and replaces o), o
+	// is served STALE at once while one background refresh tries again.
+	failedAt atomic.Int64
 	freq     atomic.Int32 // S3-FIFO access count, capped at 3
 	age      atomic.Pointer[ageValue]
 
@@ -153,6 +157,10 @@ func (c *Cache) state(o *object, now int64) objState {
 
 // canStandIn reports whether o may be served when the origin fails.
 func (o *object) canStandIn(now int64) bool { return o != nil && now < o.sieUntil }
+
+// standingIn reports whether o stands in for a failing origin: the last
+// fetch to replace it failed, and it may still be served for that.
+func (o *object) standingIn(now int64) bool { return o.failedAt.Load() != 0 && o.canStandIn(now) }
 
 // Stored header fields handled apart from the common pre-rendered ones.
 const (
