@@ -12,6 +12,7 @@
 # CPU pressure (/proc/pressure/cpu some avg10) over time.
 # Usage: bench/capacity.sh [REPS=3] [PHASE=60s] [HOME_RATE=400] [POST_RATE=100]
 #        [STATIC_RATE=150] [SEARCH_RATE=8] [SETUPS="before nginx after"] [SLOW=20ms]
+#        [BIN=bin/scalepress] [LOAD_BIN=bin/scalepress] [LOADGEN_NICE=-10|off]
 # SETUPS runs some of the setups only (nginx needs before's stack: it runs
 # on before's docroot and database). SLOW: the load generators count the
 # answers slower than this by X-Cache, per second of the run, and the raw
@@ -29,7 +30,10 @@ cd "$(dirname "$0")/.."
 REPS=${REPS:-3} PHASE=${PHASE:-60s}
 HOME_RATE=${HOME_RATE:-400} POST_RATE=${POST_RATE:-100} STATIC_RATE=${STATIC_RATE:-150} SEARCH_RATE=${SEARCH_RATE:-8}
 SETUPS=${SETUPS:-before nginx after} SLOW=${SLOW:-20ms}
-BIN=$PWD/bin/scalepress
+# BIN runs the stack (another build to compare code), LOAD_BIN the load
+# generators (they need --slow). LOADGEN_NICE: the load generators'
+# autogroup nice; "off" runs them in this script's session, as before.
+BIN=${BIN:-$PWD/bin/scalepress} LOAD_BIN=${LOAD_BIN:-$PWD/bin/scalepress} LOADGEN_NICE=${LOADGEN_NICE:--10}
 W=${W:-/tmp/scalepress-bench-capacity}
 EDGE=127.85.0.1:8080 NGINX=127.85.0.9:8081
 STATIC=/wp-includes/css/dist/block-library/style.min.css
@@ -42,7 +46,7 @@ cleanup() {
   results_close
 }
 trap cleanup EXIT
-results_open capacity "REPS=$REPS PHASE=$PHASE HOME_RATE=$HOME_RATE POST_RATE=$POST_RATE STATIC_RATE=$STATIC_RATE SEARCH_RATE=$SEARCH_RATE SETUPS=\"$SETUPS\" SLOW=$SLOW"
+results_open capacity "REPS=$REPS PHASE=$PHASE HOME_RATE=$HOME_RATE POST_RATE=$POST_RATE STATIC_RATE=$STATIC_RATE SEARCH_RATE=$SEARCH_RATE SETUPS=\"$SETUPS\" SLOW=$SLOW BIN=$BIN LOADGEN_NICE=$LOADGEN_NICE"
 has() { [[ " $SETUPS " == *" $1 "* ]]; }
 
 up() { # before|after
@@ -95,7 +99,8 @@ edge_metrics() {
 # SEARCH_RATE=30 the load generators' threads waited 1-15 s per second in the
 # run queue, and their latencies with them). The same for every setup.
 loadgen() {
-  exec setsid bash -c 'echo -10 > /proc/self/autogroup 2>/dev/null; exec "$0" load "$@"' $BIN "$@"
+  [[ $LOADGEN_NICE == off ]] && exec $LOAD_BIN load "$@"
+  exec setsid bash -c 'echo '"$LOADGEN_NICE"' > /proc/self/autogroup 2>/dev/null; exec "$0" load "$@"' $LOAD_BIN "$@"
 }
 
 # mixed NAME BASE: the four loads at once against BASE for PHASE, with the
