@@ -270,13 +270,14 @@ func TestCapacity(t *testing.T) {
 			t.Errorf("an uncached request took %s: more than a few seconds", max)
 		}
 		// Hits: issue 18 saw p99 0.46 s and 2.9 s while PHP saturated the
-		// machine; the goal, 20 ms, is measured in bench/. On a 2-core
-		// machine shared with other work (163 ms seen once under a load
-		// average of 40) the bound asserted is 500 ms: it still catches the
-		// issue's 0.46 s and 2.9 s.
+		// machine, and this test 52–98 ms with PHP at nice 10 in the
+		// stack's autogroup. With PHP and the edge in autogroups of their
+		// own, hit p99 was 1.2–3.2 ms here under load averages of 6–17:
+		// 50 ms leaves room for a busier machine and still fails the
+		// shared autogroup. The 20 ms goal is measured in bench/.
 		for _, name := range []string{"home", "post", "static"} {
-			if p99 := load.stats[name].quantile(0.99); p99 > 500*time.Millisecond {
-				t.Errorf("%s: hit p99 %s, more than 500 ms", name, p99)
+			if p99 := load.stats[name].quantile(0.99); p99 > 50*time.Millisecond {
+				t.Errorf("%s: hit p99 %s, more than 50 ms", name, p99)
 			}
 		}
 	})
