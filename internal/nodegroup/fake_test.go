@@ -202,13 +202,13 @@ func (e *events) add(ev api.Event) {
 	e.all = append(e.all, ev)
 }
 
-// find is the messages of kind containing s.
+// find is the messages of kind ("": any) containing s.
 func (e *events) find(kind, s string) []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []string
 	for _, ev := range e.all {
-		if ev.Kind == kind && strings.Contains(ev.Message, s) {
+		if (kind == "" || ev.Kind == kind) && strings.Contains(ev.Message, s) {
 			out = append(out, ev.Message)
 		}
 	}

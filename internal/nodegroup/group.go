@@ -54,6 +54,12 @@ type Config struct {
 	// measured. With nodes on several hosts this is where a launcher
 	// would say which host the next node goes to.
 	Host func() autoscale.Host
+	// RebalanceAfter: over a launcher that spreads the nodes over several
+	// hosts (Spreader), when the busiest eligible host runs at least two
+	// nodes more than the least busy, the group moves nodes, one at a
+	// time, once every eligible host has been ready this long (a host
+	// that flaps moves nothing). 0 turns it off.
+	RebalanceAfter time.Duration
 }
 
 // DefaultConfig returns the timings the group has always had; Scaling,
@@ -64,7 +70,7 @@ func DefaultConfig() Config {
 		FailAfter: 15, Interval: time.Second,
 		ReadyTimeout: 60 * time.Second, FilesTimeout: 60 * time.Second, AckTimeout: 5 * time.Second,
 		DeregistrationDelay: 30 * time.Second, StopTimeout: 60 * time.Second, FailedStopTimeout: 15 * time.Second,
-		KeepTerminated: 8,
+		KeepTerminated: 8, RebalanceAfter: 30 * time.Second,
 	}
 }
 
@@ -81,6 +87,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("nodegroup: ReadyTimeout, FilesTimeout, AckTimeout, StopTimeout, FailedStopTimeout: must be positive")
 	case c.DeregistrationDelay < 0:
 		return fmt.Errorf("nodegroup: DeregistrationDelay: must not be negative, got %s", c.DeregistrationDelay)
+	case c.RebalanceAfter < 0:
+		return fmt.Errorf("nodegroup: RebalanceAfter: must not be negative (0 = off), got %s", c.RebalanceAfter)
 	case c.KeepTerminated < 0:
 		return fmt.Errorf("nodegroup: KeepTerminated: must not be negative, got %d", c.KeepTerminated)
 	}
@@ -111,7 +119,8 @@ type Hooks struct {
 type Group struct {
 	cfg      Config
 	launcher Launcher
-	slotted  Slotted // the launcher, when its scheduler chooses by slot
+	slotted  Slotted  // the launcher, when its scheduler chooses by slot
+	spreader Spreader // the launcher, when it places nodes over hosts
 	prober   Prober
 	hooks    Hooks
 	logger   *slog.Logger
@@ -125,6 +134,13 @@ type Group struct {
 	outbox []api.Event // recorded once mu is released
 	// decisions counts the scaling decisions that moved the desired size.
 	decisions map[DecisionKey]uint64
+	// The rebalance (rebalance.go): one at a time, its goroutine owns the
+	// spare; the policy holds the size meanwhile.
+	moving        bool
+	moves         uint64               // nodes moved to another host
+	lastRebalance time.Time            // when the last one ended
+	hostSince     map[string]time.Time // when each eligible host became ready
+	waitWhy       string               // why it waits, logged once
 }
 
 // DecisionKey is a kind of scaling decision: Direction "out" or "in" (of
@@ -178,11 +194,12 @@ func New(cfg Config, l Launcher, p Prober, h Hooks, logger *slog.Logger) (*Group
 		return nil, errors.New("nodegroup: Hooks.Node is required")
 	}
 	slotted, _ := l.(Slotted)
+	spreader, _ := l.(Spreader)
 	pol, err := newPolicy(cfg, slotted != nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Group{cfg: cfg, launcher: l, slotted: slotted, prober: p, hooks: h, logger: logger, policy: pol}, nil
+	return &Group{cfg: cfg, launcher: l, slotted: slotted, spreader: spreader, prober: p, hooks: h, logger: logger, policy: pol}, nil
 }
 
 // Start brings the group up and returns once every node is in service, or
@@ -375,9 +392,12 @@ func (g *Group) probe(ctx context.Context) {
 
 // reconcile takes one decision of the policy and acts on it.
 func (g *Group) reconcile(ctx context.Context, now time.Time) {
-	alive := map[string]bool{}
+	alive, hostOf := map[string]bool{}, map[string]string{}
 	for _, in := range g.launcher.List() {
 		alive[in.ID] = in.Alive()
+		if in.Alive() {
+			hostOf[in.ID] = in.Host
+		}
 	}
 	host := autoscale.UnknownHost
 	if g.cfg.Host != nil {
@@ -392,6 +412,7 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 			Utilization: n.report.Utilization, Queue: n.report.Waiting, Children: g.cfg.Children,
 		})
 	}
+	g.policy.hold = g.moving
 	plan := g.policy.decideOn(now, members, host)
 	byID := map[string]*node{}
 	for _, n := range g.nodes {
@@ -456,6 +477,8 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 	for range plan.Launch {
 		g.launch(ctx, fmt.Sprintf("group below desired %d", plan.Desired))
 	}
+	idle := len(plan.Fail)+len(plan.Replace)+len(plan.Drop)+len(plan.Deferred)+len(plan.Drain)+plan.Launch == 0 && !plan.ScaleChanged
+	g.maybeRebalance(ctx, now, idle, hostOf)
 }
 
 // NodeView is one node for the status document.

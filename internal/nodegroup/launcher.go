@@ -2,6 +2,7 @@ package nodegroup
 
 import (
 	"context"
+	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
 )
@@ -82,6 +83,28 @@ type Slotted interface {
 	// Launch of the same id refills it. Failing a node whose processes
 	// are gone is not an error.
 	Fail(ctx context.Context, id string) error
+}
+
+// NodeHost is a machine that may run nodes, as a launcher that places them
+// over several knows it.
+type NodeHost struct {
+	Name string
+	// ReadySince is when it last became ready, as its scheduler says
+	// (zero: unknown).
+	ReadySince time.Time
+}
+
+// Spreader is a Slotted launcher whose scheduler spreads the nodes over
+// several hosts (Nomad's spread over its clients) but never moves a
+// running one: after a host came back, its nodes stay on the hosts that
+// replaced them. The group moves them back, one at a time
+// (Config.RebalanceAfter; docs/adr/0030-rebalance-after-heal.md).
+type Spreader interface {
+	Slotted
+	// Hosts are the hosts that may run a node now (ready, eligible, in
+	// the job's datacenters and constraints). Busy, when not empty, says
+	// why no node may move now (a rolling update runs). It does no I/O.
+	Hosts() (hosts []NodeHost, busy string)
 }
 
 // Report is the part of a node agent's status document the group uses.

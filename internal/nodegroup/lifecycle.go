@@ -26,12 +26,18 @@ func (g *Group) launch(ctx context.Context, reason string) <-chan error {
 // launchLocked adds a pending node at index i (0: the lowest free) and
 // starts it.
 func (g *Group) launchLocked(ctx context.Context, i int, reason string) <-chan error {
+	_, done := g.launchNodeLocked(ctx, i, reason)
+	return done
+}
+
+// launchNodeLocked is launchLocked, with the node it added.
+func (g *Group) launchNodeLocked(ctx context.Context, i int, reason string) (*node, <-chan error) {
 	n := g.addLocked(i)
 	want, key := n.Node, n.key
 	g.outbox = append(g.outbox, api.Event{Kind: "node", Node: want.ID, Message: fmt.Sprintf("%s: launching at %s (%s)", want.ID, want.Addr, reason)})
 	done := make(chan error, 1)
 	g.wg.Go(func() { done <- g.bringUp(ctx, want, key) })
-	return done
+	return n, done
 }
 
 func (g *Group) bringUp(ctx context.Context, want Node, key string) error {
@@ -243,6 +249,25 @@ func (g *Group) drain(ctx context.Context, n *node, gen uint64) {
 	nd := n.Node
 	g.mu.Unlock()
 	t0 := time.Now()
+	if !g.deregister(ctx, nd, gen) {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.StopTimeout)
+	err := g.launcher.Stop(sctx, nd.ID) // the agent drains what is left, then stops PHP
+	cancel()
+	if err != nil {
+		g.logger.Warn("stop of a drained node", "node", nd.ID, "err", err)
+	}
+	g.mu.Lock()
+	g.setStateLocked(n, api.NodeTerminated, "")
+	g.unlock()
+	g.event("node", nd.ID, nil, "%s: drained and stopped in %s", nd.ID, time.Since(t0).Round(time.Millisecond))
+}
+
+// deregister waits until every edge applied generation gen (a set without
+// the node) and the node's requests finished, bounded by
+// DeregistrationDelay. It reports false when ctx ended first.
+func (g *Group) deregister(ctx context.Context, nd Node, gen uint64) bool {
 	if g.hooks.Applied != nil {
 		actx, cancel := context.WithTimeout(ctx, g.cfg.AckTimeout)
 		g.hooks.Applied(actx, gen)
@@ -264,19 +289,7 @@ wait:
 		case <-time.After(pollInterval):
 		}
 	}
-	if ctx.Err() != nil {
-		return
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.StopTimeout)
-	err := g.launcher.Stop(sctx, nd.ID) // the agent drains what is left, then stops PHP
-	cancel()
-	if err != nil {
-		g.logger.Warn("stop of a drained node", "node", nd.ID, "err", err)
-	}
-	g.mu.Lock()
-	g.setStateLocked(n, api.NodeTerminated, "")
-	g.unlock()
-	g.event("node", nd.ID, nil, "%s: drained and stopped in %s", nd.ID, time.Since(t0).Round(time.Millisecond))
+	return ctx.Err() == nil
 }
 
 // stopFailed stops a failed node ordered replaced or dropped. Over a

@@ -70,6 +70,9 @@ type policy struct {
 	healer  *autoscale.Healer
 	desired int
 	full    bool // the last decision was autoscale.HostFull
+	// hold: a rebalance runs (its spare is one node above the desired
+	// size): failures are healed, the size is neither decided nor acted on.
+	hold bool
 }
 
 func newPolicy(cfg Config, slotted bool) (*policy, error) {
@@ -152,6 +155,12 @@ func (p *policy) decideOn(now time.Time, nodes []Member, host autoscale.Host) Pl
 	}
 	for _, r := range hd.Deferred {
 		plan.Deferred = append(plan.Deferred, Change{ID: byKey[r.ID].ID, Reason: r.Reason})
+	}
+
+	if p.hold {
+		plan.Scale = autoscale.Decision{At: now, Desired: p.desired, Action: autoscale.None, Reason: "a rebalance runs"}
+		plan.Desired = p.desired
+		return plan
 	}
 
 	// The size the group intends: nodes launched and not leaving, and
