@@ -253,6 +253,10 @@ type Autoscale struct {
 	// At most MaxReplacements failed nodes are replaced per ReplacementWindow.
 	MaxReplacements   int           `yaml:"max_replacements"`
 	ReplacementWindow time.Duration `yaml:"replacement_window"`
+	// RebalanceAfter: with nodes on several hosts (scheduler.kind: nomad),
+	// when the busiest host runs two nodes more than the least busy, nodes
+	// move one at a time once every host has been ready this long; 0 = off.
+	RebalanceAfter time.Duration `yaml:"rebalance_after"`
 }
 
 // DB is the database: members and the router in front of them.
@@ -474,6 +478,7 @@ func Default() Config {
 			Enabled: true, Min: 2, Max: 8, Target: 0.6, ScaleInWindow: 120 * time.Second, MaxStep: 4,
 			WorkersPerCore: 4, CPUSaturated: 0.8, CPUClear: 0.6,
 			MaxReplacements: 3, ReplacementWindow: time.Minute,
+			RebalanceAfter: 30 * time.Second,
 		},
 		DB: DB{
 			Members:    3,

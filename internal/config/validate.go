@@ -510,6 +510,9 @@ func (a Autoscale) Validate() error {
 	if !(a.CPUClear >= 0 && a.CPUClear <= a.CPUSaturated) && a.CPUSaturated > 0 {
 		bad("cpu_clear", "must be 0 to autoscaling.cpu_saturated (%g), got %g", a.CPUSaturated, a.CPUClear)
 	}
+	if a.RebalanceAfter < 0 {
+		bad("rebalance_after", "must be 0 (off) or a duration, got %s", a.RebalanceAfter)
+	}
 	if a.MaxReplacements < 1 {
 		bad("max_replacements", "must be >= 1, got %d", a.MaxReplacements)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // eventKinds are the event kinds counted by scalepress_events_total.
-var eventKinds = []string{"scale", "heal", "node", "config", "backup"}
+var eventKinds = []string{"scale", "heal", "node", "config", "backup", "rebalance"}
 
 // nodeStates are the states scalepress_nodes always has a series for.
 var nodeStates = []string{api.NodePending, api.NodeWarming, api.NodeInService, api.NodeDraining, api.NodeTerminated, api.NodeFailed}
@@ -18,6 +18,7 @@ var nodeStates = []string{api.NodePending, api.NodeWarming, api.NodeInService, a
 // group's decisions at scrape time (docs/metrics.md, "controller").
 type controllerMetrics struct {
 	nodes, nodeUtil, desired, util, minNodes, maxNodes, target, decisions, events *prometheus.Desc
+	moves                                                                         *prometheus.Desc
 	edgeUp, storeSeq, syncLag, dbUp, dbPrimary, dbCommitted, clusterPrimary       *prometheus.Desc
 	dnsHealthy                                                                    *prometheus.Desc
 	backups, backupLastOK, backupDuration, backupSize, binlogUntil                *prometheus.Desc
@@ -31,6 +32,7 @@ type scrape struct {
 	status    api.Status
 	events    map[string]uint64
 	decisions map[nodegroup.DecisionKey]uint64
+	moves     uint64 // nodes rebalances moved to another host
 	backup    backupFigures
 }
 
@@ -48,6 +50,7 @@ func newControllerMetrics(read func() scrape) *controllerMetrics {
 		target:         d("scalepress_autoscaling_target_utilization", "Utilisation the autoscaler tracks (autoscaling.target)."),
 		decisions:      d("scalepress_autoscaling_decisions_total", "Scaling decisions that moved the desired size, by direction (out, in, none) and reason (the autoscaler's action: scale-out, scale-in, min, max, none).", "direction", "reason"),
 		events:         d("scalepress_events_total", "Events by kind (scale = scaling decisions, heal = replacements).", "kind"),
+		moves:          d("scalepress_rebalance_moves_total", "Nodes a rebalance moved to another host (autoscaling.rebalance_after)."),
 		edgeUp:         d("scalepress_edge_up", "1 while the edge passes the controller's health check.", "edge", "region"),
 		storeSeq:       d("scalepress_files_store_seq", "Last sequence number of the files change log (the store)."),
 		syncLag:        d("scalepress_files_sync_lag", "Changes of the files log a node in service has not applied yet: store seq minus the node's applied seq.", "node"),
@@ -65,7 +68,7 @@ func newControllerMetrics(read func() scrape) *controllerMetrics {
 }
 
 func (m *controllerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.nodes, m.nodeUtil, m.desired, m.util, m.minNodes, m.maxNodes, m.target, m.decisions, m.events,
+	for _, d := range []*prometheus.Desc{m.nodes, m.nodeUtil, m.desired, m.util, m.minNodes, m.maxNodes, m.target, m.decisions, m.events, m.moves,
 		m.edgeUp, m.storeSeq, m.syncLag, m.dbUp, m.dbPrimary, m.dbCommitted, m.clusterPrimary, m.dnsHealthy,
 		m.backups, m.backupLastOK, m.backupDuration, m.backupSize, m.binlogUntil} {
 		ch <- d
@@ -102,6 +105,7 @@ func (m *controllerMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range eventKinds {
 		counter(m.events, float64(s.events[k]), k)
 	}
+	counter(m.moves, float64(s.moves))
 	for _, e := range st.Edges {
 		gauge(m.edgeUp, metrics.B2F(e.Healthy), e.ID, e.Region)
 	}
@@ -142,7 +146,7 @@ func (m *controllerMetrics) Collect(ch chan<- prometheus.Metric) {
 func (c *Controller) scrape() scrape {
 	s := scrape{status: c.Status(), events: c.events.CountByKind(), backup: c.backups.figures()}
 	if c.group != nil {
-		s.decisions = c.group.Decisions()
+		s.decisions, s.moves = c.group.Decisions(), c.group.Moves()
 	}
 	return s
 }

@@ -33,6 +33,7 @@ func fullScrape() scrape {
 		},
 		events:    map[string]uint64{"scale": 2},
 		decisions: map[nodegroup.DecisionKey]uint64{{Direction: "out", Reason: "scale-out"}: 2},
+		moves:     1,
 	}
 }
 
@@ -79,6 +80,8 @@ func TestMetricsValues(t *testing.T) {
 		`scalepress_db_member_primary{member="db-1"} 1`,
 		`scalepress_db_cluster_primary 1`,
 		`scalepress_events_total{kind="scale"} 2`,
+		`scalepress_events_total{kind="rebalance"} 0`,
+		`scalepress_rebalance_moves_total 1`,
 		`scalepress_edge_up{edge="edge-1",region="eu"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {

@@ -32,6 +32,7 @@ func (c *Controller) newGroup(saved *api.ScaleRequest) error {
 	gc := nodegroup.DefaultConfig()
 	gc.Scaling = scaling(c.cfg.Autoscale.Enabled, c.cfg.Nodes.Count, a)
 	gc.MaxReplacements, gc.ReplacementWindow = a.MaxReplacements, a.ReplacementWindow
+	gc.RebalanceAfter = c.cfg.Autoscale.RebalanceAfter
 	gc.Children = c.phpChildren()
 	gc.DeregistrationDelay = c.cfg.Nodes.DeregistrationDelay
 	gc.SiteHost = site.Host

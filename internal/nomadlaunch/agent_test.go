@@ -305,6 +305,17 @@ func TestAgentGroup(t *testing.T) {
 	if c := jobCount(t, l); c != 2 {
 		t.Fatalf("job count %d, want 2", c)
 	}
+	// The one client runs both nodes and is the one host a rebalance sees.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		hosts, busy := l.Hosts()
+		in := l.List()
+		if len(hosts) == 1 && busy == "" && len(in) == 2 && hosts[0].Name == in[0].Host && !hosts[0].ReadySince.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Hosts() = %+v, %q; nodes on %+v", hosts, busy, in)
+		}
+	}
 	gctx, gcancel := context.WithCancel(ctx)
 	groupDone := make(chan error, 1)
 	go func() { groupDone <- g.Run(gctx) }()

@@ -39,6 +39,7 @@ type Launcher struct {
 	seenLost  map[string]bool                   // lost allocations already told
 	rolling   bool                              // a rolling update adopt started runs
 	rollIndex uint64                            // the job's modify index that update registered
+	hosts     []nodegroup.NodeHost              // clients that may run a node (followHosts)
 }
 
 // slot is node slot+1 as the group knows it.
@@ -123,8 +124,12 @@ func (l *Launcher) Close(ctx context.Context) error {
 	return err
 }
 
-// Run follows the job's allocations with blocking queries until ctx ends.
+// Run follows the job's allocations, and the clients that may run a node,
+// with blocking queries until ctx ends.
 func (l *Launcher) Run(ctx context.Context) error {
+	var hosts sync.WaitGroup
+	defer hosts.Wait()
+	hosts.Go(func() { l.followHosts(ctx) })
 	var index uint64
 	for ctx.Err() == nil {
 		q := (&nomad.QueryOptions{WaitIndex: index, WaitTime: l.cfg.Poll}).WithContext(ctx)
