@@ -327,10 +327,3 @@ func (g *Group) Moves() uint64 {
 	defer g.mu.Unlock()
 	return g.moves
 }
-
-// rebalancing reports whether a rebalance runs.
-func (g *Group) rebalancing() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.moving
-}

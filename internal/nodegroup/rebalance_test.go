@@ -498,3 +498,10 @@ func TestRebalanceRandomTies(t *testing.T) {
 		})
 	}
 }
+
+// rebalancing reports whether a rebalance runs.
+func (g *Group) rebalancing() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.moving
+}
