@@ -190,7 +190,7 @@ func (g *Group) rebalance(ctx context.Context, hosts []NodeHost) {
 	// rescheduled from, so with H hosts it lands right within H-1 tries.
 	// At most one move per host, then the spare leaves; a rebalance after
 	// the settle time goes on (docs/adr/0030-rebalance-after-heal.md).
-	last := ""
+	last, stopped := "", false
 	for range len(hosts) {
 		hostOf := g.hostsOf()
 		g.mu.Lock()
@@ -220,13 +220,21 @@ func (g *Group) rebalance(ctx context.Context, hosts []NodeHost) {
 		}
 		if why != "" {
 			g.event("rebalance", "", nil, "rebalance stops: %s", why)
+			stopped = true
 			break
 		}
 		if err := g.move(ctx, victim, from, layout); err != nil {
 			g.event("rebalance", victimID, nil, "rebalance stops: %v", err)
+			stopped = true
 			break
 		}
 		last = victimID
+	}
+	if stopped {
+		// A node failed (a moved one that did not come back, or another):
+		// the spare serves until the group heals it, so that the group
+		// does not run short twice.
+		g.waitSteady(ctx, spareID)
 	}
 	if ctx.Err() != nil {
 		return
@@ -245,6 +253,29 @@ func (g *Group) rebalance(ctx context.Context, hosts []NodeHost) {
 	layout := layoutOf(hosts, g.nodes, hostOf, "")
 	g.mu.Unlock()
 	g.event("rebalance", "", map[string]any{"layout": layout.String()}, "rebalance done: %s", layout)
+}
+
+// waitSteady waits until the group besides the spare is steady, for at
+// most the time a replacement takes to start (ReadyTimeout plus
+// FilesTimeout plus FailedStopTimeout), or ctx ends.
+func (g *Group) waitSteady(ctx context.Context, spare string) {
+	deadline := time.After(g.cfg.ReadyTimeout + g.cfg.FilesTimeout + g.cfg.FailedStopTimeout)
+	for {
+		g.mu.Lock()
+		why := g.unsteadyExceptLocked(spare)
+		g.mu.Unlock()
+		if why == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			g.logger.Warn("rebalance: the spare leaves with the group not steady", "why", why)
+			return
+		case <-time.After(pollInterval):
+		}
+	}
 }
 
 // unsteadyExceptLocked is unsteadyLocked during a rebalance: its spare is

@@ -31,6 +31,8 @@ type spreadLauncher struct {
 	lost  map[string]bool     // cut: its replacement is no reschedule
 	// tie chooses among equally used hosts; nil: the last name.
 	tie func(hosts []string) string
+	// onFail, when set, is called with the id of each node failed.
+	onFail func(id string)
 	// flapping, when closed, ends a test's flapping of a host.
 	flapping, flapped chan struct{}
 }
@@ -107,6 +109,13 @@ func (l *spreadLauncher) Launch(ctx context.Context, n Node) (Node, error) {
 	return got, nil
 }
 
+func (l *spreadLauncher) Fail(ctx context.Context, id string) error {
+	if l.onFail != nil {
+		l.onFail(id)
+	}
+	return l.slotLauncher.Fail(ctx, id)
+}
+
 // cut takes host out of the eligible hosts and kills its nodes.
 func (l *spreadLauncher) cut(host string) {
 	l.hmu.Lock()
@@ -151,8 +160,9 @@ type watch struct {
 	minInService, maxDraining int
 }
 
-func watchGroup(h *harness, stop <-chan struct{}) <-chan watch {
+func watchGroup(h *harness, stopCh chan struct{}) <-chan watch {
 	out := make(chan watch, 1)
+	stop := stopCh
 	go func() {
 		w := watch{minInService: 1 << 30}
 		for {
@@ -216,6 +226,8 @@ func TestRebalanceAfterHeal(t *testing.T) {
 		launches := h.l.launches()
 		sl.heal("h3")
 		stop := make(chan struct{})
+		closeStop := sync.OnceFunc(func() { close(stop) })
+		defer closeStop()
 		seen := watchGroup(h, stop)
 		// Settling: nothing moves for RebalanceAfter.
 		time.Sleep(h.g.cfg.RebalanceAfter - 2*time.Second)
@@ -226,7 +238,7 @@ func TestRebalanceAfterHeal(t *testing.T) {
 		took := waitFor(t, h, "the layout even", 2*time.Minute, func() bool {
 			return maps.Equal(sl.layout(), map[string]int{"h1": 1, "h2": 1, "h3": 1}) && len(h.g.InService()) == 3 && !h.g.rebalancing()
 		})
-		close(stop)
+		closeStop()
 		w := <-seen
 		t.Logf("even %s after the settle time", took)
 		if w.minInService < 3 {
@@ -484,11 +496,13 @@ func TestRebalanceRandomTies(t *testing.T) {
 				waitFor(t, h, "the lost node replaced", 30*time.Second, func() bool { return h.l.launches() == n+1 && len(h.g.InService()) == 4 })
 				sl.heal("h4")
 				stop := make(chan struct{})
+				closeStop := sync.OnceFunc(func() { close(stop) })
+				defer closeStop()
 				seen := watchGroup(h, stop)
 				took := waitFor(t, h, "the layout even", 15*time.Minute, func() bool {
 					return maps.Equal(sl.layout(), map[string]int{"h1": 1, "h2": 1, "h3": 1, "h4": 1}) && !h.g.rebalancing()
 				})
-				close(stop)
+				closeStop()
 				w := <-seen
 				t.Logf("even after %s, %d moves", took, h.g.Moves())
 				if w.minInService < 4 || w.maxDraining > 1 {
@@ -504,4 +518,42 @@ func (g *Group) rebalancing() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.moving
+}
+
+// TestRebalanceMovedNodeFails: a moved node does not come back into
+// service; the rebalance stops, and its spare serves until the group has
+// replaced that node: never fewer in service than desired.
+func TestRebalanceMovedNodeFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, sl := rebalanceHarness(t, 3, func(c *Config) { c.ReadyTimeout = 10 * time.Second }, "h1", "h2", "h3")
+		h.start(t)
+		defer h.stop(t)
+		cutAndReplace(t, h, sl, "h3")
+		stop := make(chan struct{})
+		closeStop := sync.OnceFunc(func() { close(stop) })
+		defer closeStop()
+		seen := watchGroup(h, stop)
+		sl.heal("h3")
+		var victim string
+		sl.onFail = func(id string) {
+			if victim == "" {
+				victim = id
+				h.p.set(func(p *fakeProber) { p.notUp[id] = true })
+			}
+		}
+		waitFor(t, h, "the rebalance stops", time.Minute, func() bool { return len(h.events.find("rebalance", "rebalance stops")) > 0 })
+		time.Sleep(30 * time.Second) // the replacement fails too: the spare stays
+		synctest.Wait()
+		if got := h.l.stops(); len(got) != 0 {
+			t.Errorf("stopped %v while %s is not back, want the spare kept", got, victim)
+		}
+		h.p.set(func(p *fakeProber) { clear(p.notUp) })
+		waitFor(t, h, "healed, the spare gone", 2*time.Minute, func() bool {
+			return len(h.g.InService()) == 3 && !h.g.rebalancing() && len(h.l.stops()) == 1
+		})
+		closeStop()
+		if w := <-seen; w.minInService < 3 {
+			t.Errorf("%d nodes in service at one point, want never fewer than 3", w.minInService)
+		}
+	})
 }

@@ -306,17 +306,27 @@ type placed struct {
 	ID, host, addr string
 }
 
+// reforce is how often waitRunning forces the reschedule of a failed
+// allocation again while nothing replaced it.
+const reforce = 5 * time.Second
+
 // waitRunning waits for an allocation in slot i other than prev to run
-// and reads its address, failing when it ends first. When prev fails in
-// its slot meanwhile (a late Fail), it forces its reschedule, once.
+// and reads its address, failing when it ends first. While prev is failed
+// in its slot (a late Fail) it forces its reschedule, and again every
+// reforce: the force can be lost when Nomad's own evaluation of the
+// failure (which defers the reschedule by a year) writes the allocation
+// back after it, which left a moved node unplaced for a minute.
 func (l *Launcher) waitRunning(ctx context.Context, i int, prev string) (placed, error) {
-	forced := false
+	var forcedAt time.Time
 	for {
 		l.mu.Lock()
 		a := l.allocs[i]
 		l.mu.Unlock()
-		if a != nil && a.ID == prev && prev != "" && failedInPlace(a) && !forced {
-			forced = true
+		if a != nil && a.ID == prev && prev != "" && failedInPlace(a) && time.Since(forcedAt) >= reforce {
+			if !forcedAt.IsZero() {
+				l.logger.Info("nomad: the failed allocation is not rescheduled yet: forcing again", "slot", i, "alloc", short(a.ID))
+			}
+			forcedAt = time.Now()
 			if _, _, err := l.nc.Jobs().EvaluateWithOpts(l.cfg.Job, nomad.EvalOptions{ForceReschedule: true}, l.write(ctx)); err != nil {
 				return placed{}, fmt.Errorf("nomad: reschedule slot %d: %w", i, err)
 			}
@@ -333,12 +343,18 @@ func (l *Launcher) waitRunning(ctx context.Context, i int, prev string) (placed,
 				return placed{}, fmt.Errorf("allocation %s exited while starting: %s", short(a.ID), why(a))
 			}
 		}
-		if err := l.wait(ctx); err != nil {
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if !forcedAt.IsZero() {
+			wctx, cancel = context.WithTimeout(ctx, reforce)
+		}
+		err := l.wait(wctx)
+		cancel()
+		if err != nil && ctx.Err() != nil {
 			last := "none placed"
 			if a != nil && a.ID != prev {
 				last = "allocation " + short(a.ID) + " " + a.ClientStatus
 			}
-			return placed{}, fmt.Errorf("no allocation running in slot %d (%s): %w", i, last, err)
+			return placed{}, fmt.Errorf("no allocation running in slot %d (%s): %w", i, last, ctx.Err())
 		}
 	}
 }
