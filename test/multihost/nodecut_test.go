@@ -377,8 +377,8 @@ func TestNodeHostCut(t *testing.T) {
 	}
 	ecancel()
 	for _, e := range evs.Events {
-		if e.Kind == "rebalance" {
-			t.Logf("event %s: %s", e.Time.Format("15:04:05"), e.Message)
+		if e.Kind == "rebalance" || e.Kind == "nomad" && e.Time.After(tHeal) {
+			t.Logf("event %s %s: %s", e.Time.Format("15:04:05"), e.Kind, e.Message)
 		}
 	}
 
