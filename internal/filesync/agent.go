@@ -36,8 +36,10 @@ type Agent struct {
 	unlock func()
 
 	applied atomic.Uint64
-	kick    chan struct{} // wakes the pusher
-	pushMu  sync.Mutex    // one push at a time (pusher, Bootstrap)
+	// fetchNanos and fetches count the blob GETs of download (applystats.go).
+	fetchNanos, fetches atomic.Int64
+	kick                chan struct{} // wakes the pusher
+	pushMu              sync.Mutex    // one push at a time (pusher, Bootstrap)
 
 	// mu guards the index, the pending counts and every write to the
 	// docroot, so that the applier and the local scanner never interleave.
@@ -311,11 +313,21 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 		a.startupScan()
 	}
 	var group []Change // an incomplete unit group (stage.go)
+	var stats applyStats
+	stats.reset(a)
 	for {
+		t0 := time.Now()
 		c, err := st.Next()
 		if err != nil {
 			return err
 		}
+		t1 := time.Now()
+		if stats.n == 0 {
+			stats.start = t0
+		} else {
+			stats.wait += t1.Sub(t0)
+		}
+		stats.n++
 		applied := a.AppliedSeq()
 		if c.Seq <= applied {
 			continue
@@ -330,6 +342,7 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 		if c.Group != 0 {
 			group = append(group, c)
 			err := a.applyUnit(ctx, group)
+			stats.apply += time.Since(t1)
 			group = nil
 			if err != nil {
 				return err
@@ -346,7 +359,9 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 		if len(group) > 0 {
 			return fmt.Errorf("filesync: stream: record %d ends the group of %d to %d early", c.Seq, group[0].Seq, group[0].Group)
 		}
-		if err := a.applyRemote(ctx, c); err != nil {
+		err = a.applyRemote(ctx, c)
+		stats.apply += time.Since(t1)
+		if err != nil {
 			if !a.skipFailed(ctx, c, err) {
 				return fmt.Errorf("filesync: apply %d (%s %s): %w", c.Seq, c.Op, c.Path, err)
 			}
@@ -358,6 +373,7 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 			if err := a.saveApplied(false); err != nil {
 				a.logger.Warn("cannot save applied seq", "err", err)
 			}
+			stats.caughtUp(a, a.logger)
 		}
 		if c.Seq >= st.Head() {
 			a.startupScan()

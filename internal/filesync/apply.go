@@ -169,7 +169,10 @@ func (a *Agent) download(ctx context.Context, hash, tmp string, mode uint32, mti
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
 	lw := &localWriter{f: f}
+	t0 := time.Now()
 	_, err = a.client.GetBlob(rctx, hash, lw)
+	a.fetchNanos.Add(int64(time.Since(t0)))
+	a.fetches.Add(1)
 	cancel()
 	if err != nil && lw.err == nil && !errors.Is(err, ErrHashMismatch) && !errors.Is(err, ErrBlobNotFound) {
 		err = &remoteError{err} // the files role or the network: not this change's fault
