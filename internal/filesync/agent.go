@@ -36,10 +36,11 @@ type Agent struct {
 	unlock func()
 
 	applied atomic.Uint64
+	kick    chan struct{} // wakes the pusher
+	pushMu  sync.Mutex    // one push at a time (pusher, Bootstrap)
+
 	// fetchNanos and fetches count the blob GETs of download (applystats.go).
 	fetchNanos, fetches atomic.Int64
-	kick                chan struct{} // wakes the pusher
-	pushMu              sync.Mutex    // one push at a time (pusher, Bootstrap)
 
 	// mu guards the index, the pending counts and every write to the
 	// docroot, so that the applier and the local scanner never interleave.
