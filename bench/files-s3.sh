@@ -9,11 +9,13 @@
 # opcache warming, the agents' rescans) put 0.4-1 s outliers into either store.
 # Usage: bench/files-s3.sh [N=500] [EVERY=5ms] [BIG=20] [REPS=3] [SETTLE=5]
 #   (needs make build and versitygw: make tools, or SCALEPRESS_VERSITYGW=PATH)
-# Raw output: bench/results/files-s3-DATE.txt.
+# Raw output: bench/results/files-s3-DATE.txt, with node-2's "applied a
+# backlog" log lines (where its applier's time went: waiting for the
+# stream, blob GETs, the rest) after each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-BIN=$PWD/bin/scalepress
+BIN=${BIN:-$PWD/bin/scalepress} # BIN=PATH: another build, e.g. for a before/after run
 W=${W:-/tmp/scalepress-bench-files-s3}
 N=${N:-500} EVERY=${EVERY:-5ms} BIG=${BIG:-20} REPS=${REPS:-3} SETTLE=${SETTLE:-5}
 VGW=${SCALEPRESS_VERSITYGW:-$HOME/.cache/scalepress/tools/bin/versitygw}
@@ -60,6 +62,8 @@ for rep in $(seq 1 $REPS); do
     sleep $SETTLE
     echo "== rep $rep, files.store.kind $store (node-1 -> node-2)"
     $W.propagation -src $A -dst $B -n $N -every $EVERY -big $BIG -uid "$(id -u www-data)"
+    # Where node-2's applier spent a backlog's time (applystats.go), if it had one.
+    grep -h "applied a backlog" $W/logs/node-2-filesync.log 2>/dev/null | sed "s/^/node-2 /" || true
     $BIN down --dir $W >/dev/null
   done
 done
