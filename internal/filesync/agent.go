@@ -39,8 +39,12 @@ type Agent struct {
 	kick    chan struct{} // wakes the pusher
 	pushMu  sync.Mutex    // one push at a time (pusher, Bootstrap)
 
-	// fetchNanos and fetches count the blob GETs of download (applystats.go).
-	fetchNanos, fetches atomic.Int64
+	// fetchNanos and fetches count the blob GETs of download, fetchedAhead
+	// the blobs the applier found fetched ahead (applystats.go).
+	fetchNanos, fetches, fetchedAhead atomic.Int64
+	// pre fetches blobs ahead of the stream's applier (prefetch.go), nil
+	// outside streamOnce.
+	pre atomic.Pointer[prefetcher]
 
 	// mu guards the index, the pending counts and every write to the
 	// docroot, so that the applier and the local scanner never interleave.
@@ -313,12 +317,17 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 	if a.AppliedSeq() >= st.Head() {
 		a.startupScan()
 	}
+	next, buffered := st.Next, st.Buffered
+	if pf := a.startPrefetch(ctx); pf != nil {
+		defer pf.stop(st.cut)
+		next, buffered = pf.read(st, 4*a.cfg.Prefetch)
+	}
 	var group []Change // an incomplete unit group (stage.go)
 	var stats applyStats
 	stats.reset(a)
 	for {
 		t0 := time.Now()
-		c, err := st.Next()
+		c, err := next()
 		if err != nil {
 			return err
 		}
@@ -348,6 +357,7 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 			if err != nil {
 				return err
 			}
+			a.passed(c.Seq)
 			b.reset()
 			if err := a.saveApplied(false); err != nil {
 				a.logger.Warn("cannot save applied seq", "err", err)
@@ -370,7 +380,8 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 			b.reset()
 		}
 		a.applied.Store(c.Seq)
-		if !st.Buffered() {
+		a.passed(c.Seq)
+		if !buffered() {
 			if err := a.saveApplied(false); err != nil {
 				a.logger.Warn("cannot save applied seq", "err", err)
 			}

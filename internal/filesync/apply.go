@@ -160,9 +160,19 @@ func (a *Agent) tempName(p string) string {
 	return path.Join(path.Dir(p), tempPrefix+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
 }
 
-// download writes blob hash to the new file tmp with mode and mtime; on
-// error tmp is removed.
+// download writes blob hash to the new file tmp with mode and mtime: the
+// blob fetched ahead (prefetch.go), else fetched now. On error tmp is
+// removed.
 func (a *Agent) download(ctx context.Context, hash, tmp string, mode uint32, mtime time.Time) error {
+	if a.takeFetched(ctx, hash, tmp, mode, mtime) {
+		return nil
+	}
+	return a.fetchBlob(ctx, hash, tmp, mode, mtime)
+}
+
+// fetchBlob writes blob hash, fetched from the files role, to the new file
+// tmp with mode and mtime; on error tmp is removed.
+func (a *Agent) fetchBlob(ctx context.Context, hash, tmp string, mode uint32, mtime time.Time) error {
 	f, err := a.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err

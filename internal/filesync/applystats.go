@@ -15,17 +15,17 @@ const backlogLog = 100
 // once the agent catches up after at least backlogLog changes, so that a
 // slow drain says which stage held it.
 type applyStats struct {
-	start      time.Time
-	n          int
-	wait       time.Duration // blocked on the stream, or on the changes read ahead
-	apply      time.Duration // in applyRemote / applyUnit, fetches included
-	fetch0     int64         // Agent.fetchNanos at start
-	fetches0   int64         // Agent.fetches at start
-	prefetched int           // blobs the apply found fetched ahead
+	start    time.Time
+	n        int
+	wait     time.Duration // blocked on the stream, or on the changes read ahead
+	apply    time.Duration // in applyRemote / applyUnit, fetches included
+	fetch0   int64         // Agent.fetchNanos at start
+	fetches0 int64         // Agent.fetches at start
+	ahead0   int64         // Agent.fetchedAhead at start
 }
 
 func (s *applyStats) reset(a *Agent) {
-	*s = applyStats{fetch0: a.fetchNanos.Load(), fetches0: a.fetches.Load()}
+	*s = applyStats{fetch0: a.fetchNanos.Load(), fetches0: a.fetches.Load(), ahead0: a.fetchedAhead.Load()}
 }
 
 // caughtUp logs the backlog just applied, if it was one, and starts over.
@@ -35,8 +35,9 @@ func (s *applyStats) caughtUp(a *Agent, logger *slog.Logger) {
 		logger.Info("applied a backlog of the change log",
 			"changes", s.n, "took", time.Since(s.start).Round(time.Millisecond),
 			"waiting", s.wait.Round(time.Millisecond), "applying", s.apply.Round(time.Millisecond),
+			// blob GETs of the applier and of the prefetcher, their times summed
 			"blob_gets", a.fetches.Load()-s.fetches0, "blob_get_time", fetch.Round(time.Millisecond),
-			"fetched_ahead", s.prefetched)
+			"fetched_ahead", a.fetchedAhead.Load()-s.ahead0)
 	}
 	s.reset(a)
 }

@@ -257,13 +257,21 @@ type AgentConfig struct {
 	// requests in flight to finish (new ones wait meanwhile); after it the
 	// swap goes ahead, and a request still running may read both trees.
 	SwapWait time.Duration
+	// Prefetch is how many blobs of the changes read ahead of the applier
+	// are fetched at once (prefetch.go); the changes are still applied one
+	// at a time in log order. 0 fetches each blob when its change is
+	// applied.
+	Prefetch int
+	// PrefetchBytes bounds the bytes of the blobs fetched ahead and not yet
+	// applied; a larger blob is fetched when its change is applied.
+	PrefetchBytes int64
 }
 
 // DefaultAgentConfig returns the defaults: DefaultRules, 20 ms debounce,
 // 50 ms to 2 s backoff, 30 s requests, a stream silent for 30 s is dead,
 // 256 changes a push, 4 transfers at once, quarantine after 5 failures
 // (0.4 to 0.75 s of retries), a swap waits 2 s at most for requests in
-// flight. Server, NodeID, Token, Docroot and StateDir
+// flight, 16 blobs fetched ahead of the applier, 64 MiB of them. Server, NodeID, Token, Docroot and StateDir
 // have no default.
 func DefaultAgentConfig() AgentConfig {
 	return AgentConfig{
@@ -277,6 +285,8 @@ func DefaultAgentConfig() AgentConfig {
 		Uploaders:       4,
 		QuarantineAfter: 5,
 		SwapWait:        2 * time.Second,
+		Prefetch:        16,
+		PrefetchBytes:   64 << 20,
 	}
 }
 
@@ -334,6 +344,12 @@ func (c AgentConfig) Validate() error {
 	}
 	if c.SwapWait <= 0 {
 		bad("SwapWait", "must be positive, got %s", c.SwapWait)
+	}
+	if c.Prefetch < 0 {
+		bad("Prefetch", "must not be negative, got %d", c.Prefetch)
+	}
+	if c.Prefetch > 0 && c.PrefetchBytes <= 0 {
+		bad("PrefetchBytes", "must be positive when Prefetch is set, got %d", c.PrefetchBytes)
 	}
 	return errors.Join(errs...)
 }

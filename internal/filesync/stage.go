@@ -403,7 +403,8 @@ func (a *Agent) exchange(x, y string) error {
 }
 
 // clearStage removes what a crash left in the stage: a tree that was being
-// built (the group is applied again) or an old tree already swapped out.
+// built (the group is applied again), an old tree already swapped out, or
+// blobs fetched ahead (prefetch.go).
 func (a *Agent) clearStage() error {
 	entries, err := fs.ReadDir(a.root.FS(), stageDir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -413,8 +414,8 @@ func (a *Agent) clearStage() error {
 		return err
 	}
 	for _, e := range entries {
-		if _, err := strconv.ParseUint(e.Name(), 10, 64); err != nil {
-			continue // the gate's lock files
+		if _, err := strconv.ParseUint(e.Name(), 10, 64); err != nil && path.Join(stageDir, e.Name()) != fetchDir {
+			continue // the gate's lock files, the units' markers
 		}
 		if err := a.root.RemoveAll(path.Join(stageDir, e.Name())); err != nil {
 			return err
