@@ -19,21 +19,24 @@
 #      SPARSE_N files one every SPARSE_EVERY (one upload's latency, where the
 #      burst also measures how fast a backlog drains).
 # No added link delay: the kernel has no sch_netem (`tc ... netem` fails).
+# ONLY=propagation runs only scalepress's propagation (step 4 without the
+# lsyncd peer; no load step, no memory sample): a before/after pair in a
+# third of the time. BIN=PATH runs another build of scalepress.
 # Usage (as root): bench/multihost.sh [REPS=3] [N=500] [EVERY=5ms] [BIG=20] [SPARSE_N=100] [SPARSE_EVERY=50ms]
-#   [LOAD_RATE=30] [LOAD_FOR=30s] [SETTLE=5s]
+#   [LOAD_RATE=30] [LOAD_FOR=30s] [SETTLE=5s] [ONLY=propagation] [BIN=bin/scalepress]
 #   (needs make build, make tools, and lsyncd rsync from Debian; it takes the
 #   e2e lock itself: do not wrap it in flock)
 # Raw output: bench/results/multihost-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-export REPS=${REPS:-3} N=${N:-500} EVERY=${EVERY:-5ms} BIG=${BIG:-20} LOAD_RATE=${LOAD_RATE:-30} LOAD_FOR=${LOAD_FOR:-30s} SETTLE=${SETTLE:-5s} SPARSE_N=${SPARSE_N:-100} SPARSE_EVERY=${SPARSE_EVERY:-50ms}
+export REPS=${REPS:-3} N=${N:-500} EVERY=${EVERY:-5ms} BIG=${BIG:-20} LOAD_RATE=${LOAD_RATE:-30} LOAD_FOR=${LOAD_FOR:-30s} SETTLE=${SETTLE:-5s} SPARSE_N=${SPARSE_N:-100} SPARSE_EVERY=${SPARSE_EVERY:-50ms} ONLY=${ONLY:-}
 [[ $(id -u) == 0 ]] || { echo "run as root: network namespaces"; exit 1; }
 command -v lsyncd >/dev/null && command -v rsync >/dev/null || { echo "lsyncd, rsync missing: apt-get install lsyncd rsync"; exit 1; }
-make build >/dev/null
+[[ -n ${BIN:-} ]] || { make build >/dev/null; BIN=$PWD/bin/scalepress; }
 make tools >/dev/null
 trap results_close EXIT
-results_open multihost "REPS=$REPS N=$N EVERY=$EVERY BIG=$BIG LOAD_RATE=$LOAD_RATE LOAD_FOR=$LOAD_FOR SETTLE=$SETTLE SPARSE_N=$SPARSE_N SPARSE_EVERY=$SPARSE_EVERY"
+results_open multihost "REPS=$REPS N=$N EVERY=$EVERY BIG=$BIG LOAD_RATE=$LOAD_RATE LOAD_FOR=$LOAD_FOR SETTLE=$SETTLE SPARSE_N=$SPARSE_N SPARSE_EVERY=$SPARSE_EVERY ONLY=$ONLY BIN=$BIN"
 echo "lsyncd: $(lsyncd -version 2>&1 | head -1); rsync: $(rsync --version | head -1)"
-SCALEPRESS_BIN=$PWD/bin/scalepress go test -count=1 -v -timeout 90m -run '^TestMultiHostBench$' ./bench/multihost/
+SCALEPRESS_BIN=$BIN go test -count=1 -v -timeout 90m -run '^TestMultiHostBench$' ./bench/multihost/
 echo "# finished $(date -Is), load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -43,6 +43,9 @@ type params struct {
 	// measures how fast a backlog drains.
 	sparseN     int
 	sparseEvery time.Duration
+	// ONLY=propagation: only scalepress's upload propagation (no load
+	// step, no memory sample, no lsyncd peer), for before/after pairs.
+	propOnly bool
 }
 
 func paramsFromEnv(t *testing.T) params {
@@ -73,6 +76,13 @@ func paramsFromEnv(t *testing.T) params {
 		reps: num("REPS", 3), n: num("N", 500), every: dur("EVERY", 5*time.Millisecond), bigMB: num("BIG", 20),
 		loadRate: num("LOAD_RATE", 30), loadFor: dur("LOAD_FOR", 30*time.Second), settle: dur("SETTLE", 5*time.Second),
 		sparseN: num("SPARSE_N", 100), sparseEvery: dur("SPARSE_EVERY", 50*time.Millisecond),
+	}
+	switch o := os.Getenv("ONLY"); o {
+	case "":
+	case "propagation":
+		p.propOnly = true
+	default:
+		t.Fatalf("ONLY=%q: want propagation or nothing", o)
 	}
 	if p.reps < 1 || p.n < 1 || p.loadRate < 1 || p.loadFor <= 0 {
 		t.Fatalf("REPS, N, LOAD_RATE and LOAD_FOR must be positive: %+v", p)
@@ -304,8 +314,51 @@ func runRep(t *testing.T, bin, prop string, p params, rep int, r *repResult) {
 	time.Sleep(p.settle)
 	before = inService()
 
-	// 2. A load step (uncached searches, from the client namespace) to the
-	// first new node in service, through the autoscaler and Nomad.
+	if !p.propOnly {
+		loadStep(t, bin, p, rep, r, client, site, inService, before, cli)
+	}
+
+	// 3 nodes, one per client, for the memory sample and the writer/reader.
+	tScale := time.Now()
+	if out, err := cli("scale", "--min", "3"); err != nil {
+		t.Fatalf("scale --min 3: %v: %s", err, out)
+	}
+	three := waitNodes(3, 3*time.Minute)
+	r.threeHost = time.Since(tScale)
+	fmt.Printf("rep %d: scale --min 3 to 3 in service: %s; nodes %v\n", rep, r.threeHost.Round(time.Millisecond), three)
+	time.Sleep(p.settle)
+
+	// 4. Memory per host while serving (a few uncached pages first).
+	if !p.propOnly {
+		for i := range 6 {
+			get(fmt.Sprintf("/?s=mhbench-mem-%d", i))
+		}
+		r.memory = memoryTable(t, n)
+		sample("serving, 3 nodes")
+		fmt.Printf("rep %d: memory per host (processes in each host's namespace, by role):\n%s", rep, r.memory)
+	}
+	propagation(t, n, bin, prop, p, rep, r, base, three, sample)
+
+	tDown := time.Now()
+	if out, err := cli("down"); err != nil {
+		t.Fatalf("down: %v: %s", err, out)
+	}
+	select {
+	case <-up.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the controller still runs after down")
+	}
+	fmt.Printf("rep %d: down %s; load average samples: %s\n", rep, time.Since(tDown).Round(time.Millisecond), strings.Join(r.loadAvg, "; "))
+}
+
+// loadStep is step 2: a load step (uncached searches, from the client
+// namespace) to the first new node in service, through the autoscaler and
+// Nomad.
+func loadStep(t *testing.T, bin string, p params, rep int, r *repResult, client *hosts.Host, site string,
+	inService func() map[string]string, before map[string]string, cli func(...string) (string, error)) {
+	sample := func(what string) {
+		r.loadAvg = append(r.loadAvg, what+" "+loadAvg())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.loadFor+time.Minute)
 	defer cancel()
 	load := client.Command(ctx, bin, "load", "--url", site+"/?s=mhbench-step", "--rate", strconv.Itoa(p.loadRate), "--duration", p.loadFor.String())
@@ -342,25 +395,11 @@ func runRep(t *testing.T, bin, prop string, p params, rep int, r *repResult) {
 	if out, err := cli("events"); err == nil {
 		fmt.Printf("rep %d: scale events:\n%s", rep, grepLines(out, "scale"))
 	}
+}
 
-	// 3 nodes, one per client, for the memory sample and the writer/reader.
-	tScale := time.Now()
-	if out, err := cli("scale", "--min", "3"); err != nil {
-		t.Fatalf("scale --min 3: %v: %s", err, out)
-	}
-	three := waitNodes(3, 3*time.Minute)
-	r.threeHost = time.Since(tScale)
-	fmt.Printf("rep %d: scale --min 3 to 3 in service: %s; nodes %v\n", rep, r.threeHost.Round(time.Millisecond), three)
-	time.Sleep(p.settle)
-
-	// 4. Memory per host while serving (a few uncached pages first).
-	for i := range 6 {
-		get(fmt.Sprintf("/?s=mhbench-mem-%d", i))
-	}
-	r.memory = memoryTable(t, n)
-	sample("serving, 3 nodes")
-	fmt.Printf("rep %d: memory per host (processes in each host's namespace, by role):\n%s", rep, r.memory)
-
+// propagation is step 5: upload propagation, scalepress then (unless
+// ONLY=propagation) the lsyncd peer.
+func propagation(t *testing.T, n *hosts.Net, bin, prop string, p params, rep int, r *repResult, base string, three map[string]string, sample func(string)) {
 	// 3. Upload propagation: a node on h2 -> a node on h3 (through the
 	// files role on h1 and the bucket on h4), then lsyncd on h2 pushing to
 	// an rsync daemon on h3, over the same bridge, while the site serves.
@@ -409,6 +448,20 @@ func runRep(t *testing.T, bin, prop string, p params, rep int, r *repResult) {
 	r.ours = propagate(filepath.Join(docroot(wHost, writer), "wp-content", "uploads"), filepath.Join(docroot(rHost, reader), "wp-content", "uploads"))
 	sample("after scalepress propagation")
 	fmt.Printf("rep %d: scalepress, %s (files role h1, bucket h4):\n%s\n", rep, r.writerTo, strings.Join(r.ours[:], "\n"))
+	// Where the reader's applier spent a backlog's time, if it had one
+	// (internal/filesync/applystats.go).
+	logs, _ := filepath.Glob(filepath.Join(base, rHost, "*", "*", "*filesync*.log"))
+	more, _ := filepath.Glob(filepath.Join(base, rHost, "*", "*filesync*.log"))
+	for _, l := range append(logs, more...) {
+		if b, err := os.ReadFile(l); err == nil {
+			if lines := grepLines(string(b), "applied a backlog"); lines != "" {
+				fmt.Printf("rep %d: %s:\n%s", rep, l, lines)
+			}
+		}
+	}
+	if p.propOnly {
+		return
+	}
 
 	h2, h3 := n.Host(t, wHost), n.Host(t, rHost) // the same two hosts
 	peer := filepath.Join(base, "peer")
@@ -486,17 +539,6 @@ func runRep(t *testing.T, bin, prop string, p params, rep int, r *repResult) {
 	r.lsyncDef = lsync("default")
 	sample("after lsyncd")
 	fmt.Printf("rep %d: lsyncd default delay, %s -> rsync daemon on %s:\n%s\n", rep, wHost, rHost, strings.Join(r.lsyncDef[:], "\n"))
-
-	tDown := time.Now()
-	if out, err := cli("down"); err != nil {
-		t.Fatalf("down: %v: %s", err, out)
-	}
-	select {
-	case <-up.Done():
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the controller still runs after down")
-	}
-	fmt.Printf("rep %d: down %s; load average samples: %s\n", rep, time.Since(tDown).Round(time.Millisecond), strings.Join(r.loadAvg, "; "))
 }
 
 var p99re = regexp.MustCompile(`p50 (\S+) p90 \S+ p99 (\S+) max (\S+); missing (\d+)`)
