@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,9 +100,11 @@ func (p *prefetcher) read(st interface {
 	Buffered() bool
 }, lookahead int) (next func() (Change, error), buffered func() bool) {
 	ch := make(chan ahead, lookahead)
+	var holding atomic.Bool // the reader holds a change it has not sent yet
 	p.wg.Go(func() {
 		for {
 			c, err := st.Next()
+			holding.Store(true)
 			if err == nil {
 				p.schedule(c)
 			}
@@ -110,6 +113,7 @@ func (p *prefetcher) read(st interface {
 			case <-p.ctx.Done():
 				return
 			}
+			holding.Store(false)
 			if err != nil {
 				return
 			}
@@ -124,7 +128,7 @@ func (p *prefetcher) read(st interface {
 			return Change{}, fmt.Errorf("filesync: stream: %w", p.ctx.Err())
 		}
 	}
-	buffered = func() bool { return len(ch) > 0 || last.more }
+	buffered = func() bool { return len(ch) > 0 || last.more || holding.Load() }
 	return next, buffered
 }
 
@@ -217,7 +221,11 @@ func (p *prefetcher) take(ctx context.Context, hash, tmp string, mode uint32, mt
 	}
 	if e.refs > 1 {
 		// A later put of the same content follows: leave it a copy.
-		return p.a.copyLocal(e.name, tmp, mode, mtime) == nil
+		if p.a.copyLocal(e.name, tmp, mode, mtime) != nil {
+			return false
+		}
+		p.a.fetchedAhead.Add(1)
+		return true
 	}
 	err := p.a.root.Rename(e.name, tmp)
 	if err != nil {
