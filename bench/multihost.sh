@@ -21,22 +21,24 @@
 # No added link delay: the kernel has no sch_netem (`tc ... netem` fails).
 # ONLY=propagation runs only scalepress's propagation (step 4 without the
 # lsyncd peer; no load step, no memory sample): a before/after pair in a
-# third of the time. BIN=PATH runs another build of scalepress.
+# third of the time. BIN=PATH runs another build of scalepress; BASELINE=PATH
+# runs that build first in every repetition, then BIN's, each on a fresh
+# topology, under one hold of the lock (a before/after pair back to back).
 # Usage (as root): bench/multihost.sh [REPS=3] [N=500] [EVERY=5ms] [BIG=20] [SPARSE_N=100] [SPARSE_EVERY=50ms]
-#   [LOAD_RATE=30] [LOAD_FOR=30s] [SETTLE=5s] [ONLY=propagation] [BIN=bin/scalepress]
+#   [LOAD_RATE=30] [LOAD_FOR=30s] [SETTLE=5s] [ONLY=propagation] [BIN=bin/scalepress] [BASELINE=PATH]
 #   (needs make build, make tools, and lsyncd rsync from Debian; it takes the
 #   e2e lock itself: do not wrap it in flock)
 # Raw output: bench/results/multihost-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-export REPS=${REPS:-3} N=${N:-500} EVERY=${EVERY:-5ms} BIG=${BIG:-20} LOAD_RATE=${LOAD_RATE:-30} LOAD_FOR=${LOAD_FOR:-30s} SETTLE=${SETTLE:-5s} SPARSE_N=${SPARSE_N:-100} SPARSE_EVERY=${SPARSE_EVERY:-50ms} ONLY=${ONLY:-}
+export REPS=${REPS:-3} N=${N:-500} EVERY=${EVERY:-5ms} BIG=${BIG:-20} LOAD_RATE=${LOAD_RATE:-30} LOAD_FOR=${LOAD_FOR:-30s} SETTLE=${SETTLE:-5s} SPARSE_N=${SPARSE_N:-100} SPARSE_EVERY=${SPARSE_EVERY:-50ms} ONLY=${ONLY:-} BASELINE=${BASELINE:-}
 [[ $(id -u) == 0 ]] || { echo "run as root: network namespaces"; exit 1; }
 command -v lsyncd >/dev/null && command -v rsync >/dev/null || { echo "lsyncd, rsync missing: apt-get install lsyncd rsync"; exit 1; }
 [[ -n ${BIN:-} ]] || { make build >/dev/null; BIN=$PWD/bin/scalepress; }
 make tools >/dev/null
 trap results_close EXIT
-results_open multihost "REPS=$REPS N=$N EVERY=$EVERY BIG=$BIG LOAD_RATE=$LOAD_RATE LOAD_FOR=$LOAD_FOR SETTLE=$SETTLE SPARSE_N=$SPARSE_N SPARSE_EVERY=$SPARSE_EVERY ONLY=$ONLY BIN=$BIN"
+results_open multihost "REPS=$REPS N=$N EVERY=$EVERY BIG=$BIG LOAD_RATE=$LOAD_RATE LOAD_FOR=$LOAD_FOR SETTLE=$SETTLE SPARSE_N=$SPARSE_N SPARSE_EVERY=$SPARSE_EVERY ONLY=$ONLY BIN=$BIN BASELINE=$BASELINE"
 echo "lsyncd: $(lsyncd -version 2>&1 | head -1); rsync: $(rsync --version | head -1)"
 SCALEPRESS_BIN=$BIN go test -count=1 -v -timeout 90m -run '^TestMultiHostBench$' ./bench/multihost/
 echo "# finished $(date -Is), load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -158,6 +158,7 @@ type repResult struct {
 	loadAvg   []string      // /proc/loadavg samples during the rep
 	writerTo  string        // "h2 -> h3"
 	threeHost time.Duration // scale --min 3 to 3 nodes in service
+	build     string        // the scalepress binary
 }
 
 // TestMultiHostBench runs REPS repetitions, each on a fresh topology (4
@@ -182,12 +183,21 @@ func TestMultiHostBench(t *testing.T) {
 	hosts.LockE2E(t)
 	fmt.Printf("== multi-host bench: REPS=%d N=%d EVERY=%s BIG=%d SPARSE_N=%d SPARSE_EVERY=%s LOAD_RATE=%d LOAD_FOR=%s SETTLE=%s, subnet %s, load average at start %s\n",
 		p.reps, p.n, p.every, p.bigMB, p.sparseN, p.sparseEvery, p.loadRate, p.loadFor, p.settle, subnet, loadAvg())
+	// BASELINE=PATH: each repetition runs that build first, then this one,
+	// each on a fresh topology (a before/after pair in the same conditions).
+	bins := []string{bin}
+	if b := os.Getenv("BASELINE"); b != "" {
+		bins = []string{b, bin}
+	}
 	var results []repResult
 	for rep := 1; rep <= p.reps; rep++ {
-		// A failed repetition keeps what it measured and the next one runs.
-		var r repResult
-		t.Run(fmt.Sprintf("rep%d", rep), func(t *testing.T) { runRep(t, bin, prop, p, rep, &r) })
-		results = append(results, r)
+		for i, b := range bins {
+			// A failed repetition keeps what it measured and the next one runs.
+			r := repResult{build: b}
+			fmt.Printf("== rep %d: build %s\n", rep, b)
+			t.Run(fmt.Sprintf("rep%d-%d", rep, i), func(t *testing.T) { runRep(t, b, prop, p, rep, &r) })
+			results = append(results, r)
+		}
 	}
 	printSummary(p, results)
 }
@@ -564,9 +574,9 @@ func printSummary(p params, rs []repResult) {
 		if r.step > 0 {
 			step = r.step.Round(time.Millisecond).String() + " on " + r.stepHost
 		}
-		fmt.Printf("rep %d: up to first 200 %s | step to first new node %s | scale --min 3 %s\n", i+1, r.up.Round(time.Millisecond), step, r.threeHost.Round(time.Millisecond))
+		fmt.Printf("run %d (%s): up to first 200 %s | step to first new node %s | scale --min 3 %s\n", i+1, r.build, r.up.Round(time.Millisecond), step, r.threeHost.Round(time.Millisecond))
 		for k, mode := range []string{fmt.Sprintf("burst %d every %s", p.n, p.every), fmt.Sprintf("sparse %d every %s", p.sparseN, p.sparseEvery)} {
-			fmt.Printf("rep %d: propagation %s, %s: scalepress %s | lsyncd delay 0: %s | lsyncd default: %s\n",
+			fmt.Printf("run %d: propagation %s, %s: scalepress %s | lsyncd delay 0: %s | lsyncd default: %s\n",
 				i+1, mode, r.writerTo, short(r.ours[k]), short(r.lsync0[k]), short(r.lsyncDef[k]))
 		}
 	}
