@@ -466,3 +466,22 @@ func TestPrefetchFailedFetchRetriedInOrder(t *testing.T) {
 		t.Errorf("quarantined: %d", b.a.Quarantined())
 	}
 }
+
+// TestPrefetchStageClearedAtOpen: blobs a killed agent had fetched ahead
+// are removed when it opens again; the stage's other files stay.
+func TestPrefetchStageClearedAtOpen(t *testing.T) {
+	c := newCluster(t)
+	b := newTestAgent(t, c.srv.url, c.base, "node-b")
+	b.bootstrap()
+	left := b.path(fetchDir + "/0123abcd")
+	writeFile(t, left, "fetched ahead, never applied")
+	marker := b.path(unitsDir + "/plugins.akismet")
+	writeFile(t, marker, "")
+	b.restart()
+	if _, err := os.Lstat(left); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a blob fetched ahead survived the agent's open: %v", err)
+	}
+	if _, err := os.Lstat(marker); err != nil {
+		t.Errorf("a unit marker went with the blobs fetched ahead: %v", err)
+	}
+}
