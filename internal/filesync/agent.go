@@ -333,7 +333,7 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 		}
 		t1 := time.Now()
 		if stats.n == 0 {
-			stats.start = t0
+			stats.start = t1 // not the idle time before it
 		} else {
 			stats.wait += t1.Sub(t0)
 		}

@@ -271,7 +271,7 @@ type AgentConfig struct {
 // 50 ms to 2 s backoff, 30 s requests, a stream silent for 30 s is dead,
 // 256 changes a push, 4 transfers at once, quarantine after 5 failures
 // (0.4 to 0.75 s of retries), a swap waits 2 s at most for requests in
-// flight, 16 blobs fetched ahead of the applier, 64 MiB of them. Server, NodeID, Token, Docroot and StateDir
+// flight, 8 blobs fetched ahead of the applier, 64 MiB of them. Server, NodeID, Token, Docroot and StateDir
 // have no default.
 func DefaultAgentConfig() AgentConfig {
 	return AgentConfig{
@@ -285,7 +285,7 @@ func DefaultAgentConfig() AgentConfig {
 		Uploaders:       4,
 		QuarantineAfter: 5,
 		SwapWait:        2 * time.Second,
-		Prefetch:        16,
+		Prefetch:        8,
 		PrefetchBytes:   64 << 20,
 	}
 }

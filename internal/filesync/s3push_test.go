@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,8 @@ type s3Counter struct {
 	// fail, when set, answers the requests it picks with a 500 after
 	// reading their body, instead of passing them on.
 	fail func(*http.Request) bool
+	// delay is added to every request.
+	delay time.Duration
 }
 
 // counts returns the requests counted so far, by kind.
@@ -92,8 +95,11 @@ func countS3(t testing.TB, cfg *s3store.Config) *s3Counter {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		c.mu.Lock()
-		fail := c.fail
+		fail, delay := c.fail, c.delay
 		c.mu.Unlock()
+		if delay > 0 {
+			time.Sleep(delay) // a bucket that far away (a measurement's knob)
+		}
 		if fail != nil && fail(r) {
 			io.Copy(io.Discard, r.Body)
 			http.Error(w, "injected failure", http.StatusInternalServerError)
@@ -116,10 +122,27 @@ func countS3(t testing.TB, cfg *s3store.Config) *s3Counter {
 // -short) into node-a's docroot, one every 5 ms, with the store in S3
 // (versitygw), checks that every one reaches node-b's, and logs the
 // latency and the S3 requests the burst cost (measured, not asserted).
+// For measurements: S3_BURST_DELAY (a Go duration) delays every S3
+// request, as a bucket further away would; S3_BURST_PREFETCH sets node-b's
+// Prefetch (0: each blob fetched when its change is applied).
 func TestS3BurstLatency(t *testing.T) {
 	n := 500
 	if testing.Short() {
 		n = 100
+	}
+	var delay time.Duration
+	if v := os.Getenv("S3_BURST_DELAY"); v != "" {
+		var err error
+		if delay, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("S3_BURST_DELAY=%q: %v", v, err)
+		}
+	}
+	prefetch := DefaultAgentConfig().Prefetch
+	if v := os.Getenv("S3_BURST_PREFETCH"); v != "" {
+		var err error
+		if prefetch, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("S3_BURST_PREFETCH=%q: %v", v, err)
+		}
 	}
 	base := t.TempDir()
 	var counter *s3Counter
@@ -127,8 +150,15 @@ func TestS3BurstLatency(t *testing.T) {
 		cfg.S3 = testBackends()[1].s3(t, filepath.Join(base, "files"))
 		counter = countS3(t, cfg.S3)
 	})
+	counter.mu.Lock()
+	counter.delay = delay
+	counter.mu.Unlock()
 	c := &cluster{t: t, base: base, srv: srv}
-	a, b := c.agent("node-a"), c.agent("node-b")
+	a := c.agent("node-a")
+	b := newTestAgent(t, c.srv.url, c.base, "node-b")
+	b.a.cfg.Prefetch = prefetch
+	b.bootstrap()
+	b.start()
 	if err := os.MkdirAll(a.path("burst"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +214,7 @@ func TestS3BurstLatency(t *testing.T) {
 	slices.Sort(lat)
 	t.Logf("S3 store, %d files of 4 KiB, one every 5 ms: p50 %v, p90 %v, p99 %v, max %v",
 		n, percentile(lat, 0.50), percentile(lat, 0.90), percentile(lat, 0.99), lat[len(lat)-1])
+	t.Logf("node-b: Prefetch %d, S3 requests delayed %s; blob GETs %d, fetched ahead %d", prefetch, delay, b.a.fetches.Load(), b.a.fetchedAhead.Load())
 	t.Logf("S3 requests before the burst: %s", before)
 	t.Logf("S3 requests after the burst: %s", counter.String())
 }
