@@ -26,7 +26,7 @@ cleanup() { $BIN down --dir $W >/dev/null 2>&1 || true; [[ -n ${GPID:-} ]] && ki
 trap cleanup EXIT
 $BIN down --dir $W >/dev/null 2>&1 || true
 rm -rf $W $W.s3; mkdir -p $W $W.s3/data/bench $W.s3/keys; chmod 755 $W; chmod 700 $W.s3/keys
-results_open files-s3 "N=$N EVERY=$EVERY BIG=$BIG REPS=$REPS SETTLE=$SETTLE"
+results_open files-s3 "N=$N EVERY=$EVERY BIG=$BIG REPS=$REPS SETTLE=$SETTLE BIN=$BIN"
 echo "versitygw $($VGW --version 2>&1 | head -1)"
 $VGW --port 127.82.5.1:7070 --access bench --secret bench-secret --quiet posix $W.s3/data >$W.s3/log 2>&1 & GPID=$!
 echo bench > $W.s3/keys/access; echo bench-secret > $W.s3/keys/secret; chmod 600 $W.s3/keys/*
