@@ -65,8 +65,13 @@ func FindBinaries(cfg config.Config) (Binaries, error) {
 
 // listenAddrs names every address the environment will listen on.
 func listenAddrs(cfg config.Config) [][2]string {
-	out := [][2]string{{"api.addr", cfg.API.Addr}, {"db.router", cfg.DB.Router}, {"redis.addr", cfg.Redis.Addr}}
-	// Edges on Nomad listen on their own hosts (ADR 0025).
+	out := [][2]string{{"api.addr", cfg.API.Addr}, {"db.router", cfg.DB.Router}}
+	// Roles on Nomad listen on their own hosts (ADR 0025): a controller on
+	// another host than the last one's (ADR 0027) may have none of their
+	// addresses.
+	if !cfg.Scheduler.OnNomad(config.RoleRedis) {
+		out = append(out, [2]string{"redis.addr", cfg.Redis.Addr})
+	}
 	for i, e := range cfg.Edges {
 		if !cfg.Scheduler.OnNomad(config.RoleEdge) {
 			out = append(out, [2]string{fmt.Sprintf("edges[%d].addr", i), e.Addr})
@@ -80,7 +85,7 @@ func listenAddrs(cfg config.Config) [][2]string {
 		out = append(out, [2]string{"db member " + config.DBMemberID(n), cfg.DBMemberAddr(n)})
 	}
 	out = append(out, dnsUDPAddrs(cfg)...) // TCP as well
-	if cfg.Files.Enabled {
+	if cfg.Files.Enabled && !cfg.Scheduler.OnNomad(config.RoleFiles) {
 		out = append(out, [2]string{"files.addr", cfg.Files.Addr})
 	}
 	return out
@@ -142,7 +147,7 @@ func CheckTraversable(dir string) error {
 
 // dnsUDPAddrs are the UDP addresses the environment will listen on.
 func dnsUDPAddrs(cfg config.Config) [][2]string {
-	if !cfg.DNS.Enabled {
+	if !cfg.DNS.Enabled || cfg.Scheduler.OnNomad(config.RoleDNS) {
 		return nil
 	}
 	return [][2]string{{"dns.addr", cfg.DNS.Addr}}

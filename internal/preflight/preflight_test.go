@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,5 +74,39 @@ func TestListenAddrsEdgesOnNomad(t *testing.T) {
 	cfg.Scheduler.Kind, cfg.Scheduler.Roles = config.SchedulerNomad, []string{config.RoleEdge}
 	if got := edges(cfg); len(got) != 0 {
 		t.Errorf("edges on Nomad checked here: %v", got)
+	}
+}
+
+// Files, redis and dns on Nomad listen on the clients Nomad places them on:
+// a controller taking the site over on another host (ADR 0027) has none
+// of their addresses, so up checks none of them there.
+func TestListenAddrsRolesOnNomad(t *testing.T) {
+	names := func(cfg config.Config) []string {
+		var out []string
+		for _, a := range listenAddrs(cfg) {
+			out = append(out, a[0])
+		}
+		return out
+	}
+	cfg := config.Default()
+	cfg.Nodes.Count = 0
+	cfg.Files.Enabled, cfg.DNS.Enabled = true, true
+	cfg.Files.Addr, cfg.DNS.Addr = "10.0.0.11:8081", "10.0.0.11:53"
+	for _, tc := range []struct {
+		roles []string
+		want  []string
+	}{
+		{nil, []string{"api.addr", "db.router", "redis.addr", "dns.addr", "files.addr"}},
+		{[]string{config.RoleFiles}, []string{"api.addr", "db.router", "redis.addr", "dns.addr"}},
+		{[]string{config.RoleFiles, config.RoleRedis, config.RoleDNS}, []string{"api.addr", "db.router"}},
+	} {
+		cfg.Scheduler.Kind, cfg.Scheduler.Roles = config.SchedulerNomad, tc.roles
+		if len(tc.roles) == 0 {
+			cfg.Scheduler.Kind = config.SchedulerLocal
+		}
+		got := slices.DeleteFunc(names(cfg), func(n string) bool { return strings.HasPrefix(n, "db member") || strings.HasPrefix(n, "edges[") })
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("roles on Nomad %v: checked (-want +got):\n%s", tc.roles, diff)
+		}
 	}
 }
