@@ -186,6 +186,34 @@ func (c *Controller) watchHome(ctx context.Context) {
 	c.standDown(fmt.Sprintf("the controller of %s on %s took the site over at %s", h.Dir, h.Host, h.At))
 }
 
+// fenceNomad is the node launcher's fence: before it changes the node job,
+// this controller checks that it still owns the site (the home variable's
+// owner is its run). A controller back from a cut may act before its watch
+// sees the take-over (a blocking query stuck on a connection the cut
+// broke); it then stands down here instead, and the change is not made.
+// When the variable cannot be read, the change is not made either.
+func (c *Controller) fenceNomad(ctx context.Context) error {
+	if c.home.fenced.Load() {
+		return nomadlaunch.ErrTakenOver
+	}
+	s, err := c.homeStore()
+	if err != nil || s == nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, homeTimeout)
+	defer cancel()
+	h, ok, err := s.Read(rctx)
+	if err != nil {
+		return fmt.Errorf("who owns the site: %w", err)
+	}
+	if ok && h.Owner != "" && h.Owner != c.home.owner {
+		why := fmt.Sprintf("the controller of %s on %s took the site over at %s", h.Dir, h.Host, h.At)
+		c.standDown(why)
+		return fmt.Errorf("%w: %s", nomadlaunch.ErrTakenOver, why)
+	}
+	return nil
+}
+
 // standDown stops this controller without stopping what runs on Nomad or
 // through the db-agents: they are the new controller's now. Run returns;
 // only this controller's own children stop.

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/config"
+	"github.com/scalepress/scalepress/internal/nomadlaunch"
 	"github.com/scalepress/scalepress/internal/statedir"
 	"github.com/scalepress/scalepress/internal/token"
 	"github.com/scalepress/scalepress/test/tools"
@@ -220,5 +222,23 @@ func TestHomeAgent(t *testing.T) {
 	b.saveHomeLater(ctx)
 	if b.home.fenced.Load() {
 		t.Error("the new owner stood down after its own write")
+	}
+
+	// A controller back from a cut may act on the node job before its
+	// watch sees the take-over: the launcher's fence asks Nomad first.
+	if err := b.fenceNomad(ctx); err != nil {
+		t.Errorf("the owner's fence: %v, want it open", err)
+	}
+	stale := homeController(t, addr, t.TempDir(), true)
+	if err := stale.fenceNomad(ctx); !errors.Is(err, nomadlaunch.ErrTakenOver) || !strings.Contains(err.Error(), b.layout.Dir) {
+		t.Errorf("a stale controller's fence: %v, want ErrTakenOver naming %s", err, b.layout.Dir)
+	}
+	if !stale.home.fenced.Load() {
+		t.Error("the stale controller's fence closed but it did not stand down")
+	}
+	select {
+	case <-stale.home.taken:
+	default:
+		t.Error("the stale controller's fence closed but its run was not told to stand down")
 	}
 }

@@ -66,7 +66,9 @@ const NodeMetaDir = "scalepress_dir"
 var nomadSpecName = filepath.Base(nomadlaunch.SpecFile)
 
 func (c *Controller) newNomadNodes() (*nomadNodes, error) {
-	l, err := nomadlaunch.New(c.nomadConfig(), c.logger.With("component", "nomad"), func(e api.Event) { c.events.Add(e) })
+	cfg := c.nomadConfig()
+	cfg.Fence = c.fenceNomad
+	l, err := nomadlaunch.New(cfg, c.logger.With("component", "nomad"), func(e api.Event) { c.events.Add(e) })
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}

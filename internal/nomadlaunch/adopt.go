@@ -105,12 +105,18 @@ func (l *Launcher) adopt(ctx context.Context, cur *nomad.Job) ([]nodegroup.Adopt
 	case specSame:
 		l.note("", "job %s runs with count %d: adopted as it is", l.cfg.Job, count)
 	case specInPlace:
+		if err := l.fence(ctx); err != nil {
+			return nil, err
+		}
 		if _, _, err := l.nc.Jobs().Register(want, l.write(ctx)); err != nil {
 			return nil, fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
 		}
 		l.note("", "job %s runs with count %d: adopted, registered again in place (no node restarted)", l.cfg.Job, count)
 	case specDestructive:
 		want.TaskGroups[0].Update = rolling()
+		if err := l.fence(ctx); err != nil {
+			return nil, err
+		}
 		resp, _, err := l.nc.Jobs().Register(want, l.write(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
@@ -193,6 +199,10 @@ func (l *Launcher) endRoll(ctx context.Context) {
 	l.mu.Lock()
 	count := l.count
 	l.mu.Unlock()
+	if err := l.fence(ctx); err != nil {
+		l.logger.Warn("nomad: register the job after its rolling update", "err", err)
+		return
+	}
 	if _, _, err := l.nc.Jobs().Register(Job(l.cfg, count), l.write(ctx)); err != nil {
 		l.logger.Warn("nomad: register the job after its rolling update", "err", err)
 		return

@@ -1,6 +1,7 @@
 package nomadlaunch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -53,6 +54,12 @@ type Config struct {
 	// PlaceTimeout bounds a launch until its allocation runs (placement,
 	// the template's render, the task's start).
 	PlaceTimeout time.Duration
+	// Fence, when set, is asked before every change the launcher makes to
+	// the job (register, scale, reschedule, signal, stop): an error (this
+	// controller no longer owns the site, or cannot tell) makes the change
+	// fail unmade (ADR 27: a controller back from a cut must not act on
+	// the nodes another one took over before it sees the take-over).
+	Fence func(context.Context) error
 }
 
 // SpecFile is where the template block renders the node spec, relative to

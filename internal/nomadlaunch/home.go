@@ -102,14 +102,26 @@ func (s *HomeStore) Update(ctx context.Context, h Home, index uint64) (uint64, e
 	return v.ModifyIndex, nil
 }
 
+// watchWait bounds one blocking query of Watch, and watchWait plus
+// watchGrace its request: a connection a network cut broke answers
+// nothing (the server's answer is lost, no reset comes), so the next query,
+// on a new connection, sees a take-over made during the cut within
+// watchWait+watchGrace of the heal, not after the old one's retransmissions.
+const (
+	watchWait  = 30 * time.Second
+	watchGrace = 15 * time.Second
+)
+
 // Watch follows the variable with blocking queries and returns it once
 // its owner is not owner (another controller took the site over), or with
 // ctx's error. A variable deleted (a `down` elsewhere) is not a take-over.
 func (s *HomeStore) Watch(ctx context.Context, owner string) (Home, error) {
 	var index uint64
 	for {
-		q := (&nomad.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Minute}).WithContext(ctx)
+		qctx, cancel := context.WithTimeout(ctx, watchWait+watchGrace)
+		q := (&nomad.QueryOptions{WaitIndex: index, WaitTime: watchWait}).WithContext(qctx)
 		v, qm, err := s.nc.Variables().Peek(s.Path(), q)
+		cancel()
 		if ctx.Err() != nil {
 			return Home{}, ctx.Err()
 		}

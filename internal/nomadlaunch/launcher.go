@@ -69,6 +69,18 @@ func (l *Launcher) write(ctx context.Context) *nomad.WriteOptions {
 	return (&nomad.WriteOptions{}).WithContext(ctx)
 }
 
+// fence is Config.Fence's answer: nil when this controller may change the
+// job.
+func (l *Launcher) fence(ctx context.Context) error {
+	if l.cfg.Fence == nil {
+		return nil
+	}
+	if err := l.cfg.Fence(ctx); err != nil {
+		return fmt.Errorf("nomad: job %s left as it is: %w", l.cfg.Job, err)
+	}
+	return nil
+}
+
 // Submit stores the node spec in the job's variable and registers the job.
 // A job of the same name that runs (the controller restarted, or a new one
 // on another host) is adopted: its count and allocations stay, it is
@@ -77,6 +89,9 @@ func (l *Launcher) write(ctx context.Context) *nomad.WriteOptions {
 // its count, for the group to adopt (nodegroup.Group.Start). Otherwise the
 // job is registered with no node (Launch sets the count).
 func (l *Launcher) Submit(ctx context.Context, spec []byte) ([]nodegroup.Adopted, error) {
+	if err := l.fence(ctx); err != nil {
+		return nil, err
+	}
 	v := &nomad.Variable{Path: VariablePath(l.cfg.Job), Namespace: l.cfg.Namespace, Items: nomad.VariableItems{SpecItem: string(spec)}}
 	if _, _, err := l.nc.Variables().Create(v, l.write(ctx)); err != nil {
 		return nil, fmt.Errorf("nomad: write variable %s: %w", v.Path, err)
@@ -98,6 +113,9 @@ func (l *Launcher) Submit(ctx context.Context, spec []byte) ([]nodegroup.Adopted
 // Close stops the job, waits (Run following) until its allocations ended
 // or ctx ends, and deletes its variable (the spec's secrets).
 func (l *Launcher) Close(ctx context.Context) error {
+	if err := l.fence(ctx); err != nil {
+		return err
+	}
 	_, _, err := l.nc.Jobs().Deregister(l.cfg.Job, false, l.write(ctx))
 	if err != nil {
 		err = fmt.Errorf("nomad: stop job %s: %w", l.cfg.Job, err)
@@ -399,6 +417,9 @@ func (l *Launcher) scale(ctx context.Context, why string) error {
 	if same {
 		return nil
 	}
+	if err := l.fence(ctx); err != nil {
+		return err
+	}
 	if _, _, err := l.nc.Jobs().Scale(l.cfg.Job, Group, &count, why, false, nil, l.write(ctx)); err != nil {
 		return fmt.Errorf("nomad: scale %s to %d: %w", l.cfg.Job, count, err)
 	}
@@ -465,6 +486,9 @@ func (l *Launcher) Stop(ctx context.Context, id string) error {
 // refill force-reschedules the failed allocations of slots and waits until
 // none of them is failed in place.
 func (l *Launcher) refill(ctx context.Context, slots []int) error {
+	if err := l.fence(ctx); err != nil {
+		return err
+	}
 	if _, _, err := l.nc.Jobs().EvaluateWithOpts(l.cfg.Job, nomad.EvalOptions{ForceReschedule: true}, l.write(ctx)); err != nil {
 		return fmt.Errorf("nomad: reschedule: %w", err)
 	}
@@ -494,6 +518,9 @@ func (l *Launcher) Fail(ctx context.Context, id string) error {
 	l.mu.Unlock()
 	if s == nil || a == nil || a.ID != s.alloc || !live(a) {
 		return nil
+	}
+	if err := l.fence(ctx); err != nil {
+		return err
 	}
 	if err := l.nc.Allocations().Signal(&nomad.Allocation{ID: a.ID, NodeID: a.NodeID}, (&nomad.QueryOptions{}).WithContext(ctx), Task, FailSignal); err != nil {
 		return fmt.Errorf("nomad: fail %s: %w", id, err)
