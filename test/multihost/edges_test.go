@@ -54,11 +54,15 @@ func edgePID(t *testing.T, addr string) int {
 // r1 (scalepress_role roles), an edge on e1 (region default) and one on e2
 // (region eu), the database (one member) on d1 through its db-agent, a
 // router beside WordPress on every node host.
-func edgesConfig(h1, apiFwd string, e1, e2, d1 *hosts.Host, base string) string {
+// The controller's API is at vip (an address that moves with it: the
+// edges and the nodes' routers reach it there); Nomad's server is at nomad.
+// redis, dns and files run on Nomad: their addresses' hosts (h1's) are not
+// where they run, and a controller on another host has none of them.
+func edgesConfig(h1, vip, nomad, apiFwd string, e1, e2, d1 *hosts.Host, base string) string {
 	return fmt.Sprintf(`site:
   title: edges on nomad
 api:
-  addr: %[1]s:9090
+  addr: %[8]s:9090
   allowed_hosts: [%[2]q]
 edges:
   - id: edge-1
@@ -72,7 +76,10 @@ nodes:
   php_children: 3
   slow_start: 2s
 autoscaling:
-  enabled: false
+  enabled: true
+  min: 2
+  max: 3
+  target: 0.95
 db:
   members: 1
   ip_base: 127.0.2.0
@@ -90,7 +97,7 @@ wordpress:
   block_external_http: true
 scheduler:
   kind: nomad
-  address: http://%[1]s:4646
+  address: http://%[9]s:4646
   job: sp-mh-edges
   cpu: 100
   memory_mb: 256
@@ -106,22 +113,25 @@ dns:
   health: {interval: 1s, timeout: 500ms, rise: 1, fall: 2}
 files:
   addr: %[1]s:8081
-`, h1, apiFwd, e1.Addr, e2.Addr, d1.Addr, agentPort, filepath.Join(base, d1.Name, "db"))
+`, h1, apiFwd, e1.Addr, e2.Addr, d1.Addr, agentPort, filepath.Join(base, d1.Name, "db"), vip, nomad)
 }
 
-// TestServingWithoutController is issue 12's "the controller is killed:
-// the site keeps serving" with every serving role on Nomad, off the
+// TestServingWithoutController is issue 12's "losing the controller's
+// host stops no serving" with every serving role on Nomad, off the
 // controller's host: the nodes (h2, h3), files, redis and dns (r1), an
 // edge per region on its own host (e1, e2; scheduler.roles edge) and the
-// database on d1 (db.hosts, db.agents nomad, a router per node host).
-// Status names each edge's host. Then the controller is SIGKILLed under
-// uncached load through e1's edge from the client namespace: for 30 s
-// every search (a distinct term each, answered by PHP: the term is in the
-// page) and every home page answers 200, and dns goes on answering with
-// e1's address. The edge on e1 is killed too: Nomad restarts it in place
-// and it serves with the node set it kept. Then e1's host is cut: dns stops answering with it (it
-// answers with e2's edge, the other region's) and the site keeps
-// answering through e2, all still without a controller.
+// database on d1 (db.hosts, db.agents nomad, a router per node host); the
+// Nomad server and the bucket on ns. Status names each edge's host. Then
+// the controller's host h1 is cut under uncached load through e1's edge
+// from the client namespace: for 30 s every search (a distinct term each,
+// answered by PHP: the term is in the page) and every home page answers
+// 200, and dns goes on answering with e1's address. The edge on e1 is
+// killed too: Nomad restarts it in place and it serves with the node set
+// it kept. Then e1's host is cut: dns stops answering with it (it answers
+// with e2's edge, the other region's) and the site keeps answering through
+// e2, all still without a controller. It ends with issue 12's take-over
+// (takeover.run): a controller on c2, from an empty directory, adopts
+// everything and scales, and the old one, its link healed, stands down.
 func TestServingWithoutController(t *testing.T) {
 	bin := os.Getenv("SCALEPRESS_BIN")
 	if bin == "" {
@@ -129,9 +139,13 @@ func TestServingWithoutController(t *testing.T) {
 	}
 	hosts.LockE2E(t)
 	t0 := time.Now()
-	n := hosts.New(t, hosts.Config{Hosts: []string{"h1", "h2", "h3", "r1", "e1", "e2", "d1"}, Client: true, Subnet: hosts.DefaultSubnet})
+	n := hosts.New(t, hosts.Config{Hosts: []string{"h1", "h2", "h3", "r1", "e1", "e2", "d1", "ns", "c2"}, Client: true, Subnet: hosts.DefaultSubnet})
 	h1, client := n.Host(t, "h1"), n.Client
 	e1, e2, d1, r1 := n.Host(t, "e1"), n.Host(t, "e2"), n.Host(t, "d1"), n.Host(t, "r1")
+	// ns runs the Nomad server and the bucket (they outlive the
+	// controller's host); c2 is the standby controller's host.
+	ns, c2 := n.Host(t, "ns"), n.Host(t, "c2")
+	vip := controllerVIP(t, h1)
 
 	base, err := os.MkdirTemp("", "sp-mh-edges-")
 	if err != nil {
@@ -149,7 +163,7 @@ func TestServingWithoutController(t *testing.T) {
 	}
 	var clients []*hosts.Host
 	for _, h := range n.Hosts {
-		if h == h1 {
+		if h == h1 || h == ns || h == c2 {
 			continue
 		}
 		clients = append(clients, h)
@@ -160,30 +174,45 @@ func TestServingWithoutController(t *testing.T) {
 			meta[h.Name] = map[string]string{"scalepress_dir": filepath.Join(base, h.Name), "scalepress_role": "node"}
 		}
 	}
-	nm := hosts.StartNomad(t, n, h1, clients, hosts.NomadOptions{Meta: meta})
+	nm := hosts.StartNomad(t, n, ns, clients, hosts.NomadOptions{Meta: meta})
 
 	dir := filepath.Join(base, "controller")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s3 := hosts.StartVersitygw(t, h1, hosts.VersitygwOptions{})
-	store := s3.SiteStore(t, filepath.Join(dir, "s3"))
+	// The config and the files it names (the bucket's keys) are outside
+	// the state directory: what an operator copies to a standby host.
+	etc := filepath.Join(base, "etc")
+	if err := os.Mkdir(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s3 := hosts.StartVersitygw(t, ns, hosts.VersitygwOptions{})
+	store := s3.SiteStore(t, filepath.Join(etc, "s3"))
 
-	apiFwd := client.Forward(t, h1.Addr.String()+":9090")
-	cfgPath := filepath.Join(dir, "scalepress.yaml")
-	if err := os.WriteFile(cfgPath, []byte(edgesConfig(h1.Addr.String(), apiFwd, e1, e2, d1, base)+store), 0o644); err != nil {
+	apiFwd := client.Forward(t, vip+":9090")
+	cfgPath := filepath.Join(etc, "scalepress.yaml")
+	if err := os.WriteFile(cfgPath, []byte(edgesConfig(h1.Addr.String(), vip, ns.Addr.String(), apiFwd, e1, e2, d1, base)+store), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cli := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
+		if args[0] != "down" { // down reads no config
+			args = append(args, "--config", cfgPath)
+		}
 		out, err := h1.Command(ctx, bin, append(args, "--dir", dir)...).CombinedOutput()
 		return string(out), err
 	}
-	var cut *hosts.Host
+	var cut []*hosts.Host
+	var tk *takeover // the controller on c2, once started
 	t.Cleanup(func() {
-		if cut != nil {
-			n.Heal(cut)
+		for _, h := range cut {
+			n.Heal(h)
+		}
+		if tk != nil {
+			if out, err := tk.cli("down"); err != nil {
+				t.Logf("down on c2 at cleanup: %v: %s", err, out)
+			}
 		}
 		// With the controller killed, down stops what is left of it on h1;
 		// the Nomad tasks end with the topology (every process in its
@@ -311,11 +340,6 @@ func TestServingWithoutController(t *testing.T) {
 
 	// Load through e1's edge: uncached searches, each a term of its own
 	// that PHP writes into the page, and the home page.
-	type tally struct {
-		mu       sync.Mutex
-		ok, fail int
-		fails    []string
-	}
 	load := func(ctx context.Context, edge string, tl *tally, w int) {
 		for i := 0; ctx.Err() == nil; i++ {
 			term := fmt.Sprintf("nomadedge%dx%dx%d", time.Now().UnixNano()%1e6, w, i)
@@ -363,32 +387,35 @@ func TestServingWithoutController(t *testing.T) {
 		t.Fatalf("before the kill, through e1: %d answered, %d failed: %q", warm.ok, warm.fail, warm.fails)
 	}
 
-	// The controller killed: nothing of what serves is its child.
+	// The controller's host lost (its link cut; the controller runs on,
+	// alone): nothing of what serves is there.
 	var dnsAnswers, dnsWrong int
 	killed := run(edge1, servedWithoutController, func() {
-		if err := syscall.Kill(up.Cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		if err := n.Cut(h1); err != nil {
 			t.Fatal(err)
 		}
-		<-up.Done()
+		cut = append(cut, h1)
 	}, func() {
 		dnsAnswers++
 		if a := lookupA(t, client, dnsAddr, "example.test."); !slices.Equal(a, []string{e1.Addr.String()}) {
 			dnsWrong++
 		}
 	})
-	if _, err := ctl.Status(context.Background()); err == nil {
-		t.Fatal("the controller still answers after its SIGKILL")
+	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if _, err := ctl.Status(sctx); err == nil {
+		t.Fatal("the controller still answers with its host cut")
 	}
-	t.Logf("%s after the controller's SIGKILL, through e1: %d answered (searches answered by PHP, home pages), %d failed %q; dns %d of %d answers with edge-1",
+	scancel()
+	t.Logf("%s after the controller's host was cut, through e1: %d answered (searches answered by PHP, home pages), %d failed %q; dns %d of %d answers with edge-1",
 		servedWithoutController, killed.ok, killed.fail, killed.fails, dnsAnswers-dnsWrong, dnsAnswers)
 	if killed.fail > 0 {
-		t.Errorf("%d of %d requests failed through e1 with the controller dead: %q", killed.fail, killed.ok+killed.fail, killed.fails)
+		t.Errorf("%d of %d requests failed through e1 with the controller's host cut: %q", killed.fail, killed.ok+killed.fail, killed.fails)
 	}
 	if killed.ok < 30 {
-		t.Errorf("only %d requests answered in %s with the controller dead: the load did not run", killed.ok, servedWithoutController)
+		t.Errorf("only %d requests answered in %s with the controller's host cut: the load did not run", killed.ok, servedWithoutController)
 	}
 	if dnsWrong > 0 {
-		t.Errorf("dns answered %d of %d times without edge-1's address with the controller dead", dnsWrong, dnsAnswers)
+		t.Errorf("dns answered %d of %d times without edge-1's address with the controller's host cut", dnsWrong, dnsAnswers)
 	}
 
 	// The edge on e1 killed too: Nomad restarts it in place, and with no
@@ -428,7 +455,7 @@ func TestServingWithoutController(t *testing.T) {
 		if err := n.Cut(e1); err != nil {
 			t.Fatal(err)
 		}
-		cut = e1
+		cut = append(cut, e1)
 	}, func() {
 		lastDNS = lookupA(t, client, dnsAddr, "example.test.")
 		if dropped == 0 && slices.Equal(lastDNS, []string{e2.Addr.String()}) {
@@ -446,5 +473,21 @@ func TestServingWithoutController(t *testing.T) {
 	if err := n.Heal(e1); err != nil {
 		t.Fatal(err)
 	}
-	cut = nil
+	cut = slices.DeleteFunc(cut, func(h *hosts.Host) bool { return h == e1 })
+
+	// Issue 12's take-over: a controller on c2, from an empty directory,
+	// adopts all this; then the old one's link heals and it stands down.
+	tk = &takeover{t: t, n: n, nm: nm, bin: bin, host: c2, old: h1, vip: vip, base: base, dir: dir, etc: etc,
+		cfgPath: cfgPath, job: "sp-mh-edges", ctl: ctl, oldUp: up, db: filepath.Join(base, d1.Name)}
+	tk.run(func() func() *tally {
+		tl := &tally{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for w := range 3 {
+			wg.Go(func() { load(ctx, edge2, tl, w) })
+		}
+		return func() *tally { cancel(); wg.Wait(); return tl }
+	}, func() {
+		cut = slices.DeleteFunc(cut, func(h *hosts.Host) bool { return h == h1 })
+	})
 }
