@@ -184,6 +184,8 @@ func inService(st *api.Status) int {
 // new one still scales.
 func (k *takeover) run(startLoad func() func() *tally, healed func()) {
 	t := k.t
+	tStart := time.Now()
+	defer func() { t.Logf("take-over and fence: %s in all", time.Since(tStart).Round(100*time.Millisecond)) }()
 	// Settle: the edge host cut just before may have had its allocation
 	// replaced at the heal.
 	var before []string
