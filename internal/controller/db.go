@@ -134,7 +134,12 @@ func (c *Controller) startDB(ctx context.Context) error {
 		remote.Close()
 		return err
 	}
-	return c.db.Start(ctx, gc, remote, logger)
+	var host galera.Host = remote
+	if c.cfg.Scheduler.Kind == config.SchedulerNomad {
+		// A controller taken over changes no member (ADR 27).
+		host = fencedHost{Host: remote, fence: c.fenceNomad}
+	}
+	return c.db.Start(ctx, gc, host, logger)
 }
 
 // agentWait bounds how long up waits for the db-agents to answer.
