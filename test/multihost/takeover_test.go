@@ -138,7 +138,7 @@ func (k *takeover) procs() map[string]fpmMaster {
 	out := map[string]fpmMaster{}
 	for _, l := range procsUnder(k.db) {
 		pid, cmd, _ := strings.Cut(l, " ")
-		if strings.Contains(strings.Fields(cmd)[0], "mariadbd") {
+		if f := strings.Fields(cmd); len(f) > 0 && strings.Contains(f[0], "mariadbd") {
 			var p int
 			fmt.Sscan(pid, &p)
 			out["mariadbd"] = fpmMaster{PID: p, Start: procStart(p)}
