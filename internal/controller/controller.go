@@ -125,6 +125,12 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		}
 	}()
 
+	// Nomad is asked first whether this config can work with it (TLS,
+	// the token's policy): a refusal stops `up` before anything starts
+	// or is written there.
+	if err := c.checkNomad(ctx); err != nil {
+		return err
+	}
 	// An empty directory over a site that runs on Nomad takes its state
 	// from the last controller's home variable (ADR 27).
 	restored, err := c.restoreHome(ctx)

@@ -37,6 +37,24 @@ func (c *Controller) homeStore() (*nomadlaunch.HomeStore, error) {
 	return s, nil
 }
 
+// checkNomad asks Nomad whether the controller can work with it
+// (nomadlaunch.Config.Check) before anything is written there; nil for
+// scheduler local.
+func (c *Controller) checkNomad(ctx context.Context) error {
+	if c.cfg.Scheduler.Kind != config.SchedulerNomad {
+		return nil
+	}
+	nc := c.nomadConfig()
+	if nc.Command == "" {
+		// The binaries are found later; the plan only asks whether the
+		// token may submit the job, whatever it runs.
+		nc.Command = "/usr/local/bin/scalepress"
+	}
+	ctx, cancel := context.WithTimeout(ctx, homeTimeout)
+	defer cancel()
+	return nc.Check(ctx) // its errors name the scheduler setting
+}
+
 // cannotCarry says what of the site lived only in the old controller's
 // directory under cfg, "" when nothing did: a new directory can then take
 // the site over from the home variable alone.

@@ -126,17 +126,17 @@ func (c Config) client() (*nomad.Client, error) {
 	if c.TokenFile != "" {
 		b, err := os.ReadFile(c.TokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("nomad token: %w", err)
+			return nil, fmt.Errorf("scheduler.token_file: %w", err)
 		}
 		nc.SecretID = strings.TrimSpace(string(b))
 		if nc.SecretID == "" {
-			return nil, fmt.Errorf("nomad token: %s is empty", c.TokenFile)
+			return nil, fmt.Errorf("scheduler.token_file: %s is empty", c.TokenFile)
 		}
 	}
 	nc.TLSConfig = &nomad.TLSConfig{CACert: c.CAFile, ClientCert: c.CertFile, ClientKey: c.KeyFile}
 	cl, err := nomad.NewClient(nc)
 	if err != nil {
-		return nil, fmt.Errorf("nomad client: %w", err)
+		return nil, fmt.Errorf("scheduler.ca_file, cert_file or key_file: nomad client: %w", err)
 	}
 	return cl, nil
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -79,7 +80,7 @@ func (s *HomeStore) variable(h Home, index uint64) *nomad.Variable {
 func (s *HomeStore) Write(ctx context.Context, h Home) (uint64, error) {
 	v, _, err := s.nc.Variables().Create(s.variable(h, 0), (&nomad.WriteOptions{}).WithContext(ctx))
 	if err != nil {
-		return 0, fmt.Errorf("nomad: write variable %s: %w", s.Path(), err)
+		return 0, s.cfg.Explain("write variable "+s.Path(), err)
 	}
 	return v.ModifyIndex, nil
 }
@@ -146,12 +147,16 @@ func (s *HomeStore) Watch(ctx context.Context, owner string) (Home, error) {
 
 // Read returns the variable; ok is false when there is none (a new site).
 func (s *HomeStore) Read(ctx context.Context) (h Home, ok bool, err error) {
-	v, _, err := s.nc.Variables().Read(s.Path(), (&nomad.QueryOptions{}).WithContext(ctx))
-	if errors.Is(err, nomad.ErrVariablePathNotFound) {
+	// Raw, not Variables().Read: that takes a 403 (a token without
+	// access to the path) for "no variable", and a new site would be
+	// started over the running one.
+	var v *nomad.Variable
+	_, err = s.nc.Raw().Query("/v1/var/"+s.Path(), &v, (&nomad.QueryOptions{}).WithContext(ctx))
+	if isStatus(err, http.StatusNotFound) {
 		return h, false, nil
 	}
 	if err != nil {
-		return h, false, fmt.Errorf("nomad: read variable %s: %w", s.Path(), err)
+		return h, false, s.cfg.Explain("read variable "+s.Path(), err)
 	}
 	if v == nil || v.Items[homeCarry] == "" {
 		return h, false, fmt.Errorf("nomad: variable %s holds no %q item", s.Path(), homeCarry)

@@ -94,7 +94,7 @@ func (l *Launcher) Submit(ctx context.Context, spec []byte) ([]nodegroup.Adopted
 	}
 	v := &nomad.Variable{Path: VariablePath(l.cfg.Job), Namespace: l.cfg.Namespace, Items: nomad.VariableItems{SpecItem: string(spec)}}
 	if _, _, err := l.nc.Variables().Create(v, l.write(ctx)); err != nil {
-		return nil, fmt.Errorf("nomad: write variable %s: %w", v.Path, err)
+		return nil, l.cfg.Explain("write variable "+v.Path, err)
 	}
 	cur, err := l.runningJob(ctx)
 	if err != nil {
@@ -104,7 +104,7 @@ func (l *Launcher) Submit(ctx context.Context, spec []byte) ([]nodegroup.Adopted
 		return l.adopt(ctx, cur)
 	}
 	if _, _, err := l.nc.Jobs().Register(Job(l.cfg, 0), l.write(ctx)); err != nil {
-		return nil, fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
+		return nil, l.cfg.Explain("register job "+l.cfg.Job, err)
 	}
 	l.note("", "job %s registered at %s (count 0; the group scales it)", l.cfg.Job, l.cfg.Address)
 	return nil, nil

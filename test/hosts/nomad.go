@@ -3,6 +3,7 @@ package hosts
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,6 +31,27 @@ type NomadOptions struct {
 	// ReadyWithin bounds the wait for the leader and every client to be
 	// ready; 0 means 60 s.
 	ReadyWithin time.Duration
+	// ACL turns ACLs on in every agent (acl { enabled = true }): the
+	// fixture bootstraps them through the API and keeps the management
+	// token in Nomad.Management (its own requests send it); Nomad.Token
+	// makes narrower tokens.
+	ACL bool
+	// TLS turns on TLS for HTTP and RPC in every agent, with a CA made for
+	// the test (Nomad.TLS) and each agent's own certificate:
+	// verify_server_hostname (server.global.nomad, client.global.nomad)
+	// and verify_https_client, so an API caller needs a client
+	// certificate too (Nomad.TLS.API). Addr and Local are https://.
+	TLS bool
+}
+
+// NomadTLS is what NomadOptions.TLS made.
+type NomadTLS struct {
+	// CA signed every certificate below; CA.File is what API callers
+	// trust (scheduler.ca_file).
+	CA *CA
+	// API is a client certificate for API callers (scheduler.cert_file
+	// and key_file): Nomad verifies HTTPS clients.
+	API Leaf
 }
 
 // Nomad is a running Nomad cluster.
@@ -43,9 +65,16 @@ type Nomad struct {
 	Server *Proc
 	// Clients are the client agents, by host name.
 	Clients map[string]*Proc
+	// Management is the management token's secret (NomadOptions.ACL),
+	// "" with ACLs off.
+	Management string
+	// TLS is the CA and API client certificate (NomadOptions.TLS), nil
+	// without TLS.
+	TLS *NomadTLS
 	// via is the host the fixture reaches the API from.
 	via    *Host
 	server *Host
+	client *http.Client // via's, with TLS when on
 }
 
 // nomadPorts are Nomad's default ports; each host has its own port space.
@@ -80,8 +109,12 @@ func StartNomad(t testing.TB, n *Net, server *Host, clients []*Host, opts NomadO
 	}
 	dir := t.TempDir()
 	start := time.Now()
+	scheme := "http://"
+	if opts.TLS {
+		scheme = "https://"
+	}
 	nm := &Nomad{
-		Addr:    "http://" + netip.AddrPortFrom(server.Addr, nomadHTTPPort).String(),
+		Addr:    scheme + netip.AddrPortFrom(server.Addr, nomadHTTPPort).String(),
 		Clients: map[string]*Proc{},
 		via:     server,
 		server:  server,
@@ -89,8 +122,27 @@ func StartNomad(t testing.TB, n *Net, server *Host, clients []*Host, opts NomadO
 	if n.Client != nil {
 		nm.via = n.Client
 	}
+	nm.client = nm.via.HTTPClient()
+	if opts.TLS {
+		nm.TLS = &NomadTLS{CA: NewCA(t, "nomad")}
+		nm.TLS.API = nm.TLS.CA.Issue(t, "api", nil, nil)
+		nm.client = &http.Client{
+			Transport: &http.Transport{
+				Proxy:       nil,
+				DialContext: nm.via.DialContext,
+				TLSClientConfig: &tls.Config{
+					RootCAs: nm.TLS.CA.Pool, Certificates: []tls.Certificate{nm.TLS.API.Pair},
+					MinVersion: tls.VersionTLS12,
+				},
+				MaxIdleConnsPerHost: 4,
+				IdleConnTimeout:     30 * time.Second,
+			},
+			Timeout: 30 * time.Second,
+		}
+		t.Cleanup(nm.client.CloseIdleConnections) // before the topology's cleanup: sockets hold namespaces
+	}
 
-	serverHCL := nomadCommon(server, dir, opts.Datacenter) + `
+	serverHCL := nomadCommon(server, dir, opts.Datacenter) + nm.security(t, server, "server", opts) + `
 server {
   enabled          = true
   bootstrap_expect = 1
@@ -104,7 +156,7 @@ server {
 		for _, k := range slices.Sorted(maps.Keys(opts.Meta[c.Name])) {
 			fmt.Fprintf(&meta, "    %q = %q\n", k, opts.Meta[c.Name][k])
 		}
-		clientHCL := nomadCommon(c, dir, opts.Datacenter) + fmt.Sprintf(`
+		clientHCL := nomadCommon(c, dir, opts.Datacenter) + nm.security(t, c, "client", opts) + fmt.Sprintf(`
 client {
   enabled           = true
   servers           = [%q]
@@ -130,6 +182,11 @@ plugin "raw_exec" {
 
 	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyWithin)
 	defer cancel()
+	if opts.ACL {
+		if err := nm.bootstrapACL(ctx); err != nil {
+			t.Fatalf("hosts: nomad: %v", err)
+		}
+	}
 	want := make([]string, 0, len(clients))
 	for _, c := range clients {
 		want = append(want, c.Name)
@@ -137,8 +194,8 @@ plugin "raw_exec" {
 	if err := nm.waitReady(ctx, want); err != nil {
 		t.Fatalf("hosts: nomad: %v", err)
 	}
-	nm.Local = "http://" + nm.via.Forward(t, strings.TrimPrefix(nm.Addr, "http://"))
-	t.Logf("hosts: nomad: server on %s, %d clients ready in %v", server.Name, len(clients), time.Since(start).Round(time.Millisecond))
+	nm.Local = scheme + nm.via.Forward(t, strings.TrimPrefix(nm.Addr, scheme))
+	t.Logf("hosts: nomad: server on %s, %d clients ready in %v (ACL %v, TLS %v)", server.Name, len(clients), time.Since(start).Round(time.Millisecond), opts.ACL, opts.TLS)
 	return nm
 }
 
@@ -237,7 +294,10 @@ func (nm *Nomad) do(ctx context.Context, method, path string, body, v any) error
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	resp, err := nm.via.HTTPClient().Do(req)
+	if nm.Management != "" {
+		req.Header.Set("X-Nomad-Token", nm.Management)
+	}
+	resp, err := nm.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -311,4 +371,82 @@ func (nm *Nomad) waitReady(ctx context.Context, want []string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// security is the acl and tls blocks of an agent on h (role "server" or
+// "client"), its certificate issued here: for role.global.nomad (what
+// verify_server_hostname checks), localhost, h's address and 127.0.0.1.
+func (nm *Nomad) security(t testing.TB, h *Host, role string, opts NomadOptions) string {
+	t.Helper()
+	var b strings.Builder
+	if opts.ACL {
+		b.WriteString("\nacl {\n  enabled = true\n}\n")
+	}
+	if opts.TLS {
+		leaf := nm.TLS.CA.Issue(t, role+"-"+h.Name, []string{role + ".global.nomad", "localhost"},
+			[]netip.Addr{h.Addr, netip.MustParseAddr("127.0.0.1")})
+		fmt.Fprintf(&b, `
+tls {
+  http                   = true
+  rpc                    = true
+  ca_file                = %q
+  cert_file              = %q
+  key_file               = %q
+  verify_server_hostname = true
+  verify_https_client    = true
+}
+`, nm.TLS.CA.File, leaf.CertFile, leaf.KeyFile)
+	}
+	return b.String()
+}
+
+// bootstrapACL waits for a leader and bootstraps the ACL system: its
+// management token is nm.Management from then on.
+func (nm *Nomad) bootstrapACL(ctx context.Context) error {
+	var last error
+	for {
+		var leader string
+		err := nm.Get(ctx, "/v1/status/leader", &leader)
+		if err == nil && leader == "" {
+			err = fmt.Errorf("no leader yet")
+		}
+		if err == nil {
+			var tok struct{ SecretID string }
+			if err = nm.Post(ctx, "/v1/acl/bootstrap", nil, &tok); err == nil {
+				if tok.SecretID == "" {
+					return fmt.Errorf("acl bootstrap: no SecretID in the answer")
+				}
+				nm.Management = tok.SecretID
+				return nil
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("acl bootstrap: %v", last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Token makes an ACL policy called name with rules (HCL, e.g. a file under
+// deploy/nomad/) and a client token holding only that policy, and returns
+// the token's secret. It needs NomadOptions.ACL.
+func (nm *Nomad) Token(t testing.TB, name, rules string) string {
+	t.Helper()
+	if nm.Management == "" {
+		t.Fatal("hosts: nomad: Token needs NomadOptions.ACL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	policy := map[string]string{"Name": name, "Description": "made by the test", "Rules": rules}
+	if err := nm.Post(ctx, "/v1/acl/policy/"+url.PathEscape(name), policy, nil); err != nil {
+		t.Fatalf("hosts: nomad: policy %s: %v", name, err)
+	}
+	var tok struct{ SecretID string }
+	body := map[string]any{"Name": name, "Type": "client", "Policies": []string{name}}
+	if err := nm.Post(ctx, "/v1/acl/token", body, &tok); err != nil || tok.SecretID == "" {
+		t.Fatalf("hosts: nomad: token for %s: %v (secret %q)", name, err, tok.SecretID)
+	}
+	return tok.SecretID
 }

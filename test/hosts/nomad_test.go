@@ -185,3 +185,44 @@ func assertRemoved(t testing.TB, n *Net, pids []int) {
 	}
 	t.Logf("after cleanup: none of %d processes, no namespace and no cgroup directory of %s left", len(pids), n.Prefix())
 }
+
+// TestNomadACLTLS: with NomadOptions ACL and TLS, the API answers only over
+// HTTPS to a client that trusts the test's CA and shows a certificate it
+// signed, refuses a request without a token (403), and a token Token made
+// can do what its policy grants and nothing else.
+func TestNomadACLTLS(t *testing.T) {
+	LockE2E(t)
+	n := New(t, Config{Hosts: []string{"h1", "h2"}, Client: true})
+	nm := StartNomad(t, n, n.Host(t, "h1"), n.Hosts[1:], NomadOptions{ACL: true, TLS: true})
+	if nm.Management == "" || nm.TLS == nil || !strings.HasPrefix(nm.Addr, "https://") {
+		t.Fatalf("fixture: management %q, TLS %v, Addr %s", nm.Management, nm.TLS, nm.Addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Plain HTTP to the HTTPS port is refused.
+	plain := strings.Replace(nm.Addr, "https://", "http://", 1)
+	if body, err := get(ctx, n.Client.HTTPClient(), plain+"/v1/status/leader"); err == nil {
+		t.Errorf("plain HTTP answered: %.200s", body)
+	}
+	// A client that does not trust the CA fails the handshake.
+	if _, err := get(ctx, n.Client.HTTPClient(), nm.Addr+"/v1/status/leader"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("HTTPS without the CA: %v, want a certificate error", err)
+	}
+	// Without a token: 403.
+	anon := *nm
+	anon.Management = ""
+	if err := anon.Get(ctx, "/v1/nodes", new([]nomadNode)); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("GET /v1/nodes without a token: %v, want 403", err)
+	}
+	// A token with node read only reads nodes, and submits no job.
+	tok := nm.Token(t, "nodes-only", `node { policy = "read" }`)
+	narrow := anon
+	narrow.Management = tok
+	var nodes []nomadNode
+	if err := narrow.Get(ctx, "/v1/nodes", &nodes); err != nil || len(nodes) != 1 {
+		t.Errorf("GET /v1/nodes with the node-read token: %v, %d nodes", err, len(nodes))
+	}
+	if err := narrow.Get(ctx, "/v1/jobs", new([]any)); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("GET /v1/jobs with the node-read token: %v, want 403", err)
+	}
+}
