@@ -109,6 +109,14 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{name: "scheduler client cert without key", yaml: "scheduler:\n  kind: nomad\n  cert_file: /c.pem\n", wantErr: "scheduler.cert_file"},
+		{name: "scheduler token file relative", yaml: "scheduler:\n  kind: nomad\n  token_file: nomad.token\n", wantErr: `scheduler.token_file: must be an absolute path, got "nomad.token"`},
+		{name: "scheduler ca file over http", yaml: "scheduler:\n  kind: nomad\n  ca_file: /ca.pem\n", wantErr: `scheduler.ca_file: scheduler.ca_file and cert_file are only used with an https:// scheduler.address, got "http://127.0.0.1:4646"`},
+		{name: "scheduler tls and token", yaml: "scheduler:\n  kind: nomad\n  address: https://10.0.0.1:4646\n  token_file: /etc/scalepress/nomad.token\n  ca_file: /etc/scalepress/nomad-ca.pem\n  cert_file: /etc/scalepress/nomad-cli.pem\n  key_file: /etc/scalepress/nomad-cli-key.pem\n", check: func(t *testing.T, c Config) {
+			s := c.Scheduler
+			if s.TokenFile != "/etc/scalepress/nomad.token" || s.CAFile != "/etc/scalepress/nomad-ca.pem" || s.CertFile != "/etc/scalepress/nomad-cli.pem" || s.KeyFile != "/etc/scalepress/nomad-cli-key.pem" {
+				t.Errorf("got %+v", s)
+			}
+		}},
 		{name: "unknown top-level key", yaml: "site:\n  title: x\nnodez:\n  count: 1\n", wantErr: `cfg.yaml:3: unknown key "nodez" at the top level`},
 		{name: "unknown nested key", yaml: "nodes:\n  count: 2\n  cuont: 3\n", wantErr: `cfg.yaml:3: unknown key "cuont" in nodes`},
 		{name: "unknown key in list item", yaml: "edges:\n  - addr: 127.0.0.1:80\n    regoin: eu\n", wantErr: `cfg.yaml:3: unknown key "regoin" in edges[0]`},

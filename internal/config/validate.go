@@ -309,6 +309,18 @@ func (c *Config) Validate() error {
 		if (c.Scheduler.CertFile == "") != (c.Scheduler.KeyFile == "") {
 			bad("scheduler.cert_file", "set scheduler.cert_file and scheduler.key_file both or neither")
 		}
+		for _, f := range []struct{ field, path string }{
+			{"scheduler.token_file", c.Scheduler.TokenFile}, {"scheduler.ca_file", c.Scheduler.CAFile},
+			{"scheduler.cert_file", c.Scheduler.CertFile}, {"scheduler.key_file", c.Scheduler.KeyFile}} {
+			if f.path != "" && !filepath.IsAbs(f.path) {
+				bad(f.field, "must be an absolute path, got %q", f.path)
+			}
+		}
+		// TLS files with a plain http:// address would be ignored: the
+		// token would go in the clear while the operator thinks it does not.
+		if tlsSet := c.Scheduler.CAFile != "" || c.Scheduler.CertFile != ""; tlsSet && !strings.HasPrefix(c.Scheduler.Address, "https://") {
+			bad("scheduler.ca_file", "scheduler.ca_file and cert_file are only used with an https:// scheduler.address, got %q", c.Scheduler.Address)
+		}
 		if len(c.Scheduler.Datacenters) == 0 {
 			bad("scheduler.datacenters", "must name at least one (\"*\" = all)")
 		}
