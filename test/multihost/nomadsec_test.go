@@ -259,11 +259,30 @@ func TestNomadACLTLS(t *testing.T) {
 		return nil
 	}
 	t.Logf("nodes: %v", inService(1))
+	// The autoscaler (min 1, max 2) may have asked for a second node
+	// already; either way it is placed through the job scale API with the
+	// policy's token, and the job's count in Nomad says so.
+	before, err := ctl.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	tScale := time.Now()
 	if out, err := cli(dir, 2*time.Minute, "scale", "--min", "2"); err != nil {
 		t.Fatalf("scale --min 2: %v: %s", err, out)
 	}
-	t.Logf("scale --min 2 to 2 in service: %s; nodes: %v", time.Since(tScale).Round(time.Millisecond), inService(2))
+	t.Logf("scale --min 2 (%d nodes known before it) to 2 in service: %s; nodes: %v", len(before.Nodes), time.Since(tScale).Round(time.Millisecond), inService(2))
+	var job struct {
+		TaskGroups []struct {
+			Name  string
+			Count int
+		}
+	}
+	if err := nm.Get(context.Background(), "/v1/job/scalepress-nodes", &job); err != nil {
+		t.Fatal(err)
+	}
+	if len(job.TaskGroups) != 1 || job.TaskGroups[0].Count != 2 {
+		t.Errorf("job scalepress-nodes in Nomad: groups %+v, want one with count 2", job.TaskGroups)
+	}
 	for i := range 4 {
 		if code, body := get(fmt.Sprintf("/?s=nomadsec-%d", i)); code != http.StatusOK {
 			t.Errorf("uncached search with 2 nodes: %d %.300s", code, body)
