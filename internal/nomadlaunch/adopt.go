@@ -66,7 +66,7 @@ func (l *Launcher) runningJob(ctx context.Context) (*nomad.Job, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("nomad: read job %s: %w", l.cfg.Job, err)
+		return nil, l.cfg.Explain(fmt.Sprintf("read job %s", l.cfg.Job), err)
 	}
 	if j.Stop != nil && *j.Stop {
 		return nil, nil
@@ -92,14 +92,14 @@ func (l *Launcher) adopt(ctx context.Context, cur *nomad.Job) ([]nodegroup.Adopt
 	count := countOf(cur)
 	allocs, _, err := l.nc.Jobs().Allocations(l.cfg.Job, true, (&nomad.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("nomad: allocations of %s: %w", l.cfg.Job, err)
+		return nil, l.cfg.Explain(fmt.Sprintf("allocations of %s", l.cfg.Job), err)
 	}
 	l.update(allocs)
 
 	want := Job(l.cfg, count)
 	plan, _, err := l.nc.Jobs().Plan(want, true, l.write(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("nomad: plan job %s: %w", l.cfg.Job, err)
+		return nil, l.cfg.Explain(fmt.Sprintf("plan job %s", l.cfg.Job), err)
 	}
 	switch classify(plan) {
 	case specSame:
@@ -109,7 +109,7 @@ func (l *Launcher) adopt(ctx context.Context, cur *nomad.Job) ([]nodegroup.Adopt
 			return nil, err
 		}
 		if _, _, err := l.nc.Jobs().Register(want, l.write(ctx)); err != nil {
-			return nil, fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
+			return nil, l.cfg.Explain(fmt.Sprintf("register job %s", l.cfg.Job), err)
 		}
 		l.note("", "job %s runs with count %d: adopted, registered again in place (no node restarted)", l.cfg.Job, count)
 	case specDestructive:
@@ -119,7 +119,7 @@ func (l *Launcher) adopt(ctx context.Context, cur *nomad.Job) ([]nodegroup.Adopt
 		}
 		resp, _, err := l.nc.Jobs().Register(want, l.write(ctx))
 		if err != nil {
-			return nil, fmt.Errorf("nomad: register job %s: %w", l.cfg.Job, err)
+			return nil, l.cfg.Explain(fmt.Sprintf("register job %s", l.cfg.Job), err)
 		}
 		l.mu.Lock()
 		l.rolling, l.rollIndex = true, resp.JobModifyIndex

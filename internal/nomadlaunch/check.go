@@ -63,7 +63,7 @@ func isStatus(err error, code int) bool {
 // refused token (403), scheduler.ca_file for a certificate that does not
 // verify, scheduler.cert_file for a client certificate Nomad wants or
 // refuses, scheduler.address for plain HTTP to an HTTPS port. Other
-// errors are returned wrapped, naming the address.
+// errors are returned as "nomad: what: err".
 func (c Config) Explain(what string, err error) error {
 	at := "Nomad at " + c.Address
 	var ue nomad.UnexpectedResponseError
@@ -99,7 +99,7 @@ func (c Config) Explain(what string, err error) error {
 	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("scheduler.address: %s speaks plain HTTP: use http://: %s", at, what)
 	}
-	return fmt.Errorf("scheduler: %s: %s: %w", at, what, err)
+	return fmt.Errorf("nomad: %s: %w", what, err)
 }
 
 // unwrapURL drops net/http's "Get URL:" wrapper: the address is named

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -196,5 +197,25 @@ func writeFile(t *testing.T, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSubmitForbidden: past the check (a policy changed meanwhile), a
+// refused write still names scheduler.token_file in one line.
+func TestSubmitForbidden(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(fakeACL))
+	defer srv.Close()
+	tok := filepath.Join(t.TempDir(), "token")
+	writeFile(t, tok, "no-vars")
+	c := testConfig()
+	c.Address, c.TokenFile = srv.URL, tok
+	l, err := New(c, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Submit(context.Background(), []byte(`{}`))
+	want := "scheduler.token_file: Nomad at " + srv.URL + " refused the token in " + tok + ": write variable nomad/jobs/scalepress-nodes: 403 Permission denied"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("Submit with a token refused on the variable: %v, want it to start with %q", err, want)
 	}
 }

@@ -164,11 +164,11 @@ func (j *DBJobs) Submit(ctx context.Context, specs map[string][]byte) error {
 		}
 		v := &nomad.Variable{Path: DBVariablePath(j.d.Job, id), Namespace: j.cfg.Namespace, Items: nomad.VariableItems{SpecItem: string(spec)}}
 		if _, _, err := j.nc.Variables().Create(v, wo); err != nil {
-			return fmt.Errorf("nomad: write variable %s: %w", v.Path, err)
+			return j.cfg.Explain(fmt.Sprintf("write variable %s", v.Path), err)
 		}
 	}
 	if _, _, err := j.nc.Jobs().Register(DBJob(j.cfg, j.d), wo); err != nil {
-		return fmt.Errorf("nomad: register job %s: %w", j.d.Job, err)
+		return j.cfg.Explain(fmt.Sprintf("register job %s", j.d.Job), err)
 	}
 	return nil
 }
@@ -179,11 +179,11 @@ func (j *DBJobs) Close(ctx context.Context) error {
 	wo := (&nomad.WriteOptions{}).WithContext(ctx)
 	var first error
 	if _, _, err := j.nc.Jobs().Deregister(j.d.Job, false, wo); err != nil {
-		first = fmt.Errorf("nomad: stop job %s: %w", j.d.Job, err)
+		first = j.cfg.Explain(fmt.Sprintf("stop job %s", j.d.Job), err)
 	}
 	for _, id := range j.d.Hosts {
 		if _, err := j.nc.Variables().Delete(DBVariablePath(j.d.Job, id), wo); err != nil && first == nil {
-			first = fmt.Errorf("nomad: delete variable %s: %w", DBVariablePath(j.d.Job, id), err)
+			first = j.cfg.Explain(fmt.Sprintf("delete variable %s", DBVariablePath(j.d.Job, id)), err)
 		}
 	}
 	return first
@@ -265,12 +265,12 @@ func NewDBRouters(c Config, job string) (*DBRouters, error) {
 func (r *DBRouters) Submit(ctx context.Context, spec []byte) (placed int, err error) {
 	wo := (&nomad.WriteOptions{}).WithContext(ctx)
 	if _, _, err := r.nc.Jobs().Register(DBRouterJob(r.cfg, r.job, spec), wo); err != nil {
-		return 0, fmt.Errorf("nomad: register job %s: %w", r.job, err)
+		return 0, r.cfg.Explain(fmt.Sprintf("register job %s", r.job), err)
 	}
 	for {
 		allocs, _, err := r.nc.Jobs().Allocations(r.job, false, (&nomad.QueryOptions{}).WithContext(ctx))
 		if err != nil {
-			return 0, fmt.Errorf("nomad: allocations of %s: %w", r.job, err)
+			return 0, r.cfg.Explain(fmt.Sprintf("allocations of %s", r.job), err)
 		}
 		running, pending := 0, 0
 		for _, a := range allocs {
@@ -296,7 +296,7 @@ func (r *DBRouters) Submit(ctx context.Context, spec []byte) (placed int, err er
 // Close stops the router job.
 func (r *DBRouters) Close(ctx context.Context) error {
 	if _, _, err := r.nc.Jobs().Deregister(r.job, false, (&nomad.WriteOptions{}).WithContext(ctx)); err != nil {
-		return fmt.Errorf("nomad: stop job %s: %w", r.job, err)
+		return r.cfg.Explain(fmt.Sprintf("stop job %s", r.job), err)
 	}
 	return nil
 }

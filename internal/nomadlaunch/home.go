@@ -98,7 +98,7 @@ func (s *HomeStore) Update(ctx context.Context, h Home, index uint64) (uint64, e
 		return 0, fmt.Errorf("nomad: variable %s: %w (%s)", s.Path(), ErrTakenOver, who)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("nomad: write variable %s: %w", s.Path(), err)
+		return 0, s.cfg.Explain(fmt.Sprintf("write variable %s", s.Path()), err)
 	}
 	return v.ModifyIndex, nil
 }

@@ -118,7 +118,7 @@ func (l *Launcher) Close(ctx context.Context) error {
 	}
 	_, _, err := l.nc.Jobs().Deregister(l.cfg.Job, false, l.write(ctx))
 	if err != nil {
-		err = fmt.Errorf("nomad: stop job %s: %w", l.cfg.Job, err)
+		err = l.cfg.Explain(fmt.Sprintf("stop job %s", l.cfg.Job), err)
 	}
 	for err == nil {
 		l.mu.Lock()
@@ -137,7 +137,7 @@ func (l *Launcher) Close(ctx context.Context) error {
 		}
 	}
 	if _, verr := l.nc.Variables().Delete(VariablePath(l.cfg.Job), l.write(ctx)); verr != nil && err == nil {
-		err = fmt.Errorf("nomad: delete variable: %w", verr)
+		err = l.cfg.Explain("delete variable", verr)
 	}
 	return err
 }
@@ -346,7 +346,7 @@ func (l *Launcher) waitRunning(ctx context.Context, i int, prev string) (placed,
 			}
 			forcedAt = time.Now()
 			if _, _, err := l.nc.Jobs().EvaluateWithOpts(l.cfg.Job, nomad.EvalOptions{ForceReschedule: true}, l.write(ctx)); err != nil {
-				return placed{}, fmt.Errorf("nomad: reschedule slot %d: %w", i, err)
+				return placed{}, l.cfg.Explain(fmt.Sprintf("reschedule slot %d", i), err)
 			}
 		}
 		if a != nil && a.ID != prev {
@@ -381,7 +381,7 @@ func (l *Launcher) waitRunning(ctx context.Context, i int, prev string) (placed,
 func (l *Launcher) address(ctx context.Context, id string) (string, error) {
 	a, _, err := l.nc.Allocations().Info(id, (&nomad.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return "", fmt.Errorf("nomad: allocation %s: %w", short(id), err)
+		return "", l.cfg.Explain(fmt.Sprintf("allocation %s", short(id)), err)
 	}
 	if a.AllocatedResources != nil {
 		for _, p := range a.AllocatedResources.Shared.Ports {
@@ -421,7 +421,7 @@ func (l *Launcher) scale(ctx context.Context, why string) error {
 		return err
 	}
 	if _, _, err := l.nc.Jobs().Scale(l.cfg.Job, Group, &count, why, false, nil, l.write(ctx)); err != nil {
-		return fmt.Errorf("nomad: scale %s to %d: %w", l.cfg.Job, count, err)
+		return l.cfg.Explain(fmt.Sprintf("scale %s to %d", l.cfg.Job, count), err)
 	}
 	l.mu.Lock()
 	l.count = count
@@ -490,7 +490,7 @@ func (l *Launcher) refill(ctx context.Context, slots []int) error {
 		return err
 	}
 	if _, _, err := l.nc.Jobs().EvaluateWithOpts(l.cfg.Job, nomad.EvalOptions{ForceReschedule: true}, l.write(ctx)); err != nil {
-		return fmt.Errorf("nomad: reschedule: %w", err)
+		return l.cfg.Explain("reschedule", err)
 	}
 	for {
 		l.mu.Lock()
@@ -523,7 +523,7 @@ func (l *Launcher) Fail(ctx context.Context, id string) error {
 		return err
 	}
 	if err := l.nc.Allocations().Signal(&nomad.Allocation{ID: a.ID, NodeID: a.NodeID}, (&nomad.QueryOptions{}).WithContext(ctx), Task, FailSignal); err != nil {
-		return fmt.Errorf("nomad: fail %s: %w", id, err)
+		return l.cfg.Explain(fmt.Sprintf("fail %s", id), err)
 	}
 	for {
 		l.mu.Lock()

@@ -206,10 +206,10 @@ func (s *Roles) Submit(ctx context.Context, r RoleJob, spec []byte) error {
 	w := (&nomad.WriteOptions{}).WithContext(ctx)
 	v := &nomad.Variable{Path: VariablePath(r.Job), Namespace: s.cfg.Namespace, Items: nomad.VariableItems{SpecItem: string(spec)}}
 	if _, _, err := s.nc.Variables().Create(v, w); err != nil {
-		return fmt.Errorf("nomad: write variable %s: %w", v.Path, err)
+		return s.cfg.Explain(fmt.Sprintf("write variable %s", v.Path), err)
 	}
 	if _, _, err := s.nc.Jobs().Register(BuildRoleJob(s.cfg, r), w); err != nil {
-		return fmt.Errorf("nomad: register job %s: %w", r.Job, err)
+		return s.cfg.Explain(fmt.Sprintf("register job %s", r.Job), err)
 	}
 	return nil
 }
@@ -219,10 +219,10 @@ func (s *Roles) Stop(ctx context.Context, job string) error {
 	w := (&nomad.WriteOptions{}).WithContext(ctx)
 	_, _, err := s.nc.Jobs().Deregister(job, false, w)
 	if err != nil {
-		err = fmt.Errorf("nomad: stop job %s: %w", job, err)
+		err = s.cfg.Explain(fmt.Sprintf("stop job %s", job), err)
 	}
 	if _, verr := s.nc.Variables().Delete(VariablePath(job), w); verr != nil && err == nil {
-		err = fmt.Errorf("nomad: delete variable %s: %w", VariablePath(job), verr)
+		err = s.cfg.Explain(fmt.Sprintf("delete variable %s", VariablePath(job)), verr)
 	}
 	return err
 }
@@ -233,7 +233,7 @@ func (s *Roles) Addrs(ctx context.Context, service string, index uint64, wait ti
 	q := (&nomad.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(ctx)
 	regs, meta, err := s.nc.Services().Get(service, q)
 	if err != nil {
-		return nil, index, fmt.Errorf("nomad: service %s: %w", service, err)
+		return nil, index, s.cfg.Explain(fmt.Sprintf("service %s", service), err)
 	}
 	return newestFirst(regs), meta.LastIndex, nil
 }
