@@ -19,9 +19,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// fakeDeleted counts the variables fakeACL deleted.
+var fakeDeleted atomic.Int32
 
 // fakeACL is a Nomad API with ACLs on, as far as Check asks: the token
 // "full" may do everything, "no-vars" everything but the variables,
@@ -39,12 +43,20 @@ func fakeACL(w http.ResponseWriter, r *http.Request) {
 			deny("ACL token not found")
 		}
 	case strings.HasPrefix(r.URL.Path, "/v1/var/"):
-		if tok == "no-vars" {
+		switch {
+		case tok == "no-vars":
 			deny("Permission denied")
-			return
+		case r.Method == http.MethodPut:
+			fmt.Fprintf(w, `{"Path": %q, "ModifyIndex": 7}`, strings.TrimPrefix(r.URL.Path, "/v1/var/"))
+		case r.Method == http.MethodDelete:
+			fakeDeleted.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, "variable not found")
 		}
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, "variable not found")
+	case r.URL.Path == "/v1/jobs" && r.Method == http.MethodPut && tok == "no-submit":
+		deny("Permission denied")
 	case strings.HasSuffix(r.URL.Path, "/plan"):
 		if tok == "no-submit" {
 			deny("Permission denied")
@@ -217,5 +229,29 @@ func TestSubmitForbidden(t *testing.T) {
 	want := "scheduler.token_file: Nomad at " + srv.URL + " refused the token in " + tok + ": write variable nomad/jobs/scalepress-nodes: 403 Permission denied"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("Submit with a token refused on the variable: %v, want it to start with %q", err, want)
+	}
+}
+
+// TestSubmitRegisterRefused: when the job cannot be registered (and none
+// runs), the variable just written, the spec's secrets, is deleted again:
+// nothing of a refused start stays in Nomad.
+func TestSubmitRegisterRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(fakeACL))
+	defer srv.Close()
+	tok := filepath.Join(t.TempDir(), "token")
+	writeFile(t, tok, "no-submit")
+	c := testConfig()
+	c.Address, c.TokenFile = srv.URL, tok
+	l, err := New(c, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fakeDeleted.Load()
+	_, err = l.Submit(context.Background(), []byte(`{}`))
+	if err == nil || !strings.Contains(err.Error(), "scheduler.token_file:") || !strings.Contains(err.Error(), "register job scalepress-nodes: 403") {
+		t.Fatalf("Submit with a token refused on the job: %v", err)
+	}
+	if got := fakeDeleted.Load() - before; got != 1 {
+		t.Errorf("variables deleted after the refused register: %d, want 1", got)
 	}
 }

@@ -104,7 +104,12 @@ func (l *Launcher) Submit(ctx context.Context, spec []byte) ([]nodegroup.Adopted
 		return l.adopt(ctx, cur)
 	}
 	if _, _, err := l.nc.Jobs().Register(Job(l.cfg, 0), l.write(ctx)); err != nil {
-		return nil, l.cfg.Explain("register job "+l.cfg.Job, err)
+		err = l.cfg.Explain("register job "+l.cfg.Job, err)
+		// No job runs to read the spec: its secrets do not stay in Nomad.
+		if _, derr := l.nc.Variables().Delete(v.Path, l.write(ctx)); derr != nil {
+			err = fmt.Errorf("%w; and its variable stays: %w", err, l.cfg.Explain("delete variable "+v.Path, derr))
+		}
+		return nil, err
 	}
 	l.note("", "job %s registered at %s (count 0; the group scales it)", l.cfg.Job, l.cfg.Address)
 	return nil, nil
