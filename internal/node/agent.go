@@ -38,6 +38,9 @@ type Agent struct {
 	// realDocroot is the docroot with symlinks resolved: scripts run only
 	// when their resolved path is inside it and outside its uploads.
 	realDocroot string
+	// gate is passed before a route that rests on a missing path is
+	// decided (gate.go); nil in tests that do without.
+	gate gatePasser
 
 	maxQueue int // requests that may wait for a PHP worker before the node refuses more
 
@@ -152,6 +155,7 @@ func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
 	if err := os.Chmod(cfg.BodyDir, 0o700); err != nil {
 		return fail(err)
 	}
+	a.gate = &flockGate{root: root, wait: gateWait, poll: gatePoll}
 	a.metrics = newNodeMetrics(a)
 	cfg.OnTiming = a.metrics.observe
 	if a.fcgi, err = fastcgi.New(cfg); err != nil {

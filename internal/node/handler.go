@@ -32,7 +32,7 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(api.HeaderNode, a.spec.ID)
 	fw := a.forwarded(r)
 
-	rt := resolve(a.root, r.URL.Path)
+	rt, file, runs := a.decide(r.Context(), r.URL.Path)
 	switch rt.kind {
 	case routeNotFound:
 		http.Error(w, "404 not found", http.StatusNotFound)
@@ -47,8 +47,7 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case routeStatic:
 		a.serveStatic(w, r, rt.file)
 	case routePHP:
-		file, ok := runnable(a.realDocroot, rt.script)
-		if !ok {
+		if !runs {
 			a.refuse(w, r, fw, http.StatusForbidden, "403 forbidden: %s does not run (it resolves outside the docroot or into uploads)", rt.script)
 			return
 		}

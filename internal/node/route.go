@@ -27,6 +27,10 @@ type route struct {
 	script   string // routePHP: docroot-relative script, e.g. /index.php
 	pathInfo string // routePHP: what follows the script, e.g. /a/b
 	file     string // routeStatic: docroot-relative file
+	// missing: the path names nothing that exists (a script, a file, a
+	// directory's index), so it went to the front controller; the tree
+	// may be half replaced at that moment (gate.go).
+	missing bool
 }
 
 // resolve maps a request path to a route with WordPress front-controller
@@ -54,7 +58,7 @@ func resolve(root *os.Root, urlPath string) route {
 		if fi, err := root.Stat(strings.TrimPrefix(script, "/")); err == nil && fi.Mode().IsRegular() {
 			return route{kind: routePHP, script: script, pathInfo: p[i:]}
 		}
-		return route{kind: routePHP, script: "/index.php"}
+		return route{kind: routePHP, script: "/index.php", missing: true}
 	}
 	if sitepath.Denied(p) {
 		return route{kind: routeForbidden}
@@ -80,12 +84,12 @@ func resolve(root *os.Root, urlPath string) route {
 		if ifi, err := root.Stat(rel + "/index.html"); err == nil && ifi.Mode().IsRegular() {
 			return route{kind: routeStatic, file: rel + "/index.html"}
 		}
-		return route{kind: routePHP, script: "/index.php"}
+		return route{kind: routePHP, script: "/index.php", missing: true}
 	case err != nil && !isNotExist(err):
 		// A symlink escaping the docroot, a permission problem: never serve it.
 		return route{kind: routeNotFound}
 	}
-	return route{kind: routePHP, script: "/index.php"}
+	return route{kind: routePHP, script: "/index.php", missing: true}
 }
 
 // uploadsDir is where WordPress writes uploaded files, relative to the docroot.

@@ -56,11 +56,11 @@ func TestResolve(t *testing.T) {
 		want route
 	}{
 		{"home", "/", route{kind: routePHP, script: "/index.php"}},
-		{"pretty permalink", "/hello-world/", route{kind: routePHP, script: "/index.php"}},
-		{"rest api", "/wp-json/wp/v2/posts", route{kind: routePHP, script: "/index.php"}},
+		{"pretty permalink", "/hello-world/", route{kind: routePHP, script: "/index.php", missing: true}},
+		{"rest api", "/wp-json/wp/v2/posts", route{kind: routePHP, script: "/index.php", missing: true}},
 		{"script", "/wp-login.php", route{kind: routePHP, script: "/wp-login.php"}},
 		{"path info", "/index.php/wp/v2/posts", route{kind: routePHP, script: "/index.php", pathInfo: "/wp/v2/posts"}},
-		{"missing script goes to wordpress", "/nope.php", route{kind: routePHP, script: "/index.php"}},
+		{"missing script goes to wordpress", "/nope.php", route{kind: routePHP, script: "/index.php", missing: true}},
 		{"dir index", "/wp-admin/", route{kind: routePHP, script: "/wp-admin/index.php"}},
 		{"dir without slash", "/wp-admin", route{kind: routeRedirect}},
 		{"static", "/wp-admin/css/login.css", route{kind: routeStatic, file: "wp-admin/css/login.css"}},
@@ -84,13 +84,14 @@ func TestResolve(t *testing.T) {
 		{"well-known allowed", "/.well-known/security.txt", route{kind: routeStatic, file: ".well-known/security.txt"}},
 		{"log not served", "/wp-content/debug.log", route{kind: routeForbidden}},
 		{"traversal cleaned inside root", "/wp-admin/../readme.html", route{kind: routeStatic, file: "readme.html"}},
-		{"traversal above root", "/../../etc/passwd", route{kind: routePHP, script: "/index.php"}},
+		{"traversal above root", "/../../etc/passwd", route{kind: routePHP, script: "/index.php", missing: true}},
 		{"symlink escape", "/escape.txt", route{kind: routeNotFound}},
 		{"nul byte", "/index.php\x00.jpg", route{kind: routeNotFound}},
 		{"backslash", "/..\\..\\etc", route{kind: routeNotFound}},
 		{"relative", "index.php", route{kind: routeNotFound}},
 		{"static index.html", "/docs/", route{kind: routeStatic, file: "docs/index.html"}},
-		{"php-looking dir segment", "/foo.phpx/bar", route{kind: routePHP, script: "/index.php"}},
+		{"directory without an index", "/wp-content/", route{kind: routePHP, script: "/index.php", missing: true}},
+		{"php-looking dir segment", "/foo.phpx/bar", route{kind: routePHP, script: "/index.php", missing: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
