@@ -31,8 +31,14 @@ import (
 // own pass of the gate waits on.
 const gateWait = 10 * time.Second
 
-// gatePoll is the interval between attempts to pass a closed gate.
-const gatePoll = time.Millisecond
+// gatePoll is the first interval between attempts to pass a closed gate;
+// it doubles up to gatePollMax, so that many requests waiting through a
+// long copy (a large plugin) cost few wake-ups, and one waiting through a
+// swap (microseconds) goes on within a millisecond.
+const (
+	gatePoll    = time.Millisecond
+	gatePollMax = 16 * time.Millisecond
+)
 
 // gatePasser waits until no tree of the docroot is being replaced.
 type gatePasser interface {
@@ -45,7 +51,8 @@ var _ gatePasser = (*flockGate)(nil)
 
 // flockGate passes the gate as PHP's auto_prepend_file does: a shared flock
 // on the gate file, released at once. The flock is tried without blocking
-// and retried every poll, so a waiting request holds no thread.
+// and retried (every poll, doubling up to gatePollMax), so a waiting request
+// holds no thread.
 type flockGate struct {
 	root       *os.Root
 	wait, poll time.Duration
@@ -64,8 +71,9 @@ func (g *flockGate) pass(ctx context.Context) error {
 	}
 	defer f.Close()
 	fd := int(f.Fd())
-	var t *time.Ticker
+	var retry *time.Timer
 	var bound <-chan time.Time
+	poll := g.poll
 	for {
 		err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB)
 		if err == nil {
@@ -75,22 +83,25 @@ func (g *flockGate) pass(ctx context.Context) error {
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("request gate: %w", err)
 		}
-		if t == nil {
+		if retry == nil {
 			if g.testHookClosed != nil {
 				g.testHookClosed()
 			}
-			t = time.NewTicker(g.poll)
-			defer t.Stop()
-			timer := time.NewTimer(g.wait)
-			defer timer.Stop()
-			bound = timer.C
+			limit := time.NewTimer(g.wait)
+			defer limit.Stop()
+			bound = limit.C
+			retry = time.NewTimer(poll)
+			defer retry.Stop()
+		} else {
+			poll = min(2*poll, gatePollMax)
+			retry.Reset(poll)
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("request gate: %w", ctx.Err())
 		case <-bound:
 			return fmt.Errorf("request gate: still closed after %s", g.wait)
-		case <-t.C:
+		case <-retry.C:
 		}
 	}
 }
