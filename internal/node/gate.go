@@ -114,20 +114,29 @@ func (g *flockGate) pass(ctx context.Context) error {
 func (a *Agent) decide(ctx context.Context, urlPath string) (rt route, file string, ok bool) {
 	for attempt := 0; ; attempt++ {
 		rt = resolve(a.root, urlPath)
+		last := attempt > 0 || a.gate == nil
+		if rt.missing && !last {
+			a.passGate(ctx, urlPath)
+			continue
+		}
 		file, ok = "", true
-		missing := rt.missing
 		if rt.kind == routePHP {
-			if file, ok = runnable(a.realDocroot, rt.script); !ok {
-				// Gone between the lookup and here, or truly not runnable.
-				_, err := a.root.Lstat(strings.TrimPrefix(rt.script, "/"))
-				missing = missing || isNotExist(err)
+			file, ok = runnable(a.realDocroot, rt.script)
+		}
+		if !ok && !last {
+			// Gone between the lookup and here, or truly not runnable.
+			if _, err := a.root.Lstat(strings.TrimPrefix(rt.script, "/")); isNotExist(err) {
+				a.passGate(ctx, urlPath)
+				continue
 			}
 		}
-		if !missing || attempt > 0 || a.gate == nil {
-			return rt, file, ok
-		}
-		if err := a.gate.pass(ctx); err != nil {
-			a.logger.Warn("routing without the request gate", "path", urlPath, "err", err)
-		}
+		return rt, file, ok
+	}
+}
+
+// passGate waits for the request gate before a route is decided again.
+func (a *Agent) passGate(ctx context.Context, urlPath string) {
+	if err := a.gate.pass(ctx); err != nil {
+		a.logger.Warn("routing without the request gate", "path", urlPath, "err", err)
 	}
 }
