@@ -136,7 +136,7 @@ func (a *Agent) decide(ctx context.Context, urlPath string) (rt route, file stri
 
 // passGate waits for the request gate before a route is decided again.
 func (a *Agent) passGate(ctx context.Context, urlPath string) {
-	if err := a.gate.pass(ctx); err != nil {
+	if err := a.gate.pass(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		a.logger.Warn("routing without the request gate", "path", urlPath, "err", err)
 	}
 }
