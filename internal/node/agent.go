@@ -49,6 +49,8 @@ type Agent struct {
 
 	inflight atomic.Int64
 	served   atomic.Int64
+	// gateWaits counts requests whose route waited for the request gate.
+	gateWaits atomic.Int64
 }
 
 // Run waits for the node's php-fpm to answer, serves HTTP on spec.Addr until

@@ -43,8 +43,9 @@ const (
 // gatePasser waits until no tree of the docroot is being replaced.
 type gatePasser interface {
 	// pass returns once the gate was open at some moment after the call,
-	// or with an error (the wait's bound or ctx's end, a lock error).
-	pass(ctx context.Context) error
+	// or with an error (the wait's bound or ctx's end, a lock error);
+	// waited says it found the gate closed.
+	pass(ctx context.Context) (waited bool, err error)
 }
 
 var _ gatePasser = (*flockGate)(nil)
@@ -61,13 +62,13 @@ type flockGate struct {
 	testHookClosed func()
 }
 
-func (g *flockGate) pass(ctx context.Context) error {
+func (g *flockGate) pass(ctx context.Context) (waited bool, err error) {
 	f, err := g.root.Open(path.Join(api.SwapStageDir, api.SwapGateFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil // no filesync agent keeps this docroot: nothing is swapped
+		return false, nil // no filesync agent keeps this docroot: nothing is swapped
 	}
 	if err != nil {
-		return fmt.Errorf("request gate: %w", err)
+		return false, fmt.Errorf("request gate: %w", err)
 	}
 	defer f.Close()
 	fd := int(f.Fd())
@@ -78,10 +79,10 @@ func (g *flockGate) pass(ctx context.Context) error {
 		err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB)
 		if err == nil {
 			unix.Flock(fd, unix.LOCK_UN)
-			return nil
+			return retry != nil, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("request gate: %w", err)
+			return retry != nil, fmt.Errorf("request gate: %w", err)
 		}
 		if retry == nil {
 			if g.testHookClosed != nil {
@@ -98,9 +99,9 @@ func (g *flockGate) pass(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("request gate: %w", ctx.Err())
+			return true, fmt.Errorf("request gate: %w", ctx.Err())
 		case <-bound:
-			return fmt.Errorf("request gate: still closed after %s", g.wait)
+			return true, fmt.Errorf("request gate: still closed after %s", g.wait)
 		case <-retry.C:
 		}
 	}
@@ -136,7 +137,11 @@ func (a *Agent) decide(ctx context.Context, urlPath string) (rt route, file stri
 
 // passGate waits for the request gate before a route is decided again.
 func (a *Agent) passGate(ctx context.Context, urlPath string) {
-	if err := a.gate.pass(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	waited, err := a.gate.pass(ctx)
+	if waited {
+		a.gateWaits.Add(1)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
 		a.logger.Warn("routing without the request gate", "path", urlPath, "err", err)
 	}
 }

@@ -166,6 +166,9 @@ func TestDecideWaitsForTheGate(t *testing.T) {
 			if diff := cmp.Diff(tt.want, <-got); diff != "" {
 				t.Errorf("decide(%q) after the gate (-want +got):\n%s", tt.path, diff)
 			}
+			if n := a.gateWaits.Load(); n != 1 {
+				t.Errorf("gate waits counted: %d, want 1", n)
+			}
 		})
 	}
 }
@@ -200,6 +203,9 @@ func TestDecideWithoutWaiting(t *testing.T) {
 			if diff := cmp.Diff(tt.want, decisionOf(rt, file, ok)); diff != "" {
 				t.Errorf("decide(%q) (-want +got):\n%s", tt.path, diff)
 			}
+			if n := a.gateWaits.Load(); n != 0 {
+				t.Errorf("gate waits counted: %d, want 0", n)
+			}
 		})
 	}
 }
@@ -213,15 +219,15 @@ func TestFlockGateBound(t *testing.T) {
 		holdGate(t, docroot)
 		a := gateAgent(t, docroot, nil)
 		start := time.Now()
-		err := a.gate.pass(context.Background())
-		if err == nil || !strings.Contains(err.Error(), "still closed") || time.Since(start) != gateWait {
-			t.Errorf("pass of a gate closed for good: %v after %s; want the bound after %s", err, time.Since(start), gateWait)
+		waited, err := a.gate.pass(context.Background())
+		if !waited || err == nil || !strings.Contains(err.Error(), "still closed") || time.Since(start) != gateWait {
+			t.Errorf("pass of a gate closed for good: waited %v, %v after %s; want the bound after %s", waited, err, time.Since(start), gateWait)
 		}
 
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		start = time.Now()
-		if err := a.gate.pass(ctx); err == nil || time.Since(start) != time.Second {
+		if _, err := a.gate.pass(ctx); err == nil || time.Since(start) != time.Second {
 			t.Errorf("pass with a request that ends after 1s: %v after %s", err, time.Since(start))
 		}
 

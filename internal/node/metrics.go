@@ -46,7 +46,7 @@ func (m *nodeMetrics) observe(wait, run time.Duration) {
 
 type agentDescs struct {
 	inFlight, requests, busy, waiting, util *prometheus.Desc
-	quarantined, applied                    *prometheus.Desc // with files only
+	quarantined, applied, gateWaits         *prometheus.Desc // with files only
 }
 
 func newAgentDescs(l prometheus.Labels, files bool) agentDescs {
@@ -60,6 +60,7 @@ func newAgentDescs(l prometheus.Labels, files bool) agentDescs {
 	if files {
 		d.quarantined = prometheus.NewDesc("scalepress_node_files_quarantined_total", "Changes of the files log quarantined on this node (kept failing, skipped).", nil, l)
 		d.applied = prometheus.NewDesc("scalepress_node_files_applied_seq", "Sequence number of the files change log this node's docroot has applied.", nil, l)
+		d.gateWaits = prometheus.NewDesc("scalepress_node_gate_waits_total", "Requests for a missing path that waited for the request gate (a plugin, theme or core tree being replaced) before their route was decided.", nil, l)
 	}
 	return d
 }
@@ -72,7 +73,7 @@ type agentCollector struct {
 }
 
 func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.d.inFlight, c.d.requests, c.d.busy, c.d.waiting, c.d.util, c.d.quarantined, c.d.applied} {
+	for _, d := range []*prometheus.Desc{c.d.inFlight, c.d.requests, c.d.busy, c.d.waiting, c.d.util, c.d.quarantined, c.d.applied, c.d.gateWaits} {
 		if d != nil {
 			ch <- d
 		}
@@ -90,6 +91,7 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	if d.quarantined != nil {
 		n, _ := a.filesQuarantine()
 		ch <- prometheus.MustNewConstMetric(d.quarantined, prometheus.CounterValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(d.gateWaits, prometheus.CounterValue, float64(a.gateWaits.Load()))
 		if seq, ok := a.filesApplied(); ok {
 			ch <- prometheus.MustNewConstMetric(d.applied, prometheus.GaugeValue, float64(seq))
 		}

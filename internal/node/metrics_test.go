@@ -45,6 +45,7 @@ func TestMetricsDocumented(t *testing.T) {
 		`scalepress_node_php_duration_seconds_bucket{node="node-1",le="0.1"} 1`,
 		`scalepress_node_php_duration_seconds_bucket{node="node-1",le="0.05"} 0`,
 		`scalepress_node_files_applied_seq{node="node-1"} 42`,
+		`scalepress_node_gate_waits_total{node="node-1"} 0`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("metrics lack %q", want)

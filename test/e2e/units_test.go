@@ -232,5 +232,16 @@ func TestPluginUpdateAtomic(t *testing.T) {
 		if c.ok == 0 {
 			t.Errorf("%s: no check succeeded", n.ID)
 		}
+		// How many requests the node agent held at the gate before it
+		// routed them (a path missing while the upgrader copied: ADR 26).
+		if resp, err := http.Get("http://" + n.Addr + "/_scalepress/metrics"); err == nil {
+			m, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for line := range strings.Lines(string(m)) {
+				if strings.HasPrefix(line, "scalepress_node_gate_waits_total") {
+					t.Logf("%s: %s", n.ID, strings.TrimSpace(line))
+				}
+			}
+		}
 	}
 }
