@@ -91,6 +91,7 @@ type pipeEdge struct {
 	nodes map[string]*pipeNode
 	mu    sync.Mutex
 	conns []net.Conn
+	serve sync.WaitGroup // every node connection's serve goroutine
 }
 
 func newPipeEdge(t *testing.T, headerTimeout time.Duration, nodes map[string]*pipeNode) *pipeEdge {
@@ -113,7 +114,7 @@ func newPipeEdge(t *testing.T, headerTimeout time.Duration, nodes map[string]*pi
 		p.mu.Lock()
 		p.conns = append(p.conns, c, s)
 		p.mu.Unlock()
-		go n.serve(s)
+		p.serve.Go(func() { n.serve(s) })
 		return c, nil
 	}
 	ucfg := upstream.DefaultConfig()
@@ -126,14 +127,18 @@ func newPipeEdge(t *testing.T, headerTimeout time.Duration, nodes map[string]*pi
 	return p
 }
 
-// close ends every pipe, so that every goroutine of the bubble ends.
+// close ends every pipe and waits for the nodes' serve goroutines: one
+// may be in an answer's sleep (a health check that came just before the
+// end), and a bubble's clock stops once its main goroutine returns, so
+// it must end while the test still waits.
 func (p *pipeEdge) close() {
 	p.e.transport.CloseIdleConnections()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for _, c := range p.conns {
 		c.Close()
 	}
+	p.mu.Unlock()
+	p.serve.Wait()
 }
 
 func (p *pipeEdge) set(ids ...string) {
