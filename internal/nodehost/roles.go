@@ -177,12 +177,13 @@ func (h Host) phpFPMRole(id, run string) (local.Role, error) {
 		Args:        []string{"--nodaemonize", "--fpm-config", confPath, "-c", iniPath},
 		StopSignal:  syscall.SIGQUIT, // graceful: running requests finish
 		StopTimeout: 10 * time.Second,
-		// nice applies between the tasks of one autogroup: PHP in the
-		// stack's would still use up the stack's share of the CPU and make
-		// the edge wait for its group's turn (ADR 24). In its own, at
-		// php_nice, all of PHP weighs a tenth of any other session.
-		OwnSession:    h.Spec.PHPNice > 0,
-		AutogroupNice: h.Spec.PHPNice,
+		// PHP stays in the stack's autogroup at php_nice (process nice),
+		// below the database, the controller and the agents. The edge has
+		// an autogroup of its own (controller/services.go), so PHP's use of
+		// this group's share no longer makes hits wait (ADR 24). An
+		// autogroup of PHP's own at nice 10 was tried: all of PHP then
+		// weighed a tenth of any other session on the host, and a backup
+		// to a local S3 server refused searches (TestBackupRestore/s3).
 		// A php-fpm that dies is restarted in place; one that keeps dying
 		// fails the node, which is then replaced.
 		Restart: &supervise.RestartPolicy{MaxRestarts: 5, Window: time.Minute},
