@@ -22,10 +22,12 @@ import (
 // PHP inside the group, but the group as a whole had used its share (PHP
 // had), so whenever another session wanted the CPU too (the load
 // generators, anything else on the host) the edge woke up to wait its
-// group's turn: 20–150 ms for a cache hit that costs 0.1 ms. In an
-// autogroup of its own at nice 10, PHP weighs a tenth of any other session
-// and the stack's session keeps a share it barely uses, so its wake-ups
-// preempt.
+// group's turn: 20–150 ms for a cache hit that costs 0.1 ms. So the edge
+// runs in an autogroup of its own (OwnSession), whose share it barely uses,
+// so its wake-ups preempt. PHP in an autogroup of its own at nice 10
+// (AutogroupNice) was tried and taken back: it made every other session on
+// the host ten times all of PHP's weight (ADR 24); no role sets
+// AutogroupNice today.
 
 // autogroupPath is /proc/PID/autogroup: "/autogroup-ID nice N" to read,
 // the nice value to write.
