@@ -46,9 +46,8 @@ type Role struct {
 	// StopSignal asks it to stop; 0 is SIGTERM.
 	StopSignal syscall.Signal
 	// OwnSession runs it in a session, so a scheduling autogroup, of its
-	// own, with AutogroupNice as that group's nice (supervise.Spec).
-	OwnSession    bool
-	AutogroupNice int
+	// own (supervise.Spec).
+	OwnSession bool
 	// StopTimeout is how long a stop waits before SIGKILL; 0 is 45 s (a
 	// node drains in-flight requests for 30 s and stops php-fpm in 10 s).
 	StopTimeout time.Duration
@@ -67,7 +66,7 @@ func (l *Launcher) Start(ctx context.Context, r Role) (*supervise.Process, error
 	s := supervise.Spec{
 		Name: r.Name, Path: r.Path, Args: r.Args, LogFile: l.Log(r.Name), PIDDir: l.PIDDir,
 		Credential: r.Credential, AmbientCaps: r.AmbientCaps, Restart: l.Restart, StopTimeout: r.StopTimeout,
-		StopSignal: r.StopSignal, OwnSession: r.OwnSession, AutogroupNice: r.AutogroupNice,
+		StopSignal: r.StopSignal, OwnSession: r.OwnSession,
 	}
 	if r.Role != "" {
 		path := filepath.Join(l.SpecDir, r.Name+".json")

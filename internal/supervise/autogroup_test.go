@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -11,45 +12,40 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// autogroupOf reads pid's autogroup: its name ("/autogroup-123") and nice.
-func autogroupOf(t *testing.T, pid int) (name string, nice int) {
+// autogroupOf reads pid's autogroup name ("/autogroup-123"), or "" where
+// pid is in the kernel's default autogroup (the root task group: a session
+// that never had an autogroup of its own, such as a CI runner started by
+// init without setsid).
+func autogroupOf(t *testing.T, pid int) string {
 	t.Helper()
-	b, err := os.ReadFile(autogroupPath(pid))
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/autogroup")
 	if err != nil {
 		t.Fatalf("autogroup of pid %d (a kernel with CONFIG_SCHED_AUTOGROUP is needed): %v", pid, err)
 	}
+	if len(b) == 0 {
+		return ""
+	}
 	f := strings.Fields(string(b))
-	if len(f) != 3 || f[1] != "nice" {
+	if len(f) != 3 || f[1] != "nice" || !strings.HasPrefix(f[0], "/autogroup-") {
 		t.Fatalf("autogroup of pid %d: unexpected %q", pid, b)
 	}
-	nice, err = strconv.Atoi(f[2])
-	if err != nil {
-		t.Fatalf("autogroup of pid %d: unexpected %q", pid, b)
-	}
-	return f[0], nice
+	return f[0]
 }
 
-// TestAutogroupNice: a child with AutogroupNice runs, with what it forks,
-// in an autogroup of its own at that nice, and still leads the process
-// group that Stop signals; without it, it shares the supervisor's.
-func TestAutogroupNice(t *testing.T) {
-	ourGroup, ourNice := autogroupOf(t, os.Getpid())
-	tests := []struct {
-		name     string
-		own      bool
-		nice     int
-		wantNice int
-	}{
-		{name: "own session and autogroup at nice 10", own: true, nice: 10, wantNice: 10},
-		{name: "own session and autogroup, nice unchanged", own: true, wantNice: 0},
-		{name: "default: the supervisor's autogroup", wantNice: ourNice},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+// TestOwnSession: a child with OwnSession runs, with what it forks, in a
+// session of its own, so (where the kernel has autogroups for it) in an
+// autogroup of its own, and still leads the process group that Stop
+// signals; without it, it shares the supervisor's session and autogroup.
+func TestOwnSession(t *testing.T) {
+	ourGroup := autogroupOf(t, os.Getpid())
+	ourSession := sessionOf(t, os.Getpid())
+	t.Logf("the test's autogroup: %q (empty: in a cpu cgroup, no autogroups)", ourGroup)
+	for _, own := range []bool{true, false} {
+		t.Run(fmt.Sprintf("own session %v", own), func(t *testing.T) {
 			sv := newTestSupervisor(t)
 			// The shell forks a worker, as php-fpm's master does.
 			spec := testSpec(t, "grouped", "/bin/sh", "-c", `sleep 60 & echo "worker $!"; wait`)
-			spec.OwnSession, spec.AutogroupNice = tt.own, tt.nice
+			spec.OwnSession = own
 			p, err := sv.Start(spec)
 			if err != nil {
 				t.Fatal(err)
@@ -61,21 +57,28 @@ func TestAutogroupNice(t *testing.T) {
 			if err != nil {
 				t.Fatalf("worker pid in %q: %v", out, err)
 			}
-			group, nice := autogroupOf(t, pid)
-			wgroup, wnice := autogroupOf(t, worker)
-			sid := sessionOf(t, pid)
+			group, wgroup := autogroupOf(t, pid), autogroupOf(t, worker)
+			sid, wsid := sessionOf(t, pid), sessionOf(t, worker)
 			pgid, err := syscall.Getpgid(pid)
 			if err != nil {
 				t.Fatal(err)
 			}
 			type view struct {
-				OwnGroup, WorkerInGroup, SessionLeader, GroupLeader bool
-				Nice, WorkerNice                                    int
+				OwnSession, SessionLeader, GroupLeader, WorkerInSession bool
+				OwnAutogroup, WorkerInAutogroup                         bool
 			}
-			got := view{OwnGroup: group != ourGroup, WorkerInGroup: wgroup == group, SessionLeader: sid == pid, GroupLeader: pgid == pid, Nice: nice, WorkerNice: wnice}
-			want := view{OwnGroup: tt.own, WorkerInGroup: true, SessionLeader: tt.own, GroupLeader: true, Nice: tt.wantNice, WorkerNice: tt.wantNice}
+			got := view{
+				OwnSession: sid != ourSession, SessionLeader: sid == pid, GroupLeader: pgid == pid, WorkerInSession: wsid == sid,
+				OwnAutogroup: group != ourGroup, WorkerInAutogroup: wgroup == group,
+			}
+			want := view{OwnSession: own, SessionLeader: own, GroupLeader: true, WorkerInSession: true, OwnAutogroup: own, WorkerInAutogroup: true}
+			if own && group == "" && ourGroup == "" {
+				// A kernel that made no autogroup for a new session: all
+				// read "", the same group for all.
+				want.OwnAutogroup = false
+			}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("child %d (worker %d) (-want +got):\n%s", pid, worker, diff)
+				t.Errorf("child %d (worker %d; autogroups %q, %q) (-want +got):\n%s", pid, worker, group, wgroup, diff)
 			}
 			if err := p.Stop(t.Context()); err != nil {
 				t.Fatal(err)

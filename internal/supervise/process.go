@@ -166,13 +166,6 @@ func (p *Process) launch() (*run, error) {
 	if err := p.sv.spawner.start(cmd); err != nil {
 		return nil, fmt.Errorf("supervise: start %s: %w", p.spec.Name, err)
 	}
-	if p.spec.AutogroupNice > 0 {
-		// After the start: the autogroup is the session's, so workers the
-		// child forks meanwhile are in it and get the value all the same.
-		if err := setAutogroupNice(cmd.Process.Pid, p.spec.AutogroupNice); err != nil {
-			p.logger.Warn("supervise: autogroup nice not set; the child's CPU counts against the supervisor's autogroup", "err", err)
-		}
-	}
 	r := &run{cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), exited: make(chan error, 1)}
 	p.mu.Lock()
 	p.pid.Store(int64(r.pid))

@@ -66,11 +66,6 @@ type Spec struct {
 	// child (autogroup.go says why that matters). False: the supervisor's
 	// session.
 	OwnSession bool
-	// AutogroupNice, 1 to 19 and only with OwnSession, is the nice of the
-	// child's autogroup: everything the child and its children run weighs
-	// as one task at that nice against the other sessions of the host. 0:
-	// unchanged (nice 0).
-	AutogroupNice int
 }
 
 // RestartPolicy controls restarts after the child exits on its own (any exit
@@ -118,10 +113,6 @@ func (s Spec) Validate() error {
 		return invalid("StopTimeout", "must not be negative, got %s", s.StopTimeout)
 	case s.PIDDir != "" && !filepath.IsAbs(s.PIDDir):
 		return invalid("PIDDir", "must be absolute, got %q", s.PIDDir)
-	case s.AutogroupNice < 0 || s.AutogroupNice > 19:
-		return invalid("AutogroupNice", "must be 0 (unchanged) or 1 to 19, got %d", s.AutogroupNice)
-	case s.AutogroupNice != 0 && !s.OwnSession:
-		return invalid("AutogroupNice", "only with OwnSession (the supervisor's own autogroup is not the child's to change)")
 	case len(s.AmbientCaps) > 0 && s.Credential == nil:
 		return invalid("AmbientCaps", "only with Credential (a child running as the supervisor's user has its capabilities already)")
 	}

@@ -31,8 +31,6 @@ func TestSpecValidate(t *testing.T) {
 		{"negative signal", func(s *Spec) { s.StopSignal = -1 }, "StopSignal"},
 		{"negative stop timeout", func(s *Spec) { s.StopTimeout = -time.Second }, "StopTimeout"},
 		{"relative pid dir", func(s *Spec) { s.PIDDir = "run" }, "PIDDir: must be absolute"},
-		{"autogroup nice out of range", func(s *Spec) { s.OwnSession, s.AutogroupNice = true, 20 }, "AutogroupNice: must be 0"},
-		{"autogroup nice without a session", func(s *Spec) { s.AutogroupNice = 10 }, "AutogroupNice: only with OwnSession"},
 		{"negative backoff", func(s *Spec) { s.Restart.InitialBackoff = -1 }, "Restart.InitialBackoff"},
 		{"negative window", func(s *Spec) { s.Restart.Window = -1 }, "Restart.Window"},
 		{"max below initial", func(s *Spec) {
