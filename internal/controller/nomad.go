@@ -68,6 +68,10 @@ var nomadSpecName = filepath.Base(nomadlaunch.SpecFile)
 func (c *Controller) newNomadNodes() (*nomadNodes, error) {
 	cfg := c.nomadConfig()
 	cfg.Fence = c.fenceNomad
+	// The job carries this run as its owner, and every write of it is
+	// conditioned on the index this run last saw it at: a take-over
+	// between the fence's read and the write is refused by Nomad (ADR 31).
+	cfg.Owner, cfg.TakenOver = c.home.owner, c.standDown
 	l, err := nomadlaunch.New(cfg, c.logger.With("component", "nomad"), func(e api.Event) { c.events.Add(e) })
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)

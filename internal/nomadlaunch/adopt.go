@@ -90,6 +90,14 @@ func countOf(j *nomad.Job) int {
 // nodes, with the address of each one whose allocation is live.
 func (l *Launcher) adopt(ctx context.Context, cur *nomad.Job) ([]nodegroup.Adopted, error) {
 	count := countOf(cur)
+	// This launcher's writes are conditioned on the index it read the job
+	// at. The first one (the take-over, when another owner wrote the job)
+	// puts its owner into the job: the last owner's next write is refused.
+	takeover := ownerOf(cur) != l.cfg.Owner
+	l.mu.Lock()
+	l.jobIndex, l.keepRolling = *cur.JobModifyIndex, false
+	l.slots = map[int]*slot{}
+	l.mu.Unlock()
 	allocs, _, err := l.nc.Jobs().Allocations(l.cfg.Job, true, (&nomad.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil, l.cfg.Explain(fmt.Sprintf("allocations of %s", l.cfg.Job), err)
@@ -108,8 +116,11 @@ func (l *Launcher) adopt(ctx context.Context, cur *nomad.Job) ([]nodegroup.Adopt
 		if err := l.fence(ctx); err != nil {
 			return nil, err
 		}
-		if _, _, err := l.nc.Jobs().Register(want, l.write(ctx)); err != nil {
-			return nil, l.cfg.Explain(fmt.Sprintf("register job %s", l.cfg.Job), err)
+		l.scaleMu.Lock()
+		_, err := l.register(ctx, want, takeover)
+		l.scaleMu.Unlock()
+		if err != nil {
+			return nil, err
 		}
 		l.note("", "job %s runs with count %d: adopted, registered again in place (no node restarted)", l.cfg.Job, count)
 	case specDestructive:
@@ -117,12 +128,14 @@ func (l *Launcher) adopt(ctx context.Context, cur *nomad.Job) ([]nodegroup.Adopt
 		if err := l.fence(ctx); err != nil {
 			return nil, err
 		}
-		resp, _, err := l.nc.Jobs().Register(want, l.write(ctx))
+		l.scaleMu.Lock()
+		resp, err := l.register(ctx, want, takeover)
+		l.scaleMu.Unlock()
 		if err != nil {
-			return nil, l.cfg.Explain(fmt.Sprintf("register job %s", l.cfg.Job), err)
+			return nil, err
 		}
 		l.mu.Lock()
-		l.rolling, l.rollIndex = true, resp.JobModifyIndex
+		l.rolling, l.rollIndex, l.keepRolling = true, resp.JobModifyIndex, true
 		l.mu.Unlock()
 		l.note("", "job %s runs with count %d and another spec: adopted, and updated by a rolling update (one node at a time, each running %s before the next)", l.cfg.Job, count, RollMinHealthy)
 	}
@@ -203,12 +216,12 @@ func (l *Launcher) endRoll(ctx context.Context) {
 		l.logger.Warn("nomad: register the job after its rolling update", "err", err)
 		return
 	}
-	if _, _, err := l.nc.Jobs().Register(Job(l.cfg, count), l.write(ctx)); err != nil {
+	if _, err := l.register(ctx, Job(l.cfg, count), false); err != nil {
 		l.logger.Warn("nomad: register the job after its rolling update", "err", err)
 		return
 	}
 	l.mu.Lock()
-	l.rolling = false
+	l.rolling, l.keepRolling = false, false
 	l.mu.Unlock()
 	l.note("", "job %s: rolling update %s (%s); updates back to the group's pace", l.cfg.Job, d.Status, d.StatusDescription)
 }

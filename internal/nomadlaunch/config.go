@@ -60,6 +60,15 @@ type Config struct {
 	// fail unmade (ADR 27: a controller back from a cut must not act on
 	// the nodes another one took over before it sees the take-over).
 	Fence func(context.Context) error
+	// Owner is the controller run that owns the job ("" = no owner: the
+	// job is not fenced). It is written into the job (OwnerMeta), and every
+	// write of the job is conditioned on the job modify index at which
+	// this launcher last saw it with this owner (ADR 31).
+	Owner string
+	// TakenOver, when set, is told (once per refusal) that Nomad refused a
+	// write of the job because another owner wrote it since: this
+	// controller must stand down.
+	TakenOver func(why string)
 }
 
 // SpecFile is where the template block renders the node spec, relative to

@@ -75,14 +75,37 @@ func (s *HomeStore) variable(h Home, index uint64) *nomad.Variable {
 	}}
 }
 
-// Write replaces the variable with h, whoever wrote it last (a controller
-// taking the site over), and returns its modify index.
+// homeRetries bounds the take-over writes of Write that another write
+// came before.
+const homeRetries = 3
+
+// Write takes the site over: it replaces the variable with h, whoever
+// wrote it last, and returns its modify index. The write is a
+// check-and-set on the index the variable was read at (0: none), read
+// again when another write came between: a take-over replaces the owner it
+// saw, never one it did not (two controllers taking over at once: the last
+// write wins, and the other one sees it in Watch).
 func (s *HomeStore) Write(ctx context.Context, h Home) (uint64, error) {
-	v, _, err := s.nc.Variables().Create(s.variable(h, 0), (&nomad.WriteOptions{}).WithContext(ctx))
-	if err != nil {
-		return 0, s.cfg.Explain("write variable "+s.Path(), err)
+	for attempt := 1; ; attempt++ {
+		var cur *nomad.Variable
+		_, err := s.nc.Raw().Query("/v1/var/"+s.Path(), &cur, (&nomad.QueryOptions{}).WithContext(ctx))
+		if err != nil && !isStatus(err, http.StatusNotFound) {
+			return 0, s.cfg.Explain("read variable "+s.Path(), err)
+		}
+		var index uint64
+		if err == nil && cur != nil {
+			index = cur.ModifyIndex
+		}
+		v, _, err := s.nc.Variables().CheckedUpdate(s.variable(h, index), (&nomad.WriteOptions{}).WithContext(ctx))
+		var conflict nomad.ErrCASConflict
+		if errors.As(err, &conflict) && attempt < homeRetries {
+			continue
+		}
+		if err != nil {
+			return 0, s.cfg.Explain("write variable "+s.Path(), err)
+		}
+		return v.ModifyIndex, nil
 	}
-	return v.ModifyIndex, nil
 }
 
 // Update replaces the variable with h only if nobody wrote it since index

@@ -19,6 +19,25 @@ const (
 	SpreadAttribute = "${node.unique.id}"
 )
 
+// OwnerMeta is the node service's meta key naming the controller run that
+// owns the job (Config.Owner).
+const OwnerMeta = "scalepress_owner"
+
+// ownerOf is j's owner as its node service's meta says, "" when none.
+func ownerOf(j *nomad.Job) string {
+	for _, tg := range j.TaskGroups {
+		if tg.Name == nil || *tg.Name != Group {
+			continue
+		}
+		for _, s := range tg.Services {
+			if s != nil && s.Name == *j.ID {
+				return s.Meta[OwnerMeta]
+			}
+		}
+	}
+	return ""
+}
+
 // neverReschedule is the reschedule delay: Nomad never replaces a failed
 // allocation by itself before the group orders it (force reschedule), yet
 // rescheduling is "enabled", which a forced reschedule needs.
@@ -65,6 +84,14 @@ func Job(c Config, count int) *nomad.Job {
 		Name: c.Job, PortLabel: PortLabel, Provider: "nomad",
 		Tags: []string{"scalepress", "node"},
 	}}
+	if c.Owner != "" {
+		// The owner is part of the job's spec, so that a new owner's first
+		// register changes the job (a new job modify index, on which the
+		// last owner's writes are conditioned: ADR 31). Service meta, not
+		// job or group meta: those reach the task's environment, and a
+		// change would restart every node; a service's is updated in place.
+		tg.Services[0].Meta = map[string]string{OwnerMeta: c.Owner}
+	}
 	env := map[string]string{}
 	for k, v := range c.Env {
 		env[k] = v

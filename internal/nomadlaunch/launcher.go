@@ -2,6 +2,7 @@ package nomadlaunch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,7 +29,10 @@ type Launcher struct {
 	logger *slog.Logger
 	event  func(api.Event) // what Nomad did, for the event log; may be nil
 
-	scaleMu sync.Mutex // held across a scale request: the last one sent is the last count wanted
+	// scaleMu is held across a write of the job (a register: the count,
+	// the spec): the last one sent is the last count wanted, and each is
+	// conditioned on the index the one before it got.
+	scaleMu sync.Mutex
 
 	mu        sync.Mutex
 	slots     map[int]*slot                     // held: launched and not stopped
@@ -39,6 +43,14 @@ type Launcher struct {
 	seenLost  map[string]bool                   // lost allocations already told
 	rolling   bool                              // a rolling update adopt started runs
 	rollIndex uint64                            // the job's modify index that update registered
+	// keepRolling: the job as registered has the rolling update strategy
+	// (from adopt's rolling update until endRoll registers the group's
+	// own again; kept after a failed one).
+	keepRolling bool
+	// jobIndex is the job modify index at which this launcher last saw
+	// the job with its owner (Config.Owner): its next write is
+	// conditioned on it (ADR 31). 0: no job (a new one must not exist).
+	jobIndex uint64
 	hosts     []nodegroup.NodeHost              // clients that may run a node (followHosts)
 }
 
@@ -96,6 +108,21 @@ func (l *Launcher) Submit(ctx context.Context, spec []byte) ([]nodegroup.Adopted
 	if _, _, err := l.nc.Variables().Create(v, l.write(ctx)); err != nil {
 		return nil, l.cfg.Explain("write variable "+v.Path, err)
 	}
+	// The job is read, and written on the index read; when another write
+	// came between (the last owner's, or a controller registering the
+	// job anew), it is read and decided again.
+	for attempt := 1; ; attempt++ {
+		adopted, err := l.submitJob(ctx)
+		if !errors.Is(err, errJobMoved) || attempt == jobRetries {
+			return adopted, err
+		}
+		l.logger.Info("nomad: the job changed while this controller took it over: reading it again", "err", err)
+	}
+}
+
+// submitJob adopts the job that runs, or registers a new one on the
+// condition that none exists.
+func (l *Launcher) submitJob(ctx context.Context) ([]nodegroup.Adopted, error) {
 	cur, err := l.runningJob(ctx)
 	if err != nil {
 		return nil, err
@@ -103,11 +130,26 @@ func (l *Launcher) Submit(ctx context.Context, spec []byte) ([]nodegroup.Adopted
 	if cur != nil {
 		return l.adopt(ctx, cur)
 	}
-	if _, _, err := l.nc.Jobs().Register(Job(l.cfg, 0), l.write(ctx)); err != nil {
-		err = l.cfg.Explain("register job "+l.cfg.Job, err)
-		// No job runs to read the spec: its secrets do not stay in Nomad.
-		if _, derr := l.nc.Variables().Delete(v.Path, l.write(ctx)); derr != nil {
-			err = fmt.Errorf("%w; and its variable stays: %w", err, l.cfg.Explain("delete variable "+v.Path, derr))
+	l.scaleMu.Lock()
+	defer l.scaleMu.Unlock()
+	// A stopped job is registered again on its index; none on 0.
+	old, err := l.readJob(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.jobIndex, l.keepRolling = 0, false
+	if old != nil {
+		l.jobIndex = *old.JobModifyIndex
+	}
+	l.mu.Unlock()
+	if _, err := l.register(ctx, Job(l.cfg, 0), true); err != nil {
+		if !errors.Is(err, errJobMoved) {
+			// No job runs to read the spec: its secrets do not stay in Nomad.
+			path := VariablePath(l.cfg.Job)
+			if _, derr := l.nc.Variables().Delete(path, l.write(ctx)); derr != nil {
+				err = fmt.Errorf("%w; and its variable stays: %w", err, l.cfg.Explain("delete variable "+path, derr))
+			}
 		}
 		return nil, err
 	}
@@ -425,8 +467,10 @@ func (l *Launcher) scale(ctx context.Context, why string) error {
 	if err := l.fence(ctx); err != nil {
 		return err
 	}
-	if _, _, err := l.nc.Jobs().Scale(l.cfg.Job, Group, &count, why, false, nil, l.write(ctx)); err != nil {
-		return l.cfg.Explain(fmt.Sprintf("scale %s to %d", l.cfg.Job, count), err)
+	// A register of the job with the new count, conditioned on the index
+	// this owner last saw (Nomad's scale request cannot be conditioned).
+	if _, err := l.register(ctx, l.wanted(count), false); err != nil {
+		return fmt.Errorf("scale %s to %d (%s): %w", l.cfg.Job, count, why, err)
 	}
 	l.mu.Lock()
 	l.count = count
