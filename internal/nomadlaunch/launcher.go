@@ -51,7 +51,7 @@ type Launcher struct {
 	// the job with its owner (Config.Owner): its next write is
 	// conditioned on it (ADR 31). 0: no job (a new one must not exist).
 	jobIndex uint64
-	hosts     []nodegroup.NodeHost              // clients that may run a node (followHosts)
+	hosts    []nodegroup.NodeHost // clients that may run a node (followHosts)
 }
 
 // slot is node slot+1 as the group knows it.
