@@ -9,6 +9,14 @@ package api
 // DBAgentCaller is the one identity a db-agent accepts: the controller.
 const DBAgentCaller = "controller"
 
+// DBAgentHeaderEpoch carries the controller's owner epoch (ADR 31): the
+// home variable's modify index at which its run took the site over, a
+// decimal number that grows with every take-over. An agent refuses (409) a
+// request whose epoch is below the highest it has seen, and one without it
+// once it has seen one: a controller that was taken over changes no member
+// through an agent the new one has reached.
+const DBAgentHeaderEpoch = "Scalepress-Owner-Epoch"
+
 // DBAgentPathMembers prefixes the member routes:
 //
 //	GET  /v1/db/members/{id}             DBAgentMember

@@ -123,6 +123,7 @@ func (c *Controller) startDB(ctx context.Context) error {
 		key := token.AgentKey(c.secrets.RootKey, token.DB, h.ID)
 		rc.Agents[config.DBMemberID(i+1)] = galera.Agent{URL: "http://" + h.Agent, Token: key.Issue(api.DBAgentCaller)}
 	}
+	rc.Epoch = c.ownerEpoch()
 	remote, err := galera.NewRemote(rc, logger)
 	if err != nil {
 		return err
@@ -137,7 +138,7 @@ func (c *Controller) startDB(ctx context.Context) error {
 	var host galera.Host = remote
 	if c.cfg.Scheduler.Kind == config.SchedulerNomad {
 		// A controller taken over changes no member (ADR 27).
-		host = fencedHost{Host: remote, fence: c.fenceNomad}
+		host = fencedHost{Host: remote, fence: c.fenceNomad, lost: c.standDown}
 	}
 	return c.db.Start(ctx, gc, host, logger)
 }

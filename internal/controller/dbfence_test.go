@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -101,5 +102,39 @@ func TestFencedHost(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// supersededHost answers every change and ping as an agent that a newer
+// controller reached does.
+type supersededHost struct{ recHost }
+
+func (supersededHost) Init(context.Context, galera.MemberConfig) error {
+	return fmt.Errorf("galera: init db-1: %w", galera.ErrSuperseded)
+}
+func (supersededHost) Ping(context.Context, galera.MemberConfig) error {
+	return fmt.Errorf("galera: ping db-1: %w", galera.ErrSuperseded)
+}
+
+// An agent that refuses a request for a newer owner epoch (the fence's
+// read said this controller owned the site, a take-over came between)
+// stands this controller down, on a change or a ping alike; other errors
+// do not (ADR 31).
+func TestFencedHostSuperseded(t *testing.T) {
+	m := galera.MemberConfig{ID: "db-1"}
+	var lost []string
+	var ops []string
+	h := fencedHost{Host: supersededHost{recHost{ops: &ops}}, fence: func(context.Context) error { return nil }, lost: func(why string) { lost = append(lost, why) }}
+	if err := h.Init(t.Context(), m); !errors.Is(err, galera.ErrSuperseded) {
+		t.Errorf("init: %v, want ErrSuperseded", err)
+	}
+	if err := h.Ping(t.Context(), m); !errors.Is(err, galera.ErrSuperseded) {
+		t.Errorf("ping: %v, want ErrSuperseded", err)
+	}
+	if err := h.Prepare(t.Context(), m); err != nil {
+		t.Errorf("prepare: %v", err)
+	}
+	if len(lost) != 2 {
+		t.Errorf("stood down %d times (%q), want 2 (init, ping; not prepare)", len(lost), lost)
 	}
 }

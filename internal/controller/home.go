@@ -108,9 +108,12 @@ func (c *Controller) restoreHome(ctx context.Context) (string, error) {
 // home is this controller's hold on the home variable: its run's owner id
 // and the variable's index as it last wrote it.
 type home struct {
-	mu     sync.Mutex
-	owner  string
-	index  uint64
+	mu    sync.Mutex
+	owner string
+	index uint64
+	// epoch is the variable's index as this run's take-over wrote it: the
+	// owner epoch the db-agents hold this controller to (ADR 31).
+	epoch  uint64
 	fenced atomic.Bool
 	taken  chan string // who took the site over, once
 }
@@ -155,8 +158,16 @@ func (c *Controller) saveHome(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("controller state to Nomad: %w", err)
 	}
-	c.home.index = index
+	c.home.index, c.home.epoch = index, index
 	return nil
+}
+
+// ownerEpoch is this run's owner epoch, 0 before its take-over (or
+// without Nomad).
+func (c *Controller) ownerEpoch() uint64 {
+	c.home.mu.Lock()
+	defer c.home.mu.Unlock()
+	return c.home.epoch
 }
 
 // saveHomeLater writes a change of the state while the site runs, only if

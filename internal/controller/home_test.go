@@ -206,6 +206,11 @@ func TestHomeAgent(t *testing.T) {
 	if err := b.saveHome(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The db-agents hold each controller to its owner epoch: the one
+	// that took over has the higher (ADR 31).
+	if ea, eb := a.ownerEpoch(), b.ownerEpoch(); ea == 0 || eb <= ea {
+		t.Errorf("owner epochs: %d then %d after the take-over, want the second above the first", ea, eb)
+	}
 	select {
 	case why := <-a.home.taken:
 		if !strings.Contains(why, b.layout.Dir) {

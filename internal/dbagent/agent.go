@@ -85,6 +85,11 @@ type Agent struct {
 
 	mu      sync.Mutex
 	members map[string]*member
+
+	// epochMu is held for reading by every request while it runs, and for
+	// writing while epoch is raised (epoch.go).
+	epochMu sync.RWMutex
+	epoch   uint64 // the highest owner epoch seen (0: none)
 }
 
 type member struct {

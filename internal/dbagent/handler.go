@@ -24,7 +24,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		guard.Refuse(w, r, a.logger, http.StatusNotFound, "%s %s: no such route", r.Method, r.URL.Path)
 	})
-	return guard.Hosts(guard.AllowedHosts(a.cfg.Addr), a.logger, a.authenticate(mux))
+	return guard.Hosts(guard.AllowedHosts(a.cfg.Addr), a.logger, a.authenticate(a.fenced(mux)))
 }
 
 func (a *Agent) authenticate(next http.Handler) http.Handler {

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +34,14 @@ type RemoteConfig struct {
 	// Poll is how often a running member's agent is asked whether it still
 	// runs (its Proc's Done).
 	Poll time.Duration
+	// Epoch, when not 0, is sent with every request (api.DBAgentHeaderEpoch):
+	// the controller's owner epoch, which the agents hold it to.
+	Epoch uint64
 }
+
+// ErrSuperseded means the agent refused the request because a controller
+// with a newer owner epoch drives it: this one was taken over.
+var ErrSuperseded = errors.New("a controller that took the site over drives this db-agent")
 
 // DefaultRemoteConfig has the timings; Agents is to be filled.
 func DefaultRemoteConfig() RemoteConfig { return RemoteConfig{Poll: 500 * time.Millisecond} }
@@ -118,6 +127,9 @@ func (r *Remote) do(ctx context.Context, id, method, op string, in, out any) err
 		return fmt.Errorf("galera: %s %s: %w", op, id, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+a.Token)
+	if r.cfg.Epoch != 0 {
+		req.Header.Set(api.DBAgentHeaderEpoch, strconv.FormatUint(r.cfg.Epoch, 10))
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -128,6 +140,9 @@ func (r *Remote) do(ctx context.Context, id, method, op string, in, out any) err
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		line, _ := bufio.NewReader(io.LimitReader(resp.Body, 4096)).ReadString('\n')
+		if resp.StatusCode == http.StatusConflict && resp.Header.Get(api.DBAgentHeaderEpoch) != "" {
+			return fmt.Errorf("galera: %s %s: agent %s: %w: %s", orGet(op), id, a.URL, ErrSuperseded, strings.TrimSpace(line))
+		}
 		return fmt.Errorf("galera: %s %s: agent %s: %s: %s", orGet(op), id, a.URL, resp.Status, strings.TrimSpace(line))
 	}
 	if out == nil {
