@@ -107,7 +107,11 @@ func TestAgentFenceTakeOver(t *testing.T) {
 	var armed bool
 	var taken []string
 	cfgA.TakenOver = func(why string) { taken = append(taken, why) }
+	var blind bool // A's read of the owner is skipped: only Nomad's check is left
 	cfgA.Fence = func(ctx context.Context) error {
+		if blind {
+			return nil
+		}
 		if err := owns(ctx, "run-a"); err != nil {
 			return err
 		}
@@ -179,12 +183,29 @@ func TestAgentFenceTakeOver(t *testing.T) {
 		t.Errorf("node-1's task (pid %d) no longer runs after the take-over: %v", pid, err)
 	}
 
+	// A `down` on A's host: the stop is conditioned too. With A's read of
+	// the owner skipped, Nomad refuses it: the job runs, and its spec
+	// variable (the nodes read it) stays.
+	blind = true
+	if err := a.Close(ctx); !errors.Is(err, ErrTakenOver) {
+		t.Errorf("A stops the job after B's take-over: %v, want ErrTakenOver", err)
+	}
+	if j, _, err := b.nc.Jobs().Info(cfg.Job, nil); err != nil || j.Stop != nil && *j.Stop {
+		t.Errorf("the job after A's stop: %v, stopped; want it running", err)
+	}
+	if _, _, err := b.nc.Variables().Read(VariablePath(cfg.Job), nil); err != nil {
+		t.Errorf("the job's spec variable after A's stop: %v", err)
+	}
+
 	// B owns the job: its writes go through, and it stops the job.
 	runs.Go(func() { b.Run(ctx) })
 	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
 	defer ccancel()
 	if err := b.Close(cctx); err != nil {
 		t.Errorf("B stops the job: %v", err)
+	}
+	if j, _, err := b.nc.Jobs().Info(cfg.Job, nil); err != nil || j.Stop == nil || !*j.Stop {
+		t.Errorf("the job after B's stop: %v; want it stopped", err)
 	}
 }
 

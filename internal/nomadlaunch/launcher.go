@@ -163,9 +163,20 @@ func (l *Launcher) Close(ctx context.Context) error {
 	if err := l.fence(ctx); err != nil {
 		return err
 	}
-	_, _, err := l.nc.Jobs().Deregister(l.cfg.Job, false, l.write(ctx))
+	// The stop is a register of the job stopped, conditioned on the index
+	// this owner last saw (ADR 31): Nomad's deregister takes no index.
+	l.scaleMu.Lock()
+	l.mu.Lock()
+	count := l.count
+	l.mu.Unlock()
+	stopped := l.wanted(count)
+	stopped.Stop = ptr(true)
+	_, err := l.register(ctx, stopped, false)
+	l.scaleMu.Unlock()
 	if err != nil {
-		err = l.cfg.Explain(fmt.Sprintf("stop job %s", l.cfg.Job), err)
+		// Not stopped (taken over, or Nomad refused it): the spec stays
+		// for the nodes that run.
+		return fmt.Errorf("stop job %s: %w", l.cfg.Job, err)
 	}
 	for err == nil {
 		l.mu.Lock()
