@@ -106,7 +106,11 @@ func New(cfg Config, host galera.Host, logger *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, host: host, logger: logger, members: map[string]*member{}}
+	epoch, err := loadEpoch(cfg.Members)
+	if err != nil {
+		return nil, fmt.Errorf("dbagent: owner epoch: %w", err)
+	}
+	a := &Agent{cfg: cfg, host: host, logger: logger, members: map[string]*member{}, epoch: epoch}
 	for _, m := range cfg.Members {
 		a.members[m.ID] = &member{cfg: m}
 	}

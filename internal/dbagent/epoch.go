@@ -10,17 +10,67 @@ package dbagent
 // operation of an older epoch is under way, or starts, once a newer
 // request is let through.
 //
-// The highest epoch is kept in memory: an agent restarted holds nobody to
-// an epoch until a controller reaches it again (the new one does within
-// its next poll of the members).
+// The highest epoch is also kept in each member's directory (EpochFile),
+// so that an agent restarted holds the controllers to it again: one that
+// was taken over while the agent was down is refused at once. A member
+// directory that does not exist yet (a new host, before the first
+// prepare) keeps nothing; the agent then starts with no epoch and takes
+// the first it is sent.
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/atomicfile"
+	"github.com/scalepress/scalepress/internal/galera"
 	"github.com/scalepress/scalepress/internal/guard"
 )
+
+// EpochFile is the file in a member's directory that keeps the highest
+// owner epoch the agent has seen.
+const EpochFile = "owner-epoch"
+
+// loadEpoch is the highest epoch kept in the members' directories, 0 when
+// none keeps one; a file that cannot be read or parsed is an error (the
+// agent would otherwise let an older controller in).
+func loadEpoch(members []galera.MemberConfig) (uint64, error) {
+	var high uint64
+	for _, m := range members {
+		b, err := os.ReadFile(filepath.Join(m.Dir, EpochFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", filepath.Join(m.Dir, EpochFile), err)
+		}
+		high = max(high, n)
+	}
+	return high, nil
+}
+
+// keepEpoch writes epoch into every member directory there is. The caller
+// holds epochMu for writing.
+func (a *Agent) keepEpoch(epoch uint64) {
+	for _, m := range a.cfg.Members {
+		if _, err := os.Stat(m.Dir); err != nil {
+			continue
+		}
+		if err := atomicfile.Write(filepath.Join(m.Dir, EpochFile), []byte(strconv.FormatUint(epoch, 10)+"\n"), 0o644); err != nil {
+			a.logger.Warn("owner epoch not kept: a restart of this agent forgets it", "member", m.ID, "err", err)
+		}
+	}
+}
 
 // fenced runs next only for a request whose epoch is not below the
 // highest seen, raising it first when it is above.
@@ -42,6 +92,7 @@ func (a *Agent) fenced(next http.Handler) http.Handler {
 			if epoch > a.epoch {
 				a.logger.Info("a controller with a newer owner epoch drives this agent: requests of older ones are refused", "epoch", epoch, "was", a.epoch, "client", r.RemoteAddr)
 				a.epoch = epoch
+				a.keepEpoch(epoch)
 			}
 			a.epochMu.Unlock()
 			a.epochMu.RLock()

@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -75,5 +78,45 @@ func TestOwnerEpoch(t *testing.T) {
 		if w.Code != http.StatusBadRequest {
 			t.Errorf("epoch %q: status %d, want 400", v, w.Code)
 		}
+	}
+}
+
+// TestOwnerEpochKept: the highest epoch outlives the agent (kept in each
+// member's directory): restarted, it refuses the controller that was taken
+// over before any newer one reached it again. A kept epoch it cannot read
+// stops the agent from starting (it would let an older controller in).
+func TestOwnerEpochKept(t *testing.T) {
+	cfg := testConfig(agentAddr)
+	cfg.Members[0].Dir = t.TempDir()
+	get := func(a *Agent, epoch string) int {
+		hr := httptest.NewRequest(http.MethodGet, "http://"+agentAddr+api.DBAgentPathMembers+"db-2", nil)
+		hr.Header.Set("Authorization", "Bearer "+controllerToken)
+		hr.Header.Set(api.DBAgentHeaderEpoch, epoch)
+		w := httptest.NewRecorder()
+		a.Handler().ServeHTTP(w, hr)
+		return w.Code
+	}
+	first, err := New(cfg, &fakeHost{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := get(first, "7"); code != http.StatusOK {
+		t.Fatalf("epoch 7 on a new agent: %d, want 200", code)
+	}
+	restarted, err := New(cfg, &fakeHost{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := get(restarted, "5"); code != http.StatusConflict {
+		t.Errorf("epoch 5 on the restarted agent that had seen 7: %d, want 409", code)
+	}
+	if code := get(restarted, "7"); code != http.StatusOK {
+		t.Errorf("epoch 7 on the restarted agent: %d, want 200", code)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Members[0].Dir, EpochFile), []byte("seven\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, &fakeHost{}, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), EpochFile) {
+		t.Errorf("an agent over an unreadable epoch file: %v, want an error naming %s", err, EpochFile)
 	}
 }
