@@ -104,7 +104,7 @@ func (a *Agent) fenced(next http.Handler) http.Handler {
 			if epoch == 0 {
 				what = "no owner epoch"
 			}
-			guard.Refuse(w, r, a.logger, http.StatusConflict, "%s %s: %s, and a controller of epoch %d took the site over: this controller must stand down", r.Method, r.URL.Path, what, a.epoch)
+			guard.Refuse(w, r, a.logger, http.StatusConflict, "%s %s: %s, and a controller of epoch %d took the site over: this controller must stand down (only if the Nomad cluster was made anew, its indexes restarting, remove %s in the member directories on this host)", r.Method, r.URL.Path, what, a.epoch, EpochFile)
 			return
 		}
 		next.ServeHTTP(w, r)
