@@ -38,6 +38,7 @@ type Agent struct {
 	applied atomic.Uint64
 	kick    chan struct{} // wakes the pusher
 	pushMu  sync.Mutex    // one push at a time (pusher, Bootstrap)
+	pstats  pushStats     // under pushMu
 
 	// fetchNanos and fetches count the blob GETs of download, fetchedAhead
 	// the blobs the applier found fetched ahead (applystats.go).

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 )
 
 // errStale means a queued put no longer matches the file on disk (changed
@@ -25,10 +27,23 @@ func (a *Agent) pushLoop(ctx context.Context) {
 	down := false
 	for {
 		if a.queue.len() == 0 {
+			a.pushMu.Lock()
+			burst := a.pstats.pending()
+			a.pushMu.Unlock()
+			quiet := time.NewTimer(burstQuiet)
+			if !burst {
+				quiet.Stop()
+			}
 			select {
 			case <-ctx.Done():
+				quiet.Stop()
 				return
 			case <-a.kick:
+				quiet.Stop()
+			case <-quiet.C:
+				a.pushMu.Lock()
+				a.pstats.idle(a.logger)
+				a.pushMu.Unlock()
 			}
 			continue
 		}
@@ -63,6 +78,7 @@ func (a *Agent) pushOnce(ctx context.Context) error {
 		return nil
 	}
 	errs := make([]error, len(batch))
+	uploaded := make([]time.Time, len(batch))
 	sem := make(chan struct{}, a.cfg.Uploaders)
 	var wg sync.WaitGroup
 	for i, q := range batch {
@@ -73,11 +89,22 @@ func (a *Agent) pushOnce(ctx context.Context) error {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			errs[i] = a.upload(ctx, q.Change)
+			uploaded[i] = time.Now()
 		})
 	}
 	wg.Wait()
+	stamp := func(q queued) pushStamp {
+		st := pushStamp{queued: a.queue.queuedAt(q.ID)}
+		if q.Change.MTime > 0 {
+			st.written = time.Unix(0, q.Change.MTime)
+		}
+		if i := slices.IndexFunc(batch, func(b queued) bool { return b.ID == q.ID }); i >= 0 && errs[i] == nil {
+			st.uploaded = uploaded[i]
+		}
+		return st
+	}
 	if unit := batch[0].Unit; unit != "" {
-		return a.pushUnit(ctx, unit, batch, errs)
+		return a.pushUnit(ctx, unit, batch, errs, stamp)
 	}
 
 	var send []queued
@@ -104,8 +131,16 @@ func (a *Agent) pushOnce(ctx context.Context) error {
 		}
 		rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
 		var err error
+		t0 := time.Now()
 		resp, err = a.client.Push(rctx, req)
 		cancel()
+		if err == nil {
+			stamps := make([]pushStamp, len(send))
+			for i, q := range send {
+				stamps[i] = stamp(q)
+			}
+			a.pstats.pushed(stamps, time.Since(t0), time.Now())
+		}
 		var rej *RejectError
 		if errors.As(err, &rej) && rej.Rule == RuleBlob {
 			// A blob went missing between upload and commit (collected
@@ -200,7 +235,7 @@ func (a *Agent) upload(ctx context.Context, c Change) error {
 // it was queued (or its blob is refused) the unit is queued again from the
 // disk as it is now; when the files role refuses the unit, its changes are
 // queued one by one, so that what can be synced is.
-func (a *Agent) pushUnit(ctx context.Context, unit string, batch []queued, errs []error) error {
+func (a *Agent) pushUnit(ctx context.Context, unit string, batch []queued, errs []error, stamp func(queued) pushStamp) error {
 	for _, err := range errs {
 		var rej *RejectError
 		switch {
@@ -217,8 +252,16 @@ func (a *Agent) pushUnit(ctx context.Context, unit string, batch []queued, errs 
 		req.Changes = append(req.Changes, q.Change)
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+	t0 := time.Now()
 	resp, err := a.client.Push(rctx, req)
 	cancel()
+	if err == nil {
+		stamps := make([]pushStamp, len(batch))
+		for i, q := range batch {
+			stamps[i] = stamp(q)
+		}
+		a.pstats.pushed(stamps, time.Since(t0), time.Now())
+	}
 	var rej *RejectError
 	switch {
 	case errors.As(err, &rej) && rej.Rule == RuleBlob:

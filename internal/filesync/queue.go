@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"time"
 )
 
 // queue holds the local changes an agent has not yet had acknowledged by
@@ -29,6 +30,9 @@ type queue struct {
 	f       *os.File
 	nextID  uint64
 	entries []queued
+	// at is when each change of this run was queued (pushstats.go); the
+	// journal does not keep it.
+	at map[uint64]time.Time
 }
 
 type queued struct {
@@ -57,7 +61,7 @@ func (e queued) line() journalLine {
 }
 
 func openQueue(p string) (*queue, error) {
-	q := &queue{path: p, nextID: 1}
+	q := &queue{path: p, nextID: 1, at: make(map[uint64]time.Time)}
 	data, err := os.ReadFile(p)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("filesync: open queue: %w", err)
@@ -133,8 +137,10 @@ func (q *queue) addUnit(unit string, cs []Change) error {
 	defer q.mu.Unlock()
 	var buf []byte
 	first := q.nextID
+	now := time.Now()
 	for _, c := range cs {
 		e := queued{ID: q.nextID, Change: c}
+		q.at[e.ID] = now
 		if unit != "" {
 			e.Unit, e.UnitID, e.UnitSize = unit, first, len(cs)
 		}
@@ -177,6 +183,7 @@ func (q *queue) ack(ids ...uint64) error {
 	var buf []byte
 	for _, id := range ids {
 		gone[id] = true
+		delete(q.at, id)
 		buf = appendJournal(buf, journalLine{Ack: id})
 	}
 	kept := q.entries[:0]
@@ -196,6 +203,14 @@ func (q *queue) ack(ids ...uint64) error {
 		return fmt.Errorf("filesync: queue: %w", err)
 	}
 	return nil
+}
+
+// queuedAt returns when change id was queued by this run (zero when it was
+// queued by an earlier one, or has left the queue).
+func (q *queue) queuedAt(id uint64) time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.at[id]
 }
 
 func (q *queue) len() int {

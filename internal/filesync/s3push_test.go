@@ -124,7 +124,8 @@ func countS3(t testing.TB, cfg *s3store.Config) *s3Counter {
 // latency and the S3 requests the burst cost (measured, not asserted).
 // For measurements: S3_BURST_DELAY (a Go duration) delays every S3
 // request, as a bucket further away would; S3_BURST_PREFETCH sets node-b's
-// Prefetch (0: each blob fetched when its change is applied).
+// Prefetch (0: each blob fetched when its change is applied),
+// S3_BURST_UPLOADERS node-a's Uploaders.
 func TestS3BurstLatency(t *testing.T) {
 	n := 500
 	if testing.Short() {
@@ -155,6 +156,13 @@ func TestS3BurstLatency(t *testing.T) {
 	counter.mu.Unlock()
 	c := &cluster{t: t, base: base, srv: srv}
 	a := c.agent("node-a")
+	if v := os.Getenv("S3_BURST_UPLOADERS"); v != "" {
+		u, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("S3_BURST_UPLOADERS=%q: %v", v, err)
+		}
+		a.a.cfg.Uploaders = u
+	}
 	b := newTestAgent(t, c.srv.url, c.base, "node-b")
 	b.a.cfg.Prefetch = prefetch
 	b.bootstrap()
@@ -215,6 +223,10 @@ func TestS3BurstLatency(t *testing.T) {
 	t.Logf("S3 store, %d files of 4 KiB, one every 5 ms: p50 %v, p90 %v, p99 %v, max %v",
 		n, percentile(lat, 0.50), percentile(lat, 0.90), percentile(lat, 0.99), lat[len(lat)-1])
 	t.Logf("node-b: Prefetch %d, S3 requests delayed %s; blob GETs %d, fetched ahead %d", prefetch, delay, b.a.fetches.Load(), b.a.fetchedAhead.Load())
+	waitFor(t, 10*time.Second, "node-a's queue to drain", func() bool { return a.a.Pending() == 0 })
+	a.a.pushMu.Lock()
+	t.Logf("node-a (Uploaders %d), per change p50/p99: %v", a.a.cfg.Uploaders, a.a.pstats.attrs())
+	a.a.pushMu.Unlock()
 	t.Logf("S3 requests before the burst: %s", before)
 	t.Logf("S3 requests after the burst: %s", counter.String())
 }
