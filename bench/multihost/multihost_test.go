@@ -459,13 +459,16 @@ func propagation(t *testing.T, n *hosts.Net, bin, prop string, p params, rep int
 	sample("after scalepress propagation")
 	fmt.Printf("rep %d: scalepress, %s (files role h1, bucket h4):\n%s\n", rep, r.writerTo, strings.Join(r.ours[:], "\n"))
 	// Where the reader's applier spent a backlog's time, if it had one
-	// (internal/filesync/applystats.go).
-	logs, _ := filepath.Glob(filepath.Join(base, rHost, "*", "*", "*filesync*.log"))
-	more, _ := filepath.Glob(filepath.Join(base, rHost, "*", "*filesync*.log"))
-	for _, l := range append(logs, more...) {
-		if b, err := os.ReadFile(l); err == nil {
-			if lines := grepLines(string(b), "applied a backlog"); lines != "" {
-				fmt.Printf("rep %d: %s:\n%s", rep, l, lines)
+	// (internal/filesync/applystats.go), and where the writer's pusher
+	// spent a burst's (pushstats.go; builds before it log nothing).
+	for _, side := range []struct{ host, line string }{{rHost, "applied a backlog"}, {wHost, "pushed a burst"}} {
+		logs, _ := filepath.Glob(filepath.Join(base, side.host, "*", "*", "*filesync*.log"))
+		more, _ := filepath.Glob(filepath.Join(base, side.host, "*", "*filesync*.log"))
+		for _, l := range append(logs, more...) {
+			if b, err := os.ReadFile(l); err == nil {
+				if lines := grepLines(string(b), side.line); lines != "" {
+					fmt.Printf("rep %d: %s:\n%s", rep, l, lines)
+				}
 			}
 		}
 	}

@@ -7,8 +7,10 @@ import (
 )
 
 // burstQuiet is how long the pusher must have had nothing to push before
-// it logs the burst it pushed (pushStats).
-const burstQuiet = time.Second
+// it logs the burst it pushed (pushStats): long enough that a burst of
+// uploads (one every few ms) is one line, short enough that a second run
+// started just after it (bench/propagation's sparse run) is another.
+const burstQuiet = 200 * time.Millisecond
 
 // pushStamp is when one pushed change passed each stage on the writer's
 // side: written (the file's mtime), queued (after the watcher's event and
