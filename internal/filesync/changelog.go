@@ -10,7 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sort"
+	"sync"
 )
 
 // ErrFenced means another files role appended to the change log in the
@@ -37,7 +39,10 @@ type changeLog struct {
 	segSize int64
 	logger  *slog.Logger
 
-	// firsts are the first sequence numbers of the segments, ascending.
+	// firsts are the first sequence numbers of the segments, ascending,
+	// under mu: the store reads them (segments) while an append, which
+	// it serialises itself, writes.
+	mu         sync.Mutex
 	firsts     []uint64
 	activeSize int64
 
@@ -207,18 +212,22 @@ func (l *changeLog) append(ctx context.Context, cs []Change) error {
 	if l.creator != nil {
 		return l.appendPart(ctx, cs[0].Seq, buf)
 	}
+	l.mu.Lock()
 	if len(l.firsts) == 0 || l.activeSize < 0 || l.activeSize > 0 && l.activeSize+int64(len(buf)) > l.segSize {
 		l.firsts = append(l.firsts, cs[0].Seq)
 		l.activeSize = 0
 	}
 	name := segmentName(l.firsts[len(l.firsts)-1])
+	l.mu.Unlock()
 	if err := l.objs.Append(ctx, name, buf); err != nil {
 		if terr := l.objs.Truncate(ctx, name, l.activeSize); terr != nil {
 			return fmt.Errorf("%w: %v (and cutting it back failed: %v)", errLogBroken, err, terr)
 		}
 		if l.activeSize == 0 {
 			l.objs.Remove(ctx, name)
+			l.mu.Lock()
 			l.firsts = l.firsts[:len(l.firsts)-1]
+			l.mu.Unlock()
 			l.activeSize = -1
 		}
 		return err
@@ -245,7 +254,9 @@ func (l *changeLog) appendPart(ctx context.Context, first uint64, buf []byte) er
 	}
 	switch {
 	case err == nil:
+		l.mu.Lock()
 		l.firsts = append(l.firsts, first)
+		l.mu.Unlock()
 		l.activeSize = int64(len(buf))
 		return nil
 	case errors.Is(err, ErrFenced):
@@ -303,10 +314,19 @@ func (l *changeLog) resolve(ctx context.Context) ([]Change, error) {
 	}
 	l.pending = nil
 	if len(cs) > 0 {
+		l.mu.Lock()
 		l.firsts = append(l.firsts, cs[0].Seq)
+		l.mu.Unlock()
 		l.activeSize = int64(len(p.data))
 	}
 	return cs, nil
+}
+
+// segments returns a copy of the segments' first sequence numbers.
+func (l *changeLog) segments() []uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.firsts)
 }
 
 // readRange returns up to max records with since < seq ≤ upto, from the

@@ -21,8 +21,18 @@ var errStale = errors.New("the file changed after it was queued")
 const smallBlob = 1 << 20
 
 // pushLoop sends queued local changes, in order, while the server is
-// reachable, and retries with backoff while it is not.
+// reachable, and retries with backoff while it is not. It is a pipeline:
+// the blobs of queued puts are uploaded ahead (uploader, Uploaders at
+// once, in queue order) while the push before them commits, and each push
+// takes the longest head of the queue whose blobs are all uploaded. So a
+// push is still acknowledged only after its blobs and its records are
+// durable, pushes still commit one at a time in queue order, and a unit is
+// still pushed whole; but under a steady stream of uploads the next push's
+// blobs no longer wait for the one in flight to commit, and a push no
+// longer waits for the slowest blob of a batch fixed before it began.
 func (a *Agent) pushLoop(ctx context.Context) {
+	up := newUploader(ctx, a)
+	defer up.wait()
 	b := backoff{min: a.cfg.RetryMin, max: a.cfg.RetryMax}
 	down := false
 	for {
@@ -47,7 +57,8 @@ func (a *Agent) pushLoop(ctx context.Context) {
 			}
 			continue
 		}
-		err := a.pushOnce(ctx)
+		up.add(a.queue.peek(a.cfg.PushBatch))
+		pushed, err := a.pushReady(ctx, up)
 		if ctx.Err() != nil {
 			return
 		}
@@ -59,6 +70,15 @@ func (a *Agent) pushLoop(ctx context.Context) {
 			sleepCtx(ctx, b.next())
 			continue
 		}
+		if !pushed { // the head's blobs are still going up
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.kick:
+			case <-up.ready:
+			}
+			continue
+		}
 		if down {
 			a.logger.Info("files reachable again; sending queued changes", "queued", a.queue.len())
 			down = false
@@ -67,9 +87,27 @@ func (a *Agent) pushLoop(ctx context.Context) {
 	}
 }
 
+// pushReady commits the longest head of the queue whose uploads finished
+// (a unit only whole); pushed is false when the head's are still running.
+// The changes it tried leave the uploader either way: after a failure
+// their blobs are uploaded again, as every push attempt did before.
+func (a *Agent) pushReady(ctx context.Context, up *uploader) (pushed bool, err error) {
+	a.pushMu.Lock()
+	defer a.pushMu.Unlock()
+	batch := a.queue.head(a.cfg.PushBatch)
+	errs, uploaded := up.finished(batch)
+	if len(errs) == 0 {
+		return false, nil
+	}
+	batch = batch[:len(errs)]
+	defer up.forget(batch)
+	return true, a.commit(ctx, batch, errs, uploaded)
+}
+
 // pushOnce uploads the blobs of the head of the queue and commits it. It
 // returns an error only when the batch must be retried later; changes the
-// server refuses are dropped (logged) and the rest go on.
+// server refuses are dropped (logged) and the rest go on. Bootstrap pushes
+// with it, before the pipeline runs.
 func (a *Agent) pushOnce(ctx context.Context) error {
 	a.pushMu.Lock()
 	defer a.pushMu.Unlock()
@@ -93,18 +131,29 @@ func (a *Agent) pushOnce(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	stamp := func(q queued) pushStamp {
-		st := pushStamp{queued: a.queue.queuedAt(q.ID)}
-		if q.Change.MTime > 0 {
-			st.written = time.Unix(0, q.Change.MTime)
+	return a.commit(ctx, batch, errs, uploaded)
+}
+
+// commit pushes batch, the head of the queue, whose blobs were uploaded
+// (errs and uploaded: each put's upload's error and end). Called under
+// pushMu.
+func (a *Agent) commit(ctx context.Context, batch []queued, errs []error, uploaded []time.Time) error {
+	stamps := func(qs []queued) []pushStamp {
+		out := make([]pushStamp, len(qs))
+		for j, q := range qs {
+			st := pushStamp{queued: a.queue.queuedAt(q.ID)}
+			if q.Change.MTime > 0 {
+				st.written = time.Unix(0, q.Change.MTime)
+			}
+			if i := slices.IndexFunc(batch, func(b queued) bool { return b.ID == q.ID }); i >= 0 && q.Change.Op == OpPut && errs[i] == nil {
+				st.uploaded = uploaded[i]
+			}
+			out[j] = st
 		}
-		if i := slices.IndexFunc(batch, func(b queued) bool { return b.ID == q.ID }); i >= 0 && errs[i] == nil {
-			st.uploaded = uploaded[i]
-		}
-		return st
+		return out
 	}
 	if unit := batch[0].Unit; unit != "" {
-		return a.pushUnit(ctx, unit, batch, errs, stamp)
+		return a.pushUnit(ctx, unit, batch, errs, stamps)
 	}
 
 	var send []queued
@@ -135,11 +184,7 @@ func (a *Agent) pushOnce(ctx context.Context) error {
 		resp, err = a.client.Push(rctx, req)
 		cancel()
 		if err == nil {
-			stamps := make([]pushStamp, len(send))
-			for i, q := range send {
-				stamps[i] = stamp(q)
-			}
-			a.pstats.pushed(stamps, time.Since(t0), time.Now())
+			a.pstats.pushed(stamps(send), time.Since(t0), time.Now())
 		}
 		var rej *RejectError
 		if errors.As(err, &rej) && rej.Rule == RuleBlob {
@@ -235,7 +280,7 @@ func (a *Agent) upload(ctx context.Context, c Change) error {
 // it was queued (or its blob is refused) the unit is queued again from the
 // disk as it is now; when the files role refuses the unit, its changes are
 // queued one by one, so that what can be synced is.
-func (a *Agent) pushUnit(ctx context.Context, unit string, batch []queued, errs []error, stamp func(queued) pushStamp) error {
+func (a *Agent) pushUnit(ctx context.Context, unit string, batch []queued, errs []error, stamps func([]queued) []pushStamp) error {
 	for _, err := range errs {
 		var rej *RejectError
 		switch {
@@ -256,11 +301,7 @@ func (a *Agent) pushUnit(ctx context.Context, unit string, batch []queued, errs 
 	resp, err := a.client.Push(rctx, req)
 	cancel()
 	if err == nil {
-		stamps := make([]pushStamp, len(batch))
-		for i, q := range batch {
-			stamps[i] = stamp(q)
-		}
-		a.pstats.pushed(stamps, time.Since(t0), time.Now())
+		a.pstats.pushed(stamps(batch), time.Since(t0), time.Now())
 	}
 	var rej *RejectError
 	switch {

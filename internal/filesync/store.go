@@ -38,6 +38,13 @@ type Store struct {
 	rules  pathRules
 	logger *slog.Logger
 
+	// commitMu serialises commits: the log's appends and what a commit
+	// decides from the tree. A commit holds mu only while it decides and
+	// while it applies, not across the log's write (a round trip to the
+	// bucket), so that blob uploads (PutBlob, ClaimBlob, which take mu)
+	// go on while a push commits.
+	commitMu sync.Mutex
+
 	mu     sync.Mutex
 	log    *changeLog
 	tree   *tree
@@ -295,6 +302,8 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 		s.testHookCommit()
 	}
 
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -340,7 +349,17 @@ func (s *Store) Commit(ctx context.Context, req PushRequest) (PushResponse, erro
 		}
 	}
 	if len(recs) > 0 {
-		if err := s.log.append(ctx, recs); err != nil {
+		// The records are decided (commitMu keeps every other commit out
+		// until they are applied); mu is let go while the log is written.
+		s.mu.Unlock()
+		err := s.log.append(ctx, recs)
+		s.mu.Lock()
+		if err == nil && s.closed {
+			// Durable but not acknowledged: the writer pushes it again
+			// and the next store finds it a no-op.
+			return PushResponse{}, ErrClosed
+		}
+		if err != nil {
 			switch {
 			case errors.Is(err, errLogBroken):
 				s.broken = err
@@ -457,7 +476,7 @@ func (s *Store) Changes(ctx context.Context, since uint64, max int) ([]Change, <
 		s.mu.Unlock()
 		return out, notify, nil
 	}
-	firsts := append([]uint64(nil), s.log.firsts...)
+	firsts := s.log.segments()
 	s.mu.Unlock()
 	out, err := readRange(ctx, s.objs, firsts, since, seq, max)
 	if err != nil {
@@ -481,7 +500,7 @@ func (s *Store) Manifest() Manifest {
 func (s *Store) ManifestAt(ctx context.Context, at uint64) (Manifest, error) {
 	s.mu.Lock()
 	seq := s.seq
-	firsts := append([]uint64(nil), s.log.firsts...)
+	firsts := s.log.segments()
 	if at == seq {
 		defer s.mu.Unlock()
 		return Manifest{Seq: s.seq, Entries: s.tree.sorted()}, nil
@@ -549,7 +568,7 @@ func (s *Store) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Seq: s.seq, SnapshotSeq: s.snap, Files: s.tree.files, Dirs: s.tree.dirs, Bytes: s.tree.bytes,
-		BlobBytes: s.used, QuotaBytes: s.cfg.QuotaBytes, Segments: len(s.log.firsts)}
+		BlobBytes: s.used, QuotaBytes: s.cfg.QuotaBytes, Segments: len(s.log.segments())}
 	if s.fenced != nil {
 		st.Fenced = s.fenced.Error()
 	}
