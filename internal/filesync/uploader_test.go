@@ -2,6 +2,8 @@ package filesync
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +129,47 @@ func TestPushStats(t *testing.T) {
 	s.idle(testLogger(t)) // 3 changes: not logged, reset
 	if s.pending() {
 		t.Error("a burst still pending after idle")
+	}
+}
+
+// TestPushPipelinesUploads: while a push commits, the blob of a change
+// queued after it is uploaded already, but its record waits for the push
+// before it (log order) and is acknowledged only after that one.
+func TestPushPipelinesUploads(t *testing.T) {
+	c := newCluster(t)
+	store := c.srv.srv.store
+	var armed atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	store.testHookCommit = func() {
+		if armed.CompareAndSwap(true, false) {
+			entered <- struct{}{}
+			<-release
+		}
+	}
+	a := c.agent("node-a")
+	t.Cleanup(let) // before the agent stops (cleanups run last first)
+	armed.Store(true)
+	a.write("one.txt", "one")
+	<-entered // one.txt's push is committing, held
+	a.write("two.txt", "two")
+	waitFor(t, 10*time.Second, "two.txt's blob uploaded while one.txt's push commits", func() bool {
+		ok, err := store.blobs.Has(t.Context(), hashBytes([]byte("two")))
+		return err == nil && ok
+	})
+	if _, ok := store.Lookup("two.txt"); ok {
+		t.Fatal("two.txt was committed before the push ahead of it")
+	}
+	let()
+	waitFor(t, 10*time.Second, "both files in the store", func() bool {
+		_, one := store.Lookup("one.txt")
+		_, two := store.Lookup("two.txt")
+		return one && two
+	})
+	s1, _ := store.PathSeq("one.txt")
+	s2, _ := store.PathSeq("two.txt")
+	if s1 >= s2 {
+		t.Errorf("one.txt at seq %d, two.txt at %d: want one.txt first", s1, s2)
 	}
 }
