@@ -8,9 +8,12 @@ import (
 
 // burstQuiet is how long the pusher must have had nothing to push before
 // it logs the burst it pushed (pushStats): long enough that a burst of
-// uploads (one every few ms) is one line, short enough that a second run
-// started just after it (bench/propagation's sparse run) is another.
-const burstQuiet = 200 * time.Millisecond
+// uploads (one every few ms) is one line, short enough that the pause
+// before a second run (bench/propagation's sparse run, started when the
+// burst's last file arrived) ends the first: at 200 ms the pipelined
+// pusher's burst and sparse run were one line, logged after the bench
+// had read the logs.
+const burstQuiet = 100 * time.Millisecond
 
 // pushStamp is when one pushed change passed each stage on the writer's
 // side: written (the file's mtime), queued (after the watcher's event and
