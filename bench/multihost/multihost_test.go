@@ -459,9 +459,10 @@ func propagation(t *testing.T, n *hosts.Net, bin, prop string, p params, rep int
 	sample("after scalepress propagation")
 	fmt.Printf("rep %d: scalepress, %s (files role h1, bucket h4):\n%s\n", rep, r.writerTo, strings.Join(r.ours[:], "\n"))
 	// Where the reader's applier spent a backlog's time, if it had one
-	// (internal/filesync/applystats.go), and where the writer's pusher
-	// spent a burst's (pushstats.go; builds before it log nothing).
-	for _, side := range []struct{ host, line string }{{rHost, "applied a backlog"}, {wHost, "pushed a burst"}} {
+	// (internal/filesync/applystats.go), where each put of a burst spent
+	// its time on the reader, and where the writer's pusher spent a
+	// burst's (pushstats.go; builds before them log neither).
+	for _, side := range []struct{ host, line string }{{rHost, "applied a backlog"}, {rHost, "applied a burst"}, {wHost, "pushed a burst"}} {
 		logs, _ := filepath.Glob(filepath.Join(base, side.host, "*", "*", "*filesync*.log"))
 		more, _ := filepath.Glob(filepath.Join(base, side.host, "*", "*filesync*.log"))
 		for _, l := range append(logs, more...) {

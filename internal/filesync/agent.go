@@ -39,6 +39,7 @@ type Agent struct {
 	kick    chan struct{} // wakes the pusher
 	pushMu  sync.Mutex    // one push at a time (pusher, Bootstrap)
 	pstats  pushStats     // under pushMu
+	recv    recvStats     // the stream's applier's (applystats.go)
 	// up uploads queued blobs ahead of their push (uploader.go); nil
 	// outside pushLoop.
 	up atomic.Pointer[uploader]
@@ -382,6 +383,9 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 			}
 		} else {
 			b.reset()
+			if c.Origin != a.cfg.NodeID {
+				a.recv.applied(c, t1, time.Now(), a.logger)
+			}
 		}
 		a.applied.Store(c.Seq)
 		a.passed(c.Seq)

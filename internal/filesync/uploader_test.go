@@ -173,3 +173,27 @@ func TestPushPipelinesUploads(t *testing.T) {
 		t.Errorf("one.txt at seq %d, two.txt at %d: want one.txt first", s1, s2)
 	}
 }
+
+// TestRecvStats: a remote burst's puts are counted until a change taken
+// after burstQuiet without one, which starts the next burst; deletes end
+// nothing and count nothing.
+func TestRecvStats(t *testing.T) {
+	base := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return base.Add(time.Duration(n) * time.Millisecond) }
+	put := func(written int) Change { return Change{Op: OpPut, Path: "p", MTime: ms(written).UnixNano()} }
+	var r recvStats
+	r.applied(put(0), ms(50), ms(60), testLogger(t))
+	r.applied(Change{Op: OpDelete, Path: "d"}, ms(70), ms(71), testLogger(t))
+	r.applied(put(10), ms(80), ms(100), testLogger(t))
+	want := []time.Duration{50 * time.Millisecond, 70 * time.Millisecond}
+	if diff := cmp.Diff(want, r.toSeen); diff != "" {
+		t.Errorf("written to taken (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]time.Duration{10 * time.Millisecond, 20 * time.Millisecond}, r.seenToApplied); diff != "" {
+		t.Errorf("taken to applied (-want +got):\n%s", diff)
+	}
+	r.applied(put(150), ms(80).Add(burstQuiet+time.Millisecond), ms(300), testLogger(t))
+	if len(r.toSeen) != 1 {
+		t.Errorf("after a quiet gap the burst holds %d puts, want 1 (a new burst)", len(r.toSeen))
+	}
+}
