@@ -446,6 +446,11 @@ func propagation(t *testing.T, n *hosts.Net, bin, prop string, p params, rep int
 			if i == 1 && p.sparseN == 0 {
 				break
 			}
+			if i == 1 {
+				// A pause the agents' burst lines (pushstats.go,
+				// applystats.go: 100 ms without a change) end the burst in.
+				time.Sleep(300 * time.Millisecond)
+			}
 			args := append([]string{"-src", src, "-dst", dst, "-timeout", "180s", "-uid", www.Uid}, run...)
 			b, err := exec.Command(prop, args...).CombinedOutput()
 			if err != nil {
@@ -462,6 +467,7 @@ func propagation(t *testing.T, n *hosts.Net, bin, prop string, p params, rep int
 	// (internal/filesync/applystats.go), where each put of a burst spent
 	// its time on the reader, and where the writer's pusher spent a
 	// burst's (pushstats.go; builds before them log neither).
+	time.Sleep(300 * time.Millisecond) // the sparse run's burst lines are logged
 	for _, side := range []struct{ host, line string }{{rHost, "applied a backlog"}, {rHost, "applied a burst"}, {wHost, "pushed a burst"}} {
 		logs, _ := filepath.Glob(filepath.Join(base, side.host, "*", "*", "*filesync*.log"))
 		more, _ := filepath.Glob(filepath.Join(base, side.host, "*", "*filesync*.log"))

@@ -21,7 +21,9 @@ var errStale = errors.New("the file changed after it was queued")
 const smallBlob = 1 << 20
 
 // pushLoop sends queued local changes, in order, while the server is
-// reachable, and retries with backoff while it is not. It is a pipeline:
+// reachable, and retries with backoff while it is not. Without
+// AgentConfig.Pipeline each push uploads its batch's blobs and then
+// commits (pushOnce). With it, the loop is a pipeline:
 // the blobs of queued puts are uploaded ahead (uploader, Uploaders at
 // once, in queue order) while the push before them commits, and each push
 // takes the longest head of the queue whose blobs are all uploaded. So a
@@ -31,8 +33,11 @@ const smallBlob = 1 << 20
 // blobs no longer wait for the one in flight to commit, and a push no
 // longer waits for the slowest blob of a batch fixed before it began.
 func (a *Agent) pushLoop(ctx context.Context) {
-	up := newUploader(ctx, a)
-	defer up.wait()
+	var up *uploader
+	if a.cfg.Pipeline {
+		up = newUploader(ctx, a)
+		defer up.wait()
+	}
 	b := backoff{min: a.cfg.RetryMin, max: a.cfg.RetryMax}
 	down := false
 	for {
@@ -57,8 +62,13 @@ func (a *Agent) pushLoop(ctx context.Context) {
 			}
 			continue
 		}
-		up.add(a.queue.peek(a.cfg.PushBatch))
-		pushed, err := a.pushReady(ctx, up)
+		pushed, err := true, error(nil)
+		if up == nil {
+			err = a.pushOnce(ctx)
+		} else {
+			up.add(a.queue.peek(a.cfg.PushBatch))
+			pushed, err = a.pushReady(ctx, up)
+		}
 		if ctx.Err() != nil {
 			return
 		}

@@ -148,7 +148,10 @@ func TestPushPipelinesUploads(t *testing.T) {
 			<-release
 		}
 	}
-	a := c.agent("node-a")
+	a := newTestAgent(t, c.srv.url, c.base, "node-a")
+	a.a.cfg.Pipeline = true
+	a.bootstrap()
+	a.start()
 	t.Cleanup(let) // before the agent stops (cleanups run last first)
 	armed.Store(true)
 	a.write("one.txt", "one")
