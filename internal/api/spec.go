@@ -102,6 +102,9 @@ type FilesyncSpec struct {
 	Docroot    string     `json:"docroot"`
 	StateDir   string     `json:"state_dir"`
 	Rules      FilesRules `json:"rules"`
+	// LinkPool, when set, is the machine's link pool: files PHP cannot
+	// write are hard-linked from it into the docroot (ADR 29).
+	LinkPool string `json:"link_pool,omitempty"`
 }
 
 // FilesQuarantineFile is the journal, in a node's filesync state directory,

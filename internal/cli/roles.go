@@ -242,6 +242,7 @@ func runFilesync(args []string) error {
 	cfg.ServerFile = spec.ServerFile
 	cfg.Token = spec.Token
 	cfg.Rules = filesRules(spec.Rules)
+	cfg.LinkPool = spec.LinkPool
 	a, err := filesync.NewAgent(cfg, logger)
 	if err != nil {
 		return err

@@ -31,9 +31,12 @@ type Agent struct {
 	logger *slog.Logger
 	client *Client
 	root   *os.Root
-	queue  *queue
-	quar   *quarantine // its maps under mu
-	unlock func()
+	// pool is the host's link pool (linkpool.go), nil without one.
+	pool       *os.Root
+	poolWarned atomic.Bool
+	queue      *queue
+	quar       *quarantine // its maps under mu
+	unlock     func()
 
 	applied atomic.Uint64
 	kick    chan struct{} // wakes the pusher
@@ -119,6 +122,11 @@ func NewAgent(cfg AgentConfig, logger *slog.Logger) (*Agent, error) {
 	if err := a.clearStage(); err != nil {
 		return fail(err)
 	}
+	if cfg.LinkPool != "" {
+		if a.pool, err = openLinkPool(cfg.LinkPool); err != nil {
+			return fail(err)
+		}
+	}
 	if err := a.openUnits(); err != nil {
 		return fail(err)
 	}
@@ -157,6 +165,9 @@ func (a *Agent) Close() error {
 	}
 	if a.root != nil {
 		a.root.Close()
+	}
+	if a.pool != nil {
+		a.pool.Close()
 	}
 	a.unlock()
 	return nil

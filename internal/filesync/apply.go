@@ -123,8 +123,10 @@ func (a *Agent) sameContent(p string, c Change) (fs.FileInfo, bool) {
 func (a *Agent) writeFile(ctx context.Context, c Change) error {
 	p := c.Path
 	mtime := time.Unix(0, c.MTime)
-	if fi, ok := a.sameContent(p, c); ok {
-		// Already there (our own change, or a replay): only metadata.
+	if fi, ok := a.sameContent(p, c); ok && !shared(fi) {
+		// Already there (our own change, or a replay): only metadata. A
+		// file with other links (the link pool's) is never changed in
+		// place: that would change every docroot's copy; it is replaced.
 		if uint32(fi.Mode().Perm()) != c.Mode {
 			if err := a.root.Chmod(p, fs.FileMode(c.Mode)); err != nil {
 				return err
@@ -160,20 +162,28 @@ func (a *Agent) tempName(p string) string {
 	return path.Join(path.Dir(p), tempPrefix+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
 }
 
-// download writes blob hash to the new file tmp with mode and mtime: the
-// blob fetched ahead (prefetch.go), else fetched now. On error tmp is
-// removed.
+// download writes blob hash to the new file tmp with mode and mtime; on
+// error tmp is removed. A file PHP may not write is hard-linked from the
+// host's link pool when the agent has one (linkpool.go); else, or when the
+// link cannot be made, the blob fetched ahead (prefetch.go) is taken, else
+// the blob is fetched now.
 func (a *Agent) download(ctx context.Context, hash, tmp string, mode uint32, mtime time.Time) error {
+	if a.pool != nil && linkable(mode) {
+		done, err := a.linkFromPool(ctx, hash, tmp, mode, mtime)
+		if done || err != nil {
+			return err
+		}
+	}
 	if a.takeFetched(ctx, hash, tmp, mode, mtime) {
 		return nil
 	}
-	return a.fetchBlob(ctx, hash, tmp, mode, mtime)
+	return a.fetchBlob(ctx, a.root, hash, tmp, mode, mtime)
 }
 
 // fetchBlob writes blob hash, fetched from the files role, to the new file
-// tmp with mode and mtime; on error tmp is removed.
-func (a *Agent) fetchBlob(ctx context.Context, hash, tmp string, mode uint32, mtime time.Time) error {
-	f, err := a.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// tmp of root with mode and mtime; on error tmp is removed.
+func (a *Agent) fetchBlob(ctx context.Context, root *os.Root, hash, tmp string, mode uint32, mtime time.Time) error {
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -194,10 +204,10 @@ func (a *Agent) fetchBlob(ctx context.Context, hash, tmp string, mode uint32, mt
 		err = cerr
 	}
 	if err == nil {
-		err = a.root.Chtimes(tmp, mtime, mtime)
+		err = root.Chtimes(tmp, mtime, mtime)
 	}
 	if err != nil {
-		a.root.Remove(tmp)
+		root.Remove(tmp)
 		return fmt.Errorf("download %s: %w", hash, err)
 	}
 	return nil

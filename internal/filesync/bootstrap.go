@@ -146,7 +146,10 @@ func (a *Agent) Bootstrap(ctx context.Context) (err error) {
 	if err := a.saveApplied(true); err != nil {
 		return fmt.Errorf("filesync: bootstrap: %w", err)
 	}
-	a.logger.Info("docroot bootstrapped", "seq", m.Seq, "entries", len(m.Entries), "downloaded", len(fetch), "removed", len(extra), "took", time.Since(start))
+	a.logger.Info("docroot bootstrapped", "seq", m.Seq, "entries", len(m.Entries), "downloaded", len(fetch), "removed", len(extra), "linked", a.pool != nil && !a.poolWarned.Load(), "took", time.Since(start))
+	if n := a.prunePool(time.Now()); n > 0 {
+		a.logger.Info("link pool: pruned entries no docroot links", "removed", n)
+	}
 	return nil
 }
 

@@ -260,6 +260,13 @@ type AgentConfig struct {
 	// StateDir, counted, and skipped so that later changes apply. Attempts
 	// are spaced by the reconnect backoff (RetryMin doubling up to RetryMax).
 	QuarantineAfter int
+	// LinkPool, when set, is a directory on Docroot's filesystem, shared
+	// by the agents of this host, from which files PHP cannot write are
+	// hard-linked into the docroot instead of copied
+	// (docs/adr/0029-linked-docroot.md). Set it only when PHP runs as
+	// another user than the agent: PHP must not own a linked file. The
+	// agent makes it (0700, its own) if needed.
+	LinkPool string
 	// SwapWait bounds how long a unit's swap waits for the node's PHP
 	// requests in flight to finish (new ones wait meanwhile); after it the
 	// swap goes ahead, and a request still running may read both trees.
@@ -323,6 +330,11 @@ func (c AgentConfig) Validate() error {
 		bad("StateDir", "must be set")
 	} else if c.Docroot != "" && within(c.Docroot, c.StateDir) {
 		bad("StateDir", "must not be inside Docroot (%s), got %s", c.Docroot, c.StateDir)
+	}
+	if c.LinkPool != "" && !filepath.IsAbs(c.LinkPool) {
+		bad("LinkPool", "must be an absolute path, got %q", c.LinkPool)
+	} else if c.LinkPool != "" && c.Docroot != "" && (within(c.Docroot, c.LinkPool) || within(c.LinkPool, c.Docroot)) {
+		bad("LinkPool", "must be outside Docroot (%s) and not contain it, got %s", c.Docroot, c.LinkPool)
 	}
 	c.Rules.validate("Rules.", bad)
 	if c.Debounce < 0 {

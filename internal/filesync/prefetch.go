@@ -86,7 +86,7 @@ func (a *Agent) startPrefetch(ctx context.Context) *prefetcher {
 func newPrefetcher(ctx context.Context, a *Agent, n int, limit int64) *prefetcher {
 	p := &prefetcher{a: a, slots: make(chan struct{}, n), limit: limit, blobs: make(map[string]*fetched)}
 	p.get = func(ctx context.Context, hash, name string) error {
-		return a.fetchBlob(ctx, hash, name, 0o600, time.Now())
+		return a.fetchBlob(ctx, a.root, hash, name, 0o600, time.Now())
 	}
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	return p

@@ -50,6 +50,18 @@ type Host struct {
 
 func (h Host) layout() statedir.Layout { return statedir.Layout{Dir: h.Spec.StateDir} }
 
+// linkPool is the machine's link pool when the docroots are linked from it
+// (docs/adr/0029-linked-docroot.md), else "": only with file sync, and only
+// when PHP runs as another user than the filesync agent, which owns every
+// linked file (as root; run as one user, PHP would own them and could
+// change every node's copy).
+func (h Host) linkPool() string {
+	if !h.AsRoot || h.Spec.Files == "" || h.PHPUser.UID == h.RoleUser.UID || h.PHPUser.UID == 0 || h.RoleUser.UID == 0 {
+		return ""
+	}
+	return h.layout().LinkPool()
+}
+
 // FilePolicy is which parts of the site tree PHP may write: uploads, and
 // plugins, themes and their working directories unless code is deployed
 // another way (wordpress.lock_code).
@@ -208,11 +220,25 @@ func (h Host) filesyncRole(id, docroot string) (local.Role, error) {
 			return local.Role{}, err
 		}
 	}
+	pool := h.linkPool()
+	if pool != "" {
+		// The agent's alone: PHP never reaches an entry by its pool name.
+		if err := os.MkdirAll(pool, 0o700); err != nil {
+			return local.Role{}, err
+		}
+		if err := os.Chown(pool, h.RoleUser.UID, h.RoleUser.GID); err != nil {
+			return local.Role{}, err
+		}
+		if err := os.Chmod(pool, 0o700); err != nil {
+			return local.Role{}, err
+		}
+	}
 	r := local.Role{
 		Name: id + "-filesync", Role: "filesync",
 		Spec: api.FilesyncSpec{
 			NodeID: id, Server: "http://" + h.Spec.Files, ServerFile: h.FilesServerFile, Token: tok,
 			Docroot: docroot, StateDir: state, Rules: h.Spec.FilesRules,
+			LinkPool: pool,
 		},
 		StopTimeout: 10 * time.Second,
 		Restart:     &supervise.RestartPolicy{MaxRestarts: 1000, Window: time.Minute},
@@ -224,12 +250,14 @@ func (h Host) filesyncRole(id, docroot string) (local.Role, error) {
 // prepareDocroot gives a node its own copy of the site tree (a copy of the
 // canonical tree made at first start, which file sync keeps identical),
 // owned by the role user and the PHP user's group, with the modes of the
-// file policy.
+// file policy. With a link pool the docroot starts empty: the filesync
+// agent's bootstrap links what PHP cannot write and copies the rest, which
+// costs a link per file where the copy cost a read and a write.
 func (h Host) prepareDocroot(docroot string) error {
 	if err := os.MkdirAll(filepath.Dir(docroot), 0o755); err != nil {
 		return err
 	}
-	fromStore := h.FromStore && h.Spec.Files != ""
+	fromStore := (h.FromStore || h.linkPool() != "") && h.Spec.Files != ""
 	if h.FromStore && !fromStore {
 		return errors.New("docroot: no files role to bootstrap it from (files.enabled is off)")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/preflight"
 	"github.com/scalepress/scalepress/internal/statedir"
 )
 
@@ -103,5 +104,34 @@ func TestPHPFPMAutogroup(t *testing.T) {
 		if r.OwnSession {
 			t.Errorf("php_nice %d: php-fpm in a session of its own, want the host's session (and autogroup)", nice)
 		}
+	}
+}
+
+// TestLinkPool: docroots are linked from the machine's pool only when PHP
+// runs as a user of its own, neither root nor the agent's (ADR 29): a PHP
+// that owned a linked file could change every node's copy.
+func TestLinkPool(t *testing.T) {
+	php, role := preflight.User{Name: "www-data", UID: 33, GID: 33}, preflight.User{Name: "scalepress", UID: 999, GID: 999}
+	dir := t.TempDir()
+	tests := []struct {
+		name      string
+		asRoot    bool
+		files     string
+		php, role preflight.User
+		want      string
+	}{
+		{"root, two users", true, "127.0.4.1:8080", php, role, statedir.Layout{Dir: dir}.LinkPool()},
+		{"not root: one user", false, "127.0.4.1:8080", php, role, ""},
+		{"PHP is the agent's user", true, "127.0.4.1:8080", role, role, ""},
+		{"PHP as root", true, "127.0.4.1:8080", preflight.User{Name: "root"}, role, ""},
+		{"no file sync", true, "", php, role, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := Host{Spec: api.NodeHostSpec{StateDir: dir, Files: tt.files}, AsRoot: tt.asRoot, PHPUser: tt.php, RoleUser: tt.role}
+			if got := h.linkPool(); got != tt.want {
+				t.Errorf("linkPool() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

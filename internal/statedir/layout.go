@@ -38,5 +38,10 @@ func (l Layout) ACME() string { return filepath.Join(l.Dir, "tls", "acme") }
 // Files is the files role's store (blobs, change log, snapshots).
 func (l Layout) Files() string { return filepath.Join(l.Dir, "files") }
 
+// LinkPool is where the filesync agents of this machine keep the files
+// they hard-link into the docroots (docs/adr/0029-linked-docroot.md): beside
+// the nodes, on their filesystem; its name is no node id.
+func (l Layout) LinkPool() string { return filepath.Join(l.Dir, "nodes", ".linkpool") }
+
 // NodeFilesState is a node's filesync state directory, outside its docroot.
 func (l Layout) NodeFilesState(id string) string { return filepath.Join(l.Node(id), "filesync") }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/scalepress/scalepress/internal/fileperm"
 )
@@ -116,14 +117,20 @@ func SetPermissions(docroot string, policy fileperm.Policy, chown bool, uid, gid
 		if rel == "wp-config.php" || d.Type()&fs.ModeSymlink != 0 {
 			return nil
 		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && info.Mode().IsRegular() && st.Nlink > 1 {
+			// Linked from the link pool (ADR 29): changing it here would
+			// change every node's copy. The filesync agent made it with
+			// its owner and mode and replaces it when they must change.
+			return nil
+		}
 		if chown {
 			if err := os.Lchown(p, uid, gid); err != nil {
 				return err
 			}
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
 		}
 		if rel == "." {
 			rel = ""

@@ -1,0 +1,211 @@
+package filesync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The link pool (AgentConfig.LinkPool, docs/adr/0029-linked-docroot.md) holds
+// one immutable file per (content, mode, mtime) that the agents of one host
+// hard-link into their docroots, so that a new node's docroot costs a link
+// per file instead of a download and a copy:
+//
+//	POOL/ab/<hash>-<mode, octal>-<mtime, Unix ns>
+//
+// Safety rests on three rules. Only files PHP cannot write are linked
+// (linkable: no group or other write bit; the inode is the agent's user's,
+// and PHP runs as another user, which the node host checks before it gives
+// the agent a pool): PHP can neither write into a linked inode nor chmod
+// it. The agent never writes into a linked inode either: every update is a
+// new file renamed over the path, and a change of mode or mtime on a file
+// with other links replaces the file (writeFile) instead of changing it in
+// place. And the pool is the agent user's alone (0700): PHP cannot reach
+// its entries by their pool names, nor add one.
+
+// poolGrace is how long an entry no docroot links any more is kept: an
+// agent that just made it links it within milliseconds, and prunePool must
+// not remove it under that agent's feet (a link that fails anyway falls
+// back to a copy).
+const poolGrace = 10 * time.Minute
+
+// linkable reports whether a file of mode may be hard-linked from the pool:
+// permission bits only, and nobody but the owner may write it.
+func linkable(mode uint32) bool {
+	return mode&^0o777 == 0 && mode&0o022 == 0
+}
+
+// shared reports whether fi is a file with more than one link.
+func shared(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && fi.Mode().IsRegular() && st.Nlink > 1
+}
+
+// poolName is the pool entry of a blob with mode and mtime.
+func poolName(hash string, mode uint32, mtime time.Time) string {
+	return path.Join(hash[:2], hash+"-"+strconv.FormatUint(uint64(mode), 8)+"-"+strconv.FormatInt(mtime.UnixNano(), 10))
+}
+
+// openLinkPool opens (making it if needed) the pool directory dir, which
+// must be the agent user's and closed to everyone else.
+func openLinkPool(dir string) (*os.Root, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("link pool: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("link pool: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("link pool: %s must be a directory of uid %d", dir, os.Geteuid())
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("link pool: %w", err)
+		}
+	}
+	return os.OpenRoot(dir)
+}
+
+// linkFromPool makes the docroot's new file tmp a hard link to the pool's
+// entry for (hash, mode, mtime), downloading the entry first if the pool
+// does not have it. done is false when the link could not be made (another
+// filesystem, a link limit, an entry that is not as it must be): the caller
+// then copies, as without a pool. An error is a failed download.
+func (a *Agent) linkFromPool(ctx context.Context, hash, tmp string, mode uint32, mtime time.Time) (done bool, err error) {
+	name := poolName(hash, mode, mtime)
+	for attempt := 0; attempt < 2; attempt++ {
+		if err := a.poolEntry(ctx, name, hash, mode, mtime); err != nil {
+			return false, err
+		}
+		lerr := a.linkInto(name, tmp)
+		if lerr == nil {
+			if fi, err := a.root.Lstat(tmp); err == nil && a.poolSafe(fi, mode) {
+				return true, nil
+			}
+			a.root.Remove(tmp)
+			lerr = errors.New("the linked file is not the agent's or has another mode")
+		}
+		if errors.Is(lerr, fs.ErrNotExist) {
+			continue // pruned meanwhile: made again
+		}
+		a.poolFallback(lerr)
+		return false, nil
+	}
+	return false, nil
+}
+
+// poolEntry makes sure the pool has a safe entry name: an entry that is not
+// a regular file of the agent's user with exactly mode is removed and
+// downloaded again.
+func (a *Agent) poolEntry(ctx context.Context, name, hash string, mode uint32, mtime time.Time) error {
+	if fi, err := a.pool.Lstat(name); err == nil {
+		if a.poolSafe(fi, mode) && fi.ModTime().Equal(mtime) {
+			return nil
+		}
+		a.logger.Warn("link pool entry not as made; replaced", "entry", name, "mode", fi.Mode())
+		if err := a.pool.Remove(name); err != nil {
+			return err
+		}
+	}
+	if err := a.pool.Mkdir(path.Dir(name), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	tmp := path.Join(path.Dir(name), tempPrefix+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+	if err := a.fetchBlob(ctx, a.pool, hash, tmp, mode, mtime); err != nil {
+		return err
+	}
+	// A link, not a rename: an entry another agent made meanwhile stays,
+	// so that both docroots share it.
+	err := a.pool.Link(tmp, name)
+	a.pool.Remove(tmp)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// poolSafe reports whether fi may be shared between docroots: a regular
+// file of the agent's user whose mode is mode, which nobody else may write.
+func (a *Agent) poolSafe(fi fs.FileInfo, mode uint32) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && fi.Mode().IsRegular() && int(st.Uid) == os.Geteuid() &&
+		uint32(fi.Mode().Perm()) == mode && fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == 0 && linkable(mode)
+}
+
+// linkInto hard-links the pool's entry name to the docroot's new name tmp.
+// Both parents are opened through their roots and the link does not
+// follow a symlink, so neither side leaves its tree.
+func (a *Agent) linkInto(name, tmp string) error {
+	pd, err := a.pool.Open(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer pd.Close()
+	dd, err := a.root.Open(path.Dir(tmp))
+	if err != nil {
+		return err
+	}
+	defer dd.Close()
+	if err := unix.Linkat(int(pd.Fd()), path.Base(name), int(dd.Fd()), path.Base(tmp), 0); err != nil {
+		return &os.LinkError{Op: "link", Old: name, New: tmp, Err: err}
+	}
+	return nil
+}
+
+// poolFallback logs, once, that files are copied instead of linked.
+func (a *Agent) poolFallback(err error) {
+	if a.poolWarned.CompareAndSwap(false, true) {
+		a.logger.Warn("link pool: cannot link into the docroot; copying instead", "err", err)
+	}
+}
+
+// prunePool removes the pool's entries that no docroot links any more (one
+// link left, unchanged for poolGrace) and temporary files as old.
+func (a *Agent) prunePool(now time.Time) (removed int) {
+	if a.pool == nil {
+		return 0
+	}
+	dirs, err := fs.ReadDir(a.pool.FS(), ".")
+	if err != nil {
+		a.logger.Warn("link pool: prune", "err", err)
+		return 0
+	}
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		es, err := fs.ReadDir(a.pool.FS(), d.Name())
+		if err != nil {
+			continue
+		}
+		for _, e := range es {
+			p := path.Join(d.Name(), e.Name())
+			fi, err := a.pool.Lstat(p)
+			if err != nil {
+				continue
+			}
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok || now.Sub(time.Unix(st.Ctim.Unix())) < poolGrace {
+				continue
+			}
+			if st.Nlink <= 1 || strings.HasPrefix(e.Name(), tempPrefix) {
+				if a.pool.Remove(p) == nil {
+					removed++
+				}
+			}
+		}
+	}
+	return removed
+}

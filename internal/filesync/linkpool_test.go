@@ -1,0 +1,180 @@
+package filesync
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLinkable(t *testing.T) {
+	tests := []struct {
+		mode uint32
+		want bool
+	}{
+		{0o644, true}, {0o755, true}, {0o600, true}, {0o444, true},
+		{0o664, false}, {0o775, false}, {0o646, false}, {0o666, false},
+		{0o4755, false}, {0o2755, false}, {0o1644, false},
+	}
+	for _, tt := range tests {
+		if got := linkable(tt.mode); got != tt.want {
+			t.Errorf("linkable(%04o) = %v, want %v", tt.mode, got, tt.want)
+		}
+	}
+}
+
+func nlink(t testing.TB, p string) uint64 {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(fi.Sys().(*syscall.Stat_t).Nlink)
+}
+
+func sameFile(t testing.TB, a, b string) bool {
+	t.Helper()
+	fa, err := os.Lstat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := os.Lstat(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.SameFile(fa, fb)
+}
+
+// poolAgent adds an agent whose docroot is linked from pool, bootstrapped
+// and running.
+func (c *cluster) poolAgent(name, pool string) *testAgent {
+	ta := newTestAgent(c.t, c.srv.url, c.base, name)
+	ta.stop()
+	ta.cfg.LinkPool = pool
+	ta.open()
+	ta.bootstrap()
+	ta.start()
+	return ta
+}
+
+// TestLinkedDocroot: two docroots bootstrapped with a link pool share the
+// inodes of the files nobody but the agent may write and copy the others;
+// an update replaces a linked file by a new one (never writes into the
+// shared inode), also when only its mode or mtime changes.
+func TestLinkedDocroot(t *testing.T) {
+	c := newCluster(t)
+	origin := c.agent("node-a")
+	core, script, upload := "wp-includes/version.php", "wp-admin/run.sh", "wp-content/uploads/a.jpg"
+	origin.write(core, "<?php $v = 1;")
+	origin.write(script, "#!/bin/sh")
+	origin.write(upload, "JPEG")
+	for p, m := range map[string]os.FileMode{core: 0o644, script: 0o755, upload: 0o664} {
+		if err := os.Chmod(origin.path(p), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the origin's files with their modes in the store", func() bool {
+		for p, m := range map[string]uint32{core: 0o644, script: 0o755, upload: 0o664} {
+			if e, ok := c.srv.srv.Store().Lookup(p); !ok || e.Mode != m {
+				return false
+			}
+		}
+		return true
+	})
+	pool := filepath.Join(c.base, "pool")
+	b, d := c.poolAgent("node-b", pool), c.poolAgent("node-d", pool)
+
+	if diff := cmp.Diff(treeOf(t, origin.docroot), treeOf(t, b.docroot)); diff != "" {
+		t.Fatalf("linked docroot differs from the origin's (-origin +b):\n%s", diff)
+	}
+	if diff := cmp.Diff(treeOf(t, origin.docroot), treeOf(t, d.docroot)); diff != "" {
+		t.Fatalf("linked docroot differs from the origin's (-origin +d):\n%s", diff)
+	}
+	for _, p := range []string{core, script} {
+		if !sameFile(t, b.path(p), d.path(p)) || nlink(t, b.path(p)) != 3 {
+			t.Errorf("%s: not one inode linked from the pool into both docroots (links %d)", p, nlink(t, b.path(p)))
+		}
+	}
+	if sameFile(t, b.path(upload), d.path(upload)) || nlink(t, b.path(upload)) != 1 {
+		t.Errorf("%s (0664, PHP may write it) is shared between docroots: links %d", upload, nlink(t, b.path(upload)))
+	}
+	if fi, err := os.Stat(pool); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("pool %s: %v, mode %v; want 0700", pool, err, fi.Mode())
+	}
+
+	// An update of a linked file: a new inode on every node, the old one
+	// (still linked by the pool) unchanged.
+	oldInode := filepath.Join(c.base, "old-version.php")
+	if err := os.Link(b.path(core), oldInode); err != nil {
+		t.Fatal(err)
+	}
+	origin.write(core, "<?php $v = 2;")
+	b.waitContent(core, "<?php $v = 2;")
+	d.waitContent(core, "<?php $v = 2;")
+	if got, _ := os.ReadFile(oldInode); string(got) != "<?php $v = 1;" {
+		t.Errorf("the old linked inode was written in place: %q", got)
+	}
+	if !sameFile(t, b.path(core), d.path(core)) {
+		t.Errorf("the updated %s is not linked from the pool on both nodes", core)
+	}
+
+	// A mode-only change: replaced, not chmod-ed in place.
+	shared := filepath.Join(c.base, "shared-version.php")
+	if err := os.Link(b.path(core), shared); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(origin.path(core), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the mode change on both nodes", func() bool {
+		fb, errb := os.Stat(b.path(core))
+		fd, errd := os.Stat(d.path(core))
+		return errb == nil && errd == nil && fb.Mode().Perm() == 0o600 && fd.Mode().Perm() == 0o600
+	})
+	if fi, err := os.Stat(shared); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the shared inode's mode changed in place: %v %v", fi.Mode(), err)
+	}
+}
+
+// TestLinkedMetadataReplaced: a file of the docroot that has other links and
+// differs only in mode or mtime from a change is replaced, never changed in
+// place (writeFile).
+func TestLinkedMetadataReplaced(t *testing.T) {
+	c := newCluster(t)
+	ta := newTestAgent(t, c.srv.url, c.base, "node-a")
+	ta.bootstrap()
+	ta.write("f.php", "x")
+	other := filepath.Join(c.base, "other")
+	if err := os.Link(ta.path("f.php"), other); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Unix(1700000000, 0)
+	ch := Change{Op: OpPut, Path: "f.php", Mode: 0o600, Size: 1, Hash: hashBytes([]byte("x")), MTime: mtime.UnixNano()}
+	// The blob must be in the store for the replacement.
+	ctx := context.Background()
+	if _, err := c.srv.srv.Store().blobs.Put(ctx, ch.Hash, strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	ta.a.mu.Lock()
+	err := ta.a.writeFile(ctx, ch)
+	ta.a.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 || fi.ModTime().Equal(mtime) {
+		t.Errorf("the other link's inode changed: mode %v mtime %v", fi.Mode(), fi.ModTime())
+	}
+	got, err := os.Stat(ta.path("f.php"))
+	if err != nil || got.Mode().Perm() != 0o600 || !got.ModTime().Equal(mtime) || os.SameFile(got, fi) {
+		t.Errorf("f.php: %v, mode %v, mtime %v, same inode %v; want a new file 0600 at %v", err, got.Mode(), got.ModTime(), os.SameFile(got, fi), mtime)
+	}
+}
