@@ -178,3 +178,46 @@ func TestLinkedMetadataReplaced(t *testing.T) {
 		t.Errorf("f.php: %v, mode %v, mtime %v, same inode %v; want a new file 0600 at %v", err, got.Mode(), got.ModTime(), os.SameFile(got, fi), mtime)
 	}
 }
+
+// TestPrunePool: entries no docroot links any more go once they have been
+// unlinked for poolGrace; linked ones and young ones stay.
+func TestPrunePool(t *testing.T) {
+	c := newCluster(t)
+	origin := c.agent("node-a")
+	origin.write("keep.php", "<?php // kept")
+	origin.write("gone.php", "<?php // gone")
+	waitFor(t, 10*time.Second, "both files in the store", func() bool {
+		_, k := c.srv.srv.Store().Lookup("keep.php")
+		_, g := c.srv.srv.Store().Lookup("gone.php")
+		return k && g
+	})
+	pool := filepath.Join(c.base, "pool")
+	b := c.poolAgent("node-b", pool)
+	b.stop()
+	if err := os.Remove(b.path("gone.php")); err != nil {
+		t.Fatal(err)
+	}
+	entries := func() int {
+		n := 0
+		filepath.WalkDir(pool, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	if got := entries(); got != 2 {
+		t.Fatalf("pool entries %d, want 2", got)
+	}
+	b.open()
+	if n := b.a.prunePool(time.Now()); n != 0 {
+		t.Errorf("pruned %d entries unlinked just now, want 0", n)
+	}
+	if n := b.a.prunePool(time.Now().Add(poolGrace + time.Minute)); n != 1 || entries() != 1 {
+		t.Errorf("after the grace: pruned %d, %d left; want 1 pruned (gone.php's), 1 left", n, entries())
+	}
+	if nlink(t, b.path("keep.php")) != 2 {
+		t.Errorf("keep.php lost its pool entry")
+	}
+}
