@@ -123,10 +123,14 @@ func (a *Agent) sameContent(p string, c Change) (fs.FileInfo, bool) {
 func (a *Agent) writeFile(ctx context.Context, c Change) error {
 	p := c.Path
 	mtime := time.Unix(0, c.MTime)
-	if fi, ok := a.sameContent(p, c); ok && !shared(fi) {
-		// Already there (our own change, or a replay): only metadata. A
-		// file with other links (the link pool's) is never changed in
-		// place: that would change every docroot's copy; it is replaced.
+	fi, same := a.sameContent(p, c)
+	if same && uint32(fi.Mode().Perm()) == c.Mode && fi.ModTime().Equal(mtime) {
+		return nil // already there: our own change, or a replay
+	}
+	if same && !shared(fi) {
+		// Only metadata differs. A file with other links (the link
+		// pool's) is never changed in place: that would change every
+		// docroot's copy; it is replaced below.
 		if uint32(fi.Mode().Perm()) != c.Mode {
 			if err := a.root.Chmod(p, fs.FileMode(c.Mode)); err != nil {
 				return err
