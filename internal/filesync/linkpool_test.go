@@ -2,6 +2,7 @@ package filesync
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -220,4 +221,81 @@ func TestPrunePool(t *testing.T) {
 	if nlink(t, b.path("keep.php")) != 2 {
 		t.Errorf("keep.php lost its pool entry")
 	}
+}
+
+// BenchmarkBootstrap is a node's docroot made three ways from a store of
+// 2,600 files of 24 KB (the size of Debian's WordPress: 2,619 files, 63 MB):
+// the copy of the site tree plus a bootstrap that hashes every file (the
+// local launcher before ADR 29), a bootstrap that downloads every file (no
+// pool: a node on another host, or the first on this one), and a bootstrap
+// that links every file from a warm pool (ADR 29).
+//
+//	go test -run '^$' -bench BenchmarkBootstrap -benchtime 5x ./internal/filesync/
+func BenchmarkBootstrap(b *testing.B) {
+	base := b.TempDir()
+	site := filepath.Join(base, "site")
+	content := strings.Repeat("<?php // WordPress core file\n", 24<<10/29)
+	for i := range 2600 {
+		p := filepath.Join(site, fmt.Sprintf("wp-includes/d%02d/f%04d.php", i%100, i))
+		writeFile(b, p, fmt.Sprintf("%s// %d\n", content, i))
+	}
+	srv := startServer(b, filepath.Join(base, "files"), "", nil)
+	if _, err := Seed(context.Background(), NewClient(srv.url, testToken(ControllerID), nil), site, DefaultRules()); err != nil {
+		b.Fatal(err)
+	}
+	pool := filepath.Join(base, "pool")
+	n := 0
+	agent := func(pool string) *testAgent {
+		n++
+		ta := newTestAgent(b, srv.url, base, fmt.Sprintf("node-%d", n))
+		ta.stop()
+		ta.cfg.LinkPool = pool
+		ta.open()
+		return ta
+	}
+	agent(pool).bootstrap() // warms the pool
+	for _, mode := range []string{"copy+hash", "download", "linked"} {
+		b.Run(mode, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				var ta *testAgent
+				switch mode {
+				case "linked":
+					ta = agent(pool)
+				default:
+					ta = agent("")
+				}
+				b.StartTimer()
+				if mode == "copy+hash" {
+					if err := copyTree(site, ta.docroot); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ta.bootstrap()
+				b.StopTimer()
+				ta.stop()
+				os.RemoveAll(filepath.Dir(ta.docroot))
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// copyTree copies the regular files of src into dst, as the local launcher
+// did (wordpress.CopyTree).
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
 }
