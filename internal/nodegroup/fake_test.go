@@ -90,10 +90,12 @@ type fakeProber struct {
 	sick    map[string]bool   // Report fails
 	reports map[string]Report // by id; default: PHP ok, idle, files ready at 0
 	warmed  map[string][]string
+	// warmedAt is the files seq each node reported when it was warmed.
+	warmedAt map[string]uint64
 }
 
 func newFakeProber() *fakeProber {
-	return &fakeProber{notUp: map[string]bool{}, sick: map[string]bool{}, reports: map[string]Report{}, warmed: map[string][]string{}}
+	return &fakeProber{notUp: map[string]bool{}, sick: map[string]bool{}, reports: map[string]Report{}, warmed: map[string][]string{}, warmedAt: map[string]uint64{}}
 }
 
 func (p *fakeProber) Ready(_ context.Context, n Node) error {
@@ -121,6 +123,7 @@ func (p *fakeProber) Warm(_ context.Context, n Node, host string, paths []string
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.warmed[n.ID] = append(p.warmed[n.ID], paths...)
+	p.warmedAt[n.ID] = p.reports[n.ID].FilesSeq
 }
 
 func (p *fakeProber) set(fn func(p *fakeProber)) {

@@ -100,6 +100,39 @@ func TestWarmingWaitsForFiles(t *testing.T) {
 	})
 }
 
+// TestWarmAfterFiles: a new node is warmed only once its docroot holds the
+// store's files (a docroot bootstrapped from the store, ADR 29, is empty
+// when the node first answers: warming it then would prime nothing).
+func TestWarmAfterFiles(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Scaling.Count = 1
+		h := newHarness(t, cfg, func(context.Context) (uint64, error) { return 5, nil })
+		h.p.set(func(p *fakeProber) { p.reports["node-1"] = Report{PHPOK: true, FilesReady: true, FilesSeq: 5} })
+		if err := h.g.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		h.p.set(func(p *fakeProber) { p.reports["node-2"] = Report{PHPOK: true, FilesReady: false} })
+		done := h.g.launch(t.Context(), "test")
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		h.p.set(func(p *fakeProber) {
+			if got := p.warmed["node-2"]; len(got) != 0 {
+				t.Errorf("node-2 warmed with %q before its docroot was bootstrapped", got)
+			}
+			p.reports["node-2"] = Report{PHPOK: true, FilesReady: true, FilesSeq: 5}
+		})
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		h.p.set(func(p *fakeProber) {
+			if len(p.warmed["node-2"]) == 0 || p.warmedAt["node-2"] != 5 {
+				t.Errorf("node-2 warmed with %q at files seq %d, want warmed at 5", p.warmed["node-2"], p.warmedAt["node-2"])
+			}
+		})
+	})
+}
+
 // TestFilesNotInSyncFails: a node whose docroot does not catch up within
 // FilesTimeout fails and is stopped.
 func TestFilesNotInSyncFails(t *testing.T) {

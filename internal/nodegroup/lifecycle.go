@@ -13,8 +13,8 @@ import (
 const pollInterval = 100 * time.Millisecond
 
 // launch adds a pending node and starts it in a goroutine the group owns:
-// pending until it answers, warming while its opcache is primed and its
-// docroot catches up, then in service. The channel gets nil once it is in
+// pending until it answers, warming while its docroot catches up and then
+// its opcache is primed, then in service. The channel gets nil once it is in
 // service, or why it is not.
 func (g *Group) launch(ctx context.Context, reason string) <-chan error {
 	g.mu.Lock()
@@ -56,15 +56,22 @@ func (g *Group) bringUp(ctx context.Context, want Node, key string) error {
 	if !g.moveIf(key, api.NodePending, api.NodeWarming) {
 		return g.gone(got)
 	}
+	// The docroot first: a node whose docroot its filesync agent makes
+	// from the store (linked, ADR 29, or on another host) answers before
+	// it has its files, and warming it then primes nothing.
+	if err := g.waitFiles(ctx, got, key); err != nil {
+		return g.launchFailed(key, got, err)
+	}
 	if g.serving() {
 		g.warm(ctx, got)
+		// And the changes made while it warmed.
+		if err := g.waitFiles(ctx, got, key); err != nil {
+			return g.launchFailed(key, got, err)
+		}
 	} else {
 		// Nothing serves yet (up, or every node lost): a cold node now
 		// beats a warm one later; its first requests warm it.
 		g.logger.Info("node not warmed: no node in service", "node", got.ID)
-	}
-	if err := g.waitFiles(ctx, got, key); err != nil {
-		return g.launchFailed(key, got, err)
 	}
 	if !g.moveIf(key, api.NodeWarming, api.NodeInService) {
 		return g.gone(got)
