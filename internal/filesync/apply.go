@@ -167,10 +167,16 @@ func (a *Agent) tempName(p string) string {
 }
 
 // download writes blob hash to the new file tmp with mode and mtime; on
-// error tmp is removed. A file PHP may not write is hard-linked from the
-// host's link pool when the agent has one (linkpool.go); else, or when the
-// link cannot be made, the blob fetched ahead (prefetch.go) is taken, else
-// the blob is fetched now.
+// error tmp is removed. The content comes from the first of (ADR 29 and
+// ADR 12, "Fetching ahead"):
+//
+//  1. the host's link pool, for a file PHP may not write (linkable) when
+//     the agent has a pool: a hard link to the pool's entry; an entry the
+//     pool lacks is made from the blob fetched ahead if there is one, else
+//     downloaded into the pool (linkFromPool);
+//  2. the blob fetched ahead (prefetch.go), renamed into place: a file PHP
+//     may write, no pool, or a link that cannot be made;
+//  3. a fetch from the files role now.
 func (a *Agent) download(ctx context.Context, hash, tmp string, mode uint32, mtime time.Time) error {
 	if a.pool != nil && linkable(mode) {
 		done, err := a.linkFromPool(ctx, hash, tmp, mode, mtime)

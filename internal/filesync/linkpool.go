@@ -79,15 +79,32 @@ func openLinkPool(dir string) (*os.Root, error) {
 }
 
 // linkFromPool makes the docroot's new file tmp a hard link to the pool's
-// entry for (hash, mode, mtime), downloading the entry first if the pool
-// does not have it. done is false when the link could not be made (another
-// filesystem, a link limit, an entry that is not as it must be): the caller
-// then copies, as without a pool. An error is a failed download.
+// entry for (hash, mode, mtime). An entry the pool does not have yet is
+// made from the blob fetched ahead (prefetch.go) if there is one, else
+// downloaded into the pool: a blob is never fetched twice for one file.
+// done is false when the link could not be made (another filesystem, a
+// link limit, an entry that is not as it must be): the caller then copies,
+// as without a pool. An error is a failed download.
 func (a *Agent) linkFromPool(ctx context.Context, hash, tmp string, mode uint32, mtime time.Time) (done bool, err error) {
 	name := poolName(hash, mode, mtime)
 	for attempt := 0; attempt < 2; attempt++ {
-		if err := a.poolEntry(ctx, name, hash, mode, mtime); err != nil {
+		ok, err := a.poolCheck(name, mode, mtime)
+		if err != nil {
 			return false, err
+		}
+		if !ok {
+			if a.takeFetched(ctx, hash, tmp, mode, mtime) {
+				if a.addToPool(tmp, name, mode) {
+					return true, nil
+				}
+				// Another agent made the entry meanwhile: link that one,
+				// so that both docroots share it.
+				a.root.Remove(tmp)
+				continue
+			}
+			if err := a.poolEntry(ctx, name, hash, mode, mtime); err != nil {
+				return false, err
+			}
 		}
 		lerr := a.linkInto(name, tmp)
 		if lerr == nil {
@@ -106,19 +123,35 @@ func (a *Agent) linkFromPool(ctx context.Context, hash, tmp string, mode uint32,
 	return false, nil
 }
 
-// poolEntry makes sure the pool has a safe entry name: an entry that is not
-// a regular file of the agent's user with exactly mode is removed and
-// downloaded again.
-func (a *Agent) poolEntry(ctx context.Context, name, hash string, mode uint32, mtime time.Time) error {
-	if fi, err := a.pool.Lstat(name); err == nil {
-		if a.poolSafe(fi, mode) && fi.ModTime().Equal(mtime) {
-			return nil
-		}
-		a.logger.Warn("link pool entry not as made; replaced", "entry", name, "mode", fi.Mode())
-		if err := a.pool.Remove(name); err != nil {
-			return err
-		}
+// poolHas reports whether the pool holds a safe entry name for mode and
+// mtime. It changes nothing: the prefetcher's reader asks it beside the
+// applier.
+func (a *Agent) poolHas(name string, mode uint32, mtime time.Time) bool {
+	fi, err := a.pool.Lstat(name)
+	return err == nil && a.poolSafe(fi, mode) && fi.ModTime().Equal(mtime)
+}
+
+// poolCheck reports whether the pool holds a safe entry name; an entry that
+// is not a regular file of the agent's user with exactly mode and mtime is
+// removed (and reported missing).
+func (a *Agent) poolCheck(name string, mode uint32, mtime time.Time) (bool, error) {
+	fi, err := a.pool.Lstat(name)
+	if err != nil {
+		return false, nil
 	}
+	if a.poolSafe(fi, mode) && fi.ModTime().Equal(mtime) {
+		return true, nil
+	}
+	a.logger.Warn("link pool entry not as made; replaced", "entry", name, "mode", fi.Mode())
+	if err := a.pool.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return false, nil
+}
+
+// poolEntry downloads the pool's entry name: the blob goes to a temporary
+// file in the pool, with mode and mtime, which is linked to name.
+func (a *Agent) poolEntry(ctx context.Context, name, hash string, mode uint32, mtime time.Time) error {
 	if err := a.pool.Mkdir(path.Dir(name), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
@@ -136,6 +169,32 @@ func (a *Agent) poolEntry(ctx context.Context, name, hash string, mode uint32, m
 	return nil
 }
 
+// addToPool makes the docroot's new file tmp, a blob fetched ahead that the
+// agent just took with mode and mtime, the pool's entry name too (a link),
+// so that later docroots link it. It reports false only when the pool
+// already has name (another agent made it meanwhile): tmp is then a copy,
+// which the caller replaces by a link to that entry. Otherwise tmp is done:
+// linked, or a copy of its own when the pool cannot take it (the fallback,
+// logged once).
+func (a *Agent) addToPool(tmp, name string, mode uint32) bool {
+	fi, err := a.root.Lstat(tmp)
+	if err != nil || !a.poolSafe(fi, mode) {
+		return true // not shareable (the agent made it, so never): a copy
+	}
+	if err := a.pool.Mkdir(path.Dir(name), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		a.poolFallback(err)
+		return true
+	}
+	err = linkBetween(a.root, tmp, a.pool, name)
+	if errors.Is(err, fs.ErrExist) {
+		return false
+	}
+	if err != nil {
+		a.poolFallback(err)
+	}
+	return true
+}
+
 // poolSafe reports whether fi may be shared between docroots: a regular
 // file of the agent's user whose mode is mode, which nobody else may write.
 func (a *Agent) poolSafe(fi fs.FileInfo, mode uint32) bool {
@@ -145,21 +204,26 @@ func (a *Agent) poolSafe(fi fs.FileInfo, mode uint32) bool {
 }
 
 // linkInto hard-links the pool's entry name to the docroot's new name tmp.
-// Both parents are opened through their roots and the link does not
-// follow a symlink, so neither side leaves its tree.
 func (a *Agent) linkInto(name, tmp string) error {
-	pd, err := a.pool.Open(path.Dir(name))
+	return linkBetween(a.pool, name, a.root, tmp)
+}
+
+// linkBetween hard-links from's old to to's new. Both parents are opened
+// through their roots and the link does not follow a symlink, so neither
+// side leaves its tree.
+func linkBetween(from *os.Root, old string, to *os.Root, new string) error {
+	od, err := from.Open(path.Dir(old))
 	if err != nil {
 		return err
 	}
-	defer pd.Close()
-	dd, err := a.root.Open(path.Dir(tmp))
+	defer od.Close()
+	nd, err := to.Open(path.Dir(new))
 	if err != nil {
 		return err
 	}
-	defer dd.Close()
-	if err := unix.Linkat(int(pd.Fd()), path.Base(name), int(dd.Fd()), path.Base(tmp), 0); err != nil {
-		return &os.LinkError{Op: "link", Old: name, New: tmp, Err: err}
+	defer nd.Close()
+	if err := unix.Linkat(int(od.Fd()), path.Base(old), int(nd.Fd()), path.Base(new), 0); err != nil {
+		return &os.LinkError{Op: "link", Old: old, New: new, Err: err}
 	}
 	return nil
 }

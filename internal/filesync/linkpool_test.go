@@ -3,9 +3,13 @@ package filesync
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -298,4 +302,196 @@ func copyTree(src, dst string) error {
 		}
 		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
 	})
+}
+
+// newPoolRig is a prefetchRig whose agent has a link pool and a files role
+// that counts blob GETs and refuses each (503): what download writes must
+// come from the pool or the blobs fetched ahead. The fake fetches ahead
+// are released at once.
+func newPoolRig(t *testing.T, cs []Change, setup func(*prefetchRig)) (r *prefetchRig, pool string, gets *atomic.Int64) {
+	t.Helper()
+	gets = new(atomic.Int64)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		gets.Add(1)
+		http.Error(w, "blob GETs are not expected here", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(hs.Close)
+	pool = filepath.Join(t.TempDir(), "pool")
+	r = newPrefetchRig(t, 4, 1<<20, cs, func(r *prefetchRig) {
+		p, err := openLinkPool(pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		r.a.pool = p
+		r.a.client = NewClient(hs.URL, "", nil)
+		r.a.cfg.RequestTimeout = 10 * time.Second
+		if setup != nil {
+			setup(r)
+		}
+	})
+	close(r.f.release)
+	t.Cleanup(r.close)
+	return r, pool, gets
+}
+
+// putPoolEntry writes the pool's entry for (hash, mode, mtime) as another
+// node's agent on the host would have made it.
+func putPoolEntry(t *testing.T, pool, hash string, mode uint32, mtime time.Time, content string) string {
+	t.Helper()
+	p := filepath.Join(pool, poolName(hash, mode, mtime))
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, fs.FileMode(mode)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitFetched waits until the fetch ahead of hash ended.
+func waitFetched(t *testing.T, p *prefetcher, hash string) {
+	t.Helper()
+	p.mu.Lock()
+	e, ok := p.blobs[hash]
+	p.mu.Unlock()
+	if !ok {
+		t.Fatalf("%s was not fetched ahead", hash)
+	}
+	<-e.done
+}
+
+// TestDownloadOrder: download's order with a link pool and blobs fetched
+// ahead (ADR 29, ADR 12): a file PHP may not write is linked from the pool
+// — the pool's entry when it has one, else the blob fetched ahead becomes
+// the entry, never a second GET and never a copy —, and a file PHP may
+// write takes the blob fetched ahead. The files role refuses every GET, so
+// a fetch in the wrong place fails the download.
+func TestDownloadOrder(t *testing.T) {
+	mtime := time.Unix(1700000000, 0)
+	put := func(p string, mode uint32) Change {
+		return Change{Seq: 1, Op: OpPut, Path: p, Mode: mode, Size: 8, Hash: "h00", MTime: mtime.UnixNano(), Origin: "node-a"}
+	}
+	tests := []struct {
+		name string
+		c    Change
+		// entryAfterFetch: another agent on the host makes the pool's
+		// entry after this one fetched the blob ahead.
+		entryAfterFetch bool
+		want            string // content
+		wantLinked      bool   // the file is the pool's entry
+		wantAhead       int64  // blobs taken from the stage
+	}{
+		{"linkable, fetched ahead, not in the pool", put("wp-includes/a.php", 0o644), false, "blob h00", true, 1},
+		{"linkable, fetched ahead, then in the pool", put("wp-includes/a.php", 0o644), true, "pool h00", true, 0},
+		{"writable by PHP, fetched ahead", put("wp-content/uploads/a.jpg", 0o664), false, "blob h00", false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, pool, gets := newPoolRig(t, []Change{tt.c}, nil)
+			c, err := r.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFetched(t, r.p, c.Hash)
+			entry := filepath.Join(pool, poolName(c.Hash, c.Mode, mtime))
+			if tt.entryAfterFetch {
+				putPoolEntry(t, pool, c.Hash, c.Mode, mtime, "pool h00")
+			}
+			if err := r.a.download(context.Background(), c.Hash, "f.tmp", c.Mode, mtime); err != nil {
+				t.Fatalf("download: %v", err)
+			}
+			r.a.passed(c.Seq)
+			tmp := filepath.Join(r.a.root.Name(), "f.tmp")
+			b, err := os.ReadFile(tmp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Lstat(tmp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tt.want || uint32(fi.Mode().Perm()) != c.Mode || !fi.ModTime().Equal(mtime) {
+				t.Errorf("file: %q mode %o mtime %v, want %q mode %o mtime %v", b, fi.Mode().Perm(), fi.ModTime(), tt.want, c.Mode, mtime)
+			}
+			linked := false
+			if _, err := os.Lstat(entry); err == nil {
+				linked = sameFile(t, tmp, entry)
+			}
+			if linked != tt.wantLinked || (tt.wantLinked && nlink(t, tmp) != 2) || (!tt.wantLinked && nlink(t, tmp) != 1) {
+				t.Errorf("linked from the pool: %v (links %d), want %v", linked, nlink(t, tmp), tt.wantLinked)
+			}
+			if !tt.wantLinked {
+				if _, err := os.Lstat(entry); err == nil {
+					t.Errorf("a file PHP may write has a pool entry %s", entry)
+				}
+			}
+			if n := gets.Load(); n != 0 {
+				t.Errorf("blob GETs by download: %d, want 0 (the pool or the stage has it)", n)
+			}
+			if n := r.a.fetchedAhead.Load(); n != tt.wantAhead {
+				t.Errorf("blobs taken from the stage: %d, want %d", n, tt.wantAhead)
+			}
+			if d := cmp.Diff(map[string]int{"h00": 1}, r.f.calls); d != "" {
+				t.Errorf("fetches ahead (-want +got):\n%s", d)
+			}
+			if s := stagedFiles(t, r.a.root); len(s) != 0 {
+				t.Errorf("staged blobs left after the change passed: %v", s)
+			}
+		})
+	}
+}
+
+// TestPrefetchSkipsPooled: a put the pool can link (linkable mode, the
+// pool holds its content with that mode and mtime) is not fetched ahead;
+// a put PHP may write, or one whose pool entry has another mtime, is. The
+// pooled put is then linked with no GET.
+func TestPrefetchSkipsPooled(t *testing.T) {
+	mtime := time.Unix(1700000000, 0)
+	cs := []Change{
+		{Seq: 1, Op: OpPut, Path: "wp-includes/a.php", Mode: 0o644, Size: 8, Hash: "h00", MTime: mtime.UnixNano(), Origin: "node-a"},
+		{Seq: 2, Op: OpPut, Path: "wp-content/uploads/b.jpg", Mode: 0o664, Size: 8, Hash: "h01", MTime: mtime.UnixNano(), Origin: "node-a"},
+		{Seq: 3, Op: OpPut, Path: "wp-includes/c.php", Mode: 0o644, Size: 8, Hash: "h02", MTime: mtime.UnixNano(), Origin: "node-a"},
+	}
+	var entry string
+	r, _, gets := newPoolRig(t, cs, func(r *prefetchRig) {
+		pool := r.a.pool.Name()
+		entry = putPoolEntry(t, pool, "h00", 0o644, mtime, "pool h00")
+		putPoolEntry(t, pool, "h01", 0o664, mtime, "pool h01")                  // never linked: 0664
+		putPoolEntry(t, pool, "h02", 0o644, mtime.Add(time.Second), "pool h02") // another mtime
+	})
+	var got []string
+	for range cs {
+		c, err := r.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Seq == 1 {
+			if err := r.a.download(context.Background(), c.Hash, "a.tmp", c.Mode, mtime); err != nil {
+				t.Fatalf("download of the pooled file: %v", err)
+			}
+			if !sameFile(t, filepath.Join(r.a.root.Name(), "a.tmp"), entry) {
+				t.Errorf("the pooled file is not linked from the pool")
+			}
+			r.a.passed(c.Seq)
+			got = append(got, "linked")
+			continue
+		}
+		got = append(got, r.apply(t, c))
+	}
+	if d := cmp.Diff([]string{"linked", "blob h01", "blob h02"}, got); d != "" {
+		t.Errorf("contents (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(map[string]int{"h01": 1, "h02": 1}, r.f.calls); d != "" {
+		t.Errorf("fetches ahead (-want +got):\n%s", d)
+	}
+	if n := gets.Load(); n != 0 {
+		t.Errorf("blob GETs: %d, want 0", n)
+	}
 }

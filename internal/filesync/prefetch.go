@@ -19,7 +19,10 @@ var fetchDir = path.Join(stageDir, "fetch")
 // staged, into fetchDir. The applier still applies every change in log
 // order, one at a time, under the agent's lock: when a put's blob is needed
 // (download), it is taken from the stage if it was fetched, else fetched
-// then as without a prefetcher. A prefetch that fails is not retried: the
+// then as without a prefetcher. With a link pool (ADR 29) a file the pool
+// can link is linked first: such a put is not fetched ahead when the pool
+// has its entry, and a blob fetched ahead for one it lacks becomes the
+// pool's entry (download's order). A prefetch that fails is not retried: the
 // applier's own download is the retry, with the errors it has always had.
 // Nothing a prefetch does is seen in the docroot until the applier renames
 // a blob into place, so a delete or a rename after a put still wins, and a
@@ -135,14 +138,18 @@ func (p *prefetcher) read(st interface {
 // schedule starts fetching the blob of put c unless it need not or cannot
 // be: c is not a put, this node made it (the content is here), the docroot
 // already holds a file of its size and mtime (a replay; the applier checks
-// its hash), or its blob is larger than the bytes left (the applier fetches
-// it in turn). It waits for a free slot.
+// its hash), the host's link pool already holds the file and c's mode lets
+// the applier link it (ADR 29), or its blob is larger than the bytes left
+// (the applier fetches it in turn). It waits for a free slot.
 func (p *prefetcher) schedule(c Change) {
 	if c.Op != OpPut || c.Origin == p.a.cfg.NodeID || p.a.rules.ignored(c.Path) {
 		return
 	}
 	if fi, err := p.a.root.Lstat(c.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == c.Size && fi.ModTime().UnixNano() == c.MTime {
 		return
+	}
+	if p.a.pool != nil && linkable(c.Mode) && p.a.poolHas(poolName(c.Hash, c.Mode, time.Unix(0, c.MTime)), c.Mode, time.Unix(0, c.MTime)) {
+		return // the applier links the pool's entry (linkpool.go)
 	}
 	p.mu.Lock()
 	if e, ok := p.blobs[c.Hash]; ok {
