@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/statedir"
 	"github.com/scalepress/scalepress/test/hosts"
 )
 
@@ -247,6 +248,7 @@ func TestSiteAcrossHosts(t *testing.T) {
 	if hs := distinct(three); len(hs) != 3 {
 		t.Errorf("3 nodes on hosts %v, want one per Nomad client (spread): %v", hs, three)
 	}
+	logBootstraps(t, base, nodeHostNames)
 	for i := range 6 {
 		if code, body := get(fmt.Sprintf("/?s=multihost-%d", i)); code != http.StatusOK {
 			t.Errorf("uncached search with 3 nodes: %d %.300s", code, body)
@@ -275,6 +277,34 @@ func TestSiteAcrossHosts(t *testing.T) {
 	}
 	if code, _ := get("/"); code != 0 {
 		t.Errorf("the edge still answers after down: %d", code)
+	}
+}
+
+// logBootstraps logs, for each node host, how its nodes' filesync agents
+// made their docroots (the "docroot bootstrapped" lines: linked=true when
+// the host's link pool was used, ADR 29) and how many entries the host's
+// pool holds.
+func logBootstraps(t *testing.T, base string, hostNames []string) {
+	t.Helper()
+	for _, h := range hostNames {
+		logs, _ := filepath.Glob(filepath.Join(base, h, "logs", "*-filesync.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			for line := range strings.Lines(string(b)) {
+				if strings.Contains(line, "docroot bootstrapped") {
+					t.Logf("%s %s: %s", h, filepath.Base(l), strings.TrimSpace(line))
+				}
+			}
+		}
+		entries := 0
+		pool := statedir.Layout{Dir: filepath.Join(base, h)}.LinkPool()
+		filepath.WalkDir(pool, func(_ string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				entries++
+			}
+			return nil
+		})
+		t.Logf("%s: link pool %s: %d entries", h, pool, entries)
 	}
 }
 
