@@ -93,15 +93,6 @@ func (a *Agent) linkFromPool(ctx context.Context, hash, tmp string, mode uint32,
 			return false, err
 		}
 		if !ok {
-			if a.takeFetched(ctx, hash, tmp, mode, mtime) {
-				if a.addToPool(tmp, name, mode) {
-					return true, nil
-				}
-				// Another agent made the entry meanwhile: link that one,
-				// so that both docroots share it.
-				a.root.Remove(tmp)
-				continue
-			}
 			if err := a.poolEntry(ctx, name, hash, mode, mtime); err != nil {
 				return false, err
 			}
@@ -149,15 +140,20 @@ func (a *Agent) poolCheck(name string, mode uint32, mtime time.Time) (bool, erro
 	return false, nil
 }
 
-// poolEntry downloads the pool's entry name: the blob goes to a temporary
-// file in the pool, with mode and mtime, which is linked to name.
+// poolEntry makes the pool's entry name: the blob fetched ahead for it, if
+// any, else the blob downloaded now, goes to a temporary file in the pool
+// with mode and mtime, which is linked to name. The blob fetched ahead is
+// moved from the agent's stage (0700, never PHP's) straight into the pool:
+// nothing of an entry ever passes through a directory PHP may write.
 func (a *Agent) poolEntry(ctx context.Context, name, hash string, mode uint32, mtime time.Time) error {
 	if err := a.pool.Mkdir(path.Dir(name), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	tmp := path.Join(path.Dir(name), tempPrefix+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
-	if err := a.fetchBlob(ctx, a.pool, hash, tmp, mode, mtime); err != nil {
-		return err
+	if !a.takeFetchedInto(ctx, a.pool, hash, tmp, mode, mtime) {
+		if err := a.fetchBlob(ctx, a.pool, hash, tmp, mode, mtime); err != nil {
+			return err
+		}
 	}
 	// A link, not a rename: an entry another agent made meanwhile stays,
 	// so that both docroots share it.
@@ -167,32 +163,6 @@ func (a *Agent) poolEntry(ctx context.Context, name, hash string, mode uint32, m
 		return err
 	}
 	return nil
-}
-
-// addToPool makes the docroot's new file tmp, a blob fetched ahead that the
-// agent just took with mode and mtime, the pool's entry name too (a link),
-// so that later docroots link it. It reports false only when the pool
-// already has name (another agent made it meanwhile): tmp is then a copy,
-// which the caller replaces by a link to that entry. Otherwise tmp is done:
-// linked, or a copy of its own when the pool cannot take it (the fallback,
-// logged once).
-func (a *Agent) addToPool(tmp, name string, mode uint32) bool {
-	fi, err := a.root.Lstat(tmp)
-	if err != nil || !a.poolSafe(fi, mode) {
-		return true // not shareable (the agent made it, so never): a copy
-	}
-	if err := a.pool.Mkdir(path.Dir(name), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		a.poolFallback(err)
-		return true
-	}
-	err = linkBetween(a.root, tmp, a.pool, name)
-	if errors.Is(err, fs.ErrExist) {
-		return false
-	}
-	if err != nil {
-		a.poolFallback(err)
-	}
-	return true
 }
 
 // poolSafe reports whether fi may be shared between docroots: a regular
@@ -206,6 +176,24 @@ func (a *Agent) poolSafe(fi fs.FileInfo, mode uint32) bool {
 // linkInto hard-links the pool's entry name to the docroot's new name tmp.
 func (a *Agent) linkInto(name, tmp string) error {
 	return linkBetween(a.pool, name, a.root, tmp)
+}
+
+// renameBetween renames from's old to to's new, as linkBetween links.
+func renameBetween(from *os.Root, old string, to *os.Root, new string) error {
+	od, err := from.Open(path.Dir(old))
+	if err != nil {
+		return err
+	}
+	defer od.Close()
+	nd, err := to.Open(path.Dir(new))
+	if err != nil {
+		return err
+	}
+	defer nd.Close()
+	if err := unix.Renameat(int(od.Fd()), path.Base(old), int(nd.Fd()), path.Base(new)); err != nil {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: err}
+	}
+	return nil
 }
 
 // linkBetween hard-links from's old to to's new. Both parents are opened

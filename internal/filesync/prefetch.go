@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sync"
 	"sync/atomic"
@@ -207,9 +208,10 @@ func (p *prefetcher) dropLocked(e *fetched) {
 }
 
 // take moves the blob hash, if it was fetched ahead, to the new file tmp
-// with mode and mtime, and reports whether it did; false leaves the fetch
-// to the caller. It waits for a fetch in flight.
-func (p *prefetcher) take(ctx context.Context, hash, tmp string, mode uint32, mtime time.Time) bool {
+// of dst (the docroot, or the link pool) with mode and mtime, and reports
+// whether it did; false leaves the fetch to the caller. It waits for a
+// fetch in flight.
+func (p *prefetcher) take(ctx context.Context, dst *os.Root, hash, tmp string, mode uint32, mtime time.Time) bool {
 	p.mu.Lock()
 	e, ok := p.blobs[hash]
 	p.mu.Unlock()
@@ -228,24 +230,29 @@ func (p *prefetcher) take(ctx context.Context, hash, tmp string, mode uint32, mt
 	}
 	if e.refs > 1 {
 		// A later put of the same content follows: leave it a copy.
-		if p.a.copyLocal(e.name, tmp, mode, mtime) != nil {
+		if copyBetween(p.a.root, e.name, dst, tmp, mode, mtime) != nil {
 			return false
 		}
 		p.a.fetchedAhead.Add(1)
 		return true
 	}
-	err := p.a.root.Rename(e.name, tmp)
+	var err error
+	if dst == p.a.root {
+		err = dst.Rename(e.name, tmp)
+	} else {
+		err = renameBetween(p.a.root, e.name, dst, tmp)
+	}
 	if err != nil {
 		return false
 	}
 	e.name = ""
 	p.bytes -= e.size
 	e.size = 0
-	if err = p.a.root.Chmod(tmp, fs.FileMode(mode)); err == nil {
-		err = p.a.root.Chtimes(tmp, mtime, mtime)
+	if err = dst.Chmod(tmp, fs.FileMode(mode)); err == nil {
+		err = dst.Chtimes(tmp, mtime, mtime)
 	}
 	if err != nil {
-		p.a.root.Remove(tmp)
+		dst.Remove(tmp)
 		return false
 	}
 	p.a.fetchedAhead.Add(1)
@@ -285,11 +292,17 @@ func (p *prefetcher) stop(cut func()) {
 	}
 }
 
-// takeFetched is prefetcher.take for the agent's current prefetcher, if
-// any.
+// takeFetched is prefetcher.take into the docroot for the agent's current
+// prefetcher, if any.
 func (a *Agent) takeFetched(ctx context.Context, hash, tmp string, mode uint32, mtime time.Time) bool {
+	return a.takeFetchedInto(ctx, a.root, hash, tmp, mode, mtime)
+}
+
+// takeFetchedInto is prefetcher.take into dst for the agent's current
+// prefetcher, if any.
+func (a *Agent) takeFetchedInto(ctx context.Context, dst *os.Root, hash, tmp string, mode uint32, mtime time.Time) bool {
 	p := a.pre.Load()
-	return p != nil && p.take(ctx, hash, tmp, mode, mtime)
+	return p != nil && p.take(ctx, dst, hash, tmp, mode, mtime)
 }
 
 // passed is prefetcher.passed for the agent's current prefetcher, if any.

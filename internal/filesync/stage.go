@@ -316,12 +316,18 @@ func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Chan
 
 // copyLocal copies the docroot's file src to the new file dst.
 func (a *Agent) copyLocal(src, dst string, mode uint32, mtime time.Time) error {
-	in, err := a.root.Open(src)
+	return copyBetween(a.root, src, a.root, dst, mode, mtime)
+}
+
+// copyBetween copies from's file src to the new file dst of to, with mode
+// and mtime; on error dst is removed.
+func copyBetween(from *os.Root, src string, to *os.Root, dst string, mode uint32, mtime time.Time) error {
+	in, err := from.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := a.root.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	out, err := to.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -333,10 +339,10 @@ func (a *Agent) copyLocal(src, dst string, mode uint32, mtime time.Time) error {
 		err = cerr
 	}
 	if err == nil {
-		err = a.root.Chtimes(dst, mtime, mtime)
+		err = to.Chtimes(dst, mtime, mtime)
 	}
 	if err != nil {
-		a.root.Remove(dst)
+		to.Remove(dst)
 	}
 	return err
 }
