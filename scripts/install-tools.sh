@@ -20,10 +20,13 @@
 #                                      symlinks to the above; what the tests run
 #                                      (test/tools.Path; keep the two in step)
 #
-# Idempotent; when both are cached it checks them and returns in well under a
-# second. A build goes to a temporary name and is renamed only once it runs and
-# reports the pinned version, so a failed or interrupted build leaves nothing
-# behind. Cold, nomad takes several minutes (docs/multi-host.md "Tooling").
+# Idempotent; when all are cached it checks them and returns in well under a
+# second. The four are installed concurrently (each output shown once it is
+# done, in the order above): the builds overlap their module downloads and
+# links, so a cold run takes about as long as nomad alone. A build goes to a
+# temporary name and is renamed only once it runs and reports the pinned
+# version, so a failed or interrupted build leaves nothing behind. Cold, nomad
+# takes several minutes (docs/multi-host.md "Tooling").
 #
 # `make tools` runs this, and `make test` runs `make tools`; `make up` does not
 # (one machine needs no Nomad).
@@ -58,10 +61,9 @@ if ! flock -n 9; then
 fi
 
 # A build in progress lives in $tmp, never at its final name; an interrupted
-# or failed run removes it.
+# or failed install removes it (each install runs in a subshell of its own,
+# with its own $tmp and traps: see install_bg).
 tmp=
-trap 'if [[ -n $tmp ]]; then rm -rf "$tmp"; fi' EXIT
-trap 'exit 130' INT TERM HUP
 
 gover=$("$GO" env GOVERSION)
 nomad_key=$({ cat "$mod/go.mod" "$mod/go.sum"; "$GO" version; } | sha256sum | cut -c1-16)
@@ -152,7 +154,32 @@ build_h2spec() {
     github.com/summerwind/h2spec/cmd/h2spec)
 }
 
-install nomad "nomad-$nomad_key"
-install versitygw "versitygw-$VERSITYGW_VERSION-$gover"
-install pebble "pebble-$PEBBLE_VERSION-$gover"
-install h2spec "h2spec-$h2spec_key"
+# install_bg NAME DIR: install NAME DIR in a background subshell, its output
+# into $logs/NAME. The subshell removes its own build in progress when it
+# exits (a failed build, or a signal forwarded by the trap below).
+logs=$(mktemp -d "${TMPDIR:-/tmp}/install-tools.XXXXXX")
+pids=()
+names=()
+install_bg() {
+  (
+    trap 'if [[ -n $tmp ]]; then rm -rf "$tmp"; fi' EXIT
+    trap 'exit 130' INT TERM HUP
+    install "$@"
+  ) >"$logs/$1" 2>&1 &
+  pids+=($!)
+  names+=("$1")
+}
+trap 'rm -rf "$logs"' EXIT
+trap 'if ((${#pids[@]})); then kill "${pids[@]}" 2>/dev/null; wait; fi; exit 130' INT TERM HUP
+
+install_bg nomad "nomad-$nomad_key"
+install_bg versitygw "versitygw-$VERSITYGW_VERSION-$gover"
+install_bg pebble "pebble-$PEBBLE_VERSION-$gover"
+install_bg h2spec "h2spec-$h2spec_key"
+
+failed=()
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then failed+=("${names[$i]}"); fi
+  cat "$logs/${names[$i]}"
+done
+((${#failed[@]} == 0)) || die "not installed: ${failed[*]} (output above)"

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,9 +64,13 @@ func TestInstallScript(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
+	// builds lists the go commands run, sorted: the script runs its
+	// installs concurrently, so they log in any order.
 	builds := func() string {
 		b, _ := os.ReadFile(log)
-		return strings.Join(strings.Fields(string(b)), " ")
+		f := strings.Fields(string(b))
+		slices.Sort(f)
+		return strings.Join(f, " ")
 	}
 	// installed lists every file and link in the cache but the lock file.
 	installed := func(t *testing.T) []string {
@@ -121,8 +126,18 @@ func TestInstallScript(t *testing.T) {
 		if err == nil || !strings.Contains(out, "does not report the pinned version") {
 			t.Fatalf("install-tools with a nomad reporting v1.7.0: err %v, output:\n%s", err, out)
 		}
-		if got := installed(t); len(got) != 0 {
-			t.Errorf("after a wrong-version build the cache holds %q, want nothing", got)
+		// The other tools install on their own (concurrently): none of
+		// nomad is installed, nor left half-built.
+		for _, f := range installed(t) {
+			if strings.Contains(f, "nomad") || strings.Contains(f, "/.") {
+				t.Errorf("after a wrong-version nomad build the cache holds %s", f)
+			}
+		}
+		if !strings.Contains(out, "not installed: nomad (") {
+			t.Errorf("output does not name nomad as not installed:\n%s", out)
+		}
+		if err := os.RemoveAll(cache); err != nil { // the next subtest builds all four
+			t.Fatal(err)
 		}
 	})
 	t.Run("build", func(t *testing.T) {
@@ -130,7 +145,7 @@ func TestInstallScript(t *testing.T) {
 		if err != nil {
 			t.Fatalf("install-tools: %v\n%s", err, out)
 		}
-		if got, want := builds(), "build install install build"; got != want {
+		if got, want := builds(), "build build install install"; got != want {
 			t.Errorf("go commands run: %q, want %q", got, want)
 		}
 		for _, want := range []string{"nomad " + NomadVersion + " built in ", "versitygw " + VersitygwVersion + " built in "} {
