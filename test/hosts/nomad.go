@@ -150,6 +150,17 @@ server {
 `
 	nm.Server = startNomadAgent(t, bin, server, dir, serverHCL)
 
+	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyWithin)
+	defer cancel()
+	// The clients start once the server has a leader: a client whose first
+	// registration fails (no leader yet, or the server's RPC port not open
+	// yet) retries only 15-30 s later (Nomad's registerRetryIntv plus a
+	// random stagger), which made the same cluster ready in 2 s one run
+	// and in 26 s the next.
+	if err := nm.waitLeader(ctx); err != nil {
+		t.Fatalf("hosts: nomad: %v", err)
+	}
+
 	rpc := netip.AddrPortFrom(server.Addr, nomadRPCPort).String()
 	for _, c := range clients {
 		var meta strings.Builder
@@ -180,8 +191,6 @@ plugin "raw_exec" {
 		nm.Clients[c.Name] = startNomadAgent(t, bin, c, dir, clientHCL)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyWithin)
-	defer cancel()
 	if opts.ACL {
 		if err := nm.bootstrapACL(ctx); err != nil {
 			t.Fatalf("hosts: nomad: %v", err)
@@ -327,6 +336,31 @@ type nomadNode struct {
 	Name    string
 	Status  string
 	Drivers map[string]struct{ Healthy bool }
+}
+
+// waitLeader polls until the server (the only agent started yet) answers
+// with a leader.
+func (nm *Nomad) waitLeader(ctx context.Context) error {
+	for {
+		var leader string
+		err := nm.Get(ctx, "/v1/status/leader", &leader)
+		if err == nil && leader != "" {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("no leader yet")
+		}
+		select {
+		case <-nm.Server.Done():
+			return fmt.Errorf("server agent exited (%v) before it had a leader; its log: %s", nm.Server.Err(), nm.Server.Log)
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("server has no leader: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // waitReady polls until the server has a leader and every client in want
