@@ -19,7 +19,7 @@ import (
 // holds exactly it, so the two cannot drift.
 const policyFile = "../../deploy/nomad/scalepress-policy.hcl"
 
-// TestNomadACLTLS runs the site of TestSiteAcrossHosts (h1: Nomad server
+// TestNomadACLTLS runs the site of siteConfig (h1: Nomad server
 // and `up`; h2, h3: Nomad clients running the nodes; local files store)
 // against a Nomad with ACLs and TLS on (HTTPS and RPC, verify_server_hostname,
 // verify_https_client), as a production cluster has them (issue 12).

@@ -42,8 +42,9 @@ const (
 	uploadArrivesWithin = 15 * time.Second
 )
 
-// rolesConfig is TestFilesRoleOnNomad's configuration: as siteConfig, with
-// three nodes (one per Nomad client) and the files role on Nomad.
+// rolesConfig is TestFilesRoleOnNomad's configuration: as siteConfig (two
+// nodes, autoscaling between 2 and 3; the test scales to 3, one per Nomad
+// client), with the files role, redis and dns on Nomad.
 func rolesConfig(h1, apiFwd, job string) string {
 	return fmt.Sprintf(`site:
   title: roles on nomad
@@ -55,11 +56,14 @@ edges:
     region: default
     addr: %[1]s:8080
 nodes:
-  count: 3
+  count: 2
   php_children: 2
   slow_start: 2s
 autoscaling:
-  enabled: false
+  enabled: true
+  min: 2
+  max: 3
+  target: 0.6
 db:
   members: 1
   ip_base: 127.0.2.0
@@ -87,15 +91,22 @@ files:
 `, h1, apiFwd, job)
 }
 
-// TestFilesRoleOnNomad is issue 12's files role on Nomad: h1 runs the Nomad
-// server, the bucket (versitygw) and `scalepress up`; h2..h4 are Nomad
-// clients running three nodes and the files role, a job of its own. Status
-// names the role's host (a client). Then the host running the role is cut
+// TestFilesRoleOnNomad is issue 12's site across hosts and its files role
+// on Nomad: h1 runs the Nomad server, the bucket (versitygw) and
+// `scalepress up`; h2..h4 are Nomad clients running the WordPress nodes,
+// each in its own directory (node meta scalepress_dir), and the files role,
+// a job of its own, which keeps the tree in the bucket. First what was
+// TestSiteAcrossHosts (the same topology and set-up, merged to pay for them
+// once): the home page and an uncached search answer 200 through the edge,
+// the bucket holds the store's objects, status shows two nodes in service
+// on two different clients, and `scale --min 3` places a third, one node
+// per client, which answers searches. Status names the role's host (a
+// client). Then the host running the role is cut
 // while uploads are written on a node of another host (as PHP writes them,
 // into its docroot): Nomad places the role on another client, it resumes
 // from the bucket at the sequence number it had, every upload reaches a
-// node on a third host, and through the edge. Heal; `down` stops both jobs.
-// All traffic from the client namespace.
+// node on a third host, and through the edge. Heal; `down` stops both jobs
+// and the edge. All traffic from the client namespace.
 func TestFilesRoleOnNomad(t *testing.T) {
 	bin := os.Getenv("SCALEPRESS_BIN")
 	if bin == "" {
@@ -200,6 +211,20 @@ func TestFilesRoleOnNomad(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Logf("up to the first 200 with the files role on Nomad: %s", time.Since(tUp).Round(time.Millisecond))
+	var objects int
+	filepath.WalkDir(filepath.Join(s3.Dir, "site", "mh"), func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			objects++
+		}
+		return nil
+	})
+	if objects == 0 {
+		t.Errorf("no object under site/mh/ in the bucket on h1: the files store is not S3")
+	}
+	t.Logf("files store: %d objects in the bucket on h1", objects)
+	if code, body := get("/?s=multihost-first"); code != http.StatusOK {
+		t.Fatalf("uncached search through the edge: %d %.300s", code, body)
+	}
 
 	tok, err := os.ReadFile(filepath.Join(dir, "secrets", "api-token"))
 	if err != nil {
@@ -236,6 +261,61 @@ func TestFilesRoleOnNomad(t *testing.T) {
 		t.Fatalf("nodes in service (not on %q): status shows %+v", not, last)
 		return nil
 	}
+	// The site across hosts (was TestSiteAcrossHosts): two nodes on two
+	// clients, then `scale --min 3` to one node per client.
+	inService := func(want int) map[string]string {
+		t.Helper()
+		var last []api.NodeStatus
+		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			st := status()
+			last = st.Nodes
+			byNode := map[string]string{}
+			for _, nd := range st.Nodes {
+				if nd.State == api.NodeInService {
+					byNode[nd.ID] = nd.Host
+				}
+			}
+			if len(byNode) == want {
+				return byNode
+			}
+		}
+		t.Fatalf("want %d nodes in service, status shows %+v", want, last)
+		return nil
+	}
+	distinct := func(byNode map[string]string) []string {
+		var hs []string
+		for id, h := range byNode {
+			if byName[h] == nil {
+				t.Errorf("%s: host %q, want one of the Nomad clients", id, h)
+			}
+			if !slices.Contains(hs, h) {
+				hs = append(hs, h)
+			}
+		}
+		slices.Sort(hs)
+		return hs
+	}
+	two := inService(2)
+	if hs := distinct(two); len(hs) < 2 {
+		t.Errorf("2 nodes on hosts %v, want at least 2 hosts (spread): %v", hs, two)
+	}
+	t.Logf("nodes: %v", two)
+	tScale := time.Now()
+	if out, err := cli("scale", "--min", "3"); err != nil {
+		t.Fatalf("scale --min 3: %v: %s", err, out)
+	}
+	three := inService(3)
+	t.Logf("scale --min 3 to 3 in service: %s; nodes: %v", time.Since(tScale).Round(time.Millisecond), three)
+	if hs := distinct(three); len(hs) != 3 {
+		t.Errorf("3 nodes on hosts %v, want one per Nomad client (spread): %v", hs, three)
+	}
+	logBootstraps(t, base, slices.Sorted(maps.Keys(byName)))
+	for i := range 6 {
+		if code, body := get(fmt.Sprintf("/?s=multihost-%d", i)); code != http.StatusOK {
+			t.Errorf("uncached search with 3 nodes: %d %.300s", code, body)
+		}
+	}
+
 	byNode := nodes(3*time.Minute, "")
 	st := status()
 	if st.Files == nil || st.Files.State != "up" || byName[st.Files.Host] == nil {
@@ -625,6 +705,9 @@ func TestFilesRoleOnNomad(t *testing.T) {
 				break
 			}
 		}
+	}
+	if code, _ := get("/"); code != 0 {
+		t.Errorf("the edge still answers after down: %d", code)
 	}
 	// down stops what was adopted as it stops what it launched: no
 	// process of the site is left on any host.
