@@ -77,19 +77,6 @@ type Nomad struct {
 	client *http.Client // via's, with TLS when on
 }
 
-// The test clusters' heartbeat: a client is told to beat every
-// nomadHeartbeatTTL to 2×nomadHeartbeatTTL (Nomad's random stagger) and is
-// marked down when none came for that plus nomadHeartbeatGrace, so a cut
-// host's client is down 5-11 s after the cut, where Nomad's defaults (10 s
-// and 10 s) took 18-25 s in every test that waits for it (the lost
-// allocations' replacement comes after). The grace leaves 5 s for a beat
-// delayed by this busy machine. Production clusters keep their own
-// settings: docs/multi-host.md gives both.
-const (
-	nomadHeartbeatTTL   = "3s"
-	nomadHeartbeatGrace = "5s"
-)
-
 // nomadPorts are Nomad's default ports; each host has its own port space.
 const (
 	nomadHTTPPort = 4646
@@ -155,14 +142,12 @@ func StartNomad(t testing.TB, n *Net, server *Host, clients []*Host, opts NomadO
 		t.Cleanup(nm.client.CloseIdleConnections) // before the topology's cleanup: sockets hold namespaces
 	}
 
-	serverHCL := nomadCommon(server, dir, opts.Datacenter) + nm.security(t, server, "server", opts) + fmt.Sprintf(`
+	serverHCL := nomadCommon(server, dir, opts.Datacenter) + nm.security(t, server, "server", opts) + `
 server {
-  enabled           = true
-  bootstrap_expect  = 1
-  min_heartbeat_ttl = %q
-  heartbeat_grace   = %q
+  enabled          = true
+  bootstrap_expect = 1
 }
-`, nomadHeartbeatTTL, nomadHeartbeatGrace)
+`
 	nm.Server = startNomadAgent(t, bin, server, dir, serverHCL)
 
 	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyWithin)

@@ -29,10 +29,9 @@ import (
 // Bounds TestFilesRoleOnNomad asserts.
 const (
 	// filesMoveWithin: from the cut to the files role answering on another
-	// host. Nomad marks a client down after its heartbeat TTL and grace
-	// (5-11 s with test/hosts' settings; 18-25 s with Nomad's defaults),
-	// replaces the lost allocation at once, the task starts and reads the
-	// log from the bucket.
+	// host. Nomad marks a client down after its heartbeat TTL (~18 s here,
+	// MULTIHOST.md), replaces the lost allocation at once, the task starts
+	// and reads the log from the bucket.
 	filesMoveWithin = 90 * time.Second
 	// uploadArrivesWithin: from the role answering on its new host to every
 	// upload written on one node being on a node on another host: Nomad
