@@ -123,8 +123,9 @@ func (c *Client) DoWatched(ctx context.Context, p *Pool, req *http.Request, inte
 	if err := checkRequest(req, target, host); err != nil {
 		return nil, &Error{Op: "write", Err: err}
 	}
+	resendable := req.Body == nil && idempotent(req.Method)
 	for attempt := 0; ; attempt++ {
-		cn, reused, err := p.get(ctx)
+		cn, reused, err := p.get(ctx, resendable && attempt == 0)
 		if err != nil {
 			return nil, &Error{Op: "dial", Err: err}
 		}
@@ -147,7 +148,7 @@ func (c *Client) DoWatched(ctx context.Context, p *Pool, req *http.Request, inte
 		// sending it again would make the client wait twice as long.
 		if attempt == 0 && reused && ctx.Err() == nil && !ue.GotResponse && !errors.As(err, new(bodyError)) &&
 			!errors.Is(err, os.ErrDeadlineExceeded) &&
-			(!ue.Written || req.Body == nil && idempotent(req.Method)) {
+			(!ue.Written || resendable) {
 			continue // the node closed an idle connection under us
 		}
 		if ctx.Err() != nil {

@@ -23,6 +23,13 @@ type Config struct {
 	MaxConnsPerNode int
 	// MaxIdlePerNode bounds the idle connections kept per node.
 	MaxIdlePerNode int
+	// PeekAfter: a pooled connection idle for at least this long is peeked
+	// at (one system call) before it is reused; one idle for less is reused
+	// without the peek for a request that is safe to send again (GET, HEAD,
+	// OPTIONS without a body), which a stale connection only costs a resend
+	// on a new one. A request that is not safe to resend is always peeked
+	// for. 0: always peek.
+	PeekAfter time.Duration
 	// MaxHeaderBytes bounds a response head, status line and fields, and
 	// separately the trailer section of a chunked body.
 	MaxHeaderBytes int
@@ -43,6 +50,7 @@ func DefaultConfig() Config {
 		IdleTimeout:           50 * time.Second,
 		MaxConnsPerNode:       1024,
 		MaxIdlePerNode:        256,
+		PeekAfter:             time.Second,
 		MaxHeaderBytes:        64 << 10,
 		MaxInterim:            8,
 	}
@@ -63,6 +71,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("upstream: config: MaxIdlePerNode: must not be negative, got %d", c.MaxIdlePerNode)
 	case c.MaxConnsPerNode > 0 && c.MaxIdlePerNode > c.MaxConnsPerNode:
 		return fmt.Errorf("upstream: config: MaxIdlePerNode: %d is more than MaxConnsPerNode %d", c.MaxIdlePerNode, c.MaxConnsPerNode)
+	case c.PeekAfter < 0:
+		return fmt.Errorf("upstream: config: PeekAfter: must not be negative, got %s", c.PeekAfter)
 	case c.MaxHeaderBytes < 1024:
 		return fmt.Errorf("upstream: config: MaxHeaderBytes: at least 1024, got %d", c.MaxHeaderBytes)
 	case c.MaxInterim < 0:

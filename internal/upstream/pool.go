@@ -97,14 +97,18 @@ func (c *conn) close() {
 	}
 }
 
-// get returns an idle connection that is still open, or a new one.
-func (p *Pool) get(ctx context.Context) (c *conn, reused bool, err error) {
+// get returns an idle connection that is still open, or a new one. With
+// resendable (the request is safe to send again on a new connection when
+// this one turns out stale) a connection idle for less than PeekAfter is
+// taken without the liveness peek.
+func (p *Pool) get(ctx context.Context, resendable bool) (c *conn, reused bool, err error) {
 	for {
-		c = p.takeIdle()
+		var idle time.Duration
+		c, idle = p.takeIdle()
 		if c == nil {
 			break
 		}
-		if c.alive() {
+		if resendable && idle < p.c.cfg.PeekAfter || c.alive() {
 			return c, true, nil
 		}
 		c.close()
@@ -140,19 +144,20 @@ func (p *Pool) get(ctx context.Context) (c *conn, reused bool, err error) {
 	return c, false, nil
 }
 
-// takeIdle pops the most recently used idle connection, closing the ones
-// idle for longer than IdleTimeout.
-func (p *Pool) takeIdle() *conn {
+// takeIdle pops the most recently used idle connection and says how long
+// it was idle, closing the ones idle for longer than IdleTimeout.
+func (p *Pool) takeIdle() (*conn, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.idle)
 	if n == 0 {
-		return nil
+		return nil, 0
 	}
 	c := p.idle[n-1]
 	p.idle[n-1] = nil
 	p.idle = p.idle[:n-1]
-	if time.Since(c.idleAt) > p.c.cfg.IdleTimeout {
+	idle := time.Since(c.idleAt)
+	if idle > p.c.cfg.IdleTimeout {
 		// The newest is too old: so are the others.
 		for _, o := range p.idle {
 			o.close()
@@ -160,9 +165,9 @@ func (p *Pool) takeIdle() *conn {
 		clear(p.idle)
 		p.idle = p.idle[:0]
 		c.close()
-		return nil
+		return nil, 0
 	}
-	return c
+	return c, idle
 }
 
 func (p *Pool) put(c *conn) {
