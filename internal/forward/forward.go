@@ -68,7 +68,14 @@ type state struct {
 func (st *state) mac(id string, unix int64, method, host, uri string, h http.Header) {
 	b := st.buf[:0]
 	b = append(b, "scalepress-forward-v1"...)
-	for _, s := range [...]string{id, strconv.FormatInt(unix, 10), method, host, uri,
+	b = binary.AppendUvarint(b, uint64(len(id)))
+	b = append(b, id...)
+	// The time's decimal digits, length-prefixed, without a string.
+	var num [20]byte
+	digits := strconv.AppendInt(num[:0], unix, 10)
+	b = binary.AppendUvarint(b, uint64(len(digits)))
+	b = append(b, digits...)
+	for _, s := range [...]string{method, host, uri,
 		first(h, HeaderFor), first(h, HeaderProto), first(h, HeaderHost)} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
@@ -116,14 +123,21 @@ func (s *Signer) Sign(h http.Header, method, host, uri string, now time.Time) {
 	st := s.m.pool.Get().(*state)
 	unix := now.Unix()
 	st.mac(s.id, unix, method, host, uri, h)
-	v := make([]byte, 0, len(s.id)+1+20+1+macLen)
-	v = append(v, s.id...)
-	v = append(v, ' ')
-	v = strconv.AppendInt(v, unix, 10)
-	v = append(v, ' ')
-	v = base64.RawURLEncoding.AppendEncode(v, st.sum[:])
+	// One allocation for the value and its slice: the builder's bytes
+	// become the string without a copy.
+	var v strings.Builder
+	v.Grow(len(s.id) + 1 + 20 + 1 + macLen)
+	v.WriteString(s.id)
+	v.WriteByte(' ')
+	var num [20]byte
+	v.Write(strconv.AppendInt(num[:0], unix, 10))
+	v.WriteByte(' ')
+	var enc [macLen]byte
+	base64.RawURLEncoding.Encode(enc[:], st.sum[:])
+	v.Write(enc[:])
 	s.m.pool.Put(st)
-	h[api.HeaderEdge] = []string{string(v)}
+	vals := [1]string{v.String()}
+	h[api.HeaderEdge] = vals[:]
 }
 
 // Verifier checks signatures made with the forward key.

@@ -14,13 +14,17 @@ import (
 // name that is not a token). Nothing was sent.
 var ErrInvalidRequest = errors.New("request cannot be framed unambiguously")
 
-// notForwarded are the fields the request writer frames itself or that
-// belong to one connection (RFC 9110 §7.6.1); the caller's values are
-// never copied. Expect is answered by the edge's own server.
-var notForwarded = map[string]bool{
-	"Host": true, "Content-Length": true, "Transfer-Encoding": true,
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Te": true, "Trailer": true, "Upgrade": true, "Expect": true,
+// notForwarded reports the fields the request writer frames itself or
+// that belong to one connection (RFC 9110 §7.6.1); the caller's values are
+// never copied. Expect is answered by the edge's own server. Names are
+// canonical (http.Header's keys); a switch, not a map: no hash per field.
+func notForwarded(k string) bool {
+	switch k {
+	case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+		"Proxy-Connection", "Te", "Trailer", "Upgrade", "Expect":
+		return true
+	}
+	return false
 }
 
 // checkRequest reports ErrInvalidRequest for anything writeHead would
@@ -60,7 +64,7 @@ func writeHead(bw *bufio.Writer, req *http.Request, target, host string, chunked
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
 	for k, vv := range req.Header {
-		if notForwarded[k] {
+		if notForwarded(k) {
 			continue
 		}
 		for _, v := range vv {

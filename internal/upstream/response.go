@@ -73,19 +73,21 @@ func readHead(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
 // returns the response without Body, and its framing.
 func parseHead(head string, method string) (*http.Response, framing, error) {
 	var fr framing
-	line, rest, _ := strings.Cut(head, "\r\n")
+	// readHead ends every line in CRLF and lets no LF stand alone: a line
+	// ends at its LF, and the CR before it is dropped.
+	line, rest := cutLine(head)
 	resp := &http.Response{}
 	if err := parseStatusLine(line, resp); err != nil {
 		return nil, fr, err
 	}
 	// Count the fields first: one slice backs every value, one map holds them.
-	nfields := strings.Count(rest, "\r\n") - 1
+	nfields := strings.Count(rest, "\n") - 1
 	values := make([]string, 0, max(nfields, 0))
 	h := make(http.Header, nfields)
 	var lengths, codings int
 	fr.length = -1
 	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
+		line, rest = cutLine(rest)
 		if line == "" {
 			break
 		}
@@ -153,6 +155,19 @@ func parseHead(head string, method string) (*http.Response, framing, error) {
 		resp.ContentLength = fr.length
 	}
 	return resp, fr, nil
+}
+
+// cutLine splits s after its first LF, returning the line without its
+// CRLF; without an LF, the whole of s is the line.
+func cutLine(s string) (line, rest string) {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return s, ""
+	}
+	if i > 0 && s[i-1] == '\r' {
+		return s[:i-1], s[i+1:]
+	}
+	return s[:i], s[i+1:]
 }
 
 // parseStatusLine parses "HTTP/1.x NNN reason".
