@@ -134,8 +134,10 @@ func (e *Edge) roundTripOut(ctx context.Context, clientKey, method string, out *
 	}
 	replayable := func() bool { return body == nil || body.n.Load() == 0 }
 	e.sign(out)
-	var tried [4]string
-	ntried := 0
+	// The nodes tried already, excluded from the next pick; nil on the
+	// first attempt (an array here would escape to the heap through
+	// Acquire's waiter on every request).
+	var tried []string
 	var lastErr error
 	cut := false // an attempt was cut short: the rest are not (once per request)
 	for attempt := 0; ; attempt++ {
@@ -145,12 +147,12 @@ func (e *Edge) roundTripOut(ctx context.Context, clientKey, method string, out *
 			// A body may still be arriving: not metered by admission
 			// control until the node answered (balancer.PickBody says why).
 			var release func()
-			node, release, err = e.bal.PickBody(tried[:ntried]...)
+			node, release, err = e.bal.PickBody(tried...)
 			if err == nil {
 				defer release()
 			}
 		} else {
-			node, err = e.bal.Acquire(ctx, clientKey, tried[:ntried]...)
+			node, err = e.bal.Acquire(ctx, clientKey, tried...)
 		}
 		if err != nil {
 			if lastErr != nil {
@@ -178,9 +180,15 @@ func (e *Edge) roundTripOut(ctx context.Context, clientKey, method string, out *
 		}
 		// Only an unwritten request (a failed dial) is certainly not sent;
 		// otherwise assume it was (a POST is then not repeated).
-		var ue *upstream.Error
-		wrote := err != nil && !(errors.As(err, &ue) && !ue.Written)
-		gotResponse := ue != nil && ue.GotResponse
+		wrote, gotResponse := false, false
+		if err != nil {
+			// Declared here: errors.As moves ue to the heap, which only a
+			// failed attempt pays.
+			var ue *upstream.Error
+			isUE := errors.As(err, &ue)
+			wrote = !(isUE && !ue.Written)
+			gotResponse = isUE && ue.GotResponse
+		}
 		// A client whose body failed (too slow, too large, gone) is not
 		// the node's failure, nor is a request the edge could not frame:
 		// no retry, nothing against the node's health.
@@ -216,9 +224,8 @@ func (e *Edge) roundTripOut(ctx context.Context, clientKey, method string, out *
 			lastErr = err
 		}
 		e.retried.Add(1)
-		if ntried < len(tried) {
-			tried[ntried] = node.ID()
-			ntried++
+		if len(tried) < 4 {
+			tried = append(tried, node.ID())
 		}
 	}
 }

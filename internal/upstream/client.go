@@ -166,6 +166,14 @@ func idempotent(method string) bool {
 // write on the connection.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// answer is the storage of one response: most heads have fewer than 16
+// fields.
+type answer struct {
+	resp   http.Response
+	body   body
+	values [16]string
+}
+
 func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, target, host string, interim Interim, w *Watch) (*http.Response, error) {
 	if ctx.Done() != nil {
 		nc := cn.nc
@@ -200,6 +208,10 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, tar
 		}
 		return fail("read", got, err)
 	}
+	// The final response, its body and the values of its fields in one
+	// allocation; an interim response (rare) gets its own, so that the
+	// header the Interim callback saw is never overwritten.
+	a := new(answer)
 	var resp *http.Response
 	var fr framing
 	for n := 0; ; n++ {
@@ -208,7 +220,12 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, tar
 		if err != nil {
 			return failRead(len(head) > 0, err)
 		}
-		resp, fr, err = parseHead(string(head), req.Method)
+		if n == 0 {
+			resp, fr, err = parseHead(string(head), req.Method, &a.resp, a.values[:0])
+		} else {
+			a = new(answer)
+			resp, fr, err = parseHead(string(head), req.Method, &a.resp, nil)
+		}
 		if err != nil {
 			return failRead(true, err)
 		}
@@ -241,7 +258,8 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, req *http.Request, tar
 	if ctx.Err() != nil {
 		return fail("read", true, ctx.Err())
 	}
-	b := &body{cn: cn, fr: fr, left: fr.length}
+	b := &a.body
+	*b = body{cn: cn, fr: fr, left: fr.length}
 	if fr.chunked {
 		b.left = 0
 	}

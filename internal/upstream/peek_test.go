@@ -2,7 +2,9 @@ package upstream
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,5 +83,45 @@ func TestStaleResendable(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"GET /page ", "GET /page ", "GET /page "}, n.received()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+// TestAnswerStorage: a response's head is parsed into storage shared with
+// its body (one allocation); a head with more fields than that storage
+// holds keeps every value, and the header an Interim callback kept is not
+// overwritten by the final response's.
+func TestAnswerStorage(t *testing.T) {
+	var many strings.Builder
+	want := http.Header{"Content-Length": {"4"}}
+	for i := range 40 {
+		k := "X-F" + itoa(i+1)
+		many.WriteString(k + ": v" + itoa(i) + "\r\n")
+		want[k] = []string{"v" + itoa(i)}
+	}
+	n := newRawNode(t, func(i int, r *http.Request) string {
+		return "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nX-Hint: one\r\n\r\n" +
+			"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n" + many.String() + "\r\npage"
+	})
+	c := newTestClient(t, nil)
+	p := c.NewPool(n.addr())
+	defer p.Close()
+	var hints []http.Header
+	resp, err := c.Do(context.Background(), p, get(t, "GET", "/", nil, 0), func(code int, h http.Header) {
+		hints = append(hints, h)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(b) != "page" {
+		t.Fatalf("%q, %v", b, err)
+	}
+	if diff := cmp.Diff(want, resp.Header); diff != "" {
+		t.Errorf("final header (-want +got):\n%s", diff)
+	}
+	wantHints := []http.Header{{"Link": {"</a.css>; rel=preload"}, "X-Hint": {"one"}}}
+	if diff := cmp.Diff(wantHints, hints); diff != "" {
+		t.Errorf("interim headers after the final answer (-want +got):\n%s", diff)
 	}
 }

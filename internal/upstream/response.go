@@ -70,19 +70,26 @@ func readHead(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
 
 // parseHead parses a head as readHead returns it (status line and fields,
 // CRLF after each, an empty line last) for a request with method. It
-// returns the response without Body, and its framing.
-func parseHead(head string, method string) (*http.Response, framing, error) {
+// returns the response without Body, and its framing. resp, when not nil,
+// is the (zero) response to fill; values, when its capacity holds every
+// field, backs the header's values.
+func parseHead(head string, method string, resp *http.Response, values []string) (*http.Response, framing, error) {
 	var fr framing
 	// readHead ends every line in CRLF and lets no LF stand alone: a line
 	// ends at its LF, and the CR before it is dropped.
 	line, rest := cutLine(head)
-	resp := &http.Response{}
+	if resp == nil {
+		resp = &http.Response{}
+	}
 	if err := parseStatusLine(line, resp); err != nil {
 		return nil, fr, err
 	}
 	// Count the fields first: one slice backs every value, one map holds them.
-	nfields := strings.Count(rest, "\n") - 1
-	values := make([]string, 0, max(nfields, 0))
+	nfields := max(strings.Count(rest, "\n")-1, 0)
+	if cap(values) < nfields {
+		values = make([]string, 0, nfields)
+	}
+	values = values[:0]
 	h := make(http.Header, nfields)
 	var lengths, codings int
 	fr.length = -1

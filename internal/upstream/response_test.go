@@ -28,7 +28,7 @@ func readAll(raw, method string) (code int, h http.Header, text string, reused b
 		if err != nil {
 			return 0, nil, "", false, err
 		}
-		resp, fr, err = parseHead(string(head), method)
+		resp, fr, err = parseHead(string(head), method, nil, nil)
 		if err != nil {
 			return 0, nil, "", false, err
 		}
