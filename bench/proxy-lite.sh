@@ -6,11 +6,14 @@
 # the CPU µs per request of each proxy process comes from /proc. No Galera or
 # php-fpm, so it needs no e2e lock and leaves the proxies most of the CPU.
 # Usage: bench/proxy-lite.sh [REPS=3] [DURATION=10s] [CONC="8 32"] [BEFORE=git-rev (default main)]
+#        [BEFORE_PROCS=N] [AFTER_PROCS=N] (GOMAXPROCS of each edge; unset: Go's default,
+#        one per CPU; BEFORE=HEAD with different PROCS compares GOMAXPROCS alone)
 # Needs: make build, nginx, haproxy, wrk. Raw output: bench/results/proxy-lite-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 REPS=${REPS:-3} DUR=${DURATION:-10s} CONC=${CONC:-"8 32"} BEFORE=${BEFORE:-main}
+BEFORE_PROCS=${BEFORE_PROCS:-} AFTER_PROCS=${AFTER_PROCS:-}
 BIN=$PWD/bin/scalepress
 W=${W:-/tmp/scalepress-bench-proxy-lite}
 NODE=127.78.5.1:8080 OLD=127.78.5.2:8080 NEW=127.78.5.3:8080 HAP=127.78.5.4:8080
@@ -23,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 rm -rf $W; mkdir -p $W/www/wp-includes/css $W/tmp $W/src
-results_open proxy-lite "REPS=$REPS DURATION=$DUR CONC=\"$CONC\" BEFORE=$BEFORE ($(git rev-parse --short $BEFORE))"
+results_open proxy-lite "REPS=$REPS DURATION=$DUR CONC=\"$CONC\" BEFORE=$BEFORE ($(git rev-parse --short $BEFORE)) after=$(git rev-parse --short HEAD) BEFORE_PROCS=${BEFORE_PROCS:-default} AFTER_PROCS=${AFTER_PROCS:-default}"
 # The edge before the change, built from BEFORE's tree.
 git archive "$BEFORE" | tar -x -C $W/src
 (cd $W/src && go build -o $W/scalepress-before ./cmd/scalepress)
@@ -43,12 +46,16 @@ http {
 EOC
 nginx -c $W/nginx.conf
 KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-for v in "before $OLD $W/scalepress-before" "after $NEW $BIN"; do
-  read -r name addr bin <<<"$v"
+for v in "before $OLD $W/scalepress-before ${BEFORE_PROCS:--}" "after $NEW $BIN ${AFTER_PROCS:--}"; do
+  read -r name addr bin procs <<<"$v"
   cat > $W/edge-$name.json <<EOC
 {"id":"edge-$name","region":"default","addr":"$addr","upstreams_url":"http://$NODE/upstreams","slow_start":"1ms","cache":{"enabled":false},"forward_key":"$KEY","http":{}}
 EOC
-  $bin edge --spec $W/edge-$name.json 2>$W/edge-$name.log & echo $! > $W/edge-$name.pid
+  if [[ $procs == - ]]; then
+    $bin edge --spec $W/edge-$name.json 2>$W/edge-$name.log & echo $! > $W/edge-$name.pid
+  else
+    GOMAXPROCS=$procs $bin edge --spec $W/edge-$name.json 2>$W/edge-$name.log & echo $! > $W/edge-$name.pid
+  fi
 done
 cat > $W/haproxy.cfg <<EOC
 global
