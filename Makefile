@@ -38,14 +38,16 @@ unit:
 	$(GO) test -race -short -count=1 ./internal/...
 
 e2e: build
-	SCALEPRESS_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m -v ./test/e2e/ 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:'; exit $${PIPESTATUS[0]}
+	SCALEPRESS_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m -v ./test/e2e/ 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:'; \
+	  rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || scripts/failsummary.sh e2e.log; exit $$rc
 
 # Every package under test/ but test/e2e: the multi-host tier (Nomad,
 # versitygw, hosts as network namespaces), which finds its tools through
 # test/tools.
 multihost: build tools
 	pkgs=$$($(GO) list ./test/...) && pkgs=$$(grep -vx '.*/test/e2e' <<<"$$pkgs") || exit 1; \
-	  SCALEPRESS_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 30m -v $$pkgs 2>&1 | tee multihost.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:'; exit $${PIPESTATUS[0]}
+	  SCALEPRESS_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 30m -v $$pkgs 2>&1 | tee multihost.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:'; \
+	  rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || scripts/failsummary.sh multihost.log; exit $$rc
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
