@@ -316,13 +316,14 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 		}
 		a.mu.Unlock()
 	}
-	base, _ := a.client.baseURL()
+	// The stream is cut as soon as the files role moves (Client.do): the
+	// agent reconnects to the new role at once instead of after
+	// StreamTimeout of silence from the old one.
 	st, err := a.client.Stream(ctx, a.AppliedSeq(), a.cfg.StreamTimeout)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	defer a.cutOnMove(ctx, st, base)()
 	if !a.failing() {
 		b.reset() // else the retries of a failing change keep backing off
 	}
@@ -409,44 +410,6 @@ func (a *Agent) streamOnce(ctx context.Context, b *backoff, down *bool) error {
 		if c.Seq >= st.Head() {
 			a.startupScan()
 		}
-	}
-}
-
-// moveCheck is how often an agent that follows a files role that may move
-// (AgentConfig.ServerFile) checks where it runs.
-const moveCheck = 250 * time.Millisecond
-
-// cutOnMove cuts st, opened to the files role at base, as soon as the
-// followed file names another one: the agent reconnects to the new role at
-// once instead of after StreamTimeout of silence from the old one (a lost
-// host does not close its connections). It returns the function that stops
-// watching and waits for it.
-func (a *Agent) cutOnMove(ctx context.Context, st *ChangeStream, base string) func() {
-	if a.client.follow == "" {
-		return func() {}
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(moveCheck)
-		defer t.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-t.C:
-			}
-			if now, err := a.client.baseURL(); err == nil && now != base {
-				a.logger.Info("files role moved; reconnecting", "from", base, "to", now)
-				st.cut()
-				return
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
 	}
 }
 

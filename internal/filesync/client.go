@@ -96,13 +96,43 @@ func (e *StatusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Code,
 // Temporary reports whether retrying may succeed (a 5xx).
 func (e *StatusError) Temporary() bool { return e.Code >= 500 }
 
-// do sends a request; a body goes with its size and contentType.
+// ErrRoleMoved: a request to the files role was cut because the followed
+// file (NewFollowingClient) names another role now. A lost host does not
+// close its connections: without the cut, a push or a blob transfer begun
+// just before the role's host was lost would wait out its whole deadline
+// (RequestTimeout, 30 s) after the role answered elsewhere.
+var ErrRoleMoved = errors.New("filesync: the files role moved")
+
+// moveCheck is how often a following client's request in flight checks
+// whether the files role moved (AgentConfig.ServerFile).
+const moveCheck = 250 * time.Millisecond
+
+// do sends a request; a body goes with its size and contentType. A
+// following client's request, and the reading of its response body, are
+// cut with ErrRoleMoved once the followed file names another role.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, contentType string) (*http.Response, error) {
 	base, err := c.baseURL()
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	stop := func() {}
+	if c.follow != "" {
+		ctx, stop = c.cutOnMove(ctx, base)
+	}
+	resp, err := c.send(ctx, method, base+path, body, size, contentType)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), ErrRoleMoved) {
+			err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+		}
+		stop()
+		return nil, err
+	}
+	resp.Body = &stopOnClose{ReadCloser: resp.Body, ctx: ctx, stop: stop}
+	return resp, nil
+}
+
+func (c *Client) send(ctx context.Context, method, url string, body io.Reader, size int64, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +152,51 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 		return nil, decodeError(resp)
 	}
 	return resp, nil
+}
+
+// cutOnMove returns ctx cancelled with ErrRoleMoved as soon as the followed
+// file names a role other than base (checked every moveCheck), and the
+// function that ends the watch (the request is done).
+func (c *Client) cutOnMove(ctx context.Context, base string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		t := time.NewTicker(moveCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if now, err := c.baseURL(); err == nil && now != base {
+				cancel(fmt.Errorf("%w from %s to %s", ErrRoleMoved, base, now))
+				return
+			}
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
+// stopOnClose ends a request's move watch when its body is closed, and
+// names the move when it cut the body short.
+type stopOnClose struct {
+	io.ReadCloser
+	ctx  context.Context
+	stop func()
+}
+
+func (b *stopOnClose) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && errors.Is(context.Cause(b.ctx), ErrRoleMoved) {
+		err = fmt.Errorf("%w: %w", context.Cause(b.ctx), err)
+	}
+	return n, err
+}
+
+func (b *stopOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.stop()
+	return err
 }
 
 func decodeError(resp *http.Response) error {

@@ -224,3 +224,70 @@ func TestAgentFollowsMovedRole(t *testing.T) {
 	writer.write("wp-content/uploads/after.txt", "after")
 	reader.waitContent("wp-content/uploads/after.txt", "after")
 }
+
+// TestFollowingClientCutOnMove: a following client's request in flight to
+// a role that went silent (its host cut off: no answer, no reset) is cut
+// with ErrRoleMoved once the followed file names another role, whether it
+// waits for the answer (a blob PUT, as a push does) or reads its body (a
+// blob GET); not after its deadline (here 2 minutes, the wait the cut
+// saves).
+func TestFollowingClientCutOnMove(t *testing.T) {
+	const hash = "a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447"
+	for _, tc := range []struct {
+		name string
+		call func(ctx context.Context, c *Client) error
+		// headers: the silent role sends the answer's headers and part of
+		// its body first.
+		headers bool
+	}{
+		{"put blob waits for the answer", func(ctx context.Context, c *Client) error {
+			return c.PutBlob(ctx, hash, strings.NewReader("hello\n"), 6)
+		}, false},
+		{"get blob reads the body", func(ctx context.Context, c *Client) error {
+			_, err := c.GetBlob(ctx, hash, io.Discard)
+			return err
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			arrived := make(chan struct{}, 1)
+			release := make(chan struct{})
+			silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				if tc.headers {
+					w.Header().Set("Content-Length", "6")
+					w.Write([]byte("hel"))
+					w.(http.Flusher).Flush()
+				}
+				arrived <- struct{}{}
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			}))
+			defer silent.Close()
+			defer close(release)
+			other := httptest.NewServer(http.NotFoundHandler())
+			defer other.Close()
+			file := filepath.Join(t.TempDir(), "files-server")
+			if err := os.WriteFile(file, []byte(silent.URL+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := NewFollowingClient(file, "node-1.tok", nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- tc.call(ctx, c) }()
+			<-arrived
+			if err := os.WriteFile(file, []byte(other.URL+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := <-done
+			if !errors.Is(err, ErrRoleMoved) {
+				t.Fatalf("request in flight when the role moved: %v, want ErrRoleMoved", err)
+			}
+			if !strings.Contains(err.Error(), other.URL) {
+				t.Errorf("error %q does not name the new role %s", err, other.URL)
+			}
+		})
+	}
+}
