@@ -224,12 +224,20 @@ func TestServingWithoutController(t *testing.T) {
 			logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
 			for _, c := range nm.Clients {
 				cfgDir := filepath.Dir(c.Cmd.Args[len(c.Cmd.Args)-1])
-				for _, task := range []string{"edge", "node-host", "db-agent"} {
+				for _, task := range []string{"edge", "node-host", "db-agent", "dbrouter"} {
 					l, _ := filepath.Glob(filepath.Join(cfgDir, "data-*", "alloc", "*", "alloc", "logs", task+"*.std*"))
 					logs = append(logs, l...)
 				}
 				break // every client's data dir is in the same directory
 			}
+			// The controller on c2 (its state directory), and the member's
+			// own log on d1.
+			if tk != nil && tk.empty != "" {
+				l, _ := filepath.Glob(filepath.Join(tk.empty, "logs", "*.log"))
+				logs = append(logs, l...)
+			}
+			l, _ := filepath.Glob(filepath.Join(base, d1.Name, "db", "mariadbd.log"))
+			logs = append(logs, l...)
 			for _, l := range logs {
 				t.Logf("---- %s (tail)\n%s", l, tailFile(l, 3000))
 			}
