@@ -153,6 +153,32 @@ func (k *takeover) procs() map[string]fpmMaster {
 	return out
 }
 
+// routerChanges is every "members changed" line the routers on the node
+// hosts (Nomad task dbrouter) logged since since: the member list they
+// took from the controller at the vip.
+func (k *takeover) routerChanges(since time.Time) []string {
+	var out []string
+	for _, c := range k.nm.Clients {
+		dataDir := filepath.Dir(c.Cmd.Args[len(c.Cmd.Args)-1])
+		logs, _ := filepath.Glob(filepath.Join(dataDir, "data-*", "alloc", "*", "alloc", "logs", "dbrouter.stderr.*"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			for line := range strings.Lines(string(b)) {
+				ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+				when, err := time.Parse(time.RFC3339Nano, ts)
+				if err != nil || when.Before(since) || !strings.Contains(line, `msg="members changed"`) {
+					continue
+				}
+				host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(l, dataDir+"/"), "data-"), "/")
+				out = append(out, host+": "+strings.TrimSpace(line))
+			}
+		}
+		break // every client's data dir is in the same directory
+	}
+	slices.Sort(out)
+	return out
+}
+
 // status asks the controller at the vip, nil when it does not answer.
 func (k *takeover) status() *api.Status {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -314,6 +340,18 @@ func (k *takeover) run(startLoad func() func() *tally, healed func()) {
 		t.Errorf("after scale 3: allocations %v, want %v and one node more", grown, before)
 	}
 	tl := load()
+	// The member ran and was synced throughout: the routers beside the
+	// nodes, which follow the member list at the controller's address,
+	// must never have been told it is gone (issue 12: the new controller
+	// answered an empty list before it had observed the member, and
+	// every router that polled then refused all connections for a second).
+	changes := k.routerChanges(tMove)
+	t.Logf("take-over: the node hosts' routers changed their member list %d times: %q", len(changes), changes)
+	for _, c := range changes {
+		if strings.Contains(c, " to=[] ") {
+			t.Errorf("through the take-over a router on a node host was told no member serves: %s", c)
+		}
+	}
 	t.Logf("through the take-over (address moved, up on c2, scale to 3), through e2: %d answered, %d failed %q", tl.ok, tl.fail, tl.fails)
 	if tl.fail > 0 || tl.ok == 0 {
 		t.Errorf("through the take-over: %d answered, %d failed: %q", tl.ok, tl.fail, tl.fails)
