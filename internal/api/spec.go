@@ -236,7 +236,9 @@ type LoginThrottleSpec struct {
 // RouterSpec is what the controller tells the database router.
 type RouterSpec struct {
 	Addr string `json:"addr"`
-	// MembersURL is polled for the members the router may send connections to.
+	// MembersURL is polled for the members the router may send connections
+	// to; only a 200 is applied (the controller answers 503 until it has
+	// observed the members), an empty list too.
 	MembersURL string `json:"members_url"`
 	// Members is the initial member list, used until MembersURL answers.
 	Members []string `json:"members"`

@@ -44,7 +44,7 @@ func (c *Controller) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.APIPathStatus, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Status()) })
 	mux.HandleFunc("GET "+api.APIPathUpstreams, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.upstreams.Get()) })
-	mux.HandleFunc("GET "+api.APIPathDBMembers, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.db.RouterMembers()) })
+	mux.HandleFunc("GET "+api.APIPathDBMembers, c.handleDBMembers)
 	mux.HandleFunc("GET "+api.APIPathEvents, c.handleEvents)
 	mux.Handle("GET "+api.APIPathMetrics, metrics.Handler(metrics.NewRegistry(newControllerMetrics(c.scrape))))
 	mux.HandleFunc("GET "+api.APIPathTargets, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Targets()) })
@@ -62,6 +62,19 @@ func (c *Controller) apiHandler() http.Handler {
 	mux.HandleFunc("POST "+api.APIPathUpstreamsAck, c.write(c.edgeCaller, c.handleAck))
 	mux.HandleFunc("POST "+api.APIPathEdgeEvents, c.write(c.edgeCaller, c.handleEdgeEvents))
 	return guard.Hosts(guard.AllowedHosts(c.cfg.API.Addr, c.cfg.API.AllowedHosts...), c.logger, mux)
+}
+
+// handleDBMembers answers the routers' poll. Before the database has been
+// started (its members observed), 503: a router keeps the list it has on
+// any answer but a 200, and the members that served until now keep serving.
+func (c *Controller) handleDBMembers(w http.ResponseWriter, r *http.Request) {
+	m, ok := c.db.RouterMembers()
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "database members not observed yet (the controller is starting): keep the list you have", http.StatusServiceUnavailable)
+		return
+	}
+	writeJSON(w, m)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

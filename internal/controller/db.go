@@ -44,6 +44,12 @@ type database struct {
 	remote      bool                   // the members run on other hosts (db.hosts), through their agents
 	agentJob    *nomadlaunch.DBJobs    // the db-agents' Nomad job (db.agents nomad), nil otherwise
 	routerJob   *nomadlaunch.DBRouters // the routers on the node hosts (db.router_per_host), nil otherwise
+
+	// observed: Start returned, so the members' states are what was seen
+	// of them. Before, a member reads as down or joining whether it serves
+	// or not (a controller taking a site over has not asked yet), and the
+	// routers must not be told so (RouterMembers).
+	observed bool
 }
 
 // dbStarter runs members as supervised children, restarts disabled: every
@@ -216,7 +222,7 @@ func (d *database) Start(ctx context.Context, gc galera.Config, h galera.Host, l
 	lctx, cancel := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	d.mu.Lock()
-	d.cancel, d.stopped = cancel, stopped
+	d.cancel, d.stopped, d.observed = cancel, stopped, true
 	d.mu.Unlock()
 	go func() {
 		defer close(stopped)
@@ -265,7 +271,8 @@ func (d *database) Stop(timeout time.Duration) []string {
 func (c *Controller) startRouter(ctx context.Context) error {
 	spec := api.RouterSpec{Addr: c.cfg.DB.Router, MembersURL: c.apiURL(api.APIPathDBMembers),
 		Mode: c.cfg.DB.RouterMode, MetricsAddr: c.cfg.DB.RouterMetrics}
-	spec.Members = c.db.RouterMembers().Members
+	rm, _ := c.db.RouterMembers() // after startDB: observed
+	spec.Members = rm.Members
 	if len(spec.Members) == 0 {
 		for n := 1; n <= c.cfg.DB.Members; n++ {
 			spec.Members = append(spec.Members, c.cfg.DBMemberAddr(n))
@@ -361,11 +368,21 @@ func (d *database) StopMembers(ctx context.Context) {
 }
 
 // RouterMembers is what the router may use: the synced members, by id; when
-// none is synced, the donors (routerMembers says why).
-func (d *database) RouterMembers() api.DBMembers {
-	m := api.DBMembers{Members: []string{}, IDs: []string{}, Mode: d.cfg.DB.RouterMode}
+// none is synced, the donors (routerMembers says why). ok is false until
+// the database's Start returned: until then no member has been observed,
+// and an empty list would be a guess, not a finding. A router applies the
+// list it is given, an empty one too (no new connection, every relayed one
+// closed), so a controller that takes a site over, or starts again beside
+// routers that outlived its predecessor, must not answer before it knows
+// (issue 12: the routers on the node hosts polled the new controller
+// during its first 0.1 s and refused every connection for a poll interval).
+func (d *database) RouterMembers() (m api.DBMembers, ok bool) {
+	d.mu.Lock()
+	ok = d.observed
+	d.mu.Unlock()
+	m = api.DBMembers{Members: []string{}, IDs: []string{}, Mode: d.cfg.DB.RouterMode}
 	m.Members, m.IDs = routerMembers(d.views(), true)
-	return m
+	return m, ok
 }
 
 // SyncedIDs are the members in state Synced, by id.

@@ -1,10 +1,15 @@
 package controller
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/galera"
 )
 
@@ -32,6 +37,44 @@ func TestRouterMembers(t *testing.T) {
 			}
 			if len(addrs) != len(ids) {
 				t.Errorf("%d addresses for %d ids", len(addrs), len(ids))
+			}
+		})
+	}
+}
+
+// TestDBMembersBeforeObserved: a controller whose database has not been
+// started yet (a take-over's first moments, with the previous controller's
+// routers polling its address) answers 503, which routers take as "keep
+// your list"; an empty list there had them refuse every connection for a
+// poll interval (issue 12). Once started, the list is the finding, an empty
+// one too.
+func TestDBMembersBeforeObserved(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		observed bool
+		wantCode int
+		want     *api.DBMembers
+	}{
+		{"starting: nothing observed", false, http.StatusServiceUnavailable, nil},
+		{"started: no member synced is a finding", true, http.StatusOK, &api.DBMembers{Members: []string{}, Mode: "single"}}, // ids: omitted when empty
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			c := &Controller{cfg: cfg, db: &database{cfg: cfg, observed: tt.observed}}
+			rec := httptest.NewRecorder()
+			c.handleDBMembers(rec, httptest.NewRequest(http.MethodGet, api.APIPathDBMembers, nil))
+			if rec.Code != tt.wantCode {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.wantCode, rec.Body)
+			}
+			if tt.want == nil {
+				return
+			}
+			var got api.DBMembers
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(*tt.want, got); diff != "" {
+				t.Errorf("members (-want +got):\n%s", diff)
 			}
 		})
 	}

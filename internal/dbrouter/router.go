@@ -351,17 +351,25 @@ func (r *Router) poll(ctx context.Context) {
 	t := time.NewTicker(r.cfg.PollInterval)
 	defer t.Stop()
 	for {
-		var m api.DBMembers
-		// An empty list is applied too: no synced member means no new
-		// connection, rather than one to a member that is not synced.
-		if err := client.Get(ctx, "", &m); err == nil {
-			r.Update(m)
-		}
+		r.pollOnce(ctx, client)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// pollOnce asks the controller for the members and applies its answer. An
+// empty list is applied too: no synced member means no new connection,
+// rather than one to a member that is not synced. Any answer but a 200 (no
+// answer, or 503 from a controller that has not observed the members yet:
+// one starting, or taking the site over) keeps the list: the members that
+// served go on serving until a controller that looked says otherwise.
+func (r *Router) pollOnce(ctx context.Context, client *api.Client) {
+	var m api.DBMembers
+	if err := client.Get(ctx, "", &m); err == nil {
+		r.Update(m)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -478,5 +479,43 @@ func TestWatchFindsUnreachableMember(t *testing.T) {
 				t.Fatalf("new connection got %q, %v; want %s", got, err, other)
 			}
 		})
+	}
+}
+
+// TestPollKeepsListUnlessTold: a controller that has not observed the
+// members yet (starting, or taking the site over) answers 503; the router
+// keeps the member it relays to. A 200 is applied, an empty list too.
+func TestPollKeepsListUnlessTold(t *testing.T) {
+	answers := []struct {
+		code int
+		body string
+	}{
+		{http.StatusServiceUnavailable, "database members not observed yet (the controller is starting): keep the list you have\n"},
+		{http.StatusOK, `{"members": [], "mode": "single"}`},
+	}
+	var i atomic.Int32 // the answer the server gives
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answers[i.Load()]
+		w.WriteHeader(a.code)
+		io.WriteString(w, a.body)
+	}))
+	defer srv.Close()
+	a := echoServer(t, "a")
+	cfg := DefaultConfig()
+	cfg.Members, cfg.MembersURL = []string{a}, srv.URL
+	r, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := api.NewClient(srv.URL)
+	for n, want := range [][]string{{a}, {}} {
+		i.Store(int32(n))
+		r.pollOnce(context.Background(), client)
+		r.mu.Lock()
+		got := slices.Clone(r.members)
+		r.mu.Unlock()
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("after a %d: members (-want +got):\n%s", answers[n].code, diff)
+		}
 	}
 }
