@@ -3,12 +3,14 @@ package multihost
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	oexec "os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -179,6 +181,56 @@ func (k *takeover) routerChanges(since time.Time) []string {
 	return out
 }
 
+// memberWatch is what the controller's address answered a router's poll
+// (GET /v1/db/members) while watchMembers ran.
+type memberWatch struct {
+	answers map[string]int // "no answer", "503", "listed", "empty", ...
+	empty   []string       // when it answered an empty list, since the watch began
+}
+
+// watchMembers asks the controller's address for the DB member list every
+// 20 ms, as the routers beside the nodes do every second, until the
+// function it returns is called, which returns what it saw.
+func (k *takeover) watchMembers() func() memberWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := memberWatch{answers: map[string]int{}}
+	done := make(chan struct{})
+	t0 := time.Now()
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			var m api.DBMembers
+			rctx, rcancel := context.WithTimeout(ctx, time.Second)
+			err := k.ctl.Get(rctx, api.APIPathDBMembers, &m)
+			rcancel()
+			var he *api.HTTPError
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.As(err, &he):
+				w.answers[strconv.Itoa(he.Code)]++
+			case err != nil:
+				w.answers["no answer"]++
+			case len(m.Members) == 0:
+				w.answers["empty"]++
+				w.empty = append(w.empty, time.Since(t0).Round(time.Millisecond).String())
+			default:
+				w.answers["listed"]++
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	k.t.Cleanup(func() { cancel(); <-done }) // a test that ends before the call
+	return func() memberWatch {
+		cancel()
+		<-done
+		return w
+	}
+}
+
 // status asks the controller at the vip, nil when it does not answer.
 func (k *takeover) status() *api.Status {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -248,6 +300,7 @@ func (k *takeover) run(startLoad func() func() *tally, healed func()) {
 	load := startLoad()
 	tMove := time.Now()
 	moveVIP(t, k.host, k.vip)
+	stopWatch := k.watchMembers()
 	up := k.host.StartCmd(t, k.command(context.Background(), "up", "--config", k.cfgPath, "--dir", k.dir))
 	var st *api.Status
 	eventually(t, takeoverWithin, "the controller on c2 ready: 2 nodes in service, 2 edges healthy, the member synced", func() bool {
@@ -269,6 +322,15 @@ func (k *takeover) run(startLoad func() func() *tally, healed func()) {
 		return healthy == 2
 	})
 	t.Logf("take-over: the controller on c2 ready %s after the address moved", time.Since(tMove).Round(time.Millisecond))
+	// From its first answer the new controller never tells the routers
+	// that no member serves: the member ran and was synced throughout
+	// (issue 12: it said so before it had looked, for about 0.1 s).
+	mw := stopWatch()
+	t.Logf("take-over: the member list at the controller's address, polled every 20 ms from the move to ready: %v", mw.answers)
+	if len(mw.empty) > 0 || mw.answers["listed"] == 0 {
+		t.Errorf("take-over: the controller's address answered the routers' poll with an empty member list %d times (at %v after the move), listed %d times: want never empty",
+			len(mw.empty), mw.empty, mw.answers["listed"])
+	}
 
 	// status --json from the new controller's host names every role where
 	// it runs.
