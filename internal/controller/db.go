@@ -214,7 +214,7 @@ func (d *database) Start(ctx context.Context, gc galera.Config, h galera.Host, l
 		return err
 	}
 	d.mu.Lock()
-	d.cluster, d.logger = cl, logger
+	d.cluster, d.logger, d.observed = cl, logger, false // a new cluster is not observed yet
 	d.mu.Unlock()
 	if err := cl.Start(ctx); err != nil {
 		return err
