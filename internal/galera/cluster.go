@@ -875,13 +875,26 @@ func (c *Cluster) probeStandalone(ctx context.Context) error {
 	cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err != nil || !m.running() {
+	if !m.running() {
+		m.status, m.probeFails = nil, 0
+		return err
+	}
+	if err != nil {
+		// A busy member may miss a probe, as in observe: it keeps its
+		// last answer for two misses in a row before it counts as not
+		// serving (the routers would be told that no member serves and
+		// refuse every connection until the next probe; with one member
+		// there is nowhere else to send them anyway).
+		if m.status != nil && m.probeFails < 2 {
+			m.probeFails++
+			return nil
+		}
 		m.status = nil
 		return err
 	}
 	// A standalone member that answers serves: it is "synced".
 	m.status = &Status{Ready: true, ClusterStatus: "Primary", LocalState: 4, LocalStateComment: "Synced", ClusterSize: 1}
-	m.joined = 1
+	m.joined, m.probeFails = 1, 0
 	return nil
 }
 

@@ -59,3 +59,32 @@ func TestCutHostNotSyncedAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestStandaloneMissedProbe: a single member that served and misses a probe
+// (busy) stays synced for two misses in a row, as a Galera member does; at
+// the third it counts as not serving. Its routers are told it is gone only
+// then, not for one slow SELECT 1 (issue 12: one missed probe emptied the
+// list, and every router refused connections until the next probe).
+func TestStandaloneMissedProbe(t *testing.T) {
+	h := &stubHost{}
+	cfg := DefaultConfig()
+	cfg.Members = []MemberConfig{{ID: "db-1", Addr: "10.0.0.11:3306", Dir: "/db/db-1", BufferPool: "64M", UID: -1, GID: -1}}
+	cfg.Site = Grant{Database: "wp", User: "wp", Password: "p", MonitorUser: "m", MonitorPassword: "q"}
+	cfg.Dial = func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no answer") }
+	c, err := New(cfg, h, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := c.members[0]
+	m.proc = &stubProc{done: make(chan struct{})}
+	m.status = &Status{Ready: true, ClusterStatus: "Primary", LocalState: 4, LocalStateComment: "Synced", ClusterSize: 1}
+	m.joined = 1
+	for miss := 1; miss <= 3; miss++ {
+		c.probeStandalone(context.Background())
+		state := c.Members()[0].State
+		if want := miss <= 2; (state == StateSynced) != want {
+			t.Errorf("after %d missed probes in a row: state %q, synced want %v", miss, state, want)
+		}
+	}
+}
