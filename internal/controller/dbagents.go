@@ -6,6 +6,7 @@ package controller
 // drives the members through them as when the operator starts them.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -96,6 +97,18 @@ func (c *Controller) startHostRouters(ctx context.Context, spec api.RouterSpec) 
 	c.db.mu.Unlock()
 	wctx, cancel := context.WithTimeout(ctx, hostRoutersWait)
 	defer cancel()
+	// A controller taking the site over finds the routers running: when
+	// their spec differs only in the initial member list (the synced set
+	// it saw at its own start), it keeps theirs. A new list would restart
+	// every router (the spec is a template with change_mode restart) and
+	// cut every connection for nothing: they follow the list by polling.
+	if old, err := r.Spec(wctx); err != nil {
+		c.logger.Warn("nomad: cannot read the running routers' spec; registering ours", "job", job, "err", err)
+	} else if kept, ok := keepRouterMembers(old, spec); ok {
+		if b, err = json.Marshal(kept); err != nil {
+			return fmt.Errorf("router spec: %w", err)
+		}
+	}
 	t0 := time.Now()
 	n, err := r.Submit(wctx, b)
 	if err != nil {
@@ -103,4 +116,25 @@ func (c *Controller) startHostRouters(ctx context.Context, spec api.RouterSpec) 
 	}
 	c.logger.Info("nomad: a db router on every node host", "job", job, "hosts", n, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// keepRouterMembers: when old (the running routers' spec, nil if none) is
+// spec but for its initial member list, spec with old's list, and true.
+func keepRouterMembers(old []byte, spec api.RouterSpec) (api.RouterSpec, bool) {
+	if old == nil {
+		return spec, false
+	}
+	var o api.RouterSpec
+	if err := json.Unmarshal(old, &o); err != nil {
+		return spec, false
+	}
+	o.MetricsAddr = "" // as startHostRouters clears it
+	mine := spec
+	mine.Members = o.Members
+	a, err1 := json.Marshal(o)
+	b, err2 := json.Marshal(mine)
+	if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+		return spec, false
+	}
+	return mine, true
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -75,6 +76,54 @@ func TestDBMembersBeforeObserved(t *testing.T) {
 			}
 			if diff := cmp.Diff(*tt.want, got); diff != "" {
 				t.Errorf("members (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestKeepRouterMembers: a controller taking over keeps the running
+// routers' spec when it differs from its own only in the initial member
+// list (registering a new list would restart every router), and registers
+// its own for any other difference or when none runs.
+func TestKeepRouterMembers(t *testing.T) {
+	mine := api.RouterSpec{Addr: "127.0.0.1:3306", MembersURL: "http://10.77.0.11:9090/v1/db/members", Members: []string{"10.77.0.21:3306"}, Mode: "single"}
+	running := func(f func(*api.RouterSpec)) []byte {
+		s := mine
+		s.Members = []string{"10.77.0.21:3306", "10.77.0.22:3306"}
+		s.MetricsAddr = "127.0.0.1:9105" // a controller's own router's; the hosts' get none
+		if f != nil {
+			f(&s)
+		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name string
+		old  []byte
+		keep bool
+	}{
+		{"none runs", nil, false},
+		{"only the members differ", running(nil), true},
+		{"another address", running(func(s *api.RouterSpec) { s.Addr = "127.0.0.1:3307" }), false},
+		{"another members URL", running(func(s *api.RouterSpec) { s.MembersURL = "http://10.77.0.12:9090/v1/db/members" }), false},
+		{"another mode", running(func(s *api.RouterSpec) { s.Mode = "multi" }), false},
+		{"not a spec", []byte("{"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, kept := keepRouterMembers(tt.old, mine)
+			if kept != tt.keep {
+				t.Fatalf("kept %v, want %v", kept, tt.keep)
+			}
+			want := mine
+			if tt.keep {
+				want.Members = []string{"10.77.0.21:3306", "10.77.0.22:3306"}
+			}
+			if !slices.Equal(got.Members, want.Members) || got.Addr != want.Addr || got.MembersURL != want.MembersURL || got.Mode != want.Mode || got.MetricsAddr != "" {
+				t.Errorf("spec %+v, want %+v", got, want)
 			}
 		})
 	}

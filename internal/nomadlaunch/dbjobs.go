@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"regexp"
 	"slices"
 	"time"
@@ -291,6 +292,35 @@ func (r *DBRouters) Submit(ctx context.Context, spec []byte) (placed int, err er
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// Spec is the router spec of the job registered now (nil, nil when there
+// is none, or it is stopped): a controller taking a site over compares it
+// with its own before it registers (controller.startHostRouters).
+func (r *DBRouters) Spec(ctx context.Context) ([]byte, error) {
+	j, _, err := r.nc.Jobs().Info(r.job, (&nomad.QueryOptions{}).WithContext(ctx))
+	if isStatus(err, http.StatusNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, r.cfg.Explain(fmt.Sprintf("read job %s", r.job), err)
+	}
+	if j.Stop != nil && *j.Stop {
+		return nil, nil
+	}
+	for _, tg := range j.TaskGroups {
+		for _, task := range tg.Tasks {
+			if task.Name != DBRouterTask {
+				continue
+			}
+			for _, tm := range task.Templates {
+				if tm.DestPath != nil && *tm.DestPath == "local/"+dbRouterSpecName && tm.EmbeddedTmpl != nil {
+					return []byte(*tm.EmbeddedTmpl), nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("nomadlaunch: job %s has no %s task with the router spec", r.job, DBRouterTask)
 }
 
 // Close stops the router job.
