@@ -43,9 +43,6 @@ type Agent struct {
 	pushMu  sync.Mutex    // one push at a time (pusher, Bootstrap)
 	pstats  pushStats     // under pushMu
 	recv    recvStats     // the stream's applier's (applystats.go)
-	// up uploads queued blobs ahead of their push (uploader.go); nil
-	// outside pushLoop.
-	up atomic.Pointer[uploader]
 
 	// fetchNanos and fetches count the blob GETs of download, fetchedAhead
 	// the blobs the applier found fetched ahead (applystats.go).
@@ -530,9 +527,6 @@ func (a *Agent) watchLoop(ctx context.Context, w *watcher) {
 }
 
 func (a *Agent) wakePusher() {
-	if up := a.up.Load(); up != nil {
-		up.add(a.queue.peek(a.cfg.PushBatch))
-	}
 	select {
 	case a.kick <- struct{}{}:
 	default:

@@ -247,13 +247,6 @@ type AgentConfig struct {
 	PushBatch int
 	// Uploaders is how many blobs are uploaded or downloaded at once.
 	Uploaders int
-	// Pipeline uploads queued blobs ahead, while the push before them
-	// commits (uploader.go); off, each push uploads its batch's blobs and
-	// then commits, and the next batch waits. Off by default: across hosts
-	// on a loaded machine it made more, smaller pushes and the burst's
-	// end-to-end latency worse (docs/benchmarks.md, "The writer's side of
-	// a burst").
-	Pipeline bool
 	// QuarantineAfter is how many times in a row a change of the log may
 	// fail to apply on this node for a reason of its own (not the network,
 	// not a full or read-only disk) before it is quarantined: recorded in

@@ -21,23 +21,12 @@ var errStale = errors.New("the file changed after it was queued")
 const smallBlob = 1 << 20
 
 // pushLoop sends queued local changes, in order, while the server is
-// reachable, and retries with backoff while it is not. Without
-// AgentConfig.Pipeline each push uploads its batch's blobs and then
-// commits (pushOnce). With it, the loop is a pipeline:
-// the blobs of queued puts are uploaded ahead (uploader, Uploaders at
-// once, in queue order) while the push before them commits, and each push
-// takes the longest head of the queue whose blobs are all uploaded. So a
-// push is still acknowledged only after its blobs and its records are
-// durable, pushes still commit one at a time in queue order, and a unit is
-// still pushed whole; but under a steady stream of uploads the next push's
-// blobs no longer wait for the one in flight to commit, and a push no
-// longer waits for the slowest blob of a batch fixed before it began.
+// reachable, and retries with backoff while it is not. Each push uploads
+// its batch's blobs, then commits (pushOnce). A pipelined pusher (blobs
+// uploaded ahead while the push before them commits) was tried and
+// measured worse across hosts: ADR 12, docs/benchmarks.md ("The writer's
+// side of a burst").
 func (a *Agent) pushLoop(ctx context.Context) {
-	var up *uploader
-	if a.cfg.Pipeline {
-		up = newUploader(ctx, a)
-		defer up.wait()
-	}
 	b := backoff{min: a.cfg.RetryMin, max: a.cfg.RetryMax}
 	down := false
 	for {
@@ -62,13 +51,7 @@ func (a *Agent) pushLoop(ctx context.Context) {
 			}
 			continue
 		}
-		pushed, err := true, error(nil)
-		if up == nil {
-			err = a.pushOnce(ctx)
-		} else {
-			up.add(a.queue.peek(a.cfg.PushBatch))
-			pushed, err = a.pushReady(ctx, up)
-		}
+		err := a.pushOnce(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -80,15 +63,6 @@ func (a *Agent) pushLoop(ctx context.Context) {
 			sleepCtx(ctx, b.next())
 			continue
 		}
-		if !pushed { // the head's blobs are still going up
-			select {
-			case <-ctx.Done():
-				return
-			case <-a.kick:
-			case <-up.ready:
-			}
-			continue
-		}
 		if down {
 			a.logger.Info("files reachable again; sending queued changes", "queued", a.queue.len())
 			down = false
@@ -97,27 +71,10 @@ func (a *Agent) pushLoop(ctx context.Context) {
 	}
 }
 
-// pushReady commits the longest head of the queue whose uploads finished
-// (a unit only whole); pushed is false when the head's are still running.
-// The changes it tried leave the uploader either way: after a failure
-// their blobs are uploaded again, as every push attempt did before.
-func (a *Agent) pushReady(ctx context.Context, up *uploader) (pushed bool, err error) {
-	a.pushMu.Lock()
-	defer a.pushMu.Unlock()
-	batch := a.queue.head(a.cfg.PushBatch)
-	errs, uploaded := up.finished(batch)
-	if len(errs) == 0 {
-		return false, nil
-	}
-	batch = batch[:len(errs)]
-	defer up.forget(batch)
-	return true, a.commit(ctx, batch, errs, uploaded)
-}
-
 // pushOnce uploads the blobs of the head of the queue and commits it. It
 // returns an error only when the batch must be retried later; changes the
 // server refuses are dropped (logged) and the rest go on. Bootstrap pushes
-// with it, before the pipeline runs.
+// with it too.
 func (a *Agent) pushOnce(ctx context.Context) error {
 	a.pushMu.Lock()
 	defer a.pushMu.Unlock()

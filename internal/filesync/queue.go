@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"sync"
 	"time"
 )
@@ -174,13 +173,6 @@ func (q *queue) head(n int) []queued {
 		out = append(out, e)
 	}
 	return out
-}
-
-// peek returns up to n changes from the front of the queue, units or not.
-func (q *queue) peek(n int) []queued {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return slices.Clone(q.entries[:min(n, len(q.entries))])
 }
 
 // ack removes changes from the queue.

@@ -125,8 +125,7 @@ func countS3(t testing.TB, cfg *s3store.Config) *s3Counter {
 // For measurements: S3_BURST_DELAY (a Go duration) delays every S3
 // request, as a bucket further away would; S3_BURST_PREFETCH sets node-b's
 // Prefetch (0: each blob fetched when its change is applied),
-// S3_BURST_UPLOADERS node-a's Uploaders, S3_BURST_PIPELINE (set) turns
-// node-a's Pipeline on.
+// S3_BURST_UPLOADERS node-a's Uploaders.
 func TestS3BurstLatency(t *testing.T) {
 	n := 500
 	if testing.Short() {
@@ -164,8 +163,6 @@ func TestS3BurstLatency(t *testing.T) {
 		}
 		a.a.cfg.Uploaders = u
 	}
-	a.a.cfg.Pipeline = os.Getenv("S3_BURST_PIPELINE") != ""
-	t.Logf("node-a: Pipeline %v", a.a.cfg.Pipeline)
 	a.bootstrap()
 	a.start()
 	b := newTestAgent(t, c.srv.url, c.base, "node-b")
