@@ -21,12 +21,15 @@ import (
 // every blob to one immutable object named by its hash, so that Put is one
 // upload, Has a HEAD, List a prefix listing and Remove a DELETE.
 type BlobStore interface {
-	// Put stores what r yields under hash, durably before it returns. It
-	// stores nothing and returns ErrHashMismatch when the content does not
-	// hash to hash; a blob already present is kept as it is. Errors from r
-	// (such as a size limit) are returned unchanged. size is the length r
-	// announced, -1 if unknown.
-	Put(ctx context.Context, hash string, r io.Reader, size int64) (int64, error)
+	// Put stores what r yields under hash, durably before it returns, and
+	// returns the bytes read. It stores nothing and returns
+	// ErrHashMismatch when the content does not hash to hash. A blob
+	// already present is kept as it is: Put then returns existed true, and
+	// n is not a size the backend checked (the bytes sent may not have
+	// been read, let alone hashed, before the backend said the blob was
+	// there). Errors from r (such as a size limit) are returned unchanged.
+	// size is the length r announced, -1 if unknown.
+	Put(ctx context.Context, hash string, r io.Reader, size int64) (n int64, existed bool, err error)
 	// Get opens a blob for reading and returns its size; ErrBlobNotFound
 	// when it is missing.
 	Get(ctx context.Context, hash string) (io.ReadSeekCloser, int64, error)
@@ -91,39 +94,39 @@ func (s *DirBlobStore) path(hash string) string {
 }
 
 // Put implements BlobStore.
-func (s *DirBlobStore) Put(ctx context.Context, hash string, r io.Reader, _ int64) (int64, error) {
+func (s *DirBlobStore) Put(ctx context.Context, hash string, r io.Reader, _ int64) (int64, bool, error) {
 	if !validHash(hash) {
-		return 0, fmt.Errorf("filesync: put blob: %q is not a SHA-256 in lowercase hex", hash)
+		return 0, false, fmt.Errorf("filesync: put blob: %q is not a SHA-256 in lowercase hex", hash)
 	}
 	final := s.path(hash)
 	fan := filepath.Dir(final)
 	if err := os.Mkdir(fan, 0o755); err == nil {
 		if err := atomicfile.SyncDir(s.dir); err != nil {
-			return 0, fmt.Errorf("filesync: put blob: %w", err)
+			return 0, false, fmt.Errorf("filesync: put blob: %w", err)
 		}
 	} else if !errors.Is(err, fs.ErrExist) {
-		return 0, fmt.Errorf("filesync: put blob: %w", err)
+		return 0, false, fmt.Errorf("filesync: put blob: %w", err)
 	}
 	tmp, err := atomicfile.Create(final, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("filesync: put blob: %w", err)
+		return 0, false, fmt.Errorf("filesync: put blob: %w", err)
 	}
 	defer tmp.Close() // discards the content unless committed
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, r})
 	if err != nil {
-		return n, err
+		return n, false, err
 	}
 	if hex.EncodeToString(h.Sum(nil)) != hash {
-		return n, ErrHashMismatch
+		return n, false, ErrHashMismatch
 	}
 	if _, err := os.Stat(final); err == nil {
-		return n, nil
+		return n, true, nil
 	}
 	if err := tmp.Commit(); err != nil {
-		return n, fmt.Errorf("filesync: put blob: %w", err)
+		return n, false, fmt.Errorf("filesync: put blob: %w", err)
 	}
-	return n, nil
+	return n, false, nil
 }
 
 // Get implements BlobStore.

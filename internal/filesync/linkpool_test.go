@@ -162,7 +162,7 @@ func TestLinkedMetadataReplaced(t *testing.T) {
 	ch := Change{Op: OpPut, Path: "f.php", Mode: 0o600, Size: 1, Hash: hashBytes([]byte("x")), MTime: mtime.UnixNano()}
 	// The blob must be in the store for the replacement.
 	ctx := context.Background()
-	if _, err := c.srv.srv.Store().blobs.Put(ctx, ch.Hash, strings.NewReader("x"), 1); err != nil {
+	if _, _, err := c.srv.srv.Store().blobs.Put(ctx, ch.Hash, strings.NewReader("x"), 1); err != nil {
 		t.Fatal(err)
 	}
 	ta.a.mu.Lock()

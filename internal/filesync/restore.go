@@ -39,7 +39,7 @@ func RestoreStore(ctx context.Context, dir string, doc []byte, open func(ctx con
 		if err != nil {
 			return fmt.Errorf("filesync: restore %s: %w", e.Path, err)
 		}
-		n, err := blobs.Put(ctx, e.Hash, r, e.Size)
+		n, _, err := blobs.Put(ctx, e.Hash, r, e.Size)
 		r.Close()
 		if err != nil {
 			return fmt.Errorf("filesync: restore %s (blob %s): %w", e.Path, e.Hash, err)

@@ -57,34 +57,36 @@ func blobObject(hash string) string { return "blobs/" + hash[:2] + "/" + hash }
 // nothing that hashes otherwise, and the body's last bytes are held back
 // unless the content read so far hashes to the name, so that a server that
 // did not check gets an incomplete body and stores nothing either.
-func (s *S3BlobStore) Put(ctx context.Context, hash string, r io.Reader, size int64) (int64, error) {
+func (s *S3BlobStore) Put(ctx context.Context, hash string, r io.Reader, size int64) (int64, bool, error) {
 	if !validHash(hash) {
-		return 0, fmt.Errorf("filesync: put blob: %q is not a SHA-256 in lowercase hex", hash)
+		return 0, false, fmt.Errorf("filesync: put blob: %q is not a SHA-256 in lowercase hex", hash)
 	}
 	if size < 0 {
 		f, n, err := s.spoolBody(ctx, hash, r)
 		if err != nil {
-			return n, err
+			return n, false, err
 		}
 		defer f.Close()
 		size, r = n, f
 	}
 	if size == 0 && hashBytes(nil) != hash {
-		return 0, ErrHashMismatch
+		return 0, false, ErrHashMismatch
 	}
 	vr := &verifyReader{r: ctxReader{ctx, r}, h: sha256.New(), left: size, want: hash}
 	err := s.c.Put(ctx, blobObject(hash), vr, size, s3store.PutOptions{SHA256: hash, IfAbsent: true})
 	switch {
-	case err == nil, errors.Is(err, s3store.ErrExists):
-		// Stored, or stored before (blobs are immutable: same name, same
-		// content).
-		return size, nil
+	case err == nil:
+		return size, false, nil
+	case errors.Is(err, s3store.ErrExists):
+		// Stored before (blobs are immutable: same name, same content);
+		// the conditional create stored nothing of this body.
+		return vr.n, true, nil
 	case vr.mismatch, errors.Is(err, s3store.ErrHashMismatch):
-		return vr.n, ErrHashMismatch
+		return vr.n, false, ErrHashMismatch
 	case vr.err != nil:
-		return vr.n, vr.err // the body's own error, such as a size limit
+		return vr.n, false, vr.err // the body's own error, such as a size limit
 	}
-	return vr.n, fmt.Errorf("filesync: put blob: %w", err)
+	return vr.n, false, fmt.Errorf("filesync: put blob: %w", err)
 }
 
 // spoolBody copies a body of unknown length to a temporary file, checking

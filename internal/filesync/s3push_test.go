@@ -245,42 +245,65 @@ func countedS3Server(t *testing.T) (*testServer, *s3Counter) {
 	return ts, counter
 }
 
-// TestS3PushRequests: a push of a new file costs one HEAD (is the blob
-// there?), the blob's PUT and the log's PUT: the store asks neither again
-// whether the blob it has just stored is there (PutBlob after ClaimBlob
-// found it missing) nor how large it is (Commit after PutBlob stored it).
+// TestS3PushRequests: a push of a new small file costs the blob's PUT and
+// the log's PUT, no HEAD ("is it there?") first: the blob's PUT is a
+// conditional create that says whether it was there. A large blob (from
+// headBeforePut) is asked for first, so that one stored already is not
+// sent again. The store asks neither again whether the blob it has just
+// stored is there nor how large it is (Commit after PutBlob stored it), and
+// a blob stored twice is counted once against the quota.
 func TestS3PushRequests(t *testing.T) {
 	ts, counter := countedS3Server(t)
 	c := NewClient(ts.url, testToken("node-a"), nil)
 	ctx := context.Background()
-	push := func(p, content string) {
-		t.Helper()
-		h := hashBytes([]byte(content))
-		if err := c.PutBlob(ctx, h, strings.NewReader(content), int64(len(content))); err != nil {
-			t.Fatal(err)
-		}
-		_, err := c.Push(ctx, PushRequest{Origin: "node-a", Changes: []Change{
-			{Op: OpPut, Path: p, Hash: h, Size: int64(len(content)), Mode: 0o644, MTime: 1},
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	large := strings.Repeat("L", headBeforePut)
 	tests := []struct {
 		name, path, content string
+		code                int // of the blob's PUT
 		want                map[string]int
 	}{
-		{"new blob", "wp-content/uploads/a.jpg", "a new blob",
+		{"new small blob", "wp-content/uploads/a.jpg", "a new blob", http.StatusCreated,
+			map[string]int{"PUT blob": 1, "PUT log": 1}},
+		{"small blob stored before", "wp-content/uploads/b.jpg", "a new blob", http.StatusOK,
+			map[string]int{"PUT blob": 1, "PUT log": 1}},
+		{"new large blob", "wp-content/uploads/c.zip", large, http.StatusCreated,
 			map[string]int{"HEAD blob": 1, "PUT blob": 1, "PUT log": 1}},
-		{"blob stored before", "wp-content/uploads/b.jpg", "a new blob",
+		{"large blob stored before", "wp-content/uploads/d.zip", large, http.StatusOK,
 			map[string]int{"HEAD blob": 1, "PUT log": 1}},
 	}
+	var used int64
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := counter.counts()
-			push(tt.path, tt.content)
+			h := hashBytes([]byte(tt.content))
+			req, err := http.NewRequest(http.MethodPut, ts.url+"/v1/blobs/"+h, strings.NewReader(tt.content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+testToken("node-a"))
+			req.Header.Set("Content-Type", "application/octet-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.code {
+				t.Fatalf("PUT blob = %d, want %d", resp.StatusCode, tt.code)
+			}
+			if tt.code == http.StatusCreated {
+				used += int64(len(tt.content))
+			}
+			_, err = c.Push(ctx, PushRequest{Origin: "node-a", Changes: []Change{
+				{Op: OpPut, Path: tt.path, Hash: h, Size: int64(len(tt.content)), Mode: 0o644, MTime: 1},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
 			if diff := cmp.Diff(tt.want, counter.since(before)); diff != "" {
 				t.Errorf("S3 requests (-want +got):\n%s", diff)
+			}
+			if got := ts.srv.store.Status().BlobBytes; got != used {
+				t.Errorf("BlobBytes = %d, want %d", got, used)
 			}
 		})
 	}

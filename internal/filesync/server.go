@@ -419,6 +419,19 @@ func wholeRead(h http.Header) bool {
 	return true
 }
 
+// headBeforePut is the blob size from which an upload first asks the
+// backend whether it has the blob (a HEAD) and is answered 200 without
+// storing anything if so. Below it the blob is stored straight away: blobs
+// are content-addressed, so a PUT of a blob the backend has stores nothing
+// new (a conditional create, BlobStore.Put) and the HEAD would cost every
+// new file a round trip to the bucket to spare a few duplicates the
+// sending of bytes that take about as long. 256 KiB takes ~2 ms at
+// 1 Gbit/s, ~5 ms at 400 Mbit/s: about one round trip to a bucket on
+// another host. Above it a duplicate (a plugin's zip uploaded again, a
+// media file re-uploaded) costs more than the HEAD, and the HEAD is a
+// small part of a new large file's upload.
+const headBeforePut = 256 << 10
+
 func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, _ string) {
 	if !guard.RequireType(w, r, s.logger, "application/octet-stream") {
 		return
@@ -428,14 +441,22 @@ func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, _ string)
 		s.writeError(w, r, reject("", RuleTooLarge, "the blob is %d bytes, more than the limit of %d", r.ContentLength, s.cfg.Rules.MaxFileSize))
 		return
 	}
-	ok, err := s.store.ClaimBlob(r.Context(), hash)
-	if err == nil && ok {
-		w.WriteHeader(http.StatusOK)
-		return
+	if r.ContentLength < 0 || r.ContentLength >= headBeforePut {
+		// Large (or of unknown length): one HEAD spares sending it to a
+		// backend that has it.
+		if ok, err := s.store.ClaimBlob(r.Context(), hash); err == nil && ok {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 	}
 	s.setDeadline(w, bodySize(r, s.cfg.Rules.MaxFileSize), true)
-	if _, err := s.store.putBlob(r.Context(), hash, r.Body, r.ContentLength, err == nil); err != nil {
+	_, existed, err := s.store.putBlob(r.Context(), hash, r.Body, r.ContentLength)
+	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if existed {
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	w.WriteHeader(http.StatusCreated)

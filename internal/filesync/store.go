@@ -173,67 +173,75 @@ func (s *Store) Close() error {
 // quota it fails with ErrQuota before reading anything. A stored blob is
 // claimed: garbage collection keeps it for Config.GCGrace.
 func (s *Store) PutBlob(ctx context.Context, hash string, r io.Reader, size int64) (int64, error) {
-	return s.putBlob(ctx, hash, r, size, false)
+	n, _, err := s.putBlob(ctx, hash, r, size)
+	return n, err
 }
 
-// putBlob is PutBlob; absent says the caller just found the blob missing
-// (ClaimBlob), so that asking the backend again is a wasted request.
-func (s *Store) putBlob(ctx context.Context, hash string, r io.Reader, size int64, absent bool) (int64, error) {
+// putBlob is PutBlob; existed reports that the blob was stored already
+// (nothing was written). It asks the backend nothing before the upload:
+// the upload itself tells whether the blob was there (BlobStore.Put), so
+// a new blob costs one request. Only when the blob would take the store
+// over its quota does it ask first, since a blob already stored takes no
+// more room.
+func (s *Store) putBlob(ctx context.Context, hash string, r io.Reader, size int64) (n int64, existed bool, err error) {
 	if !validHash(hash) {
-		return 0, reject("", RuleHash, "blob name %q is not a lowercase hex SHA-256", hash)
+		return 0, false, reject("", RuleHash, "blob name %q is not a lowercase hex SHA-256", hash)
 	}
 	limit := s.cfg.Rules.MaxFileSize
 	if size > limit {
-		return 0, reject("", RuleTooLarge, "the blob is %d bytes, more than the limit of %d", size, limit)
+		return 0, false, reject("", RuleTooLarge, "the blob is %d bytes, more than the limit of %d", size, limit)
 	}
 	// Claim first: once claimed, a stored blob stays stored.
 	s.mu.Lock()
 	switch {
 	case s.closed:
 		s.mu.Unlock()
-		return 0, ErrClosed
+		return 0, false, ErrClosed
 	case s.dropping[hash]:
 		s.mu.Unlock()
-		return 0, errCollecting
+		return 0, false, errCollecting
 	}
 	s.claimLocked(hash)
 	s.mu.Unlock()
-	had := false
-	if !absent {
-		had, _ = s.blobs.Has(ctx, hash)
+	need := size // reserved as if new: Put says whether it was
+	if need < 0 {
+		need = limit
 	}
-	var need int64 // a blob already stored takes no more room
-	if !had {
-		need = size
-		if need < 0 {
-			need = limit
-		}
-	}
+	over := func() bool { q := s.cfg.QuotaBytes; return q > 0 && s.used+s.reserved+need > q }
 	s.mu.Lock()
-	if q := s.cfg.QuotaBytes; q > 0 && s.used+s.reserved+need > q {
+	if over() {
+		s.mu.Unlock()
+		if had, _ := s.blobs.Has(ctx, hash); had {
+			need = 0 // stored already: takes no more room
+		}
+		s.mu.Lock()
+	}
+	if over() {
 		used := s.used + s.reserved
 		s.mu.Unlock()
-		return 0, fmt.Errorf("%w: a blob of %d bytes would take it to %d bytes, over its quota of %d (files.quota_mb); raise the quota or remove files", ErrQuota, need, used+need, q)
+		return 0, false, fmt.Errorf("%w: a blob of %d bytes would take it to %d bytes, over its quota of %d (files.quota_mb); raise the quota or remove files", ErrQuota, need, used+need, s.cfg.QuotaBytes)
 	}
 	s.reserved += need
 	s.mu.Unlock()
 
 	lr := &limitedReader{r: r, n: limit,
 		err: reject("", RuleTooLarge, "the blob is larger than the limit of %d bytes", limit)}
-	n, err := s.blobs.Put(ctx, hash, lr, size)
+	n, existed, err = s.blobs.Put(ctx, hash, lr, size)
 	s.mu.Lock()
 	s.reserved -= need
-	if err == nil && !had {
+	if err == nil && !existed {
 		s.used += n
-	}
-	if err == nil && !s.dropping[hash] {
-		s.stored[hash] = storedBlob{size: n, at: s.now()}
+		if !s.dropping[hash] {
+			// Only a size this store's own PUT stored is trusted at
+			// commit; a blob found there was not read back.
+			s.stored[hash] = storedBlob{size: n, at: s.now()}
+		}
 	}
 	s.mu.Unlock()
 	if errors.Is(err, ErrHashMismatch) {
-		return n, reject("", RuleHash, "the uploaded content does not hash to %s", hash)
+		return n, false, reject("", RuleHash, "the uploaded content does not hash to %s", hash)
 	}
-	return n, err
+	return n, existed, err
 }
 
 // Commit validates a push and appends its changes to the log, all or

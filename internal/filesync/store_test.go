@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -298,5 +299,52 @@ func TestStoreChangesFromDisk(t *testing.T) {
 				t.Errorf("Status = %+v, want several segments and %d dirs", st, n)
 			}
 		})
+	}
+}
+
+// foundBlobs is a BlobStore whose Put of blob found answers that the
+// blob was stored already without reading the body, as a bucket may answer
+// a conditional create before it has read the upload.
+type foundBlobs struct {
+	BlobStore
+	found string
+}
+
+func (f foundBlobs) Put(ctx context.Context, hash string, r io.Reader, size int64) (int64, bool, error) {
+	if hash == f.found {
+		return size, true, nil
+	}
+	return f.BlobStore.Put(ctx, hash, r, size)
+}
+
+// TestStoredBlobSizeNotTrusted: an upload of a blob the backend has
+// stores nothing and is not read back, so the size it announced is not
+// trusted at commit: a push naming the blob with that size is refused,
+// and the quota counts the blob once.
+func TestStoredBlobSizeNotTrusted(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), nil)
+	ctx := context.Background()
+	content := "stored by another files role"
+	h := hashBytes([]byte(content))
+	if _, err := s.PutBlob(ctx, h, strings.NewReader(content), int64(len(content))); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	delete(s.stored, h) // stored by another files role, as far as s knows
+	s.mu.Unlock()
+	s.blobs = foundBlobs{BlobStore: s.blobs, found: h}
+	lie := content + " and more"
+	if _, err := s.PutBlob(ctx, h, strings.NewReader(lie), int64(len(lie))); err != nil {
+		t.Fatalf("PutBlob of a stored blob = %v", err)
+	}
+	if got := s.Status().BlobBytes; got != int64(len(content)) {
+		t.Errorf("BlobBytes = %d, want %d (the blob once)", got, len(content))
+	}
+	_, err := s.Commit(ctx, PushRequest{Origin: "test", Changes: []Change{
+		{Op: OpPut, Path: "a.txt", Hash: h, Size: int64(len(lie)), Mode: 0o644, MTime: 1, Origin: "test"},
+	}})
+	var rej *RejectError
+	if !errors.As(err, &rej) || rej.Rule != RuleSize {
+		t.Fatalf("commit = %v, want a refusal by %s", err, RuleSize)
 	}
 }
