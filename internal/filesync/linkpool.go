@@ -97,13 +97,9 @@ func (a *Agent) linkFromPool(ctx context.Context, hash, tmp string, mode uint32,
 				return false, err
 			}
 		}
-		lerr := a.linkInto(name, tmp)
+		lerr := a.linkChecked(name, tmp, mode)
 		if lerr == nil {
-			if fi, err := a.root.Lstat(tmp); err == nil && a.poolSafe(fi, mode) {
-				return true, nil
-			}
-			a.root.Remove(tmp)
-			lerr = errors.New("the linked file is not the agent's or has another mode")
+			return true, nil
 		}
 		if errors.Is(lerr, fs.ErrNotExist) {
 			continue // pruned meanwhile: made again
@@ -112,6 +108,43 @@ func (a *Agent) linkFromPool(ctx context.Context, hash, tmp string, mode uint32,
 		return false, nil
 	}
 	return false, nil
+}
+
+// linkPooled makes the docroot's new file tmp a hard link to the pool's
+// entry for (hash, mode, mtime) if the pool already holds it; it never
+// downloads. It reports false, with tmp absent, when there is no pool, the
+// mode lets PHP write the file (never linked, ADR 9), the pool lacks the
+// entry, or the link cannot be made: the caller then copies. buildStage
+// uses it for the files a unit keeps (ADR 29).
+func (a *Agent) linkPooled(hash, tmp string, mode uint32, mtime time.Time) bool {
+	if a.pool == nil || !linkable(mode) {
+		return false
+	}
+	name := poolName(hash, mode, mtime)
+	if ok, err := a.poolCheck(name, mode, mtime); err != nil || !ok {
+		return false
+	}
+	if err := a.linkChecked(name, tmp, mode); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) { // pruned meanwhile: copied
+			a.poolFallback(err)
+		}
+		return false
+	}
+	return true
+}
+
+// linkChecked links the pool's entry name to the docroot's new file tmp
+// and checks what it linked (poolSafe); a file not as it must be is
+// removed and reported as an error.
+func (a *Agent) linkChecked(name, tmp string, mode uint32) error {
+	if err := a.linkInto(name, tmp); err != nil {
+		return err
+	}
+	if fi, err := a.root.Lstat(tmp); err == nil && a.poolSafe(fi, mode) {
+		return nil
+	}
+	a.root.Remove(tmp)
+	return errors.New("the linked file is not the agent's or has another mode")
 }
 
 // poolHas reports whether the pool holds a safe entry name for mode and

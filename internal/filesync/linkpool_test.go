@@ -495,3 +495,128 @@ func TestPrefetchSkipsPooled(t *testing.T) {
 		t.Errorf("blob GETs: %d, want 0", n)
 	}
 }
+
+// TestUnitStageLinksKept: a unit applied by an agent with a link pool
+// (ADR 26, ADR 29) links the files it keeps from the pool into its stage
+// instead of copying them from the live tree, so that after the swap they
+// are still the pool's inodes. A file PHP may write is copied even when
+// the pool holds an entry for it, and a kept file whose entry is gone is
+// copied; content, mode and mtime are what the records say.
+func TestUnitStageLinksKept(t *testing.T) {
+	const unit = "wp-content/plugins/locked"
+	c := newCluster(t)
+	s := c.srv.srv.Store()
+	type file struct {
+		name    string
+		mode    uint32
+		content string
+	}
+	version := func(v int) (PushRequest, map[string]Change) {
+		files := []file{
+			{"keep.php", 0o644, "kept"},
+			{"inc/keep.sh", 0o755, "#!/bin/sh kept"},
+			{"inc/writable.php", 0o664, "kept, PHP may write it"},
+			{"gone.php", 0o644, "kept, its pool entry pruned"},
+			{"change.php", 0o644, fmt.Sprintf("version %d", v)},
+		}
+		if v == 2 {
+			files = append(files, file{"inc/new.php", 0o644, "new in v2"})
+		}
+		cs := []Change{{Op: OpMkdir, Path: unit, Mode: 0o755}, {Op: OpMkdir, Path: unit + "/inc", Mode: 0o755}}
+		byName := make(map[string]Change)
+		for _, f := range files {
+			ch := storeBlob(t, s, unit+"/"+f.name, f.content)
+			ch.Mode = f.mode
+			byName[f.name] = ch
+			cs = append(cs, ch)
+		}
+		return unitPush(unit, cs...), byName
+	}
+	commit := func(v int) map[string]Change {
+		push, byName := version(v)
+		resp, err := s.Commit(context.Background(), push)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("v%d committed at seq %d", v, resp.Seq)
+		return byName
+	}
+	entry := func(pool string, ch Change) string {
+		return filepath.Join(pool, poolName(ch.Hash, ch.Mode, time.Unix(0, ch.MTime)))
+	}
+
+	v1 := commit(1)
+	pool := filepath.Join(c.base, "pool")
+	b := c.poolAgent("node-b", pool)
+	// The pool holds an entry for the writable file's content as if 0644
+	// elsewhere, and one with its very mode 0664 (which no agent makes):
+	// neither may be linked to it.
+	w := v1["inc/writable.php"]
+	putPoolEntry(t, pool, w.Hash, 0o644, time.Unix(0, w.MTime), "kept, PHP may write it")
+	putPoolEntry(t, pool, w.Hash, 0o664, time.Unix(0, w.MTime), "kept, PHP may write it")
+	if err := os.Remove(entry(pool, v1["gone.php"])); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"keep.php", "inc/keep.sh"} {
+		if !sameFile(t, b.path(unit+"/"+n), entry(pool, v1[n])) {
+			t.Fatalf("%s: bootstrap did not link it from the pool", n)
+		}
+	}
+	unitDir, err := os.Lstat(b.path(unit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writable, err := os.Lstat(b.path(unit + "/inc/writable.php"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	v2 := commit(2)
+	b.waitApplied(s.Seq())
+
+	// The unit was swapped in (a new directory, the writable file a new
+	// copy), not applied record by record, which would keep every inode.
+	if fi, err := os.Lstat(b.path(unit)); err != nil || os.SameFile(fi, unitDir) {
+		t.Fatalf("%s was not swapped in as a unit (err %v)", unit, err)
+	}
+	if fi, err := os.Lstat(b.path(unit + "/inc/writable.php")); err != nil || os.SameFile(fi, writable) {
+		t.Fatalf("inc/writable.php was not rebuilt in the stage (err %v)", err)
+	}
+	for n, ch := range v2 {
+		p := b.path(unit + "/" + n)
+		linked := false
+		if fe, err := os.Lstat(entry(pool, ch)); err == nil {
+			fp, err := os.Lstat(p)
+			linked = err == nil && os.SameFile(fp, fe)
+		}
+		wantLinked := linkable(ch.Mode) && n != "gone.php"
+		if linked != wantLinked {
+			t.Errorf("%s (mode %04o): linked from the pool %v, want %v (links %d)", n, ch.Mode, linked, wantLinked, nlink(t, p))
+		}
+		if !linkable(ch.Mode) && nlink(t, p) != 1 {
+			t.Errorf("%s (mode %04o, PHP may write it) has %d links, want 1", n, ch.Mode, nlink(t, p))
+		}
+	}
+	if n := nlink(t, b.path(unit+"/gone.php")); n != 1 {
+		t.Errorf("gone.php, whose pool entry was removed, has %d links, want 1 (a copy)", n)
+	}
+
+	// Content, mode and mtime are the records', as a docroot bootstrapped
+	// without a pool has them.
+	ref := newTestAgent(t, c.srv.url, c.base, "node-ref")
+	ref.bootstrap()
+	want, got := make(map[string]string), make(map[string]string)
+	for p, d := range treeOf(t, ref.docroot) {
+		if p == unit || isBelow(p, unit) {
+			want[p] = d
+		}
+	}
+	for p, d := range treeOf(t, b.docroot) {
+		if p == unit || isBelow(p, unit) {
+			got[p] = d
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the swapped unit differs from a bootstrapped one (-want +got):\n%s", diff)
+	}
+}

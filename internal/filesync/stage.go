@@ -133,8 +133,10 @@ func (a *Agent) applyGroup(ctx context.Context, recs []Change) error {
 		return err
 	}
 	staged := path.Join(dir, "new")
+	var st stageStats
 	if len(recs) > 1 {
-		if err := a.buildStage(ctx, unit, staged, recs[1:]); err != nil {
+		var err error
+		if st, err = a.buildStage(ctx, unit, staged, recs[1:]); err != nil {
 			return err
 		}
 	}
@@ -157,7 +159,8 @@ func (a *Agent) applyGroup(ctx context.Context, recs []Change) error {
 		return err
 	}
 	a.indexGroup(recs)
-	a.logger.Info("unit swapped in", "unit", unit, "records", len(recs), "seq", seq)
+	a.logger.Info("unit swapped in", "unit", unit, "records", len(recs), "seq", seq,
+		"linked", st.linked, "copied", st.copied, "downloaded", st.downloaded)
 	return nil
 }
 
@@ -271,15 +274,24 @@ func (a *Agent) unitChangedLocally(unit string) bool {
 	return len(cs) > 0
 }
 
-// buildStage writes the unit's new tree at staged: files the live tree
-// already holds with the same content are copied from it, the others are
-// downloaded.
-func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Change) error {
+// stageStats counts where the files of a unit's stage came from.
+type stageStats struct {
+	linked     int // kept files linked from the link pool
+	copied     int // kept files copied from the live tree
+	downloaded int // the others (download: linked from the pool, fetched ahead, or fetched)
+}
+
+// buildStage writes the unit's new tree at staged. A file the link pool
+// holds (a file PHP may not write, an entry of the same content, mode and
+// mtime: linkPooled) is linked from it, as the live tree's copy usually
+// is; a file the live tree holds with the same content otherwise is copied
+// from it; the others are downloaded (ADR 26, ADR 29).
+func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Change) (st stageStats, err error) {
 	at := func(p string) string { return staged + strings.TrimPrefix(p, unit) }
 	if recs[0].Path != unit {
 		// The unit is a directory whose own record was implied.
 		if err := a.root.Mkdir(staged, 0o755); err != nil {
-			return err
+			return st, err
 		}
 	}
 	for _, c := range recs {
@@ -287,31 +299,37 @@ func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Chan
 		for _, d := range parentDirs(dst) {
 			if len(d) > len(staged) {
 				if err := a.root.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-					return err
+					return st, err
 				}
 			}
 		}
 		switch c.Op {
 		case OpMkdir:
 			if err := a.root.Mkdir(dst, fs.FileMode(c.Mode)); err != nil && !errors.Is(err, fs.ErrExist) {
-				return err
+				return st, err
 			}
 			if err := a.root.Chmod(dst, fs.FileMode(c.Mode)); err != nil {
-				return err
+				return st, err
 			}
 		case OpPut:
 			mtime := time.Unix(0, c.MTime)
+			if a.linkPooled(c.Hash, dst, c.Mode, mtime) {
+				st.linked++
+				continue
+			}
 			if _, ok := a.sameContent(c.Path, c); ok {
 				if err := a.copyLocal(c.Path, dst, c.Mode, mtime); err == nil {
+					st.copied++
 					continue
 				}
 			}
 			if err := a.download(ctx, c.Hash, dst, c.Mode, mtime); err != nil {
-				return err
+				return st, err
 			}
+			st.downloaded++
 		}
 	}
-	return nil
+	return st, nil
 }
 
 // copyLocal copies the docroot's file src to the new file dst.
