@@ -2,8 +2,11 @@ package filesync
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -111,26 +114,88 @@ func (a *Agent) linkFromPool(ctx context.Context, hash, tmp string, mode uint32,
 }
 
 // linkPooled makes the docroot's new file tmp a hard link to the pool's
-// entry for (hash, mode, mtime) if the pool already holds it; it never
-// downloads. It reports false, with tmp absent, when there is no pool, the
-// mode lets PHP write the file (never linked, ADR 9), the pool lacks the
-// entry, or the link cannot be made: the caller then copies. buildStage
-// uses it for the files a unit keeps (ADR 29).
-func (a *Agent) linkPooled(hash, tmp string, mode uint32, mtime time.Time) bool {
+// entry for (hash, mode, mtime); it never downloads. An entry the pool
+// lacks is made from the docroot's file live, when the caller names one
+// that holds the blob (poolEntryFrom), else false is returned. It reports
+// false, with tmp absent, also when there is no pool, the mode lets PHP
+// write the file (never linked, ADR 9) or the link cannot be made: the
+// caller then copies. buildStage uses it for the files a unit keeps
+// (ADR 29); made reports whether it made the entry.
+func (a *Agent) linkPooled(hash, tmp string, mode uint32, mtime time.Time, live string) (linked, made bool) {
 	if a.pool == nil || !linkable(mode) {
-		return false
+		return false, false
 	}
 	name := poolName(hash, mode, mtime)
-	if ok, err := a.poolCheck(name, mode, mtime); err != nil || !ok {
-		return false
+	ok, err := a.poolCheck(name, mode, mtime)
+	if err != nil {
+		return false, false
+	}
+	if !ok {
+		if live == "" {
+			return false, false
+		}
+		if err := a.poolEntryFrom(live, name, hash, mode, mtime); err != nil {
+			a.logger.Warn("link pool: cannot make an entry from the live tree; copying", "path", live, "err", err)
+			return false, false
+		}
+		made = true
 	}
 	if err := a.linkChecked(name, tmp, mode); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) { // pruned meanwhile: copied
 			a.poolFallback(err)
 		}
-		return false
+		return false, made
 	}
-	return true
+	return true, made
+}
+
+// poolEntryFrom makes the pool's entry name from the docroot's file src,
+// which holds blob hash as far as the index knows: src is copied to a
+// temporary file in the pool with mode and mtime, hashed on the way, and
+// linked to name only if what was copied is hash. The hash, not the
+// index, vouches for what every docroot of the host will link: src may be
+// a file PHP could write (a unit that takes the write bit away, or a
+// write that kept size and mtime).
+func (a *Agent) poolEntryFrom(src, name, hash string, mode uint32, mtime time.Time) error {
+	if err := a.pool.Mkdir(path.Dir(name), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	in, err := a.root.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if fi, err := in.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", src)
+	}
+	tmp := path.Join(path.Dir(name), tempPrefix+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+	out, err := a.pool.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer a.pool.Remove(tmp)
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, h), in)
+	if err == nil && hex.EncodeToString(h.Sum(nil)) != hash {
+		err = fmt.Errorf("%s: %w", src, ErrHashMismatch)
+	}
+	if err == nil {
+		err = out.Chmod(fs.FileMode(mode))
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = a.pool.Chtimes(tmp, mtime, mtime)
+	}
+	if err != nil {
+		return err
+	}
+	// A link, not a rename, as in poolEntry: an entry made meanwhile stays.
+	if err := a.pool.Link(tmp, name); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
 }
 
 // linkChecked links the pool's entry name to the docroot's new file tmp

@@ -2,6 +2,7 @@ package filesync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -499,9 +500,10 @@ func TestPrefetchSkipsPooled(t *testing.T) {
 // TestUnitStageLinksKept: a unit applied by an agent with a link pool
 // (ADR 26, ADR 29) links the files it keeps from the pool into its stage
 // instead of copying them from the live tree, so that after the swap they
-// are still the pool's inodes. A file PHP may write is copied even when
-// the pool holds an entry for it, and a kept file whose entry is gone is
-// copied; content, mode and mtime are what the records say.
+// are the pool's inodes. A kept file whose entry the pool lacks (pruned,
+// or a new mtime, as a release gives every file) gets one made from the
+// live file. A file PHP may write is copied even when the pool holds an
+// entry for it; content, mode and mtime are what the records say.
 func TestUnitStageLinksKept(t *testing.T) {
 	const unit = "wp-content/plugins/locked"
 	c := newCluster(t)
@@ -517,6 +519,7 @@ func TestUnitStageLinksKept(t *testing.T) {
 			{"inc/keep.sh", 0o755, "#!/bin/sh kept"},
 			{"inc/writable.php", 0o664, "kept, PHP may write it"},
 			{"gone.php", 0o644, "kept, its pool entry pruned"},
+			{"touched.php", 0o644, "kept, with a new mtime"},
 			{"change.php", 0o644, fmt.Sprintf("version %d", v)},
 		}
 		if v == 2 {
@@ -527,6 +530,9 @@ func TestUnitStageLinksKept(t *testing.T) {
 		for _, f := range files {
 			ch := storeBlob(t, s, unit+"/"+f.name, f.content)
 			ch.Mode = f.mode
+			if f.name == "touched.php" {
+				ch.MTime += int64(v) * 1e9
+			}
 			byName[f.name] = ch
 			cs = append(cs, ch)
 		}
@@ -589,16 +595,13 @@ func TestUnitStageLinksKept(t *testing.T) {
 			fp, err := os.Lstat(p)
 			linked = err == nil && os.SameFile(fp, fe)
 		}
-		wantLinked := linkable(ch.Mode) && n != "gone.php"
+		wantLinked := linkable(ch.Mode)
 		if linked != wantLinked {
 			t.Errorf("%s (mode %04o): linked from the pool %v, want %v (links %d)", n, ch.Mode, linked, wantLinked, nlink(t, p))
 		}
 		if !linkable(ch.Mode) && nlink(t, p) != 1 {
 			t.Errorf("%s (mode %04o, PHP may write it) has %d links, want 1", n, ch.Mode, nlink(t, p))
 		}
-	}
-	if n := nlink(t, b.path(unit+"/gone.php")); n != 1 {
-		t.Errorf("gone.php, whose pool entry was removed, has %d links, want 1 (a copy)", n)
 	}
 
 	// Content, mode and mtime are the records', as a docroot bootstrapped
@@ -618,5 +621,46 @@ func TestUnitStageLinksKept(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the swapped unit differs from a bootstrapped one (-want +got):\n%s", diff)
+	}
+}
+
+// TestPoolEntryFrom: an entry made from a live file is linked to its name
+// only if the bytes copied are the blob's: a live file whose content is not
+// what the index says (PHP wrote it, keeping size and mtime) gives no
+// entry, and nothing is left in the pool.
+func TestPoolEntryFrom(t *testing.T) {
+	c := newCluster(t)
+	pool := filepath.Join(c.base, "pool")
+	b := c.poolAgent("node-b", pool)
+	if err := os.WriteFile(b.path("live.php"), []byte("written by PHP"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Unix(1700000000, 5)
+	for _, tt := range []struct {
+		name, hash string
+		wantErr    error
+	}{
+		{"another content", hashBytes([]byte("the blob's content")), ErrHashMismatch},
+		{"the content", hashBytes([]byte("written by PHP")), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			name := poolName(tt.hash, 0o644, mtime)
+			err := b.a.poolEntryFrom("live.php", name, tt.hash, 0o644, mtime)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("poolEntryFrom: %v, want %v", err, tt.wantErr)
+			}
+			fi, serr := os.Lstat(filepath.Join(pool, name))
+			if tt.wantErr != nil {
+				if serr == nil {
+					t.Errorf("an entry was made for content that is not its blob")
+				}
+			} else if serr != nil || fi.Mode().Perm() != 0o644 || !fi.ModTime().Equal(mtime) {
+				t.Errorf("entry %s: %v, mode %v, mtime %v; want 0644 and %v", name, serr, fi.Mode(), fi.ModTime(), mtime)
+			}
+			tmps, _ := filepath.Glob(filepath.Join(pool, "*", tempPrefix+"*"))
+			if len(tmps) != 0 {
+				t.Errorf("temporary files left in the pool: %v", tmps)
+			}
+		})
 	}
 }

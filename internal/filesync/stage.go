@@ -160,7 +160,7 @@ func (a *Agent) applyGroup(ctx context.Context, recs []Change) error {
 	}
 	a.indexGroup(recs)
 	a.logger.Info("unit swapped in", "unit", unit, "records", len(recs), "seq", seq,
-		"linked", st.linked, "copied", st.copied, "downloaded", st.downloaded)
+		"linked", st.linked, "pool_entries_made", st.pooled, "copied", st.copied, "downloaded", st.downloaded)
 	return nil
 }
 
@@ -277,15 +277,18 @@ func (a *Agent) unitChangedLocally(unit string) bool {
 // stageStats counts where the files of a unit's stage came from.
 type stageStats struct {
 	linked     int // kept files linked from the link pool
+	pooled     int // of which the pool's entry was made from the live file
 	copied     int // kept files copied from the live tree
 	downloaded int // the others (download: linked from the pool, fetched ahead, or fetched)
 }
 
 // buildStage writes the unit's new tree at staged. A file the link pool
-// holds (a file PHP may not write, an entry of the same content, mode and
-// mtime: linkPooled) is linked from it, as the live tree's copy usually
-// is; a file the live tree holds with the same content otherwise is copied
-// from it; the others are downloaded (ADR 26, ADR 29).
+// can link (a mode PHP may not write, an entry of the same content, mode
+// and mtime: linkPooled) is linked from it; when the pool lacks the entry
+// and the live tree holds the content, the entry is made from the live
+// file first (hash-checked), then linked. A file the live tree holds with
+// the same content is otherwise copied from it; the others are downloaded
+// (ADR 26, ADR 29).
 func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Change) (st stageStats, err error) {
 	at := func(p string) string { return staged + strings.TrimPrefix(p, unit) }
 	if recs[0].Path != unit {
@@ -313,11 +316,21 @@ func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Chan
 			}
 		case OpPut:
 			mtime := time.Unix(0, c.MTime)
-			if a.linkPooled(c.Hash, dst, c.Mode, mtime) {
+			if ok, _ := a.linkPooled(c.Hash, dst, c.Mode, mtime, ""); ok {
 				st.linked++
 				continue
 			}
 			if _, ok := a.sameContent(c.Path, c); ok {
+				// The pool lacks the entry (a release gives every file a
+				// new mtime): made from the live file, once per host.
+				ok, made := a.linkPooled(c.Hash, dst, c.Mode, mtime, c.Path)
+				if made {
+					st.pooled++
+				}
+				if ok {
+					st.linked++
+					continue
+				}
 				if err := a.copyLocal(c.Path, dst, c.Mode, mtime); err == nil {
 					st.copied++
 					continue

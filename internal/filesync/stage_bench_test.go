@@ -15,7 +15,7 @@ import (
 )
 
 // benchUnitSource is the core-sized unit BenchmarkUnitStage swaps: Debian's
-// WordPress wp-includes (about 1,900 files, 46 MB) when it is installed,
+// WordPress wp-includes (about 1,900 files, 42 MB) when it is installed,
 // else 2,000 synthetic files of 24 KiB.
 const benchUnitSource = "/usr/share/wordpress/wp-includes"
 
@@ -62,101 +62,113 @@ func writeBytes(b *testing.B) int64 {
 	return 0
 }
 
-// BenchmarkUnitStage: an agent with a link pool (ADR 29) swaps in a
-// core-sized unit (ADR 26) that changes one file and keeps the others,
-// over and over (two versions, alternately). Besides the whole apply
-// (ns/op) it reports the stage's build (stage-ms/op, from the start of
-// the apply to the staged step), the bytes of the new tree's files that
-// are not links (stage-copied-B/op) and what the process wrote to storage
-// (write-B/op, /proc/self/io).
-func BenchmarkUnitStage(b *testing.B) {
-	const unit = "wp-includes"
-	c := newCluster(b)
-	s := c.srv.srv.Store()
-	files := benchUnitFiles(b)
-	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-	changed := "version.php"
-	if _, ok := files[changed]; !ok {
-		changed = firstKey(files)
-	}
-	version := func(v int) PushRequest {
-		cs := []Change{{Op: OpMkdir, Path: unit, Mode: 0o755}}
-		dirs := map[string]bool{}
-		var total int64
-		for p, data := range files {
-			for d := path.Dir(p); d != "."; d = path.Dir(d) {
-				if !dirs[d] {
-					dirs[d] = true
-					cs = append(cs, Change{Op: OpMkdir, Path: unit + "/" + d, Mode: 0o755})
-				}
-			}
-			if p == changed {
-				data = append(append([]byte(nil), data...), fmt.Sprintf("\n// version %d\n", v)...)
-			}
-			h := hashBytes(data)
-			if _, err := s.PutBlob(context.Background(), h, strings.NewReader(string(data)), int64(len(data))); err != nil {
-				b.Fatal(err)
-			}
-			cs = append(cs, Change{Op: OpPut, Path: unit + "/" + p, Mode: 0o644, Size: int64(len(data)), Hash: h, MTime: mtime})
-			total += int64(len(data))
-		}
-		b.Logf("unit %s: %d files, %d bytes", unit, len(files), total)
-		return unitPush(unit, cs...)
-	}
-	// groupOf is the unit's group committed after seq since, up to until.
-	groupOf := func(since, until uint64) []Change {
-		cs, _, err := s.Changes(context.Background(), since, 8192)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var out []Change
-		for _, ch := range cs {
-			if ch.Seq <= until && (ch.Path == unit || isBelow(ch.Path, unit)) {
-				out = append(out, ch)
-			}
-		}
-		if len(out) < 2 || out[0].Op != OpDelete {
-			b.Fatalf("no unit group in seq (%d, %d]", since, until)
-		}
-		return out
-	}
-	seq0 := s.Seq()
-	if _, err := s.Commit(context.Background(), version(1)); err != nil {
-		b.Fatal(err)
-	}
-	seq1 := s.Seq()
-	if _, err := s.Commit(context.Background(), version(2)); err != nil {
-		b.Fatal(err)
-	}
-	groups := [][]Change{groupOf(seq1, s.Seq()), groupOf(seq0, seq1)}
+// unitBench is a store holding versions of a core-sized unit and agents
+// with one link pool applying them.
+type unitBench struct {
+	b       *testing.B
+	c       *cluster
+	s       *Store
+	unit    string
+	files   map[string][]byte
+	changed string            // the file each version changes
+	hashes  map[string]string // of the unchanged files
+}
 
-	ta := newTestAgent(b, c.srv.url, c.base, "node-bench")
+func newUnitBench(b *testing.B) *unitBench {
+	u := &unitBench{b: b, c: newCluster(b), unit: "wp-includes", files: benchUnitFiles(b), hashes: map[string]string{}}
+	u.s = u.c.srv.srv.Store()
+	u.changed = "version.php"
+	if _, ok := u.files[u.changed]; !ok {
+		u.changed = firstKey(u.files)
+	}
+	var total int64
+	for p, data := range u.files {
+		u.hashes[p] = u.putBlob(data)
+		total += int64(len(data))
+	}
+	b.Logf("unit %s: %d files, %d bytes", u.unit, len(u.files), total)
+	return u
+}
+
+func (u *unitBench) putBlob(data []byte) string {
+	h := hashBytes(data)
+	if _, err := u.s.PutBlob(context.Background(), h, strings.NewReader(string(data)), int64(len(data))); err != nil {
+		u.b.Fatal(err)
+	}
+	return h
+}
+
+// commit commits version v of the unit, every file with mtime, and returns
+// its group as the log has it.
+func (u *unitBench) commit(v int, mtime int64) []Change {
+	cs := []Change{{Op: OpMkdir, Path: u.unit, Mode: 0o755}}
+	dirs := map[string]bool{}
+	for p, data := range u.files {
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if !dirs[d] {
+				dirs[d] = true
+				cs = append(cs, Change{Op: OpMkdir, Path: u.unit + "/" + d, Mode: 0o755})
+			}
+		}
+		h := u.hashes[p]
+		if p == u.changed {
+			data = append(append([]byte(nil), data...), fmt.Sprintf("\n// version %d\n", v)...)
+			h = u.putBlob(data)
+		}
+		cs = append(cs, Change{Op: OpPut, Path: u.unit + "/" + p, Mode: 0o644, Size: int64(len(data)), Hash: h, MTime: mtime})
+	}
+	since := u.s.Seq()
+	if _, err := u.s.Commit(context.Background(), unitPush(u.unit, cs...)); err != nil {
+		u.b.Fatal(err)
+	}
+	got, _, err := u.s.Changes(context.Background(), since, 8192)
+	if err != nil {
+		u.b.Fatal(err)
+	}
+	var out []Change
+	for _, ch := range got {
+		if ch.Path == u.unit || isBelow(ch.Path, u.unit) {
+			out = append(out, ch)
+		}
+	}
+	if len(out) < 2 || out[0].Op != OpDelete {
+		u.b.Fatalf("no unit group after seq %d", since)
+	}
+	return out
+}
+
+// agent is a bootstrapped agent on the shared pool, not running: the
+// benchmark applies groups itself.
+func (u *unitBench) agent(name string) *testAgent {
+	ta := newTestAgent(u.b, u.c.srv.url, u.c.base, name)
 	ta.stop()
-	ta.cfg.LinkPool = filepath.Join(c.base, "pool")
+	ta.cfg.LinkPool = filepath.Join(u.c.base, "pool")
 	ta.open()
-	ta.bootstrap() // the live tree is version 2, linked from the pool
-	// Warm: version 1's changed file gets its pool entry, as on a node
-	// that had version 1 before.
-	ctx := context.Background()
-	if err := ta.a.applyGroup(ctx, groups[1]); err != nil {
-		b.Fatal(err)
-	}
+	ta.bootstrap()
+	return ta
+}
 
-	var start time.Time
-	var stage time.Duration
-	var copied int64
+// stageMeter measures an agent's applies: the time to the staged tree,
+// the bytes of staged files that are not links, and write_bytes.
+type stageMeter struct {
+	start        time.Time
+	stage        time.Duration
+	copied, wrot int64
+}
+
+func (m *stageMeter) apply(b *testing.B, ta *testAgent, group []Change) {
 	ta.a.testHookStage = func(step string) error {
 		if step != stepStaged {
 			return nil
 		}
-		stage += time.Since(start)
+		m.stage += time.Since(m.start)
 		b.StopTimer()
 		dirs, _ := filepath.Glob(filepath.Join(ta.docroot, stageDir, "[0-9]*", "new"))
 		for _, d := range dirs {
 			filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
 				if err == nil && e.Type().IsRegular() {
 					if fi, err := e.Info(); err == nil && fi.Sys().(*syscall.Stat_t).Nlink == 1 {
-						copied += fi.Size()
+						m.copied += fi.Size()
 					}
 				}
 				return nil
@@ -166,18 +178,64 @@ func BenchmarkUnitStage(b *testing.B) {
 		return nil
 	}
 	w0 := writeBytes(b)
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		start = time.Now()
-		if err := ta.a.applyGroup(ctx, groups[i%2]); err != nil {
-			b.Fatal(err)
-		}
+	m.start = time.Now()
+	if err := ta.a.applyGroup(context.Background(), group); err != nil {
+		b.Fatal(err)
 	}
-	b.StopTimer()
+	m.wrot += writeBytes(b) - w0
+}
+
+func (m *stageMeter) report(b *testing.B, who string) {
 	n := float64(b.N)
-	b.ReportMetric(float64(stage.Milliseconds())/n, "stage-ms/op")
-	b.ReportMetric(float64(copied)/n, "stage-copied-B/op")
-	b.ReportMetric(float64(writeBytes(b)-w0)/n, "write-B/op")
+	b.ReportMetric(float64(m.stage.Milliseconds())/n, who+"stage-ms/op")
+	b.ReportMetric(float64(m.copied)/n, who+"copied-B/op")
+	b.ReportMetric(float64(m.wrot)/n, who+"write-B/op")
+}
+
+// BenchmarkUnitStage: agents with a link pool (ADR 29) swap in a
+// core-sized unit (ADR 26) that changes one file and keeps the others.
+// Reported per apply: the stage's build (stage-ms/op, from the start of the
+// apply to the staged step), the bytes of the staged files that are not
+// links (copied-B/op) and what the process wrote to storage (write-B/op,
+// /proc/self/io, the old tree's removal and the index included).
+//
+// kept: one agent applies two versions alternately, every file with the
+// same mtime in both: the pool has every kept file's entry.
+//
+// release: each version gives every file a new mtime, as `scalepress update
+// core` does; node a applies it first on the host, then node b (a-, b-
+// metrics).
+func BenchmarkUnitStage(b *testing.B) {
+	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	b.Run("kept", func(b *testing.B) {
+		u := newUnitBench(b)
+		groups := [][]Change{u.commit(1, mtime), u.commit(2, mtime)}
+		ta := u.agent("node-a") // version 2, linked from the pool
+		var warm stageMeter
+		warm.apply(b, ta, groups[0]) // version 1's changed file gets its entry
+		var m stageMeter
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			m.apply(b, ta, groups[(i+1)%2])
+		}
+		m.report(b, "")
+	})
+	b.Run("release", func(b *testing.B) {
+		u := newUnitBench(b)
+		u.commit(1, mtime)
+		a, c := u.agent("node-a"), u.agent("node-b")
+		var ma, mc stageMeter
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			g := u.commit(i+2, mtime+int64(i+1)*1e9)
+			b.StartTimer()
+			ma.apply(b, a, g)
+			mc.apply(b, c, g)
+		}
+		ma.report(b, "a-")
+		mc.report(b, "b-")
+	})
 }
 
 // firstKey is the smallest key of m: the file a version changes when the
