@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,6 +158,43 @@ func zipFile(t *testing.T, names map[string]string) string {
 	return p
 }
 
+// checkCoreShared checks that after a release every file of wp-includes
+// PHP may not write is one inode in both nodes' docroots, linked from the
+// host's link pool: the release's unit gave every file a new mtime, and
+// each node's stage linked the files it kept instead of copying them
+// (ADR 29, "A unit's stage links what it keeps").
+func checkCoreShared(t *testing.T, s *stack) {
+	t.Helper()
+	docroots := inServiceDocroots(s.status(t))
+	one, two := docroots["node-1"], docroots["node-2"]
+	if one == "" || two == "" {
+		t.Fatalf("nodes in service: %v", docroots)
+	}
+	var files, copies int
+	var first string
+	filepath.WalkDir(filepath.Join(one, "wp-includes"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || fi.Mode().Perm()&0o022 != 0 {
+			return nil
+		}
+		files++
+		rel, _ := filepath.Rel(one, p)
+		other, err := os.Lstat(filepath.Join(two, rel))
+		if err != nil || !os.SameFile(fi, other) || fi.Sys().(*syscall.Stat_t).Nlink < 3 {
+			if copies++; first == "" {
+				first = rel
+			}
+		}
+		return nil
+	})
+	if files < 100 || copies != 0 {
+		t.Errorf("after the release, %d of %d core files in wp-includes are not one inode linked from the pool into both docroots (first: %s)", copies, files, first)
+	}
+}
+
 // TestReleaseUpdateRollback: a newer core built from Debian's tree goes to
 // every node under uncached load with no failed request; bad input is
 // refused with nothing changed; rollback to the first release restores its
@@ -262,6 +300,9 @@ echo apply_filters( 'auto_update_core', true ) ? "core-auto\n" : "no-core-auto\n
 		}
 		if g := generator(t, s.site+"/?s=after"); g != newGen {
 			t.Errorf("generator through the edge %q, want %q", g, newGen)
+		}
+		if os.Geteuid() == 0 { // a link pool only as root (TestLinkedDocroot)
+			checkCoreShared(t, s)
 		}
 		var got []string
 		for _, r := range doc.Releases {
