@@ -120,23 +120,29 @@ func (a *Agent) linkFromPool(ctx context.Context, hash, tmp string, mode uint32,
 // false, with tmp absent, also when there is no pool, the mode lets PHP
 // write the file (never linked, ADR 9) or the link cannot be made: the
 // caller then copies. buildStage uses it for the files a unit keeps
-// (ADR 29); made reports whether it made the entry.
-func (a *Agent) linkPooled(hash, tmp string, mode uint32, mtime time.Time, live string) (linked, made bool) {
+// (ADR 29); made reports whether it made the entry. The only error is
+// ErrHashMismatch: live does not hold the blob, and must not be copied
+// either.
+func (a *Agent) linkPooled(hash, tmp string, mode uint32, mtime time.Time, live string) (linked, made bool, err error) {
 	if a.pool == nil || !linkable(mode) {
-		return false, false
+		return false, false, nil
 	}
 	name := poolName(hash, mode, mtime)
 	ok, err := a.poolCheck(name, mode, mtime)
 	if err != nil {
-		return false, false
+		return false, false, nil
 	}
 	if !ok {
 		if live == "" {
-			return false, false
+			return false, false, nil
 		}
 		if err := a.poolEntryFrom(live, name, hash, mode, mtime); err != nil {
-			a.logger.Warn("link pool: cannot make an entry from the live tree; copying", "path", live, "err", err)
-			return false, false
+			if errors.Is(err, ErrHashMismatch) { // the live file is not what the index says
+				a.logger.Warn("link pool: a live file does not hold its recorded content; downloading it", "path", live, "err", err)
+				return false, false, err
+			}
+			a.poolFallback(err)
+			return false, false, nil
 		}
 		made = true
 	}
@@ -144,9 +150,9 @@ func (a *Agent) linkPooled(hash, tmp string, mode uint32, mtime time.Time, live 
 		if !errors.Is(err, fs.ErrNotExist) { // pruned meanwhile: copied
 			a.poolFallback(err)
 		}
-		return false, made
+		return false, made, nil
 	}
-	return true, made
+	return true, made, nil
 }
 
 // poolEntryFrom makes the pool's entry name from the docroot's file src,

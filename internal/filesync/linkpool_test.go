@@ -664,3 +664,69 @@ func TestPoolEntryFrom(t *testing.T) {
 		})
 	}
 }
+
+// TestUnitStageTamperedLive: a kept file whose live copy is not what the
+// index says (replaced with the same size and mtime, which the index's
+// fast check cannot see) is neither pooled nor copied into the unit's
+// stage: the blob is downloaded into the pool and linked.
+func TestUnitStageTamperedLive(t *testing.T) {
+	const unit = "wp-content/plugins/locked"
+	c := newCluster(t)
+	s := c.srv.srv.Store()
+	const content, tampered = "<?php // the release's file", "<?php // written by attacks" // one size
+	commit := func(v int) []Change {
+		since := s.Seq()
+		ch := storeBlob(t, s, unit+"/kept.php", content)
+		ch.MTime += int64(v) * 1e9 // a release's new mtime
+		changed := storeBlob(t, s, unit+"/version.php", fmt.Sprintf("<?php $v = %d;", v))
+		if _, err := s.Commit(context.Background(), unitPush(unit, Change{Op: OpMkdir, Path: unit, Mode: 0o755}, ch, changed)); err != nil {
+			t.Fatal(err)
+		}
+		cs, _, err := s.Changes(context.Background(), since, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	commit(1)
+	b := newTestAgent(t, c.srv.url, c.base, "node-b")
+	b.stop()
+	b.cfg.LinkPool = filepath.Join(c.base, "pool")
+	b.open()
+	b.bootstrap()
+	live := b.path(unit + "/kept.php")
+	fi, err := os.Lstat(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new inode (the pool's entry is not touched), same size and mtime.
+	if err := os.Remove(live); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(live, []byte(tampered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(live, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+
+	group := commit(2)
+	if err := b.a.applyGroup(context.Background(), group); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(live); string(got) != content {
+		t.Errorf("kept.php after the unit: %q, want the blob's %q", got, content)
+	}
+	var put Change
+	for _, ch := range group {
+		if ch.Path == unit+"/kept.php" {
+			put = ch
+		}
+	}
+	entry := filepath.Join(b.cfg.LinkPool, poolName(put.Hash, put.Mode, time.Unix(0, put.MTime)))
+	if got, err := os.ReadFile(entry); err != nil || string(got) != content {
+		t.Errorf("pool entry %s: %q, %v; want the blob's content", entry, got, err)
+	} else if !sameFile(t, live, entry) {
+		t.Errorf("kept.php is not linked from its pool entry")
+	}
+}

@@ -276,8 +276,8 @@ func (a *Agent) unitChangedLocally(unit string) bool {
 
 // stageStats counts where the files of a unit's stage came from.
 type stageStats struct {
-	linked     int // kept files linked from the link pool
-	pooled     int // of which the pool's entry was made from the live file
+	linked     int // linked from the link pool's entry (kept files, mostly)
+	pooled     int // of which the entry was made from the live file
 	copied     int // kept files copied from the live tree
 	downloaded int // the others (download: linked from the pool, fetched ahead, or fetched)
 }
@@ -289,7 +289,8 @@ type stageStats struct {
 // file first (hash-checked), then linked. A file the live tree holds with
 // the same content is otherwise copied from it; the others are downloaded
 // (ADR 26, ADR 29).
-func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Change) (st stageStats, err error) {
+func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Change) (stageStats, error) {
+	var st stageStats
 	at := func(p string) string { return staged + strings.TrimPrefix(p, unit) }
 	if recs[0].Path != unit {
 		// The unit is a directory whose own record was implied.
@@ -316,14 +317,15 @@ func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Chan
 			}
 		case OpPut:
 			mtime := time.Unix(0, c.MTime)
-			if ok, _ := a.linkPooled(c.Hash, dst, c.Mode, mtime, ""); ok {
+			if ok, _, _ := a.linkPooled(c.Hash, dst, c.Mode, mtime, ""); ok {
 				st.linked++
 				continue
 			}
 			if _, ok := a.sameContent(c.Path, c); ok {
 				// The pool lacks the entry (a release gives every file a
-				// new mtime): made from the live file, once per host.
-				ok, made := a.linkPooled(c.Hash, dst, c.Mode, mtime, c.Path)
+				// new mtime): made from the live file, once per host. A
+				// live file found not to hold the blob is downloaded.
+				ok, made, err := a.linkPooled(c.Hash, dst, c.Mode, mtime, c.Path)
 				if made {
 					st.pooled++
 				}
@@ -331,7 +333,7 @@ func (a *Agent) buildStage(ctx context.Context, unit, staged string, recs []Chan
 					st.linked++
 					continue
 				}
-				if err := a.copyLocal(c.Path, dst, c.Mode, mtime); err == nil {
+				if err == nil && a.copyLocal(c.Path, dst, c.Mode, mtime) == nil {
 					st.copied++
 					continue
 				}
