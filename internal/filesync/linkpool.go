@@ -284,26 +284,21 @@ func (a *Agent) linkInto(name, tmp string) error {
 
 // renameBetween renames from's old to to's new, as linkBetween links.
 func renameBetween(from *os.Root, old string, to *os.Root, new string) error {
-	od, err := from.Open(path.Dir(old))
-	if err != nil {
-		return err
-	}
-	defer od.Close()
-	nd, err := to.Open(path.Dir(new))
-	if err != nil {
-		return err
-	}
-	defer nd.Close()
-	if err := unix.Renameat(int(od.Fd()), path.Base(old), int(nd.Fd()), path.Base(new)); err != nil {
-		return &os.LinkError{Op: "rename", Old: old, New: new, Err: err}
-	}
-	return nil
+	return betweenRoots(from, old, to, new, "rename", unix.Renameat)
 }
 
 // linkBetween hard-links from's old to to's new. Both parents are opened
 // through their roots and the link does not follow a symlink, so neither
 // side leaves its tree.
 func linkBetween(from *os.Root, old string, to *os.Root, new string) error {
+	return betweenRoots(from, old, to, new, "link", func(olddirfd int, oldpath string, newdirfd int, newpath string) error {
+		return unix.Linkat(olddirfd, oldpath, newdirfd, newpath, 0)
+	})
+}
+
+// betweenRoots opens the parents of from's old and to's new through their
+// roots and calls at (an *at system call) on the two names in them.
+func betweenRoots(from *os.Root, old string, to *os.Root, new, op string, at func(olddirfd int, oldpath string, newdirfd int, newpath string) error) error {
 	od, err := from.Open(path.Dir(old))
 	if err != nil {
 		return err
@@ -314,8 +309,8 @@ func linkBetween(from *os.Root, old string, to *os.Root, new string) error {
 		return err
 	}
 	defer nd.Close()
-	if err := unix.Linkat(int(od.Fd()), path.Base(old), int(nd.Fd()), path.Base(new), 0); err != nil {
-		return &os.LinkError{Op: "link", Old: old, New: new, Err: err}
+	if err := at(int(od.Fd()), path.Base(old), int(nd.Fd()), path.Base(new)); err != nil {
+		return &os.LinkError{Op: op, Old: old, New: new, Err: err}
 	}
 	return nil
 }
