@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -79,9 +81,13 @@ func runEdge(args []string) error {
 		defer f.Close()
 		kept = f
 	}
+	// Certificates rendered by Nomad beside the spec (names, not paths:
+	// docs/adr/0033-tls-for-edges-on-nomad.md) are read from there.
+	if err := edgeCertDir(*specPath, spec.TLS, *as); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
 	if *as != "" && os.Geteuid() == 0 {
-		// The edge keeps nothing else on disk (its cache is memory; edges
-		// on Nomad serve no TLS, whose files it would read).
+		// The edge keeps nothing else on disk (its cache is memory).
 		d, err := dropPrivileges(*as)
 		if err != nil {
 			return fmt.Errorf("edge: %w", err)
@@ -98,6 +104,54 @@ func runEdge(args []string) error {
 		e.KeepUpstreams(kept)
 	}
 	return e.Run(ctx)
+}
+
+// edgeCertDir prepares certificate files an edge on Nomad finds beside its
+// spec (the task's secrets/, rendered from its job's variable, root's and
+// 0600): the edge runs in that directory, so that it reads them by name
+// without traversing the allocation's directories above (which its user
+// may not), and when it is to drop root for user as, the files become
+// that user's. Nomad renders a renewed certificate over the same name
+// keeping the file's owner, so the edge reloads it as it reloads any
+// certificate file. Nothing to do when every certificate is a path.
+func edgeCertDir(specPath string, ts *api.TLSSpec, as string) error {
+	if ts == nil {
+		return nil
+	}
+	var names []string
+	for _, c := range ts.Certificates {
+		for _, f := range []string{c.CertFile, c.KeyFile} {
+			if !filepath.IsAbs(f) {
+				if !filepath.IsLocal(f) || strings.ContainsRune(f, filepath.Separator) {
+					return fmt.Errorf("tls certificate %q: want an absolute path or a file name beside the spec", f)
+				}
+				names = append(names, f)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	dir, err := filepath.Abs(filepath.Dir(specPath))
+	if err != nil {
+		return err
+	}
+	if err := os.Chdir(dir); err != nil {
+		return fmt.Errorf("certificates beside the spec: %w", err)
+	}
+	if as == "" || os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := preflight.LookupUser(as)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := os.Chown(n, u.UID, u.GID); err != nil {
+			return fmt.Errorf("certificates beside the spec: %w", err)
+		}
+	}
+	return nil
 }
 
 func runDBRouter(args []string) error {

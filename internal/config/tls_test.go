@@ -75,6 +75,52 @@ func TestValidateTLS(t *testing.T) {
 	}
 }
 
+// TestValidateTLSEdgesOnNomad: edges run by Nomad serve HTTPS from
+// tls.certificates (the controller delivers the files through each edge
+// job's variable), on their own host's IP; ACME stays refused, and files
+// a Nomad Variable cannot hold are refused naming tls.certificates.
+func TestValidateTLSEdgesOnNomad(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir, "www.site.test")
+	big := filepath.Join(dir, "big.pem") // a chain padded past the bound: the size is checked first
+	pad := strings.Repeat("# padding\n", MaxNomadCertBytes/10)
+	b, _ := os.ReadFile(cert)
+	os.WriteFile(big, append([]byte(pad), b...), 0o600)
+	const nomad = "scheduler:\n  kind: nomad\n  roles: [edge]\nsite:\n  url: https://www.site.test\n"
+	edge := func(https string) string {
+		return "edges:\n  - {id: edge-1, region: default, addr: '10.1.0.2:80'" + https + "}\n"
+	}
+	certs := func(c string) string {
+		return "tls:\n  certificates:\n    - {cert_file: " + c + ", key_file: " + key + "}\n"
+	}
+	tests := []struct {
+		name, yaml, wantErr string
+	}{
+		{"certificates", nomad + edge(", https_addr: '10.1.0.2:443'") + certs(cert), ""},
+		{"https on tls.https_addr's loopback", nomad + edge("") + certs(cert),
+			`edges[0].https_addr: an edge on Nomad serves HTTPS on its host's IP, 10.1.0.2, on a port other than addr's: got "127.0.0.1:8443"`},
+		{"https on another IP", nomad + edge(", https_addr: '10.1.0.3:443'") + certs(cert), "edges[0].https_addr: an edge on Nomad serves HTTPS on its host's IP"},
+		{"more than a variable holds", nomad + edge(", https_addr: '10.1.0.2:443'") + certs(big),
+			"tls.certificates: edges on Nomad get the certificate files through a Nomad Variable"},
+		{"acme", nomad + edge(", https_addr: '10.1.0.2:443'") + "tls:\n  acme: {names: [www.site.test]}\n",
+			"tls.acme.names: edges on Nomad (scheduler.roles: edge) cannot share the ACME storage across hosts: use tls.certificates"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("cfg.yaml", []byte(tt.yaml))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want one with %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 func TestSiteURLWithTLS(t *testing.T) {
 	c := Default()
 	c.TLS.ACME.Names = []string{"www.site.test"}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -535,15 +536,30 @@ func (a Autoscale) Validate() error {
 }
 
 // validateEdgesOnNomad: an edge on Nomad is pinned to the client whose
-// address is its edges[].addr's IP (dns publishes that address, ADR 0025),
-// and serves HTTP only for now: a certificate file or the ACME storage is
-// on the controller's host, not on the edge's.
+// address is its edges[].addr's IP (dns publishes that address, ADR 0025).
+// With tls.certificates it serves HTTPS on that host's IP too: the
+// controller delivers the files through the edge job's Nomad Variable
+// (ADR 0033), which holds at most 64 KiB. ACME stays refused: its storage
+// (the issuance lock, the certificates) is a directory on one host.
+// MaxNomadCertBytes bounds tls.certificates' files (chains and keys
+// together) with edges on Nomad: a Nomad Variable holds 64 KiB, and the
+// edge's spec shares it.
+const MaxNomadCertBytes = 48 << 10
+
 func (c *Config) validateEdgesOnNomad(bad func(field, format string, args ...any)) {
 	if len(c.TLS.ACME.Names) > 0 {
-		bad("tls.acme.names", "edges on Nomad (scheduler.roles: edge) cannot share the ACME storage across hosts: use tls.certificates off Nomad, or keep the edges off Nomad")
+		bad("tls.acme.names", "edges on Nomad (scheduler.roles: edge) cannot share the ACME storage across hosts: use tls.certificates (the controller delivers the files to the edges' hosts), or keep the edges off Nomad")
 	}
-	if len(c.TLS.Certificates) > 0 {
-		bad("tls.certificates", "edges on Nomad (scheduler.roles: edge) serve HTTP only for now: their hosts cannot read the controller's certificate files")
+	pemBytes := 0
+	for _, f := range c.TLS.Certificates {
+		for _, p := range []string{f.CertFile, f.KeyFile} {
+			if fi, err := os.Stat(p); err == nil {
+				pemBytes += int(fi.Size())
+			}
+		}
+	}
+	if pemBytes > MaxNomadCertBytes {
+		bad("tls.certificates", "edges on Nomad get the certificate files through a Nomad Variable (64 KiB with the edge's spec): these are %d bytes, more than %d", pemBytes, MaxNomadCertBytes)
 	}
 	for i, e := range c.Edges {
 		ap, err := netip.ParseAddrPort(e.Addr)
@@ -552,6 +568,15 @@ func (c *Config) validateEdgesOnNomad(bad func(field, format string, args ...any
 		}
 		if ip := ap.Addr(); ip.IsUnspecified() || ip.IsLoopback() {
 			bad(fmt.Sprintf("edges[%d].addr", i), "an edge on Nomad runs on the client with this address: want that host's IP, got %s", e.Addr)
+		}
+		if a := c.EdgeHTTPSAddr(i); a != "" {
+			hp, err := netip.ParseAddrPort(a)
+			if err != nil {
+				continue // checked with the tls section
+			}
+			if hp.Addr() != ap.Addr() || hp.Port() == ap.Port() {
+				bad(fmt.Sprintf("edges[%d].https_addr", i), "an edge on Nomad serves HTTPS on its host's IP, %s, on a port other than addr's: got %q", ap.Addr(), a)
+			}
 		}
 	}
 }

@@ -290,6 +290,9 @@ func (c *Controller) Run(ctx context.Context, onReady func()) (err error) {
 		wg.Go(func() { c.files.Run(lctx) })
 	}
 	wg.Go(func() { c.followRoles(lctx) })
+	if c.onNomad(config.RoleEdge) && len(c.cfg.TLS.Certificates) > 0 {
+		wg.Go(func() { c.watchEdgeCerts(lctx) })
+	}
 	wg.Go(func() { c.watchHome(lctx) })
 	if c.cfg.WordPress.CronInterval > 0 {
 		wg.Go(func() { c.cronLoop(lctx) })

@@ -41,6 +41,14 @@ func (c *Controller) edgeRoleJob(i int) (nomadlaunch.RoleJob, error) {
 	// edge pinned to its host.
 	rj.NodeMeta = map[string]string{config.EdgeRegionMeta: e.Region}
 	rj.HostIP, rj.Port = ap.Addr().Unmap().String(), int(ap.Port())
+	if a := c.cfg.EdgeHTTPSAddr(i); a != "" {
+		hp, err := netip.ParseAddrPort(a)
+		if err != nil {
+			return nomadlaunch.RoleJob{}, err
+		}
+		rj.HTTPSPort = int(hp.Port())
+		rj.Files = c.edgeSecretFiles()
+	}
 	rj.KillTimeout = edgeStopTimeout
 	return rj, nil
 }
@@ -55,6 +63,13 @@ func (c *Controller) startEdgesNomad(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The certificate files, read once for every edge (edgecerts.go).
+	var items map[string]string
+	if len(c.cfg.TLS.Certificates) > 0 {
+		if items, err = c.readEdgeCerts(); err != nil {
+			return err
+		}
+	}
 	for i, e := range c.cfg.Edges {
 		spec, err := c.edgeSpec(i)
 		if err != nil {
@@ -64,7 +79,7 @@ func (c *Controller) startEdgesNomad(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := n.submit(ctx, rj, spec); err != nil {
+		if err := n.submitEdge(ctx, rj, spec, items); err != nil {
 			return err
 		}
 		err = c.waitRole(ctx, rj, func(ctx context.Context, a nomadlaunch.ServiceAddr, host string) error {

@@ -1,13 +1,24 @@
 package controller
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/nomadlaunch"
 	"github.com/scalepress/scalepress/internal/statedir"
@@ -70,5 +81,109 @@ func TestEdgeRoleJobs(t *testing.T) {
 				t.Errorf("edge %d: the job holds the %s", i, name)
 			}
 		}
+	}
+}
+
+// selfSignedPair writes a self-signed certificate for name and its key into
+// dir and returns their paths and contents.
+func selfSignedPair(t *testing.T, dir, name string) (certFile, keyFile, certPEM, keyPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
+	certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, []byte(certPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(keyPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, certPEM, keyPEM
+}
+
+// TestEdgeRoleJobsTLS: with tls.certificates, an edge on Nomad reserves
+// its HTTPS port and renders each chain and key from its job's variable
+// into its secrets/; its spec names those files (beside the spec), not the
+// controller's paths. The items hold the PEM read from the files; neither
+// the job nor the spec holds the key. A pair that does not load is an
+// error naming the files, never their contents.
+func TestEdgeRoleJobsTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, certPEM, keyPEM := selfSignedPair(t, dir, "www.site.test")
+	cfg := config.Default()
+	cfg.Scheduler.Kind, cfg.Scheduler.Address, cfg.Scheduler.Job = config.SchedulerNomad, "http://127.0.0.1:4646", "sp"
+	cfg.Scheduler.Roles = []string{config.RoleEdge}
+	cfg.Site.URL = "https://www.site.test"
+	cfg.Edges = []config.Edge{{ID: "edge-eu", Region: "eu", Addr: "10.77.0.13:8080", HTTPSAddr: "10.77.0.13:8443"}}
+	cfg.TLS.Certificates = []config.CertFile{{CertFile: certFile, KeyFile: keyFile}}
+	c, err := New(cfg, t.TempDir(), "test", slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.secrets = statedir.Secrets{RootKey: token.NewKey(), PurgeSecret: "purge-secret-of-wordpress"}
+	c.bin.Self = "/usr/local/bin/scalepress"
+	rj, err := c.edgeRoleJob(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := c.edgeSpec(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		HTTPSPort int
+		Files     []nomadlaunch.SecretFile
+		SpecAddr  string
+		SpecFiles []api.CertFileSpec
+	}
+	want := got{8443, []nomadlaunch.SecretFile{{Item: "tls_cert_0", Name: "tls-cert-0.pem"}, {Item: "tls_key_0", Name: "tls-key-0.pem"}},
+		"10.77.0.13:8443", []api.CertFileSpec{{CertFile: "tls-cert-0.pem", KeyFile: "tls-key-0.pem"}}}
+	if diff := cmp.Diff(want, got{rj.HTTPSPort, rj.Files, spec.TLS.Addr, spec.TLS.Certificates}); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	items, err := c.readEdgeCerts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"tls_cert_0": certPEM, "tls_key_0": keyPEM}, items); diff != "" {
+		t.Errorf("items (-want +got):\n%s", diff)
+	}
+	job, err := json.Marshal(nomadlaunch.BuildRoleJob(c.nomadConfig(), rj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyBody := strings.Split(keyPEM, "\n")[1] // the key's first line of base64
+	for what, b := range map[string][]byte{"job": job, "spec": specJSON} {
+		if strings.Contains(string(b), keyBody) || strings.Contains(string(b), "PRIVATE KEY") {
+			t.Errorf("the %s holds the key", what)
+		}
+		if strings.Contains(string(b), dir) {
+			t.Errorf("the %s names the controller's files (%s)", what, dir)
+		}
+	}
+
+	// Half a rotation: another key beside the certificate.
+	_, otherKey, _, otherPEM := selfSignedPair(t, dir, "other.test")
+	c.cfg.TLS.Certificates[0].KeyFile = otherKey
+	_, err = c.readEdgeCerts()
+	if err == nil || !strings.Contains(err.Error(), "tls.certificates[0]: "+certFile+" and "+otherKey) {
+		t.Fatalf("mismatched pair: %v", err)
+	}
+	if strings.Contains(err.Error(), strings.Split(otherPEM, "\n")[1]) || strings.Contains(err.Error(), "PRIVATE KEY") {
+		t.Errorf("the error holds the key: %v", err)
 	}
 }

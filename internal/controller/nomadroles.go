@@ -43,6 +43,10 @@ type nomadRoles struct {
 	// edgeHosts are the clients running the edges, by edge id (an edge
 	// is pinned to its address's host: it never moves).
 	edgeHosts map[string]string
+	// edgeTLS is what the edges' variables were last given: each edge's
+	// spec (as submitted, by job) and the certificate items every edge
+	// shares (certificates.go).
+	edgeTLS edgeTLSState
 }
 
 func (c *Controller) onNomad(role string) bool { return c.cfg.Scheduler.OnNomad(role) }
@@ -176,20 +180,27 @@ func roleArgs(role string) []string {
 // submit writes spec into job's variable (as JSON, or as it is when it is
 // []byte) and registers the job.
 func (n *nomadRoles) submit(ctx context.Context, rj nomadlaunch.RoleJob, spec any) error {
+	_, err := n.submitFiles(ctx, rj, spec, nil)
+	return err
+}
+
+// submitFiles submits rj with the items of rj.Files in its variable beside
+// the spec, and returns the spec as written.
+func (n *nomadRoles) submitFiles(ctx context.Context, rj nomadlaunch.RoleJob, spec any, files map[string]string) ([]byte, error) {
 	b, ok := spec.([]byte)
 	if !ok {
 		var err error
 		if b, err = json.Marshal(spec); err != nil {
-			return fmt.Errorf("%s spec: %w", rj.Role, err)
+			return nil, fmt.Errorf("%s spec: %w", rj.Role, err)
 		}
 	}
-	if err := n.r.Submit(ctx, rj, b); err != nil {
-		return err
+	if err := n.r.Submit(ctx, rj, b, files); err != nil {
+		return nil, err
 	}
 	n.mu.Lock()
 	n.jobs = append(n.jobs, rj.Job)
 	n.mu.Unlock()
-	return nil
+	return b, nil
 }
 
 // stop stops every submitted job, the last submitted first.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/config"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
@@ -49,7 +50,12 @@ func (c *Controller) edgeTLS(i int) (*api.TLSSpec, error) {
 		Addr: c.cfg.EdgeHTTPSAddr(i), RedirectHTTP: t.RedirectHTTP, HSTS: int64(t.HSTS / time.Second),
 		HTTP3: t.HTTP3, MaxStreams: t.MaxStreams, TicketKey: c.secrets.Key(token.TLSTicket).Hex(),
 	}
-	for _, f := range t.Certificates {
+	for k, f := range t.Certificates {
+		if c.onNomad(config.RoleEdge) {
+			// Rendered beside its spec from the job's variable
+			// (edgecerts.go): the controller's paths are not on its host.
+			f.CertFile, f.KeyFile = edgeCertFile(k)
+		}
 		s.Certificates = append(s.Certificates, api.CertFileSpec{CertFile: f.CertFile, KeyFile: f.KeyFile})
 	}
 	if a := t.ACME; len(a.Names) > 0 {

@@ -42,6 +42,11 @@ type Config struct {
 	Now func() time.Time
 }
 
+// pathOK: an absolute path, or a file name below the working directory
+// (an edge on Nomad runs in its task's secrets/, where its certificates
+// are rendered: docs/adr/0033-tls-for-edges-on-nomad.md).
+func pathOK(p string) bool { return filepath.IsAbs(p) || filepath.IsLocal(p) }
+
 // CertFile is a PEM certificate chain and its key.
 type CertFile struct {
 	CertFile string
@@ -79,8 +84,8 @@ func (c Config) Validate() error {
 		return errors.New("edgetls: no certificates and no acme names")
 	}
 	for i, f := range c.Certificates {
-		if !filepath.IsAbs(f.CertFile) || !filepath.IsAbs(f.KeyFile) {
-			return fmt.Errorf("edgetls: certificates[%d]: cert_file and key_file must be absolute paths", i)
+		if !pathOK(f.CertFile) || !pathOK(f.KeyFile) {
+			return fmt.Errorf("edgetls: certificates[%d]: cert_file and key_file must be absolute paths or names in the working directory", i)
 		}
 	}
 	if c.TicketPeriod < time.Second {

@@ -383,3 +383,35 @@ func TestExpiryAlert(t *testing.T) {
 		t.Fatalf("events with a minute left: %q, want one alert", got)
 	}
 }
+
+// TestCertificateNames: a certificate given by name (an edge on Nomad, run
+// in its task's secrets/ where its certificates are rendered) is read from
+// the working directory and reloaded from there; a name that leaves it,
+// or an empty one, is refused.
+func TestCertificateNames(t *testing.T) {
+	ca := newCA(t)
+	dir := t.TempDir()
+	c1, k1 := ca.issue(t, time.Hour, "www.site.test")
+	writeFiles(t, dir, c1, k1)
+	t.Chdir(dir)
+	m := newManager(t, nil, CertFile{CertFile: "cert.pem", KeyFile: "key.pem"})
+	addr := serve(t, m.TLSConfig())
+	cfg := &tls.Config{ServerName: "www.site.test", RootCAs: ca.pool}
+	first, _, err := dial(addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, k2 := ca.issue(t, time.Hour, "www.site.test")
+	writeFiles(t, dir, c2, k2)
+	m.reloadFiles()
+	if second, _, err := dial(addr, cfg); err != nil || second == first {
+		t.Fatalf("after rotation: %s, %v; want a new certificate", second, err)
+	}
+	for _, name := range []string{"../key.pem", ""} {
+		c := DefaultConfig()
+		c.Certificates = []CertFile{{CertFile: "cert.pem", KeyFile: name}}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "absolute paths or names in the working directory") {
+			t.Errorf("key_file %q: %v", name, err)
+		}
+	}
+}

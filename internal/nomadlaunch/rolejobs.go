@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -54,6 +56,13 @@ type RoleJob struct {
 	// (attr.unique.network.ip-address): an edge's address is published by
 	// dns, so it runs where that address is ("" = any eligible client).
 	HostIP string
+	// HTTPSPort, when set, is a second static port reserved on the host
+	// (an edge's tls.https_addr), labelled "https".
+	HTTPSPort int
+	// Files are more items of the job's variable rendered into the task's
+	// secrets/ (0600): an edge's certificates and keys. The job names the
+	// items, never holds their contents.
+	Files []SecretFile
 	// CPU (MHz) and MemoryMB reserved.
 	CPU, MemoryMB int
 	// KillTimeout after SIGTERM before SIGKILL.
@@ -77,12 +86,60 @@ func (r RoleJob) Validate() error {
 		return fmt.Errorf("nomadlaunch: RoleJob.HostIP: want an IP address, got %q", r.HostIP)
 	case r.Port < 0 || r.Port > 65535:
 		return fmt.Errorf("nomadlaunch: RoleJob.Port: want 0 to 65535, got %d", r.Port)
+	case r.HTTPSPort < 0 || r.HTTPSPort > 65535 || r.HTTPSPort > 0 && r.HTTPSPort == r.Port:
+		return fmt.Errorf("nomadlaunch: RoleJob.HTTPSPort: want 0 to 65535, not Port, got %d", r.HTTPSPort)
+	case badFiles(r.Files) != "":
+		return fmt.Errorf("nomadlaunch: RoleJob.Files: %s", badFiles(r.Files))
 	case r.CPU <= 0 || r.MemoryMB <= 0:
 		return fmt.Errorf("nomadlaunch: RoleJob.CPU and MemoryMB: must be positive, got %d and %d", r.CPU, r.MemoryMB)
 	case r.KillTimeout <= 0:
 		return errors.New("nomadlaunch: RoleJob.KillTimeout: must be positive")
 	}
 	return nil
+}
+
+// SecretFile is an item of a role job's variable rendered to a file of the
+// task's secrets/ directory.
+type SecretFile struct {
+	// Item is the variable's item: letters, digits and _ (a template
+	// field name), not SpecItem.
+	Item string
+	// Name is the file's name in secrets/ (no directory).
+	Name string
+}
+
+// SecretsDir is where a role's spec and its SecretFiles are rendered,
+// relative to the task directory.
+const SecretsDir = "secrets"
+
+// HTTPSPortLabel labels RoleJob.HTTPSPort.
+const HTTPSPortLabel = "https"
+
+// MaxVariableBytes is what a role job's variable may hold, its items'
+// keys and values together: Nomad refuses more than 64 KiB; the rest is
+// headroom for the spec growing.
+const MaxVariableBytes = 60 << 10
+
+var (
+	itemName   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,62}$`)
+	secretName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+)
+
+// badFiles names what is wrong in fs ("" when nothing is).
+func badFiles(fs []SecretFile) string {
+	seen := map[string]bool{}
+	for _, f := range fs {
+		switch {
+		case !itemName.MatchString(f.Item) || f.Item == SpecItem:
+			return fmt.Sprintf("item %q: want a letter then letters, digits or _, not %q", f.Item, SpecItem)
+		case !secretName.MatchString(f.Name) || f.Name == filepath.Base(RoleSpecFile):
+			return fmt.Sprintf("name %q: want a file name of letters, digits, ., - and _, not role.json", f.Name)
+		case seen[f.Item] || seen["file:"+f.Name]:
+			return fmt.Sprintf("item %q or name %q twice", f.Item, f.Name)
+		}
+		seen[f.Item], seen["file:"+f.Name] = true, true
+	}
+	return ""
 }
 
 // HostIPAttr is the client attribute RoleJob.HostIP is matched against:
@@ -147,6 +204,9 @@ func BuildRoleJob(c Config, r RoleJob) *nomad.Job {
 	} else {
 		tg.Networks = []*nomad.NetworkResource{{DynamicPorts: []nomad.Port{port}}}
 	}
+	if r.HTTPSPort > 0 {
+		tg.Networks[0].ReservedPorts = append(tg.Networks[0].ReservedPorts, nomad.Port{Label: HTTPSPortLabel, Value: r.HTTPSPort})
+	}
 	tg.Services = []*nomad.Service{{Name: r.Job, PortLabel: PortLabel, Provider: "nomad", Tags: []string{"scalepress", r.Role}}}
 	task := nomad.NewTask(r.Role, "raw_exec")
 	task.Config = map[string]any{"command": r.Command, "args": r.Args}
@@ -159,6 +219,18 @@ func BuildRoleJob(c Config, r RoleJob) *nomad.Job {
 		// A new spec reaches the next allocation; the running one keeps its.
 		ChangeMode: ptr("noop"), ErrMissingKey: ptr(true),
 	}}
+	for _, f := range r.Files {
+		task.Templates = append(task.Templates, &nomad.Template{
+			EmbeddedTmpl: ptr(fmt.Sprintf(`{{ with nomadVar %q }}{{ .%s }}{{ end }}`, VariablePath(r.Job), f.Item)),
+			DestPath:     ptr(SecretsDir + "/" + f.Name), Perms: ptr("0600"),
+			// Rendered again in place when the variable changes; the
+			// role reads the file again itself (an edge checks its
+			// certificate files every 2 s): no signal, no restart.
+			// Rendered again, the file keeps its owner (consul-template
+			// preserves it): an edge that dropped root chowned it first.
+			ChangeMode: ptr("noop"), ErrMissingKey: ptr(true),
+		})
+	}
 	tg.AddTask(task)
 	job.AddTaskGroup(tg)
 	return job
@@ -198,18 +270,56 @@ func NewRoles(cfg Config, logger *slog.Logger) (*Roles, error) {
 
 // Submit writes spec into r's variable and registers its job (a job of the
 // same name is updated: Nomad replaces its allocations when the job
-// changed).
-func (s *Roles) Submit(ctx context.Context, r RoleJob, spec []byte) error {
+// changed). files are the items of r.Files, by item.
+func (s *Roles) Submit(ctx context.Context, r RoleJob, spec []byte, files map[string]string) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	w := (&nomad.WriteOptions{}).WithContext(ctx)
-	v := &nomad.Variable{Path: VariablePath(r.Job), Namespace: s.cfg.Namespace, Items: nomad.VariableItems{SpecItem: string(spec)}}
-	if _, _, err := s.nc.Variables().Create(v, w); err != nil {
-		return s.cfg.Explain(fmt.Sprintf("write variable %s", v.Path), err)
+	if err := s.WriteItems(ctx, r, spec, files); err != nil {
+		return err
 	}
+	w := (&nomad.WriteOptions{}).WithContext(ctx)
 	if _, _, err := s.nc.Jobs().Register(BuildRoleJob(s.cfg, r), w); err != nil {
 		return s.cfg.Explain(fmt.Sprintf("register job %s", r.Job), err)
+	}
+	return nil
+}
+
+// RoleItems is r's variable: spec and files, one item per r.Files, each
+// required and none other.
+func RoleItems(r RoleJob, spec []byte, files map[string]string) (nomad.VariableItems, error) {
+	items := nomad.VariableItems{SpecItem: string(spec)}
+	for _, f := range r.Files {
+		v, ok := files[f.Item]
+		if !ok || v == "" {
+			return nil, fmt.Errorf("nomadlaunch: %s: item %s: empty", r.Job, f.Item)
+		}
+		items[f.Item] = v
+	}
+	if len(items) != len(files)+1 {
+		return nil, fmt.Errorf("nomadlaunch: %s: %d items given for %d files", r.Job, len(files), len(r.Files))
+	}
+	n := 0
+	for k, v := range items {
+		n += len(k) + len(v)
+	}
+	if n > MaxVariableBytes {
+		return nil, fmt.Errorf("nomadlaunch: %s: the variable would hold %d bytes, more than %d", r.Job, n, MaxVariableBytes)
+	}
+	return items, nil
+}
+
+// WriteItems writes r's variable only (a renewed certificate): a running
+// allocation renders the files again in place.
+func (s *Roles) WriteItems(ctx context.Context, r RoleJob, spec []byte, files map[string]string) error {
+	items, err := RoleItems(r, spec, files)
+	if err != nil {
+		return err
+	}
+	w := (&nomad.WriteOptions{}).WithContext(ctx)
+	v := &nomad.Variable{Path: VariablePath(r.Job), Namespace: s.cfg.Namespace, Items: items}
+	if _, _, err := s.nc.Variables().Create(v, w); err != nil {
+		return s.cfg.Explain(fmt.Sprintf("write variable %s", v.Path), err)
 	}
 	return nil
 }

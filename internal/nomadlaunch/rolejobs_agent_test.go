@@ -2,6 +2,7 @@ package nomadlaunch
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,7 +37,28 @@ func fakeRole() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	if os.Getenv(fakeRoleEnv) == "files" {
+		// As an edge that drops root does: its certificate file made
+		// another user's, then read again on every request.
+		cert := filepath.Join(os.Getenv("NOMAD_SECRETS_DIR"), "cert.pem")
+		if os.Geteuid() == 0 {
+			if err := os.Chown(cert, fakeOwner, fakeOwner); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 2
+			}
+		}
+		handler = func(w http.ResponseWriter, r *http.Request) {
+			b, err := os.ReadFile(cert)
+			fi, serr := os.Stat(cert)
+			if err != nil || serr != nil {
+				http.Error(w, fmt.Sprint(err, serr), 500)
+				return
+			}
+			fmt.Fprintf(w, "%s uid %d mode %o pid %d", b, fi.Sys().(*syscall.Stat_t).Uid, fi.Mode().Perm(), os.Getpid())
+		}
+	}
+	go http.Serve(ln, handler)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	<-sig
@@ -63,7 +85,7 @@ func TestRoleJobAgent(t *testing.T) {
 		CPU: 100, MemoryMB: 64, KillTimeout: 5 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := roles.Submit(ctx, rj, []byte(`{"key": "role-canary"}`)); err != nil {
+	if err := roles.Submit(ctx, rj, []byte(`{"key": "role-canary"}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	var got string
@@ -102,6 +124,97 @@ func TestRoleJobAgent(t *testing.T) {
 	}
 }
 
+// fakeOwner is the uid (and gid) fakeRole gives its secret file when it runs
+// as root: nobody's.
+const fakeOwner = 65534
+
+// TestRoleJobSecretFileAgent is what an edge's certificate renewal rests
+// on, on a real Nomad 1.6.3: an item of the job's variable is rendered
+// into secrets/ (0600); the task makes the file another user's (as an edge
+// does before it drops root); a new value written to the variable alone
+// is rendered again in place (same process: no restart) and the file keeps
+// its owner and mode; the job Nomad holds names the item but has neither
+// value.
+func TestRoleJobSecretFileAgent(t *testing.T) {
+	addr := devAgent(t)
+	cfg := DefaultConfig()
+	cfg.Address = addr
+	roles, err := NewRoles(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rj := RoleJob{Job: "sp-test-files", Role: "fakerole", Count: 1, Command: self, Env: map[string]string{fakeRoleEnv: "files"},
+		Files: []SecretFile{{Item: "tls_cert_0", Name: "cert.pem"}}, CPU: 100, MemoryMB: 64, KillTimeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spec := []byte(`{"key": "role-canary"}`)
+	if err := roles.Submit(ctx, rj, spec, map[string]string{"tls_cert_0": "first-pem-canary"}); err != nil {
+		t.Fatal(err)
+	}
+	owner := os.Geteuid()
+	if owner == 0 {
+		owner = fakeOwner
+	}
+	// served waits until the task serves want's file contents, and returns
+	// what it answered.
+	served := func(want string) string {
+		t.Helper()
+		var got string
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			addrs, _, err := roles.Addrs(ctx, rj.Job, 0, 0)
+			if err == nil && len(addrs) == 1 {
+				if resp, err := http.Get("http://" + addrs[0].Addr + "/"); err == nil {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if got = string(b); strings.HasPrefix(got, want+" ") {
+						return got
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the task never served %q (last %q)", want, got)
+			}
+		}
+	}
+	first := served("first-pem-canary")
+	wantTail := fmt.Sprintf(" uid %d mode 600 pid ", owner)
+	if !strings.Contains(first, wantTail) {
+		t.Fatalf("rendered: %q, want %q", first, wantTail)
+	}
+	pid := first[strings.LastIndex(first, " ")+1:]
+
+	if err := roles.WriteItems(ctx, rj, spec, map[string]string{"tls_cert_0": "second-pem-canary"}); err != nil {
+		t.Fatal(err)
+	}
+	second := served("second-pem-canary")
+	if want := "second-pem-canary" + wantTail + pid; second != want {
+		t.Errorf("after the variable changed: %q, want %q (same owner, mode and process)", second, want)
+	}
+
+	job, _, err := roles.nc.Jobs().Info(rj.Job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "pem-canary") || !strings.Contains(string(b), "tls_cert_0") {
+		t.Errorf("the job as Nomad holds it: canary %v, item named %v; want no value, the item named",
+			strings.Contains(string(b), "pem-canary"), strings.Contains(string(b), "tls_cert_0"))
+	}
+	if err := roles.Stop(ctx, rj.Job); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := roles.nc.Variables().Read(VariablePath(rj.Job), nil); err == nil {
+		t.Errorf("after Stop the variable %s is still there", VariablePath(rj.Job))
+	}
+}
+
 // TestPinnedRoleJobAgent: a role job pinned to a client's address
 // (HostIP, an edge's) on a static port runs on the client with that
 // address, at that port; pinned to an address no client has, it is not
@@ -123,7 +236,7 @@ func TestPinnedRoleJobAgent(t *testing.T) {
 		HostIP: "127.0.0.1", Port: port, CPU: 100, MemoryMB: 64, KillTimeout: 5 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := roles.Submit(ctx, rj, []byte(`{"key": "role-canary"}`)); err != nil {
+	if err := roles.Submit(ctx, rj, []byte(`{"key": "role-canary"}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf("127.0.0.1:%d", port)
@@ -142,7 +255,7 @@ func TestPinnedRoleJobAgent(t *testing.T) {
 
 	other := rj
 	other.Job, other.HostIP, other.Port = "sp-test-edge-elsewhere", "127.0.0.2", port+1
-	if err := roles.Submit(ctx, other, []byte(`{"key": "role-canary"}`)); err != nil {
+	if err := roles.Submit(ctx, other, []byte(`{"key": "role-canary"}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {

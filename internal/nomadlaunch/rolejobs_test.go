@@ -2,6 +2,7 @@ package nomadlaunch
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,80 @@ func TestEdgeRoleJob(t *testing.T) {
 	}
 }
 
+// TestEdgeRoleJobCertificates: an edge serving HTTPS on Nomad gets its
+// certificate files from items of its job's variable, each rendered by a
+// template of its own into the task's secrets/ (0600), rendered again in
+// place when the variable changes (noop: the edge reloads the file). The
+// job names the items; no certificate and no key is in its JSON.
+func TestEdgeRoleJobCertificates(t *testing.T) {
+	r := RoleJob{
+		Job: "sp-edge-edge-1", Role: "edge", Count: 1, HostIP: "10.77.0.13", Port: 80, HTTPSPort: 443,
+		Files:   []SecretFile{{Item: "tls_cert_0", Name: "tls-cert-0.pem"}, {Item: "tls_key_0", Name: "tls-key-0.pem"}},
+		Command: "/usr/local/bin/scalepress", Args: []string{"edge", "--spec", "${NOMAD_SECRETS_DIR}/role.json"},
+		CPU: 200, MemoryMB: 256, KillTimeout: 45 * time.Second,
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	j := BuildRoleJob(testConfig(), r)
+	tg := j.TaskGroups[0]
+	var ports []string
+	for _, p := range tg.Networks[0].ReservedPorts {
+		ports = append(ports, fmt.Sprintf("%s %d", p.Label, p.Value))
+	}
+	if diff := cmp.Diff([]string{"http 80", "https 443"}, ports); diff != "" {
+		t.Errorf("reserved ports (-want +got):\n%s", diff)
+	}
+	type tpl struct{ Tmpl, Dest, Perms, Change string }
+	var got []tpl
+	for _, x := range tg.Tasks[0].Templates {
+		got = append(got, tpl{deref(x.EmbeddedTmpl), deref(x.DestPath), deref(x.Perms), deref(x.ChangeMode)})
+	}
+	want := []tpl{
+		{`{{ with nomadVar "nomad/jobs/sp-edge-edge-1" }}{{ .spec }}{{ end }}`, "secrets/role.json", "0600", "noop"},
+		{`{{ with nomadVar "nomad/jobs/sp-edge-edge-1" }}{{ .tls_cert_0 }}{{ end }}`, "secrets/tls-cert-0.pem", "0600", "noop"},
+		{`{{ with nomadVar "nomad/jobs/sp-edge-edge-1" }}{{ .tls_key_0 }}{{ end }}`, "secrets/tls-key-0.pem", "0600", "noop"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("templates (-want +got):\n%s", diff)
+	}
+
+	// The variable holds the PEM; the job does not.
+	cert, key := "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n", "-----BEGIN PRIVATE KEY-----\nMIGHkey\n-----END PRIVATE KEY-----\n"
+	items, err := RoleItems(r, []byte(`{"id":"edge-1"}`), map[string]string{"tls_cert_0": cert, "tls_key_0": key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if items["tls_key_0"] != key || items["tls_cert_0"] != cert || items[SpecItem] != `{"id":"edge-1"}` {
+		t.Errorf("items %q", items)
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"BEGIN", "PRIVATE KEY", "MIGHkey", "MIIBcert"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("the job's JSON holds %q", secret)
+		}
+	}
+
+	// Every file's item is required, none other is written, and the
+	// whole fits a Nomad Variable.
+	for _, tt := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"missing key", map[string]string{"tls_cert_0": cert}, "item tls_key_0: empty"},
+		{"unknown item", map[string]string{"tls_cert_0": cert, "tls_key_0": key, "tls_cert_1": cert}, "3 items given for 2 files"},
+		{"too big", map[string]string{"tls_cert_0": strings.Repeat("x", MaxVariableBytes), "tls_key_0": key}, "more than 61440"},
+	} {
+		if _, err := RoleItems(r, []byte("{}"), tt.files); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
 func TestRoleJobValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -144,6 +219,12 @@ func TestRoleJobValidate(t *testing.T) {
 		{"port", func(r *RoleJob) { r.Port = 70000 }, "RoleJob.Port"},
 		{"memory", func(r *RoleJob) { r.MemoryMB = 0 }, "RoleJob.CPU and MemoryMB"},
 		{"kill timeout", func(r *RoleJob) { r.KillTimeout = 0 }, "RoleJob.KillTimeout"},
+		{"https port", func(r *RoleJob) { r.Port, r.HTTPSPort = 80, 80 }, "RoleJob.HTTPSPort"},
+		{"file item", func(r *RoleJob) { r.Files = []SecretFile{{Item: "tls-cert", Name: "c.pem"}} }, "RoleJob.Files"},
+		{"file item spec", func(r *RoleJob) { r.Files = []SecretFile{{Item: "spec", Name: "c.pem"}} }, "RoleJob.Files"},
+		{"file name dir", func(r *RoleJob) { r.Files = []SecretFile{{Item: "c", Name: "../c.pem"}} }, "RoleJob.Files"},
+		{"file name spec", func(r *RoleJob) { r.Files = []SecretFile{{Item: "c", Name: "role.json"}} }, "RoleJob.Files"},
+		{"file twice", func(r *RoleJob) { r.Files = []SecretFile{{Item: "c", Name: "c.pem"}, {Item: "c", Name: "d.pem"}} }, "RoleJob.Files"},
 	}
 	for _, tt := range tests {
 		r := testRole()

@@ -2,8 +2,11 @@ package multihost
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/user"
@@ -32,7 +35,16 @@ const (
 	// edgeRestartWithin: from an edge's SIGKILL to it answering again:
 	// Nomad's restart delay (1 s) and the edge's start.
 	edgeRestartWithin = 30 * time.Second
+	// certRenewedWithin: from the certificate files replaced on the
+	// controller's host to both edges serving the new certificate: the
+	// controller's check (2 s), the variable written, Nomad's template
+	// rendered again, the edge's check (2 s), with room for a loaded
+	// machine.
+	certRenewedWithin = 20 * time.Second
 )
+
+// siteName is the name the site's certificate is for (site.url's host).
+const siteName = "www.example.test"
 
 // edgePID is the pid of the edge a Nomad task runs at addr (0: none).
 func edgePID(t *testing.T, addr string) int {
@@ -58,9 +70,14 @@ func edgePID(t *testing.T, addr string) int {
 // edges and the nodes' routers reach it there); Nomad's server is at nomad.
 // redis, dns and files run on Nomad: their addresses' hosts (h1's) are not
 // where they run, and a controller on another host has none of them.
-func edgesConfig(h1, vip, nomad, apiFwd string, e1, e2, d1 *hosts.Host, base string) string {
+// The site is HTTPS (ADR 0033): each edge serves the certificate files on
+// the controller's host (tlsDir) on its host's IP, port 8443; plain HTTP
+// on 8080 is not redirected, so the load and the controller's take-over
+// go on over HTTP as before.
+func edgesConfig(h1, vip, nomad, apiFwd string, e1, e2, d1 *hosts.Host, base, tlsDir string) string {
 	return fmt.Sprintf(`site:
   title: edges on nomad
+  url: https://%[11]s:8443
 api:
   addr: %[8]s:9090
   allowed_hosts: [%[2]q]
@@ -68,9 +85,16 @@ edges:
   - id: edge-1
     region: default
     addr: %[3]s:8080
+    https_addr: %[3]s:8443
   - id: edge-2
     region: eu
     addr: %[4]s:8080
+    https_addr: %[4]s:8443
+tls:
+  redirect_http: false
+  hsts: 1h
+  certificates:
+    - {cert_file: %[10]s/fullchain.pem, key_file: %[10]s/key.pem}
 nodes:
   count: 2
   php_children: 3
@@ -113,7 +137,26 @@ dns:
   health: {interval: 1s, timeout: 500ms, rise: 1, fall: 2}
 files:
   addr: %[1]s:8081
-`, h1, apiFwd, e1.Addr, e2.Addr, d1.Addr, agentPort, filepath.Join(base, d1.Name, "db"), vip, nomad)
+`, h1, apiFwd, e1.Addr, e2.Addr, d1.Addr, agentPort, filepath.Join(base, d1.Name, "db"), vip, nomad, tlsDir, siteName)
+}
+
+// writeLeaf replaces dir's fullchain.pem and key.pem with l's, each file
+// atomically, the key first (as a deploy script would).
+func writeLeaf(t *testing.T, dir string, l hosts.Leaf) {
+	t.Helper()
+	for _, f := range []struct{ from, to string }{{l.KeyFile, "key.pem"}, {l.CertFile, "fullchain.pem"}} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := filepath.Join(dir, f.to)
+		if err := os.WriteFile(to+".tmp", b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(to+".tmp", to); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestServingWithoutController is issue 12's "losing the controller's
@@ -189,9 +232,19 @@ func TestServingWithoutController(t *testing.T) {
 	s3 := hosts.StartVersitygw(t, ns, hosts.VersitygwOptions{})
 	store := s3.SiteStore(t, filepath.Join(etc, "s3"))
 
+	// The site's certificate, from a CA of the test's, in files only the
+	// controller's user reads (the edges' hosts get them through Nomad).
+	ca := hosts.NewCA(t, "site")
+	tlsDir := filepath.Join(etc, "tls")
+	if err := os.Mkdir(tlsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	leaf := ca.Issue(t, "site-1", []string{siteName}, nil)
+	writeLeaf(t, tlsDir, leaf)
+
 	apiFwd := client.Forward(t, vip+":9090")
 	cfgPath := filepath.Join(etc, "scalepress.yaml")
-	if err := os.WriteFile(cfgPath, []byte(edgesConfig(h1.Addr.String(), vip, ns.Addr.String(), apiFwd, e1, e2, d1, base)+store), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(edgesConfig(h1.Addr.String(), vip, ns.Addr.String(), apiFwd, e1, e2, d1, base, tlsDir)+store), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cli := func(args ...string) (string, error) {
@@ -246,7 +299,7 @@ func TestServingWithoutController(t *testing.T) {
 
 	tUp := time.Now()
 	up := h1.Start(t, bin, "up", "--config", cfgPath, "--dir", dir)
-	siteHost := e1.Addr.String() + ":8080" // the site's URL is its first edge's
+	siteHost := siteName + ":8443" // site.url's
 	web := client.HTTPClient()
 	// get asks edge (its IP:port) for path as a visitor of the site would.
 	get := func(ctx context.Context, edge, path string) (int, string) {
@@ -345,6 +398,9 @@ func TestServingWithoutController(t *testing.T) {
 	if a := lookupA(t, client, dnsAddr, "example.test."); !slices.Equal(a, []string{e1.Addr.String()}) {
 		t.Fatalf("A example.test. from dns on %s: %v, want edge-1's [%s]", st.DNS.Host, a, e1.Addr)
 	}
+
+	checkHTTPSAcrossHosts(t, httpsCheck{client: client, nm: nm, ctl: ctl, ca: ca, tlsDir: tlsDir, first: leaf,
+		edges: []string{e1.Addr.String() + ":8443", e2.Addr.String() + ":8443"}, jobs: []string{"sp-mh-edges-edge-edge-1", "sp-mh-edges-edge-edge-2"}})
 
 	// Load through e1's edge: uncached searches, each a term of its own
 	// that PHP writes into the page, and the home page.
@@ -498,4 +554,148 @@ func TestServingWithoutController(t *testing.T) {
 	}, func() {
 		cut = slices.DeleteFunc(cut, func(h *hosts.Host) bool { return h == h1 })
 	})
+}
+
+// httpsCheck is what checkHTTPSAcrossHosts needs of TestServingWithoutController.
+type httpsCheck struct {
+	client *hosts.Host
+	nm     *hosts.Nomad
+	ctl    *api.Client
+	ca     *hosts.CA
+	tlsDir string     // the controller's certificate files
+	first  hosts.Leaf // what tlsDir holds at up
+	edges  []string   // each region's edge's HTTPS address
+	jobs   []string   // their Nomad jobs
+}
+
+// checkHTTPSAcrossHosts: HTTPS through each region's edge on Nomad (ADR
+// 0033), from the client namespace, verified against the test's CA for the
+// site's name, with HSTS; status names the certificate. Then the files are
+// replaced on the controller's host (a new key, a new serial) under HTTPS
+// load through both edges, on kept connections and new ones: no request
+// fails, and each edge serves the new certificate within certRenewedWithin.
+// The job Nomad holds has no PEM; the variable the controller wrote does.
+func checkHTTPSAcrossHosts(t *testing.T, k httpsCheck) {
+	t.Helper()
+	httpsTo := func(edge string, keepAlive bool) *http.Client {
+		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return k.client.DialContext(ctx, network, edge)
+			},
+			TLSClientConfig: &tls.Config{RootCAs: k.ca.Pool}, ForceAttemptHTTP2: true, DisableKeepAlives: !keepAlive}}
+	}
+	// get asks for path over HTTPS by the site's name (the chain verified
+	// against the CA), with site.url's Host: the status, the body, the
+	// HSTS header and the serial of the certificate.
+	get := func(ctx context.Context, c *http.Client, path string) (int, string, string, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+siteName+":8443"+path, nil)
+		if err != nil {
+			return 0, err.Error(), "", ""
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err.Error(), "", ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, string(b), resp.Header.Get("Strict-Transport-Security"), resp.TLS.PeerCertificates[0].SerialNumber.String()
+	}
+	firstSerial := k.first.Pair.Leaf.SerialNumber.String()
+	for i, edge := range k.edges {
+		term := fmt.Sprintf("httpsedge%d", i)
+		code, body, hsts, serial := get(context.Background(), httpsTo(edge, false), "/?s="+term)
+		if code != http.StatusOK || !strings.Contains(body, term) || hsts != "max-age=3600" || serial != firstSerial {
+			t.Fatalf("HTTPS search through %s: %d, term in page %v, HSTS %q, serial %s (want 200, the term, max-age=3600, %s): %.200q",
+				edge, code, strings.Contains(body, term), hsts, serial, firstSerial, body)
+		}
+	}
+	st, err := k.ctl.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TLS == nil || st.TLS.HTTPSURL != "https://"+siteName+":8443" || len(st.TLS.Certificates) != 1 ||
+		!slices.Equal(st.TLS.Certificates[0].Names, []string{siteName}) || st.TLS.Certificates[0].Source != "file" {
+		t.Errorf("status tls %+v: want https://%s:8443 and one file certificate for %s", st.TLS, siteName, siteName)
+	}
+
+	// The renewal, under load: two workers per edge, one on a kept
+	// connection (HTTP/2), one on a new connection each request.
+	next := k.ca.Issue(t, "site-2", []string{siteName}, nil)
+	nextSerial := next.Pair.Leaf.SerialNumber.String()
+	tl := &tally{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w, edge := range []string{k.edges[0], k.edges[1], k.edges[0], k.edges[1]} {
+		c := httpsTo(edge, w < 2)
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				term := fmt.Sprintf("renewal%dx%d", w, i)
+				code, body, _, _ := get(ctx, c, "/?s="+term)
+				if ctx.Err() != nil {
+					return
+				}
+				tl.mu.Lock()
+				if code == http.StatusOK && strings.Contains(body, term) {
+					tl.ok++
+				} else {
+					tl.fail++
+					if len(tl.fails) < 5 {
+						tl.fails = append(tl.fails, fmt.Sprintf("%s: %d %.200q", edge, code, body))
+					}
+				}
+				tl.mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(time.Second) // the load runs before the files change
+	tRenew := time.Now()
+	writeLeaf(t, k.tlsDir, next)
+	renewed := map[string]time.Duration{}
+	var last []string
+	for len(renewed) < len(k.edges) && time.Since(tRenew) < certRenewedWithin {
+		time.Sleep(250 * time.Millisecond)
+		last = last[:0]
+		for _, edge := range k.edges {
+			_, _, _, serial := get(context.Background(), httpsTo(edge, false), "/")
+			last = append(last, edge+" "+serial)
+			if _, ok := renewed[edge]; !ok && serial == nextSerial {
+				renewed[edge] = time.Since(tRenew)
+			}
+		}
+	}
+	time.Sleep(time.Second) // and runs on after the swap
+	cancel()
+	wg.Wait()
+	t.Logf("certificate files replaced on the controller's host: the new certificate served %v after (by edge); meanwhile over HTTPS %d answered, %d failed %q",
+		renewed, tl.ok, tl.fail, tl.fails)
+	if len(renewed) != len(k.edges) {
+		t.Errorf("%s after the certificate files were replaced, the edges serve %q, want serial %s everywhere", certRenewedWithin, last, nextSerial)
+	}
+	if tl.fail > 0 || tl.ok == 0 {
+		t.Errorf("HTTPS through the edges while the certificate was renewed: %d answered, %d failed: %q", tl.ok, tl.fail, tl.fails)
+	}
+
+	// The key travels in the variable, never in the job.
+	keyPEM, err := os.ReadFile(next.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyLine := strings.Split(string(keyPEM), "\n")[1] // base64 of the key
+	for _, job := range k.jobs {
+		var raw json.RawMessage
+		if err := k.nm.Get(context.Background(), "/v1/job/"+job, &raw); err != nil {
+			t.Fatalf("GET the job %s from Nomad: %v", job, err)
+		}
+		if strings.Contains(string(raw), "PRIVATE KEY") || strings.Contains(string(raw), keyLine) || !strings.Contains(string(raw), "tls_key_0") {
+			t.Errorf("the job %s as Nomad holds it: a PEM key in it %v, its item named %v; want none, named",
+				job, strings.Contains(string(raw), "PRIVATE KEY") || strings.Contains(string(raw), keyLine), strings.Contains(string(raw), "tls_key_0"))
+		}
+		var v struct{ Items map[string]string }
+		if err := k.nm.Get(context.Background(), "/v1/var/nomad/jobs/"+job, &v); err != nil {
+			t.Fatalf("GET the variable of %s: %v", job, err)
+		}
+		if v.Items["tls_key_0"] != string(keyPEM) {
+			t.Errorf("the variable of %s does not hold the renewed key (%d bytes)", job, len(v.Items["tls_key_0"]))
+		}
+	}
 }
