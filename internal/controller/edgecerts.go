@@ -15,9 +15,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/scalepress/scalepress/internal/api"
@@ -129,7 +134,11 @@ func (c *Controller) watchEdgeCerts(ctx context.Context) {
 			continue
 		}
 		badSeen, reported = false, false
-		if err := c.deliverEdgeCerts(ctx, items); err != nil && ctx.Err() == nil {
+		err = c.deliverEdgeCerts(ctx, items)
+		if errors.Is(err, nomadlaunch.ErrTakenOver) {
+			return
+		}
+		if err != nil && ctx.Err() == nil {
 			c.logger.Warn("tls: deliver renewed certificates to the edges on Nomad; retrying", "err", err)
 		}
 	}
@@ -150,6 +159,12 @@ func (c *Controller) deliverEdgeCerts(ctx context.Context, items map[string]stri
 	if same {
 		return nil
 	}
+	// Only the site's owner writes (ADR 31): a controller back from a
+	// cut, with older files on its host, stands down here instead of
+	// putting them back over its successor's.
+	if err := c.fenceNomad(ctx); err != nil {
+		return err
+	}
 	for i := range c.cfg.Edges {
 		rj, err := c.edgeRoleJob(i)
 		if err != nil {
@@ -168,4 +183,63 @@ func (c *Controller) deliverEdgeCerts(ctx context.Context, items map[string]stri
 	n.mu.Unlock()
 	c.event(api.EventKindTLS, "", "certificate files changed: delivered to the %d edges on Nomad", len(specs))
 	return nil
+}
+
+// servedCerts is what edge i on Nomad serves for the certificates the
+// controller delivered: one handshake per certificate, by one of its names
+// (a wildcard's with a label of ours), on the edge's HTTPS address, the
+// chain not verified (a private CA, a name not yet pointed here): the
+// status says what is served, the visitors' clients judge it. An edge that
+// does not answer within a second is left out, as on one machine.
+func (c *Controller) servedCerts(i int) []api.CertStatus {
+	addr := c.cfg.EdgeHTTPSAddr(i)
+	if c.roles == nil || addr == "" {
+		return nil
+	}
+	c.roles.mu.Lock()
+	items := c.roles.edgeTLS.items
+	c.roles.mu.Unlock()
+	var out []api.CertStatus
+	for k := range c.cfg.TLS.Certificates {
+		ci, _ := edgeCertItem(k)
+		name := firstName([]byte(items[ci]))
+		if name == "" {
+			continue
+		}
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second},
+			Config: &tls.Config{ServerName: name, InsecureSkipVerify: true}} //nolint:gosec // see above
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		cancel()
+		if err != nil {
+			continue
+		}
+		certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+		conn.Close()
+		if len(certs) == 0 {
+			continue
+		}
+		leaf := certs[0]
+		out = append(out, api.CertStatus{Names: leaf.DNSNames, Issuer: leaf.Issuer.String(),
+			NotAfter: leaf.NotAfter.UTC().Format(time.RFC3339), Source: "file"})
+	}
+	return out
+}
+
+// firstName is a name to ask for the leaf of certPEM by (SNI): its first
+// DNS name, a wildcard's first label replaced; "" when none parses.
+func firstName(certPEM []byte) string {
+	b, _ := pem.Decode(certPEM)
+	if b == nil {
+		return ""
+	}
+	leaf, err := x509.ParseCertificate(b.Bytes)
+	if err != nil || len(leaf.DNSNames) == 0 {
+		return ""
+	}
+	n := leaf.DNSNames[0]
+	if rest, ok := strings.CutPrefix(n, "*."); ok {
+		n = "status-check." + rest
+	}
+	return n
 }

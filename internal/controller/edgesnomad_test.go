@@ -4,12 +4,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"log/slog"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,5 +187,67 @@ func TestEdgeRoleJobsTLS(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), strings.Split(otherPEM, "\n")[1]) || strings.Contains(err.Error(), "PRIVATE KEY") {
 		t.Errorf("the error holds the key: %v", err)
+	}
+}
+
+// TestTLSStatusEdgesOnNomad: status's tls block for edges on Nomad (whose
+// status page answers on their own host only) lists what each edge serves
+// on its HTTPS address for the certificates delivered to it, once however
+// many edges serve it; an edge that does not answer is left out.
+func TestTLSStatusEdgesOnNomad(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, certPEM, keyPEM := selfSignedPair(t, dir, "www.site.test")
+	pair, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		names = append(names, h.ServerName)
+		return &pair, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.(*tls.Conn).Handshake()
+			conn.Close()
+		}
+	}()
+	down, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never handshakes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	cfg := config.Default()
+	cfg.Scheduler.Kind, cfg.Scheduler.Address, cfg.Scheduler.Job = config.SchedulerNomad, "http://127.0.0.1:4646", "sp"
+	cfg.Scheduler.Roles = []string{config.RoleEdge}
+	cfg.Site.URL = "https://www.site.test"
+	cfg.Edges = []config.Edge{
+		{ID: "edge-1", Region: "eu", Addr: "127.0.0.1:1", HTTPSAddr: ln.Addr().String()},
+		{ID: "edge-2", Region: "eu", Addr: "127.0.0.1:2", HTTPSAddr: ln.Addr().String()},
+		{ID: "edge-3", Region: "us", Addr: "127.0.0.1:3", HTTPSAddr: down.Addr().String()},
+	}
+	cfg.TLS.Certificates = []config.CertFile{{CertFile: certFile, KeyFile: keyFile}}
+	c, err := New(cfg, t.TempDir(), "test", slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.roles = &nomadRoles{edgeTLS: edgeTLSState{items: map[string]string{"tls_cert_0": certPEM, "tls_key_0": keyPEM}}}
+	st := c.tlsStatus()
+	leaf := pair.Leaf
+	want := &api.TLSStatus{HTTPSURL: "https://www.site.test", Certificates: []api.CertStatus{{Names: []string{"www.site.test"},
+		Issuer: leaf.Issuer.String(), NotAfter: leaf.NotAfter.UTC().Format(time.RFC3339), Source: "file"}}}
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Errorf("status tls (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"www.site.test", "www.site.test"}, names); diff != "" {
+		t.Errorf("server names asked (-want +got):\n%s", diff)
 	}
 }

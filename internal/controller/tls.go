@@ -107,7 +107,18 @@ func (c *Controller) tlsStatus() *api.TLSStatus {
 	}
 	st := &api.TLSStatus{HTTPSURL: c.cfg.SiteURL(), Certificates: []api.CertStatus{}}
 	seen := map[string]bool{}
-	for _, e := range c.cfg.Edges {
+	for i, e := range c.cfg.Edges {
+		if c.onNomad(config.RoleEdge) {
+			// Its status page answers on its host's loopback only: what
+			// it serves is asked of its HTTPS port (edgecerts.go).
+			for _, cs := range c.servedCerts(i) {
+				if k := fmt.Sprint(cs.Names, cs.NotAfter); !seen[k] {
+					seen[k] = true
+					st.Certificates = append(st.Certificates, cs)
+				}
+			}
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		var es struct {
 			TLS *struct {
