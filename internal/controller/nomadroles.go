@@ -45,7 +45,7 @@ type nomadRoles struct {
 	edgeHosts map[string]string
 	// edgeTLS is what the edges' variables were last given: each edge's
 	// spec (as submitted, by job) and the certificate items every edge
-	// shares (certificates.go).
+	// shares (edgecerts.go).
 	edgeTLS edgeTLSState
 }
 
