@@ -13,7 +13,6 @@ package controller
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -107,11 +106,10 @@ func (n *nomadRoles) submitEdge(ctx context.Context, rj nomadlaunch.RoleJob, spe
 // watchEdgeCerts delivers changed certificate files to the edges on Nomad
 // until ctx ends. Contents that do not load (a rotation half done: two
 // files are not written at once) are left for the next check; when the
-// same bad contents are read twice, that is reported once, as an alert,
-// and the edges keep serving the certificate they have.
+// same fault is read twice in a row, it is reported once, as an alert, and
+// the edges keep serving the certificate they have.
 func (c *Controller) watchEdgeCerts(ctx context.Context) {
-	var bad [sha256.Size]byte
-	var badSeen, reported bool
+	var w certWatch
 	t := time.NewTicker(edgeCertCheck)
 	defer t.Stop()
 	for {
@@ -122,26 +120,61 @@ func (c *Controller) watchEdgeCerts(ctx context.Context) {
 		}
 		items, err := c.readEdgeCerts()
 		if err != nil {
-			h := sha256.Sum256([]byte(err.Error()))
-			if badSeen && h == bad && !reported {
-				reported = true
+			if w.readFailed(err) {
 				c.eventWith(api.EventKindTLS, "", map[string]any{"level": "alert"},
 					"certificate files not delivered to the edges on Nomad (they keep serving the previous certificate): %v", err)
-			} else if h != bad {
-				reported = false
 			}
-			bad, badSeen = h, true
 			continue
 		}
-		badSeen, reported = false, false
+		w.readOK()
 		err = c.deliverEdgeCerts(ctx, items)
 		if errors.Is(err, nomadlaunch.ErrTakenOver) {
 			return
 		}
-		if err != nil && ctx.Err() == nil {
-			c.logger.Warn("tls: deliver renewed certificates to the edges on Nomad; retrying", "err", err)
+		if w.deliverFailed(err) && ctx.Err() == nil {
+			c.logger.Warn("tls: deliver the certificate files to the edges on Nomad; retrying every check", "err", err)
 		}
 	}
+}
+
+// certWatch is what watchEdgeCerts remembers between checks: the last
+// fault reading the files and whether it was reported, the last delivery
+// error logged.
+type certWatch struct {
+	bad, undelivered string
+	reported         bool
+}
+
+// readFailed records a fault reading the files; true when it is to be
+// reported: the same fault as the previous check's, not reported yet.
+func (w *certWatch) readFailed(err error) bool {
+	msg := err.Error()
+	if msg != w.bad {
+		w.bad, w.reported = msg, false
+		return false // seen once: maybe half of a rotation
+	}
+	if w.reported {
+		return false
+	}
+	w.reported = true
+	return true
+}
+
+// readOK records files that load: a later fault starts afresh.
+func (w *certWatch) readOK() { w.bad, w.reported = "", false }
+
+// deliverFailed records a delivery's outcome; true when err is to be logged
+// (a failure unlike the previous one: Nomad out of reach is logged once).
+func (w *certWatch) deliverFailed(err error) bool {
+	if err == nil {
+		w.undelivered = ""
+		return false
+	}
+	if err.Error() == w.undelivered {
+		return false
+	}
+	w.undelivered = err.Error()
+	return true
 }
 
 // deliverEdgeCerts writes items into every edge's variable when they differ

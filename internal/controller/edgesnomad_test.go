@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"math/big"
 	"net"
@@ -249,5 +250,34 @@ func TestTLSStatusEdgesOnNomad(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"www.site.test", "www.site.test"}, names); diff != "" {
 		t.Errorf("server names asked (-want +got):\n%s", diff)
+	}
+}
+
+// TestCertWatch: a fault reading the certificate files is reported when
+// the next check reads the same (a rotation writes two files, one after the
+// other: one check between them is not a fault), once; files that load
+// again, or another fault, start afresh. A delivery failure is logged when
+// it differs from the previous one.
+func TestCertWatch(t *testing.T) {
+	half, garbage := errors.New("key.pem does not fit cert.pem"), errors.New("cert.pem: no PEM certificate")
+	var w certWatch
+	var got []bool
+	for _, err := range []error{half, nil, half, half, half, garbage, garbage, nil, garbage} {
+		if err == nil {
+			w.readOK()
+			continue
+		}
+		got = append(got, w.readFailed(err))
+	}
+	if diff := cmp.Diff([]bool{false, false, true, false, false, true, false}, got); diff != "" {
+		t.Errorf("reports (-want +got):\n%s", diff)
+	}
+	down := errors.New("write variable: connection refused")
+	got = nil
+	for _, err := range []error{down, down, nil, down, half} {
+		got = append(got, w.deliverFailed(err))
+	}
+	if diff := cmp.Diff([]bool{true, false, false, true, true}, got); diff != "" {
+		t.Errorf("logged (-want +got):\n%s", diff)
 	}
 }
