@@ -322,7 +322,7 @@ type Cache struct {
 	MaxMB      int           `yaml:"max_mb"`
 	DefaultTTL time.Duration `yaml:"default_ttl"`
 	StaticTTL  time.Duration `yaml:"static_ttl"`
-	// FastHits: the edges answer plain-HTTP cache hits without net/http
+	// FastHits: the edges answer HTTP/1.1 cache hits (plain or HTTPS) without net/http
 	// (internal/hitfront); false sends every request through net/http.
 	FastHits bool `yaml:"fast_hits"`
 }

@@ -63,8 +63,9 @@ type Edge struct {
 
 	keep *os.File // the node set kept across restarts (nil: none)
 
-	tls  *tlsFront        // nil: plain HTTP only
-	fast *hitfront.Server // nil: every request through net/http (TLS, cache.fast_hits off)
+	tls     *tlsFront        // nil: plain HTTP only
+	fast    *hitfront.Server // plain HTTP's fast path; nil: net/http (TLS on, cache.slow_hits)
+	fastTLS *hitfront.Server // HTTPS/1.1's fast path; nil: net/http (TLS off, cache.slow_hits)
 }
 
 // Option changes how New builds an edge (tests).
@@ -126,8 +127,14 @@ func New(spec api.EdgeSpec, logger *slog.Logger, opts ...Option) (*Edge, error) 
 			return nil, err
 		}
 	}
-	if e.tls == nil && (spec.Cache == nil || !spec.Cache.SlowHits) {
-		if e.fast, err = hitfront.New(hitfront.DefaultConfig(), e.serveFast, logger); err != nil {
+	if spec.Cache == nil || !spec.Cache.SlowHits {
+		// With TLS on, the plain port redirects (plainHandler, net/http)
+		// and the fast path serves HTTPS/1.1 (serveTLS).
+		fast := &e.fast
+		if e.tls != nil {
+			fast = &e.fastTLS
+		}
+		if *fast, err = hitfront.New(hitfront.DefaultConfig(), e.serveFast, logger); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scalepress/scalepress/internal/api"
+	"github.com/scalepress/scalepress/internal/hitfront"
 	"github.com/scalepress/scalepress/internal/metrics"
 	"github.com/scalepress/scalepress/internal/pagecache"
 )
@@ -36,7 +37,7 @@ func newEdgeMetrics(e *Edge) *edgeMetrics {
 			m.duration[i][j] = metrics.NewDurations(metrics.EdgeRequestBuckets)
 		}
 	}
-	c := &edgeCollector{e: e, d: newEdgeDescs(labels, e.logins != nil, e.cache != nil, e.tls != nil, e.fast != nil), m: m}
+	c := &edgeCollector{e: e, d: newEdgeDescs(labels, e.logins != nil, e.cache != nil, e.tls != nil, e.fast != nil || e.fastTLS != nil), m: m}
 	m.reg = metrics.NewRegistry(c)
 	m.handler = metrics.Handler(m.reg)
 	return m
@@ -125,7 +126,7 @@ func newEdgeDescs(l prometheus.Labels, logins, cache, tls, fast bool) edgeDescs 
 		d.cacheObjects = desc("scalepress_edge_cache_objects", "Objects held by the page cache now.")
 	}
 	if fast {
-		d.fastPath = desc("scalepress_edge_fast_path_total", "The fast path for plain-HTTP cache hits and bypassed GET/HEAD requests (cache.fast_hits): responses it served (hits and proxied), connections it handed to net/http, connections net/http gave back.", "event")
+		d.fastPath = desc("scalepress_edge_fast_path_total", "The fast path for HTTP/1.1 cache hits and bypassed GET/HEAD requests, plain HTTP or HTTPS (cache.fast_hits): responses it served (hits and proxied), connections it handed to net/http, connections net/http gave back.", "event")
 	}
 	if tls {
 		d.tlsHandshakeErrors = desc("scalepress_edge_tls_handshake_errors_total", "TLS handshakes that failed (refused names, old versions, scanners).")
@@ -218,8 +219,14 @@ func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(d.cacheBytes, float64(cs.Bytes))
 		gauge(d.cacheObjects, float64(cs.Objects))
 	}
-	if c.e.fast != nil && d.fastPath != nil {
-		fs := c.e.fast.Stats()
+	if d.fastPath != nil {
+		var fs hitfront.Stats
+		for _, f := range [...]*hitfront.Server{c.e.fast, c.e.fastTLS} {
+			if f != nil {
+				s := f.Stats()
+				fs.Served, fs.Handed, fs.Returned = fs.Served+s.Served, fs.Handed+s.Handed, fs.Returned+s.Returned
+			}
+		}
 		counter(d.fastPath, float64(fs.Served), "served")
 		counter(d.fastPath, float64(fs.Handed), "handed")
 		counter(d.fastPath, float64(fs.Returned), "returned")

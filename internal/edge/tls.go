@@ -22,6 +22,7 @@ import (
 
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/edgetls"
+	"github.com/scalepress/scalepress/internal/hitfront"
 	"github.com/scalepress/scalepress/internal/token"
 )
 
@@ -204,12 +205,45 @@ func (e *Edge) serveTLS(ctx context.Context, wg *sync.WaitGroup, serveErr chan<-
 		},
 		ErrorLog: log.New(&handshakeLog{f: f, logger: e.logger}, "", 0),
 	}
-	tln := tls.NewListener(ln, f.mgr.TLSConfig())
-	wg.Go(func() {
-		if err := srv.Serve(tln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- fmt.Errorf("https: %w", err)
+	fast := e.fastTLS
+	if fast != nil {
+		// HTTP/1.1 cache hits and plain GET/HEAD bypasses are answered by
+		// hitfront after the handshake, as on the plain port; it hands
+		// h2 connections and every other request to srv (ConnContext
+		// keeps the TLS state of those it read from). HSTS and Alt-Svc
+		// are its fixed fields, as secureHandler sets them.
+		hdr := http.Header{}
+		if f.hsts != "" {
+			hdr.Set("Strict-Transport-Security", f.hsts)
 		}
-	})
+		if f.altSvc != "" {
+			hdr.Set("Alt-Svc", f.altSvc)
+		}
+		t := hitfront.TLS{Config: f.mgr.TLSConfig(), Header: hdr, HandshakeError: func(remote net.Addr, reason string) {
+			f.handshakeErrors.Add(1)
+			e.logger.Debug("http: TLS handshake error from " + remote.String() + ": " + reason)
+		}}
+		handoff := fast.Handoff(ln.Addr())
+		srv.Handler = fast.Returning(srv.Handler)
+		srv.ConnContext = hitfront.ConnContext
+		wg.Go(func() {
+			if err := fast.ServeTLS(ln, t); !errors.Is(err, hitfront.ErrClosed) {
+				serveErr <- fmt.Errorf("https: %w", err)
+			}
+		})
+		wg.Go(func() {
+			if err := srv.Serve(handoff); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("https: %w", err)
+			}
+		})
+	} else {
+		tln := tls.NewListener(ln, f.mgr.TLSConfig())
+		wg.Go(func() {
+			if err := srv.Serve(tln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("https: %w", err)
+			}
+		})
+	}
 	mctx, stopMgr := context.WithCancel(context.Background())
 	wg.Go(func() {
 		if err := f.mgr.Run(mctx); err != nil {
@@ -254,6 +288,9 @@ func (e *Edge) serveTLS(ctx context.Context, wg *sync.WaitGroup, serveErr chan<-
 		stopEvents()
 		if h3 != nil {
 			h3.Shutdown(sctx)
+		}
+		if fast != nil {
+			fast.Shutdown(sctx)
 		}
 		srv.Shutdown(sctx)
 		stopMgr()

@@ -207,6 +207,13 @@ func TestHTTPSAndScheme(t *testing.T) {
 			}
 		})
 	}
+	t.Run("HTTPS/1.1 is answered by the fast path, h2 by net/http", func(t *testing.T) {
+		_, metrics := get(t, "http://"+f.http+api.EdgePathMetrics, "")
+		want := `scalepress_edge_fast_path_total{edge="edge-1",event="served"} 1` + "\n"
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q (the one HTTP/1.1 request above):\n%s", want, metrics)
+		}
+	})
 	t.Run("refused handshakes are counted", func(t *testing.T) {
 		for _, name := range []string{"", "other.test", "other.test"} {
 			if c, err := tls.Dial("tcp", f.https, &tls.Config{ServerName: name, InsecureSkipVerify: true}); err == nil {

@@ -1,5 +1,6 @@
-// Package hitfront answers plain HTTP/1.1 requests that a handler can
-// serve without net/http — the edge's cache hits and the GET and HEAD
+// Package hitfront answers HTTP/1.1 requests that a handler can
+// serve without net/http, on plain connections (Serve) and, after the
+// handshake, on TLS connections whose ALPN is http/1.1 (ServeTLS, tls.go) — the edge's cache hits and the GET and HEAD
 // requests it proxies to a node without the cache — and gives every other
 // connection to net/http.
 //
@@ -15,13 +16,15 @@
 // that Handoff returns, for http.Server.Serve: net/http reads the request
 // from its first byte, so there is one parser's view of every request
 // that is not a plain hit, and the connection stays with net/http.
-// ADRs docs/adr/0022-edge-hit-representations.md and
-// docs/adr/0028-edge-fast-proxy.md say why.
+// ADRs docs/adr/0022-edge-hit-representations.md,
+// docs/adr/0028-edge-fast-proxy.md and docs/adr/0034-hitfront-tls.md say
+// why.
 package hitfront
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +94,7 @@ type Server struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]struct{}
+	fixed []fixedField // ServeTLS's TLS.Header, rendered
 }
 
 // New returns a server; Serve starts it.
@@ -126,7 +130,10 @@ func (s *Server) Stats() Stats {
 }
 
 // Serve accepts connections on ln until Shutdown; it closes ln.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, nil) }
+
+// serve is Serve, and ServeTLS when t is set.
+func (s *Server) serve(ln net.Listener, t *TLS) error {
 	s.mu.Lock()
 	if s.handoff == nil {
 		s.handoff = newHandoff(ln.Addr())
@@ -161,6 +168,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		go func() {
 			defer s.wg.Done() // added by track
+			if t != nil {
+				s.serveTLSConn(c, t)
+				return
+			}
 			s.serveConn(c, c)
 		}()
 	}
@@ -222,6 +233,7 @@ type conn struct {
 	req  http.Request
 	head request
 	vals []string
+	tls  *tls.ConnectionState // nil: plain HTTP
 	// deadline is the read deadline this loop last set on c (Shutdown's
 	// own is not in it: a stale value only skips a renewal, and the read
 	// then ends as Shutdown wants).
@@ -257,6 +269,14 @@ func (s *Server) serveConn(nc net.Conn, rd io.Reader) {
 	cs.w.served = &s.served
 	cs.w.h = make(http.Header, 16)
 	cs.req.Header = make(http.Header, 16)
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		cs.tls = &st
+		cs.w.cork, _ = tc.NetConn().(*corkConn)
+		s.mu.Lock()
+		cs.w.fixed = s.fixed
+		s.mu.Unlock()
+	}
 	handed := false
 	defer func() {
 		// As net/http does: a panic ends this connection, not the process.
@@ -343,6 +363,7 @@ func (s *Server) serveOne(cs *conn, n int, remote string) bool {
 	*r = http.Request{
 		Method: cs.head.method, URL: cs.head.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: r.Header, Body: http.NoBody, Host: cs.head.host, RemoteAddr: remote, RequestURI: cs.head.target,
+		TLS: cs.tls,
 	}
 	cs.w.reset(cs.head.method == http.MethodHead)
 	if s.handler(&cs.w, r) {
@@ -366,7 +387,12 @@ func (s *Server) serveOne(cs *conn, n int, remote string) bool {
 // CDN's) off the fast path for good. Anything else stays with net/http.
 func (s *Server) Returning(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.closing.Load() || (r.Method != http.MethodGet && r.Method != http.MethodHead) ||
+		if r.TLS == nil {
+			if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
+				r.TLS = st // a TLS connection hitfront handed over (ConnContext)
+			}
+		}
+		if s.closing.Load() || r.ProtoMajor != 1 || (r.Method != http.MethodGet && r.Method != http.MethodHead) ||
 			r.ContentLength != 0 || len(r.TransferEncoding) > 0 || r.Close || !r.ProtoAtLeast(1, 1) {
 			h.ServeHTTP(w, r)
 			return

@@ -3,6 +3,7 @@ package hitfront
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -19,9 +20,11 @@ import (
 )
 
 // front runs a Server on a loopback port with net/http behind its
-// handoff. The fast handler answers GET/HEAD /hit*; net/http answers
-// everything and says so in X-Via.
-func front(t *testing.T) (*Server, string) {
+// handoff, over TLS when secure (ServeTLS, with net/http's ConnContext).
+// The fast handler answers GET/HEAD /hit*; net/http answers everything
+// and says so in X-Via. Both say in X-TLS whether the request came over
+// TLS (r.TLS).
+func front(t *testing.T, secure bool) (*Server, target) {
 	t.Helper()
 	fast := func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path == "/panic" {
@@ -31,6 +34,7 @@ func front(t *testing.T) (*Server, string) {
 			return false
 		}
 		w.Header().Set("X-Via", "fast")
+		tlsHeader(w, r)
 		w.Header().Set("Content-Length", "3")
 		w.Write([]byte("hit"))
 		return true
@@ -46,15 +50,24 @@ func front(t *testing.T) (*Server, string) {
 	srv := &http.Server{Handler: s.Returning(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("X-Via", "net/http")
+		tlsHeader(w, r)
 		answer := r.Method + " " + r.URL.Path + " body=" + string(body)
 		if !strings.Contains(r.URL.Path, "nolen") {
 			w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
 		}
 		io.WriteString(w, answer)
 	}))}
+	tg := target{addr: ln.Addr().String()}
 	var wg sync.WaitGroup
 	handoff := s.Handoff(ln.Addr())
-	wg.Go(func() { s.Serve(ln) })
+	if secure {
+		var cfg *tls.Config
+		cfg, tg.tls = testTLS(t)
+		srv.ConnContext = ConnContext
+		wg.Go(func() { s.ServeTLS(ln, TLS{Config: cfg}) })
+	} else {
+		wg.Go(func() { s.Serve(ln) })
+	}
 	wg.Go(func() { srv.Serve(handoff) })
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -63,8 +76,45 @@ func front(t *testing.T) (*Server, string) {
 		srv.Shutdown(ctx)
 		wg.Wait()
 	})
-	return s, ln.Addr().String()
+	return s, tg
 }
+
+// tlsHeader sets X-TLS to whether r came over TLS.
+func tlsHeader(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-TLS", strconv.FormatBool(r.TLS != nil))
+}
+
+// target is where front listens, and the client's TLS config when it
+// serves TLS.
+type target struct {
+	addr string
+	tls  *tls.Config
+}
+
+// dial connects to tg (and completes the handshake).
+func (tg target) dial(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", tg.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.tls == nil {
+		return c
+	}
+	tc := tls.Client(c, tg.tls)
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return tc
+}
+
+// transports are the ways every front test runs: plain HTTP and TLS.
+var transports = []struct {
+	name   string
+	secure bool
+}{{"http", false}, {"https", true}}
 
 type answer struct {
 	Status int
@@ -72,14 +122,27 @@ type answer struct {
 	Body   string
 }
 
+// via is the answer's X-Via, with "+tls" when the handler saw r.TLS.
+func via(h http.Header) string {
+	if h.Get("X-TLS") == "true" {
+		return h.Get("X-Via") + "+tls"
+	}
+	return h.Get("X-Via")
+}
+
+// overTLS is what a handler's answer says over TLS.
+func overTLS(v string, secure bool) string {
+	if secure && v != "" {
+		return v + "+tls"
+	}
+	return v
+}
+
 // exchange writes raw on one connection and reads the responses to
 // requests of these methods.
-func exchange(t *testing.T, addr, raw string, methods []string) []answer {
+func exchange(t *testing.T, tg target, raw string, methods []string) []answer {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := tg.dial(t)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, raw); err != nil {
@@ -94,7 +157,7 @@ func exchange(t *testing.T, addr, raw string, methods []string) []answer {
 			t.Fatalf("reading response %d: %v", len(out)+1, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		out = append(out, answer{resp.StatusCode, resp.Header.Get("X-Via"), string(b)})
+		out = append(out, answer{resp.StatusCode, via(resp.Header), string(b)})
 	}
 	// Nothing more: one answer per request.
 	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
@@ -108,7 +171,13 @@ func exchange(t *testing.T, addr, raw string, methods []string) []answer {
 // order; the first one the fast path does not answer takes the
 // connection, with that request unread, to net/http for good.
 func TestHandoff(t *testing.T) {
-	_, addr := front(t)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testHandoff(t, tr.secure) })
+	}
+}
+
+func testHandoff(t *testing.T, secure bool) {
+	_, tg := front(t, secure)
 	req := func(method, path string, extra ...string) string {
 		return method + " " + path + " HTTP/1.1\r\nHost: site.test\r\n" + strings.Join(extra, "") + "\r\n"
 	}
@@ -148,7 +217,10 @@ func TestHandoff(t *testing.T) {
 					methods[i] = http.MethodHead
 				}
 			}
-			got := exchange(t, addr, tt.raw, methods)
+			for i := range tt.want {
+				tt.want[i].Via = overTLS(tt.want[i].Via, secure)
+			}
+			got := exchange(t, tg, tt.raw, methods)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("answers mismatch (-want +got):\n%s", diff)
 			}
@@ -159,19 +231,22 @@ func TestHandoff(t *testing.T) {
 // TestPanicEndsTheConnection: a handler's panic closes its connection, as
 // in net/http, and the server goes on.
 func TestPanicEndsTheConnection(t *testing.T) {
-	_, addr := front(t)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testPanicEndsTheConnection(t, tr.secure) })
 	}
+}
+
+func testPanicEndsTheConnection(t *testing.T, secure bool) {
+	_, tg := front(t, secure)
+	c := tg.dial(t)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\n")
 	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
 		t.Errorf("after a panic: %q, %v; want the connection closed, nothing sent", b, err)
 	}
-	got := exchange(t, addr, "GET /hit HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"})
-	if diff := cmp.Diff([]answer{{200, "fast", "hit"}}, got); diff != "" {
+	got := exchange(t, tg, "GET /hit HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"})
+	if diff := cmp.Diff([]answer{{200, overTLS("fast", secure), "hit"}}, got); diff != "" {
 		t.Errorf("the next connection (-want +got):\n%s", diff)
 	}
 }
@@ -179,11 +254,14 @@ func TestPanicEndsTheConnection(t *testing.T) {
 // TestSplitHeader: a header block that arrives in pieces is answered once
 // complete.
 func TestSplitHeader(t *testing.T) {
-	_, addr := front(t)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testSplitHeader(t, tr.secure) })
 	}
+}
+
+func testSplitHeader(t *testing.T, secure bool) {
+	_, tg := front(t, secure)
+	c := tg.dial(t)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	for _, part := range []string{"GET /hit HT", "TP/1.1\r\nHost: a\r", "\n\r\n"} {
@@ -193,8 +271,8 @@ func TestSplitHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := resp.Header.Get("X-Via"); got != "fast" {
-		t.Errorf("X-Via = %q, want fast", got)
+	if got, want := via(resp.Header), overTLS("fast", secure); got != want {
+		t.Errorf("X-Via = %q, want %s", got, want)
 	}
 }
 

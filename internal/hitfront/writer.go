@@ -42,6 +42,12 @@ type responseWriter struct {
 	bufs net.Buffers
 
 	served *atomic.Int64 // counted before the response goes out
+
+	// Over TLS: the cork under the *tls.Conn (writev then hands a whole
+	// response to one TLS write), and ServeTLS's fixed fields.
+	cork   *corkConn
+	fixed  []fixedField
+	fixbuf []byte // the fixed fields a block lacks
 }
 
 var _ http.ResponseWriter = (*responseWriter)(nil)
@@ -83,7 +89,8 @@ func (w *responseWriter) interim(code int) {
 	w.statusLine(code)
 	w.fields()
 	w.buf.WriteString("\r\n")
-	_, w.err = w.conn.Write(w.buf.Bytes())
+	w.iov[0] = w.buf.Bytes()
+	w.err = w.writev(1)
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
@@ -125,7 +132,8 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		w.iov[0], w.iov[1] = w.buf.Bytes(), p
 		w.sent, w.err = true, w.writev(2)
 	case len(p) > 0:
-		_, w.err = w.conn.Write(p)
+		w.iov[0] = p
+		w.err = w.writev(1)
 	}
 	if w.err != nil {
 		return 0, w.err
@@ -198,8 +206,13 @@ func isDigits(s string) bool {
 // writev sends the first n pieces of iov in one system call (on a TCP
 // connection), and drops the references.
 func (w *responseWriter) writev(n int) error {
-	w.bufs = w.iov[:n] // a field: WriteTo's pointer would move a local to the heap
-	_, err := w.bufs.WriteTo(w.conn)
+	var err error
+	if w.cork != nil {
+		err = w.writeTLS(w.iov[:n]) // a *tls.Conn would make a record of each piece
+	} else {
+		w.bufs = w.iov[:n] // a field: WriteTo's pointer would move a local to the heap
+		_, err = w.bufs.WriteTo(w.conn)
+	}
 	clear(w.iov[:n])
 	return err
 }
@@ -233,7 +246,17 @@ func (w *responseWriter) WriteBlock(status int, needDate bool, fields, xcache, a
 		w.iov[n] = dateLine()
 		n++
 	}
-	for _, p := range [...][]byte{fields, xcache, age, crlf, body} {
+	var fixed []byte
+	if len(w.fixed) > 0 {
+		w.fixbuf = w.fixbuf[:0]
+		for i := range w.fixed {
+			if !w.fixed[i].inBlock(fields) {
+				w.fixbuf = append(w.fixbuf, w.fixed[i].line...)
+			}
+		}
+		fixed = w.fixbuf
+	}
+	for _, p := range [...][]byte{fields, fixed, xcache, age, crlf, body} {
 		if len(p) > 0 {
 			w.iov[n] = p
 			n++
@@ -301,6 +324,11 @@ func (w *responseWriter) render() {
 		w.buf.Write(dateLine())
 	}
 	w.fields()
+	for i := range w.fixed {
+		if _, set := w.h[w.fixed[i].name]; !set {
+			w.buf.Write(w.fixed[i].line)
+		}
+	}
 	if w.chunked {
 		w.buf.WriteString("Transfer-Encoding: chunked\r\n")
 	}

@@ -1,0 +1,264 @@
+package hitfront
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// TLS is how ServeTLS serves HTTPS: after the handshake, a connection
+// whose ALPN is http/1.1 (or none) is served as a plain one is, over the
+// *tls.Conn (the same parser, writer, limits and hand-over); any other
+// protocol (h2) goes to net/http at once, unread.
+type TLS struct {
+	Config *tls.Config
+	// HandshakeError, when set, is told of each failed handshake, with
+	// net/http's wording (the edge counts and logs them).
+	HandshakeError func(remote net.Addr, reason string)
+	// Header holds fields every response on these connections carries
+	// (the edge's Strict-Transport-Security and Alt-Svc), rendered
+	// unless the handler set the same field (a rendered cache block
+	// that holds the field keeps its own).
+	Header http.Header
+}
+
+// ServeTLS accepts connections on ln, completes each TLS handshake, and
+// serves them until Shutdown; it closes ln. The handshake is bounded by
+// ReadHeaderTimeout (net/http's bound, as the edge sets it).
+func (s *Server) ServeTLS(ln net.Listener, t TLS) error {
+	s.mu.Lock()
+	s.fixed = renderFixed(t.Header)
+	s.mu.Unlock()
+	return s.serve(ln, &t)
+}
+
+// renderFixed renders h as header lines, sorted by name for a stable
+// order; nil when h is empty.
+func renderFixed(h http.Header) []fixedField {
+	var out []fixedField
+	for k, vs := range h {
+		k = http.CanonicalHeaderKey(k)
+		if !validName(k) {
+			continue
+		}
+		var b []byte
+		for _, v := range vs {
+			if !validValue(v) || !plainValue(v) {
+				continue
+			}
+			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
+		}
+		if len(b) > 0 {
+			out = append(out, fixedField{name: k, line: b, mark: []byte("\n" + k + ":")})
+		}
+	}
+	return out
+}
+
+// fixedField is one of TLS.Header's fields, rendered.
+type fixedField struct {
+	name string
+	line []byte // "Name: value\r\n" for each value
+	mark []byte // "\nName:": the field in a rendered block, after its first line
+}
+
+// inBlock reports whether the rendered block holds the field.
+func (f *fixedField) inBlock(block []byte) bool {
+	return bytes.HasPrefix(block, f.mark[1:]) || bytes.Contains(block, f.mark)
+}
+
+// serveTLSConn completes the handshake on c and serves the connection:
+// here for HTTP/1.1, through net/http for any other protocol.
+func (s *Server) serveTLSConn(c net.Conn, t *TLS) {
+	cc := &corkConn{Conn: c}
+	tc := tls.Server(cc, t.Config)
+	if err := s.handshake(tc, t); err != nil {
+		s.track(c, false)
+		return
+	}
+	if !s.retrack(c, tc) {
+		tc.Close()
+		return
+	}
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
+		// h2: net/http's server (it finds the handshake done and the
+		// protocol negotiated); nothing was read.
+		s.track(tc, false)
+		s.handed.Add(1)
+		s.handoff.give(tc)
+		return
+	}
+	s.serveConn(tc, tc)
+}
+
+// handshake runs the TLS handshake within ReadHeaderTimeout, as net/http
+// does: a client that speaks plain HTTP gets net/http's 400, and every
+// failure is reported to t.HandshakeError and ends the connection.
+func (s *Server) handshake(tc *tls.Conn, t *TLS) error {
+	raw := tc.NetConn()
+	raw.SetDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
+	err := tc.Handshake()
+	if err == nil {
+		if s.closing.Load() {
+			err = ErrClosed
+		} else {
+			raw.SetDeadline(time.Time{})
+			return nil
+		}
+	}
+	reason := err.Error()
+	var re tls.RecordHeaderError
+	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+		io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		reason = "client sent an HTTP request to an HTTPS server"
+	}
+	if t.HandshakeError != nil && !s.closing.Load() {
+		t.HandshakeError(raw.RemoteAddr(), reason)
+	}
+	raw.Close()
+	return err
+}
+
+// looksLikeHTTP is net/http's test of a TLS record header that is the
+// start of a plain HTTP request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// retrack replaces old by new in the connections Shutdown reaches (the
+// goroutine serving them stays counted); false when shutting down.
+func (s *Server) retrack(old, new net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, old)
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[new] = struct{}{}
+	return true
+}
+
+// corkConn is the TCP connection under a *tls.Conn: while corked it
+// collects the encrypted records of one response and sends them with one
+// write at uncork (one system call per response instead of one per
+// record), holding at most corkBytes. Uncorked (the handshake, alerts,
+// whatever net/http writes after a hand-over) it writes through. Only
+// the goroutine serving the connection corks it.
+type corkConn struct {
+	net.Conn
+	corked bool
+	buf    *[]byte // from corkPool while corked
+}
+
+// corkBytes bounds a corked connection's buffer: four full records and
+// their overhead.
+const corkBytes = 4 * (16<<10 + 256)
+
+var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, corkBytes); return &b }}
+
+func (c *corkConn) cork() {
+	c.corked = true
+	c.buf = corkPool.Get().(*[]byte)
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	if !c.corked {
+		return c.Conn.Write(p)
+	}
+	b := *c.buf
+	if len(b)+len(p) > cap(b) {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		if len(p) > cap(b) {
+			return c.Conn.Write(p)
+		}
+		b = *c.buf
+	}
+	*c.buf = append(b, p...)
+	return len(p), nil
+}
+
+func (c *corkConn) flush() error {
+	b := *c.buf
+	*c.buf = b[:0]
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(b)
+	return err
+}
+
+// uncork sends what was collected and stops collecting.
+func (c *corkConn) uncork() error {
+	err := c.flush()
+	c.corked = false
+	corkPool.Put(c.buf)
+	c.buf = nil
+	return err
+}
+
+// joinBytes bounds the copy writeTLS makes of a response to hand it to
+// crypto/tls in one Write; a larger response goes piece by piece (still
+// corked).
+const joinBytes = 256 << 10
+
+var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// writeTLS sends pieces as one TLS write: crypto/tls then cuts full
+// records (not one per piece), and the cork sends them with one system
+// call per corkBytes.
+func (w *responseWriter) writeTLS(pieces [][]byte) error {
+	total := 0
+	for _, p := range pieces {
+		total += len(p)
+	}
+	w.cork.cork()
+	var err error
+	if total <= joinBytes && len(pieces) > 1 {
+		bp := joinPool.Get().(*[]byte)
+		b := (*bp)[:0]
+		for _, p := range pieces {
+			b = append(b, p...)
+		}
+		_, err = w.conn.Write(b)
+		*bp = b[:0]
+		joinPool.Put(bp)
+	} else {
+		for _, p := range pieces {
+			if _, err = w.conn.Write(p); err != nil {
+				break
+			}
+		}
+	}
+	if ferr := w.cork.uncork(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+type tlsStateKey struct{}
+
+// ConnContext is http.Server.ConnContext for the server that serves
+// Handoff's listener of a ServeTLS server: a connection handed over after
+// hitfront read from it is not a *tls.Conn to net/http, so its state is
+// kept in the context, and Returning sets it as the request's TLS.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if bc, ok := c.(*bufConn); ok {
+		if tc, ok := bc.Conn.(*tls.Conn); ok {
+			st := tc.ConnectionState()
+			return context.WithValue(ctx, tlsStateKey{}, &st)
+		}
+	}
+	return ctx
+}
