@@ -107,6 +107,7 @@ func TestFastHitsSameAsNetHTTP(t *testing.T) {
 		{"If-Modified-Since", "GET", []string{"If-Modified-Since", "Sat, 01 Mar 2025 12:00:00 GMT"}},
 		{"Range", "GET", []string{"Range", "bytes=10-19"}},
 		{"Range unsatisfiable", "GET", []string{"Range", "bytes=999999-"}},
+		{"Connection: close", "GET", []string{"Connection", "close"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

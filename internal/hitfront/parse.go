@@ -41,6 +41,7 @@ type request struct {
 	target string // origin-form
 	url    *url.URL
 	host   string
+	close  bool // Connection: close (net/http's Request.Close)
 }
 
 // parseHead parses a complete header block (scanHead's) into r and h
@@ -51,7 +52,8 @@ type request struct {
 // and values without control characters (HTAB allowed), no obs-fold;
 // exactly one valid Host; and none of Content-Length, Transfer-Encoding
 // (so the request ends at the block: no body framing to disagree on),
-// Expect, Upgrade, nor a Connection other than keep-alive.
+// Expect, Upgrade, nor a Connection other than keep-alive or close (the
+// connection then ends after the answer, as net/http ends it).
 //
 // vals is the backing array the values are appended to (reused between
 // requests); parseHead returns it grown.
@@ -74,7 +76,7 @@ func parseHead(block string, r *request, h http.Header, vals []string) ([]string
 	if err != nil {
 		return vals, false
 	}
-	r.method, r.target, r.url, r.host = method, target, u, ""
+	r.method, r.target, r.url, r.host, r.close = method, target, u, "", false
 	hosts := 0
 	for {
 		line, rest, ok = strings.Cut(rest, "\r\n")
@@ -104,7 +106,10 @@ func parseHead(block string, r *request, h http.Header, vals []string) ([]string
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer", "Http2-Settings":
 			return vals, false
 		case "Connection":
-			if !strings.EqualFold(value, "keep-alive") {
+			switch {
+			case strings.EqualFold(value, "close"):
+				r.close = true
+			case !strings.EqualFold(value, "keep-alive"):
 				return vals, false
 			}
 		}

@@ -44,6 +44,7 @@ func TestParseHead(t *testing.T) {
 		name  string
 		block string
 		want  bool
+		close bool
 		h     http.Header
 	}{
 		{name: "plain GET", block: "GET /a?b=c HTTP/1.1\r\nHost: site.test\r\nAccept-Encoding: gzip, br\r\n\r\n", want: true,
@@ -57,7 +58,11 @@ func TestParseHead(t *testing.T) {
 		{name: "Transfer-Encoding, odd case", block: "GET / HTTP/1.1\r\nHost: a\r\ntRANSFER-eNCODING: chunked\r\n\r\n"},
 		{name: "space before colon", block: "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n"},
 		{name: "obs-fold", block: "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n"},
-		{name: "Connection: close", block: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+		{name: "Connection: close", block: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", want: true, close: true,
+			h: http.Header{"Connection": {"close"}}},
+		{name: "Connection: Close and keep-alive", block: "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: Close\r\n\r\n", want: true, close: true,
+			h: http.Header{"Connection": {"keep-alive", "Close"}}},
+		{name: "Connection: a list", block: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close, x-a\r\n\r\n"},
 		{name: "Upgrade", block: "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nUpgrade: h2c\r\n\r\n"},
 		{name: "Expect", block: "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n"},
 		{name: "POST", block: "POST / HTTP/1.1\r\nHost: a\r\n\r\n"},
@@ -89,6 +94,9 @@ func TestParseHead(t *testing.T) {
 			if diff := cmp.Diff(tt.h, h); diff != "" {
 				t.Errorf("header mismatch (-want +got):\n%s", diff)
 			}
+			if r.close != tt.close {
+				t.Errorf("close = %v, want %v", r.close, tt.close)
+			}
 		})
 	}
 }
@@ -118,7 +126,7 @@ func FuzzParseHead(f *testing.F) {
 			t.Fatalf("parseHead accepted %q, net/http sees a body (length %d, %v)", block, want.ContentLength, want.TransferEncoding)
 		}
 		delete(want.Header, "Host")
-		if diff := cmp.Diff([]any{want.Method, want.RequestURI, want.Host, want.Header, want.URL.String()}, []any{r.method, r.target, r.host, h, r.url.String()}); diff != "" {
+		if diff := cmp.Diff([]any{want.Method, want.RequestURI, want.Host, want.Header, want.URL.String(), want.Close}, []any{r.method, r.target, r.host, h, r.url.String(), r.close}); diff != "" {
 			t.Errorf("parseHead(%q) and net/http differ (-net/http +parseHead):\n%s", block, diff)
 		}
 		next, err := http.ReadRequest(br)

@@ -363,9 +363,9 @@ func (s *Server) serveOne(cs *conn, n int, remote string) bool {
 	*r = http.Request{
 		Method: cs.head.method, URL: cs.head.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: r.Header, Body: http.NoBody, Host: cs.head.host, RemoteAddr: remote, RequestURI: cs.head.target,
-		TLS: cs.tls,
+		TLS: cs.tls, Close: cs.head.close,
 	}
-	cs.w.reset(cs.head.method == http.MethodHead)
+	cs.w.reset(cs.head.method == http.MethodHead, cs.head.close)
 	if s.handler(&cs.w, r) {
 		return true
 	}

@@ -188,6 +188,8 @@ func testHandoff(t *testing.T, secure bool) {
 	}{
 		{"hits stay fast", req("GET", "/hit1") + req("HEAD", "/hit2") + req("GET", "/hit3"),
 			[]answer{{200, "fast", "hit"}, {200, "fast", ""}, {200, "fast", "hit"}}},
+		{"Connection: close is answered and ends the connection", req("GET", "/hit1", "Connection: close\r\n") + req("GET", "/hit2"),
+			[]answer{{200, "fast", "hit"}}},
 		{"a miss comes back after a framed answer", req("GET", "/hit1") + req("GET", "/miss") + req("GET", "/hit2"),
 			[]answer{{200, "fast", "hit"}, {200, "net/http", "GET /miss body="}, {200, "fast", "hit"}}},
 		{"pipelined misses and hits", req("GET", "/miss1") + req("GET", "/miss2") + req("GET", "/hit1") + req("GET", "/miss3") + req("HEAD", "/hit2"),

@@ -208,36 +208,41 @@ func (c *corkConn) uncork() error {
 	return err
 }
 
-// joinBytes bounds the copy writeTLS makes of a response to hand it to
-// crypto/tls in one Write; a larger response goes piece by piece (still
-// corked).
-const joinBytes = 256 << 10
+// recordBytes is a full TLS record's data.
+const recordBytes = 16 << 10
 
-var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, recordBytes); return &b }}
 
-// writeTLS sends pieces as one TLS write: crypto/tls then cuts full
-// records (not one per piece), and the cork sends them with one system
-// call per corkBytes.
+// writeTLS sends pieces as full TLS records: the first recordBytes of the
+// response (status line, header and the start of the body) joined into
+// one Write, which crypto/tls makes one full record of, then the rest of
+// the body in one Write (full records again), not a record per piece; the
+// cork sends them with one system call per corkBytes. Only the first
+// record's bytes are copied (crypto/tls copies every byte into its own
+// buffer anyway).
 func (w *responseWriter) writeTLS(pieces [][]byte) error {
-	total := 0
-	for _, p := range pieces {
-		total += len(p)
-	}
 	w.cork.cork()
 	var err error
-	if total <= joinBytes && len(pieces) > 1 {
+	if len(pieces) == 1 {
+		_, err = w.conn.Write(pieces[0])
+	} else {
 		bp := joinPool.Get().(*[]byte)
 		b := (*bp)[:0]
-		for _, p := range pieces {
-			b = append(b, p...)
+		i := 0
+		for ; i < len(pieces) && len(b) < recordBytes; i++ {
+			n := min(len(pieces[i]), recordBytes-len(b))
+			b = append(b, pieces[i][:n]...)
+			pieces[i] = pieces[i][n:]
+			if len(pieces[i]) > 0 {
+				break // the piece goes on after the first record
+			}
 		}
 		_, err = w.conn.Write(b)
 		*bp = b[:0]
 		joinPool.Put(bp)
-	} else {
-		for _, p := range pieces {
-			if _, err = w.conn.Write(p); err != nil {
-				break
+		for ; i < len(pieces) && err == nil; i++ {
+			if len(pieces[i]) > 0 {
+				_, err = w.conn.Write(pieces[i])
 			}
 		}
 	}

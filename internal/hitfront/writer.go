@@ -31,7 +31,8 @@ type responseWriter struct {
 	sent        bool // status line and header are on the wire
 	framed      bool // frame ran
 	chunked     bool // the body goes out in chunks (no Content-Length)
-	close       bool // the response says Connection: close
+	close       bool // the connection ends after the response
+	reqClose    bool // the request said Connection: close: the response says so
 	declared    int64
 	written     int64
 	held        []byte // body of an undeclared length, not sent yet
@@ -56,10 +57,11 @@ var _ http.ResponseWriter = (*responseWriter)(nil)
 // sent with one (net/http's buffer holds about as much).
 const holdBytes = 4 << 10
 
-func (w *responseWriter) reset(head bool) {
+// reset readies w for a request; reqClose: it said Connection: close.
+func (w *responseWriter) reset(head, reqClose bool) {
 	clear(w.h)
-	w.head = head
-	w.status, w.wroteHeader, w.sent, w.framed, w.chunked, w.close = 0, false, false, false, false, false
+	w.head, w.reqClose = head, reqClose
+	w.status, w.wroteHeader, w.sent, w.framed, w.chunked, w.close = 0, false, false, false, false, reqClose
 	w.declared, w.written = -1, 0
 	w.held = w.held[:0]
 }
@@ -177,6 +179,9 @@ func (w *responseWriter) frame(first []byte) {
 			w.h["Content-Type"] = []string{http.DetectContentType(first)}
 		}
 	}
+	if w.reqClose {
+		delete(w.h, "Connection") // render says close
+	}
 	for _, v := range w.h["Connection"] {
 		if hasToken(v, "close") {
 			w.close = true
@@ -247,12 +252,15 @@ func (w *responseWriter) WriteBlock(status int, needDate bool, fields, xcache, a
 		n++
 	}
 	var fixed []byte
-	if len(w.fixed) > 0 {
+	if len(w.fixed) > 0 || w.reqClose {
 		w.fixbuf = w.fixbuf[:0]
 		for i := range w.fixed {
 			if !w.fixed[i].inBlock(fields) {
 				w.fixbuf = append(w.fixbuf, w.fixed[i].line...)
 			}
+		}
+		if w.reqClose {
+			w.fixbuf = append(w.fixbuf, connClose...)
 		}
 		fixed = w.fixbuf
 	}
@@ -268,6 +276,10 @@ func (w *responseWriter) WriteBlock(status int, needDate bool, fields, xcache, a
 }
 
 var crlf = []byte("\r\n")
+
+// connClose answers a request that said Connection: close, as net/http
+// does (RFC 9112 §9.6).
+var connClose = []byte("Connection: close\r\n")
 
 // finish sends what the handler left unsent (the header of a response
 // without a body write, a held body with its length, the last chunk) and
@@ -328,6 +340,9 @@ func (w *responseWriter) render() {
 		if _, set := w.h[w.fixed[i].name]; !set {
 			w.buf.Write(w.fixed[i].line)
 		}
+	}
+	if w.reqClose {
+		w.buf.Write(connClose)
 	}
 	if w.chunked {
 		w.buf.WriteString("Transfer-Encoding: chunked\r\n")

@@ -25,9 +25,11 @@ func TestWriteBlock(t *testing.T) {
 		status   int
 		needDate bool
 		head     bool
+		close    bool // the request said Connection: close
 		body     string
 	}{
 		{name: "200 with Date", status: 200, needDate: true, body: "hello"},
+		{name: "Connection: close", status: 200, needDate: true, close: true, body: "hello"},
 		{name: "200, the origin's Date", status: 200, body: "hello"},
 		{name: "404", status: 404, needDate: true, body: "gone"},
 		{name: "HEAD", status: 200, head: true, body: "hello"},
@@ -38,7 +40,7 @@ func TestWriteBlock(t *testing.T) {
 			defer client.Close()
 			var served atomic.Int64
 			w := &responseWriter{conn: server, h: http.Header{}, served: &served}
-			w.reset(tt.head)
+			w.reset(tt.head, tt.close)
 			fields := "Content-Type: text/plain\r\nContent-Length: 5\r\n"
 			if !tt.needDate {
 				fields += "Date: Sat, 01 Mar 2025 12:00:00 GMT\r\n"
@@ -52,8 +54,8 @@ func TestWriteBlock(t *testing.T) {
 			}
 			go func() {
 				w.WriteBlock(tt.status, tt.needDate, []byte(fields), []byte("X-Cache: HIT\r\n"), []byte("Age: 3\r\n"), body)
-				if !w.finish() {
-					t.Errorf("finish() = false after a framed response")
+				if keep := w.finish(); keep == tt.close {
+					t.Errorf("finish() = %v after a framed response, want %v (the request's Connection: close)", keep, !tt.close)
 				}
 				server.Close()
 			}()
@@ -73,6 +75,9 @@ func TestWriteBlock(t *testing.T) {
 			got := []string{resp.Status, resp.Header.Get("X-Cache"), resp.Header.Get("Age"), string(b)}
 			if diff := cmp.Diff([]string{http.StatusText(tt.status), "HIT", "3", want}, []string{strings.SplitN(got[0], " ", 2)[1], got[1], got[2], got[3]}); diff != "" {
 				t.Errorf("mismatch (-want +got):\n%s", diff)
+			}
+			if resp.Close != tt.close {
+				t.Errorf("response says close = %v, want %v", resp.Close, tt.close)
 			}
 			if len(resp.Header["Date"]) != 1 {
 				t.Errorf("Date = %q, want one", resp.Header["Date"])
@@ -104,7 +109,7 @@ func play(t *testing.T, method string, handler func(w *responseWriter)) played {
 	defer client.Close()
 	var served atomic.Int64
 	w := &responseWriter{conn: server, h: http.Header{}, served: &served}
-	w.reset(method == http.MethodHead)
+	w.reset(method == http.MethodHead, false)
 	keep := make(chan bool, 1)
 	go func() {
 		handler(w)
