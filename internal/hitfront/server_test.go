@@ -281,6 +281,12 @@ func testSplitHeader(t *testing.T, secure bool) {
 // TestShutdownClosesIdle: Shutdown ends a connection waiting for its next
 // request at once and Serve returns ErrClosed.
 func TestShutdownClosesIdle(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testShutdownClosesIdle(t, tr.secure) })
+	}
+}
+
+func testShutdownClosesIdle(t *testing.T, secure bool) {
 	s, err := New(DefaultConfig(), func(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Content-Length", "0")
 		return true
@@ -293,11 +299,15 @@ func TestShutdownClosesIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	tg := target{addr: ln.Addr().String()}
+	if secure {
+		var scfg *tls.Config
+		scfg, tg.tls = testTLS(t)
+		go func() { served <- s.ServeTLS(ln, TLS{Config: scfg}) }()
+	} else {
+		go func() { served <- s.Serve(ln) }()
 	}
+	c := tg.dial(t)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -338,55 +348,74 @@ func TestSlowClientTimeouts(t *testing.T) {
 		{"kept connection, each request in time", []string{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", "GET /3 HTTP/1.1\r\nHost: a\r\n\r\n"}, cfg.IdleTimeout - deadlineSlack - time.Second, true},
 		{"kept connection, idle too long", []string{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"}, cfg.IdleTimeout + time.Second, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				s, err := New(cfg, func(w http.ResponseWriter, r *http.Request) bool {
-					w.Header().Set("Content-Length", "2")
-					io.WriteString(w, "ok")
-					return true
-				}, slog.New(slog.DiscardHandler))
-				if err != nil {
-					t.Fatal(err)
-				}
-				client, server := net.Pipe()
-				defer client.Close()
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					s.serveConn(server, server)
-				}()
-				var got []byte
-				reads := make(chan struct{})
-				go func() {
-					defer close(reads)
-					got, _ = io.ReadAll(client)
-				}()
-				for i, p := range tt.parts {
-					if i > 0 {
-						time.Sleep(tt.wait)
-						synctest.Wait()
+	scfg, ccfg := testTLS(t)
+	issued := time.Now()
+	ccfg.Time = func() time.Time { return issued } // synctest's clock starts in 2000
+	for _, tr := range transports {
+		for _, tt := range tests {
+			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					s, err := New(cfg, func(w http.ResponseWriter, r *http.Request) bool {
+						w.Header().Set("Content-Length", "2")
+						io.WriteString(w, "ok")
+						return true
+					}, slog.New(slog.DiscardHandler))
+					if err != nil {
+						t.Fatal(err)
 					}
-					if p != "" {
-						client.Write([]byte(p)) // fails once the server closed: that is the point
+					rawClient, server := net.Pipe()
+					defer rawClient.Close()
+					client := rawClient
+					done := make(chan struct{})
+					s.track(server, true) // as the accept loop does
+					go func() {
+						defer close(done)
+						defer s.wg.Done()
+						if tr.secure {
+							s.serveTLSConn(server, &TLS{Config: scfg})
+							return
+						}
+						s.serveConn(server, server)
+					}()
+					if tr.secure {
+						tc := tls.Client(rawClient, ccfg)
+						if err := tc.Handshake(); err != nil { // the timeouts below start after it
+							t.Fatal(err)
+						}
+						client = tc
 					}
-				}
-				synctest.Wait()
-				answered := false
-				select {
-				case <-done:
-				default:
-					answered = true // still serving after the answer: close our side
-					client.Close()
-				}
-				<-done
-				<-reads
-				answered = answered && strings.HasPrefix(string(got), "HTTP/1.1 200 OK")
-				if answered != tt.answer {
-					t.Errorf("answered = %v (%q), want %v", answered, got, tt.answer)
-				}
+					var got []byte
+					reads := make(chan struct{})
+					go func() {
+						defer close(reads)
+						got, _ = io.ReadAll(client)
+					}()
+					for i, p := range tt.parts {
+						if i > 0 {
+							time.Sleep(tt.wait)
+							synctest.Wait()
+						}
+						if p != "" {
+							client.Write([]byte(p)) // fails once the server closed: that is the point
+						}
+					}
+					synctest.Wait()
+					answered := false
+					select {
+					case <-done:
+					default:
+						answered = true // still serving after the answer: close our side
+						rawClient.Close()
+					}
+					<-done
+					<-reads
+					answered = answered && strings.HasPrefix(string(got), "HTTP/1.1 200 OK")
+					if answered != tt.answer {
+						t.Errorf("answered = %v (%q), want %v", answered, got, tt.answer)
+					}
+				})
 			})
-		})
+		}
 	}
 }
 

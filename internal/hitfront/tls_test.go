@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -317,4 +318,61 @@ func TestTLSProtocols(t *testing.T) {
 			t.Errorf("handshake errors reported (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestTLSHandshakeTimeout: a connection that does not complete its
+// handshake within ReadHeaderTimeout (nothing sent, or a ClientHello cut
+// short) is closed and reported, as net/http closes it: the slowloris
+// defence of the plain path holds before the first request too.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	cfg := DefaultConfig()
+	scfg, _ := testTLS(t)
+	tests := []struct {
+		name string
+		sent []byte
+	}{
+		{"nothing sent", nil},
+		{"ClientHello cut short", []byte{0x16, 0x03, 0x01, 0x00, 0xf0, 0x01, 0x00}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var reported []string
+				s, err := New(cfg, func(http.ResponseWriter, *http.Request) bool { return false }, slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Fatal(err)
+				}
+				client, server := net.Pipe()
+				defer client.Close()
+				s.track(server, true) // as the accept loop does
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					defer s.wg.Done()
+					s.serveTLSConn(server, &TLS{Config: scfg, HandshakeError: func(_ net.Addr, reason string) {
+						reported = append(reported, reason)
+					}})
+				}()
+				go io.Copy(io.Discard, client)
+				if len(tt.sent) > 0 {
+					client.Write(tt.sent)
+				}
+				time.Sleep(cfg.ReadHeaderTimeout + time.Second)
+				synctest.Wait()
+				select {
+				case <-done:
+				default:
+					t.Errorf("the connection is still open %s after it began its handshake, want closed after %s", cfg.ReadHeaderTimeout+time.Second, cfg.ReadHeaderTimeout)
+					client.Close()
+					<-done
+				}
+				if len(reported) != 1 || !strings.Contains(reported[0], "timeout") {
+					t.Errorf("handshake errors reported: %q, want one timeout", reported)
+				}
+				if n := len(s.conns); n != 0 {
+					t.Errorf("%d connections still tracked, want none", n)
+				}
+			})
+		})
+	}
 }
