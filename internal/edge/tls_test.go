@@ -27,6 +27,8 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/scalepress/scalepress/internal/api"
 	"github.com/scalepress/scalepress/internal/token"
 )
@@ -60,6 +62,12 @@ func freeAddr(t *testing.T, network string) string {
 }
 
 func startTLSEdge(t *testing.T, ts api.TLSSpec, httpSpec api.HTTPSpec, backend http.Handler) *tlsFixture {
+	t.Helper()
+	return startTLSEdgeCache(t, ts, httpSpec, &api.CacheSpec{Enabled: false}, backend)
+}
+
+// startTLSEdgeCache is startTLSEdge with a cache spec.
+func startTLSEdgeCache(t *testing.T, ts api.TLSSpec, httpSpec api.HTTPSpec, cache *api.CacheSpec, backend http.Handler) *tlsFixture {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "edge test root"},
@@ -98,7 +106,7 @@ func startTLSEdge(t *testing.T, ts api.TLSSpec, httpSpec api.HTTPSpec, backend h
 	if ts.MaxStreams == 0 {
 		ts.MaxStreams = 100
 	}
-	e, err := New(api.EdgeSpec{ID: "edge-1", Region: "default", Addr: f.http, Cache: &api.CacheSpec{Enabled: false},
+	e, err := New(api.EdgeSpec{ID: "edge-1", Region: "default", Addr: f.http, Cache: cache,
 		HTTP: httpSpec, TLS: &ts}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -499,5 +507,79 @@ func TestHTTP3(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Proto != "HTTP/3.0" || string(b) != "proto=https xfh=site.test" {
 		t.Errorf("HTTP/3: %d %s %q, want 200 HTTP/3.0 proto=https", resp.StatusCode, resp.Proto, b)
+	}
+}
+
+// TestHTTPSFastHitsSameAsNetHTTP: over HTTPS/1.1, a cache hit answered by
+// hitfront (ServeTLS) is the response net/http gives for it on an edge
+// with cache.fast_hits off (status, every header field but Date and
+// Age's value, HSTS included, body), and the fast path did answer it.
+func TestHTTPSFastHitsSameAsNetHTTP(t *testing.T) {
+	page := "<!doctype html><html>" + strings.Repeat("<p>Hello, WordPress. ", 4000) + "</html>"
+	node := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+		w.Header().Set("ETag", `"p1"`)
+		io.WriteString(w, page)
+	})
+	ts := api.TLSSpec{HSTS: 3600}
+	fast := startTLSEdgeCache(t, ts, api.HTTPSpec{}, &api.CacheSpec{Enabled: true, DefaultTTL: "1h"}, node)
+	slow := startTLSEdgeCache(t, ts, api.HTTPSpec{}, &api.CacheSpec{Enabled: true, DefaultTTL: "1h", SlowHits: true}, node)
+	if fast.edge.fastTLS == nil || slow.edge.fastTLS != nil {
+		t.Fatalf("fast path on the fast edge %v, on the slow one %v; want only the first", fast.edge.fastTLS != nil, slow.edge.fastTLS != nil)
+	}
+	type response struct {
+		Status int
+		Proto  string
+		Header http.Header
+		Body   string
+	}
+	do := func(f *tlsFixture, method string, kv ...string) response {
+		t.Helper()
+		c := f.client(false)
+		c.Transport.(*http.Transport).DisableCompression = true
+		req, _ := http.NewRequest(method, "https://site.test/page/", nil)
+		for i := 0; i+1 < len(kv); i += 2 {
+			req.Header.Set(kv[i], kv[i+1])
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		h := resp.Header.Clone()
+		delete(h, "Date")
+		delete(h, "Age")
+		return response{resp.StatusCode, resp.Proto, h, string(b)}
+	}
+	do(fast, "GET")
+	do(slow, "GET") // fill both
+	tests := []struct {
+		name   string
+		method string
+		kv     []string
+	}{
+		{"plain", "GET", nil},
+		{"br", "GET", []string{"Accept-Encoding", "gzip, deflate, br, zstd"}},
+		{"HEAD", "HEAD", nil},
+		{"If-None-Match", "GET", []string{"If-None-Match", `"p1"`}},
+		{"Range", "GET", []string{"Range", "bytes=10-19"}},
+		{"Connection: close", "GET", []string{"Connection", "close"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := fast.edge.fastTLS.Stats().Served
+			want := do(slow, tt.method, tt.kv...)
+			got := do(fast, tt.method, tt.kv...)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("hitfront and net/http differ over HTTPS (-net/http +hitfront):\n%s", diff)
+			}
+			if got.Header.Get(api.HeaderCache) != "HIT" || got.Header.Get("Strict-Transport-Security") != "max-age=3600" {
+				t.Errorf("X-Cache %q, HSTS %q; want HIT, max-age=3600", got.Header.Get(api.HeaderCache), got.Header.Get("Strict-Transport-Security"))
+			}
+			if n := fast.edge.fastTLS.Stats().Served - before; n != 1 {
+				t.Errorf("hitfront answered %d requests, want 1", n)
+			}
+		})
 	}
 }
