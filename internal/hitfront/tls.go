@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -76,6 +77,16 @@ func (f *fixedField) inBlock(block []byte) bool {
 // serveTLSConn completes the handshake on c and serves the connection:
 // here for HTTP/1.1, through net/http for any other protocol.
 func (s *Server) serveTLSConn(c net.Conn, t *TLS) {
+	defer func() {
+		// As net/http does: a panic in the handshake (a GetCertificate
+		// callback) ends this connection, not the process. serveConn
+		// recovers its own.
+		if v := recover(); v != nil {
+			s.logger.Error("panic in a TLS handshake", "err", v, "remote", c.RemoteAddr().String(), "stack", string(debug.Stack()))
+			s.track(c, false)
+			c.Close()
+		}
+	}()
 	cc := &corkConn{Conn: c}
 	tc := tls.Server(cc, t.Config)
 	if err := s.handshake(tc, t); err != nil {

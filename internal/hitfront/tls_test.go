@@ -376,3 +376,59 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSHandshakePanic: a panic in the handshake (the certificate
+// callback) ends that connection, as in net/http; the server goes on.
+func TestTLSHandshakePanic(t *testing.T) {
+	s, err := New(DefaultConfig(), func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Content-Length", "2")
+		io.WriteString(w, "ok")
+		return true
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg, ccfg := testTLS(t)
+	cert := scfg.Certificates[0]
+	scfg.Certificates = nil
+	scfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if hello.ServerName == "panic.test" {
+			panic("certificate callback bug")
+		}
+		return &cert, nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.ServeTLS(ln, TLS{Config: scfg}) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+	}()
+	bad := ccfg.Clone()
+	bad.ServerName = "panic.test"
+	if c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second, Deadline: time.Now().Add(5 * time.Second)}, "tcp", ln.Addr().String(), bad); err == nil {
+		c.Close()
+		t.Fatal("handshake with a panicking certificate callback succeeded")
+	}
+	c := target{addr: ln.Addr().String(), tls: ccfg}.dial(t)
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: site.test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the next connection: %v", err)
+	}
+	if resp.StatusCode != 200 {
+		t.Errorf("the next connection: status %d, want 200", resp.StatusCode)
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d connections tracked, want 1 (the panicking one untracked)", n)
+	}
+}
