@@ -172,7 +172,7 @@ func (s *Server) serve(ln net.Listener, t *TLS) error {
 				s.serveTLSConn(c, t)
 				return
 			}
-			s.serveConn(c, c)
+			s.serveConn(c, c, true)
 		}()
 	}
 }
@@ -234,6 +234,11 @@ type conn struct {
 	head request
 	vals []string
 	tls  *tls.ConnectionState // nil: plain HTTP
+	// fresh: no request read yet on a new connection. Its first request
+	// must arrive whole within ReadHeaderTimeout of the connection's start
+	// (after the handshake, over TLS), as net/http has it; IdleTimeout is
+	// the wait between requests of a connection that has served one.
+	fresh bool
 	// deadline is the read deadline this loop last set on c (Shutdown's
 	// own is not in it: a stale value only skips a renewal, and the read
 	// then ends as Shutdown wants).
@@ -263,8 +268,9 @@ func (cs *conn) setDeadline(t time.Time) {
 
 // serveConn serves the connection nc, reading from rd: nc itself, or a
 // reader that holds bytes net/http had read when the connection returned.
-func (s *Server) serveConn(nc net.Conn, rd io.Reader) {
-	cs := &conn{c: nc, br: bufio.NewReaderSize(rd, s.cfg.BufferBytes)}
+// fresh: nc is new (not given back by net/http after a request).
+func (s *Server) serveConn(nc net.Conn, rd io.Reader, fresh bool) {
+	cs := &conn{c: nc, br: bufio.NewReaderSize(rd, s.cfg.BufferBytes), fresh: fresh}
 	cs.w.conn = nc
 	cs.w.served = &s.served
 	cs.w.h = make(http.Header, 16)
@@ -321,10 +327,18 @@ func (s *Server) serveConn(nc net.Conn, rd io.Reader) {
 // connection (EOF, timeout, error, or an incomplete request when shutting
 // down). ok false with n >= 0 hands the connection over.
 func (s *Server) readHead(cs *conn) (n int, ok bool) {
-	if cs.br.Buffered() == 0 {
+	headerDeadline := false
+	switch {
+	case cs.fresh:
+		// One bound for the whole first request, from the start: a client
+		// that connects and sends nothing (or a byte at a time) holds the
+		// connection ReadHeaderTimeout, not IdleTimeout.
+		cs.fresh = false
+		cs.setDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
+		headerDeadline = true
+	case cs.br.Buffered() == 0:
 		cs.idleDeadline(s.cfg.IdleTimeout)
 	}
-	headerDeadline := false
 	for {
 		b, _ := cs.br.Peek(cs.br.Buffered())
 		n, bad := scanHead(b)
@@ -426,7 +440,7 @@ func (s *Server) resume(c net.Conn, r *bufio.Reader) {
 	s.returned.Add(1)
 	go func() {
 		defer s.wg.Done() // added by track
-		s.serveConn(raw, rd)
+		s.serveConn(raw, rd, false)
 	}()
 }
 

@@ -328,10 +328,11 @@ func testShutdownClosesIdle(t *testing.T, secure bool) {
 	}
 }
 
-// TestSlowClientTimeouts: a header that does not arrive whole within
-// ReadHeaderTimeout of its first byte, and a connection idle for
-// IdleTimeout, are closed with nothing sent (net/http's behaviour); a
-// header completed in time is answered.
+// TestSlowClientTimeouts: a new connection's first request that does not
+// arrive whole within ReadHeaderTimeout of the connection's start, a later
+// header not whole within ReadHeaderTimeout of its first byte, and a kept
+// connection idle for IdleTimeout, are closed with nothing sent (net/http's
+// behaviour); a header completed in time is answered.
 func TestSlowClientTimeouts(t *testing.T) {
 	cfg := DefaultConfig()
 	tests := []struct {
@@ -341,7 +342,11 @@ func TestSlowClientTimeouts(t *testing.T) {
 		answer bool
 	}{
 		{"header too slow", []string{"GET / HTTP/1.1\r\n", "Host: a\r\n\r\n"}, cfg.ReadHeaderTimeout + time.Second, false},
-		{"idle too long", []string{"", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"}, cfg.IdleTimeout + time.Second, false},
+		// A new connection's first request: ReadHeaderTimeout from its start
+		// (after the handshake), as net/http; not IdleTimeout.
+		{"first request too late", []string{"", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"}, cfg.ReadHeaderTimeout + time.Second, false},
+		{"first request in time", []string{"", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"}, cfg.ReadHeaderTimeout - time.Second, true},
+		{"first request begun in time, ended too late", []string{"", "GET / HTTP/1.1\r\n", "Host: a\r\n\r\n"}, cfg.ReadHeaderTimeout/2 + time.Second, false},
 		{"header in time", []string{"GET / HTTP/1.1\r\n", "Host: a\r\n\r\n"}, cfg.ReadHeaderTimeout - time.Second, true},
 		// The idle deadline is renewed, not set, per request (deadlineSlack):
 		// a kept connection still gets its full IdleTimeout, less the slack.
@@ -375,7 +380,7 @@ func TestSlowClientTimeouts(t *testing.T) {
 							s.serveTLSConn(server, &TLS{Config: scfg})
 							return
 						}
-						s.serveConn(server, server)
+						s.serveConn(server, server, true)
 					}()
 					if tr.secure {
 						tc := tls.Client(rawClient, ccfg)

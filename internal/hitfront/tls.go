@@ -105,7 +105,7 @@ func (s *Server) serveTLSConn(c net.Conn, t *TLS) {
 		s.handoff.give(tc)
 		return
 	}
-	s.serveConn(tc, tc)
+	s.serveConn(tc, tc, true)
 }
 
 // handshake runs the TLS handshake within ReadHeaderTimeout, as net/http
