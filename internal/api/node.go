@@ -4,9 +4,13 @@ package api
 // controller's health checks, scaling, drains and file-sync waits read. It
 // is not NodeStatus, the node's entry in the status document.
 type NodeReport struct {
-	ID          string  `json:"id"`
-	InFlight    int64   `json:"in_flight"`
-	Served      int64   `json:"served"`
+	ID       string `json:"id"`
+	InFlight int64  `json:"in_flight"`
+	Served   int64  `json:"served"`
+	// PHPDone counts the PHP requests whose response was relayed whole
+	// since the agent started: the served rate the autoscaler's measured
+	// steps compare (docs/adr/0032-measured-steps.md).
+	PHPDone     int64   `json:"php_done"`
 	Utilization float64 `json:"utilization"` // PHP requests running / max_children
 	Active      int     `json:"active_processes"`
 	Total       int     `json:"total_processes"`

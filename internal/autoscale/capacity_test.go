@@ -35,6 +35,9 @@ func runHost(t *testing.T, p Policy, cores int, ticks []hostTick) ([]outcome, []
 func TestHostCapacity(t *testing.T) {
 	p := DefaultPolicy()
 	p.Min, p.Max = 1, 8
+	// The budget and the plain saturation hold; measured steps have
+	// their own test (TestMeasuredSteps).
+	p.WorkersPerCore, p.StepGain = 4, 0
 	busy := func(n int) []NodeMetric { return nodes(n, 1, 20) } // 10 workers each, all busy, 20 queued each: asks for many more
 	tests := []struct {
 		name   string

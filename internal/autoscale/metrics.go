@@ -18,6 +18,9 @@ type NodeMetric struct {
 	// MaxChildren is php-fpm's pm.max_children; a node without it (or with
 	// a NaN Utilization) has no usable metrics.
 	MaxChildren int
+	// Done counts the PHP requests the node completed since it started
+	// (api.NodeReport.PHPDone): the served rate a measured step compares.
+	Done int64
 }
 
 // Inputs is what a Decision was based on.
@@ -36,6 +39,10 @@ type Inputs struct {
 	Warming int
 	// CPUPressure is the host's (Host.CPUPressure); NaN when unknown.
 	CPUPressure float64
+	// Served is the group's served rate, PHP requests completed per
+	// second over the last Policy.StepWindow at the current size; NaN
+	// while not measured (the size changed, a node warms).
+	Served float64
 }
 
 // measure aggregates the metrics of one tick.

@@ -35,15 +35,35 @@ type Policy struct {
 	// CPU; it stays saturated until the pressure falls below CPUClear
 	// (hysteresis). 0 disables the check.
 	CPUSaturated, CPUClear float64
+
+	// StepGain turns the growth of a saturated host into measured steps
+	// (docs/adr/0032-measured-steps.md): while the CPU is saturated the
+	// group grows one node at a time, and keeps growing only while each
+	// step raised the served rate (PHP requests completed per second,
+	// NodeMetric.Done) by at least this share; a step that added less
+	// stops the growth, one that added less than half of it is stepped
+	// back. 0 turns the steps off: a saturated host then holds the size.
+	StepGain float64
+	// StepWindow is how long the served rate is measured before a step
+	// and, once the new node is in service and a quarter of a window has
+	// passed, after it; at least 1 s.
+	StepWindow time.Duration
+	// StepCooldown is how long a stopped growth stays stopped while the
+	// host stays saturated: no step past the size it stopped at before
+	// then; at least StepWindow.
+	StepCooldown time.Duration
 }
 
 // DefaultPolicy returns Min 2 (one node can fail or be replaced without an
 // outage), Max 8, Target 0.6 (headroom for a burst while new nodes boot and
 // warm), Tolerance 0.1, ScaleInWindow 120 s, MaxStepOut 4 (a spike can
 // bring 1 node to 5 in one decision), MaxStepIn 1 (shrink gently: a
-// removed node's cache and opcache are gone), a budget of 4 PHP workers
+// removed node's cache and opcache are gone), a budget of 8 PHP workers
 // per core, and a host saturated from a CPU pressure of 80 % until it is
-// below 60 % (docs/adr/0024-capacity.md).
+// below 60 % (docs/adr/0024-capacity.md), within which a saturated host
+// grows by measured steps of one node while each adds at least 10 % to the
+// served rate, measured over 15 s, stopped for 10 minutes once one does not
+// (docs/adr/0032-measured-steps.md).
 func DefaultPolicy() Policy {
 	return Policy{
 		Min:           2,
@@ -54,9 +74,13 @@ func DefaultPolicy() Policy {
 		MaxStepOut:    4,
 		MaxStepIn:     1,
 
-		WorkersPerCore: 4,
+		WorkersPerCore: 8,
 		CPUSaturated:   0.8,
 		CPUClear:       0.6,
+
+		StepGain:     0.1,
+		StepWindow:   15 * time.Second,
+		StepCooldown: 10 * time.Minute,
 	}
 }
 
@@ -95,6 +119,15 @@ func (p Policy) Validate() error {
 	}
 	if !(p.CPUClear >= 0 && p.CPUClear <= p.CPUSaturated) && p.CPUSaturated > 0 {
 		bad("CPUClear", "must be 0 to CPUSaturated (%v), got %v", p.CPUSaturated, p.CPUClear)
+	}
+	if !(p.StepGain >= 0 && p.StepGain <= 10) {
+		bad("StepGain", "must be 0 (off) to 10, got %v", p.StepGain)
+	}
+	if p.StepGain > 0 && p.StepWindow < time.Second {
+		bad("StepWindow", "must be at least 1s, got %s", p.StepWindow)
+	}
+	if p.StepGain > 0 && p.StepCooldown < p.StepWindow {
+		bad("StepCooldown", "must be at least StepWindow (%s), got %s", p.StepWindow, p.StepCooldown)
 	}
 	return errors.Join(errs...)
 }

@@ -26,7 +26,8 @@ const (
 	AtMax Action = "max"
 	// HostFull: the load asks for more nodes but this host cannot run
 	// them: its CPU budget (Policy.WorkersPerCore) is used up, or its CPU
-	// is saturated. The group stays; a launcher that places nodes on
+	// is saturated and more workers did not serve more (a measured step,
+	// Policy.StepGain). The group stays; a launcher that places nodes on
 	// several hosts may start them on another host with room (the hook
 	// for that is this Action).
 	HostFull Action = "host-full"
@@ -55,6 +56,10 @@ type Decision struct {
 	Action      Action
 	Reason      string
 	Inputs      Inputs
+	// Verdict: a measured step was judged at this tick (kept, stopped or
+	// stepped back); Reason begins with the figures. Worth an event even
+	// when the size does not move.
+	Verdict bool
 }
 
 // Scaler applies a Policy tick after tick. It keeps the recommendations of
@@ -65,6 +70,8 @@ type Scaler struct {
 	since     time.Time // first tick of the current run of ticks with metrics; zero without
 	recs      []recommendation
 	saturated bool // the host's CPU pressure went over CPUSaturated and not yet below CPUClear
+	served    served
+	step      step // the measured step under test, or the growth it stopped
 }
 
 type recommendation struct {
@@ -122,6 +129,14 @@ func (s *Scaler) DecideOn(now time.Time, current int, nodes []NodeMetric, host H
 		}
 	}
 	budget, budgetWhy := s.budget(nodes, host)
+	s.served.observe(now, current, nodes, in)
+	d.Inputs.Served = s.served.rate(now, p.StepWindow)
+	in.Served = d.Inputs.Served
+	back, verdict := s.judge(now, current, in.Served, host)
+	if back {
+		d.Desired, d.Action, d.Reason, d.Verdict = s.step.ceiling, ScaleIn, verdict, true
+		return d
+	}
 
 	raw := 0 // what the load asks for, unbounded; 0 without metrics
 	ratio, inBand := 0.0, false
@@ -165,6 +180,22 @@ func (s *Scaler) DecideOn(now time.Time, current int, nodes []NodeMetric, host H
 	case raw > current && current >= budget:
 		d.Action = HostFull
 		d.Reason = fmt.Sprintf("%s asks for %d nodes: held at %d, this host's CPU budget (%s)", load, d.Recommended, current, budgetWhy)
+	case raw > current && s.saturated && p.StepGain > 0 && s.stopped(now, current):
+		d.Action = HostFull
+		d.Reason = fmt.Sprintf("%s asks for %d nodes, but this host's CPU is saturated (pressure %.0f%%) and %s: held at %d until %s or until the pressure is below %.0f%%",
+			load, d.Recommended, host.CPUPressure*100, s.step.why, current, s.step.until.UTC().Format(time.TimeOnly), p.CPUClear*100)
+	case raw > current && s.saturated && p.StepGain > 0 && in.Served > 0:
+		d.Desired, d.Action = current+1, ScaleOut
+		s.step = step{from: current, to: current + 1, before: in.Served, at: now}
+		d.Reason = fmt.Sprintf("%s asks for %d nodes and this host's CPU is saturated (pressure %.0f%%): a measured step, %d → %d nodes, kept if it raises the served rate (%.1f PHP requests/s over %s) by at least %s",
+			load, d.Recommended, host.CPUPressure*100, current, current+1, in.Served, p.StepWindow, pct(p.StepGain))
+	case raw > current && s.saturated && p.StepGain > 0 && math.IsNaN(in.Served):
+		what := "before a step"
+		if s.step.to != 0 {
+			what = fmt.Sprintf("after the step %d → %d nodes", s.step.from, s.step.to)
+		}
+		d.Reason = fmt.Sprintf("%s asks for %d nodes and this host's CPU is saturated (pressure %.0f%%): measuring the served rate %s (%s once the size holds); keep %d nodes",
+			load, d.Recommended, host.CPUPressure*100, what, p.StepWindow+p.StepWindow/4, current)
 	case raw > current && s.saturated:
 		d.Action = HostFull
 		d.Reason = fmt.Sprintf("%s asks for %d nodes, but this host's CPU is saturated (pressure %.0f%%, saturated from %.0f%% until below %.0f%%): requests wait for a CPU, not for a worker, and a node adds workers but no CPU; keep %d nodes",
@@ -199,6 +230,10 @@ func (s *Scaler) DecideOn(now time.Time, current int, nodes []NodeMetric, host H
 		if d.Desired > peak {
 			d.Reason += fmt.Sprintf(" (step limit %d)", p.MaxStepIn)
 		}
+	}
+	if verdict != "" {
+		d.Verdict = true
+		d.Reason = verdict + "; " + d.Reason
 	}
 	return d
 }

@@ -214,7 +214,7 @@ func TestDecisionDetails(t *testing.T) {
 	want := Decision{
 		At: t0, Current: 3, Desired: 3, Recommended: 4, Action: None,
 		Reason: "utilisation 1.15 (busy 1.00 + queue 6) > target 0.60 (+92%) asks for 4 nodes: no scale-out while 1 warming (a start costs CPU, and the new capacity is not measured yet)",
-		Inputs: Inputs{Utilization: 1.15, Busy: 1, Queue: 6, InService: 2, Warming: 1, CPUPressure: math.NaN()},
+		Inputs: Inputs{Utilization: 1.15, Busy: 1, Queue: 6, InService: 2, Warming: 1, CPUPressure: math.NaN(), Served: math.NaN()},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9), cmpopts.EquateNaNs()); diff != "" {
 		t.Errorf("Decide (-want +got):\n%s", diff)

@@ -250,6 +250,14 @@ type Autoscale struct {
 	// it, until the pressure is below CPUClear (0 = no check).
 	CPUSaturated float64 `yaml:"cpu_saturated"`
 	CPUClear     float64 `yaml:"cpu_clear"`
+	// On a saturated host the group grows by measured steps of one node,
+	// kept while each raises the served rate (PHP requests completed per
+	// second, over StepWindow) by at least StepGain; growth that stopped
+	// stays stopped for StepCooldown (docs/adr/0032-measured-steps.md).
+	// StepGain 0: a saturated host holds the size.
+	StepGain     float64       `yaml:"step_gain"`
+	StepWindow   time.Duration `yaml:"step_window"`
+	StepCooldown time.Duration `yaml:"step_cooldown"`
 	// At most MaxReplacements failed nodes are replaced per ReplacementWindow.
 	MaxReplacements   int           `yaml:"max_replacements"`
 	ReplacementWindow time.Duration `yaml:"replacement_window"`
@@ -476,7 +484,8 @@ func Default() Config {
 		},
 		Autoscale: Autoscale{
 			Enabled: true, Min: 2, Max: 8, Target: 0.6, ScaleInWindow: 120 * time.Second, MaxStep: 4,
-			WorkersPerCore: 4, CPUSaturated: 0.8, CPUClear: 0.6,
+			WorkersPerCore: 8, CPUSaturated: 0.8, CPUClear: 0.6,
+			StepGain: 0.1, StepWindow: 15 * time.Second, StepCooldown: 10 * time.Minute,
 			MaxReplacements: 3, ReplacementWindow: time.Minute,
 			RebalanceAfter: 30 * time.Second,
 		},

@@ -523,6 +523,15 @@ func (a Autoscale) Validate() error {
 	if !(a.CPUClear >= 0 && a.CPUClear <= a.CPUSaturated) && a.CPUSaturated > 0 {
 		bad("cpu_clear", "must be 0 to autoscaling.cpu_saturated (%g), got %g", a.CPUSaturated, a.CPUClear)
 	}
+	if !(a.StepGain >= 0 && a.StepGain <= 10) {
+		bad("step_gain", "must be 0 (off) to 10, got %g", a.StepGain)
+	}
+	if a.StepGain > 0 && a.StepWindow < time.Second {
+		bad("step_window", "must be at least 1s, got %s", a.StepWindow)
+	}
+	if a.StepGain > 0 && a.StepCooldown < a.StepWindow {
+		bad("step_cooldown", "must be at least autoscaling.step_window (%s), got %s", a.StepWindow, a.StepCooldown)
+	}
 	if a.RebalanceAfter < 0 {
 		bad("rebalance_after", "must be 0 (off) or a duration, got %s", a.RebalanceAfter)
 	}

@@ -78,7 +78,8 @@ func (c *Controller) newGroup(saved *api.ScaleRequest) error {
 // scaling is the group's size policy from the configuration's limits.
 func scaling(enabled bool, count int, a config.Autoscale) nodegroup.Scaling {
 	return nodegroup.Scaling{Enabled: enabled, Count: count, Min: a.Min, Max: a.Max, Target: a.Target, ScaleInWindow: a.ScaleInWindow, MaxStep: a.MaxStep,
-		WorkersPerCore: a.WorkersPerCore, CPUSaturated: a.CPUSaturated, CPUClear: a.CPUClear}
+		WorkersPerCore: a.WorkersPerCore, CPUSaturated: a.CPUSaturated, CPUClear: a.CPUClear,
+		StepGain: a.StepGain, StepWindow: a.StepWindow, StepCooldown: a.StepCooldown}
 }
 
 // startNodes brings the node group up. On Nomad a node job that runs is

@@ -49,6 +49,7 @@ type Agent struct {
 
 	inflight atomic.Int64
 	served   atomic.Int64
+	phpDone  atomic.Int64 // PHP responses relayed whole (api.NodeReport.PHPDone)
 	// gateWaits counts requests whose route waited for the request gate.
 	gateWaits atomic.Int64
 }
@@ -159,7 +160,10 @@ func newAgent(spec api.NodeSpec, logger *slog.Logger) (*Agent, error) {
 	}
 	a.gate = &flockGate{root: root, wait: gateWait, poll: gatePoll}
 	a.metrics = newNodeMetrics(a)
-	cfg.OnTiming = a.metrics.observe
+	cfg.OnTiming = func(wait, run time.Duration) {
+		a.phpDone.Add(1)
+		a.metrics.observe(wait, run)
+	}
 	if a.fcgi, err = fastcgi.New(cfg); err != nil {
 		return fail(err)
 	}

@@ -214,7 +214,7 @@ func (a *Agent) serveInternal(w http.ResponseWriter, r *http.Request) {
 		// connection as active, and may report more processes than max_children.
 		busy, waiting := a.load.averages()
 		st := api.NodeReport{
-			ID: a.spec.ID, InFlight: a.inflight.Load(), Served: a.served.Load(),
+			ID: a.spec.ID, InFlight: a.inflight.Load(), Served: a.served.Load(), PHPDone: a.phpDone.Load(),
 			Waiting: int(waiting + 0.5), Active: int(busy + 0.5), Total: a.spec.PHPChildren,
 			Utilization: busy / float64(a.spec.PHPChildren),
 		}

@@ -409,7 +409,7 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 		members = append(members, Member{
 			ID: n.ID, Index: n.index, Key: n.key, State: n.state, Since: n.since,
 			Alive: alive[n.ID], Fails: n.fails, Replacing: n.replacing,
-			Utilization: n.report.Utilization, Queue: n.report.Waiting, Children: g.cfg.Children,
+			Utilization: n.report.Utilization, Queue: n.report.Waiting, Children: g.cfg.Children, Done: n.report.PHPDone,
 		})
 	}
 	g.policy.hold = g.moving
@@ -445,7 +445,7 @@ func (g *Group) reconcile(ctx context.Context, now time.Time) {
 				Message: fmt.Sprintf("%s: replacement deferred: %s", n.ID, c.Reason)})
 		}
 	}
-	if plan.HostFull && !plan.ScaleChanged {
+	if (plan.HostFull || plan.Scale.Verdict) && !plan.ScaleChanged {
 		g.outbox = append(g.outbox, api.Event{Kind: "scale", Message: plan.Scale.Reason, Inputs: inputs(plan.Scale)})
 	}
 	if plan.ScaleChanged {

@@ -112,6 +112,7 @@ type Report struct {
 	InFlight    int64
 	Utilization float64 // busy PHP workers / max_children
 	Waiting     int     // requests waiting for a PHP worker
+	PHPDone     int64   // PHP requests completed since the node started
 	PHPOK       bool    // PHP answers
 	FilesReady  bool    // the docroot was bootstrapped from the files store
 	FilesSeq    uint64  // the last files change the docroot applied

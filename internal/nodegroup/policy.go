@@ -28,6 +28,7 @@ type Member struct {
 	Utilization float64
 	Queue       int
 	Children    int
+	Done        int64 // PHP requests completed since the node started
 }
 
 // Change is one node the plan acts on, with the reason recorded in its event.
@@ -181,7 +182,7 @@ func (p *policy) decideOn(now time.Time, nodes []Member, host autoscale.Host) Pl
 			current++
 			metrics = append(metrics, autoscale.NodeMetric{
 				ID: n.ID, InService: n.State == api.NodeInService, Warming: starting(n.State),
-				Utilization: n.Utilization, ListenQueue: n.Queue, MaxChildren: n.Children,
+				Utilization: n.Utilization, ListenQueue: n.Queue, MaxChildren: n.Children, Done: n.Done,
 			})
 			if n.State == api.NodeInService {
 				inService = append(inService, n)

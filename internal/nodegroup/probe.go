@@ -44,7 +44,7 @@ func (p HTTPProber) Report(ctx context.Context, n Node) (Report, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return Report{}, fmt.Errorf("status of %s: %w", n.ID, err)
 	}
-	return Report{InFlight: st.InFlight, Utilization: st.Utilization, Waiting: st.Waiting, PHPOK: st.PHPOK, FilesReady: st.FilesReady, FilesSeq: st.FilesSeq,
+	return Report{InFlight: st.InFlight, Utilization: st.Utilization, Waiting: st.Waiting, PHPDone: st.PHPDone, PHPOK: st.PHPOK, FilesReady: st.FilesReady, FilesSeq: st.FilesSeq,
 		FilesQuarantined: st.FilesQuarantined, FilesQuarantineLast: st.FilesQuarantineLast}, nil
 }
 
