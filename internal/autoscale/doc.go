@@ -26,6 +26,15 @@
 // decision. Warming nodes count toward the size but not toward utilisation,
 // so the group does not scale out a second time while new nodes warm.
 //
+// # Measured steps on a saturated host
+//
+// While the host's CPU pressure says saturated, the scaler grows one node
+// at a time and judges each step by the group's served rate (PHP requests
+// completed per second, NodeMetric.Done) over Policy.StepWindow before the
+// step and after the new node serves: kept at a gain of Policy.StepGain,
+// stopped below it, stepped back below half of it; a stopped growth holds
+// for Policy.StepCooldown (step.go, docs/adr/0032-measured-steps.md).
+//
 // # Healer: replacing broken nodes
 //
 // The Healer decides which failed nodes to replace, at most MaxReplacements

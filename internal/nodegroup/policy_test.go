@@ -220,3 +220,40 @@ func TestPolicyHostFull(t *testing.T) {
 		t.Errorf("decisions (-want +got):\n%s", d)
 	}
 }
+
+// TestPolicyMeasuredStep: on a saturated host the nodes' completion
+// counters (Member.Done) reach the scaler: once the served rate is measured
+// the plan launches one node, a measured step (ADR 32), not the four the
+// load asks for; without the counters (an older agent) it holds.
+func TestPolicyMeasuredStep(t *testing.T) {
+	sc := Scaling{Enabled: true, Count: 2, Min: 1, Max: 6, Target: 0.6, ScaleInWindow: 10 * time.Second, MaxStep: 4,
+		WorkersPerCore: 8, CPUSaturated: 0.8, CPUClear: 0.6, StepGain: 0.1, StepWindow: 8 * time.Second, StepCooldown: time.Minute}
+	for _, tt := range []struct {
+		name    string
+		perTick int64
+		want    string
+	}{
+		{"with counters: one node", 20, "scale-out launch 1"},
+		{"without counters: held", 0, "host-full launch 0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := newPolicy(Config{FailAfter: 15, MaxReplacements: 5, ReplacementWindow: time.Minute, Scaling: sc}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var last string
+			for i := range 12 {
+				done := func(m *Member) { m.Utilization, m.Queue, m.Done = 1, 10, int64(i)*tt.perTick }
+				nodes := []Member{member(1, api.NodeInService, done), member(2, api.NodeInService, done)}
+				plan := p.decideOn(now0.Add(time.Duration(i)*time.Second), nodes, autoscale.Host{Cores: 64, CPUPressure: 0.9})
+				if plan.Launch > 0 || plan.Scale.Action == autoscale.HostFull {
+					last = fmt.Sprintf("%s launch %d", plan.Scale.Action, plan.Launch)
+					break
+				}
+			}
+			if last != tt.want {
+				t.Errorf("got %q, want %q", last, tt.want)
+			}
+		})
+	}
+}
