@@ -126,18 +126,10 @@ func (s *Scaler) DecideOn(now time.Time, current int, nodes []NodeMetric, host H
 			s.saturated = true
 		case s.saturated && pr < p.CPUClear:
 			s.saturated = false
+			s.step.ceiling, s.step.why = 0, "" // a stopped growth ends with the episode
 		}
 	}
 	budget, budgetWhy := s.budget(nodes, host)
-	s.served.observe(now, current, nodes, in)
-	d.Inputs.Served = s.served.rate(now, p.StepWindow)
-	in.Served = d.Inputs.Served
-	back, verdict := s.judge(now, current, in.Served, host)
-	if back {
-		d.Desired, d.Action, d.Reason, d.Verdict = s.step.ceiling, ScaleIn, verdict, true
-		return d
-	}
-
 	raw := 0 // what the load asks for, unbounded; 0 without metrics
 	ratio, inBand := 0.0, false
 	if in.InService > 0 {
@@ -157,6 +149,15 @@ func (s *Scaler) DecideOn(now time.Time, current int, nodes []NodeMetric, host H
 	} else {
 		s.since = time.Time{} // a gap: the window must fill again before a scale-in
 	}
+	s.served.observe(now, current, nodes, in, raw > current)
+	d.Inputs.Served = s.served.rate(now, p.StepWindow)
+	in.Served = d.Inputs.Served
+	back, verdict := s.judge(now, current, in, raw > current, host)
+	if back {
+		d.Desired, d.Action, d.Reason, d.Verdict = s.step.ceiling, ScaleIn, verdict, true
+		return d
+	}
+
 	load := s.describe(in, ratio)
 
 	switch {

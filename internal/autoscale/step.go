@@ -32,9 +32,11 @@ type servedSample struct {
 }
 
 // observe adds one tick's counters. The group is stable when every node it
-// counts is in service with metrics, none warms, and its size did not
-// change; the rate is measured only over a stable stretch.
-func (s *served) observe(now time.Time, current int, nodes []NodeMetric, in Inputs) {
+// counts is in service with metrics, none warms, its size did not change
+// and the load asks for more nodes than it has (wants): the rate is
+// measured only over a stable stretch, so it is what the group can serve,
+// not what the clients happened to ask.
+func (s *served) observe(now time.Time, current int, nodes []NodeMetric, in Inputs, wants bool) {
 	next := make(map[string]int64, len(nodes))
 	for _, n := range nodes {
 		if n.Warming || !n.InService || n.MaxChildren <= 0 || math.IsNaN(n.Utilization) {
@@ -46,7 +48,7 @@ func (s *served) observe(now time.Time, current int, nodes []NodeMetric, in Inpu
 		}
 	}
 	s.prev = next
-	stable := in.Warming == 0 && in.InService == current && current == s.size
+	stable := wants && in.Warming == 0 && in.InService == current && current == s.size
 	s.size = current
 	if !stable {
 		s.since, s.series = time.Time{}, s.series[:0]
@@ -105,11 +107,11 @@ type step struct {
 // serves, or the size keeps changing): it is forgotten, without a verdict.
 const stepGiveUp = 5 * time.Minute
 
-// judge reaches the verdict on the step under test, if it can: the rate
-// after it (NaN: not yet). It returns the decision's new desired size and
-// action when it steps back, and the verdict for the event (empty when
-// there is none this tick).
-func (s *Scaler) judge(now time.Time, current int, rate float64, host Host) (back bool, verdict string) {
+// judge reaches the verdict on the step under test, if it can: in.Served is
+// the rate after it (NaN: not yet), wants whether the load still asks for
+// more nodes. back: step back to s.step.ceiling; verdict: the event's text
+// (empty when there is none this tick).
+func (s *Scaler) judge(now time.Time, current int, in Inputs, wants bool, host Host) (back bool, verdict string) {
 	p, st := s.policy, &s.step
 	if st.to == 0 {
 		return false, ""
@@ -120,6 +122,15 @@ func (s *Scaler) judge(now time.Time, current int, rate float64, host Host) (bac
 		*st = step{ceiling: st.ceiling, until: st.until, why: st.why}
 		return false, ""
 	}
+	if !wants && in.Warming == 0 {
+		// The new node serves and the load no longer asks for more: the
+		// step met it. No verdict on the rate (what the group served was
+		// what the clients asked), no stop.
+		from, to := st.from, st.to
+		*st = step{ceiling: st.ceiling, until: st.until, why: st.why}
+		return false, fmt.Sprintf("the step %d → %d nodes met the load (it no longer asks for more): kept", from, to)
+	}
+	rate := in.Served
 	if math.IsNaN(rate) {
 		return false, ""
 	}
@@ -145,7 +156,7 @@ func (s *Scaler) judge(now time.Time, current int, rate float64, host Host) (bac
 // stopped reports whether the growth is stopped at current.
 func (s *Scaler) stopped(now time.Time, current int) bool {
 	st := &s.step
-	if st.ceiling > 0 && (!s.saturated || !now.Before(st.until)) {
+	if st.ceiling > 0 && !now.Before(st.until) {
 		st.ceiling, st.why = 0, ""
 	}
 	return st.ceiling > 0 && current >= st.ceiling

@@ -112,20 +112,22 @@ func plateau(per, top float64) func(int) float64 {
 	return func(n int) float64 { return min(per*float64(n), top) }
 }
 
+type stepCase struct {
+	name     string
+	capacity func(int) float64
+	offered  func(int) float64
+	pressure func(int) float64
+	for_     time.Duration
+	want     []int // the sizes the group went through
+	action   Action
+	verdict  []string // in the verdicts, in order
+	reason   string   // in the last decision
+}
+
 func TestMeasuredSteps(t *testing.T) {
 	base := DefaultPolicy()
 	base.Max = 8
-	tests := []struct {
-		name     string
-		capacity func(int) float64
-		offered  func(int) float64
-		pressure func(int) float64
-		for_     time.Duration
-		want     []int // the sizes the group went through
-		action   Action
-		verdict  []string // in the verdicts, in order
-		reason   string   // in the last decision
-	}{
+	tests := []stepCase{
 		{
 			// 20/s a node up to 80/s: +50 %, +33 %, then +0 %.
 			name:     "grows while the served rate rises, steps back when a node adds nothing, then holds",
@@ -180,6 +182,34 @@ func TestMeasuredSteps(t *testing.T) {
 			action:   AtMax,
 		},
 	}
+	tests = append(tests, stepCase{
+		// Stepped back at 47 s; from 120 s to 130 s the load is at the
+		// target and the pressure clears (the episode ends); then both
+		// come back: a new episode measures and steps again at once,
+		// not after the 10 minute cooldown.
+		name: "the cooldown ends with the saturation episode", capacity: plateau(20, 40),
+		offered: func(sec int) float64 {
+			if sec >= 120 && sec < 130 {
+				return 24
+			}
+			return 200
+		},
+		pressure: func(sec int) float64 {
+			if sec >= 120 && sec < 130 {
+				return 0.3
+			}
+			return 0.9
+		},
+		for_: 170 * time.Second, want: []int{2, 3, 2, 3}, action: None,
+	}, stepCase{
+		// 36/s on 2 nodes that serve 40: utilisation 0.9 asks for more;
+		// on 3 it is 0.6, the target. The rate cannot rise (the clients
+		// ask no more), so no gain is judged: the step met the load.
+		name: "a step that meets the load is kept without a verdict on the rate", capacity: plateau(20, 200),
+		offered: steady(36), pressure: steady(0.9), for_: 2 * time.Minute,
+		want: []int{2, 3}, action: None,
+		verdict: []string{"the step 2 → 3 nodes met the load (it no longer asks for more): kept"},
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &sim{capacity: tt.capacity, offered: tt.offered, pressure: tt.pressure, warm: 8 * time.Second}
@@ -210,7 +240,7 @@ func TestMeasuredStepRate(t *testing.T) {
 	w := 8 * time.Second
 	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
 	tick := func(sec, current int, ms ...NodeMetric) float64 {
-		s.observe(at(sec), current, ms, measure(ms))
+		s.observe(at(sec), current, ms, measure(ms), true)
 		return s.rate(at(sec), w)
 	}
 	node := func(id string, done int64) NodeMetric {
