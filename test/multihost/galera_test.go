@@ -212,6 +212,13 @@ func TestGaleraAcrossHosts(t *testing.T) {
 	}
 	exec(t, viaRouter, "INSERT INTO acked VALUES (2000000, NOW(3))")
 
+	// The Galera timers a cut's pause is made of, as the members run them.
+	var opts string
+	if err := db1.QueryRow("SELECT @@wsrep_provider_options").Scan(&opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("db-1's membership timers: %s", evsTimers(opts))
+
 	w := &writer{db: db1}
 	wg.Go(func() { w.run(ctx) })
 	waitAcked(t, w, 20)
@@ -219,6 +226,14 @@ func TestGaleraAcrossHosts(t *testing.T) {
 	// 3. Cut d3 under writes: d1 and d2 stay primary, writes continue.
 	d3 := dbs[2]
 	logOff := logSize(t, d3)
+	// The survivors' Galera lines, stamped as they appear.
+	follow := &logFollower{}
+	fctx, fcancel := context.WithCancel(ctx)
+	var fwg sync.WaitGroup
+	for _, d := range dbs[:2] {
+		off := logSize(t, d)
+		fwg.Go(func() { follow.follow(fctx, d.member.ID, logPath(d), off) })
+	}
 	cutAt := time.Now()
 	if err := n.Cut(d3.h); err != nil {
 		t.Fatal(err)
@@ -241,9 +256,15 @@ func TestGaleraAcrossHosts(t *testing.T) {
 	exec(t, db2, "INSERT INTO acked VALUES (1000000, NOW(3))")
 	exec(t, viaRouter, "INSERT INTO acked VALUES (2000001, NOW(3))")
 	pause := w.maxGapSince(cutAt)
-	t.Logf("longest write pause after the cut: %v (bound %v)", pause.Round(time.Millisecond), maxWritePause)
+	time.Sleep(100 * time.Millisecond) // the follower's last read
+	fcancel()
+	fwg.Wait()
+	t.Logf("the cut's timeline (s from the cut; writes slower than 200 ms or failed, the survivors' Galera lines):%s",
+		pauseReport(w, follow, cutAt, time.Now()))
+	parts := pauseParts(follow, cutAt)
+	t.Logf("longest write pause after the cut: %v (bound %v); %s", pause.Round(time.Millisecond), maxWritePause, parts)
 	if pause > maxWritePause {
-		t.Errorf("writes paused %v after the cut, more than %v", pause, maxWritePause)
+		t.Errorf("writes paused %v after the cut, more than %v: %s", pause.Round(time.Millisecond), maxWritePause, parts)
 	}
 
 	// 4. Heal: d3 rejoins by IST.
@@ -434,20 +455,26 @@ func agentRunning(t *testing.T, c *hosts.Host, a galera.Agent, id string) bool {
 type writer struct {
 	db *sql.DB
 
-	mu    sync.Mutex
-	acked []int
-	at    []time.Time
+	mu       sync.Mutex
+	acked    []int
+	at       []time.Time
+	attempts []attempt // every INSERT sent, for the pause's timeline
 }
 
 func (w *writer) run(ctx context.Context) {
 	for id := 1; ctx.Err() == nil; id++ {
 		ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		start := time.Now()
 		_, err := w.db.ExecContext(ictx, "INSERT INTO acked VALUES (?, NOW(3))", id)
 		cancel()
+		end := time.Now()
+		w.mu.Lock()
+		w.attempts = append(w.attempts, attempt{id: id, start: start, end: end, err: err})
 		if err == nil {
-			w.mu.Lock()
-			w.acked, w.at = append(w.acked, id), append(w.at, time.Now())
-			w.mu.Unlock()
+			w.acked, w.at = append(w.acked, id), append(w.at, end)
+		}
+		w.mu.Unlock()
+		if err == nil {
 			continue
 		}
 		// Not acknowledged: its outcome is unknown, it is not counted.
