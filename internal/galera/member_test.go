@@ -70,7 +70,7 @@ func TestRenderMyCnfGalera(t *testing.T) {
 		"wsrep_node_name = db-2\n",
 		"wsrep_node_address = 127.0.2.2\n",
 		"wsrep_sst_receive_address = 127.0.2.2:4444\n",
-		`wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.2.2:4567;ist.recv_addr=127.0.2.2:4568;gcache.size=32M"` + "\n",
+		`wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.2.2:4567;ist.recv_addr=127.0.2.2:4568;gcache.size=32M;evs.join_retrans_period=PT0.5S"` + "\n",
 		"wsrep_sst_method = rsync\n",
 		"wsrep_sst_donor = db-3,db-1,\n", // the writer (lowest id) last
 		"log_slave_updates = ON\n",
