@@ -230,6 +230,7 @@ func TestGaleraAcrossHosts(t *testing.T) {
 	follow := &logFollower{}
 	fctx, fcancel := context.WithCancel(ctx)
 	var fwg sync.WaitGroup
+	defer func() { fcancel(); fwg.Wait() }() // also when the test stops early
 	for _, d := range dbs[:2] {
 		off := logSize(t, d)
 		fwg.Go(func() { follow.follow(fctx, d.member.ID, logPath(d), off) })
