@@ -262,6 +262,47 @@ tls:
 		}
 	})
 
+	t.Run("HTTPS/1.1 cache hits are served by the fast path", func(t *testing.T) {
+		// ADR 0034: an http/1.1 TLS connection gets hitfront's parser and
+		// writer; its hits count in the edge's fast-path counter (h2 and
+		// the plain port's internal paths do not add n of them).
+		metrics := "http://" + edgeA + ":8080" + api.EdgePathMetrics
+		c := tlsClient(roots, edgeA+":8443", nil)
+		tr := c.Transport.(*http.Transport)
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		get := func() *http.Response {
+			t.Helper()
+			resp, err := c.Get(site + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp
+		}
+		for i := 0; get().Header.Get("X-Cache") != "HIT"; i++ {
+			if i == 20 {
+				t.Fatal("the home page over HTTPS/1.1 is not a cache hit after 20 requests")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		before := metric(t, metrics, "scalepress_edge_fast_path_total", `event="served"`)
+		const n = 20
+		for range n {
+			resp := get()
+			if resp.StatusCode != 200 || resp.Proto != "HTTP/1.1" || resp.Header.Get("X-Cache") != "HIT" {
+				t.Fatalf("%d %s X-Cache %q, want a 200 HTTP/1.1 HIT", resp.StatusCode, resp.Proto, resp.Header.Get("X-Cache"))
+			}
+			if h := resp.Header.Get("Strict-Transport-Security"); h != "max-age=3600" {
+				t.Fatalf("HSTS %q on a fast-path hit, want max-age=3600", h)
+			}
+		}
+		if got := metric(t, metrics, "scalepress_edge_fast_path_total", `event="served"`) - before; got < n {
+			t.Errorf("the fast path served %v of %d HTTPS/1.1 hits", got, n)
+		}
+	})
+
 	t.Run("plain HTTP redirects", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", "http://"+edgeA+":8080/sample-page/?x=1", nil)
 		req.Host = "www.example.test:8080"
