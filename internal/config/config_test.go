@@ -77,6 +77,15 @@ func TestParse(t *testing.T) {
 				t.Error(diff)
 			}
 		}},
+		// Measured steps (ADR 0032): each bound names its key.
+		{name: "step gain negative", yaml: "autoscaling:\n  step_gain: -0.1\n", wantErr: "step_gain: must be 0 (off) to 10, got -0.1"},
+		{name: "step window under 1s", yaml: "autoscaling:\n  step_window: 500ms\n", wantErr: "step_window: must be at least 1s, got 500ms"},
+		{name: "step cooldown shorter than the window", yaml: "autoscaling:\n  step_window: 30s\n  step_cooldown: 10s\n", wantErr: "step_cooldown: must be at least autoscaling.step_window (30s), got 10s"},
+		{name: "steps off: window and cooldown not checked", yaml: "autoscaling:\n  step_gain: 0\n  step_window: 0s\n  step_cooldown: 0s\n", check: func(t *testing.T, c Config) {
+			if c.Autoscale.StepGain != 0 {
+				t.Errorf("step_gain %g, want 0", c.Autoscale.StepGain)
+			}
+		}},
 		{name: "releases auto", yaml: "releases:\n  auto: sometimes\n", wantErr: "releases.auto.core: must be off, minor or all"},
 		{name: "releases auto plugins", yaml: "releases:\n  auto:\n    plugins: none\n", wantErr: "releases.auto.plugins: must be off, minor or all"},
 		{name: "releases auto unknown kind", yaml: "releases:\n  auto:\n    mu_plugins: off\n", wantErr: `unknown key "mu_plugins" in releases.auto`},
