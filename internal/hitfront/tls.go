@@ -164,9 +164,13 @@ func (s *Server) retrack(old, new net.Conn) bool {
 // write at uncork (one system call per response instead of one per
 // record), holding at most corkBytes. Uncorked (the handshake, alerts,
 // whatever net/http writes after a hand-over) it writes through. Only
-// the goroutine serving the connection corks it.
+// the goroutine serving the connection corks it, but crypto/tls may write
+// from another: Shutdown's forced Close sends a close_notify alert when no
+// Write is in flight, which can fall between cork and uncork. mu keeps
+// that write and the serving goroutine's apart (uncontended otherwise).
 type corkConn struct {
 	net.Conn
+	mu     sync.Mutex
 	corked bool
 	buf    *[]byte // from corkPool while corked
 }
@@ -178,11 +182,15 @@ const corkBytes = 4 * (16<<10 + 256)
 var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, corkBytes); return &b }}
 
 func (c *corkConn) cork() {
+	c.mu.Lock()
 	c.corked = true
 	c.buf = corkPool.Get().(*[]byte)
+	c.mu.Unlock()
 }
 
 func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !c.corked {
 		return c.Conn.Write(p)
 	}
@@ -200,6 +208,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// flush sends what was collected; c.mu is held.
 func (c *corkConn) flush() error {
 	b := *c.buf
 	*c.buf = b[:0]
@@ -212,6 +221,8 @@ func (c *corkConn) flush() error {
 
 // uncork sends what was collected and stops collecting.
 func (c *corkConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	err := c.flush()
 	c.corked = false
 	corkPool.Put(c.buf)

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -430,5 +431,53 @@ func TestTLSHandshakePanic(t *testing.T) {
 	s.mu.Unlock()
 	if n != 1 {
 		t.Errorf("%d connections tracked, want 1 (the panicking one untracked)", n)
+	}
+}
+
+// countConn counts the bytes written to it and drops them.
+type countConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countConn) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
+
+// TestCorkConcurrentWrite: crypto/tls may write to the connection under it
+// from another goroutine (Shutdown's forced Close sends close_notify when
+// no Write is in flight), between the serving goroutine's cork and uncork.
+// Every byte of both reaches the connection, and (under -race, as `make
+// unit` runs) the two never touch the cork's state at once.
+func TestCorkConcurrentWrite(t *testing.T) {
+	under := &countConn{}
+	c := &corkConn{Conn: under}
+	const rounds, resp, alert = 2000, 700, 31
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		p := make([]byte, resp)
+		for range rounds {
+			c.cork()
+			c.Write(p)
+			c.Write(p)
+			if err := c.uncork(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		p := make([]byte, alert)
+		for range rounds {
+			if _, err := c.Write(p); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	if got, want := under.n.Load(), int64(rounds*(2*resp+alert)); got != want {
+		t.Errorf("%d bytes reached the connection, want %d", got, want)
 	}
 }
